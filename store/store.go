@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns (wrapped or bare); callers test with errors.Is.
+var (
+	// ErrNotFound: the record does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a uniqueness rule was broken (an email already taken, a
+	// key id already present).
+	ErrConflict = errors.New("store: conflict")
+	// ErrStale: a compare-and-set did not match (Rotate: the session is not
+	// at the expected generation, or is revoked, expired, or its user is not
+	// active). The caller reads the session to learn which.
+	ErrStale = errors.New("store: stale generation")
+	// ErrUnavailable: the database cannot be reached or is overloaded; the
+	// request may be retried later. HTTP maps it to 503 with Retry-After.
+	ErrUnavailable = errors.New("store: database unavailable")
+)
+
+// UserStatus is the account state checked at every refresh.
+type UserStatus string
+
+const (
+	UserActive   UserStatus = "active"
+	UserInactive UserStatus = "inactive"
+)
+
+// User is an account. Email is stored normalised (trimmed, lower-case) and is
+// unique. PasswordHash is a PHC string (argon2id) or a bcrypt hash of an
+// imported user.
+type User struct {
+	ID           string
+	Email        string
+	PasswordHash string
+	Status       UserStatus
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Session is one sign-in: the refresh-token family. Generation counts the
+// rotations; only a refresh token carrying the current generation may rotate
+// it. RevokedAt is zero while the session is not revoked.
+type Session struct {
+	ID                string
+	UserID            string
+	Generation        int64
+	CreatedAt         time.Time
+	LastRefreshedAt   time.Time // time of the last rotation (or creation)
+	RefreshExpiresAt  time.Time // sliding; never after AbsoluteExpiresAt
+	AbsoluteExpiresAt time.Time
+	RevokedAt         time.Time
+	RevokeReason      string
+	ClientID          string
+	UserAgent         string
+	IP                string
+}
+
+// Revoked reports whether the session has been revoked.
+func (s Session) Revoked() bool { return !s.RevokedAt.IsZero() }
+
+// Live reports whether the session can still be refreshed at now.
+func (s Session) Live(now time.Time) bool {
+	return !s.Revoked() && now.Before(s.RefreshExpiresAt) && now.Before(s.AbsoluteExpiresAt)
+}
+
+// SigningKey is a key that signs access tokens. Private holds the private key
+// in PKCS#8 DER (asymmetric algorithms) or the raw secret (HS256). A retired
+// key signs nothing new but stays published until the tokens it signed have
+// expired.
+type SigningKey struct {
+	KID       string
+	Algorithm string
+	Private   []byte
+	CreatedAt time.Time
+	RetiredAt time.Time // zero while the key is the active one
+}
+
+// RotateParams describe one refresh.
+type RotateParams struct {
+	SessionID  string
+	Generation int64         // the generation the presented refresh token carries
+	Now        time.Time     // the server's clock
+	RefreshTTL time.Duration // the sliding lifetime started again by this refresh
+	// Advance is true when rotation is on: the generation is incremented. With
+	// rotation off the session is only touched (expiry slides, generation stays).
+	Advance bool
+}
+
+// RevokeParams select sessions to revoke. Exactly one of SessionID or UserID
+// is set. With UserID, ExceptSessionID (if set) is spared ("sign out others").
+type RevokeParams struct {
+	SessionID       string
+	UserID          string
+	ExceptSessionID string
+	Reason          string
+	Now             time.Time
+}
+
+// Store is the persistence contract. All methods are safe for concurrent use
+// and take the caller's clock explicitly where time matters, so backends never
+// read the wall clock themselves.
+type Store interface {
+	// CreateUser inserts u. It returns ErrConflict if u.Email is taken.
+	CreateUser(ctx context.Context, u User) error
+	// UserByID and UserByEmail return ErrNotFound for an unknown user. The
+	// email must already be normalised.
+	UserByID(ctx context.Context, id string) (User, error)
+	UserByEmail(ctx context.Context, email string) (User, error)
+	// ListUsers returns every user, oldest first.
+	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser writes u's Status, PasswordHash and UpdatedAt. ErrNotFound if
+	// there is no such user.
+	UpdateUser(ctx context.Context, u User) error
+
+	// CreateSession inserts s and, in the same transaction, revokes (reason
+	// "session_limit") the user's least recently refreshed live sessions beyond
+	// maxPerUser (0 = unlimited). It returns the ids it revoked.
+	CreateSession(ctx context.Context, s Session, maxPerUser int) (evicted []string, err error)
+	// Session returns a session whatever its state; ErrNotFound if unknown.
+	Session(ctx context.Context, id string) (Session, error)
+	// ListSessions returns the live sessions (not revoked, not expired at now)
+	// of userID, most recently refreshed first; all users' when userID is "".
+	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// Rotate is the refresh: one atomic compare-and-set. If the session exists,
+	// is at p.Generation, is not revoked, has not expired at p.Now (refresh or
+	// absolute expiry) and its user exists and is active, it sets
+	// LastRefreshedAt = Now, RefreshExpiresAt = min(Now+RefreshTTL,
+	// AbsoluteExpiresAt), increments Generation when p.Advance, and returns the
+	// updated session. Otherwise it changes nothing and returns ErrStale.
+	Rotate(ctx context.Context, p RotateParams) (Session, error)
+	// RevokeSessions sets RevokedAt and RevokeReason on the selected sessions
+	// that are not revoked yet, and returns how many it revoked.
+	RevokeSessions(ctx context.Context, p RevokeParams) (int, error)
+	// Purge deletes sessions that were revoked, or expired (refresh or
+	// absolute), before olderThan, and retired signing keys retired before
+	// keyRetiredBefore. It returns the number of sessions deleted.
+	Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) (int64, error)
+
+	// SigningKeys returns all signing keys, newest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RotateSigningKey retires (at k.CreatedAt) every unretired key and inserts
+	// k as the active key, atomically. ErrConflict if k.KID exists.
+	RotateSigningKey(ctx context.Context, k SigningKey) error
+	// Secret returns the server secret called name, creating it from
+	// generate() first if it does not exist. Concurrent callers (even on other
+	// instances) all get the same value.
+	Secret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error)
+
+	// Ping reports whether the database is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	// Close releases the backend's resources.
+	Close() error
+}
