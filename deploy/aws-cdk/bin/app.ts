@@ -30,5 +30,11 @@ export function buildApp(env: NodeJS.ProcessEnv = process.env, app: App = new Ap
 }
 
 if (require.main === module) {
-  buildApp().synth();
+  try {
+    buildApp().synth();
+  } catch (e) {
+    // A configuration mistake gets one line naming the variable, not a stack trace.
+    console.error(`latchkey-cdk: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  }
 }
