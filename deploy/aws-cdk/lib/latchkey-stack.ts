@@ -177,7 +177,8 @@ export class LatchkeyStack extends Stack {
 
     // Scheduled task: latchkey purge, hourly. Same image and database
     // settings; deliberately no JWT_REFRESH_EXPIRES_IN (sessions carry their
-    // own expiry) and no REFRESH_TOKEN_SECRET (purge signs nothing).
+    // own expiry). REFRESH_TOKEN_SECRET is passed because every latchkey
+    // subcommand validates the production configuration the same way.
     this.purgeTaskDefinition = new ecs.FargateTaskDefinition(this, 'PurgeTaskDefinition', {
       cpu: 256,
       memoryLimitMiB: 512,
@@ -193,7 +194,10 @@ export class LatchkeyStack extends Stack {
         }),
       }),
       environment: { APP_ENV: 'production' },
-      secrets: { DATABASE_URL: ecs.Secret.fromSecretsManager(databaseUrl) },
+      secrets: {
+        DATABASE_URL: ecs.Secret.fromSecretsManager(databaseUrl),
+        REFRESH_TOKEN_SECRET: ecs.Secret.fromSecretsManager(refreshTokenSecret),
+      },
     });
     const purgeSecurityGroup = new ec2.SecurityGroup(this, 'PurgeSecurityGroup', {
       vpc,
