@@ -20,6 +20,8 @@ import (
 // producer's bug; the codes and causes from this package carry none.
 //
 // Responses with a 5xx status are logged at error level, the rest at info.
+// Put AccessLog outside Recover, so that a recovered panic is logged with the
+// 500 that Recover wrote.
 func AccessLog(logger *slog.Logger, ip ClientIP) Middleware {
 	if logger == nil {
 		logger = slog.Default()
@@ -29,8 +31,8 @@ func AccessLog(logger *slog.Logger, ip ClientIP) Middleware {
 			start := time.Now()
 			rec := NewStatusRecorder(w)
 			defer func() {
-				// Runs even when a panic passes through (Recover placed
-				// outside AccessLog, or http.ErrAbortHandler).
+				// Also runs when a panic passes through (http.ErrAbortHandler,
+				// or Recover wrongly placed outside AccessLog).
 				status := rec.Status()
 				if status == 0 {
 					status = http.StatusOK // what net/http sends for a silent handler

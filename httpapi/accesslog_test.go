@@ -23,7 +23,7 @@ func TestAccessLog(t *testing.T) {
 		}
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"ok": "yes"})
 	}, nil)
-	srv := serve(t, httpapi.Chain(h, httpapi.Recover(logger), httpapi.AccessLog(logger, ip)))
+	srv := serve(t, httpapi.Chain(h, httpapi.AccessLog(logger, ip), httpapi.Recover(logger)))
 
 	do(t, srv, "POST", "/auth/sign-in?access_token=QUERYSECRET", "application/json",
 		strings.NewReader(`{"Password":"BODYSECRET"}`),
@@ -81,5 +81,20 @@ func TestSecurityHeaders(t *testing.T) {
 	res = do(t, page, "GET", "/", "", nil)
 	if res.Header.Get("Content-Security-Policy") != "default-src 'self'" || res.Header.Get("Strict-Transport-Security") != "max-age=31536000" {
 		t.Errorf("optional headers missing: %v", res.Header)
+	}
+}
+
+func TestAccessLogRecordsRecoveredPanicAs500(t *testing.T) {
+	logger, logs := newLogger()
+	srv := serve(t, httpapi.Chain(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }),
+		httpapi.AccessLog(logger, httpapi.ClientIP{}), httpapi.Recover(logger)))
+	do(t, srv, "GET", "/x", "", nil)
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	var last map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatal(err)
+	}
+	if last["msg"] != "http request" || last["status"] != 500.0 || last["level"] != "ERROR" || !strings.Contains(last["error"].(string), "boom") {
+		t.Fatalf("%v", last)
 	}
 }

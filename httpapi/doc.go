@@ -13,13 +13,18 @@
 //
 // A typical route is assembled like this:
 //
-//	h := httpapi.Handle(signIn, canonical.WriteError)
-//	h = httpapi.Chain(h,
-//		httpapi.Recover(logger, canonical.WriteError),
-//		httpapi.AccessLog(logger, clientIP),
+//	mux.Handle("POST /auth/sign-in", httpapi.Handle(signIn, canonical.WriteError))
+//	root := httpapi.Chain(mux,
+//		httpapi.AccessLog(logger, clientIP), // outermost: sees the final status
+//		httpapi.Recover(logger),             // inside AccessLog, so a panic logs as 500
 //		httpapi.SecurityHeaders(httpapi.SecurityOptions{}),
-//		httpapi.CORS(origins),
+//		httpapi.CORS(origins),               // before the mux, to answer preflights
+//		httpapi.LimitBody(httpapi.MaxBodyBytes),
 //	)
+//
+// Chain lists middleware outermost first. AccessLog must be outside Recover:
+// a panic unwinding through AccessLog would otherwise be logged before
+// Recover has written the 500.
 //
 // Rate limiting lives in the subpackage ratelimit, which does not import
 // net/http so that the domain can enforce limits (failed sign-ins per
