@@ -41,10 +41,30 @@ func (db *DB) Rotate(ctx context.Context, p store.RotateParams) (store.Session, 
 	if e.err != nil {
 		return store.Session{}, e.err
 	}
-	s, err := scanSession(db.w.QueryRowContext(ctx, rotateSQL,
+	stmt, err := db.rotateStmt(ctx)
+	if err != nil {
+		return store.Session{}, db.wrap("rotate", err)
+	}
+	s, err := scanSession(stmt.QueryRowContext(ctx,
 		step, now, expires, p.SessionID, p.Generation, now, now))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Session{}, fmt.Errorf("sqlite: rotate: %w", store.ErrStale)
 	}
 	return s, db.wrap("rotate", err)
+}
+
+// rotateStmt returns the prepared rotateSQL on the writer connection. SQLite
+// re-prepares it by itself if a migration changes the schema.
+func (db *DB) rotateStmt(ctx context.Context) (*sql.Stmt, error) {
+	if st := db.rotate.Load(); st != nil {
+		return st, nil
+	}
+	st, err := db.w.PrepareContext(ctx, rotateSQL)
+	if err != nil {
+		return nil, err
+	}
+	if !db.rotate.CompareAndSwap(nil, st) {
+		st.Close()
+	}
+	return db.rotate.Load(), nil
 }

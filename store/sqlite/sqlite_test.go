@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/store/sqlite"
@@ -150,5 +153,47 @@ func TestBadSynchronous(t *testing.T) {
 	if db, err := sqlite.OpenWith(t.Context(), filepath.Join(t.TempDir(), "x.db"), sqlite.Options{Synchronous: "sometimes"}); err == nil {
 		db.Close()
 		t.Error("OpenWith(Synchronous: sometimes) succeeded")
+	}
+}
+
+// TestBusyIsUnavailable holds the write lock from another connection, as the
+// CLI in another process might, and checks that a write that cannot get it
+// within BusyTimeout fails with ErrUnavailable rather than hanging or leaking
+// a driver error.
+func TestBusyIsUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	db, err := sqlite.OpenWith(t.Context(), path, sqlite.Options{BusyTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	other, err := driver.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+
+	err = db.CreateUser(t.Context(), store.User{ID: "u", Email: "u@example.com", PasswordHash: "x",
+		Status: store.UserActive, CreatedAt: time.Unix(1, 0), UpdatedAt: time.Unix(1, 0)})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("CreateUser while another connection writes: %v, want ErrUnavailable", err)
+	}
+	if _, err := db.Rotate(t.Context(), store.RotateParams{SessionID: "s", Now: time.Unix(2, 0)}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Rotate while another connection writes: %v, want ErrUnavailable", err)
+	}
+	if err := db.Ping(t.Context()); err != nil {
+		t.Errorf("Ping while another connection writes: %v; WAL readers are not blocked", err)
 	}
 }
