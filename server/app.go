@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/config"
+	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/store/postgres"
@@ -111,7 +112,11 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	conc := cfg.HashConcurrency()
 	hasher := password.New(params, conc, 4*conc)
 	a := &App{Config: cfg, Store: st, Issuer: iss, Logger: log, now: now, stop: make(chan struct{})}
-	a.Service = auth.New(auth.Options{Store: st, Tokens: iss, Hasher: hasher, Now: now, Logger: log, Policy: PolicyOf(cfg)})
+	var th auth.Throttle
+	if cfg.RateLimits.On() {
+		th = newThrottle(ratelimit.NewMemory(ratelimit.MemoryOptions{Now: now}), cfg)
+	}
+	a.Service = auth.New(auth.Options{Store: st, Tokens: iss, Hasher: hasher, Now: now, Logger: log, Policy: PolicyOf(cfg), Throttle: th})
 	return a, nil
 }
 

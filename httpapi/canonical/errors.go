@@ -1,0 +1,74 @@
+package canonical
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/httpapi"
+)
+
+// refreshFailure marks errors of POST /token: every refusal of a refresh
+// token is a 400 there (seed 001: "return HTTP 400 bad request"), whatever
+// the reason, so the client reads the reason from the body.
+type refreshFailure struct{ error }
+
+func (r refreshFailure) Unwrap() error { return r.error }
+
+// Status returns the HTTP status of a domain error code in this dialect.
+func Status(c auth.Code) int {
+	switch c {
+	case auth.CodeInvalidRequest:
+		return http.StatusBadRequest
+	case auth.CodeInvalidCredentials, auth.CodeInvalidToken:
+		return http.StatusUnauthorized
+	case auth.CodeUserInactive:
+		return http.StatusForbidden
+	case auth.CodeEmailTaken:
+		return http.StatusConflict
+	case auth.CodeNotFound, auth.CodeUserNotFound:
+		return http.StatusNotFound
+	case auth.CodeRateLimited:
+		return http.StatusTooManyRequests
+	case auth.CodeNotImplemented:
+		return http.StatusNotImplemented
+	case auth.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case auth.CodeRefreshExpired, auth.CodeRefreshReused, auth.CodeRefreshInvalid,
+		auth.CodeSessionRevoked, auth.CodeSessionExpired:
+		return http.StatusUnauthorized
+	}
+	return http.StatusInternalServerError
+}
+
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+// WriteError is the canonical dialect's error mapping. Domain errors keep
+// their code; plumbing errors (*httpapi.Error) keep theirs; anything else is
+// a 500 whose cause is logged by the access log and never shown.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *auth.Error
+	if errors.As(err, &ae) {
+		status := Status(ae.Code)
+		var rf refreshFailure
+		if errors.As(err, &rf) && status < 500 && status != http.StatusTooManyRequests {
+			status = http.StatusBadRequest
+		}
+		if ae.RetryAfter > 0 {
+			httpapi.WriteRetryAfter(w.Header(), ae.RetryAfter)
+		}
+		if status >= 500 || status == http.StatusTooManyRequests {
+			httpapi.NoStore(w)
+		}
+		if ae.Code == auth.CodeInvalidToken {
+			// RFC 6750 §3: a 401 for a bearer-protected resource names the scheme.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token"`)
+		}
+		_ = httpapi.WriteJSON(w, status, errorBody{Error: string(ae.Code), Message: ae.Message})
+		return
+	}
+	httpapi.WriteError(w, r, err)
+}

@@ -1,0 +1,187 @@
+package canonical
+
+import (
+	"net/http"
+
+	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/httpapi"
+)
+
+// Options wire the canonical dialect.
+type Options struct {
+	Service  *auth.Service
+	ClientIP httpapi.ClientIP
+	// Cookie, when not nil, receives the refresh token of every sign-in and
+	// rotation, and is cleared on sign-out (REFRESH_COOKIE=on).
+	Cookie *httpapi.RefreshCookie
+}
+
+type handler struct{ Options }
+
+// Register mounts the canonical routes on mux.
+func Register(mux *http.ServeMux, o Options) {
+	h := &handler{o}
+	route := func(pattern string, f httpapi.HandlerFunc) { mux.Handle(pattern, httpapi.Handle(f, WriteError)) }
+	route("POST /auth/sign-up", h.signUp)
+	route("POST /auth/sign-in", h.signIn)
+	route("POST /token", h.refresh)
+	route("POST /token/refresh", h.renew)
+	route("GET /auth/me", h.me)
+	route("POST /auth/sign-out", h.signOut)
+	route("GET /auth/sessions", h.sessions)
+	route("DELETE /auth/sessions/{id}", h.deleteSession)
+}
+
+// Meta describes the requesting client for the domain.
+func Meta(r *http.Request, ip httpapi.ClientIP, clientID string) auth.Meta {
+	m := auth.Meta{ClientID: clientID, UserAgent: r.UserAgent()}
+	if a := ip.Of(r); a.IsValid() {
+		m.IP = a.String()
+	}
+	return m
+}
+
+// Principal authenticates the request's bearer access token.
+func Principal(r *http.Request, svc *auth.Service) (auth.Principal, error) {
+	tok, ok := httpapi.BearerToken(r)
+	if !ok {
+		return auth.Principal{}, &auth.Error{Code: auth.CodeInvalidToken, Message: "an access token is required (Authorization: Bearer)"}
+	}
+	return svc.Authenticate(r.Context(), tok)
+}
+
+func (h *handler) signUp(w http.ResponseWriter, r *http.Request) error {
+	var in credentials
+	if err := httpapi.DecodeJSON(r, &in, httpapi.DecodeOptions{Strict: true}); err != nil {
+		return err
+	}
+	u, err := h.Service.SignUp(r.Context(), in.Email, in.Password)
+	if err != nil {
+		return err
+	}
+	return httpapi.WriteJSON(w, http.StatusCreated, userResponse{User: UserOf(u)})
+}
+
+func (h *handler) signIn(w http.ResponseWriter, r *http.Request) error {
+	var in credentials
+	if err := httpapi.DecodeJSON(r, &in, httpapi.DecodeOptions{Strict: true}); err != nil {
+		return err
+	}
+	g, err := h.Service.SignIn(r.Context(), in.Email, in.Password, Meta(r, h.ClientIP, ""))
+	if err != nil {
+		return err
+	}
+	now := h.Service.Now()
+	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
+	httpapi.NoStore(w)
+	return httpapi.WriteJSON(w, http.StatusOK, signInResponse{
+		AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, TokenType: "Bearer",
+		ExpiresIn: seconds(g.AccessExpiresAt, now), RefreshExpiresIn: seconds(g.RefreshExpiresAt, now),
+		SessionExpiresAt: g.Session.AbsoluteExpiresAt.UTC(), ServerTime: now.UTC(), User: UserOf(g.User),
+	})
+}
+
+func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
+	var in refreshRequest
+	if err := httpapi.DecodeJSON(r, &in, httpapi.DecodeOptions{Strict: true}); err != nil {
+		return err
+	}
+	if in.RefreshToken == "" {
+		return httpapi.InvalidRequest(`field "refreshToken" is required`, nil)
+	}
+	g, err := h.Service.Refresh(r.Context(), in.RefreshToken, "", Meta(r, h.ClientIP, ""))
+	if err != nil {
+		return refreshFailure{err}
+	}
+	now := h.Service.Now()
+	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
+	httpapi.NoStore(w)
+	return httpapi.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
+		TokenType: "Bearer", ExpiresIn: seconds(g.AccessExpiresAt, now), RefreshExpiresIn: seconds(g.RefreshExpiresAt, now)})
+}
+
+// renew is seed 000's POST /token/refresh: a still-valid access token buys a
+// new one for the same session; 501 when ACCESS_TOKEN_RENEWAL=off.
+func (h *handler) renew(w http.ResponseWriter, r *http.Request) error {
+	tok, ok := httpapi.BearerToken(r)
+	if !ok {
+		return &auth.Error{Code: auth.CodeInvalidToken, Message: "an access token is required (Authorization: Bearer)"}
+	}
+	g, err := h.Service.RenewAccess(r.Context(), tok)
+	if err != nil {
+		return err
+	}
+	httpapi.NoStore(w)
+	return httpapi.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: g.AccessToken, TokenType: "Bearer",
+		ExpiresIn: seconds(g.AccessExpiresAt, h.Service.Now())})
+}
+
+func (h *handler) me(w http.ResponseWriter, r *http.Request) error {
+	p, err := Principal(r, h.Service)
+	if err != nil {
+		return err
+	}
+	u, err := h.Service.User(r.Context(), p.UserID)
+	if err != nil {
+		if auth.ErrorCode(err) == auth.CodeUserNotFound {
+			return &auth.Error{Code: auth.CodeInvalidToken, Message: "the user no longer exists", Err: err}
+		}
+		return err
+	}
+	httpapi.NoStore(w)
+	return httpapi.WriteJSON(w, http.StatusOK, userResponse{User: UserOf(u)})
+}
+
+func (h *handler) signOut(w http.ResponseWriter, r *http.Request) error {
+	p, err := Principal(r, h.Service)
+	if err != nil {
+		return err
+	}
+	var in signOutRequest
+	if r.ContentLength != 0 {
+		if err := httpapi.DecodeJSON(r, &in, httpapi.DecodeOptions{Strict: true}); err != nil {
+			return err
+		}
+	}
+	scope, err := auth.ParseScope(in.Scope)
+	if err != nil {
+		return err
+	}
+	if err := h.Service.SignOut(r.Context(), p, scope); err != nil {
+		return err
+	}
+	if scope != auth.ScopeOthers {
+		h.Cookie.Clear(w)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *handler) sessions(w http.ResponseWriter, r *http.Request) error {
+	p, err := Principal(r, h.Service)
+	if err != nil {
+		return err
+	}
+	list, err := h.Service.ListSessions(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	out := sessionsResponse{Sessions: make([]Session, len(list))}
+	for i, s := range list {
+		out.Sessions[i] = sessionOf(s)
+	}
+	httpapi.NoStore(w)
+	return httpapi.WriteJSON(w, http.StatusOK, out)
+}
+
+func (h *handler) deleteSession(w http.ResponseWriter, r *http.Request) error {
+	p, err := Principal(r, h.Service)
+	if err != nil {
+		return err
+	}
+	if err := h.Service.RevokeSession(r.Context(), p, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

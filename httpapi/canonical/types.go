@@ -1,0 +1,89 @@
+package canonical
+
+import (
+	"time"
+
+	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/store"
+)
+
+// User is the public form of a user (never the password hash).
+type User struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// UserOf returns the public form of u.
+func UserOf(u store.User) User {
+	return User{ID: u.ID, Email: u.Email, Status: string(u.Status), CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+}
+
+type userResponse struct {
+	User User `json:"user"`
+}
+
+type credentials struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type signInResponse struct {
+	AccessToken      string    `json:"accessToken"`
+	RefreshToken     string    `json:"refreshToken"`
+	TokenType        string    `json:"tokenType"`
+	ExpiresIn        int64     `json:"expiresIn"`
+	RefreshExpiresIn int64     `json:"refreshExpiresIn"`
+	SessionExpiresAt time.Time `json:"sessionExpiresAt"`
+	ServerTime       time.Time `json:"serverTime"`
+	User             User      `json:"user"`
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refreshToken"`
+}
+
+type tokenResponse struct {
+	AccessToken      string `json:"accessToken"`
+	RefreshToken     string `json:"refreshToken,omitempty"`
+	TokenType        string `json:"tokenType"`
+	ExpiresIn        int64  `json:"expiresIn"`
+	RefreshExpiresIn int64  `json:"refreshExpiresIn,omitempty"`
+}
+
+type signOutRequest struct {
+	Scope string `json:"scope"`
+}
+
+// Session is the public form of a session.
+type Session struct {
+	ID               string    `json:"id"`
+	Current          bool      `json:"current"`
+	CreatedAt        time.Time `json:"createdAt"`
+	LastRefreshedAt  time.Time `json:"lastRefreshedAt"`
+	RefreshExpiresAt time.Time `json:"refreshExpiresAt"`
+	ExpiresAt        time.Time `json:"expiresAt"`
+	ClientID         string    `json:"clientId,omitempty"`
+	UserAgent        string    `json:"userAgent,omitempty"`
+	IP               string    `json:"ip,omitempty"`
+}
+
+type sessionsResponse struct {
+	Sessions []Session `json:"sessions"`
+}
+
+func sessionOf(s auth.SessionInfo) Session {
+	return Session{ID: s.ID, Current: s.Current, CreatedAt: s.CreatedAt.UTC(), LastRefreshedAt: s.LastRefreshedAt.UTC(),
+		RefreshExpiresAt: s.RefreshExpiresAt.UTC(), ExpiresAt: s.AbsoluteExpiresAt.UTC(), ClientID: s.ClientID,
+		UserAgent: s.UserAgent, IP: s.IP}
+}
+
+// seconds returns the whole seconds from now until t (at least 0).
+func seconds(t, now time.Time) int64 {
+	if d := t.Sub(now); d > 0 {
+		return int64(d / time.Second)
+	}
+	return 0
+}

@@ -1,0 +1,133 @@
+package oauth2
+
+import (
+	"net/http"
+
+	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/httpapi"
+)
+
+// Options wire the OAuth 2.0 dialect.
+type Options struct {
+	Service  *auth.Service
+	ClientIP httpapi.ClientIP
+	Cookie   *httpapi.RefreshCookie // set on sign-in and rotation when REFRESH_COOKIE=on
+	// Issuer is the RFC 8414 issuer: exactly the base URL clients use.
+	Issuer string
+}
+
+type handler struct{ Options }
+
+// Register mounts the OAuth 2.0 routes on mux.
+func Register(mux *http.ServeMux, o Options) {
+	h := &handler{o}
+	route := func(pattern string, f httpapi.HandlerFunc) { mux.Handle(pattern, httpapi.Handle(f, WriteError)) }
+	route("POST /oauth/token", h.token)
+	route("POST /oauth/revoke", h.revoke)
+	route("POST /oauth/introspect", h.introspect)
+	route("GET /.well-known/oauth-authorization-server", h.metadata)
+	route("GET /.well-known/jwks.json", h.jwks)
+}
+
+// revoke is RFC 7009 §2: 200 for valid and unknown tokens alike.
+func (h *handler) revoke(w http.ResponseWriter, r *http.Request) error {
+	form, err := httpapi.DecodeForm(r)
+	if err != nil {
+		return err
+	}
+	if _, err := clientID(r, form); err != nil {
+		return err
+	}
+	tok := form.Get("token")
+	if tok == "" {
+		return invalidRequest(`the "token" parameter is required`)
+	}
+	if err := h.Service.RevokeToken(r.Context(), tok, form.Get("token_type_hint")); err != nil {
+		return err
+	}
+	h.Cookie.Clear(w)
+	httpapi.NoStore(w)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+type introspection struct {
+	Active    bool     `json:"active"`
+	TokenUse  string   `json:"token_use,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	Sub       string   `json:"sub,omitempty"`
+	Sid       string   `json:"sid,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Exp       int64    `json:"exp,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	Iss       string   `json:"iss,omitempty"`
+	Aud       []string `json:"aud,omitempty"`
+	Jti       string   `json:"jti,omitempty"`
+}
+
+// introspect is RFC 7662 §2: {"active": false} for anything not active now.
+func (h *handler) introspect(w http.ResponseWriter, r *http.Request) error {
+	form, err := httpapi.DecodeForm(r)
+	if err != nil {
+		return err
+	}
+	if _, err := clientID(r, form); err != nil {
+		return err
+	}
+	tok := form.Get("token")
+	if tok == "" {
+		return invalidRequest(`the "token" parameter is required`)
+	}
+	in, err := h.Service.Introspect(r.Context(), tok)
+	if err != nil {
+		return err
+	}
+	out := introspection{Active: in.Active}
+	if in.Active {
+		out = introspection{Active: true, TokenUse: in.TokenUse, Sub: in.Subject, Sid: in.SessionID, ClientID: in.ClientID,
+			Exp: in.ExpiresAt.Unix(), Iat: in.IssuedAt.Unix(), Iss: in.Issuer, Aud: in.Audience, Jti: in.ID}
+		if in.TokenUse == "access" {
+			out.TokenType = "Bearer"
+		}
+	}
+	httpapi.NoStore(w)
+	return httpapi.WriteJSON(w, http.StatusOK, out)
+}
+
+type metadata struct {
+	Issuer                        string   `json:"issuer"`
+	TokenEndpoint                 string   `json:"token_endpoint"`
+	RevocationEndpoint            string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint         string   `json:"introspection_endpoint"`
+	JWKSURI                       string   `json:"jwks_uri"`
+	GrantTypesSupported           []string `json:"grant_types_supported"`
+	ResponseTypesSupported        []string `json:"response_types_supported"`
+	TokenEndpointAuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethods []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionAuthMethods      []string `json:"introspection_endpoint_auth_methods_supported"`
+	SigningAlgValues              []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+}
+
+// metadata is RFC 8414 §3: issuer equals the base URL clients use, exactly.
+// Latchkey has no authorization endpoint, so response_types_supported (a
+// required member) is empty.
+func (h *handler) metadata(w http.ResponseWriter, r *http.Request) error {
+	iss := h.Issuer
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	return httpapi.WriteJSON(w, http.StatusOK, metadata{
+		Issuer: iss, TokenEndpoint: iss + "/oauth/token", RevocationEndpoint: iss + "/oauth/revoke",
+		IntrospectionEndpoint: iss + "/oauth/introspect", JWKSURI: iss + "/.well-known/jwks.json",
+		GrantTypesSupported: []string{"password", "refresh_token"}, ResponseTypesSupported: []string{},
+		TokenEndpointAuthMethods: []string{"none", "client_secret_basic"}, RevocationEndpointAuthMethods: []string{"none"},
+		IntrospectionAuthMethods: []string{"none"},
+	})
+}
+
+// jwks serves the public keys (RFC 7517). Caches may keep it briefly; a
+// verifier that meets an unknown kid should fetch it again.
+func (h *handler) jwks(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	_, err := w.Write(h.Service.Tokens().JWKS())
+	return err
+}
