@@ -1,0 +1,80 @@
+package auth
+
+import (
+	"errors"
+	"time"
+)
+
+// Code is a stable, machine-readable failure reason.
+type Code string
+
+// The codes clients see. The refresh codes are SPEC §3's list.
+const (
+	CodeInvalidRequest     Code = "invalid_request"      // bad input (email format, password length)
+	CodeInvalidCredentials Code = "invalid_credentials"  // unknown email or wrong password (indistinguishable)
+	CodeEmailTaken         Code = "email_taken"          // sign-up with an existing email
+	CodeRefreshExpired     Code = "refresh_token_expired"
+	CodeRefreshReused      Code = "refresh_token_reused" // a superseded token: the session is revoked
+	CodeRefreshInvalid     Code = "refresh_token_invalid"
+	CodeSessionRevoked     Code = "session_revoked"
+	CodeSessionExpired     Code = "session_expired" // the absolute cap has passed
+	CodeUserInactive       Code = "user_inactive"
+	CodeUserNotFound       Code = "user_not_found"
+	CodeInvalidToken       Code = "invalid_token"   // a missing, bad or expired access token
+	CodeNotFound           Code = "not_found"       // e.g. a session that is not the caller's
+	CodeNotImplemented     Code = "not_implemented" // access renewal switched off
+	CodeRateLimited        Code = "rate_limited"
+	CodeUnavailable        Code = "temporarily_unavailable" // database down, hashing saturated
+)
+
+// Error is a domain failure: Code and Message are safe to show a client; Err
+// is the cause, for logs only.
+type Error struct {
+	Code       Code
+	Message    string
+	Err        error
+	RetryAfter time.Duration // for CodeRateLimited and CodeUnavailable
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return string(e.Code) + ": " + e.Message + ": " + e.Err.Error()
+	}
+	return string(e.Code) + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, &Error{Code: c}) match on the code alone.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && t.Message == ""
+}
+
+// ErrorCode returns err's Code, or "" when err is not an *Error.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+func fail(c Code, msg string, cause error) *Error { return &Error{Code: c, Message: msg, Err: cause} }
+
+var messages = map[Code]string{
+	CodeInvalidCredentials: "invalid email or password",
+	CodeRefreshExpired:     "the refresh token has expired; sign in again",
+	CodeRefreshReused:      "the refresh token was already used; the session has been revoked, sign in again",
+	CodeRefreshInvalid:     "the refresh token is invalid",
+	CodeSessionRevoked:     "the session has been revoked; sign in again",
+	CodeSessionExpired:     "the session has reached its maximum lifetime; sign in again",
+	CodeUserInactive:       "the user is not active",
+	CodeUserNotFound:       "the user no longer exists",
+	CodeInvalidToken:       "the access token is missing, invalid or expired",
+	CodeNotImplemented:     "access-token renewal is not enabled",
+	CodeUnavailable:        "the service is temporarily unavailable; retry later",
+}
+
+// newError builds an *Error with the standard message for c.
+func newError(c Code, cause error) *Error { return fail(c, messages[c], cause) }

@@ -1,0 +1,207 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/token"
+)
+
+// Refresh trades a refresh token for new tokens (RFC 6749 §6).
+//
+// The hot path is one atomic compare-and-set in the store (Rotate): the
+// session must be at the token's generation, live, and its user active. Only
+// when that fails does Refresh read the session to say why, and then:
+//
+//   - the immediately preceding generation, within ReuseInterval of the
+//     rotation that superseded it, is answered with the session's current
+//     generation (two tabs refreshing at once, a response lost on the way);
+//   - any other superseded token revokes the whole session: a refresh token
+//     that is presented twice has been copied, and revoking the family makes
+//     a stolen token die as soon as either party uses it after the other
+//     (RFC 6819 §5.2.2.3, RFC 9700 §4.14.2);
+//   - a missing or inactive user revokes the session too.
+//
+// clientID, when not empty, must match the client the session was issued to
+// (RFC 6749 §6: a refresh token is bound to its client).
+func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m Meta) (*Grant, error) {
+	now := s.now().UTC()
+	rc, err := s.tokens.VerifyRefresh(refreshToken)
+	if err != nil {
+		if errors.Is(err, token.ErrExpired) {
+			return nil, newError(CodeRefreshExpired, err)
+		}
+		return nil, newError(CodeRefreshInvalid, err)
+	}
+	if clientID != "" && rc.ClientID != "" && clientID != rc.ClientID {
+		return nil, fail(CodeRefreshInvalid, "the refresh token was issued to another client", nil)
+	}
+	if s.throttle != nil {
+		if err := s.throttle.AllowRefresh(ctx, m.IP); err != nil {
+			return nil, err
+		}
+	}
+	// A concurrent change between a failed compare-and-set and the read that
+	// explains it (another tab rotating, say) is resolved by trying again; two
+	// rounds are enough because each failure is explained by a newer state.
+	for range 3 {
+		sess, err := s.store.Rotate(ctx, store.RotateParams{SessionID: rc.SessionID, Generation: rc.Generation,
+			Now: now, RefreshTTL: s.policy.RefreshTTL, Advance: s.policy.Rotation})
+		if err == nil {
+			if sess.UserID != rc.Subject {
+				return nil, newError(CodeRefreshInvalid, nil)
+			}
+			s.log.InfoContext(ctx, "audit", "event", "refresh", "user_id", sess.UserID, "session_id", sess.ID, "ip", m.IP)
+			if !s.policy.Rotation {
+				// Rotation off: the same refresh token comes back until it
+				// expires (the cookie seed's behaviour).
+				g, err := s.grant(ctx, sess, now, 0)
+				if err != nil {
+					return nil, err
+				}
+				g.RefreshToken, g.RefreshExpiresAt = refreshToken, rc.ExpiresAt
+				return g, nil
+			}
+			return s.grant(ctx, sess, now, sess.Generation)
+		}
+		if !errors.Is(err, store.ErrStale) {
+			return nil, s.internal(err)
+		}
+		g, retry, err := s.explainStale(ctx, rc, now, m)
+		if !retry {
+			return g, err
+		}
+	}
+	return nil, newError(CodeRefreshInvalid, errors.New("session state kept changing"))
+}
+
+// explainStale reads the session after a failed compare-and-set and decides.
+// retry is true when the session is, after all, at the token's generation
+// and live (it changed between the two statements).
+func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now time.Time, m Meta) (*Grant, bool, error) {
+	sess, err := s.store.Session(ctx, rc.SessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, newError(CodeRefreshInvalid, nil) // purged, or never existed
+	}
+	if err != nil {
+		return nil, false, s.internal(err)
+	}
+	switch {
+	case sess.UserID != rc.Subject || sess.Generation < rc.Generation:
+		return nil, false, newError(CodeRefreshInvalid, nil)
+	case sess.Revoked():
+		if sess.RevokeReason == string(CodeRefreshReused) {
+			return nil, false, newError(CodeRefreshReused, nil)
+		}
+		return nil, false, newError(CodeSessionRevoked, nil)
+	case !now.Before(sess.AbsoluteExpiresAt):
+		return nil, false, newError(CodeSessionExpired, nil)
+	case sess.Generation > rc.Generation:
+		if s.policy.Rotation && sess.Generation == rc.Generation+1 && now.Sub(sess.LastRefreshedAt) < s.policy.ReuseInterval &&
+			now.Before(sess.RefreshExpiresAt) {
+			if err := s.checkUser(ctx, sess, now); err != nil {
+				return nil, false, err
+			}
+			g, err := s.grant(ctx, sess, now, sess.Generation)
+			if err != nil {
+				return nil, false, err
+			}
+			g.Reissued = true
+			s.log.InfoContext(ctx, "audit", "event", "refresh.reissued", "user_id", sess.UserID, "session_id", sess.ID, "ip", m.IP)
+			return g, false, nil
+		}
+		if _, err := s.revoke(ctx, store.RevokeParams{SessionID: sess.ID, Reason: string(CodeRefreshReused), Now: now}); err != nil {
+			return nil, false, err
+		}
+		s.log.WarnContext(ctx, "audit", "event", "refresh.reuse_detected", "user_id", sess.UserID, "session_id", sess.ID,
+			"presented_generation", rc.Generation, "current_generation", sess.Generation, "ip", m.IP)
+		return nil, false, newError(CodeRefreshReused, nil)
+	case !now.Before(sess.RefreshExpiresAt):
+		return nil, false, newError(CodeRefreshExpired, nil)
+	}
+	if err := s.checkUser(ctx, sess, now); err != nil {
+		return nil, false, err
+	}
+	return nil, true, nil
+}
+
+// checkUser requires the session's user to exist and be active; otherwise it
+// revokes the session and says why.
+func (s *Service) checkUser(ctx context.Context, sess store.Session, now time.Time) error {
+	u, err := s.store.UserByID(ctx, sess.UserID)
+	code := Code("")
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		code = CodeUserNotFound
+	case err != nil:
+		return s.internal(err)
+	case u.Status != store.UserActive:
+		code = CodeUserInactive
+	default:
+		return nil
+	}
+	if _, err := s.revoke(ctx, store.RevokeParams{SessionID: sess.ID, Reason: string(code), Now: now}); err != nil {
+		return err
+	}
+	return newError(code, nil)
+}
+
+// RenewAccess re-issues an access token for the session of a still-valid
+// access token (seed 000's POST /token/refresh). The session must be live and
+// its user active; the new token never outlives the session's refresh expiry.
+func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, error) {
+	if !s.policy.AccessRenewal {
+		return nil, newError(CodeNotImplemented, nil)
+	}
+	p, err := s.Authenticate(ctx, accessToken)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	sess, err := s.liveSession(ctx, p.SessionID, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkUser(ctx, sess, now); err != nil {
+		return nil, err
+	}
+	return s.grant(ctx, sess, now, 0)
+}
+
+// liveSession returns a session that is live at now, or the reason it is not.
+func (s *Service) liveSession(ctx context.Context, id string, now time.Time) (store.Session, error) {
+	sess, err := s.store.Session(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return sess, newError(CodeSessionRevoked, nil)
+	case err != nil:
+		return sess, s.internal(err)
+	case sess.Revoked():
+		return sess, newError(CodeSessionRevoked, nil)
+	case !now.Before(sess.AbsoluteExpiresAt):
+		return sess, newError(CodeSessionExpired, nil)
+	case !now.Before(sess.RefreshExpiresAt):
+		return sess, newError(CodeRefreshExpired, nil)
+	}
+	return sess, nil
+}
+
+// Authenticate verifies an access token (signature, kind, iss, aud, exp with
+// leeway) without touching the database: access tokens stay valid until they
+// expire (SPEC §3), which is what makes them cheap. Introspect checks the
+// session too.
+func (s *Service) Authenticate(ctx context.Context, accessToken string) (Principal, error) {
+	c, err := s.tokens.VerifyAccess(accessToken)
+	if err != nil {
+		msg := messages[CodeInvalidToken]
+		if errors.Is(err, token.ErrWrongKind) {
+			msg = "a refresh token cannot be used as an access token"
+		} else if errors.Is(err, token.ErrExpired) {
+			msg = "the access token has expired"
+		}
+		return Principal{}, fail(CodeInvalidToken, msg, err)
+	}
+	return Principal{UserID: c.Subject, SessionID: c.SessionID, Claims: c}, nil
+}

@@ -1,0 +1,177 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/latchkey-dev/latchkey/password"
+	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/token"
+)
+
+// Policy holds the lifetimes and switches of SPEC §3.
+type Policy struct {
+	AccessTTL          time.Duration // JWT_EXPIRES_IN
+	RefreshTTL         time.Duration // JWT_REFRESH_EXPIRES_IN, sliding
+	SessionMaxLifetime time.Duration // SESSION_MAX_LIFETIME, absolute
+	Rotation           bool          // REFRESH_TOKEN_ROTATION
+	ReuseInterval      time.Duration // REFRESH_TOKEN_REUSE_INTERVAL
+	AccessRenewal      bool          // ACCESS_TOKEN_RENEWAL
+	MaxSessionsPerUser int           // MAX_SESSIONS_PER_USER, 0 = unlimited
+}
+
+// DefaultPolicy is SPEC §3's defaults.
+var DefaultPolicy = Policy{
+	AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, SessionMaxLifetime: 720 * time.Hour,
+	Rotation: true, ReuseInterval: 10 * time.Second, AccessRenewal: true, MaxSessionsPerUser: 100,
+}
+
+// Throttle is the rate-limit seam: the service asks it before checking a
+// password or rotating a token, and tells it about failed sign-ins. Returning
+// an error (normally an *Error with CodeRateLimited and RetryAfter) refuses.
+type Throttle interface {
+	AllowSignIn(ctx context.Context, email, ip string) error
+	SignInFailed(ctx context.Context, email, ip string)
+	AllowRefresh(ctx context.Context, ip string) error
+}
+
+// ClaimsFunc returns extra access-token claims for a user (Feathers'
+// getPayload). Registered claims are never overridden.
+type ClaimsFunc func(ctx context.Context, userID string) (map[string]any, error)
+
+// Options wire a Service.
+type Options struct {
+	Store  store.Store
+	Tokens *token.Issuer
+	Hasher *password.Hasher
+	Policy Policy
+	// Now is the clock; time.Now when nil. Tests inject one and never sleep.
+	Now      func() time.Time
+	Logger   *slog.Logger // audit events; slog.Default() when nil
+	Throttle Throttle     // optional
+	Claims   ClaimsFunc   // optional
+}
+
+// Service is the domain. Create it with New; it is safe for concurrent use.
+type Service struct {
+	store    store.Store
+	tokens   *token.Issuer
+	hasher   *password.Hasher
+	policy   Policy
+	now      func() time.Time
+	log      *slog.Logger
+	throttle Throttle
+	claims   ClaimsFunc
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	s := &Service{store: o.Store, tokens: o.Tokens, hasher: o.Hasher, policy: o.Policy, now: o.Now,
+		log: o.Logger, throttle: o.Throttle, claims: o.Claims}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s
+}
+
+// Policy returns the service's lifetimes and switches.
+func (s *Service) Policy() Policy { return s.policy }
+
+// Tokens returns the issuer (for JWKS and metadata).
+func (s *Service) Tokens() *token.Issuer { return s.tokens }
+
+// Now returns the service's clock reading.
+func (s *Service) Now() time.Time { return s.now() }
+
+// Meta describes the client making a request; it is recorded on new sessions
+// and in audit events.
+type Meta struct {
+	ClientID  string
+	UserAgent string
+	IP        string
+}
+
+// Grant is the result of a sign-in or a refresh.
+type Grant struct {
+	AccessToken      string
+	AccessExpiresAt  time.Time
+	RefreshToken     string // empty for an access-only renewal
+	RefreshExpiresAt time.Time
+	Session          store.Session
+	// Reissued is true when a refresh inside the reuse interval was answered
+	// with the session's current generation instead of a rotation.
+	Reissued bool
+	// User is set by SignIn (a refresh does not read the user row).
+	User store.User
+}
+
+// Principal is the authenticated caller of an access-token request.
+type Principal struct {
+	UserID    string
+	SessionID string
+	Claims    token.AccessClaims
+}
+
+// mintAccess signs an access token for the session that expires at the
+// earlier of now+AccessTTL and cap (the session's refresh expiry: no access
+// token outlives its session).
+func (s *Service) mintAccess(ctx context.Context, sess store.Session, now, cap time.Time) (string, time.Time, error) {
+	exp := now.Add(s.policy.AccessTTL)
+	if !cap.IsZero() && cap.Before(exp) {
+		exp = cap
+	}
+	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp}
+	if s.claims != nil {
+		extra, err := s.claims(ctx, sess.UserID)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		c.Extra = extra
+	}
+	tok, _, err := s.tokens.MintAccess(c)
+	return tok, exp, err
+}
+
+// grant mints the access token and (with a non-zero generation) a refresh
+// token for sess.
+func (s *Service) grant(ctx context.Context, sess store.Session, now time.Time, gen int64) (*Grant, error) {
+	g := &Grant{Session: sess, RefreshExpiresAt: sess.RefreshExpiresAt}
+	var err error
+	if g.AccessToken, g.AccessExpiresAt, err = s.mintAccess(ctx, sess, now, sess.RefreshExpiresAt); err != nil {
+		return nil, s.internal(err)
+	}
+	if gen > 0 {
+		g.RefreshToken, _, err = s.tokens.MintRefresh(token.RefreshClaims{Subject: sess.UserID, SessionID: sess.ID,
+			Generation: gen, ClientID: sess.ClientID, IssuedAt: now, ExpiresAt: sess.RefreshExpiresAt})
+		if err != nil {
+			return nil, s.internal(err)
+		}
+	}
+	return g, nil
+}
+
+// internal classifies an unexpected failure: a database outage becomes
+// CodeUnavailable (HTTP 503 with Retry-After); anything else stays a plain
+// error (HTTP 500, cause logged, never shown).
+func (s *Service) internal(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Code: CodeUnavailable, Message: messages[CodeUnavailable], Err: err, RetryAfter: 2 * time.Second}
+	}
+	if errors.Is(err, password.ErrBusy) {
+		return &Error{Code: CodeUnavailable, Message: "too many sign-ins in progress; retry shortly", Err: err, RetryAfter: time.Second}
+	}
+	return err
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }

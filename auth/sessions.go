@@ -1,0 +1,238 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/token"
+)
+
+// Scope says which sessions a sign-out ends.
+type Scope string
+
+const (
+	ScopeLocal  Scope = "local"  // the caller's session
+	ScopeOthers Scope = "others" // every other session of the user
+	ScopeGlobal Scope = "global" // every session of the user
+)
+
+// ParseScope accepts "", local, others and global ("" is local).
+func ParseScope(s string) (Scope, error) {
+	switch Scope(s) {
+	case "", ScopeLocal:
+		return ScopeLocal, nil
+	case ScopeOthers, ScopeGlobal:
+		return Scope(s), nil
+	}
+	return "", fail(CodeInvalidRequest, `scope must be "local", "others" or "global"`, nil)
+}
+
+func (s *Service) revoke(ctx context.Context, p store.RevokeParams) (int, error) {
+	n, err := s.store.RevokeSessions(ctx, p)
+	if err != nil {
+		return 0, s.internal(err)
+	}
+	if n > 0 {
+		s.log.InfoContext(ctx, "audit", "event", "session.revoked", "reason", p.Reason, "session_id", p.SessionID,
+			"user_id", p.UserID, "count", n)
+	}
+	return n, nil
+}
+
+// SignOut revokes the sessions named by scope. Access tokens already issued
+// stay valid until they expire; refreshes fail at once.
+func (s *Service) SignOut(ctx context.Context, p Principal, scope Scope) error {
+	now := s.now().UTC()
+	var rp store.RevokeParams
+	switch scope {
+	case ScopeLocal, "":
+		rp = store.RevokeParams{SessionID: p.SessionID, Reason: "signed_out", Now: now}
+	case ScopeOthers:
+		rp = store.RevokeParams{UserID: p.UserID, ExceptSessionID: p.SessionID, Reason: "signed_out_elsewhere", Now: now}
+	case ScopeGlobal:
+		rp = store.RevokeParams{UserID: p.UserID, Reason: "signed_out_everywhere", Now: now}
+	default:
+		return fail(CodeInvalidRequest, `scope must be "local", "others" or "global"`, nil)
+	}
+	_, err := s.revoke(ctx, rp)
+	return err
+}
+
+// SessionInfo is a live session as shown to its user.
+type SessionInfo struct {
+	store.Session
+	Current bool
+}
+
+// ListSessions returns the caller's live sessions, the current one marked.
+func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo, error) {
+	ss, err := s.store.ListSessions(ctx, p.UserID, s.now().UTC())
+	if err != nil {
+		return nil, s.internal(err)
+	}
+	out := make([]SessionInfo, len(ss))
+	for i, x := range ss {
+		out[i] = SessionInfo{Session: x, Current: x.ID == p.SessionID}
+	}
+	return out, nil
+}
+
+// RevokeSession revokes one of the caller's sessions. Another user's session
+// is reported as CodeNotFound, exactly like an unknown one.
+func (s *Service) RevokeSession(ctx context.Context, p Principal, id string) error {
+	sess, err := s.store.Session(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && sess.UserID != p.UserID) {
+		return fail(CodeNotFound, "no such session", nil)
+	}
+	if err != nil {
+		return s.internal(err)
+	}
+	_, err = s.revoke(ctx, store.RevokeParams{SessionID: id, Reason: "revoked_by_user", Now: s.now().UTC()})
+	return err
+}
+
+// AdminRevokeSession revokes any session (latchkey session revoke). It
+// returns CodeNotFound for an unknown id.
+func (s *Service) AdminRevokeSession(ctx context.Context, id string) error {
+	if _, err := s.store.Session(ctx, id); errors.Is(err, store.ErrNotFound) {
+		return fail(CodeNotFound, "no such session", nil)
+	} else if err != nil {
+		return s.internal(err)
+	}
+	_, err := s.revoke(ctx, store.RevokeParams{SessionID: id, Reason: "revoked_by_admin", Now: s.now().UTC()})
+	return err
+}
+
+// AdminListSessions lists live sessions of one user (by email) or of all
+// users (email "").
+func (s *Service) AdminListSessions(ctx context.Context, email string) ([]store.Session, error) {
+	userID := ""
+	if email != "" {
+		u, err := s.UserByEmail(ctx, email)
+		if err != nil {
+			return nil, err
+		}
+		userID = u.ID
+	}
+	ss, err := s.store.ListSessions(ctx, userID, s.now().UTC())
+	if err != nil {
+		return nil, s.internal(err)
+	}
+	return ss, nil
+}
+
+// RevokeToken implements RFC 7009: revoking a refresh token revokes its
+// session (§2.1: "the authorization server SHOULD also invalidate ... the
+// authorization grant"), and so does revoking an access token, so its
+// introspection answers inactive at once. Unknown, invalid or expired tokens
+// are not an error (§2.2). hint is only a hint.
+func (s *Service) RevokeToken(ctx context.Context, tok, hint string) error {
+	sid := ""
+	tryRefresh := func() bool {
+		c, err := s.tokens.VerifyRefresh(tok)
+		if err == nil || errors.Is(err, token.ErrExpired) {
+			sid = c.SessionID
+			return true
+		}
+		return false
+	}
+	tryAccess := func() bool {
+		c, err := s.tokens.VerifyAccess(tok)
+		if err == nil || errors.Is(err, token.ErrExpired) {
+			sid = c.SessionID
+			return true
+		}
+		return false
+	}
+	if hint == "access_token" {
+		_ = tryAccess() || tryRefresh()
+	} else {
+		_ = tryRefresh() || tryAccess()
+	}
+	if sid == "" {
+		return nil
+	}
+	_, err := s.revoke(ctx, store.RevokeParams{SessionID: sid, Reason: "token_revoked", Now: s.now().UTC()})
+	return err
+}
+
+// Introspection is RFC 7662's answer.
+type Introspection struct {
+	Active    bool
+	TokenUse  string // "access" or "refresh"
+	Subject   string
+	SessionID string
+	ClientID  string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	Issuer    string
+	Audience  []string
+	ID        string
+}
+
+// Introspect reports whether a token is active now (RFC 7662 §2.2): valid,
+// unexpired, its session not revoked or expired, its user active, and for a
+// refresh token, still the session's current generation.
+func (s *Service) Introspect(ctx context.Context, tok string) (Introspection, error) {
+	now := s.now().UTC()
+	var in Introspection
+	if c, err := s.tokens.VerifyRefresh(tok); err == nil {
+		in = Introspection{TokenUse: "refresh", Subject: c.Subject, SessionID: c.SessionID, ClientID: c.ClientID,
+			IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, Issuer: c.Issuer, ID: c.ID}
+		sess, err := s.liveSession(ctx, c.SessionID, now)
+		if err != nil {
+			return Introspection{}, inactiveUnlessOutage(err)
+		}
+		if s.policy.Rotation && sess.Generation != c.Generation {
+			return Introspection{}, nil
+		}
+	} else if c, err := s.tokens.VerifyAccess(tok); err == nil {
+		in = Introspection{TokenUse: "access", Subject: c.Subject, SessionID: c.SessionID, IssuedAt: c.IssuedAt,
+			ExpiresAt: c.ExpiresAt, Issuer: c.Issuer, Audience: c.Audience, ID: c.ID}
+		sess, err := s.store.Session(ctx, c.SessionID)
+		if err != nil || sess.Revoked() || !now.Before(sess.AbsoluteExpiresAt) {
+			return Introspection{}, inactiveUnlessOutage(s.internalOrNil(err))
+		}
+		in.ClientID = sess.ClientID
+	} else {
+		return Introspection{}, nil
+	}
+	u, err := s.store.UserByID(ctx, in.Subject)
+	if err != nil || u.Status != store.UserActive {
+		return Introspection{}, inactiveUnlessOutage(s.internalOrNil(err))
+	}
+	in.Active = true
+	return in, nil
+}
+
+func (s *Service) internalOrNil(err error) error {
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return s.internal(err)
+}
+
+// inactiveUnlessOutage turns "not live" reasons into an inactive answer and
+// keeps real failures (database down) as errors.
+func inactiveUnlessOutage(err error) error {
+	var e *Error
+	if err == nil || (errors.As(err, &e) && e.Code != CodeUnavailable) {
+		return nil
+	}
+	return err
+}
+
+// Purge deletes sessions revoked or expired before now, and signing keys
+// whose tokens have all expired (latchkey purge). It is safe to run while
+// instances serve: it only deletes rows no refresh can use.
+func (s *Service) Purge(ctx context.Context, leeway time.Duration) (int64, error) {
+	now := s.now().UTC()
+	n, err := s.store.Purge(ctx, now, now.Add(-s.policy.AccessTTL-leeway))
+	if err != nil {
+		return 0, s.internal(err)
+	}
+	s.log.InfoContext(ctx, "audit", "event", "purge", "sessions_deleted", n)
+	return n, nil
+}

@@ -1,0 +1,217 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/latchkey-dev/latchkey/password"
+	"github.com/latchkey-dev/latchkey/store"
+)
+
+// MinPasswordLength is the shortest password SignUp accepts (characters).
+const MinPasswordLength = 8
+
+// NormalizeEmail trims and lower-cases an email (emails are unique
+// case-insensitively, SPEC §1).
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+func validEmail(email string) bool {
+	if email == "" || len(email) > 254 || !utf8.ValidString(email) {
+		return false
+	}
+	a, err := mail.ParseAddress(email)
+	return err == nil && a.Address == email && a.Name == ""
+}
+
+func validPassword(pw string) error {
+	switch {
+	case !utf8.ValidString(pw):
+		return fail(CodeInvalidRequest, "password must be valid UTF-8", nil)
+	case utf8.RuneCountInString(pw) < MinPasswordLength:
+		return fail(CodeInvalidRequest, "password must be at least 8 characters", nil)
+	case len(pw) > password.MaxLength:
+		return fail(CodeInvalidRequest, "password must be at most 1024 bytes", nil)
+	}
+	return nil
+}
+
+// SignUp creates an active user. It fails with CodeInvalidRequest for a bad
+// email or password and CodeEmailTaken when the email exists.
+func (s *Service) SignUp(ctx context.Context, email, pw string) (store.User, error) {
+	email = NormalizeEmail(email)
+	if !validEmail(email) {
+		return store.User{}, fail(CodeInvalidRequest, "email must be a valid address", nil)
+	}
+	if err := validPassword(pw); err != nil {
+		return store.User{}, err
+	}
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return store.User{}, s.internal(err)
+	}
+	now := s.now().UTC()
+	u := store.User{ID: newID(), Email: email, PasswordHash: hash, Status: store.UserActive, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return store.User{}, fail(CodeEmailTaken, "a user with this email already exists", nil)
+		}
+		return store.User{}, s.internal(err)
+	}
+	s.log.InfoContext(ctx, "audit", "event", "user.created", "user_id", u.ID)
+	return u, nil
+}
+
+// SignIn checks the password and starts a session. An unknown email and a
+// wrong password give the same CodeInvalidCredentials after the same work (a
+// dummy hash is verified for unknown emails), so sign-in does not reveal
+// which emails exist. A correct password of an inactive user gives
+// CodeUserInactive.
+func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (*Grant, error) {
+	email = NormalizeEmail(email)
+	if email == "" || pw == "" {
+		return nil, fail(CodeInvalidRequest, "email and password are required", nil)
+	}
+	if len(pw) > password.MaxLength || len(email) > 254 {
+		return nil, newError(CodeInvalidCredentials, nil)
+	}
+	if s.throttle != nil {
+		if err := s.throttle.AllowSignIn(ctx, email, m.IP); err != nil {
+			s.log.WarnContext(ctx, "audit", "event", "signin.rate_limited", "ip", m.IP)
+			return nil, err
+		}
+	}
+	u, err := s.store.UserByEmail(ctx, email)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if err := s.hasher.VerifyDummy(ctx, pw); err != nil && errors.Is(err, password.ErrBusy) {
+			return nil, s.internal(err)
+		}
+		return nil, s.signInFailed(ctx, email, m, "")
+	case err != nil:
+		return nil, s.internal(err)
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, pw)
+	if errors.Is(err, password.ErrBusy) || errors.Is(err, context.Canceled) {
+		return nil, s.internal(err)
+	}
+	if !ok {
+		return nil, s.signInFailed(ctx, email, m, u.ID)
+	}
+	if u.Status != store.UserActive {
+		s.log.InfoContext(ctx, "audit", "event", "signin.failure", "reason", CodeUserInactive, "user_id", u.ID, "ip", m.IP)
+		return nil, newError(CodeUserInactive, nil)
+	}
+	now := s.now().UTC()
+	if rehash {
+		if h, err := s.hasher.Hash(ctx, pw); err == nil {
+			u.PasswordHash, u.UpdatedAt = h, now
+			if err := s.store.UpdateUser(ctx, u); err != nil {
+				s.log.WarnContext(ctx, "password re-hash not stored", "user_id", u.ID, "err", err)
+			}
+		}
+	}
+	abs := now.Add(s.policy.SessionMaxLifetime)
+	refreshExp := now.Add(s.policy.RefreshTTL)
+	if abs.Before(refreshExp) {
+		refreshExp = abs
+	}
+	sess := store.Session{ID: newID(), UserID: u.ID, Generation: 1, CreatedAt: now, LastRefreshedAt: now,
+		RefreshExpiresAt: refreshExp, AbsoluteExpiresAt: abs, ClientID: m.ClientID, UserAgent: truncate(m.UserAgent, 512), IP: m.IP}
+	evicted, err := s.store.CreateSession(ctx, sess, s.policy.MaxSessionsPerUser)
+	if err != nil {
+		return nil, s.internal(err)
+	}
+	for _, id := range evicted {
+		s.log.InfoContext(ctx, "audit", "event", "session.revoked", "reason", "session_limit", "session_id", id, "user_id", u.ID)
+	}
+	g, err := s.grant(ctx, sess, now, sess.Generation)
+	if err != nil {
+		return nil, err
+	}
+	g.User = u
+	s.log.InfoContext(ctx, "audit", "event", "signin.success", "user_id", u.ID, "session_id", sess.ID, "ip", m.IP)
+	return g, nil
+}
+
+func (s *Service) signInFailed(ctx context.Context, email string, m Meta, userID string) error {
+	if s.throttle != nil {
+		s.throttle.SignInFailed(ctx, email, m.IP)
+	}
+	s.log.InfoContext(ctx, "audit", "event", "signin.failure", "reason", CodeInvalidCredentials, "user_id", userID, "ip", m.IP)
+	return newError(CodeInvalidCredentials, nil)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) && len(s) > 0 {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// User returns a user by id; CodeUserNotFound if there is none.
+func (s *Service) User(ctx context.Context, id string) (store.User, error) {
+	u, err := s.store.UserByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, newError(CodeUserNotFound, nil)
+	}
+	if err != nil {
+		return store.User{}, s.internal(err)
+	}
+	return u, nil
+}
+
+// UserByEmail returns a user by email; CodeUserNotFound if there is none.
+func (s *Service) UserByEmail(ctx context.Context, email string) (store.User, error) {
+	u, err := s.store.UserByEmail(ctx, NormalizeEmail(email))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, newError(CodeUserNotFound, nil)
+	}
+	if err != nil {
+		return store.User{}, s.internal(err)
+	}
+	return u, nil
+}
+
+// ListUsers returns every user.
+func (s *Service) ListUsers(ctx context.Context) ([]store.User, error) {
+	us, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return nil, s.internal(err)
+	}
+	return us, nil
+}
+
+// SetUserActive activates or deactivates a user. Deactivation revokes every
+// session of the user at once; refreshes fail from then on, and the access
+// tokens already issued introspect as inactive (SPEC §3).
+func (s *Service) SetUserActive(ctx context.Context, email string, active bool) (store.User, error) {
+	u, err := s.UserByEmail(ctx, email)
+	if err != nil {
+		return u, err
+	}
+	now := s.now().UTC()
+	u.Status, u.UpdatedAt = store.UserInactive, now
+	if active {
+		u.Status = store.UserActive
+	}
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return u, s.internal(err)
+	}
+	if !active {
+		n, err := s.store.RevokeSessions(ctx, store.RevokeParams{UserID: u.ID, Reason: "user_deactivated", Now: now})
+		if err != nil {
+			return u, s.internal(err)
+		}
+		s.log.InfoContext(ctx, "audit", "event", "user.deactivated", "user_id", u.ID, "sessions_revoked", n)
+	} else {
+		s.log.InfoContext(ctx, "audit", "event", "user.activated", "user_id", u.ID)
+	}
+	return u, nil
+}

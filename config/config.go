@@ -1,0 +1,132 @@
+package config
+
+import (
+	"log/slog"
+	"net"
+	"runtime"
+	"slices"
+)
+
+// Environments APP_ENV accepts.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// Signing algorithms JWT_ALGORITHM accepts for access tokens (SPEC §2).
+const (
+	AlgES256 = "ES256"
+	AlgEdDSA = "EdDSA"
+	AlgRS256 = "RS256"
+	AlgHS256 = "HS256"
+)
+
+// Config is every setting of latchkey serve. Each field is both an
+// environment variable (env tag) and a flag (name tag); a flag wins over its
+// variable, which wins over the default. `latchkey serve` embeds it:
+//
+//	type Serve struct {
+//		config.Config `embed:""`
+//	}
+//
+// and kong then calls Validate after parsing. The secret tag marks values
+// that Settings redacts: "value" hides the whole value, "password" only the
+// password inside a URL.
+//
+// The field order is the order of Settings, of `latchkey config` and of the
+// table in docs/configuration.md.
+type Config struct {
+	HTTPAddr  string `name:"http-addr" env:"HTTP_ADDR" default:":8080" help:"Address to listen on (host:port; an empty host listens on every interface)."`
+	PublicURL string `name:"public-url" env:"PUBLIC_URL" default:"" help:"External base URL clients use, such as https://auth.example.com (no trailing slash); the default issuer."`
+	AppEnv    string `name:"app-env" env:"APP_ENV" default:"development" help:"development or production. Production requires REFRESH_TOKEN_SECRET and marks cookies Secure."`
+
+	DatabaseURL             string   `name:"database-url" env:"DATABASE_URL" default:"sqlite://latchkey.db" secret:"password" help:"sqlite://path for the embedded database, postgres://user:pass@host/db for PostgreSQL."`
+	DatabaseMaxConns        int      `name:"database-max-conns" env:"DATABASE_MAX_CONNS" default:"10" help:"Most open database connections per instance."`
+	DatabaseMinConns        int      `name:"database-min-conns" env:"DATABASE_MIN_CONNS" default:"0" help:"Idle database connections kept open per instance."`
+	DatabaseMaxConnLifetime Duration `name:"database-max-conn-lifetime" env:"DATABASE_MAX_CONN_LIFETIME" default:"1h" help:"A database connection is closed and replaced after this long."`
+
+	JWTIssuer           string   `name:"jwt-issuer" env:"JWT_ISSUER" default:"" help:"iss of every token; defaults to PUBLIC_URL, else http:// + HTTP_ADDR."`
+	JWTAudience         string   `name:"jwt-audience" env:"JWT_AUDIENCE" default:"latchkey" help:"aud of access tokens."`
+	JWTAlgorithm        string   `name:"jwt-algorithm" env:"JWT_ALGORITHM" default:"ES256" help:"Access-token signing algorithm: ES256, EdDSA, RS256, or HS256 (shared secret)."`
+	JWTSecret           string   `name:"jwt-secret" env:"JWT_SECRET" default:"" secret:"value" help:"Shared secret for HS256 access tokens (at least 32 bytes); only with JWT_ALGORITHM=HS256."`
+	JWTExpiresIn        Duration `name:"jwt-expires-in" env:"JWT_EXPIRES_IN" default:"15m" help:"Access-token lifetime."`
+	JWTRefreshExpiresIn Duration `name:"jwt-refresh-expires-in" env:"JWT_REFRESH_EXPIRES_IN" default:"24h" help:"Refresh-token lifetime, sliding: each refresh starts it again."`
+	SessionMaxLifetime  Duration `name:"session-max-lifetime" env:"SESSION_MAX_LIFETIME" default:"720h" help:"Absolute cap of a session; no token outlives it."`
+
+	RefreshTokenSecret        string   `name:"refresh-token-secret" env:"REFRESH_TOKEN_SECRET" default:"" secret:"value" help:"HMAC key of refresh tokens (at least 32 bytes). Required in production; generated and stored in the database in development."`
+	RefreshTokenRotation      Switch   `name:"refresh-token-rotation" env:"REFRESH_TOKEN_ROTATION" default:"on" help:"on: return a new refresh token at every refresh and supersede the old one; off: return the same one until it expires."`
+	RefreshTokenReuseInterval Duration `name:"refresh-token-reuse-interval" env:"REFRESH_TOKEN_REUSE_INTERVAL" default:"10s" help:"Grace period after a rotation in which the previous refresh token yields the current tokens instead of revoking the session (0 disables it)."`
+	AccessTokenRenewal        Switch   `name:"access-token-renewal" env:"ACCESS_TOKEN_RENEWAL" default:"on" help:"on: POST /token/refresh issues a new access token for a live session; off: it answers 501."`
+	MaxSessionsPerUser        int      `name:"max-sessions-per-user" env:"MAX_SESSIONS_PER_USER" default:"100" help:"A sign-in beyond this revokes the user's least recently refreshed session (0: no limit)."`
+
+	RefreshCookie      Switch   `name:"refresh-cookie" env:"REFRESH_COOKIE" default:"on" help:"on: sign-in also sets the refresh token as an HttpOnly cookie."`
+	RefreshCookieName  string   `name:"refresh-cookie-name" env:"REFRESH_COOKIE_NAME" default:"refreshToken" help:"Name of the refresh cookie."`
+	CORSAllowedOrigins Origins  `name:"cors-allowed-origins" placeholder:"ORIGIN,..." env:"CORS_ALLOWED_ORIGINS" default:"" help:"Comma-separated browser origins (scheme://host[:port]) allowed to call the API cross-site."`
+	Dialects           Dialects `name:"dialects" env:"DIALECTS" default:"canonical,oauth2,login,cookie,feathers" help:"Comma-separated dialects to serve (canonical, oauth2, login, cookie, feathers), or all, or none."`
+
+	RateLimits                     Switch   `name:"rate-limits" env:"RATE_LIMITS" default:"on" help:"on: enforce the RATE_LIMIT_* limits; off: switch them all off."`
+	RateLimitSigninFailuresAccount Rate     `name:"rate-limit-signin-failures-account" env:"RATE_LIMIT_SIGNIN_FAILURES_ACCOUNT" default:"10/15m" help:"Failed sign-ins per account (N/duration)."`
+	RateLimitSigninFailuresIP      Rate     `name:"rate-limit-signin-failures-ip" env:"RATE_LIMIT_SIGNIN_FAILURES_IP" default:"50/15m" help:"Failed sign-ins per client IP (N/duration)."`
+	RateLimitSigninIP              Rate     `name:"rate-limit-signin-ip" env:"RATE_LIMIT_SIGNIN_IP" default:"100/1m" help:"All sign-ins per client IP (N/duration)."`
+	RateLimitRefreshIP             Rate     `name:"rate-limit-refresh-ip" env:"RATE_LIMIT_REFRESH_IP" default:"6000/1m" help:"Refreshes per client IP (N/duration); generous because many users share a proxy's address."`
+	TrustedProxies                 Prefixes `name:"trusted-proxies" placeholder:"CIDR,..." env:"TRUSTED_PROXIES" default:"" help:"Comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed; empty: the connection's address is the client's."`
+	RedisURL                       string   `name:"redis-url" env:"REDIS_URL" default:"" secret:"password" help:"redis://host:6379/0 to share rate-limit counters between instances; empty: counters per instance."`
+
+	PasswordHashConcurrency int      `name:"password-hash-concurrency" env:"PASSWORD_HASH_CONCURRENCY" default:"0" help:"Most argon2id hashes computed at once (each takes about 20 MB); 0: the number of CPUs."`
+	KeyReloadInterval       Duration `name:"key-reload-interval" env:"KEY_RELOAD_INTERVAL" default:"30s" help:"How often an instance re-reads signing keys from the database (picks up rotations by other instances)."`
+	ShutdownTimeout         Duration `name:"shutdown-timeout" env:"SHUTDOWN_TIMEOUT" default:"10s" help:"How long a stopping server waits for requests in flight."`
+	LogLevel                string   `name:"log-level" env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
+	LogFormat               string   `name:"log-format" env:"LOG_FORMAT" default:"json" help:"json or text."`
+}
+
+// Production reports whether APP_ENV is production.
+func (c Config) Production() bool { return c.AppEnv == EnvProduction }
+
+// DialectEnabled reports whether the named dialect (a Dialect* constant) is
+// switched on by DIALECTS.
+func (c Config) DialectEnabled(name string) bool { return slices.Contains(c.Dialects, name) }
+
+// Issuer returns the iss of tokens and of the RFC 8414 metadata: JWT_ISSUER
+// if set, else PUBLIC_URL, else "http://" + HTTP_ADDR with an empty or
+// unspecified host (":8080", "0.0.0.0:8080", "[::]:8080") replaced by
+// localhost. RFC 8414 §3.3 requires it to equal the URL clients use, so set
+// PUBLIC_URL behind a proxy.
+func (c Config) Issuer() string {
+	if c.JWTIssuer != "" {
+		return c.JWTIssuer
+	}
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil { // Validate refuses this; keep the raw address
+		return "http://" + c.HTTPAddr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// HashConcurrency returns PASSWORD_HASH_CONCURRENCY, with 0 meaning the
+// number of CPUs.
+func (c Config) HashConcurrency() int {
+	if c.PasswordHashConcurrency > 0 {
+		return c.PasswordHashConcurrency
+	}
+	return runtime.NumCPU()
+}
+
+// SlogLevel returns LOG_LEVEL as a slog.Level (info when invalid; Validate
+// refuses invalid levels).
+func (c Config) SlogLevel() slog.Level {
+	switch c.LogLevel {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

@@ -1,0 +1,248 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// MinSecretBytes is the shortest accepted HMAC secret: RFC 7518 §3.2 requires
+// an HS256 key of at least the hash size, 256 bits.
+const MinSecretBytes = 32
+
+// Error is a configuration problem with one setting. Its message starts with
+// the environment variable, so a start-up failure names what to fix.
+type Error struct {
+	Env string // the environment variable, such as "JWT_EXPIRES_IN"
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Env + ": " + e.Msg }
+
+// Errors is every problem Validate found. Its message puts them on one line,
+// separated by "; "; errors.As finds each *Error.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap lets errors.As and errors.Is look at each problem.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// Validate checks c and normalises it in place (PUBLIC_URL loses a trailing
+// slash, origins are lower-cased). It returns nil or Errors, listing every
+// problem, each naming its environment variable. Validate is idempotent;
+// kong calls it after parsing, and so does Load.
+func (c *Config) Validate() error {
+	var es Errors
+	bad := func(env, format string, args ...any) {
+		es = append(es, &Error{Env: env, Msg: fmt.Sprintf(format, args...)})
+	}
+	oneOf := func(env, value string, allowed ...string) {
+		for _, a := range allowed {
+			if value == a {
+				return
+			}
+		}
+		bad(env, "invalid value %q: want %s", value, strings.Join(allowed, ", "))
+	}
+	positive := func(env string, d Duration) {
+		if d <= 0 {
+			bad(env, "must be greater than 0, got %s", d)
+		}
+	}
+
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("HTTP_ADDR", "invalid address %q: want host:port, such as :8080 or 127.0.0.1:8080", c.HTTPAddr)
+	}
+	if c.PublicURL != "" {
+		if u, err := checkPublicURL(c.PublicURL); err != nil {
+			bad("PUBLIC_URL", "%v", err)
+		} else {
+			c.PublicURL = u
+		}
+	}
+	oneOf("APP_ENV", c.AppEnv, EnvDevelopment, EnvProduction)
+
+	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
+		bad("DATABASE_URL", "%v", err)
+	}
+	if c.DatabaseMaxConns < 1 {
+		bad("DATABASE_MAX_CONNS", "must be at least 1, got %d", c.DatabaseMaxConns)
+	}
+	if c.DatabaseMinConns < 0 {
+		bad("DATABASE_MIN_CONNS", "must not be negative, got %d", c.DatabaseMinConns)
+	} else if c.DatabaseMaxConns >= 1 && c.DatabaseMinConns > c.DatabaseMaxConns {
+		bad("DATABASE_MIN_CONNS", "%d is more than DATABASE_MAX_CONNS (%d)", c.DatabaseMinConns, c.DatabaseMaxConns)
+	}
+	positive("DATABASE_MAX_CONN_LIFETIME", c.DatabaseMaxConnLifetime)
+
+	if c.JWTAudience == "" {
+		bad("JWT_AUDIENCE", "must not be empty")
+	}
+	oneOf("JWT_ALGORITHM", c.JWTAlgorithm, AlgES256, AlgEdDSA, AlgRS256, AlgHS256)
+	switch {
+	case c.JWTSecret != "" && c.JWTAlgorithm != AlgHS256:
+		bad("JWT_SECRET", "is set but JWT_ALGORITHM is %s; the secret is used only with HS256 (unset it, or set JWT_ALGORITHM=HS256)", c.JWTAlgorithm)
+	case c.JWTSecret != "" && len(c.JWTSecret) < MinSecretBytes:
+		bad("JWT_SECRET", "too short: %d bytes, want at least %d", len(c.JWTSecret), MinSecretBytes)
+	case c.JWTSecret == "" && c.JWTAlgorithm == AlgHS256 && c.Production():
+		bad("JWT_SECRET", "required with JWT_ALGORITHM=HS256 when APP_ENV=production (at least %d bytes)", MinSecretBytes)
+	}
+	positive("JWT_EXPIRES_IN", c.JWTExpiresIn)
+	positive("JWT_REFRESH_EXPIRES_IN", c.JWTRefreshExpiresIn)
+	positive("SESSION_MAX_LIFETIME", c.SessionMaxLifetime)
+	if c.JWTRefreshExpiresIn > c.SessionMaxLifetime && c.SessionMaxLifetime > 0 {
+		bad("JWT_REFRESH_EXPIRES_IN", "%s is longer than SESSION_MAX_LIFETIME (%s)", c.JWTRefreshExpiresIn, c.SessionMaxLifetime)
+	}
+
+	switch {
+	case c.RefreshTokenSecret != "" && len(c.RefreshTokenSecret) < MinSecretBytes:
+		bad("REFRESH_TOKEN_SECRET", "too short: %d bytes, want at least %d", len(c.RefreshTokenSecret), MinSecretBytes)
+	case c.RefreshTokenSecret == "" && c.Production():
+		bad("REFRESH_TOKEN_SECRET", "required when APP_ENV=production (at least %d bytes, e.g. openssl rand -base64 48)", MinSecretBytes)
+	}
+	if c.RefreshTokenReuseInterval < 0 {
+		bad("REFRESH_TOKEN_REUSE_INTERVAL", "must not be negative, got %s", c.RefreshTokenReuseInterval)
+	}
+	if c.MaxSessionsPerUser < 0 {
+		bad("MAX_SESSIONS_PER_USER", "must not be negative, got %d", c.MaxSessionsPerUser)
+	}
+
+	if !validCookieName(c.RefreshCookieName) {
+		bad("REFRESH_COOKIE_NAME", "invalid cookie name %q: want letters, digits and !#$%%&'*+-.^_`|~ (RFC 6265 §4.1.1)", c.RefreshCookieName)
+	}
+	for i, o := range c.CORSAllowedOrigins {
+		if n, err := parseOrigin(o); err != nil {
+			bad("CORS_ALLOWED_ORIGINS", "%v", err)
+		} else {
+			c.CORSAllowedOrigins[i] = n
+		}
+	}
+	for _, d := range c.Dialects {
+		if !slices.Contains(AllDialects(), d) {
+			bad("DIALECTS", "unknown dialect %q: want some of %s, or all or none", d, strings.Join(AllDialects(), ","))
+		}
+	}
+
+	for _, r := range []struct {
+		env  string
+		rate Rate
+	}{
+		{"RATE_LIMIT_SIGNIN_FAILURES_ACCOUNT", c.RateLimitSigninFailuresAccount},
+		{"RATE_LIMIT_SIGNIN_FAILURES_IP", c.RateLimitSigninFailuresIP},
+		{"RATE_LIMIT_SIGNIN_IP", c.RateLimitSigninIP},
+		{"RATE_LIMIT_REFRESH_IP", c.RateLimitRefreshIP},
+	} {
+		if err := r.rate.Valid(); err != nil {
+			bad(r.env, "%v", err)
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			bad("TRUSTED_PROXIES", "invalid network %v", p)
+		}
+	}
+	if c.RedisURL != "" {
+		if err := checkRedisURL(c.RedisURL); err != nil {
+			bad("REDIS_URL", "%v", err)
+		}
+	}
+
+	if c.PasswordHashConcurrency < 0 {
+		bad("PASSWORD_HASH_CONCURRENCY", "must not be negative, got %d (0 means the number of CPUs)", c.PasswordHashConcurrency)
+	}
+	positive("KEY_RELOAD_INTERVAL", c.KeyReloadInterval)
+	positive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+	oneOf("LOG_LEVEL", c.LogLevel, "debug", "info", "warn", "error")
+	oneOf("LOG_FORMAT", c.LogFormat, "json", "text")
+
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
+// checkPublicURL returns the URL without a trailing slash, or why it cannot
+// be the external base URL.
+func checkPublicURL(s string) (string, error) {
+	const want = "want an absolute http(s) URL such as https://auth.example.com"
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("invalid URL %q: %s", s, want)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("invalid URL %q: scheme must be http or https; %s", s, want)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return "", fmt.Errorf("invalid URL %q: no host; %s", s, want)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", fmt.Errorf("invalid URL %q: a base URL has no user, query or fragment; %s", s, want)
+	}
+	return strings.TrimRight(s, "/"), nil
+}
+
+// checkDatabaseURL accepts the schemes cmd/latchkey opens a store by. The
+// message never repeats the URL: it may hold a password.
+func checkDatabaseURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a URL: want sqlite://path or postgres://user:pass@host:5432/db")
+	}
+	switch u.Scheme {
+	case "sqlite":
+		if u.Host == "" && u.Path == "" && u.Opaque == "" {
+			return errors.New("no database file: want sqlite://path, such as sqlite://latchkey.db or sqlite:///var/lib/latchkey/latchkey.db")
+		}
+	case "postgres", "postgresql":
+	default:
+		return fmt.Errorf("unsupported scheme %q: want sqlite:// or postgres://", u.Scheme)
+	}
+	return nil
+}
+
+// checkRedisURL accepts the schemes go-redis's ParseURL reads. The message
+// never repeats the URL: it may hold a password.
+func checkRedisURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a URL: want redis://host:6379/0 or rediss://… for TLS")
+	}
+	switch u.Scheme {
+	case "redis", "rediss", "unix":
+		return nil
+	}
+	return fmt.Errorf("unsupported scheme %q: want redis://, rediss:// or unix://", u.Scheme)
+}
+
+// validCookieName reports whether s is an RFC 6265 §4.1.1 cookie-name (an
+// RFC 7230 token).
+func validCookieName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		case strings.ContainsRune("!#$%&'*+-.^_`|~", r):
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,220 @@
+import { Duration, Fn, RemovalPolicy, SecretValue, Stack, StackProps, CfnOutput } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as applicationautoscaling from 'aws-cdk-lib/aws-applicationautoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as ecsPatterns from 'aws-cdk-lib/aws-ecs-patterns';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as rds from 'aws-cdk-lib/aws-rds';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { validateRefreshExpiresIn } from './config';
+
+export const DEFAULT_IMAGE_URI = 'ghcr.io/latchkey-dev/latchkey:latest';
+
+/** Characters kept out of the generated database password so it can sit in a URL unescaped. */
+const URL_UNSAFE_PASSWORD_CHARS = ' !"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
+
+const DB_NAME = 'latchkey';
+const DB_USER = 'latchkey';
+const APP_PORT = 8080;
+const DB_PORT = 5432;
+
+export interface LatchkeyStackProps extends StackProps {
+  /**
+   * Refresh-token lifetime, passed to the application container (only) as
+   * JWT_REFRESH_EXPIRES_IN. bin/app.ts reads it from
+   * CDK_APP_JWT_REFRESH_EXPIRES_IN; it is validated again here.
+   */
+  readonly jwtRefreshExpiresIn: string;
+  /** Container image for both containers. @default DEFAULT_IMAGE_URI */
+  readonly imageUri?: string;
+  /**
+   * The URL clients reach Latchkey at (PUBLIC_URL).
+   * @default http(s):// + the load balancer's DNS name
+   */
+  readonly publicUrl?: string;
+  /** ACM certificate ARN; when set the ALB serves HTTPS on 443 and redirects 80. */
+  readonly certificateArn?: string;
+  /** Number of `latchkey serve` tasks. @default 2 */
+  readonly desiredCount?: number;
+}
+
+/**
+ * Latchkey on AWS: N stateless `latchkey serve` tasks behind an ALB sharing
+ * one PostgreSQL, plus `latchkey purge` run hourly by EventBridge (SPEC §7).
+ */
+export class LatchkeyStack extends Stack {
+  readonly appTaskDefinition: ecs.FargateTaskDefinition;
+  readonly purgeTaskDefinition: ecs.FargateTaskDefinition;
+
+  constructor(scope: Construct, id: string, props: LatchkeyStackProps) {
+    super(scope, id, props);
+
+    const refreshExpiresIn = validateRefreshExpiresIn(props.jwtRefreshExpiresIn, 'jwtRefreshExpiresIn');
+    const image = ecs.ContainerImage.fromRegistry(props.imageUri ?? DEFAULT_IMAGE_URI);
+
+    // Network: public subnets for the ALB (and the NAT), private subnets with
+    // egress for the tasks (they pull the image from a public registry),
+    // isolated subnets for the database.
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 1,
+      subnetConfiguration: [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+        { name: 'app', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 24 },
+        { name: 'db', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
+      ],
+    });
+
+    // Database. The generated password excludes every URL-reserved character
+    // so it can be placed in DATABASE_URL as is.
+    const dbSecurityGroup = new ec2.SecurityGroup(this, 'DatabaseSecurityGroup', {
+      vpc,
+      description: 'Latchkey PostgreSQL',
+      allowAllOutbound: false,
+    });
+    const db = new rds.DatabaseInstance(this, 'Database', {
+      engine: rds.DatabaseInstanceEngine.postgres({ version: rds.PostgresEngineVersion.VER_17 }),
+      instanceType: ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.MICRO),
+      vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      securityGroups: [dbSecurityGroup],
+      port: DB_PORT,
+      databaseName: DB_NAME,
+      credentials: rds.Credentials.fromGeneratedSecret(DB_USER, {
+        excludeCharacters: URL_UNSAFE_PASSWORD_CHARS,
+      }),
+      storageEncrypted: true,
+      allocatedStorage: 20,
+      backupRetention: Duration.days(7),
+      removalPolicy: RemovalPolicy.SNAPSHOT,
+    });
+    const dbSecret = db.secret!;
+
+    // DATABASE_URL as its own secret. Its value is a CloudFormation dynamic
+    // reference into the RDS secret, resolved by CloudFormation at deploy
+    // time: no password appears in the template, and ECS injects the whole
+    // URL into the containers, so the image needs no shell to compose it.
+    const dbPassword = dbSecret.secretValueFromJson('password').unsafeUnwrap();
+    const databaseUrl = new secretsmanager.Secret(this, 'DatabaseUrl', {
+      description: 'Latchkey DATABASE_URL (derived from the RDS credentials secret)',
+      secretStringValue: SecretValue.unsafePlainText(
+        Fn.join('', [
+          `postgres://${DB_USER}:`,
+          dbPassword,
+          '@',
+          db.dbInstanceEndpointAddress,
+          ':',
+          db.dbInstanceEndpointPort,
+          `/${DB_NAME}?sslmode=require`,
+        ]),
+      ),
+    });
+
+    const refreshTokenSecret = new secretsmanager.Secret(this, 'RefreshTokenSecret', {
+      description: 'Latchkey REFRESH_TOKEN_SECRET (HMAC key for refresh tokens)',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+
+    const cluster = new ecs.Cluster(this, 'Cluster', { vpc });
+
+    // Application: latchkey serve.
+    this.appTaskDefinition = new ecs.FargateTaskDefinition(this, 'AppTaskDefinition', {
+      cpu: 512,
+      memoryLimitMiB: 1024,
+    });
+    const appContainer = this.appTaskDefinition.addContainer('latchkey', {
+      image,
+      command: ['serve'],
+      portMappings: [{ containerPort: APP_PORT }],
+      logging: ecs.LogDrivers.awsLogs({
+        streamPrefix: 'serve',
+        logGroup: new logs.LogGroup(this, 'AppLogs', {
+          retention: logs.RetentionDays.ONE_MONTH,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+      }),
+      environment: {
+        APP_ENV: 'production',
+        HTTP_ADDR: `:${APP_PORT}`,
+        JWT_REFRESH_EXPIRES_IN: refreshExpiresIn,
+      },
+      secrets: {
+        DATABASE_URL: ecs.Secret.fromSecretsManager(databaseUrl),
+        REFRESH_TOKEN_SECRET: ecs.Secret.fromSecretsManager(refreshTokenSecret),
+      },
+    });
+
+    const certificate = props.certificateArn
+      ? acm.Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn)
+      : undefined;
+    const service = new ecsPatterns.ApplicationLoadBalancedFargateService(this, 'App', {
+      cluster,
+      taskDefinition: this.appTaskDefinition,
+      desiredCount: props.desiredCount ?? 2,
+      publicLoadBalancer: true,
+      taskSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      certificate,
+      redirectHTTP: certificate !== undefined,
+      circuitBreaker: { rollback: true },
+      minHealthyPercent: 100,
+    });
+    service.targetGroup.configureHealthCheck({
+      path: '/readyz',
+      healthyHttpCodes: '200',
+      interval: Duration.seconds(15),
+      healthyThresholdCount: 2,
+      unhealthyThresholdCount: 3,
+    });
+    service.targetGroup.setAttribute('deregistration_delay.timeout_seconds', '30');
+    const scheme = certificate ? 'https' : 'http';
+    appContainer.addEnvironment(
+      'PUBLIC_URL',
+      props.publicUrl ?? `${scheme}://${service.loadBalancer.loadBalancerDnsName}`,
+    );
+    dbSecurityGroup.connections.allowFrom(service.service, ec2.Port.tcp(DB_PORT), 'latchkey serve');
+
+    // Scheduled task: latchkey purge, hourly. Same image and database
+    // settings; deliberately no JWT_REFRESH_EXPIRES_IN (sessions carry their
+    // own expiry). REFRESH_TOKEN_SECRET is passed because every latchkey
+    // subcommand validates the production configuration the same way.
+    this.purgeTaskDefinition = new ecs.FargateTaskDefinition(this, 'PurgeTaskDefinition', {
+      cpu: 256,
+      memoryLimitMiB: 512,
+    });
+    this.purgeTaskDefinition.addContainer('latchkey-purge', {
+      image,
+      command: ['purge'],
+      logging: ecs.LogDrivers.awsLogs({
+        streamPrefix: 'purge',
+        logGroup: new logs.LogGroup(this, 'PurgeLogs', {
+          retention: logs.RetentionDays.ONE_MONTH,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+      }),
+      environment: { APP_ENV: 'production' },
+      secrets: {
+        DATABASE_URL: ecs.Secret.fromSecretsManager(databaseUrl),
+        REFRESH_TOKEN_SECRET: ecs.Secret.fromSecretsManager(refreshTokenSecret),
+      },
+    });
+    const purgeSecurityGroup = new ec2.SecurityGroup(this, 'PurgeSecurityGroup', {
+      vpc,
+      description: 'latchkey purge scheduled task',
+    });
+    new ecsPatterns.ScheduledFargateTask(this, 'Purge', {
+      cluster,
+      schedule: applicationautoscaling.Schedule.rate(Duration.hours(1)),
+      scheduledFargateTaskDefinitionOptions: { taskDefinition: this.purgeTaskDefinition },
+      subnetSelection: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      securityGroups: [purgeSecurityGroup],
+    });
+    dbSecurityGroup.connections.allowFrom(purgeSecurityGroup, ec2.Port.tcp(DB_PORT), 'latchkey purge');
+
+    new CfnOutput(this, 'PublicUrl', {
+      value: props.publicUrl ?? `${scheme}://${service.loadBalancer.loadBalancerDnsName}`,
+    });
+    new CfnOutput(this, 'DatabaseSecretArn', { value: dbSecret.secretArn });
+  }
+}

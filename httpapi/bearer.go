@@ -1,0 +1,52 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+)
+
+// BearerToken returns the token of an "Authorization: Bearer <token>"
+// header (RFC 6750 §2.1). The scheme is matched without regard to case
+// (RFC 9110 §11.1) and surrounding spaces are trimmed. It reports false when
+// the header is absent, repeated, uses another scheme, or the token is empty
+// or contains a character outside RFC 6750's b64token set (so a space, a
+// comma or a second credential never reaches a token verifier).
+func BearerToken(r *http.Request) (string, bool) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) != 1 {
+		return "", false
+	}
+	scheme, token, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	if token == "" || !isB64Token(token) {
+		return "", false
+	}
+	return token, true
+}
+
+// isB64Token reports whether s matches RFC 6750 §2.1:
+// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+func isB64Token(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+			continue
+		}
+		break
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}

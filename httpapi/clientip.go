@@ -1,0 +1,118 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// ClientIP finds the address of the client a request came from, for rate
+// limits and session records.
+//
+// Without trusted proxies it is the address of the connection. When the
+// connection comes from a trusted proxy, X-Forwarded-For is read from the
+// right: each proxy appends the address it received the request from, so
+// the right-most entries were written by our own proxies and the left-most
+// by whoever sent the request, possibly an attacker. The client is the
+// right-most address that is not a trusted proxy; anything to its left is
+// ignored, so a client cannot choose its address by sending its own
+// X-Forwarded-For. A malformed entry met before that address means the
+// chain cannot be trusted, and the connection's address is used instead.
+//
+// The zero value trusts no proxy.
+type ClientIP struct {
+	// Trusted lists the proxies whose X-Forwarded-For is believed
+	// (TRUSTED_PROXIES). Single addresses are /32 or /128 prefixes.
+	Trusted []netip.Prefix
+}
+
+// Of returns the client's address, or the zero netip.Addr when the
+// connection's address is unknown (a Unix socket, a test request with an
+// unparseable RemoteAddr). IPv4-mapped IPv6 addresses are unmapped and
+// zones dropped, so one client always has one spelling.
+func (c ClientIP) Of(r *http.Request) netip.Addr {
+	conn := parseAddr(r.RemoteAddr)
+	if !conn.IsValid() || !c.trusted(conn) {
+		return conn
+	}
+	// Several X-Forwarded-For lines form one list, in order (RFC 9110 §5.3).
+	lines := r.Header.Values("X-Forwarded-For")
+	var leftmost netip.Addr
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := lines[i]
+		for line != "" {
+			var entry string
+			if j := strings.LastIndexByte(line, ','); j >= 0 {
+				entry, line = line[j+1:], line[:j]
+			} else {
+				entry, line = line, ""
+			}
+			addr := parseAddr(strings.TrimSpace(entry))
+			if !addr.IsValid() {
+				return conn
+			}
+			if !c.trusted(addr) {
+				return addr
+			}
+			leftmost = addr
+		}
+	}
+	if leftmost.IsValid() {
+		// Every hop is one of our proxies: the request started inside.
+		return leftmost
+	}
+	return conn
+}
+
+func (c ClientIP) trusted(a netip.Addr) bool {
+	for _, p := range c.Trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAddr reads "addr", "addr:port" or "[addr]:port", as found in
+// RemoteAddr and (from some proxies) X-Forwarded-For. It returns the zero
+// Addr when s is none of these.
+func parseAddr(s string) netip.Addr {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return netip.Addr{}
+		}
+		a = ap.Addr()
+	}
+	return a.Unmap().WithZone("")
+}
+
+// ParseTrusted parses a list of trusted proxies (TRUSTED_PROXIES), each an
+// address ("10.0.0.7", "::1") or a prefix ("10.0.0.0/8", "fd00::/8").
+// Blank entries are skipped.
+func ParseTrusted(entries []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if strings.Contains(e, "/") {
+			p, err := netip.ParsePrefix(e)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q: %w", e, err)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: %w", e, err)
+		}
+		a = a.Unmap().WithZone("")
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}

@@ -1,0 +1,143 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/latchkey-dev/latchkey/httpapi"
+)
+
+func mustOrigins(t *testing.T, list ...string) httpapi.Origins {
+	t.Helper()
+	o, err := httpapi.NewOrigins(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestNewOrigins(t *testing.T) {
+	o := mustOrigins(t, "https://App.Example.com/", " http://localhost:3000 ", "https://b.example.com:443", "", "http://[::1]:8080")
+	for origin, want := range map[string]bool{
+		"https://app.example.com": true,
+		"http://localhost:3000":   true,
+		"https://b.example.com":   true,
+		"http://[::1]:8080":       true,
+		"http://app.example.com":  false, // another scheme is another origin
+		"https://evil.com":        false,
+		"null":                    false,
+		"":                        false,
+	} {
+		if got := o.Allowed(origin); got != want {
+			t.Errorf("Allowed(%q) = %v, want %v", origin, got, want)
+		}
+	}
+	for _, bad := range []string{"*", "null", "app.example.com", "https://a.example.com/path", "ftp://a.example.com", "https://u@a.example.com", "https://"} {
+		if _, err := httpapi.NewOrigins([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if (httpapi.Origins{}).Allowed("https://app.example.com") {
+		t.Error("zero Origins allows")
+	}
+}
+
+func TestCORSOverHTTP(t *testing.T) {
+	o := mustOrigins(t, "https://app.example.com")
+	reached := 0
+	srv := serve(t, httpapi.CORS(o)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached++
+		w.Write([]byte("ok"))
+	})))
+	preflight := []string{"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization,content-type"}
+
+	t.Run("allowed preflight", func(t *testing.T) {
+		res := do(t, srv, "OPTIONS", "/token", "", nil, append([]string{"Origin", "https://app.example.com"}, preflight...)...)
+		want := map[string]string{
+			"Access-Control-Allow-Origin":      "https://app.example.com",
+			"Access-Control-Allow-Credentials": "true",
+			"Access-Control-Allow-Methods":     "GET, POST, DELETE, OPTIONS",
+			"Access-Control-Allow-Headers":     "Authorization, Content-Type",
+			"Access-Control-Max-Age":           "7200",
+		}
+		if res.Status != 204 {
+			t.Fatalf("status %d", res.Status)
+		}
+		for k, v := range want {
+			if got := res.Header.Get(k); got != v {
+				t.Errorf("%s = %q, want %q", k, got, v)
+			}
+		}
+		if res.Header.Values("Vary")[0] != "Origin" {
+			t.Errorf("Vary = %q", res.Header.Values("Vary"))
+		}
+	})
+	t.Run("refused preflight", func(t *testing.T) {
+		res := do(t, srv, "OPTIONS", "/token", "", nil, append([]string{"Origin", "https://evil.example"}, preflight...)...)
+		if res.Status != 403 {
+			t.Fatalf("status %d", res.Status)
+		}
+		for k := range res.Header {
+			if len(k) > 15 && k[:15] == "Access-Control-" {
+				t.Errorf("CORS header %s on a refusal", k)
+			}
+		}
+	})
+	t.Run("allowed request", func(t *testing.T) {
+		res := do(t, srv, "POST", "/token", "", nil, "Origin", "https://app.example.com")
+		if res.Status != 200 || res.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
+			res.Header.Get("Access-Control-Allow-Credentials") != "true" ||
+			res.Header.Get("Access-Control-Expose-Headers") != "Retry-After" || res.Header.Get("Vary") != "Origin" {
+			t.Fatalf("%d %v", res.Status, res.Header)
+		}
+	})
+	t.Run("disallowed request gets no CORS headers", func(t *testing.T) {
+		res := do(t, srv, "POST", "/token", "", nil, "Origin", "https://evil.example")
+		if res.Header.Get("Access-Control-Allow-Origin") != "" || res.Header.Get("Access-Control-Allow-Credentials") != "" {
+			t.Fatalf("%v", res.Header)
+		}
+		if res.Header.Get("Vary") != "Origin" {
+			t.Error("no Vary: Origin")
+		}
+	})
+	t.Run("no origin", func(t *testing.T) {
+		before := reached
+		res := do(t, srv, "OPTIONS", "/token", "", nil, preflight...)
+		if res.Header.Get("Access-Control-Allow-Origin") != "" || reached != before+1 {
+			t.Fatalf("%d %v", res.Status, res.Header)
+		}
+	})
+}
+
+func TestSameOriginOrAllowed(t *testing.T) {
+	o := mustOrigins(t, "https://app.example.com")
+	tests := []struct {
+		name    string
+		host    string
+		headers []string
+		want    bool
+	}{
+		{"no Origin (curl, server-side client)", "api.example.com", nil, true},
+		{"no Origin, same-origin fetch metadata", "api.example.com", []string{"Sec-Fetch-Site", "same-origin"}, true},
+		{"no Origin, cross-site navigation", "api.example.com", []string{"Sec-Fetch-Site", "cross-site"}, false},
+		{"same host", "api.example.com", []string{"Origin", "https://api.example.com"}, true},
+		{"same host and port", "localhost:8080", []string{"Origin", "http://localhost:8080"}, true},
+		{"other port", "localhost:8080", []string{"Origin", "http://localhost:3000"}, false},
+		{"allowed origin", "api.example.com", []string{"Origin", "https://app.example.com"}, true},
+		{"cross-site", "api.example.com", []string{"Origin", "https://evil.example"}, false},
+		{"look-alike host", "api.example.com", []string{"Origin", "https://api.example.com.evil.example"}, false},
+		{"null origin", "api.example.com", []string{"Origin", "null"}, false},
+		{"garbage origin", "api.example.com", []string{"Origin", "::::"}, false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/api/refresh/refreshtoken", nil)
+		r.Host = tt.host
+		for i := 0; i+1 < len(tt.headers); i += 2 {
+			r.Header.Set(tt.headers[i], tt.headers[i+1])
+		}
+		if got := o.SameOriginOrAllowed(r); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// DecodeOptions tune DecodeJSON.
+type DecodeOptions struct {
+	// Strict refuses fields the destination does not declare ("unknown
+	// field \"foo\""). Note that encoding/json matches field names without
+	// regard to case, so "Email" still fills an `json:"email"` field.
+	Strict bool
+	// MaxBytes overrides MaxBodyBytes when positive.
+	MaxBytes int64
+}
+
+// DecodeJSON decodes the request's JSON object body into dst (a pointer,
+// usually to a struct). Every failure is an *Error whose message a client
+// can act on:
+//
+//   - Content-Type not application/json (parameters such as charset=UTF-8
+//     are allowed): 400, "Content-Type must be application/json".
+//   - a body over the limit: 413, "request body is larger than 64 KiB".
+//   - an empty body: 400, "request body is empty".
+//   - not a JSON object: 400, "request body must be a JSON object".
+//   - a syntax error: 400, "malformed JSON at byte 12".
+//   - a value of the wrong type: 400, `field "email" must be a string`.
+//   - with opts.Strict, an undeclared field: 400, `unknown field "foo"`.
+//   - anything after the object: 400, "unexpected data after the JSON
+//     object at byte 40".
+//
+// A dst that is not a non-nil pointer is a programming error and is returned
+// as a plain error (a 500 from any ErrorWriter).
+func DecodeJSON(r *http.Request, dst any, opts DecodeOptions) error {
+	if _, err := jsonMediaType(r); err != nil {
+		return err
+	}
+	buf, err := readBody(r, opts.MaxBytes)
+	if err != nil {
+		return err
+	}
+	defer putBuffer(buf)
+	return decodeJSONBytes(buf.Bytes(), dst, opts.Strict)
+}
+
+// jsonMediaType accepts application/json with or without parameters.
+func jsonMediaType(r *http.Request) (string, error) {
+	const want = "application/json"
+	mt, err := mediaType(r, want)
+	if err != nil {
+		return "", err
+	}
+	if mt != want {
+		return "", badContentType(mt, want)
+	}
+	return mt, nil
+}
+
+// decodeJSONBytes is DecodeJSON after the body has been read.
+func decodeJSONBytes(data []byte, dst any, strict bool) error {
+	start := skipSpace(data, 0)
+	if start == len(data) {
+		return missingBody()
+	}
+	if data[start] != '{' {
+		// Refuse null, arrays and scalars up front: decoding null into a
+		// struct would silently succeed with every field empty.
+		return malformed("request body must be a JSON object", nil)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err)
+	}
+	end := int(dec.InputOffset())
+	if rest := skipSpace(data, end); rest != len(data) {
+		// Positions count from 1, like json.SyntaxError.Offset.
+		return malformed(fmt.Sprintf("unexpected data after the JSON object at byte %d", rest+1), nil)
+	}
+	return nil
+}
+
+// jsonError turns an encoding/json error into a client-safe *Error.
+func jsonError(err error) error {
+	var (
+		syntax  *json.SyntaxError
+		typ     *json.UnmarshalTypeError
+		invalid *json.InvalidUnmarshalError
+	)
+	switch {
+	case errors.As(err, &syntax):
+		return malformed(fmt.Sprintf("malformed JSON at byte %d", syntax.Offset), err)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		// Token reports a truncated object as io.EOF; the body is known
+		// not to be empty by then.
+		return malformed("malformed JSON: unexpected end of input", err)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return malformed("request body must be a JSON object", err)
+		}
+		return malformed(fmt.Sprintf("field %s must be %s", quote(typ.Field), jsonKind(typ.Type)), err)
+	case errors.As(err, &invalid):
+		return err
+	}
+	// encoding/json has no typed error for an unknown field.
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if name, uerr := strconv.Unquote(field); uerr == nil {
+			field = quote(name) // bounded: the name is the client's input
+		} else {
+			field = quote(field)
+		}
+		return malformed("unknown field "+field, err)
+	}
+	// A field type's own UnmarshalJSON refused its value; its message is
+	// not ours to pass on.
+	return malformed("invalid value in JSON body", err)
+}
+
+// jsonKind names the JSON value a Go type expects, for error messages.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a valid value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "a valid value"
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace (RFC 8259 §2).
+func skipSpace(data []byte, i int) int {
+	for i < len(data) {
+		switch data[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}

@@ -1,0 +1,14 @@
+// Package ratelimit limits how often something may happen per key: sign-ins
+// per client IP, failed sign-ins per account, refreshes per IP (spec §4).
+//
+// Limiter is the seam: Memory implements it per process on
+// golang.org/x/time/rate, and a Redis-backed implementation shared by every
+// instance can implement the same interface later. The package does not
+// import net/http, so the domain can enforce limits as well as the HTTP
+// layer; httpapi.WriteRetryAfter turns a retry delay into a header.
+//
+// Keys are opaque strings chosen by the caller, who namespaces them by
+// limit ("signin-ip:203.0.113.9", "signin-fail-account:<user id>"). A key
+// should not be a raw email or token: keys may be kept in memory or in
+// Redis, and appear in debugging output.
+package ratelimit

@@ -1,0 +1,165 @@
+// Package password hashes and verifies passwords with argon2id (OWASP's
+// recommendation: m=19 MiB, t=2, p=1), encoded as PHC strings, and verifies
+// the bcrypt hashes of imported users so they can be re-hashed on their next
+// sign-in.
+//
+// Hashing is deliberately expensive (~70 ms and ~20 MB each), so a Hasher
+// bounds how many run at once and how many may wait: beyond that it answers
+// ErrBusy at once instead of queueing without bound under a sign-in flood.
+package password
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Params are argon2id parameters. Memory is in KiB.
+type Params struct {
+	Memory  uint32
+	Time    uint32
+	Threads uint8
+	KeyLen  uint32
+	SaltLen uint32
+}
+
+// Default is the production setting. Tests use Cheap.
+var (
+	Default = Params{Memory: 19 * 1024, Time: 2, Threads: 1, KeyLen: 32, SaltLen: 16}
+	// Cheap is for tests only: never use it in production.
+	Cheap = Params{Memory: 64, Time: 1, Threads: 1, KeyLen: 32, SaltLen: 16}
+)
+
+// ErrBusy means every hashing slot and queue place is taken.
+var ErrBusy = errors.New("password: too many password checks in progress")
+
+// MaxLength bounds the password length accepted anywhere (bytes); longer
+// input is refused before hashing.
+const MaxLength = 1024
+
+// Hasher hashes and verifies passwords with bounded concurrency.
+type Hasher struct {
+	p       Params
+	slots   chan struct{} // running hashes
+	waiting chan struct{} // running plus queued
+	dummy   string        // a hash to verify against for unknown users
+}
+
+// New returns a Hasher running at most concurrency hashes at once with at
+// most queue more waiting.
+func New(p Params, concurrency, queue int) *Hasher {
+	if concurrency < 1 {
+		concurrency = 1
+	}
+	if queue < 0 {
+		queue = 0
+	}
+	h := &Hasher{p: p, slots: make(chan struct{}, concurrency), waiting: make(chan struct{}, concurrency+queue)}
+	h.dummy = h.hash(randomBytes(16))
+	return h
+}
+
+func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.waiting <- struct{}{}:
+	default:
+		return ErrBusy
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		<-h.waiting
+		return ctx.Err()
+	}
+}
+
+func (h *Hasher) release() {
+	<-h.slots
+	<-h.waiting
+}
+
+// Hash returns the PHC string of pw.
+func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	return h.hash([]byte(pw)), nil
+}
+
+func (h *Hasher) hash(pw []byte) string {
+	salt := randomBytes(int(h.p.SaltLen))
+	key := argon2.IDKey(pw, salt, h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.p.Memory, h.p.Time, h.p.Threads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// Verify reports whether pw matches encoded, and whether encoded should be
+// replaced by a fresh hash (bcrypt, or other argon2id parameters).
+func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (ok, rehash bool, err error) {
+	if err := h.acquire(ctx); err != nil {
+		return false, false, err
+	}
+	defer h.release()
+	if strings.HasPrefix(encoded, "$2a$") || strings.HasPrefix(encoded, "$2b$") || strings.HasPrefix(encoded, "$2y$") {
+		// bcrypt rejects passwords over 72 bytes; that is a mismatch, not an error.
+		return bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw)) == nil, true, nil
+	}
+	p, salt, key, err := decode(encoded)
+	if err != nil {
+		return false, false, err
+	}
+	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	ok = subtle.ConstantTimeCompare(got, key) == 1
+	return ok, p != h.p, nil
+}
+
+// VerifyDummy spends the time of a real verification and always fails: the
+// answer for an unknown email takes as long as for a wrong password.
+func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
+	_, _, err := h.Verify(ctx, h.dummy, pw)
+	return err
+}
+
+// decode parses a PHC argon2id string, refusing parameters that would let a
+// stored hash exhaust memory or CPU.
+func decode(s string) (Params, []byte, []byte, error) {
+	parts := strings.Split(s, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return Params{}, nil, nil, errors.New("password: unsupported hash format")
+	}
+	var v int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
+		return Params{}, nil, nil, errors.New("password: unsupported argon2 version")
+	}
+	var p Params
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
+		return Params{}, nil, nil, errors.New("password: bad argon2 parameters")
+	}
+	if p.Memory < 8 || p.Memory > 1<<20 || p.Time < 1 || p.Time > 16 || p.Threads < 1 {
+		return Params{}, nil, nil, errors.New("password: argon2 parameters out of range")
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	key, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(key) < 16 || len(key) > 128 {
+		return Params{}, nil, nil, errors.New("password: bad argon2 salt or key")
+	}
+	p.KeyLen, p.SaltLen = uint32(len(key)), uint32(len(salt))
+	return p, salt, key, nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("password: crypto/rand failed: " + err.Error())
+	}
+	return b
+}

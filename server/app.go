@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/config"
+	"github.com/latchkey-dev/latchkey/password"
+	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/store/postgres"
+	"github.com/latchkey-dev/latchkey/store/sqlite"
+	"github.com/latchkey-dev/latchkey/token"
+)
+
+// AccessLeeway is the clock skew tolerated on access tokens (SPEC §3: at
+// most a few seconds).
+const AccessLeeway = 5 * time.Second
+
+// Options are the parts of the wiring that are not configuration: tests
+// inject a clock and cheap password hashing here, never through settings.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	// HashParams defaults to password.Default (argon2id m=19 MiB, t=2, p=1).
+	HashParams *password.Params
+}
+
+// App is an opened Latchkey: store, token issuer and domain service.
+type App struct {
+	Config  config.Config
+	Store   store.Store
+	Issuer  *token.Issuer
+	Service *auth.Service
+	Logger  *slog.Logger
+
+	now       func() time.Time
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// OpenStore opens the backend named by the URL's scheme: sqlite://path or
+// postgres://… (postgresql:// too). It does not migrate.
+func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	u := cfg.DatabaseURL
+	switch {
+	case strings.HasPrefix(u, "sqlite:") || strings.HasPrefix(u, "file:"):
+		return sqlite.Open(ctx, u)
+	case strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://"):
+		return postgres.Open(ctx, u, postgres.Options{MaxConns: int32(cfg.DatabaseMaxConns), MinConns: int32(cfg.DatabaseMinConns),
+			MaxConnLifetime: cfg.DatabaseMaxConnLifetime.D()})
+	}
+	return nil, fmt.Errorf("DATABASE_URL: unsupported scheme in %q (want sqlite:// or postgres://)", redactedScheme(u))
+}
+
+func redactedScheme(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		return u[:i+3] + "…"
+	}
+	return "…"
+}
+
+// Migrate applies the schema migrations of the store's backend.
+func Migrate(ctx context.Context, s store.Store) error {
+	m, ok := s.(interface{ Migrate(context.Context) error })
+	if !ok {
+		return errors.New("this store has no migrations")
+	}
+	return m.Migrate(ctx)
+}
+
+// Open builds an App over an opened, migrated store.
+func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*App, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	refreshSecret, err := secret(ctx, st, cfg, "refresh_token_secret", cfg.RefreshTokenSecret, "REFRESH_TOKEN_SECRET")
+	if err != nil {
+		return nil, err
+	}
+	iss, err := token.NewIssuer(token.Options{Issuer: cfg.Issuer(), Audience: cfg.JWTAudience, RefreshSecret: refreshSecret,
+		Leeway: AccessLeeway, PublishRetiredFor: cfg.JWTExpiresIn.D() + AccessLeeway, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	var hs []byte
+	if cfg.JWTAlgorithm == token.HS256 {
+		if hs, err = secret(ctx, st, cfg, "jwt_secret", cfg.JWTSecret, "JWT_SECRET"); err != nil {
+			return nil, err
+		}
+	}
+	if err := iss.LoadKeys(ctx, st, cfg.JWTAlgorithm, hs); err != nil {
+		return nil, err
+	}
+	params := password.Default
+	if o.HashParams != nil {
+		params = *o.HashParams
+	}
+	conc := cfg.HashConcurrency()
+	hasher := password.New(params, conc, 4*conc)
+	a := &App{Config: cfg, Store: st, Issuer: iss, Logger: log, now: now, stop: make(chan struct{})}
+	a.Service = auth.New(auth.Options{Store: st, Tokens: iss, Hasher: hasher, Now: now, Logger: log, Policy: PolicyOf(cfg)})
+	return a, nil
+}
+
+// PolicyOf maps the settings of SPEC §3 onto the domain's policy.
+func PolicyOf(cfg config.Config) auth.Policy {
+	return auth.Policy{
+		AccessTTL: cfg.JWTExpiresIn.D(), RefreshTTL: cfg.JWTRefreshExpiresIn.D(), SessionMaxLifetime: cfg.SessionMaxLifetime.D(),
+		Rotation: cfg.RefreshTokenRotation.On(), ReuseInterval: cfg.RefreshTokenReuseInterval.D(),
+		AccessRenewal: cfg.AccessTokenRenewal.On(), MaxSessionsPerUser: cfg.MaxSessionsPerUser,
+	}
+}
+
+// secret returns the configured value, or in development a random secret
+// generated once and kept in the database (so every instance and every
+// restart agrees). In production a missing secret is an error (config
+// validation reports it first).
+func secret(ctx context.Context, st store.Store, cfg config.Config, name, configured, env string) ([]byte, error) {
+	if configured != "" {
+		return []byte(configured), nil
+	}
+	if cfg.Production() {
+		return nil, fmt.Errorf("%s: required when APP_ENV=production", env)
+	}
+	v, err := st.Secret(ctx, name, func() ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: generate development secret: %w", env, err)
+	}
+	return v, nil
+}
+
+// StartKeyReload re-reads signing keys every KEY_RELOAD_INTERVAL, so a
+// rotation made on any instance (latchkey keys rotate) is in use everywhere
+// within that interval. It stops at Close.
+func (a *App) StartKeyReload() {
+	every := a.Config.KeyReloadInterval.D()
+	if every <= 0 {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-a.stop:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), every)
+				err := a.ReloadKeys(ctx)
+				cancel()
+				if err != nil {
+					a.Logger.Warn("signing keys not reloaded", "err", err)
+				}
+			}
+		}
+	}()
+}
+
+// ReloadKeys reads the signing keys from the store now.
+func (a *App) ReloadKeys(ctx context.Context) error {
+	var hs []byte
+	if a.Config.JWTAlgorithm == token.HS256 {
+		var err error
+		if hs, err = secret(ctx, a.Store, a.Config, "jwt_secret", a.Config.JWTSecret, "JWT_SECRET"); err != nil {
+			return err
+		}
+	}
+	return a.Issuer.LoadKeys(ctx, a.Store, a.Config.JWTAlgorithm, hs)
+}
+
+// Close stops background work and closes the store.
+func (a *App) Close() error {
+	var err error
+	a.closeOnce.Do(func() {
+		close(a.stop)
+		a.wg.Wait()
+		err = a.Store.Close()
+	})
+	return err
+}

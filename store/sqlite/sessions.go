@@ -1,0 +1,177 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/store"
+)
+
+const sessionCols = `id, user_id, generation, created_at, last_refreshed_at,
+	refresh_expires_at, absolute_expires_at, revoked_at, revoke_reason,
+	client_id, user_agent, ip`
+
+// liveAt is the SQL form of store.Session.Live; it binds the time twice.
+const liveAt = `revoked_at IS NULL AND refresh_expires_at > ? AND absolute_expires_at > ?`
+
+// CreateSession inserts s and, in the same transaction, revokes with reason
+// "session_limit" at s.CreatedAt the user's least recently refreshed live
+// sessions beyond maxPerUser (0 = unlimited). The new session always counts
+// as the most recent, whatever the other sessions' timestamps.
+func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int) ([]string, error) {
+	var e enc
+	args := []any{s.ID, s.UserID, s.Generation, e.time(s.CreatedAt), e.time(s.LastRefreshedAt),
+		e.time(s.RefreshExpiresAt), e.time(s.AbsoluteExpiresAt), e.time(s.RevokedAt),
+		s.RevokeReason, s.ClientID, s.UserAgent, s.IP}
+	now := e.time(s.CreatedAt)
+	if e.err != nil {
+		return nil, e.err
+	}
+	var evicted []string
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
+			return err
+		}
+		if maxPerUser <= 0 {
+			return nil
+		}
+		// Keep the newest maxPerUser-1 others (OFFSET), revoke the rest.
+		rows, err := tx.QueryContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'session_limit'
+			WHERE id IN (
+				SELECT id FROM sessions
+				WHERE user_id = ? AND id <> ? AND `+liveAt+`
+				ORDER BY last_refreshed_at DESC, created_at DESC, id DESC
+				LIMIT -1 OFFSET ?)
+			RETURNING id`, now, s.UserID, s.ID, now, now, maxPerUser-1)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			evicted = append(evicted, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, db.wrap("create session", err)
+	}
+	return evicted, nil
+}
+
+// Session returns the session with id in whatever state, or
+// store.ErrNotFound.
+func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
+	s, err := scanSession(db.r.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Session{}, fmt.Errorf("sqlite: session: %w", store.ErrNotFound)
+	}
+	return s, db.wrap("session", err)
+}
+
+// ListSessions returns the sessions live at now, of userID or of everyone
+// when userID is "", most recently refreshed first.
+func (db *DB) ListSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
+	var e enc
+	n := e.time(now)
+	if e.err != nil {
+		return nil, e.err
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions
+		WHERE (? = '' OR user_id = ?) AND `+liveAt+`
+		ORDER BY last_refreshed_at DESC, created_at DESC, id DESC`, userID, userID, n, n)
+	if err != nil {
+		return nil, db.wrap("list sessions", err)
+	}
+	defer rows.Close()
+	var list []store.Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, db.wrap("list sessions", err)
+		}
+		list = append(list, s)
+	}
+	return list, db.wrap("list sessions", rows.Err())
+}
+
+// RevokeSessions revokes the selected sessions that are not revoked yet; an
+// already revoked session keeps its first time and reason.
+func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, error) {
+	var e enc
+	now := e.time(p.Now)
+	if e.err != nil {
+		return 0, e.err
+	}
+	var (
+		res sql.Result
+		err error
+	)
+	const set = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL AND `
+	switch {
+	case (p.SessionID == "") == (p.UserID == ""):
+		// Never fall through to an unfiltered UPDATE that signs everyone out.
+		return 0, errors.New("sqlite: revoke sessions: exactly one of SessionID and UserID must be set")
+	case p.SessionID != "":
+		res, err = db.w.ExecContext(ctx, set+`id = ?`, now, p.Reason, p.SessionID)
+	default:
+		res, err = db.w.ExecContext(ctx, set+`user_id = ? AND id <> ?`, now, p.Reason, p.UserID, p.ExceptSessionID)
+	}
+	if err != nil {
+		return 0, db.wrap("revoke sessions", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), db.wrap("revoke sessions", err)
+}
+
+// Purge deletes, in one transaction, the sessions revoked or expired (refresh
+// or absolute expiry) strictly before olderThan and the signing keys retired
+// strictly before keyRetiredBefore. It returns the number of sessions deleted.
+func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) (int64, error) {
+	var e enc
+	cut, keyCut := e.time(olderThan), e.time(keyRetiredBefore)
+	if e.err != nil {
+		return 0, e.err
+	}
+	var n int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM sessions
+			WHERE revoked_at < ?1 OR refresh_expires_at < ?1 OR absolute_expires_at < ?1`, cut)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE retired_at < ?`, keyCut)
+		return err
+	})
+	if err != nil {
+		return 0, db.wrap("purge", err)
+	}
+	return n, nil
+}
+
+func scanSession(s scanner) (store.Session, error) {
+	var (
+		x                                     store.Session
+		created, refreshed, expires, absolute int64
+		revoked                               sql.NullInt64
+	)
+	err := s.Scan(&x.ID, &x.UserID, &x.Generation, &created, &refreshed, &expires, &absolute,
+		&revoked, &x.RevokeReason, &x.ClientID, &x.UserAgent, &x.IP)
+	if err != nil {
+		return store.Session{}, err
+	}
+	x.CreatedAt, x.LastRefreshedAt = fromNanos(created), fromNanos(refreshed)
+	x.RefreshExpiresAt, x.AbsoluteExpiresAt = fromNanos(expires), fromNanos(absolute)
+	x.RevokedAt = fromNull(revoked)
+	return x, nil
+}

@@ -1,0 +1,199 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ncruces/go-sqlite3/driver"
+
+	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/store/sqlite"
+	"github.com/latchkey-dev/latchkey/store/storetest"
+)
+
+var _ store.Store = (*sqlite.DB)(nil)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t, sqlite.Options{}) })
+}
+
+// openTest opens a migrated database in a new file under t.TempDir.
+func openTest(tb testing.TB, opts sqlite.Options) *sqlite.DB {
+	tb.Helper()
+	db, err := sqlite.OpenWith(context.Background(), filepath.Join(tb.TempDir(), "latchkey.db"), opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+func TestMigrateTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	for i := range 2 {
+		db, err := sqlite.Open(t.Context(), "sqlite://"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Migrate(t.Context()); err != nil {
+			t.Fatalf("Migrate #%d: %v", i+1, err)
+		}
+		if err := db.Migrate(t.Context()); err != nil {
+			t.Fatalf("Migrate #%d again: %v", i+1, err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestOpenGarbage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "garbage.db")
+	if err := os.WriteFile(path, []byte("this is not an SQLite database, not even close ........................................................................"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(t.Context(), path)
+	if err == nil {
+		db.Close()
+		t.Fatal("Open on a garbage file succeeded")
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Open on a garbage file: %v; a permanent failure must not be ErrUnavailable", err)
+	}
+	t.Log(err)
+}
+
+func TestOpenRefusesMemory(t *testing.T) {
+	for _, dsn := range []string{"", ":memory:", "file::memory:", "file:x.db?mode=memory", "sqlite://"} {
+		if db, err := sqlite.Open(t.Context(), dsn); err == nil {
+			db.Close()
+			t.Errorf("Open(%q) succeeded, want an error", dsn)
+		}
+	}
+}
+
+func TestOpenForms(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, c := range []struct{ dsn, file string }{
+		{"plain.db", "plain.db"},
+		{"sqlite://url.db", "url.db"},
+		{"sqlite://" + filepath.Join(dir, "abs.db"), "abs.db"},
+		{"sqlite://query.db?_txlock=immediate", "query.db"},
+		{"file:uri.db", "uri.db"},
+		{"file:" + filepath.Join(dir, "absuri.db") + "?cache=private", "absuri.db"},
+	} {
+		db, err := sqlite.Open(t.Context(), c.dsn)
+		if err != nil {
+			t.Errorf("Open(%q): %v", c.dsn, err)
+			continue
+		}
+		if err := db.Migrate(t.Context()); err != nil {
+			t.Errorf("Migrate(%q): %v", c.dsn, err)
+		}
+		db.Close()
+		fi, err := os.Stat(filepath.Join(dir, c.file))
+		if err != nil {
+			t.Errorf("Open(%q): %v", c.dsn, err)
+			continue
+		}
+		if fi.Size() == 0 {
+			t.Errorf("Open(%q) + Migrate left %s empty", c.dsn, c.file)
+		}
+	}
+}
+
+// TestFilesPrivate checks that the database and its WAL and shared-memory
+// files are created readable by the owner only: they hold password hashes,
+// signing keys and the refresh-token secret.
+func TestFilesPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Secret(t.Context(), "s", func() ([]byte, error) { return []byte("x"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if perm := fi.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", filepath.Base(p), perm)
+		}
+	}
+}
+
+func TestClosedIsUnavailable(t *testing.T) {
+	db := openTest(t, sqlite.Options{})
+	db.Close()
+	if err := db.Ping(t.Context()); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Ping after Close: %v, want ErrUnavailable", err)
+	}
+	if _, err := db.Rotate(t.Context(), store.RotateParams{SessionID: "x"}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Rotate after Close: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestBadSynchronous(t *testing.T) {
+	if db, err := sqlite.OpenWith(t.Context(), filepath.Join(t.TempDir(), "x.db"), sqlite.Options{Synchronous: "sometimes"}); err == nil {
+		db.Close()
+		t.Error("OpenWith(Synchronous: sometimes) succeeded")
+	}
+}
+
+// TestBusyIsUnavailable holds the write lock from another connection, as the
+// CLI in another process might, and checks that a write that cannot get it
+// within BusyTimeout fails with ErrUnavailable rather than hanging or leaking
+// a driver error.
+func TestBusyIsUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	db, err := sqlite.OpenWith(t.Context(), path, sqlite.Options{BusyTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	other, err := driver.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+
+	err = db.CreateUser(t.Context(), store.User{ID: "u", Email: "u@example.com", PasswordHash: "x",
+		Status: store.UserActive, CreatedAt: time.Unix(1, 0), UpdatedAt: time.Unix(1, 0)})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("CreateUser while another connection writes: %v, want ErrUnavailable", err)
+	}
+	if _, err := db.Rotate(t.Context(), store.RotateParams{SessionID: "s", Now: time.Unix(2, 0)}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Rotate while another connection writes: %v, want ErrUnavailable", err)
+	}
+	if err := db.Ping(t.Context()); err != nil {
+		t.Errorf("Ping while another connection writes: %v; WAL readers are not blocked", err)
+	}
+}

@@ -1,0 +1,99 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/latchkey-dev/latchkey/store"
+)
+
+const userCols = `id, email, password_hash, status, created_at, updated_at`
+
+// CreateUser inserts u; a taken email (or id) is store.ErrConflict.
+func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+	var e enc
+	args := []any{u.ID, u.Email, u.PasswordHash, string(u.Status), e.time(u.CreatedAt), e.time(u.UpdatedAt)}
+	if e.err != nil {
+		return e.err
+	}
+	_, err := db.w.ExecContext(ctx,
+		`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`, args...)
+	return db.wrap("create user", err)
+}
+
+// UserByID returns the user with id, or store.ErrNotFound.
+func (db *DB) UserByID(ctx context.Context, id string) (store.User, error) {
+	return db.user(ctx, "user by id", `SELECT `+userCols+` FROM users WHERE id = ?`, id)
+}
+
+// UserByEmail returns the user with the (normalised) email, or
+// store.ErrNotFound.
+func (db *DB) UserByEmail(ctx context.Context, email string) (store.User, error) {
+	return db.user(ctx, "user by email", `SELECT `+userCols+` FROM users WHERE email = ?`, email)
+}
+
+func (db *DB) user(ctx context.Context, op, query, arg string) (store.User, error) {
+	u, err := scanUser(db.r.QueryRowContext(ctx, query, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.User{}, fmt.Errorf("sqlite: %s: %w", op, store.ErrNotFound)
+	}
+	return u, db.wrap(op, err)
+}
+
+// ListUsers returns every user, oldest first (ties in insertion order).
+func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY created_at, rowid`)
+	if err != nil {
+		return nil, db.wrap("list users", err)
+	}
+	defer rows.Close()
+	var users []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, db.wrap("list users", err)
+		}
+		users = append(users, u)
+	}
+	return users, db.wrap("list users", rows.Err())
+}
+
+// UpdateUser writes u's Status, PasswordHash and UpdatedAt, and nothing else.
+func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
+	var e enc
+	args := []any{string(u.Status), u.PasswordHash, e.time(u.UpdatedAt), u.ID}
+	if e.err != nil {
+		return e.err
+	}
+	res, err := db.w.ExecContext(ctx,
+		`UPDATE users SET status = ?, password_hash = ?, updated_at = ? WHERE id = ?`, args...)
+	if err != nil {
+		return db.wrap("update user", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return db.wrap("update user", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: update user: %w", store.ErrNotFound)
+	}
+	return nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanUser(s scanner) (store.User, error) {
+	var (
+		u                store.User
+		status           string
+		created, updated int64
+	)
+	if err := s.Scan(&u.ID, &u.Email, &u.PasswordHash, &status, &created, &updated); err != nil {
+		return store.User{}, err
+	}
+	u.Status = store.UserStatus(status)
+	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return u, nil
+}

@@ -1,0 +1,60 @@
+package token
+
+import (
+	"errors"
+	"time"
+)
+
+// Verification errors. Every error returned by Verify* wraps exactly one of
+// these, so callers decide with errors.Is.
+var (
+	// ErrMalformed: not a compact JWS, bad encoding, bad JSON, oversized.
+	ErrMalformed = errors.New("token: malformed")
+	// ErrSignature: unknown key, disallowed algorithm or bad signature.
+	ErrSignature = errors.New("token: invalid signature")
+	// ErrWrongKind: a valid token of the other kind (refresh where access is
+	// expected or the reverse).
+	ErrWrongKind = errors.New("token: wrong token kind")
+	// ErrClaims: issuer, audience, iat/nbf in the future, or missing claims.
+	ErrClaims = errors.New("token: invalid claims")
+	// ErrExpired: signature and claims are valid but exp has passed. The
+	// claims are returned alongside this error (revocation uses them).
+	ErrExpired = errors.New("token: expired")
+)
+
+// MaxTokenBytes bounds the size of a token we agree to parse.
+const MaxTokenBytes = 8 << 10
+
+const (
+	useAccess  = "access"
+	useRefresh = "refresh"
+	typAccess  = "at+jwt"
+	typRefresh = "rt+jwt"
+)
+
+// AccessClaims are the claims of an access token.
+type AccessClaims struct {
+	Issuer    string
+	Subject   string // user id
+	Audience  []string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	ID        string // jti, unique per issue
+	SessionID string // sid
+	// Extra claims added by the application (Feathers' getPayload); they
+	// never override the registered claims above.
+	Extra map[string]any
+}
+
+// RefreshClaims are the claims of a refresh token. Generation ties the token
+// to one step of its session's rotation chain.
+type RefreshClaims struct {
+	Issuer     string
+	Subject    string
+	SessionID  string
+	Generation int64
+	ClientID   string // the OAuth client the session was issued to, if any
+	IssuedAt   time.Time
+	ExpiresAt  time.Time
+	ID         string
+}

@@ -1,0 +1,20 @@
+// Package token mints and verifies Latchkey's two kinds of JWT through
+// go-jose (github.com/go-jose/go-jose/v4):
+//
+//   - access tokens, signed with an asymmetric key (ES256 by default, EdDSA
+//     or RS256 selectable; HS256 with a shared secret only when configured),
+//     header typ "at+jwt" and kid, claims iss, sub, aud, exp, iat, jti, sid and
+//     token_use "access" (RFC 9068 shape);
+//   - refresh tokens, signed with HS256 under a secret only the server holds,
+//     claims iss, sub, sid, gen, iat, exp, jti and token_use "refresh".
+//
+// Algorithms are pinned per kind (RFC 8725 §3.1): the parser is given exactly
+// one allowed algorithm, so "alg: none" and algorithm confusion (an HS256
+// token signed with a public key) fail before any key is used. The token_use
+// claim and the typ header keep one kind from being accepted as the other
+// (RFC 8725 §3.11).
+//
+// Refresh-token expiry is exact (no leeway): the server checks its own tokens
+// against its own clock. Access tokens get a small leeway because they are
+// also verified by other services whose clocks drift.
+package token
