@@ -1,0 +1,65 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// migrationTable is goose's version table. It is named after Latchkey, not
+// goose's default, so that an application sharing the database can run its
+// own goose migrations beside ours.
+const migrationTable = "latchkey_schema_migrations"
+
+// migrateLockID is the session-level advisory lock held while migrating. It
+// is Latchkey's own (not goose's default id) for the same reason.
+const migrateLockID int64 = 0x4c4b4d31 // "LKM1"
+
+// Migrate applies the embedded migrations that the database lacks. Instances
+// starting at once may all call it: each first waits for a PostgreSQL
+// advisory lock, so the migrations run exactly once and the others then find
+// nothing to do. It returns store.ErrUnavailable if the database cannot be
+// reached; ctx bounds the wait for the lock.
+//
+// The lock is taken on a connection of its own, outside the pool, for the
+// whole of goose's work. goose's session lockers cover less: Provider.Up
+// first checks for pending migrations without the lock, creating its version
+// table if missing, and instances racing there retry on a one-second timer
+// (and its lock.NewPostgresSessionLocker polls pg_try_advisory_lock every few
+// seconds). The blocking pg_advisory_lock wakes the next instance the moment
+// the lock is released, and a lock held by a session dies with it, so a
+// crashed migrator never leaves the database locked.
+func (db *DB) Migrate(ctx context.Context) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	lockConn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig)
+	if err != nil {
+		return wrap("migrate: connect for the migration lock", err)
+	}
+	// Closing the session releases the lock, whatever happened.
+	defer lockConn.Close(context.WithoutCancel(ctx))
+	if _, err := lockConn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockID); err != nil {
+		return wrap("migrate: take the migration lock", err)
+	}
+
+	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	defer sqlDB.Close()
+	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys, goose.WithTableName(migrationTable))
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	if _, err := provider.Up(ctx); err != nil {
+		return wrap("migrate", err)
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey-dev/latchkey/store"
+)
+
+const sessionColumns = `id, user_id, generation, created_at, last_refreshed_at,
+	refresh_expires_at, absolute_expires_at, revoked_at, revoke_reason,
+	client_id, user_agent, ip`
+
+// sessionLimitLock is the first key of the transaction-scoped advisory lock
+// that serialises CreateSession per user (the second key is a hash of the user
+// id). Two-key advisory locks live in a different space from the one-key
+// migration lock, so the two never collide.
+const sessionLimitLock = 0x4c4b5331 // "LKS1"
+
+// CreateSession inserts s and, in the same transaction, revokes (reason
+// "session_limit") the user's least recently refreshed live sessions beyond
+// maxPerUser, never s itself. "Live" is judged at s.CreatedAt.
+//
+// Guarantee: when maxPerUser > 0 the transaction first takes an advisory lock
+// on the user, so CreateSession calls for one user run one after another, on
+// every instance sharing the database. After each commit the user has at most
+// maxPerUser live sessions: the limit is exact, not approximate. (Other users
+// whose ids hash alike merely queue behind each other.) Rotate does not take
+// the lock and needs not: it neither adds a live session nor revives one.
+//
+// It returns the ids it revoked, least recently refreshed first, and
+// store.ErrConflict if s.ID exists.
+func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int) ([]string, error) {
+	var evicted []string
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if maxPerUser > 0 {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`,
+				sessionLimitLock, s.UserID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO sessions (`+sessionColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			s.ID, s.UserID, s.Generation, nanos(s.CreatedAt), nanos(s.LastRefreshedAt),
+			nanos(s.RefreshExpiresAt), nanos(s.AbsoluteExpiresAt), nullNanos(s.RevokedAt),
+			s.RevokeReason, s.ClientID, s.UserAgent, s.IP); err != nil {
+			return err
+		}
+		if maxPerUser <= 0 {
+			return nil
+		}
+		// The new session is kept; of the others, the maxPerUser-1 most
+		// recently refreshed stay and the rest are revoked. Statement order
+		// inside the transaction matters: each statement of a READ COMMITTED
+		// transaction takes a fresh snapshot, so this one, running after the
+		// lock was granted, sees every session the previous holder committed.
+		rows, err := tx.Query(ctx, `
+			WITH victims AS (
+				SELECT id FROM sessions
+				WHERE user_id = $1 AND id <> $2
+				  AND revoked_at IS NULL
+				  AND refresh_expires_at > $3 AND absolute_expires_at > $3
+				ORDER BY last_refreshed_at DESC, created_at DESC, id DESC
+				OFFSET $4
+			)
+			UPDATE sessions AS s
+			SET revoked_at = $3, revoke_reason = 'session_limit'
+			FROM victims
+			WHERE s.id = victims.id AND s.revoked_at IS NULL
+			RETURNING s.id, s.last_refreshed_at, s.created_at`,
+			s.UserID, s.ID, nanos(s.CreatedAt), maxPerUser-1)
+		if err != nil {
+			return err
+		}
+		type victim struct {
+			id                 string
+			refreshed, created int64
+		}
+		victims, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (victim, error) {
+			var v victim
+			err := r.Scan(&v.id, &v.refreshed, &v.created)
+			return v, err
+		})
+		if err != nil {
+			return err
+		}
+		// RETURNING has no order; report the least recently refreshed first.
+		slices.SortFunc(victims, func(a, b victim) int {
+			return cmp.Or(cmp.Compare(a.refreshed, b.refreshed), cmp.Compare(a.created, b.created), cmp.Compare(a.id, b.id))
+		})
+		for _, v := range victims {
+			evicted = append(evicted, v.id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("create session", err)
+	}
+	return evicted, nil
+}
+
+// Session returns the session with id whatever its state; store.ErrNotFound
+// if there is none.
+func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
+	s, err := scanSession(db.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
+	return s, wrap("session", err)
+}
+
+// ListSessions returns the live sessions of userID at now (all users' when
+// userID is ""), most recently refreshed first.
+func (db *DB) ListSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
+	rows, err := db.pool.Query(ctx, `
+		SELECT `+sessionColumns+` FROM sessions
+		WHERE ($1 = '' OR user_id = $1)
+		  AND revoked_at IS NULL
+		  AND refresh_expires_at > $2 AND absolute_expires_at > $2
+		ORDER BY last_refreshed_at DESC, created_at DESC, id DESC`,
+		userID, nanos(now))
+	if err != nil {
+		return nil, wrap("list sessions", err)
+	}
+	sessions, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Session, error) { return scanSession(r) })
+	return sessions, wrap("list sessions", err)
+}
+
+// errRevokeParams reports a RevokeParams that selects nothing or too much.
+var errRevokeParams = errors.New("postgres: revoke sessions: exactly one of SessionID and UserID must be set")
+
+// RevokeSessions sets RevokedAt and RevokeReason on the selected sessions
+// that are not revoked yet (expired ones included) and returns how many it
+// revoked. An unknown session id revokes nothing and is not an error.
+func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, error) {
+	if (p.SessionID == "") == (p.UserID == "") {
+		return 0, errRevokeParams
+	}
+	tag, err := db.pool.Exec(ctx, `
+		UPDATE sessions SET revoked_at = $4, revoke_reason = $5
+		WHERE revoked_at IS NULL
+		  AND (($1 <> '' AND id = $1) OR ($2 <> '' AND user_id = $2 AND id <> $3))`,
+		p.SessionID, p.UserID, p.ExceptSessionID, nanos(p.Now), p.Reason)
+	if err != nil {
+		return 0, wrap("revoke sessions", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Purge deletes the sessions revoked, or expired (refresh or absolute expiry),
+// before olderThan, and the signing keys retired before keyRetiredBefore, in
+// one transaction. It returns the number of sessions deleted.
+func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) (int64, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			DELETE FROM sessions
+			WHERE revoked_at < $1 OR refresh_expires_at < $1 OR absolute_expires_at < $1`,
+			nanos(olderThan))
+		if err != nil {
+			return err
+		}
+		n = tag.RowsAffected()
+		_, err = tx.Exec(ctx, `DELETE FROM signing_keys WHERE retired_at < $1`, nanos(keyRetiredBefore))
+		return err
+	})
+	if err != nil {
+		return 0, wrap("purge", err)
+	}
+	return n, nil
+}
+
+func scanSession(row pgx.Row) (store.Session, error) {
+	var (
+		s                                              store.Session
+		created, refreshed, refreshExpires, absExpires int64
+		revoked                                        *int64
+	)
+	err := row.Scan(&s.ID, &s.UserID, &s.Generation, &created, &refreshed,
+		&refreshExpires, &absExpires, &revoked, &s.RevokeReason,
+		&s.ClientID, &s.UserAgent, &s.IP)
+	if err != nil {
+		return store.Session{}, err
+	}
+	s.CreatedAt = fromNanos(created)
+	s.LastRefreshedAt = fromNanos(refreshed)
+	s.RefreshExpiresAt = fromNanos(refreshExpires)
+	s.AbsoluteExpiresAt = fromNanos(absExpires)
+	s.RevokedAt = fromNullNanos(revoked)
+	return s, nil
+}

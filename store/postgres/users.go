@@ -1,0 +1,75 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey-dev/latchkey/store"
+)
+
+const userColumns = `id, email, password_hash, status, created_at, updated_at`
+
+// CreateUser inserts u; store.ErrConflict if its id or email is taken.
+func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+	_, err := db.pool.Exec(ctx, `
+		INSERT INTO users (`+userColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+		u.ID, u.Email, u.PasswordHash, string(u.Status), nanos(u.CreatedAt), nanos(u.UpdatedAt))
+	return wrap("create user", err)
+}
+
+// UserByID returns the user with id; store.ErrNotFound if there is none.
+func (db *DB) UserByID(ctx context.Context, id string) (store.User, error) {
+	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	return u, wrap("user by id", err)
+}
+
+// UserByEmail returns the user with the (already normalised) email;
+// store.ErrNotFound if there is none.
+func (db *DB) UserByEmail(ctx context.Context, email string) (store.User, error) {
+	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
+	return u, wrap("user by email", err)
+}
+
+// ListUsers returns every user, oldest first (ties by id, so the order is
+// stable).
+func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
+	if err != nil {
+		return nil, wrap("list users", err)
+	}
+	users, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.User, error) { return scanUser(r) })
+	return users, wrap("list users", err)
+}
+
+// UpdateUser writes u's Status, PasswordHash and UpdatedAt; store.ErrNotFound
+// if there is no user with u.ID.
+func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
+	tag, err := db.pool.Exec(ctx, `
+		UPDATE users SET status = $2, password_hash = $3, updated_at = $4
+		WHERE id = $1`,
+		u.ID, string(u.Status), u.PasswordHash, nanos(u.UpdatedAt))
+	if err != nil {
+		return wrap("update user", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return wrap("update user", pgx.ErrNoRows)
+	}
+	return nil
+}
+
+func scanUser(row pgx.Row) (store.User, error) {
+	var (
+		u                  store.User
+		status             string
+		created, updatedAt int64
+	)
+	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &status, &created, &updatedAt); err != nil {
+		return store.User{}, err
+	}
+	u.Status = store.UserStatus(status)
+	u.CreatedAt = fromNanos(created)
+	u.UpdatedAt = fromNanos(updatedAt)
+	return u, nil
+}
