@@ -1,0 +1,218 @@
+// Package servertest starts real Latchkey servers for tests: a real SQLite
+// file (or PostgreSQL), the real handler behind an httptest.Server, cheap
+// password hashing and an injected clock, so HTTP behaviour is tested with
+// real clients and tests never sleep to let time pass.
+package servertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/config"
+	"github.com/latchkey-dev/latchkey/password"
+	"github.com/latchkey-dev/latchkey/server"
+)
+
+// Clock is a manually advanced clock, safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock reading t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// Epoch is the time test clocks start at.
+var Epoch = time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+
+// Server is a running test server.
+type Server struct {
+	*httptest.Server
+	App   *server.App
+	Clock *Clock
+	// Logs holds everything the server logged (for leak tests).
+	Logs *SyncBuffer
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writes.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+
+// String returns what was written.
+func (s *SyncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// Config returns the configuration tests start from: the defaults of every
+// setting, a fresh SQLite file in t.TempDir(), rate limits off.
+func Config(t testing.TB) config.Config {
+	t.Helper()
+	cfg, err := config.Load(nil, map[string]string{
+		"DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "latchkey.db"),
+		"RATE_LIMITS":  "off",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// Start starts a server with Config(t) changed by mod (may be nil). The
+// issuer is the httptest URL unless mod sets JWT_ISSUER or PUBLIC_URL.
+func Start(t testing.TB, mod func(*config.Config)) *Server {
+	t.Helper()
+	cfg := Config(t)
+	if mod != nil {
+		mod(&cfg)
+	}
+	return StartConfig(t, cfg)
+}
+
+// StartConfig starts a server for cfg (already validated or built by Config).
+func StartConfig(t testing.TB, cfg config.Config) *Server {
+	t.Helper()
+	ctx := context.Background()
+	ts := httptest.NewUnstartedServer(nil)
+	if cfg.JWTIssuer == "" && cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + ts.Listener.Addr().String()
+	}
+	st, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Migrate(ctx, st); err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	clk := NewClock(Epoch)
+	logs := &SyncBuffer{}
+	cheap := password.Cheap
+	app, err := server.Open(ctx, cfg, st, server.Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now: clk.Now, HashParams: &cheap})
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	h, err := app.Handler()
+	if err != nil {
+		app.Close()
+		t.Fatal(err)
+	}
+	ts.Config.Handler = h
+	ts.Start()
+	t.Cleanup(func() {
+		ts.Close()
+		app.Close()
+	})
+	return &Server{Server: ts, App: app, Clock: clk, Logs: logs}
+}
+
+// Response is a decoded HTTP response.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test on error.
+func (r *Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Map decodes the body as a JSON object.
+func (r *Response) Map(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	r.JSON(t, &m)
+	return m
+}
+
+// Do sends a request with an optional body (a string is sent as is, anything
+// else as JSON) and headers given as "Name: value" strings.
+func (s *Server) Do(t testing.TB, method, path string, body any, headers ...string) *Response {
+	t.Helper()
+	var rd io.Reader
+	ctype := ""
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd, ctype = bytes.NewReader(raw), "application/json"
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+// SignUp creates a user through the canonical API.
+func (s *Server) SignUp(t testing.TB, email, pw string) {
+	t.Helper()
+	if r := s.Do(t, "POST", "/auth/sign-up", map[string]string{"email": email, "password": pw}); r.Status != http.StatusCreated {
+		t.Fatalf("sign-up %s: %d %s", email, r.Status, r.Body)
+	}
+}
+
+// Tokens are the tokens of a canonical sign-in.
+type Tokens struct {
+	AccessToken  string `json:"accessToken"`
+	RefreshToken string `json:"refreshToken"`
+}
+
+// SignIn signs up (if needed) and signs in through the canonical API.
+func (s *Server) SignIn(t testing.TB, email, pw string) Tokens {
+	t.Helper()
+	s.Do(t, "POST", "/auth/sign-up", map[string]string{"email": email, "password": pw})
+	r := s.Do(t, "POST", "/auth/sign-in", map[string]string{"email": email, "password": pw})
+	if r.Status != http.StatusOK {
+		t.Fatalf("sign-in %s: %d %s", email, r.Status, r.Body)
+	}
+	var tk Tokens
+	r.JSON(t, &tk)
+	return tk
+}
