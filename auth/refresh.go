@@ -151,13 +151,17 @@ func (s *Service) checkUser(ctx context.Context, sess store.Session, now time.Ti
 // RenewAccess re-issues an access token for the session of a still-valid
 // access token (seed 000's POST /token/refresh). The session must be live and
 // its user active; the new token never outlives the session's refresh expiry.
+//
+// As in seed 000 the route is authenticated first: an invalid token is
+// CodeInvalidToken, and only an authenticated caller learns that renewal is
+// switched off (CodeNotImplemented).
 func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, error) {
-	if !s.policy.AccessRenewal {
-		return nil, newError(CodeNotImplemented, nil)
-	}
 	p, err := s.Authenticate(ctx, accessToken)
 	if err != nil {
 		return nil, err
+	}
+	if !s.policy.AccessRenewal {
+		return nil, newError(CodeNotImplemented, nil)
 	}
 	now := s.now().UTC()
 	sess, err := s.liveSession(ctx, p.SessionID, now)

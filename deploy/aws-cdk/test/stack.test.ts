@@ -140,9 +140,9 @@ describe('LatchkeyStack synthesized through bin/app.ts with the variable unset',
     assert.equal(parts[parts.length - 1], '/latchkey?sslmode=require');
   });
 
-  it('keeps the purge task to the database settings only', () => {
+  it('gives the purge task only the database URL and the secret production config requires', () => {
     assert.deepEqual((s.purge.Environment ?? []).map((e) => e.Name), ['APP_ENV']);
-    assert.deepEqual((s.purge.Secrets ?? []).map((e) => e.Name), ['DATABASE_URL']);
+    assert.deepEqual((s.purge.Secrets ?? []).map((e) => e.Name), ['DATABASE_URL', 'REFRESH_TOKEN_SECRET']);
   });
 
   it('serves on :8080 with PUBLIC_URL from the load balancer', () => {
