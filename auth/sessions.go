@@ -199,7 +199,7 @@ func (s *Service) Introspect(ctx context.Context, tok string) (Introspection, er
 	} else {
 		return Introspection{}, nil
 	}
-	u, err := s.store.UserByID(ctx, in.Subject)
+	u, err := s.users.UserByID(ctx, in.Subject)
 	if err != nil || u.Status != store.UserActive {
 		return Introspection{}, inactiveUnlessOutage(s.internalOrNil(err))
 	}

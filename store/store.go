@@ -89,6 +89,10 @@ type RotateParams struct {
 	// Advance is true when rotation is on: the generation is incremented. With
 	// rotation off the session is only touched (expiry slides, generation stays).
 	Advance bool
+	// SkipUserCheck leaves the user's status out of the compare-and-set: the
+	// application keeps its users elsewhere (auth.Users) and the caller checks
+	// them itself.
+	SkipUserCheck bool
 }
 
 // RevokeParams select sessions to revoke. Exactly one of SessionID or UserID
