@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -207,10 +206,4 @@ func (c *Client) errorOf(resp *http.Response) error {
 		e.Code, e.Message = b.Error, b.Message
 	}
 	return e
-}
-
-// isStatus reports whether err is an *Error with the given status.
-func isStatus(err error, status int) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Status == status
 }
