@@ -58,7 +58,8 @@ func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = n
 
 // WithRefreshMargin sets how long before the access token expires the
 // client refreshes it. The default is 30 seconds or a tenth of the token's
-// lifetime, whichever is smaller.
+// lifetime, whichever is smaller. A margin as long as the lifetime makes
+// every call refresh.
 func WithRefreshMargin(d time.Duration) Option { return func(c *Client) { c.margin = d } }
 
 // WithTokens starts the client with tokens persisted earlier (see
