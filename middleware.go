@@ -59,7 +59,9 @@ func (h *Handler) Authenticator() *Authenticator {
 }
 
 // Middleware is h.Authenticator().Middleware.
-func (h *Handler) Middleware(next http.Handler) http.Handler { return h.Authenticator().Middleware(next) }
+func (h *Handler) Middleware(next http.Handler) http.Handler {
+	return h.Authenticator().Middleware(next)
+}
 
 type principalKey struct{}
 
