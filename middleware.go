@@ -21,6 +21,11 @@ type AuthOptions struct {
 	Keys     KeySource
 	Leeway   time.Duration    // AccessLeeway when zero
 	Now      func() time.Time // time.Now when nil
+	// CheckSession, when set, is called after the token verifies and may
+	// refuse it (a revoked session). Handler.Authenticator sets it to the
+	// domain's check; a service that only has the JWKS URL leaves it nil and
+	// accepts tokens until they expire.
+	CheckSession func(ctx context.Context, p auth.Principal) error
 }
 
 // Authenticator verifies Latchkey access tokens on the host's own routes:
@@ -29,7 +34,8 @@ type AuthOptions struct {
 // token stays valid until it expires even if its session is revoked (keep
 // access tokens short; POST /oauth/introspect answers at once).
 type Authenticator struct {
-	v *token.Verifier
+	v     *token.Verifier
+	check func(ctx context.Context, p auth.Principal) error
 }
 
 // NewAuthenticator returns an Authenticator.
@@ -41,14 +47,16 @@ func NewAuthenticator(o AuthOptions) *Authenticator {
 		o.Leeway = AccessLeeway
 	}
 	keys := o.Keys
-	return &Authenticator{v: &token.Verifier{Issuer: o.Issuer, Audience: o.Audience, Leeway: o.Leeway, Now: o.Now,
+	return &Authenticator{check: o.CheckSession, v: &token.Verifier{Issuer: o.Issuer, Audience: o.Audience, Leeway: o.Leeway, Now: o.Now,
 		Key: func(ctx context.Context, kid string) (token.PublicKey, error) { return keys(ctx, kid) }}}
 }
 
 // Authenticator returns an Authenticator over this handler's own keys (no
-// fetching: the keys are in memory).
+// fetching: the keys are in memory) that also checks the session, so
+// sign-out and deactivation refuse the host's routes at once.
 func (h *Handler) Authenticator() *Authenticator {
 	return NewAuthenticator(AuthOptions{Issuer: h.opts.Issuer, Audience: h.opts.Audience, Now: h.opts.Now,
+		CheckSession: h.Service.CheckSession,
 		Keys: func(_ context.Context, kid string) (token.PublicKey, error) {
 			k, ok := h.Tokens.PublicKeys()[kid]
 			if !ok {
@@ -81,7 +89,13 @@ func (a *Authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	return auth.Principal{UserID: c.Subject, SessionID: c.SessionID, Claims: c}, nil
+	p := auth.Principal{UserID: c.Subject, SessionID: c.SessionID, Claims: c}
+	if a.check != nil {
+		if err := a.check(r.Context(), p); err != nil {
+			return auth.Principal{}, err
+		}
+	}
+	return p, nil
 }
 
 // Middleware lets requests with a valid access token through, with the
@@ -93,7 +107,15 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 		p, err := a.Authenticate(r)
 		if err != nil {
 			msg := "a valid access token is required"
+			if auth.ErrorCode(err) == auth.CodeUnavailable {
+				httpapi.WriteRetryAfter(w.Header(), 2*time.Second)
+				_ = httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "message": "retry later"})
+				return
+			}
+			var ae *auth.Error
 			switch {
+			case errors.As(err, &ae):
+				msg = ae.Message
 			case errors.Is(err, token.ErrExpired):
 				msg = "the access token has expired"
 			case errors.Is(err, token.ErrWrongKind):
