@@ -6,6 +6,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/httpapi/canonical"
+	"github.com/latchkey-dev/latchkey/httpapi/feathers"
 	"github.com/latchkey-dev/latchkey/httpapi/oauth2"
 )
 
@@ -32,6 +33,9 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 	if h.enabled(OAuth2) {
 		oauth2.Register(mux, oauth2.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, Issuer: h.opts.Issuer})
+	}
+	if h.enabled(Feathers) {
+		feathers.Register(mux, feathers.Options{Service: h.Service, ClientIP: ip, Cookie: cookie})
 	}
 }
 
