@@ -138,6 +138,12 @@ func (h *handler) jwt(ctx context.Context, accessToken string) (*result, auth.Pr
 	if u.Status != store.UserActive {
 		return nil, p, &auth.Error{Code: auth.CodeUserInactive, Message: "the user is not active"}
 	}
+	// Re-authentication is a server round trip anyway, so it also checks the
+	// session: after logout (or revocation) the client cannot re-authenticate
+	// with the access token it still holds.
+	if err := h.Service.CheckSession(ctx, p); err != nil {
+		return nil, p, err
+	}
 	payload, err := payloadOf(accessToken)
 	if err != nil {
 		return nil, p, err

@@ -269,6 +269,9 @@ func TestRemoveSignsOut(t *testing.T) {
 		t.Fatalf("refresh cookie not cleared: %v", r.Header.Values("Set-Cookie"))
 	}
 	wantFeathersError(t, refresh(t, s, res.RefreshToken), 401, "NotAuthenticated", "not-authenticated", "session_revoked")
+	// After logout the client cannot re-authenticate with the access token it still holds.
+	r = s.Do(t, "POST", "/authentication", map[string]string{"strategy": "jwt", "accessToken": res.AccessToken})
+	wantFeathersError(t, r, 401, "NotAuthenticated", "not-authenticated", "session_revoked")
 }
 
 func TestRemoveWithID(t *testing.T) {
