@@ -92,7 +92,7 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		return nil, err
 	}
 	iss, err := token.NewIssuer(token.Options{Issuer: cfg.Issuer(), Audience: cfg.JWTAudience, RefreshSecret: refreshSecret,
-		Leeway: AccessLeeway, PublishRetiredFor: cfg.JWTExpiresIn.D() + AccessLeeway, Now: now})
+		Leeway: AccessLeeway, PublishRetiredFor: RetiredKeyPublished(cfg), Now: now})
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +118,15 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	}
 	a.Service = auth.New(auth.Options{Store: st, Tokens: iss, Hasher: hasher, Now: now, Logger: log, Policy: PolicyOf(cfg), Throttle: th})
 	return a, nil
+}
+
+// RetiredKeyPublished is how long a retired signing key stays published and
+// accepted. An instance keeps signing with a key for up to
+// KEY_RELOAD_INTERVAL after another instance (or latchkey keys rotate)
+// retired it, and what it signs then lives JWT_EXPIRES_IN more: so the
+// interval counts, beside the access lifetime and the leeway.
+func RetiredKeyPublished(cfg config.Config) time.Duration {
+	return cfg.JWTExpiresIn.D() + AccessLeeway + cfg.KeyReloadInterval.D()
 }
 
 // PolicyOf maps the settings of SPEC §3 onto the domain's policy.
