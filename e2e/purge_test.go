@@ -85,8 +85,10 @@ func TestPurgeWhileServing(t *testing.T) {
 
 			if path, ok := strings.CutPrefix(settings["DATABASE_URL"], "sqlite://"); ok {
 				// docs/infrastructure.md says the file is private to its owner.
-				if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
-					t.Errorf("%s: %v, %v; want mode 0600", path, fi.Mode().Perm(), err)
+				if fi, err := os.Stat(path); err != nil {
+					t.Error(err)
+				} else if fi.Mode().Perm() != 0o600 {
+					t.Errorf("%s has mode %v; want 0600", path, fi.Mode().Perm())
 				}
 			}
 			st := openStore(t, settings["DATABASE_URL"])
