@@ -97,6 +97,7 @@ func TestDatabaseOutage(t *testing.T) {
 		{"sign-in", "POST", "/auth/sign-in", map[string]string{"email": "ada@example.com", "password": "correct horse battery"}, nil},
 		{"sign-up", "POST", "/auth/sign-up", map[string]string{"email": "bob@example.com", "password": "correct horse battery"}, nil},
 		{"access renewal", "POST", "/token/refresh", nil, []string{bearer}},
+		{"me", "GET", "/auth/me", nil, []string{bearer}},
 		{"list sessions", "GET", "/auth/sessions", nil, []string{bearer}},
 		{"sign-out", "POST", "/auth/sign-out", map[string]string{"scope": "local"}, []string{bearer}},
 		{"introspect", "POST", "/oauth/introspect", "token=" + tk.AccessToken,
@@ -108,7 +109,7 @@ func TestDatabaseOutage(t *testing.T) {
 	} {
 		want503(t, c.name, srv.Do(t, c.method, c.path, c.body, c.headers...))
 	}
-	// Access tokens are verified without the database: they keep working.
+	// Routes that need no database keep working.
 	for _, path := range []string{"/healthz", "/.well-known/jwks.json"} {
 		if r := srv.Do(t, "GET", path, nil); r.Status != http.StatusOK {
 			t.Errorf("GET %s during the outage: %d %s; want 200 (no database needed)", path, r.Status, r.Body)
