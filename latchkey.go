@@ -62,6 +62,11 @@ type Options struct {
 	// Keys, when set, are the signing keys to use; otherwise they are read
 	// from Store (and a first key is made when there is none).
 	Keys []store.SigningKey
+	// RetiredKeyTTL is how long a retired signing key stays published and
+	// accepted: at least the access-token lifetime plus AccessLeeway (the
+	// default), plus how long other instances may keep signing with it before
+	// they reload their keys.
+	RetiredKeyTTL time.Duration
 	// Policy holds lifetimes and switches; nil means auth.DefaultPolicy.
 	// AccessRenewal is decided by Renew below.
 	Policy *auth.Policy
@@ -144,12 +149,15 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 		pol = *o.Policy
 	}
 	pol.AccessRenewal = o.Renew != nil
+	if o.RetiredKeyTTL < pol.AccessTTL+AccessLeeway {
+		o.RetiredKeyTTL = pol.AccessTTL + AccessLeeway
+	}
 	if o.Hasher == nil {
 		n := runtime.NumCPU()
 		o.Hasher = password.New(password.Default, n, 4*n)
 	}
 	iss, err := token.NewIssuer(token.Options{Issuer: o.Issuer, Audience: o.Audience, RefreshSecret: o.RefreshSecret,
-		Leeway: AccessLeeway, PublishRetiredFor: pol.AccessTTL + AccessLeeway, Now: o.Now})
+		Leeway: AccessLeeway, PublishRetiredFor: o.RetiredKeyTTL, Now: o.Now})
 	if err != nil {
 		return nil, fmt.Errorf("latchkey: %w", err)
 	}

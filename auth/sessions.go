@@ -225,11 +225,16 @@ func inactiveUnlessOutage(err error) error {
 }
 
 // Purge deletes sessions revoked or expired before now, and signing keys
-// whose tokens have all expired (latchkey purge). It is safe to run while
-// instances serve: it only deletes rows no refresh can use.
-func (s *Service) Purge(ctx context.Context, leeway time.Duration) (int64, error) {
+// retired more than keyRetention ago, when every token they signed has
+// expired (latchkey purge; keyRetention is the time a retired key stays
+// published). It is safe to run while instances serve: it only deletes rows
+// no refresh and no live access token can use.
+func (s *Service) Purge(ctx context.Context, keyRetention time.Duration) (int64, error) {
 	now := s.now().UTC()
-	n, err := s.store.Purge(ctx, now, now.Add(-s.policy.AccessTTL-leeway))
+	if min := s.policy.AccessTTL; keyRetention < min {
+		keyRetention = min
+	}
+	n, err := s.store.Purge(ctx, now, now.Add(-keyRetention))
 	if err != nil {
 		return 0, s.internal(err)
 	}

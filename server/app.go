@@ -112,7 +112,7 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		Store: st, Issuer: cfg.Issuer(), Audience: cfg.JWTAudience, RefreshSecret: refreshSecret,
 		Algorithm: cfg.JWTAlgorithm, HS256Secret: hs, Policy: &pol, Dialects: cfg.Dialects,
 		CORSOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies, Now: now, Logger: log,
-		Hasher: password.New(params, conc, 4*conc),
+		Hasher: password.New(params, conc, 4*conc), RetiredKeyTTL: RetiredKeyPublished(cfg),
 	}
 	if cfg.RefreshCookie.On() {
 		lo.CookieName, lo.SecureCookie = cfg.RefreshCookieName, cfg.Production()
@@ -129,6 +129,15 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	}
 	return &App{Config: cfg, Store: st, Issuer: lk.Tokens, Service: lk.Service, Latchkey: lk, Logger: log, now: now,
 		stop: make(chan struct{})}, nil
+}
+
+// RetiredKeyPublished is how long a retired signing key stays published and
+// accepted. An instance keeps signing with a key for up to
+// KEY_RELOAD_INTERVAL after another instance (or latchkey keys rotate)
+// retired it, and what it signs then lives JWT_EXPIRES_IN more: so the
+// interval counts, beside the access lifetime and the leeway.
+func RetiredKeyPublished(cfg config.Config) time.Duration {
+	return cfg.JWTExpiresIn.D() + AccessLeeway + cfg.KeyReloadInterval.D()
 }
 
 // PolicyOf maps the settings of SPEC §3 onto the domain's policy.

@@ -171,7 +171,7 @@ func (purgeCmd) Run(cfg *config.Config, e *env) error {
 		return err
 	}
 	defer app.Close()
-	n, err := app.Service.Purge(e.ctx, server.AccessLeeway)
+	n, err := app.Service.Purge(e.ctx, server.RetiredKeyPublished(*cfg))
 	if err != nil {
 		return err
 	}
@@ -209,8 +209,8 @@ func keyState(k store.SigningKey, now time.Time, cfg *config.Config) string {
 	switch {
 	case k.RetiredAt.IsZero():
 		return "active"
-	case now.Before(k.RetiredAt.Add(cfg.JWTExpiresIn.D() + server.AccessLeeway)):
-		return "retired, published until " + k.RetiredAt.Add(cfg.JWTExpiresIn.D()+server.AccessLeeway).Format(time.RFC3339)
+	case now.Before(k.RetiredAt.Add(server.RetiredKeyPublished(*cfg))):
+		return "retired, published until " + k.RetiredAt.Add(server.RetiredKeyPublished(*cfg)).Format(time.RFC3339)
 	}
 	return "expired"
 }

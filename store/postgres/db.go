@@ -29,14 +29,30 @@ type Options struct {
 	// caller's context has no earlier deadline (default 5s), so that an
 	// unreachable server yields store.ErrUnavailable instead of a hang.
 	ConnectTimeout time.Duration
+	// QueryTimeout bounds each call of the store (waiting for a pooled
+	// connection, dialing one, the round trips of its statements) when the
+	// caller's context has no earlier deadline (default 5s; negative: no
+	// bound). It is what turns a database that stops answering (a network
+	// partition, a blackholed or hung server, a pool whose every connection is
+	// stuck) into store.ErrUnavailable within a known time instead of a
+	// request that hangs until TCP gives up, minutes later. pgx closes a
+	// connection whose deadline passes, and the pool dials a new one for the
+	// next call, so recovery needs nothing else. Migrate and Purge are not
+	// bounded by it: they are administrative and may legitimately run long;
+	// their callers' contexts bound them.
+	QueryTimeout time.Duration
 }
 
-const defaultConnectTimeout = 5 * time.Second
+const (
+	defaultConnectTimeout = 5 * time.Second
+	defaultQueryTimeout   = 5 * time.Second
+)
 
 // DB is a store.Store over a PostgreSQL connection pool. It is safe for
 // concurrent use.
 type DB struct {
-	pool *pgxpool.Pool
+	pool         *pgxpool.Pool
+	queryTimeout time.Duration // <= 0: calls are bounded by their callers only
 }
 
 // Open parses url (postgres:// or postgresql://, or a keyword/value DSN) and
@@ -73,11 +89,30 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, wrap("open", err)
 	}
-	return &DB{pool: pool}, nil
+	qt := opts.QueryTimeout
+	if qt == 0 {
+		qt = defaultQueryTimeout
+	}
+	return &DB{pool: pool, queryTimeout: qt}, nil
+}
+
+// bound returns ctx with the DB's QueryTimeout applied, unless ctx already
+// ends sooner. A deadline that passes is reported as store.ErrUnavailable
+// (see classify), wrapping context.DeadlineExceeded.
+func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if db.queryTimeout <= 0 {
+		return ctx, func() {}
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= db.queryTimeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, db.queryTimeout)
 }
 
 // Ping reports whether the database is reachable; store.ErrUnavailable if not.
 func (db *DB) Ping(ctx context.Context) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	return wrap("ping", db.pool.Ping(ctx))
 }
 

@@ -18,4 +18,8 @@
 // store.ErrNotFound; a database that cannot be reached, is shutting down or is
 // out of connections is store.ErrUnavailable. Each is wrapped with the
 // operation and, where there is one, the driver's error.
+//
+// Every call but Migrate and Purge is bounded by Options.QueryTimeout
+// (default 5s), so a database that stops answering yields
+// store.ErrUnavailable within that time rather than a hang.
 package postgres

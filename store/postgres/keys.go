@@ -16,6 +16,8 @@ const keyRotationLock = 0x4c4b4b31 // "LKK1"
 
 // SigningKeys returns every signing key, newest first.
 func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	rows, err := db.pool.Query(ctx, `
 		SELECT kid, algorithm, private, created_at, retired_at
 		FROM signing_keys ORDER BY created_at DESC, kid DESC`)
@@ -47,6 +49,8 @@ func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 // would see the other's uncommitted new key, and both new keys would stay
 // active.
 func (db *DB) RotateSigningKey(ctx context.Context, k store.SigningKey) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, keyRotationLock); err != nil {
 			return err
@@ -72,6 +76,8 @@ func (db *DB) RotateSigningKey(ctx context.Context, k store.SigningKey) error {
 // generate is called only when the secret is missing (possibly by several
 // callers at once; all but one value are discarded).
 func (db *DB) Secret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	const selectSQL = `SELECT value FROM secrets WHERE name = $1`
 	var value []byte
 	err := db.pool.QueryRow(ctx, selectSQL, name).Scan(&value)

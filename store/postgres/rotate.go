@@ -55,6 +55,8 @@ var errStale = fmt.Errorf("postgres: rotate: %w", store.ErrStale)
 // it changes nothing and returns store.ErrStale (also for an unknown
 // session): the caller reads the session to learn why.
 func (db *DB) Rotate(ctx context.Context, p store.RotateParams) (store.Session, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	var advance int64
 	if p.Advance {
 		advance = 1

@@ -36,6 +36,8 @@ const sessionLimitLock = 0x4c4b5331 // "LKS1"
 // It returns the ids it revoked, least recently refreshed first, and
 // store.ErrConflict if s.ID exists.
 func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int) ([]string, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	var evicted []string
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if maxPerUser > 0 {
@@ -108,6 +110,8 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 // Session returns the session with id whatever its state; store.ErrNotFound
 // if there is none.
 func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	s, err := scanSession(db.pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id))
 	return s, wrap("session", err)
 }
@@ -115,6 +119,8 @@ func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
 // ListSessions returns the live sessions of userID at now (all users' when
 // userID is ""), most recently refreshed first.
 func (db *DB) ListSessions(ctx context.Context, userID string, now time.Time) ([]store.Session, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	rows, err := db.pool.Query(ctx, `
 		SELECT `+sessionColumns+` FROM sessions
 		WHERE ($1 = '' OR user_id = $1)
@@ -136,6 +142,8 @@ var errRevokeParams = errors.New("postgres: revoke sessions: exactly one of Sess
 // that are not revoked yet (expired ones included) and returns how many it
 // revoked. An unknown session id revokes nothing and is not an error.
 func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	if (p.SessionID == "") == (p.UserID == "") {
 		return 0, errRevokeParams
 	}

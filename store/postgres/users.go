@@ -12,6 +12,8 @@ const userColumns = `id, email, password_hash, status, created_at, updated_at`
 
 // CreateUser inserts u; store.ErrConflict if its id or email is taken.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	_, err := db.pool.Exec(ctx, `
 		INSERT INTO users (`+userColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6)`,
@@ -21,6 +23,8 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 
 // UserByID returns the user with id; store.ErrNotFound if there is none.
 func (db *DB) UserByID(ctx context.Context, id string) (store.User, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	return u, wrap("user by id", err)
 }
@@ -28,6 +32,8 @@ func (db *DB) UserByID(ctx context.Context, id string) (store.User, error) {
 // UserByEmail returns the user with the (already normalised) email;
 // store.ErrNotFound if there is none.
 func (db *DB) UserByEmail(ctx context.Context, email string) (store.User, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
 	return u, wrap("user by email", err)
 }
@@ -35,6 +41,8 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (store.User, error)
 // ListUsers returns every user, oldest first (ties by id, so the order is
 // stable).
 func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	rows, err := db.pool.Query(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
 	if err != nil {
 		return nil, wrap("list users", err)
@@ -46,6 +54,8 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 // UpdateUser writes u's Status, PasswordHash and UpdatedAt; store.ErrNotFound
 // if there is no user with u.ID.
 func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	tag, err := db.pool.Exec(ctx, `
 		UPDATE users SET status = $2, password_hash = $3, updated_at = $4
 		WHERE id = $1`,
