@@ -29,7 +29,7 @@ func (a *App) Handler() (http.Handler, error) {
 	}
 	var cookie *httpapi.RefreshCookie
 	if cfg.RefreshCookie.On() {
-		cookie = &httpapi.RefreshCookie{Name: cfg.RefreshCookieName, Path: CookiePath, Production: cfg.Production()}
+		cookie = &httpapi.RefreshCookie{Name: cfg.RefreshCookieName, Path: CookiePath, Production: cfg.Production(), Now: a.Service.Now}
 	}
 	mux := http.NewServeMux()
 	if cfg.DialectEnabled(config.DialectCanonical) {
