@@ -11,6 +11,7 @@ import (
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/httpapi/canonical"
+	"github.com/latchkey-dev/latchkey/httpapi/login"
 	"github.com/latchkey-dev/latchkey/httpapi/oauth2"
 )
 
@@ -37,6 +38,11 @@ func (a *App) Handler() (http.Handler, error) {
 	}
 	if cfg.DialectEnabled(config.DialectOAuth2) {
 		oauth2.Register(mux, oauth2.Options{Service: a.Service, ClientIP: ip, Cookie: cookie, Issuer: cfg.Issuer()})
+	}
+	if cfg.DialectEnabled(config.DialectLogin) {
+		// GET /auth/me is canonical's when both are on (ServeMux panics on duplicates).
+		login.Register(mux, login.Options{Service: a.Service, ClientIP: ip, Cookie: cookie,
+			Me: !cfg.DialectEnabled(config.DialectCanonical)})
 	}
 	mux.Handle("GET /healthz", httpapi.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
