@@ -79,9 +79,9 @@ func mapError(err error, h http.Header) (int, errorBody) {
 	)
 	switch {
 	case errors.As(err, &oe):
-		if oe.Code == "invalid_client" {
-			h.Set("WWW-Authenticate", `Basic realm="latchkey"`)
-		}
+		// No "WWW-Authenticate: Basic" on invalid_client, unlike the OAuth
+		// dialect: this dialect's clients are browser apps, and a Basic
+		// challenge on a fetch makes browsers prompt for a password.
 		return oe.Status, errorBody{Error: oe.Code, Description: oe.Description}
 	case errors.As(err, &ae):
 		status, code := Status(ae.Code)
