@@ -11,6 +11,7 @@ import (
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/httpapi/canonical"
+	cookiedialect "github.com/latchkey-dev/latchkey/httpapi/cookie"
 	"github.com/latchkey-dev/latchkey/httpapi/login"
 	"github.com/latchkey-dev/latchkey/httpapi/oauth2"
 )
@@ -43,6 +44,9 @@ func (a *App) Handler() (http.Handler, error) {
 		// GET /auth/me is canonical's when both are on (ServeMux panics on duplicates).
 		login.Register(mux, login.Options{Service: a.Service, ClientIP: ip, Cookie: cookie,
 			Me: !cfg.DialectEnabled(config.DialectCanonical)})
+	}
+	if cfg.DialectEnabled(config.DialectCookie) {
+		cookiedialect.Register(mux, cookiedialect.Options{Service: a.Service, ClientIP: ip, Cookie: cookie, Origins: origins})
 	}
 	mux.Handle("GET /healthz", httpapi.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
