@@ -22,7 +22,9 @@ func TestErrors(t *testing.T) {
 		}
 	}
 	raw := func(path, body string, headers ...string) func(*testing.T, *servertest.Server) *servertest.Response {
-		return func(t *testing.T, s *servertest.Server) *servertest.Response { return s.Do(t, "POST", path, body, headers...) }
+		return func(t *testing.T, s *servertest.Server) *servertest.Response {
+			return s.Do(t, "POST", path, body, headers...)
+		}
 	}
 	refresh := func(prep func(*testing.T, *servertest.Server, tokens) string) func(*testing.T, *servertest.Server) *servertest.Response {
 		return func(t *testing.T, s *servertest.Server) *servertest.Response {
