@@ -10,9 +10,9 @@ type Code string
 
 // The codes clients see. The refresh codes are SPEC §3's list.
 const (
-	CodeInvalidRequest     Code = "invalid_request"      // bad input (email format, password length)
-	CodeInvalidCredentials Code = "invalid_credentials"  // unknown email or wrong password (indistinguishable)
-	CodeEmailTaken         Code = "email_taken"          // sign-up with an existing email
+	CodeInvalidRequest     Code = "invalid_request"     // bad input (email format, password length)
+	CodeInvalidCredentials Code = "invalid_credentials" // unknown email or wrong password (indistinguishable)
+	CodeEmailTaken         Code = "email_taken"         // sign-up with an existing email
 	CodeRefreshExpired     Code = "refresh_token_expired"
 	CodeRefreshReused      Code = "refresh_token_reused" // a superseded token: the session is revoked
 	CodeRefreshInvalid     Code = "refresh_token_invalid"

@@ -48,10 +48,18 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 	// rounds are enough because each failure is explained by a newer state.
 	for range 3 {
 		sess, err := s.store.Rotate(ctx, store.RotateParams{SessionID: rc.SessionID, Generation: rc.Generation,
-			Now: now, RefreshTTL: s.policy.RefreshTTL, Advance: s.policy.Rotation})
+			Now: now, RefreshTTL: s.policy.RefreshTTL, Advance: s.policy.Rotation, SkipUserCheck: !s.builtin})
 		if err == nil {
 			if sess.UserID != rc.Subject {
 				return nil, newError(CodeRefreshInvalid, nil)
+			}
+			if !s.builtin {
+				// The application's users live elsewhere, so the status
+				// check cannot be part of the compare-and-set; a user found
+				// inactive now still loses the session at once.
+				if err := s.checkUser(ctx, sess, now); err != nil {
+					return nil, err
+				}
 			}
 			s.log.InfoContext(ctx, "audit", "event", "refresh", "user_id", sess.UserID, "session_id", sess.ID, "ip", m.IP)
 			if !s.policy.Rotation {
@@ -130,7 +138,7 @@ func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now 
 // checkUser requires the session's user to exist and be active; otherwise it
 // revokes the session and says why.
 func (s *Service) checkUser(ctx context.Context, sess store.Session, now time.Time) error {
-	u, err := s.store.UserByID(ctx, sess.UserID)
+	u, err := s.users.UserByID(ctx, sess.UserID)
 	code := Code("")
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -162,6 +170,11 @@ func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, 
 	}
 	if !s.policy.AccessRenewal {
 		return nil, newError(CodeNotImplemented, nil)
+	}
+	if s.renew != nil {
+		if err := s.renew(ctx, p); err != nil {
+			return nil, err
+		}
 	}
 	now := s.now().UTC()
 	sess, err := s.liveSession(ctx, p.SessionID, now)

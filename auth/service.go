@@ -54,6 +54,16 @@ type Options struct {
 	Logger   *slog.Logger // audit events; slog.Default() when nil
 	Throttle Throttle     // optional
 	Claims   ClaimsFunc   // optional
+	// Users are the accounts; nil means the built-in users of Store
+	// (StoreUsers). With an application's own Users, SignUp and user
+	// activation are the application's business and answer
+	// CodeNotImplemented here.
+	Users Users
+	// Renew authorises POST /token/refresh (seed 000's optional refreshToken
+	// hook): it is called for an authenticated caller before a new access
+	// token is issued, and may refuse with an error. With Policy.AccessRenewal
+	// off, renewal answers CodeNotImplemented whatever Renew is.
+	Renew func(ctx context.Context, p Principal) error
 }
 
 // Service is the domain. Create it with New; it is safe for concurrent use.
@@ -66,12 +76,18 @@ type Service struct {
 	log      *slog.Logger
 	throttle Throttle
 	claims   ClaimsFunc
+	users    Users
+	builtin  bool // users are the Store's own: the rotation checks them in the same statement
+	renew    func(ctx context.Context, p Principal) error
 }
 
 // New returns a Service.
 func New(o Options) *Service {
 	s := &Service{store: o.Store, tokens: o.Tokens, hasher: o.Hasher, policy: o.Policy, now: o.Now,
-		log: o.Logger, throttle: o.Throttle, claims: o.Claims}
+		log: o.Logger, throttle: o.Throttle, claims: o.Claims, users: o.Users, renew: o.Renew}
+	if s.users == nil {
+		s.users, s.builtin = StoreUsers(o.Store, o.Hasher), true
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
@@ -22,7 +23,7 @@ import (
 
 // AccessLeeway is the clock skew tolerated on access tokens (SPEC §3: at
 // most a few seconds).
-const AccessLeeway = 5 * time.Second
+const AccessLeeway = latchkey.AccessLeeway
 
 // Options are the parts of the wiring that are not configuration: tests
 // inject a clock and cheap password hashing here, never through settings.
@@ -39,7 +40,9 @@ type App struct {
 	Store   store.Store
 	Issuer  *token.Issuer
 	Service *auth.Service
-	Logger  *slog.Logger
+	// Latchkey is the mounted library handler the HTTP routes come from.
+	Latchkey *latchkey.Handler
+	Logger   *slog.Logger
 
 	now       func() time.Time
 	stop      chan struct{}
@@ -77,7 +80,9 @@ func Migrate(ctx context.Context, s store.Store) error {
 	return m.Migrate(ctx)
 }
 
-// Open builds an App over an opened, migrated store.
+// Open builds an App over an opened, migrated store: it maps the settings
+// onto latchkey.Options and calls latchkey.New, the same code path an
+// embedding application uses.
 func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*App, error) {
 	log := o.Logger
 	if log == nil {
@@ -91,33 +96,39 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	if err != nil {
 		return nil, err
 	}
-	iss, err := token.NewIssuer(token.Options{Issuer: cfg.Issuer(), Audience: cfg.JWTAudience, RefreshSecret: refreshSecret,
-		Leeway: AccessLeeway, PublishRetiredFor: cfg.JWTExpiresIn.D() + AccessLeeway, Now: now})
-	if err != nil {
-		return nil, err
-	}
 	var hs []byte
 	if cfg.JWTAlgorithm == token.HS256 {
 		if hs, err = secret(ctx, st, cfg, "jwt_secret", cfg.JWTSecret, "JWT_SECRET"); err != nil {
 			return nil, err
 		}
 	}
-	if err := iss.LoadKeys(ctx, st, cfg.JWTAlgorithm, hs); err != nil {
-		return nil, err
-	}
 	params := password.Default
 	if o.HashParams != nil {
 		params = *o.HashParams
 	}
 	conc := cfg.HashConcurrency()
-	hasher := password.New(params, conc, 4*conc)
-	a := &App{Config: cfg, Store: st, Issuer: iss, Logger: log, now: now, stop: make(chan struct{})}
-	var th auth.Throttle
-	if cfg.RateLimits.On() {
-		th = newThrottle(ratelimit.NewMemory(ratelimit.MemoryOptions{Now: now}), cfg)
+	pol := PolicyOf(cfg)
+	lo := latchkey.Options{
+		Store: st, Issuer: cfg.Issuer(), Audience: cfg.JWTAudience, RefreshSecret: refreshSecret,
+		Algorithm: cfg.JWTAlgorithm, HS256Secret: hs, Policy: &pol, Dialects: cfg.Dialects,
+		CORSOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies, Now: now, Logger: log,
+		Hasher: password.New(params, conc, 4*conc),
 	}
-	a.Service = auth.New(auth.Options{Store: st, Tokens: iss, Hasher: hasher, Now: now, Logger: log, Policy: PolicyOf(cfg), Throttle: th})
-	return a, nil
+	if cfg.RefreshCookie.On() {
+		lo.CookieName, lo.SecureCookie = cfg.RefreshCookieName, cfg.Production()
+	}
+	if cfg.AccessTokenRenewal.On() {
+		lo.Renew = latchkey.AllowRenewal
+	}
+	if cfg.RateLimits.On() {
+		lo.Throttle = newThrottle(ratelimit.NewMemory(ratelimit.MemoryOptions{Now: now}), cfg)
+	}
+	lk, err := latchkey.New(ctx, lo)
+	if err != nil {
+		return nil, err
+	}
+	return &App{Config: cfg, Store: st, Issuer: lk.Tokens, Service: lk.Service, Latchkey: lk, Logger: log, now: now,
+		stop: make(chan struct{})}, nil
 }
 
 // PolicyOf maps the settings of SPEC §3 onto the domain's policy.

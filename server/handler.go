@@ -8,60 +8,26 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/latchkey-dev/latchkey/config"
+	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/httpapi"
-	"github.com/latchkey-dev/latchkey/httpapi/canonical"
-	cookiedialect "github.com/latchkey-dev/latchkey/httpapi/cookie"
-	"github.com/latchkey-dev/latchkey/httpapi/login"
-	"github.com/latchkey-dev/latchkey/httpapi/oauth2"
 )
 
 // CookiePath is the Path of the refresh cookie: it must cover
 // /api/refresh/refreshtoken whichever route set it (SPEC §8).
-const CookiePath = "/api/refresh"
+const CookiePath = latchkey.CookiePath
 
-// Handler returns the HTTP handler of every enabled dialect plus the
-// operations routes, wrapped in the shared middleware.
+// Handler returns the HTTP handler of the enabled dialects (mounted by the
+// latchkey package, as in an embedding application) plus the operations
+// routes, wrapped in the shared middleware.
 func (a *App) Handler() (http.Handler, error) {
-	cfg := a.Config
-	ip := httpapi.ClientIP{Trusted: cfg.TrustedProxies}
-	origins, err := httpapi.NewOrigins(cfg.CORSAllowedOrigins)
-	if err != nil {
-		return nil, fmt.Errorf("CORS_ALLOWED_ORIGINS: %w", err)
-	}
-	var cookie *httpapi.RefreshCookie
-	if cfg.RefreshCookie.On() {
-		cookie = &httpapi.RefreshCookie{Name: cfg.RefreshCookieName, Path: CookiePath, Production: cfg.Production(), Now: a.Service.Now}
-	}
 	mux := http.NewServeMux()
-	if cfg.DialectEnabled(config.DialectCanonical) {
-		canonical.Register(mux, canonical.Options{Service: a.Service, ClientIP: ip, Cookie: cookie})
-	}
-	if cfg.DialectEnabled(config.DialectOAuth2) {
-		oauth2.Register(mux, oauth2.Options{Service: a.Service, ClientIP: ip, Cookie: cookie, Issuer: cfg.Issuer()})
-	}
-	if cfg.DialectEnabled(config.DialectLogin) {
-		// GET /auth/me is canonical's when both are on (ServeMux panics on duplicates).
-		login.Register(mux, login.Options{Service: a.Service, ClientIP: ip, Cookie: cookie,
-			Me: !cfg.DialectEnabled(config.DialectCanonical)})
-	}
-	if cfg.DialectEnabled(config.DialectCookie) {
-		cookiedialect.Register(mux, cookiedialect.Options{Service: a.Service, ClientIP: ip, Cookie: cookie, Origins: origins})
-	}
+	a.Latchkey.Register(mux)
 	mux.Handle("GET /healthz", httpapi.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}, nil))
 	mux.Handle("GET /readyz", httpapi.Handle(a.ready, nil))
-	mux.Handle("/", httpapi.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		return &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"}
-	}, nil))
-	return httpapi.Chain(mux,
-		httpapi.AccessLog(a.Logger, ip),
-		httpapi.Recover(a.Logger),
-		httpapi.SecurityHeaders(httpapi.SecurityOptions{}),
-		httpapi.CORS(origins),
-		httpapi.LimitBody(httpapi.MaxBodyBytes),
-	), nil
+	mux.Handle("/", latchkey.NotFound())
+	return a.Latchkey.Wrap(mux), nil
 }
 
 // ready is GET /readyz: 200 when the database answers, else 503 with

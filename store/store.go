@@ -89,6 +89,10 @@ type RotateParams struct {
 	// Advance is true when rotation is on: the generation is incremented. With
 	// rotation off the session is only touched (expiry slides, generation stays).
 	Advance bool
+	// SkipUserCheck leaves the user's status out of the compare-and-set: the
+	// application keeps its users elsewhere (auth.Users) and the caller checks
+	// them itself.
+	SkipUserCheck bool
 }
 
 // RevokeParams select sessions to revoke. Exactly one of SessionID or UserID
@@ -103,7 +107,8 @@ type RevokeParams struct {
 
 // Store is the persistence contract. All methods are safe for concurrent use
 // and take the caller's clock explicitly where time matters, so backends never
-// read the wall clock themselves.
+// read the wall clock themselves. Times round-trip exactly (at least to the
+// microsecond) and come back in UTC; the zero time.Time round-trips as zero.
 type Store interface {
 	// CreateUser inserts u. It returns ErrConflict if u.Email is taken.
 	CreateUser(ctx context.Context, u User) error
@@ -118,8 +123,10 @@ type Store interface {
 	UpdateUser(ctx context.Context, u User) error
 
 	// CreateSession inserts s and, in the same transaction, revokes (reason
-	// "session_limit") the user's least recently refreshed live sessions beyond
-	// maxPerUser (0 = unlimited). It returns the ids it revoked.
+	// "session_limit", at s.CreatedAt) the user's least recently refreshed
+	// sessions that are live at s.CreatedAt beyond maxPerUser (0 = unlimited).
+	// The new session is never the one evicted. It returns the ids it revoked;
+	// ErrConflict if s.ID exists.
 	CreateSession(ctx context.Context, s Session, maxPerUser int) (evicted []string, err error)
 	// Session returns a session whatever its state; ErrNotFound if unknown.
 	Session(ctx context.Context, id string) (Session, error)
@@ -134,21 +141,24 @@ type Store interface {
 	// updated session. Otherwise it changes nothing and returns ErrStale.
 	Rotate(ctx context.Context, p RotateParams) (Session, error)
 	// RevokeSessions sets RevokedAt and RevokeReason on the selected sessions
-	// that are not revoked yet, and returns how many it revoked.
+	// that are not revoked yet, and returns how many it revoked. Params that
+	// select nothing (neither SessionID nor UserID) are an error.
 	RevokeSessions(ctx context.Context, p RevokeParams) (int, error)
 	// Purge deletes sessions that were revoked, or expired (refresh or
-	// absolute), before olderThan, and retired signing keys retired before
-	// keyRetiredBefore. It returns the number of sessions deleted.
+	// absolute), strictly before olderThan, and signing keys retired strictly
+	// before keyRetiredBefore. It returns the number of sessions deleted.
 	Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) (int64, error)
 
 	// SigningKeys returns all signing keys, newest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 	// RotateSigningKey retires (at k.CreatedAt) every unretired key and inserts
-	// k as the active key, atomically. ErrConflict if k.KID exists.
+	// k as the active key, atomically; concurrent rotations (even from other
+	// instances) leave exactly one active key. ErrConflict if k.KID exists.
 	RotateSigningKey(ctx context.Context, k SigningKey) error
 	// Secret returns the server secret called name, creating it from
 	// generate() first if it does not exist. Concurrent callers (even on other
-	// instances) all get the same value.
+	// instances) all get the same value; generate may run in several of them,
+	// and all values but the stored one are discarded.
 	Secret(ctx context.Context, name string, generate func() ([]byte, error)) ([]byte, error)
 
 	// Ping reports whether the database is reachable (for /readyz).

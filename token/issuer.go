@@ -346,6 +346,12 @@ func (i *Issuer) VerifyAccess(tok string) (AccessClaims, error) {
 		}
 		return AccessClaims{}, err
 	}
+	return checkAccess(p, extra, typ, i.iss, i.aud, i.leeway, i.now())
+}
+
+// checkAccess validates the claims of a verified access token: kind, iss,
+// aud, required claims, and iat/nbf/exp against now with leeway.
+func checkAccess(p *payload, extra map[string]any, typ, iss, aud string, leeway time.Duration, now time.Time) (AccessClaims, error) {
 	if p.Use != useAccess || typ != typAccess {
 		return AccessClaims{}, ErrWrongKind
 	}
@@ -354,19 +360,18 @@ func (i *Issuer) VerifyAccess(tok string) (AccessClaims, error) {
 	if len(extra) > 0 {
 		c.Extra = extra
 	}
-	now := i.now()
 	switch {
-	case p.Iss != i.iss:
+	case p.Iss != iss:
 		return c, fmt.Errorf("%w: issuer", ErrClaims)
-	case i.aud != "" && !slices.Contains(p.Aud, i.aud):
+	case aud != "" && !slices.Contains(p.Aud, aud):
 		return c, fmt.Errorf("%w: audience", ErrClaims)
 	case p.Sub == "" || p.Sid == "" || p.Jti == "" || p.Exp == 0:
 		return c, fmt.Errorf("%w: missing claims", ErrClaims)
-	case time.Unix(p.Iat, 0).After(now.Add(i.leeway)):
+	case time.Unix(p.Iat, 0).After(now.Add(leeway)):
 		return c, fmt.Errorf("%w: issued in the future", ErrClaims)
-	case p.Nbf != 0 && time.Unix(p.Nbf, 0).After(now.Add(i.leeway)):
+	case p.Nbf != 0 && time.Unix(p.Nbf, 0).After(now.Add(leeway)):
 		return c, fmt.Errorf("%w: not yet valid", ErrClaims)
-	case !now.Before(time.Unix(p.Exp, 0).Add(i.leeway)):
+	case !now.Before(time.Unix(p.Exp, 0).Add(leeway)):
 		return c, ErrExpired
 	}
 	return c, nil

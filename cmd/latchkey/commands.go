@@ -40,8 +40,8 @@ func (migrateCmd) Run(cfg *config.Config, e *env) error {
 }
 
 type userCmd struct {
-	Create     userCreateCmd `cmd:"" help:"Create an active user; the password is read from the first line of standard input."`
-	List       userListCmd   `cmd:"" help:"List users."`
+	Create     userCreateCmd     `cmd:"" help:"Create an active user; the password is read from the first line of standard input."`
+	List       userListCmd       `cmd:"" help:"List users."`
 	Activate   userActivateCmd   `cmd:"" help:"Activate a user."`
 	Deactivate userDeactivateCmd `cmd:"" help:"Deactivate a user and revoke all their sessions at once."`
 }
@@ -92,7 +92,9 @@ type userActivateCmd struct {
 	Email string `arg:"" help:"Email of the user."`
 }
 
-func (c userActivateCmd) Run(cfg *config.Config, e *env) error { return setActive(cfg, e, c.Email, true) }
+func (c userActivateCmd) Run(cfg *config.Config, e *env) error {
+	return setActive(cfg, e, c.Email, true)
+}
 
 type userDeactivateCmd struct {
 	Email string `arg:"" help:"Email of the user."`

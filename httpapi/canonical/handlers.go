@@ -14,6 +14,10 @@ type Options struct {
 	// Cookie, when not nil, receives the refresh token of every sign-in and
 	// rotation, and is cleared on sign-out (REFRESH_COOKIE=on).
 	Cookie *httpapi.RefreshCookie
+	// TokenResponse, when not nil, turns a token response into the body to
+	// send; kind is "sign-in", "refresh" (POST /token) or "renew" (POST
+	// /token/refresh).
+	TokenResponse func(r *http.Request, kind string, resp TokenResponse) any
 }
 
 type handler struct{ Options }
@@ -71,14 +75,23 @@ func (h *handler) signIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	now := h.Service.Now()
+	now := h.Service.Now().UTC()
 	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
-	httpapi.NoStore(w)
-	return httpapi.WriteJSON(w, http.StatusOK, signInResponse{
+	abs, user := g.Session.AbsoluteExpiresAt.UTC(), UserOf(g.User)
+	return h.tokens(w, r, "sign-in", TokenResponse{
 		AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, TokenType: "Bearer",
 		ExpiresIn: seconds(g.AccessExpiresAt, now), RefreshExpiresIn: seconds(g.RefreshExpiresAt, now),
-		SessionExpiresAt: g.Session.AbsoluteExpiresAt.UTC(), ServerTime: now.UTC(), User: UserOf(g.User),
+		SessionExpiresAt: &abs, ServerTime: &now, User: &user,
 	})
+}
+
+// tokens writes a token response, reshaped by Options.TokenResponse.
+func (h *handler) tokens(w http.ResponseWriter, r *http.Request, kind string, resp TokenResponse) error {
+	httpapi.NoStore(w)
+	if h.TokenResponse != nil {
+		return httpapi.WriteJSON(w, http.StatusOK, h.TokenResponse(r, kind, resp))
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
@@ -95,8 +108,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := h.Service.Now()
 	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
-	httpapi.NoStore(w)
-	return httpapi.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
+	return h.tokens(w, r, "refresh", TokenResponse{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
 		TokenType: "Bearer", ExpiresIn: seconds(g.AccessExpiresAt, now), RefreshExpiresIn: seconds(g.RefreshExpiresAt, now)})
 }
 
@@ -111,8 +123,7 @@ func (h *handler) renew(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	httpapi.NoStore(w)
-	return httpapi.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: g.AccessToken, TokenType: "Bearer",
+	return h.tokens(w, r, "renew", TokenResponse{AccessToken: g.AccessToken, TokenType: "Bearer",
 		ExpiresIn: seconds(g.AccessExpiresAt, h.Service.Now())})
 }
 

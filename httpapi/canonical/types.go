@@ -30,27 +30,24 @@ type credentials struct {
 	Password string `json:"password"`
 }
 
-type signInResponse struct {
-	AccessToken      string    `json:"accessToken"`
-	RefreshToken     string    `json:"refreshToken"`
-	TokenType        string    `json:"tokenType"`
-	ExpiresIn        int64     `json:"expiresIn"`
-	RefreshExpiresIn int64     `json:"refreshExpiresIn"`
-	SessionExpiresAt time.Time `json:"sessionExpiresAt"`
-	ServerTime       time.Time `json:"serverTime"`
-	User             User      `json:"user"`
+// TokenResponse is the body of every canonical token response: sign-in
+// fills every field; POST /token leaves out the session and user fields;
+// POST /token/refresh returns only the access token. Options.TokenResponse
+// may replace it with the application's own shape (seed 000's customisable
+// response schema).
+type TokenResponse struct {
+	AccessToken      string     `json:"accessToken"`
+	RefreshToken     string     `json:"refreshToken,omitempty"`
+	TokenType        string     `json:"tokenType"`
+	ExpiresIn        int64      `json:"expiresIn"`
+	RefreshExpiresIn int64      `json:"refreshExpiresIn,omitempty"`
+	SessionExpiresAt *time.Time `json:"sessionExpiresAt,omitempty"`
+	ServerTime       *time.Time `json:"serverTime,omitempty"`
+	User             *User      `json:"user,omitempty"`
 }
 
 type refreshRequest struct {
 	RefreshToken string `json:"refreshToken"`
-}
-
-type tokenResponse struct {
-	AccessToken      string `json:"accessToken"`
-	RefreshToken     string `json:"refreshToken,omitempty"`
-	TokenType        string `json:"tokenType"`
-	ExpiresIn        int64  `json:"expiresIn"`
-	RefreshExpiresIn int64  `json:"refreshExpiresIn,omitempty"`
 }
 
 type signOutRequest struct {

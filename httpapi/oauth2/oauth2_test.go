@@ -96,7 +96,9 @@ func TestTokenEndpointErrors(t *testing.T) {
 	// A client secret: Latchkey has only public clients → 401 invalid_client,
 	// and the refresh token is not consumed.
 	r = form(s, t, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {"ann@example.com"}, "password": {pw}})
-	var tk struct{ RefreshToken string `json:"refresh_token"` }
+	var tk struct {
+		RefreshToken string `json:"refresh_token"`
+	}
 	r.JSON(t, &tk)
 	r = form(s, t, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tk.RefreshToken}}, "Authorization: Basic Y2xpOnNlY3JldA==")
 	if r.Status != 401 || r.Map(t)["error"] != "invalid_client" || r.Header.Get("WWW-Authenticate") == "" {

@@ -40,7 +40,7 @@ const rotateSQL = `
 	  AND s.revoked_at IS NULL
 	  AND s.refresh_expires_at > $4
 	  AND s.absolute_expires_at > $4
-	  AND EXISTS (SELECT 1 FROM users AS u WHERE u.id = s.user_id AND u.status = 'active')
+	  AND ($6 OR EXISTS (SELECT 1 FROM users AS u WHERE u.id = s.user_id AND u.status = 'active'))
 	RETURNING ` + sessionColumns
 
 // errStale is allocated once: a stale refresh (a replayed token) is common
@@ -61,7 +61,7 @@ func (db *DB) Rotate(ctx context.Context, p store.RotateParams) (store.Session, 
 	}
 	now := nanos(p.Now)
 	s, err := scanSession(db.pool.QueryRow(ctx, rotateSQL,
-		p.SessionID, p.Generation, advance, now, addSaturating(now, int64(p.RefreshTTL))))
+		p.SessionID, p.Generation, advance, now, addSaturating(now, int64(p.RefreshTTL)), p.SkipUserCheck))
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return store.Session{}, errStale

@@ -25,7 +25,7 @@ const rotateSQL = `UPDATE sessions SET
 	WHERE id = ? AND generation = ?
 		AND revoked_at IS NULL
 		AND refresh_expires_at > ? AND absolute_expires_at > ?
-		AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND u.status = 'active')
+		AND (? OR EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND u.status = 'active'))
 	RETURNING ` + sessionCols
 
 // Rotate advances (or, with p.Advance false, only touches) the session if it
@@ -46,7 +46,7 @@ func (db *DB) Rotate(ctx context.Context, p store.RotateParams) (store.Session, 
 		return store.Session{}, db.wrap("rotate", err)
 	}
 	s, err := scanSession(stmt.QueryRowContext(ctx,
-		step, now, expires, p.SessionID, p.Generation, now, now))
+		step, now, expires, p.SessionID, p.Generation, now, now, p.SkipUserCheck))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Session{}, fmt.Errorf("sqlite: rotate: %w", store.ErrStale)
 	}

@@ -142,6 +142,18 @@ var rotateCases = []testCase{
 		},
 	},
 	{
+		name: "Rotate/SkipUserCheck",
+		what: "with SkipUserCheck (the application keeps its users elsewhere) a session rotates whatever the users table says, and every other condition still holds",
+		run: func(f *fixture) {
+			s := f.session(newID()) // no user row at all
+			p := advance(s, 0, at(time.Hour))
+			p.SkipUserCheck = true
+			got := f.rotate(p)
+			p.Generation = got.Generation - 1 // the superseded generation stays stale
+			f.stale(p)
+		},
+	},
+	{
 		name: "Rotate/UnknownSession",
 		what: "rotating a session id that does not exist returns ErrStale (not ErrNotFound: the caller reads the session to learn why)",
 		run: func(f *fixture) {

@@ -1,0 +1,33 @@
+// Package client is the Go client of Latchkey's canonical API (SPEC §4):
+// sign-up, sign-in, refresh, sign-out and sessions, and an http.RoundTripper
+// and an oauth2.TokenSource that keep an access token fresh for the calls
+// an application makes to its own APIs.
+//
+// A Client holds one session's tokens. It refreshes the access token
+// shortly before it expires, by durations the server sends (expiresIn)
+// measured on the client's own clock, so a client whose clock is wrong still
+// refreshes in time. Refreshes are single-flight: however many goroutines
+// need one at the same moment, one request reaches the server, and a
+// goroutine that comes later uses the tokens it got; the client never
+// presents a refresh token it has already traded, which the server would
+// treat as theft (refresh_token_reused) and answer by revoking the session.
+//
+// Errors from the server are *Error values with a stable Code.
+// IsReauthRequired tells the failures that end the session ("sign in
+// again") from those worth retrying.
+//
+// To survive restarts, persist the tokens from the OnTokens hook (the
+// refresh token changes at every refresh) and pass them back with
+// WithTokens:
+//
+//	c, err := client.New("https://auth.example.com",
+//		client.WithTokens(loadTokens()),
+//		client.OnTokens(func(t client.Tokens) { saveTokens(t) }))
+//	if err != nil { ... }
+//	if c.Tokens().RefreshToken == "" {
+//		if _, err := c.SignIn(ctx, email, password); err != nil { ... }
+//	}
+//	api := &http.Client{Transport: c.Transport(nil)}
+//	resp, err := api.Get("https://api.example.com/things")
+//	if client.IsReauthRequired(err) { /* show the sign-in screen */ }
+package client

@@ -1,0 +1,106 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// The error codes a Latchkey server answers with (SPEC §3, §4 Canonical).
+// They are stable: compare Error.Code with them, never Error.Message.
+const (
+	CodeInvalidRequest     = "invalid_request"
+	CodeInvalidCredentials = "invalid_credentials"
+	CodeEmailTaken         = "email_taken"
+	CodeInvalidToken       = "invalid_token" // the access token is missing, invalid or expired
+	CodeNotFound           = "not_found"
+	CodeRateLimited        = "rate_limited"
+	CodeUnavailable        = "temporarily_unavailable"
+
+	// The reasons a refresh fails for good: the session cannot be
+	// continued and the user has to sign in again (see IsReauthRequired).
+	CodeRefreshExpired = "refresh_token_expired"
+	CodeRefreshReused  = "refresh_token_reused"
+	CodeRefreshInvalid = "refresh_token_invalid"
+	CodeSessionRevoked = "session_revoked"
+	CodeSessionExpired = "session_expired"
+	CodeUserInactive   = "user_inactive"
+	CodeUserNotFound   = "user_not_found"
+)
+
+// ErrNotSignedIn is returned by calls that need tokens when the client has
+// none: before SignIn, after SignOut, or after the server ended the session.
+// IsReauthRequired reports true for it.
+var ErrNotSignedIn = errors.New("latchkey: not signed in")
+
+// Error is a failure answered by the server: an HTTP status of 400 or more,
+// with the machine-readable Code and the human-readable Message of the
+// canonical error body ({"error": code, "message": text}). Code is empty
+// when the body was not a Latchkey error (a proxy's HTML page, say).
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+	// RetryAfter is the server's Retry-After (RFC 9110 §10.2.3), for 429
+	// and 503 answers; zero when absent.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	if e.Code == "" {
+		return fmt.Sprintf("latchkey: %d: %s", e.Status, msg)
+	}
+	return fmt.Sprintf("latchkey: %d %s: %s", e.Status, e.Code, msg)
+}
+
+// IsReauthRequired reports whether err means the session is over and the
+// user has to sign in again: the refresh token expired, was reused, or is
+// invalid; the session was revoked or reached its maximum lifetime; the user
+// is inactive or gone; or the client holds no tokens (ErrNotSignedIn).
+// Other errors (network failures, 429, 5xx) are worth retrying later with
+// the same tokens.
+func IsReauthRequired(err error) bool {
+	if errors.Is(err, ErrNotSignedIn) {
+		return true
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return reauthCode(e.Code)
+}
+
+func reauthCode(code string) bool {
+	switch code {
+	case CodeRefreshExpired, CodeRefreshReused, CodeRefreshInvalid,
+		CodeSessionRevoked, CodeSessionExpired, CodeUserInactive, CodeUserNotFound:
+		return true
+	}
+	return false
+}
+
+// retryAfter parses a Retry-After header: delay-seconds or an HTTP-date
+// (RFC 9110 §10.2.3), the latter measured against now.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}

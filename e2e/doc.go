@@ -1,0 +1,5 @@
+// Package e2e holds end-to-end tests: the real latchkey binary, started by
+// package e2etest, driven by the real client libraries Latchkey's dialects
+// serve. feathers_test.go runs the FeathersJS v5 client (the Node project in
+// node/) against `latchkey serve`.
+package e2e

@@ -1,0 +1,72 @@
+package feathers
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/latchkey-dev/latchkey/httpapi/canonical"
+)
+
+// createRequest is every body POST /authentication accepts. Fields the
+// chosen strategy or action does not use are ignored, as are fields of the
+// client's own.
+type createRequest struct {
+	Strategy    string `json:"strategy"`
+	Action      string `json:"action"`
+	Email       string `json:"email"`
+	Password    string `json:"password"`
+	AccessToken string `json:"accessToken"`
+	// RefreshToken is seed 004's spelling; RefreshTokenCamel is the sign-in
+	// response's, accepted too.
+	RefreshToken      string `json:"refresh_token"`
+	RefreshTokenCamel string `json:"refreshToken"`
+}
+
+// result is a Feathers authentication result: what create and remove
+// answer, and what the client keeps as its authentication state.
+type result struct {
+	AccessToken    string          `json:"accessToken"`
+	RefreshToken   string          `json:"refreshToken,omitempty"`
+	Authentication authentication  `json:"authentication"`
+	User           *canonical.User `json:"user,omitempty"`
+}
+
+// authentication is the result's "authentication" member. Feathers clients
+// read the decoded token from payload (its exp, for instance).
+type authentication struct {
+	// Strategy is the strategy that authenticated: "local", "jwt", or for a
+	// refresh whatever strategy the request named (seed 004 echoes it).
+	Strategy    string          `json:"strategy,omitempty"`
+	AccessToken string          `json:"accessToken"`
+	Payload     json.RawMessage `json:"payload"`
+}
+
+// payloadOf returns the claims of a JWT this server minted or has just
+// verified, exactly as they are in the token (Feathers returns
+// jsonwebtoken.decode(accessToken)). It verifies nothing.
+func payloadOf(tok string) (json.RawMessage, error) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("feathers: access token is not a compact JWS")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(b) {
+		return nil, errors.New("feathers: access-token payload is not JSON")
+	}
+	return b, nil
+}
+
+// quote quotes a client-supplied string for a message, bounded in length.
+func quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strconv.Quote(s)
+}

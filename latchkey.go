@@ -1,0 +1,187 @@
+package latchkey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/httpapi"
+	"github.com/latchkey-dev/latchkey/httpapi/canonical"
+	"github.com/latchkey-dev/latchkey/password"
+	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/token"
+)
+
+// Dialect names (SPEC §4). Options.Dialects nil means all of them.
+const (
+	Canonical = "canonical"
+	OAuth2    = "oauth2"
+	Login     = "login"
+	Cookie    = "cookie"
+	Feathers  = "feathers"
+)
+
+// AllDialects lists every dialect.
+var AllDialects = []string{Canonical, OAuth2, Login, Cookie, Feathers}
+
+// AccessLeeway is the clock skew tolerated on access tokens.
+const AccessLeeway = 5 * time.Second
+
+// Options configure New. Store, Issuer and RefreshSecret are required.
+type Options struct {
+	// Store keeps sessions and signing keys, and the built-in users unless
+	// Users is set. It must be migrated (store/sqlite and store/postgres
+	// have Migrate).
+	Store store.Store
+	// Users are the application's own accounts; nil uses the built-in users
+	// in Store (then sign-up is available).
+	Users auth.Users
+	// Issuer is the iss of every token and the base URL clients use for this
+	// handler, prefix included (e.g. "https://app.example.com/auth"); the
+	// OAuth metadata is built from it.
+	Issuer string
+	// Prefix is the path the handler is mounted under ("" or e.g. "/auth");
+	// New strips it, and the refresh cookie's Path includes it.
+	Prefix string
+	// Audience is the aud of access tokens ("latchkey" when empty).
+	Audience string
+	// RefreshSecret signs refresh tokens (HS256), at least 32 bytes. Keep it
+	// secret and the same on every instance.
+	RefreshSecret []byte
+	// Algorithm signs access tokens: ES256 (default), EdDSA, RS256, or HS256
+	// with HS256Secret.
+	Algorithm   string
+	HS256Secret []byte
+	// Keys, when set, are the signing keys to use; otherwise they are read
+	// from Store (and a first key is made when there is none).
+	Keys []store.SigningKey
+	// Policy holds lifetimes and switches; nil means auth.DefaultPolicy.
+	// AccessRenewal is decided by Renew below.
+	Policy *auth.Policy
+	// Dialects to mount; nil means AllDialects.
+	Dialects []string
+	// CookieName, when not empty, makes every sign-in also set the refresh
+	// token as an HttpOnly cookie of that name; SecureCookie adds Secure and
+	// SameSite=Strict (production).
+	CookieName   string
+	SecureCookie bool
+	// CORSOrigins are the browser origins allowed to call cross-site.
+	CORSOrigins []string
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// Now is the clock (time.Now when nil); Logger gets audit events and
+	// the access log (slog.Default when nil).
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Hasher checks built-in users' passwords; nil means argon2id with the
+	// production parameters and one hash per CPU at a time.
+	Hasher *password.Hasher
+	// Throttle rate-limits sign-ins and refreshes (nil: none).
+	Throttle auth.Throttle
+	// Claims adds claims to every access token (Feathers' getPayload).
+	Claims auth.ClaimsFunc
+	// Renew authorises POST /token/refresh (seed 000's refreshToken hook).
+	// nil: renewal is not provided and the route answers 501 Not
+	// Implemented. AllowRenewal renews for any live session.
+	Renew func(ctx context.Context, p auth.Principal) error
+	// TokenResponse reshapes canonical token responses (kind is "sign-in",
+	// "refresh" or "renew").
+	TokenResponse func(r *http.Request, kind string, resp canonical.TokenResponse) any
+}
+
+// AllowRenewal is a Renew hook that renews access tokens for every live
+// session.
+func AllowRenewal(context.Context, auth.Principal) error { return nil }
+
+// Handler is a mounted Latchkey. It is an http.Handler.
+type Handler struct {
+	// Service is the domain, for the host's own use (admin tasks, tests).
+	Service *auth.Service
+	// Tokens mints and verifies tokens; its JWKS is served by the oauth2
+	// dialect.
+	Tokens *token.Issuer
+	opts   Options
+	h      http.Handler
+}
+
+// New builds the handler: it loads (or makes) the signing keys, builds the
+// domain service and mounts the dialects.
+func New(ctx context.Context, o Options) (*Handler, error) {
+	if o.Store == nil {
+		return nil, errors.New("latchkey: Options.Store is required")
+	}
+	if o.Issuer == "" {
+		return nil, errors.New("latchkey: Options.Issuer is required")
+	}
+	if o.Audience == "" {
+		o.Audience = "latchkey"
+	}
+	if o.Algorithm == "" {
+		o.Algorithm = token.ES256
+	}
+	if !token.ValidAlgorithm(o.Algorithm) {
+		return nil, fmt.Errorf("latchkey: unknown algorithm %q", o.Algorithm)
+	}
+	if o.Dialects == nil {
+		o.Dialects = AllDialects
+	}
+	o.Prefix = strings.TrimRight(o.Prefix, "/")
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	pol := auth.DefaultPolicy
+	if o.Policy != nil {
+		pol = *o.Policy
+	}
+	pol.AccessRenewal = o.Renew != nil
+	if o.Hasher == nil {
+		n := runtime.NumCPU()
+		o.Hasher = password.New(password.Default, n, 4*n)
+	}
+	iss, err := token.NewIssuer(token.Options{Issuer: o.Issuer, Audience: o.Audience, RefreshSecret: o.RefreshSecret,
+		Leeway: AccessLeeway, PublishRetiredFor: pol.AccessTTL + AccessLeeway, Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("latchkey: %w", err)
+	}
+	if o.Keys != nil {
+		err = iss.SetKeys(o.Keys)
+	} else {
+		err = iss.LoadKeys(ctx, o.Store, o.Algorithm, o.HS256Secret)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("latchkey: signing keys: %w", err)
+	}
+	svc := auth.New(auth.Options{Store: o.Store, Tokens: iss, Hasher: o.Hasher, Policy: pol, Now: o.Now, Logger: o.Logger,
+		Throttle: o.Throttle, Claims: o.Claims, Users: o.Users, Renew: o.Renew})
+	h := &Handler{Service: svc, Tokens: iss, opts: o}
+	if h.h, err = h.routes(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// ServeHTTP serves the mounted dialects.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.h.ServeHTTP(w, r) }
+
+// enabled reports whether dialect d is mounted.
+func (h *Handler) enabled(d string) bool {
+	for _, x := range h.opts.Dialects {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}
+
+// ip returns the client-address resolver.
+func (h *Handler) ip() httpapi.ClientIP { return httpapi.ClientIP{Trusted: h.opts.TrustedProxies} }

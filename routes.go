@@ -1,0 +1,88 @@
+package latchkey
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/latchkey-dev/latchkey/httpapi"
+	"github.com/latchkey-dev/latchkey/httpapi/canonical"
+	cookiedialect "github.com/latchkey-dev/latchkey/httpapi/cookie"
+	"github.com/latchkey-dev/latchkey/httpapi/feathers"
+	"github.com/latchkey-dev/latchkey/httpapi/login"
+	"github.com/latchkey-dev/latchkey/httpapi/oauth2"
+)
+
+// CookiePath is the refresh cookie's Path below the prefix: it covers the
+// cookie dialect's GET /api/refresh/refreshtoken whichever route set it
+// (SPEC §8).
+const CookiePath = "/api/refresh"
+
+// refreshCookie returns the cookie writer, or nil when the cookie is off.
+func (h *Handler) refreshCookie() *httpapi.RefreshCookie {
+	if h.opts.CookieName == "" {
+		return nil
+	}
+	return &httpapi.RefreshCookie{Name: h.opts.CookieName, Path: h.opts.Prefix + CookiePath, Production: h.opts.SecureCookie,
+		Now: h.opts.Now}
+}
+
+// Register mounts the enabled dialects' routes on mux (paths without the
+// prefix, no middleware). Use it to serve Latchkey's routes from a mux that
+// has routes of its own, and wrap that mux with Wrap.
+func (h *Handler) Register(mux *http.ServeMux) {
+	ip, cookie := h.ip(), h.refreshCookie()
+	if h.enabled(Canonical) {
+		canonical.Register(mux, canonical.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, TokenResponse: h.opts.TokenResponse})
+	}
+	if h.enabled(OAuth2) {
+		oauth2.Register(mux, oauth2.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, Issuer: h.opts.Issuer})
+	}
+	if h.enabled(Login) {
+		// GET /auth/me is canonical's when both are on (ServeMux panics on duplicates).
+		login.Register(mux, login.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, Me: !h.enabled(Canonical)})
+	}
+	if h.enabled(Cookie) {
+		origins, _ := httpapi.NewOrigins(h.opts.CORSOrigins) // checked by New
+		cookiedialect.Register(mux, cookiedialect.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, Origins: origins})
+	}
+	if h.enabled(Feathers) {
+		feathers.Register(mux, feathers.Options{Service: h.Service, ClientIP: ip, Cookie: cookie})
+	}
+}
+
+// Wrap puts the middleware every route shares around next: access log
+// (never query strings or bodies), panic recovery, security headers, CORS
+// for the allowed origins, and the 64 KiB body limit.
+func (h *Handler) Wrap(next http.Handler) http.Handler {
+	origins, _ := httpapi.NewOrigins(h.opts.CORSOrigins) // checked by New
+	return httpapi.Chain(next,
+		httpapi.AccessLog(h.opts.Logger, h.ip()),
+		httpapi.Recover(h.opts.Logger),
+		httpapi.SecurityHeaders(httpapi.SecurityOptions{}),
+		httpapi.CORS(origins),
+		httpapi.LimitBody(httpapi.MaxBodyBytes),
+	)
+}
+
+// routes is the handler New returns: the dialects, a JSON 404 for anything
+// else, the shared middleware, and the prefix stripped.
+func (h *Handler) routes() (http.Handler, error) {
+	if _, err := httpapi.NewOrigins(h.opts.CORSOrigins); err != nil {
+		return nil, fmt.Errorf("latchkey: CORS origins: %w", err)
+	}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	mux.Handle("/", NotFound())
+	var out http.Handler = h.Wrap(mux)
+	if h.opts.Prefix != "" {
+		out = http.StripPrefix(h.opts.Prefix, out)
+	}
+	return out, nil
+}
+
+// NotFound answers every request with a JSON 404.
+func NotFound() http.Handler {
+	return httpapi.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		return &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"}
+	}, nil)
+}
