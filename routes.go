@@ -6,7 +6,9 @@ import (
 
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/httpapi/canonical"
+	cookiedialect "github.com/latchkey-dev/latchkey/httpapi/cookie"
 	"github.com/latchkey-dev/latchkey/httpapi/feathers"
+	"github.com/latchkey-dev/latchkey/httpapi/login"
 	"github.com/latchkey-dev/latchkey/httpapi/oauth2"
 )
 
@@ -20,7 +22,8 @@ func (h *Handler) refreshCookie() *httpapi.RefreshCookie {
 	if h.opts.CookieName == "" {
 		return nil
 	}
-	return &httpapi.RefreshCookie{Name: h.opts.CookieName, Path: h.opts.Prefix + CookiePath, Production: h.opts.SecureCookie}
+	return &httpapi.RefreshCookie{Name: h.opts.CookieName, Path: h.opts.Prefix + CookiePath, Production: h.opts.SecureCookie,
+		Now: h.opts.Now}
 }
 
 // Register mounts the enabled dialects' routes on mux (paths without the
@@ -33,6 +36,14 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 	if h.enabled(OAuth2) {
 		oauth2.Register(mux, oauth2.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, Issuer: h.opts.Issuer})
+	}
+	if h.enabled(Login) {
+		// GET /auth/me is canonical's when both are on (ServeMux panics on duplicates).
+		login.Register(mux, login.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, Me: !h.enabled(Canonical)})
+	}
+	if h.enabled(Cookie) {
+		origins, _ := httpapi.NewOrigins(h.opts.CORSOrigins) // checked by New
+		cookiedialect.Register(mux, cookiedialect.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, Origins: origins})
 	}
 	if h.enabled(Feathers) {
 		feathers.Register(mux, feathers.Options{Service: h.Service, ClientIP: ip, Cookie: cookie})

@@ -19,6 +19,9 @@ type RefreshCookie struct {
 	// Production cookies are Secure and SameSite=Strict; development ones
 	// are SameSite=Lax and not Secure, so they work over http://localhost.
 	Production bool
+	// Now is the clock the expiry times passed to Set were computed with;
+	// Max-Age is measured from it. time.Now when nil.
+	Now func() time.Time
 }
 
 func (c *RefreshCookie) cookie(value string, expires time.Time) *http.Cookie {
@@ -33,8 +36,12 @@ func (c *RefreshCookie) cookie(value string, expires time.Time) *http.Cookie {
 	if value == "" {
 		ck.MaxAge = -1
 	} else {
+		now := time.Now
+		if c.Now != nil {
+			now = c.Now
+		}
 		ck.Expires = expires.UTC()
-		ck.MaxAge = max(1, int(time.Until(expires).Seconds()))
+		ck.MaxAge = max(1, int(expires.Sub(now()).Seconds()))
 	}
 	return ck
 }

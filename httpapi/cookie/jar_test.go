@@ -1,0 +1,126 @@
+package cookie_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/latchkey-dev/latchkey/server/servertest"
+)
+
+// client is a browser stand-in: a real RFC 6265 cookie jar in front of the
+// test server.
+type client struct {
+	t   *testing.T
+	s   *servertest.Server
+	c   *http.Client
+	jar *cookiejar.Jar
+}
+
+func newClient(t *testing.T, s *servertest.Server) *client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := *s.Client()
+	c.Jar = jar
+	return &client{t: t, s: s, c: &c, jar: jar}
+}
+
+func (c *client) do(method, path, ctype, body string, header ...string) (int, map[string]any) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.s.URL+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.c.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m
+}
+
+// cookie returns the refresh cookie the jar would send to the refresh route.
+func (c *client) cookie() string {
+	u, _ := url.Parse(c.s.URL + route)
+	for _, ck := range c.jar.Cookies(u) {
+		if ck.Name == "refreshToken" {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// A cookie set by the sign-in of every dialect is sent back by a real
+// cookie jar to GET /api/refresh/refreshtoken (SPEC §8: the Path must cover
+// the route), and the rotated cookie replaces it.
+func TestCookieJarAcrossDialects(t *testing.T) {
+	s := servertest.Start(t, nil)
+	s.SignUp(t, ann, pw)
+	for _, signIn := range []struct {
+		name, path, ctype, body string
+	}{
+		{"canonical", "/auth/sign-in", "application/json", `{"email":"ann@example.com","password":"password123"}`},
+		{"oauth2", "/oauth/token", "application/x-www-form-urlencoded", "grant_type=password&username=ann%40example.com&password=password123"},
+		{"login", "/auth/login", "application/json", `{"email":"ann@example.com","password":"password123"}`},
+	} {
+		t.Run(signIn.name, func(t *testing.T) {
+			c := newClient(t, s)
+			if st, body := c.do("POST", signIn.path, signIn.ctype, signIn.body); st != http.StatusOK {
+				t.Fatalf("sign-in: %d %v", st, body)
+			}
+			first := c.cookie()
+			if first == "" {
+				t.Fatal("the jar holds no refresh cookie for " + route)
+			}
+			for i := range 2 {
+				st, body := c.do("GET", route, "", "")
+				if st != http.StatusOK || body["accessToken"] == nil {
+					t.Fatalf("refresh %d: %d %v", i, st, body)
+				}
+			}
+			if c.cookie() == first || c.cookie() == "" {
+				t.Fatal("the jar did not take the rotated cookie")
+			}
+		})
+	}
+}
+
+// Canonical sign-out clears the cookie in the jar; the next cookie refresh
+// has nothing to send.
+func TestSignOutClearsCookie(t *testing.T) {
+	s := servertest.Start(t, nil)
+	s.SignUp(t, ann, pw)
+	c := newClient(t, s)
+	st, body := c.do("POST", "/auth/sign-in", "application/json", `{"email":"ann@example.com","password":"password123"}`)
+	if st != http.StatusOK || c.cookie() == "" {
+		t.Fatalf("sign-in: %d %v", st, body)
+	}
+	access, _ := body["accessToken"].(string)
+	if st, body := c.do("POST", "/auth/sign-out", "", "", "Authorization", "Bearer "+access); st != http.StatusNoContent {
+		t.Fatalf("sign-out: %d %v", st, body)
+	}
+	if c.cookie() != "" {
+		t.Fatal("the cookie survived sign-out")
+	}
+	if st, body := c.do("GET", route, "", ""); st != http.StatusBadRequest || body["error"] != "refresh_token_missing" {
+		t.Fatalf("refresh after sign-out: %d %v", st, body)
+	}
+}

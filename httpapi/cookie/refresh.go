@@ -1,0 +1,67 @@
+package cookie
+
+import (
+	"net/http"
+
+	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/httpapi"
+	"github.com/latchkey-dev/latchkey/httpapi/canonical"
+)
+
+// Path is the cookie-refresh route. The refresh cookie's Path must cover it.
+const Path = "/api/refresh/refreshtoken"
+
+// Options wire the cookie dialect.
+type Options struct {
+	Service  *auth.Service
+	ClientIP httpapi.ClientIP
+	// Cookie reads and sets the refresh cookie; nil when REFRESH_COOKIE=off,
+	// and the route then answers 404.
+	Cookie *httpapi.RefreshCookie
+	// Origins are the cross-site callers allowed besides the same origin
+	// (CORS_ALLOWED_ORIGINS).
+	Origins httpapi.Origins
+}
+
+type handler struct{ Options }
+
+// Register mounts GET /api/refresh/refreshtoken on mux.
+func Register(mux *http.ServeMux, o Options) {
+	h := &handler{o}
+	mux.Handle("GET "+Path, httpapi.Handle(h.refresh, WriteError))
+}
+
+type tokenResponse struct {
+	AccessToken string `json:"accessToken"`
+}
+
+// refresh is seed 002's GET /api/refresh/refreshtoken.
+func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
+	if h.Cookie == nil {
+		return &Error{Status: http.StatusNotFound, Code: "cookie_disabled",
+			Message: "refresh cookies are switched off on this server (REFRESH_COOKIE=off)"}
+	}
+	// Refuse before the token is touched: a cross-site page must not be
+	// able to rotate (and so spend) the user's refresh token.
+	if !h.Origins.SameOriginOrAllowed(r) {
+		return &Error{Status: http.StatusForbidden, Code: "cross_site_request",
+			Message: "cross-site request refused: this origin is not allowed to use the refresh cookie"}
+	}
+	tok, ok := h.Cookie.Value(r)
+	if !ok {
+		return &Error{Status: http.StatusBadRequest, Code: "refresh_token_missing",
+			Message: "refresh token cookie not received"}
+	}
+	g, err := h.Service.Refresh(r.Context(), tok, "", canonical.Meta(r, h.ClientIP, ""))
+	if err != nil {
+		if status, _ := Status(auth.ErrorCode(err)); status == http.StatusBadRequest || status == http.StatusNotFound {
+			h.Cookie.Clear(w) // the token can never work again
+		}
+		return err
+	}
+	// Rotation off: g.RefreshToken is the presented token and
+	// g.RefreshExpiresAt its own expiry, so the cookie is set unchanged.
+	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
+	httpapi.NoStore(w)
+	return httpapi.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: g.AccessToken})
+}

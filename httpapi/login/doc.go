@@ -1,0 +1,53 @@
+// Package login is the login-URL refresh dialect (SPEC §4, seed 003): the
+// defaults of the aurelia-authentication client (3.x), where one URL both
+// signs in and refreshes.
+//
+//	POST /auth/login  {email, password[, client_id]}
+//	                  -> 200 {access_token, refresh_token, token_type, expires_in, user}
+//	POST /auth/login  {grant_type: "refresh_token", refresh_token[, client_id]}
+//	                  -> 200, the same shape with all new tokens
+//	POST /auth/signup {email, password[, displayName]}
+//	                  -> 201, the same shape (aurelia's loginOnSignup defaults to true)
+//	GET  /auth/me     (Bearer) -> 200 {user}, only when the canonical dialect,
+//	                  which serves the same route and body, is off
+//
+// Bodies are JSON (aurelia-api's default Content-Type) or
+// application/x-www-form-urlencoded (what aurelia-api sends when an app sets
+// that Content-Type in defaultHeadersForTokenRequests); both are read by
+// httpapi.DecodeForm, so unknown parameters (displayName, an app's own
+// fields) are ignored. On a refresh the client also sends its old, maybe
+// expired, access token in Authorization; it is ignored, never a reason to
+// refuse. Latchkey has only public clients: a non-empty client_secret is
+// refused with 401 invalid_client before anything is consumed, as in the
+// OAuth 2.0 dialect.
+//
+// # Errors
+//
+// The routes speak OAuth's vocabulary (grant_type, snake_case tokens), so
+// errors are RFC 6749 §5.2 objects with Latchkey's reason beside the
+// standard code (SPEC §3):
+//
+//	{"error": "invalid_grant", "error_description": "...", "error_reason": "refresh_token_reused"}
+//
+// aurelia only rejects its promise on a non-2xx status, so the status is
+// what the client acts on:
+//
+//   - 400 invalid_request: malformed or missing parameters, wrong
+//     Content-Type, an empty JSON body; 413 request_too_large over 64 KiB;
+//   - 400 unsupported_grant_type: a grant_type other than refresh_token
+//     (or password, or none, which sign in);
+//   - 400 invalid_grant: every refusal of a refresh token (expired, reused,
+//     invalid, session revoked or expired, user inactive or gone), the
+//     reason in error_reason;
+//   - 401 invalid_grant / invalid_credentials: a wrong email or password
+//     (what aurelia apps' servers answer for a failed login);
+//   - 401 invalid_client: a client_secret;
+//   - 401 invalid_token: GET /auth/me without a valid access token;
+//   - 403 invalid_grant / user_inactive: the right password of an inactive
+//     user;
+//   - 409 invalid_request / email_taken: sign-up with an existing email;
+//   - 429 slow_down and 503 temporarily_unavailable, with Retry-After;
+//   - 500 server_error for anything else, its cause logged, never shown.
+//
+// WriteError is the dialect's one error-mapping function.
+package login

@@ -1,0 +1,110 @@
+package login
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/httpapi"
+)
+
+// Error is an RFC 6749 §5.2 error the dialect raises itself.
+type Error struct {
+	Status      int
+	Code        string // invalid_request, invalid_client, unsupported_grant_type
+	Description string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Description }
+
+func invalidRequest(desc string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
+}
+
+// refreshFailure marks the errors of a refresh: every refusal of a refresh
+// token is a 400 invalid_grant, whatever the reason (RFC 6749 §5.2), except
+// the retryable 429 and 503.
+type refreshFailure struct{ error }
+
+func (f refreshFailure) Unwrap() error { return f.error }
+
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+	Reason      string `json:"error_reason,omitempty"`
+}
+
+// Status returns the HTTP status and the RFC 6749 error code of a domain
+// failure in this dialect, outside a refresh (see refreshFailure). Codes
+// that none of its routes can meet are a 500.
+func Status(c auth.Code) (int, string) {
+	switch c {
+	case auth.CodeInvalidRequest:
+		return http.StatusBadRequest, "invalid_request"
+	case auth.CodeInvalidCredentials:
+		return http.StatusUnauthorized, "invalid_grant"
+	case auth.CodeUserInactive:
+		return http.StatusForbidden, "invalid_grant"
+	case auth.CodeEmailTaken:
+		return http.StatusConflict, "invalid_request"
+	case auth.CodeRefreshExpired, auth.CodeRefreshReused, auth.CodeRefreshInvalid,
+		auth.CodeSessionRevoked, auth.CodeSessionExpired, auth.CodeUserNotFound:
+		return http.StatusBadRequest, "invalid_grant"
+	case auth.CodeInvalidToken:
+		return http.StatusUnauthorized, "invalid_token"
+	case auth.CodeRateLimited:
+		return http.StatusTooManyRequests, "slow_down"
+	case auth.CodeUnavailable:
+		return http.StatusServiceUnavailable, "temporarily_unavailable"
+	}
+	return http.StatusInternalServerError, "server_error"
+}
+
+// WriteError is the login-URL dialect's error mapping (see the package
+// documentation for the table). Anything it does not recognise is a 500
+// whose cause the access log records and the client never sees.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	httpapi.NoStore(w)
+	status, body := mapError(err, w.Header())
+	_ = httpapi.WriteJSON(w, status, body)
+}
+
+// mapError returns the status and body of err, and sets the headers the
+// response needs (Retry-After, WWW-Authenticate).
+func mapError(err error, h http.Header) (int, errorBody) {
+	var (
+		oe *Error
+		ae *auth.Error
+		he *httpapi.Error
+	)
+	switch {
+	case errors.As(err, &oe):
+		// No "WWW-Authenticate: Basic" on invalid_client, unlike the OAuth
+		// dialect: this dialect's clients are browser apps, and a Basic
+		// challenge on a fetch makes browsers prompt for a password.
+		return oe.Status, errorBody{Error: oe.Code, Description: oe.Description}
+	case errors.As(err, &ae):
+		status, code := Status(ae.Code)
+		if status == http.StatusInternalServerError {
+			break
+		}
+		var rf refreshFailure
+		if errors.As(err, &rf) && status < 500 && status != http.StatusTooManyRequests {
+			status, code = http.StatusBadRequest, "invalid_grant"
+		}
+		if ae.RetryAfter > 0 {
+			httpapi.WriteRetryAfter(h, ae.RetryAfter)
+		}
+		if code == "invalid_token" {
+			// RFC 6750 §3: a 401 for a bearer-protected resource names the scheme.
+			h.Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token"`)
+		}
+		return status, errorBody{Error: code, Description: ae.Message, Reason: string(ae.Code)}
+	case errors.As(err, &he) && he.Status >= 400 && he.Status < 500:
+		for k, v := range he.Header {
+			h[k] = v
+		}
+		return he.Status, errorBody{Error: he.Code, Description: he.Message}
+	}
+	return http.StatusInternalServerError, errorBody{Error: "server_error", Description: "internal error"}
+}
