@@ -12,6 +12,7 @@ import (
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/httpapi/canonical"
 	"github.com/latchkey-dev/latchkey/httpapi/oauth2"
+	"github.com/latchkey-dev/latchkey/openapi"
 )
 
 // CookiePath is the Path of the refresh cookie: it must cover
@@ -42,6 +43,7 @@ func (a *App) Handler() (http.Handler, error) {
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}, nil))
 	mux.Handle("GET /readyz", httpapi.Handle(a.ready, nil))
+	mux.Handle("GET /openapi.json", openapi.Handler())
 	mux.Handle("/", httpapi.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"}
 	}, nil))
