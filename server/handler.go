@@ -10,6 +10,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/httpapi"
+	"github.com/latchkey-dev/latchkey/openapi"
 )
 
 // CookiePath is the Path of the refresh cookie: it must cover
@@ -26,6 +27,7 @@ func (a *App) Handler() (http.Handler, error) {
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}, nil))
 	mux.Handle("GET /readyz", httpapi.Handle(a.ready, nil))
+	mux.Handle("GET /openapi.json", openapi.Handler())
 	mux.Handle("/", latchkey.NotFound())
 	return a.Latchkey.Wrap(mux), nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/config"
+	"github.com/latchkey-dev/latchkey/openapi/openapitest"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/server"
 )
@@ -48,6 +49,10 @@ type Server struct {
 	Clock *Clock
 	// Logs holds everything the server logged (for leak tests).
 	Logs *SyncBuffer
+	// Contract holds what the OpenAPI check found: every exchange with the
+	// server is checked against openapi/openapi.json, and the test fails at
+	// cleanup on any violation (see package openapitest for the rules).
+	Contract *openapitest.Recorder
 }
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writes.
@@ -120,13 +125,26 @@ func StartConfig(t testing.TB, cfg config.Config) *Server {
 		app.Close()
 		t.Fatal(err)
 	}
-	ts.Config.Handler = h
+	contract, err := openapitest.Load()
+	if err != nil {
+		app.Close()
+		t.Fatal(err)
+	}
+	rec := &openapitest.Recorder{}
+	ts.Config.Handler = contract.Middleware(h, cfg.DialectEnabled, rec)
+	// Registered first, so it runs last: after the server has stopped and
+	// every exchange has been checked.
+	t.Cleanup(func() {
+		for _, v := range rec.Violations() {
+			t.Errorf("OpenAPI contract: %s", v)
+		}
+	})
 	ts.Start()
 	t.Cleanup(func() {
 		ts.Close()
 		app.Close()
 	})
-	return &Server{Server: ts, App: app, Clock: clk, Logs: logs}
+	return &Server{Server: ts, App: app, Clock: clk, Logs: logs, Contract: rec}
 }
 
 // Response is a decoded HTTP response.
