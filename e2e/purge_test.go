@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/latchkey-dev/latchkey/e2e/e2etest"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,7 +27,6 @@ import (
 // expired sessions are deleted; live ones, the one being refreshed and an
 // idle one, are untouched, and no refresh fails.
 func TestPurgeWhileServing(t *testing.T) {
-	bin := buildLatchkey(t)
 	for _, backend := range []struct {
 		name  string
 		dbURL func(t *testing.T) string
@@ -36,14 +36,13 @@ func TestPurgeWhileServing(t *testing.T) {
 	} {
 		t.Run(backend.name, func(t *testing.T) {
 			settings := scaleOutSettings(backend.dbURL(t), "10s")
-			a := startInstance(t, bin, "A", settings)
-			a.waitReady(t)
+			a := e2etest.StartServer(t, settings)
 			c := &http.Client{Timeout: 10 * time.Second}
 
 			busyAccess, busyRefresh := signIn(t, c, a, "busy@example.com")
 			idleAccess, _ := signIn(t, c, a, "idle@example.com")
 			revokedAccess, _ := signIn(t, c, a, "revoked@example.com")
-			mustCall(t, c, "POST", a.url+"/auth/sign-out", map[string]string{"scope": "local"}, revokedAccess, http.StatusNoContent)
+			mustCall(t, c, "POST", a.URL+"/auth/sign-out", map[string]string{"scope": "local"}, revokedAccess, http.StatusNoContent)
 			busy, idle, revoked := sessionOf(t, busyAccess), sessionOf(t, idleAccess), sessionOf(t, revokedAccess)
 			expired := addExpiredSession(t, settings["DATABASE_URL"], busy)
 
@@ -60,7 +59,7 @@ func TestPurgeWhileServing(t *testing.T) {
 						return
 					default:
 					}
-					r, err := call(c, "POST", a.url+"/token", map[string]string{"refreshToken": tok}, "")
+					r, err := call(c, "POST", a.URL+"/token", map[string]string{"refreshToken": tok}, "")
 					if err == nil && r.status != http.StatusOK {
 						err = fmt.Errorf("%d %s", r.status, r.raw)
 					}
@@ -72,7 +71,7 @@ func TestPurgeWhileServing(t *testing.T) {
 					refreshes++
 				}
 			})
-			out := runLatchkey(t, bin, settings, "purge")
+			out := e2etest.RunCLI(t, settings, "purge")
 			close(done)
 			wg.Wait()
 			if refreshErr != nil {

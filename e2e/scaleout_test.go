@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/latchkey-dev/latchkey/e2e/e2etest"
 	"net/http"
 	"regexp"
 	"slices"
@@ -46,23 +47,20 @@ func scaleOutSettings(dbURL string, reuse string) map[string]string {
 // startPair starts instances A and B at the same moment on an empty
 // database (both migrate at once; the advisory lock makes one wait) and
 // waits until both are ready.
-func startPair(t *testing.T, bin string, settings map[string]string) (a, b *instance) {
+func startPair(t *testing.T, settings map[string]string) (a, b *e2etest.Proc) {
 	t.Helper()
-	a = startInstance(t, bin, "A", settings)
-	b = startInstance(t, bin, "B", settings)
-	a.waitReady(t)
-	b.waitReady(t)
-	return a, b
+	ps := e2etest.StartServers(t, settings, settings)
+	return ps[0], ps[1]
 }
 
 // signIn signs up (once) and signs in on in, returning the tokens.
-func signIn(t *testing.T, c *http.Client, in *instance, email string) (access, refresh string) {
+func signIn(t *testing.T, c *http.Client, in *e2etest.Proc, email string) (access, refresh string) {
 	t.Helper()
 	cred := map[string]string{"email": email, "password": password}
-	if r, err := call(c, "POST", in.url+"/auth/sign-up", cred, ""); err != nil || (r.status != http.StatusCreated && r.status != http.StatusConflict) {
-		t.Fatalf("sign-up on %s: %v %v", in.name, r, err)
+	if r, err := call(c, "POST", in.URL+"/auth/sign-up", cred, ""); err != nil || (r.status != http.StatusCreated && r.status != http.StatusConflict) {
+		t.Fatalf("sign-up on %s: %v %v", in.URL, r, err)
 	}
-	r := mustCall(t, c, "POST", in.url+"/auth/sign-in", cred, "", http.StatusOK)
+	r := mustCall(t, c, "POST", in.URL+"/auth/sign-in", cred, "", http.StatusOK)
 	return r.str("accessToken"), r.str("refreshToken")
 }
 
@@ -71,10 +69,9 @@ func signIn(t *testing.T, c *http.Client, in *instance, email string) (access, r
 // and a key rotation seen by both within KEY_RELOAD_INTERVAL.
 func TestScaleOut(t *testing.T) {
 	dbURL := pgtest.FreshDatabase(t)
-	bin := buildLatchkey(t)
 	settings := scaleOutSettings(dbURL, "0s") // no grace: a second use is reuse at once
 	start := time.Now()
-	a, b := startPair(t, bin, settings)
+	a, b := startPair(t, settings)
 	t.Logf("A and B migrated an empty database at once and were ready in %v", time.Since(start).Round(time.Millisecond))
 	c := &http.Client{Timeout: 10 * time.Second}
 
@@ -93,21 +90,21 @@ func TestScaleOut(t *testing.T) {
 	t.Run("refresh on B, reuse on A kills the family on both", func(t *testing.T) {
 		access, r1 := signIn(t, c, a, "ada@example.com")
 		// An access token minted by A is accepted by B (shared keys).
-		me := mustCall(t, c, "GET", b.url+"/auth/me", nil, access, http.StatusOK)
+		me := mustCall(t, c, "GET", b.URL+"/auth/me", nil, access, http.StatusOK)
 		if u, _ := me.body["user"].(map[string]any); u["email"] != "ada@example.com" {
 			t.Fatalf("B's /auth/me for A's token: %s", me.raw)
 		}
-		r2 := mustCall(t, c, "POST", b.url+"/token", map[string]string{"refreshToken": r1}, "", http.StatusOK).str("refreshToken")
+		r2 := mustCall(t, c, "POST", b.URL+"/token", map[string]string{"refreshToken": r1}, "", http.StatusOK).str("refreshToken")
 		if r2 == "" || r2 == r1 {
 			t.Fatalf("B did not rotate the refresh token of A's session")
 		}
 		// The superseded token, on A: reuse, the session is revoked.
-		reuse := mustCall(t, c, "POST", a.url+"/token", map[string]string{"refreshToken": r1}, "", http.StatusBadRequest)
+		reuse := mustCall(t, c, "POST", a.URL+"/token", map[string]string{"refreshToken": r1}, "", http.StatusBadRequest)
 		if reuse.str("error") != "refresh_token_reused" {
 			t.Fatalf("superseded token on A: %s; want refresh_token_reused", reuse.raw)
 		}
 		// The current token is dead too, on B.
-		dead := mustCall(t, c, "POST", b.url+"/token", map[string]string{"refreshToken": r2}, "", http.StatusBadRequest)
+		dead := mustCall(t, c, "POST", b.URL+"/token", map[string]string{"refreshToken": r2}, "", http.StatusBadRequest)
 		if e := dead.str("error"); e != "refresh_token_reused" && e != "session_revoked" {
 			t.Fatalf("current token on B after reuse: %s; want the session revoked", dead.raw)
 		}
@@ -115,29 +112,29 @@ func TestScaleOut(t *testing.T) {
 
 	t.Run("sign-out on B is honoured by A", func(t *testing.T) {
 		access, refresh := signIn(t, c, a, "grace@example.com")
-		mustCall(t, c, "POST", b.url+"/auth/sign-out", map[string]string{"scope": "local"}, access, http.StatusNoContent)
-		r := mustCall(t, c, "POST", a.url+"/token", map[string]string{"refreshToken": refresh}, "", http.StatusBadRequest)
+		mustCall(t, c, "POST", b.URL+"/auth/sign-out", map[string]string{"scope": "local"}, access, http.StatusNoContent)
+		r := mustCall(t, c, "POST", a.URL+"/token", map[string]string{"refreshToken": refresh}, "", http.StatusBadRequest)
 		if r.str("error") != "session_revoked" {
 			t.Fatalf("refresh on A after sign-out on B: %s; want session_revoked", r.raw)
 		}
 	})
 
 	t.Run("keys rotate is published by both within KEY_RELOAD_INTERVAL", func(t *testing.T) {
-		out := runLatchkey(t, bin, settings, "keys", "rotate")
+		out := e2etest.RunCLI(t, settings, "keys", "rotate")
 		m := regexp.MustCompile(`new active key (\S+)`).FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("keys rotate printed %q", out)
 		}
 		kid := m[1]
 		rotated := time.Now()
-		for _, in := range []*instance{a, b} {
+		for _, in := range []*e2etest.Proc{a, b} {
 			for {
 				if slices.Contains(jwksKIDs(t, c, in), kid) {
-					t.Logf("%s publishes %s %v after the rotation", in.name, kid, time.Since(rotated).Round(time.Millisecond))
+					t.Logf("%s publishes %s %v after the rotation", in.URL, kid, time.Since(rotated).Round(time.Millisecond))
 					break
 				}
 				if time.Since(rotated) > 5*time.Second { // KEY_RELOAD_INTERVAL=1s, with room for a slow machine
-					t.Fatalf("%s does not publish %s %v after the rotation", in.name, kid, time.Since(rotated))
+					t.Fatalf("%s does not publish %s %v after the rotation", in.URL, kid, time.Since(rotated))
 				}
 				time.Sleep(50 * time.Millisecond) // polling interval
 			}
@@ -147,7 +144,7 @@ func TestScaleOut(t *testing.T) {
 		if h := jwtHeaderKID(t, access); h != kid {
 			t.Fatalf("A signs with %s after reloading; want %s", h, kid)
 		}
-		mustCall(t, c, "GET", b.url+"/auth/me", nil, access, http.StatusOK)
+		mustCall(t, c, "GET", b.URL+"/auth/me", nil, access, http.StatusOK)
 	})
 }
 
@@ -162,8 +159,7 @@ func TestScaleOutKill(t *testing.T) {
 		duration = 3 * time.Second // of the whole loop; A dies after a third of it
 	)
 	dbURL := pgtest.FreshDatabase(t)
-	bin := buildLatchkey(t)
-	a, b := startPair(t, bin, scaleOutSettings(dbURL, "10s"))
+	a, b := startPair(t, scaleOutSettings(dbURL, "10s"))
 
 	type state struct {
 		refresh             string
@@ -188,20 +184,20 @@ func TestScaleOutKill(t *testing.T) {
 				if n%2 == i%2 && !aDead.Load() {
 					via = a
 				}
-				r, err := call(c, "POST", via.url+"/token", map[string]string{"refreshToken": st.refresh}, "")
+				r, err := call(c, "POST", via.URL+"/token", map[string]string{"refreshToken": st.refresh}, "")
 				if err != nil && via == a {
 					// A died under us: was the rotation done or not? B
 					// answers either way (rotation, or reissue within the
 					// reuse interval).
 					st.retried++
 					via = b
-					r, err = call(c, "POST", b.url+"/token", map[string]string{"refreshToken": st.refresh}, "")
+					r, err = call(c, "POST", b.URL+"/token", map[string]string{"refreshToken": st.refresh}, "")
 				}
 				if err == nil && r.status != http.StatusOK {
 					err = fmt.Errorf("%d %s", r.status, r.raw)
 				}
 				if err != nil {
-					st.lastErr = fmt.Errorf("refresh %d via %s: %w", n, via.name, err)
+					st.lastErr = fmt.Errorf("refresh %d via %s: %w", n, via.URL, err)
 					return
 				}
 				st.refresh = r.str("refreshToken")
@@ -219,7 +215,7 @@ func TestScaleOutKill(t *testing.T) {
 	for refreshed.Load() < 30*clients && time.Now().Before(stop.Add(-duration/2)) {
 		time.Sleep(5 * time.Millisecond) // polling interval
 	}
-	a.kill(t)
+	a.Kill()
 	aDead.Store(true)
 	killedAfter := duration - time.Until(stop)
 	wg.Wait()
@@ -232,17 +228,17 @@ func TestScaleOutKill(t *testing.T) {
 		}
 		// One more refresh on B, after the loop: the session is alive.
 		c := &http.Client{Timeout: 5 * time.Second}
-		mustCall(t, c, "POST", b.url+"/token", map[string]string{"refreshToken": st.refresh}, "", http.StatusOK)
+		mustCall(t, c, "POST", b.URL+"/token", map[string]string{"refreshToken": st.refresh}, "", http.StatusOK)
 		total += st.viaA + st.viaB
 		t.Logf("client %d: %d refreshes via A, %d via B, %d retried on B after A died", i, st.viaA, st.viaB, st.retried)
 	}
-	t.Logf("%d refreshes by %d clients in %v; A killed (%v) after %v", total, clients, duration, a.err, killedAfter.Round(time.Millisecond))
+	t.Logf("%d refreshes by %d clients in %v; A killed after %v", total, clients, duration, killedAfter.Round(time.Millisecond))
 }
 
 // jwksKIDs returns the kids an instance publishes.
-func jwksKIDs(t *testing.T, c *http.Client, in *instance) []string {
+func jwksKIDs(t *testing.T, c *http.Client, in *e2etest.Proc) []string {
 	t.Helper()
-	r := mustCall(t, c, "GET", in.url+"/.well-known/jwks.json", nil, "", http.StatusOK)
+	r := mustCall(t, c, "GET", in.URL+"/.well-known/jwks.json", nil, "", http.StatusOK)
 	keys, _ := r.body["keys"].([]any)
 	var kids []string
 	for _, k := range keys {

@@ -125,10 +125,11 @@ type Proc struct {
 	// Env is the environment the process was started with.
 	Env map[string]string
 
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{} // closed when the process has exited
-	err  error         // cmd.Wait's result, set before done is closed
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	done   chan struct{} // closed when the process has exited
+	err    error         // cmd.Wait's result, set before done is closed
+	killed bool          // Kill was called: a non-zero exit is expected
 }
 
 // StartServer starts `latchkey serve` and returns once GET /healthz answers
@@ -143,32 +144,80 @@ type Proc struct {
 // test ends, and its output is logged if the test failed.
 func StartServer(t testing.TB, env map[string]string) *Proc {
 	t.Helper()
+	return StartServers(t, env)[0]
+}
+
+// StartServers starts one `latchkey serve` per env at the same moment (their
+// start-up, migrations included, races as instances of one deployment do)
+// and returns once every one is healthy. Each gets its own defaults as in
+// StartServer.
+func StartServers(t testing.TB, envs ...map[string]string) []*Proc {
+	t.Helper()
 	bin := Build(t)
-	dbDir := t.TempDir()
-	var lastErr error
-	// A free port can be taken between choosing it and the server binding
-	// it; try another one then.
-	for range 3 {
-		p, err := start(bin, dbDir, env)
-		if errors.Is(err, errPortTaken) {
-			lastErr = err
+	procs := make([]*Proc, len(envs))
+	errs := make([]error, len(envs))
+	var wg sync.WaitGroup
+	for i, env := range envs {
+		dbDir := t.TempDir()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A free port can be taken between choosing it and the server
+			// binding it; try another one then.
+			for range 3 {
+				if procs[i], errs[i] = start(bin, dbDir, env); !errors.Is(errs[i], errPortTaken) {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, p := range procs {
+		if p == nil {
 			continue
 		}
-		if err != nil {
-			t.Fatalf("e2etest: %v", err)
-		}
 		t.Cleanup(func() {
-			if err := p.Stop(); err != nil {
+			if err := p.Stop(); err != nil && !p.killed {
 				t.Errorf("e2etest: latchkey serve did not exit cleanly: %v", err)
 			}
 			if t.Failed() {
-				t.Logf("latchkey serve output:\n%s", p.Logs())
+				t.Logf("latchkey serve (%s) output:\n%s", p.URL, p.Logs())
 			}
 		})
-		return p
 	}
-	t.Fatalf("e2etest: %v", lastErr)
-	return nil
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("e2etest: %v", err)
+		}
+	}
+	return procs
+}
+
+// RunCLI runs a one-shot latchkey subcommand (migrate, purge, keys rotate,
+// ...) with a clean environment plus env, and returns its standard output; a
+// non-zero exit fails the test.
+func RunCLI(t testing.TB, env map[string]string, args ...string) string {
+	t.Helper()
+	bin := Build(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	base := map[string]string{}
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "SYSTEMROOT"} {
+		if v, ok := os.LookupEnv(k); ok {
+			base[k] = v
+		}
+	}
+	for k, v := range env {
+		base[k] = v
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = environ(base)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("latchkey %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
 }
 
 var errPortTaken = errors.New("the chosen port was taken before the server bound it")
@@ -278,6 +327,7 @@ func (p *Proc) Stop() error {
 
 // Kill kills the server at once (SIGKILL) and waits for it to exit.
 func (p *Proc) Kill() {
+	p.killed = true
 	if !p.Exited() {
 		_ = p.cmd.Process.Kill()
 	}
