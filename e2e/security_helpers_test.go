@@ -219,3 +219,5 @@ func secJSONString(s string) string {
 }
 
 func stdB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
