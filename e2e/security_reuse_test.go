@@ -177,3 +177,46 @@ func TestStolenRefreshTokenLocksBothOut(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokedSessionCannotManageSessions: after reuse detection revoked the
+// family, the thief still holds an unexpired access token of it. It must not
+// let the thief list the user's sessions (their IPs and user agents) or end
+// the session the victim starts by signing in again (regression: until this
+// test, GET /auth/sessions, DELETE /auth/sessions/{id} and sign-out of
+// "others"/"global" accepted any unexpired access token, even of a revoked
+// session; OWASP ASVS V3.3.1, RFC 9700 §4.14.2).
+func TestRevokedSessionCannotManageSessions(t *testing.T) {
+	s := servertest.Start(t, nil)
+	victim := secSignIn(t, s, "ann@example.com")
+	r := secMustDo(t, s, "POST", "/token", "application/json", `{"refreshToken":"`+victim.Refresh+`"}`)
+	var thief struct{ AccessToken, RefreshToken string }
+	_ = json.Unmarshal(r.Body, &thief)
+	s.Clock.Advance(s.App.Config.RefreshTokenReuseInterval.D() + time.Second)
+	if r := secMustDo(t, s, "POST", "/token", "application/json", `{"refreshToken":"`+victim.Refresh+`"}`); r.Status != 400 {
+		t.Fatalf("reuse: %d %s", r.Status, r.Body)
+	}
+	fresh := secSignIn(t, s, "ann@example.com")
+	bearer := "Authorization: Bearer " + thief.AccessToken
+	for _, q := range []struct{ method, path, body string }{
+		{"GET", "/auth/sessions", ""},
+		{"DELETE", "/auth/sessions/" + fresh.SID, ""},
+		{"POST", "/auth/sign-out", `{"scope":"global"}`},
+		{"POST", "/auth/sign-out", `{"scope":"others"}`},
+		{"POST", "/token/refresh", ""},
+	} {
+		ctype := ""
+		if q.body != "" {
+			ctype = "application/json"
+		}
+		r := secMustDo(t, s, q.method, q.path, ctype, q.body, bearer)
+		if r.Status != http.StatusUnauthorized {
+			t.Errorf("%s %s %s with the revoked session's access token: %d %s", q.method, q.path, q.body, r.Status, r.Body)
+		}
+	}
+	if sess := secSession(t, s, fresh.SID); sess.Revoked() {
+		t.Fatalf("the victim's new session was revoked with a stale access token: %s", sess.RevokeReason)
+	}
+	if r := secMustDo(t, s, "POST", "/token", "application/json", `{"refreshToken":"`+fresh.Refresh+`"}`); r.Status != 200 {
+		t.Fatalf("the victim's new session: %d %s", r.Status, r.Body)
+	}
+}
