@@ -107,7 +107,9 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	do("GET", "/auth/me", "", "", "Authorization: Bearer "+rt3)
 	do("GET", "/auth/me", "", "", "Authorization: Basic "+at3)
 	do("GET", "/auth/me", "", "", "Authorization: Bearer "+at3+" "+rt3)
-	do("GET", "/auth/me?access_token="+at3, "", "")
+	if r := do("GET", "/auth/me?access_token="+at3, "", ""); r.Status != http.StatusUnauthorized {
+		t.Errorf("an access token in the query string was accepted (RFC 9700 §4.3.2): %d", r.Status) // RFC 6750 §2.3 is not offered
+	}
 	do("GET", "/auth/sessions/"+rt3, "", "", "Cookie: refreshToken="+rt3)
 	do("POST", "/token", j, `{"refreshToken":"`+at3+`"}`)
 	do("POST", "/token", j, `{"refreshToken":"`+rt3+`",}`)
