@@ -41,8 +41,25 @@ func (s *Service) revoke(ctx context.Context, p store.RevokeParams) (int, error)
 	return n, nil
 }
 
+// callerLive requires the caller's own session to be live. Access tokens
+// stay valid until they expire wherever they are verified without the
+// database (SPEC §3), but the routes that manage sessions read it anyway: an
+// access token whose session was revoked (signed out, or killed by reuse
+// detection because its refresh token was stolen) must not list the user's
+// other sessions or end the one the user starts by signing in again
+// (OWASP ASVS V3.3.1; RFC 9700 §4.14.2).
+func (s *Service) callerLive(ctx context.Context, p Principal) error {
+	_, err := s.liveSession(ctx, p.SessionID, s.now().UTC())
+	if ErrorCode(err) == CodeRefreshExpired {
+		return newError(CodeSessionExpired, nil)
+	}
+	return err
+}
+
 // SignOut revokes the sessions named by scope. Access tokens already issued
-// stay valid until they expire; refreshes fail at once.
+// stay valid until they expire; refreshes fail at once. Signing out the
+// caller's own session is idempotent; ending other sessions needs the
+// caller's session to be live.
 func (s *Service) SignOut(ctx context.Context, p Principal, scope Scope) error {
 	now := s.now().UTC()
 	var rp store.RevokeParams
@@ -56,6 +73,11 @@ func (s *Service) SignOut(ctx context.Context, p Principal, scope Scope) error {
 	default:
 		return fail(CodeInvalidRequest, `scope must be "local", "others" or "global"`, nil)
 	}
+	if rp.UserID != "" {
+		if err := s.callerLive(ctx, p); err != nil {
+			return err
+		}
+	}
 	_, err := s.revoke(ctx, rp)
 	return err
 }
@@ -67,7 +89,11 @@ type SessionInfo struct {
 }
 
 // ListSessions returns the caller's live sessions, the current one marked.
+// The caller's own session must be live.
 func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo, error) {
+	if err := s.callerLive(ctx, p); err != nil {
+		return nil, err
+	}
 	ss, err := s.store.ListSessions(ctx, p.UserID, s.now().UTC())
 	if err != nil {
 		return nil, s.internal(err)
@@ -80,8 +106,12 @@ func (s *Service) ListSessions(ctx context.Context, p Principal) ([]SessionInfo,
 }
 
 // RevokeSession revokes one of the caller's sessions. Another user's session
-// is reported as CodeNotFound, exactly like an unknown one.
+// is reported as CodeNotFound, exactly like an unknown one. The caller's own
+// session must be live.
 func (s *Service) RevokeSession(ctx context.Context, p Principal, id string) error {
+	if err := s.callerLive(ctx, p); err != nil {
+		return err
+	}
 	sess, err := s.store.Session(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && sess.UserID != p.UserID) {
 		return fail(CodeNotFound, "no such session", nil)

@@ -16,8 +16,9 @@ import (
 // It deliberately leaves out the query string, every header and both
 // bodies: tokens travel in query strings (RFC 6750 §2.3), Authorization and
 // Cookie headers, and request bodies (passwords), and none of them may reach
-// a log (spec §4). Errors that carry a token in their text are the
-// producer's bug; the codes and causes from this package carry none.
+// a log (spec §4). The path and the error pass through RedactTokens, since a
+// client may put a token in a path segment or a JSON key that an error
+// quotes.
 //
 // Responses with a 5xx status are logged at error level, the rest at info.
 // Put AccessLog outside Recover, so that a recovered panic is logged with the
@@ -43,14 +44,14 @@ func AccessLog(logger *slog.Logger, ip ClientIP) Middleware {
 				}
 				attrs := []slog.Attr{
 					slog.String("method", r.Method),
-					slog.String("path", r.URL.Path),
+					slog.String("path", RedactTokens(r.URL.Path)),
 					slog.Int("status", status),
 					slog.Int64("bytes", rec.Bytes()),
 					slog.Duration("duration", time.Since(start)),
 					slog.String("ip", addrString(ip.Of(r))),
 				}
 				if err := rec.Err(); err != nil {
-					attrs = append(attrs, slog.String("error", err.Error()))
+					attrs = append(attrs, slog.String("error", RedactTokens(err.Error())))
 				}
 				logger.LogAttrs(r.Context(), level, "http request", attrs...)
 			}()

@@ -46,7 +46,7 @@ func Recover(logger *slog.Logger, ew ...ErrorWriter) Middleware {
 				cause := fmt.Errorf("panic: %v", v)
 				logger.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
 					slog.String("method", r.Method),
-					slog.String("path", r.URL.Path),
+					slog.String("path", RedactTokens(r.URL.Path)),
 					slog.Any("panic", v),
 					slog.String("stack", string(debug.Stack())),
 				)
