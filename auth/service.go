@@ -32,7 +32,8 @@ var DefaultPolicy = Policy{
 
 // Throttle is the rate-limit seam: the service asks it before checking a
 // password or rotating a token, and tells it about failed sign-ins. Returning
-// an error (normally an *Error with CodeRateLimited and RetryAfter) refuses.
+// an error (normally an *Error with CodeRateLimited and RetryAfter) refuses;
+// the *Error's cause, if any, names the limit in the audit event.
 type Throttle interface {
 	AllowSignIn(ctx context.Context, email, ip string) error
 	SignInFailed(ctx context.Context, email, ip string)
@@ -54,6 +55,7 @@ type Options struct {
 	Logger   *slog.Logger // audit events; slog.Default() when nil
 	Throttle Throttle     // optional
 	Claims   ClaimsFunc   // optional
+	Observer Observer     // optional: outcomes for metrics
 }
 
 // Service is the domain. Create it with New; it is safe for concurrent use.
@@ -66,12 +68,13 @@ type Service struct {
 	log      *slog.Logger
 	throttle Throttle
 	claims   ClaimsFunc
+	observer Observer
 }
 
 // New returns a Service.
 func New(o Options) *Service {
 	s := &Service{store: o.Store, tokens: o.Tokens, hasher: o.Hasher, policy: o.Policy, now: o.Now,
-		log: o.Logger, throttle: o.Throttle, claims: o.Claims}
+		log: o.Logger, throttle: o.Throttle, claims: o.Claims, observer: o.Observer}
 	if s.now == nil {
 		s.now = time.Now
 	}
