@@ -13,6 +13,7 @@ import (
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
+	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/store/postgres"
@@ -40,8 +41,11 @@ type App struct {
 	Issuer  *token.Issuer
 	Service *auth.Service
 	Logger  *slog.Logger
+	// Metrics are served at GET /metrics.
+	Metrics *metrics.Metrics
 
 	now       func() time.Time
+	closeRL   func() error // closes the Redis client of a shared limiter
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -111,13 +115,40 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	}
 	conc := cfg.HashConcurrency()
 	hasher := password.New(params, conc, 4*conc)
-	a := &App{Config: cfg, Store: st, Issuer: iss, Logger: log, now: now, stop: make(chan struct{})}
+	a := &App{Config: cfg, Store: st, Issuer: iss, Logger: log, Metrics: metrics.New(), now: now, stop: make(chan struct{})}
 	var th auth.Throttle
 	if cfg.RateLimits.On() {
-		th = newThrottle(ratelimit.NewMemory(ratelimit.MemoryOptions{Now: now}), cfg)
+		t, err := a.openThrottle(ctx)
+		if err != nil {
+			return nil, err
+		}
+		th = t
 	}
-	a.Service = auth.New(auth.Options{Store: st, Tokens: iss, Hasher: hasher, Now: now, Logger: log, Policy: PolicyOf(cfg), Throttle: th})
+	a.Service = auth.New(auth.Options{Store: st, Tokens: iss, Hasher: hasher, Now: now, Logger: log, Policy: PolicyOf(cfg),
+		Throttle: th, Observer: a.Metrics})
 	return a, nil
+}
+
+// openThrottle returns the RATE_LIMIT_* throttle: on a Redis shared by every
+// instance when REDIS_URL is set, else in this process's memory. An
+// unreachable Redis is not a start-up error: the throttle falls back to
+// memory until it answers (see throttle), and a warning says so.
+func (a *App) openThrottle(ctx context.Context) (*throttle, error) {
+	mem := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: a.now})
+	if a.Config.RedisURL == "" {
+		return newThrottle(mem, nil, a.Config, a.Logger, a.Metrics), nil
+	}
+	rc, err := ratelimit.NewRedisClient(a.Config.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	a.closeRL = rc.Close
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := rc.Ping(pctx).Err(); err != nil {
+		a.Logger.Warn("REDIS_URL: Redis does not answer; rate limits are per instance until it does", "err", err)
+	}
+	return newThrottle(ratelimit.NewRedis(rc, ratelimit.RedisOptions{Now: a.now}), mem, a.Config, a.Logger, a.Metrics), nil
 }
 
 // PolicyOf maps the settings of SPEC §3 onto the domain's policy.
@@ -198,6 +229,9 @@ func (a *App) Close() error {
 	a.closeOnce.Do(func() {
 		close(a.stop)
 		a.wg.Wait()
+		if a.closeRL != nil {
+			_ = a.closeRL()
+		}
 		err = a.Store.Close()
 	})
 	return err

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/httpapi/canonical"
@@ -42,11 +43,14 @@ func (a *App) Handler() (http.Handler, error) {
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}, nil))
 	mux.Handle("GET /readyz", httpapi.Handle(a.ready, nil))
+	mux.Handle("GET /metrics", a.Metrics.Handler())
 	mux.Handle("/", httpapi.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"}
 	}, nil))
 	return httpapi.Chain(mux,
+		withClientIP(ip), // outermost: it replaces the request, so everything below shares one *http.Request
 		httpapi.AccessLog(a.Logger, ip),
+		a.Metrics.Middleware, // reads the r.Pattern the mux sets; outside Recover to count its 500s
 		httpapi.Recover(a.Logger),
 		httpapi.SecurityHeaders(httpapi.SecurityOptions{}),
 		httpapi.CORS(origins),
@@ -105,4 +109,18 @@ func ServeListener(ctx context.Context, a *App, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// withClientIP puts the client's address in the request context for the
+// audit events of domain calls that take no auth.Meta (sign-out, session and
+// token revocation).
+func withClientIP(ip httpapi.ClientIP) httpapi.Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if a := ip.Of(r); a.IsValid() {
+				r = r.WithContext(auth.WithClientIP(r.Context(), a.String()))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
