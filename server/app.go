@@ -32,6 +32,9 @@ type Options struct {
 	Now    func() time.Time
 	// HashParams defaults to password.Default (argon2id m=19 MiB, t=2, p=1).
 	HashParams *password.Params
+	// RedisKeyPrefix namespaces the rate-limit keys in the REDIS_URL Redis
+	// (ratelimit.DefaultRedisPrefix when empty); tests use one each.
+	RedisKeyPrefix string
 }
 
 // App is an opened Latchkey: store, token issuer and domain service.
@@ -118,7 +121,7 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	a := &App{Config: cfg, Store: st, Issuer: iss, Logger: log, Metrics: metrics.New(), now: now, stop: make(chan struct{})}
 	var th auth.Throttle
 	if cfg.RateLimits.On() {
-		t, err := a.openThrottle(ctx)
+		t, err := a.openThrottle(ctx, o.RedisKeyPrefix)
 		if err != nil {
 			return nil, err
 		}
@@ -133,7 +136,7 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 // instance when REDIS_URL is set, else in this process's memory. An
 // unreachable Redis is not a start-up error: the throttle falls back to
 // memory until it answers (see throttle), and a warning says so.
-func (a *App) openThrottle(ctx context.Context) (*throttle, error) {
+func (a *App) openThrottle(ctx context.Context, prefix string) (*throttle, error) {
 	mem := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: a.now})
 	if a.Config.RedisURL == "" {
 		return newThrottle(mem, nil, a.Config, a.Logger, a.Metrics), nil
@@ -148,7 +151,7 @@ func (a *App) openThrottle(ctx context.Context) (*throttle, error) {
 	if err := rc.Ping(pctx).Err(); err != nil {
 		a.Logger.Warn("REDIS_URL: Redis does not answer; rate limits are per instance until it does", "err", err)
 	}
-	return newThrottle(ratelimit.NewRedis(rc, ratelimit.RedisOptions{Now: a.now}), mem, a.Config, a.Logger, a.Metrics), nil
+	return newThrottle(ratelimit.NewRedis(rc, ratelimit.RedisOptions{Prefix: prefix, Now: a.now}), mem, a.Config, a.Logger, a.Metrics), nil
 }
 
 // PolicyOf maps the settings of SPEC §3 onto the domain's policy.

@@ -14,3 +14,10 @@ type Option func(*server.Options)
 func WithHashParams(p password.Params) Option {
 	return func(o *server.Options) { o.HashParams = &p }
 }
+
+// WithRedisKeyPrefix namespaces the server's rate-limit keys in Redis, so
+// tests sharing one Redis (and servers of one test sharing a limit) do not
+// see other tests' counters.
+func WithRedisKeyPrefix(prefix string) Option {
+	return func(o *server.Options) { o.RedisKeyPrefix = prefix }
+}
