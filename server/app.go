@@ -146,7 +146,9 @@ func (a *App) openThrottle(ctx context.Context, prefix string) (*throttle, error
 		return nil, err
 	}
 	a.closeRL = rc.Close
-	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	// A quick look, so a wrong REDIS_URL is reported at start; it never
+	// fails the start (and costs the CLI commands little: they open an App too).
+	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	if err := rc.Ping(pctx).Err(); err != nil {
 		a.Logger.Warn("REDIS_URL: Redis does not answer; rate limits are per instance until it does", "err", err)
