@@ -90,6 +90,12 @@ type Options struct {
 	Hasher *password.Hasher
 	// Throttle rate-limits sign-ins and refreshes (nil: none).
 	Throttle auth.Throttle
+	// Observer receives sign-in and refresh outcomes (metrics).
+	Observer auth.Observer
+	// Instrument, when set, wraps every request inside the access log and
+	// outside panic recovery, after the route is matched (r.Pattern is set
+	// when it returns): the place for HTTP metrics.
+	Instrument func(http.Handler) http.Handler
 	// Claims adds claims to every access token (Feathers' getPayload).
 	Claims auth.ClaimsFunc
 	// Renew authorises POST /token/refresh (seed 000's refreshToken hook).
@@ -170,7 +176,7 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 		return nil, fmt.Errorf("latchkey: signing keys: %w", err)
 	}
 	svc := auth.New(auth.Options{Store: o.Store, Tokens: iss, Hasher: o.Hasher, Policy: pol, Now: o.Now, Logger: o.Logger,
-		Throttle: o.Throttle, Claims: o.Claims, Users: o.Users, Renew: o.Renew})
+		Throttle: o.Throttle, Claims: o.Claims, Users: o.Users, Renew: o.Renew, Observer: o.Observer})
 	h := &Handler{Service: svc, Tokens: iss, opts: o}
 	if h.h, err = h.routes(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/httpapi/canonical"
 	cookiedialect "github.com/latchkey-dev/latchkey/httpapi/cookie"
@@ -50,18 +51,39 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 }
 
-// Wrap puts the middleware every route shares around next: access log
-// (never query strings or bodies), panic recovery, security headers, CORS
-// for the allowed origins, and the 64 KiB body limit.
+// Wrap puts the middleware every route shares around next: the client
+// address in the context (for audit events), access log (never query strings
+// or bodies), Options.Instrument, panic recovery, security headers, CORS for
+// the allowed origins, and the 64 KiB body limit.
 func (h *Handler) Wrap(next http.Handler) http.Handler {
 	origins, _ := httpapi.NewOrigins(h.opts.CORSOrigins) // checked by New
-	return httpapi.Chain(next,
+	mws := []httpapi.Middleware{
+		withClientIP(h.ip()), // outermost: it replaces the request, so everything below shares one *http.Request
 		httpapi.AccessLog(h.opts.Logger, h.ip()),
+	}
+	if h.opts.Instrument != nil {
+		mws = append(mws, h.opts.Instrument) // reads the r.Pattern the mux sets; outside Recover to count its 500s
+	}
+	mws = append(mws,
 		httpapi.Recover(h.opts.Logger),
 		httpapi.SecurityHeaders(httpapi.SecurityOptions{}),
 		httpapi.CORS(origins),
 		httpapi.LimitBody(httpapi.MaxBodyBytes),
 	)
+	return httpapi.Chain(next, mws...)
+}
+
+// withClientIP puts the client's address in the request context, where the
+// domain finds it for audit events of calls that take no auth.Meta.
+func withClientIP(ip httpapi.ClientIP) httpapi.Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if a := ip.Of(r); a.IsValid() {
+				r = r.WithContext(auth.WithClientIP(r.Context(), a.String()))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // routes is the handler New returns: the dialects, a JSON 404 for anything

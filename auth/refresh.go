@@ -26,7 +26,8 @@ import (
 //
 // clientID, when not empty, must match the client the session was issued to
 // (RFC 6749 §6: a refresh token is bound to its client).
-func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m Meta) (*Grant, error) {
+func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m Meta) (g *Grant, err error) {
+	defer func() { s.observeRefresh(g, err) }()
 	now := s.now().UTC()
 	rc, err := s.tokens.VerifyRefresh(refreshToken)
 	if err != nil {
@@ -40,6 +41,8 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 	}
 	if s.throttle != nil {
 		if err := s.throttle.AllowRefresh(ctx, m.IP); err != nil {
+			s.log.WarnContext(ctx, "audit", "event", "refresh.rate_limited", "limit", limitOf(err), "user_id", rc.Subject,
+				"session_id", rc.SessionID, "ip", m.IP)
 			return nil, err
 		}
 	}
@@ -120,8 +123,11 @@ func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now 
 			s.log.InfoContext(ctx, "audit", "event", "refresh.reissued", "user_id", sess.UserID, "session_id", sess.ID, "ip", m.IP)
 			return g, false, nil
 		}
-		if _, err := s.revoke(ctx, store.RevokeParams{SessionID: sess.ID, Reason: string(CodeRefreshReused), Now: now}); err != nil {
+		if _, err := s.revoke(ctx, store.RevokeParams{SessionID: sess.ID, Reason: string(CodeRefreshReused), Now: now}, sess.UserID); err != nil {
 			return nil, false, err
+		}
+		if s.observer != nil {
+			s.observer.ReuseDetected()
 		}
 		s.log.WarnContext(ctx, "audit", "event", "refresh.reuse_detected", "user_id", sess.UserID, "session_id", sess.ID,
 			"presented_generation", rc.Generation, "current_generation", sess.Generation, "ip", m.IP)
@@ -150,7 +156,7 @@ func (s *Service) checkUser(ctx context.Context, sess store.Session, now time.Ti
 	default:
 		return nil
 	}
-	if _, err := s.revoke(ctx, store.RevokeParams{SessionID: sess.ID, Reason: string(code), Now: now}); err != nil {
+	if _, err := s.revoke(ctx, store.RevokeParams{SessionID: sess.ID, Reason: string(code), Now: now}, sess.UserID); err != nil {
 		return err
 	}
 	return newError(code, nil)

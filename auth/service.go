@@ -32,7 +32,8 @@ var DefaultPolicy = Policy{
 
 // Throttle is the rate-limit seam: the service asks it before checking a
 // password or rotating a token, and tells it about failed sign-ins. Returning
-// an error (normally an *Error with CodeRateLimited and RetryAfter) refuses.
+// an error (normally an *Error with CodeRateLimited and RetryAfter) refuses;
+// the *Error's cause, if any, names the limit in the audit event.
 type Throttle interface {
 	AllowSignIn(ctx context.Context, email, ip string) error
 	SignInFailed(ctx context.Context, email, ip string)
@@ -64,6 +65,8 @@ type Options struct {
 	// token is issued, and may refuse with an error. With Policy.AccessRenewal
 	// off, renewal answers CodeNotImplemented whatever Renew is.
 	Renew func(ctx context.Context, p Principal) error
+	// Observer receives outcomes for metrics (optional).
+	Observer Observer
 }
 
 // Service is the domain. Create it with New; it is safe for concurrent use.
@@ -79,12 +82,13 @@ type Service struct {
 	users    Users
 	builtin  bool // users are the Store's own: the rotation checks them in the same statement
 	renew    func(ctx context.Context, p Principal) error
+	observer Observer
 }
 
 // New returns a Service.
 func New(o Options) *Service {
 	s := &Service{store: o.Store, tokens: o.Tokens, hasher: o.Hasher, policy: o.Policy, now: o.Now,
-		log: o.Logger, throttle: o.Throttle, claims: o.Claims, users: o.Users, renew: o.Renew}
+		log: o.Logger, throttle: o.Throttle, claims: o.Claims, users: o.Users, renew: o.Renew, observer: o.Observer}
 	if s.users == nil {
 		s.users, s.builtin = StoreUsers(o.Store, o.Hasher), true
 	}

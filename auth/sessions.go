@@ -29,14 +29,20 @@ func ParseScope(s string) (Scope, error) {
 	return "", fail(CodeInvalidRequest, `scope must be "local", "others" or "global"`, nil)
 }
 
-func (s *Service) revoke(ctx context.Context, p store.RevokeParams) (int, error) {
+// revoke revokes the sessions p selects and records the audit event.
+// userID names the sessions' user for the event when p selects by session
+// ("" when unknown); the client IP comes from the context (WithClientIP).
+func (s *Service) revoke(ctx context.Context, p store.RevokeParams, userID string) (int, error) {
 	n, err := s.store.RevokeSessions(ctx, p)
 	if err != nil {
 		return 0, s.internal(err)
 	}
+	if p.UserID != "" {
+		userID = p.UserID
+	}
 	if n > 0 {
 		s.log.InfoContext(ctx, "audit", "event", "session.revoked", "reason", p.Reason, "session_id", p.SessionID,
-			"user_id", p.UserID, "count", n)
+			"user_id", userID, "count", n, "ip", clientIP(ctx))
 	}
 	return n, nil
 }
@@ -78,8 +84,16 @@ func (s *Service) SignOut(ctx context.Context, p Principal, scope Scope) error {
 			return err
 		}
 	}
-	_, err := s.revoke(ctx, rp)
-	return err
+	n, err := s.revoke(ctx, rp, p.UserID)
+	if err != nil {
+		return err
+	}
+	if scope == "" {
+		scope = ScopeLocal
+	}
+	s.log.InfoContext(ctx, "audit", "event", "signout", "scope", string(scope), "user_id", p.UserID, "session_id", p.SessionID,
+		"sessions_revoked", n, "ip", clientIP(ctx))
+	return nil
 }
 
 // SessionInfo is a live session as shown to its user.
@@ -119,19 +133,20 @@ func (s *Service) RevokeSession(ctx context.Context, p Principal, id string) err
 	if err != nil {
 		return s.internal(err)
 	}
-	_, err = s.revoke(ctx, store.RevokeParams{SessionID: id, Reason: "revoked_by_user", Now: s.now().UTC()})
+	_, err = s.revoke(ctx, store.RevokeParams{SessionID: id, Reason: "revoked_by_user", Now: s.now().UTC()}, p.UserID)
 	return err
 }
 
 // AdminRevokeSession revokes any session (latchkey session revoke). It
 // returns CodeNotFound for an unknown id.
 func (s *Service) AdminRevokeSession(ctx context.Context, id string) error {
-	if _, err := s.store.Session(ctx, id); errors.Is(err, store.ErrNotFound) {
+	sess, err := s.store.Session(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return fail(CodeNotFound, "no such session", nil)
 	} else if err != nil {
 		return s.internal(err)
 	}
-	_, err := s.revoke(ctx, store.RevokeParams{SessionID: id, Reason: "revoked_by_admin", Now: s.now().UTC()})
+	_, err = s.revoke(ctx, store.RevokeParams{SessionID: id, Reason: "revoked_by_admin", Now: s.now().UTC()}, sess.UserID)
 	return err
 }
 
@@ -159,11 +174,11 @@ func (s *Service) AdminListSessions(ctx context.Context, email string) ([]store.
 // introspection answers inactive at once. Unknown, invalid or expired tokens
 // are not an error (§2.2). hint is only a hint.
 func (s *Service) RevokeToken(ctx context.Context, tok, hint string) error {
-	sid := ""
+	sid, uid := "", ""
 	tryRefresh := func() bool {
 		c, err := s.tokens.VerifyRefresh(tok)
 		if err == nil || errors.Is(err, token.ErrExpired) {
-			sid = c.SessionID
+			sid, uid = c.SessionID, c.Subject
 			return true
 		}
 		return false
@@ -171,7 +186,7 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint string) error {
 	tryAccess := func() bool {
 		c, err := s.tokens.VerifyAccess(tok)
 		if err == nil || errors.Is(err, token.ErrExpired) {
-			sid = c.SessionID
+			sid, uid = c.SessionID, c.Subject
 			return true
 		}
 		return false
@@ -184,7 +199,7 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint string) error {
 	if sid == "" {
 		return nil
 	}
-	_, err := s.revoke(ctx, store.RevokeParams{SessionID: sid, Reason: "token_revoked", Now: s.now().UTC()})
+	_, err := s.revoke(ctx, store.RevokeParams{SessionID: sid, Reason: "token_revoked", Now: s.now().UTC()}, uid)
 	return err
 }
 

@@ -72,7 +72,8 @@ func (s *Service) SignUp(ctx context.Context, email, pw string) (store.User, err
 // dummy hash is verified for unknown emails), so sign-in does not reveal
 // which emails exist. A correct password of an inactive user gives
 // CodeUserInactive.
-func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (*Grant, error) {
+func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Grant, err error) {
+	defer func() { s.observeSignIn(g, err) }()
 	email = NormalizeEmail(email)
 	if email == "" || pw == "" {
 		return nil, fail(CodeInvalidRequest, "email and password are required", nil)
@@ -82,7 +83,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (*Grant,
 	}
 	if s.throttle != nil {
 		if err := s.throttle.AllowSignIn(ctx, email, m.IP); err != nil {
-			s.log.WarnContext(ctx, "audit", "event", "signin.rate_limited", "ip", m.IP)
+			s.log.WarnContext(ctx, "audit", "event", "signin.rate_limited", "limit", limitOf(err), "ip", m.IP)
 			return nil, err
 		}
 	}
@@ -124,9 +125,10 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (*Grant,
 		return nil, s.internal(err)
 	}
 	for _, id := range evicted {
-		s.log.InfoContext(ctx, "audit", "event", "session.revoked", "reason", "session_limit", "session_id", id, "user_id", u.ID)
+		s.log.InfoContext(ctx, "audit", "event", "session.revoked", "reason", "session_limit", "session_id", id, "user_id", u.ID,
+			"count", 1, "ip", m.IP)
 	}
-	g, err := s.grant(ctx, sess, now, sess.Generation)
+	g, err = s.grant(ctx, sess, now, sess.Generation)
 	if err != nil {
 		return nil, err
 	}

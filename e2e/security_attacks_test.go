@@ -298,14 +298,14 @@ var secAttacks = []secAttack{
 		raw, _ := x509.ParsePKCS8PrivateKey(k.Private)
 		return secSign(t, e.atHeader(k.KID), e.at, raw.(*ecdsa.PrivateKey))
 	}},
-	{name: "retired kid (rotated, past access TTL + leeway, reloaded)",
+	{name: "retired kid (rotated, past its publication window, reloaded)",
 		prepare: func(t *testing.T, s *servertest.Server) any {
 			key, kid, _ := secServerKeys(t, s)
 			ctx := context.Background()
 			if _, err := s.App.Issuer.RotateKey(ctx, s.App.Store, token.ES256); err != nil {
 				t.Fatal(err)
 			}
-			s.Clock.Advance(s.App.Config.JWTExpiresIn.D() + server.AccessLeeway + time.Second)
+			s.Clock.Advance(server.RetiredKeyPublished(s.App.Config) + time.Second)
 			if err := s.App.ReloadKeys(ctx); err != nil {
 				t.Fatal(err)
 			}

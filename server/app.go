@@ -14,6 +14,7 @@ import (
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
+	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/store/postgres"
@@ -32,6 +33,9 @@ type Options struct {
 	Now    func() time.Time
 	// HashParams defaults to password.Default (argon2id m=19 MiB, t=2, p=1).
 	HashParams *password.Params
+	// RedisKeyPrefix namespaces the rate-limit keys in the REDIS_URL Redis
+	// (ratelimit.DefaultRedisPrefix when empty); tests use one each.
+	RedisKeyPrefix string
 }
 
 // App is an opened Latchkey: store, token issuer and domain service.
@@ -43,8 +47,11 @@ type App struct {
 	// Latchkey is the mounted library handler the HTTP routes come from.
 	Latchkey *latchkey.Handler
 	Logger   *slog.Logger
+	// Metrics are served at GET /metrics.
+	Metrics *metrics.Metrics
 
 	now       func() time.Time
+	closeRL   func() error // closes the Redis client of a shared limiter
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -120,15 +127,22 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	if cfg.AccessTokenRenewal.On() {
 		lo.Renew = latchkey.AllowRenewal
 	}
+	a := &App{Config: cfg, Store: st, Logger: log, Metrics: metrics.New(), now: now, stop: make(chan struct{})}
+	lo.Observer, lo.Instrument = a.Metrics, a.Metrics.Middleware
 	if cfg.RateLimits.On() {
-		lo.Throttle = newThrottle(ratelimit.NewMemory(ratelimit.MemoryOptions{Now: now}), cfg)
+		th, err := a.openThrottle(ctx, o.RedisKeyPrefix)
+		if err != nil {
+			return nil, err
+		}
+		lo.Throttle = th
 	}
 	lk, err := latchkey.New(ctx, lo)
 	if err != nil {
+		a.closeLimiter()
 		return nil, err
 	}
-	return &App{Config: cfg, Store: st, Issuer: lk.Tokens, Service: lk.Service, Latchkey: lk, Logger: log, now: now,
-		stop: make(chan struct{})}, nil
+	a.Latchkey, a.Issuer, a.Service = lk, lk.Tokens, lk.Service
+	return a, nil
 }
 
 // RetiredKeyPublished is how long a retired signing key stays published and
@@ -138,6 +152,30 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 // interval counts, beside the access lifetime and the leeway.
 func RetiredKeyPublished(cfg config.Config) time.Duration {
 	return cfg.JWTExpiresIn.D() + AccessLeeway + cfg.KeyReloadInterval.D()
+}
+
+// openThrottle returns the RATE_LIMIT_* throttle: on a Redis shared by every
+// instance when REDIS_URL is set, else in this process's memory. An
+// unreachable Redis is not a start-up error: the throttle falls back to
+// memory until it answers (see throttle), and a warning says so.
+func (a *App) openThrottle(ctx context.Context, prefix string) (*throttle, error) {
+	mem := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: a.now})
+	if a.Config.RedisURL == "" {
+		return newThrottle(mem, nil, a.Config, a.Logger, a.Metrics), nil
+	}
+	rc, err := ratelimit.NewRedisClient(a.Config.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	a.closeRL = rc.Close
+	// A quick look, so a wrong REDIS_URL is reported at start; it never
+	// fails the start (and costs the CLI commands little: they open an App too).
+	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if err := rc.Ping(pctx).Err(); err != nil {
+		a.Logger.Warn("REDIS_URL: Redis does not answer; rate limits are per instance until it does", "err", err)
+	}
+	return newThrottle(ratelimit.NewRedis(rc, ratelimit.RedisOptions{Prefix: prefix, Now: a.now}), mem, a.Config, a.Logger, a.Metrics), nil
 }
 
 // PolicyOf maps the settings of SPEC §3 onto the domain's policy.
@@ -212,12 +250,20 @@ func (a *App) ReloadKeys(ctx context.Context) error {
 	return a.Issuer.LoadKeys(ctx, a.Store, a.Config.JWTAlgorithm, hs)
 }
 
+// closeLimiter closes the Redis client of a shared rate limiter, if any.
+func (a *App) closeLimiter() {
+	if a.closeRL != nil {
+		_ = a.closeRL()
+	}
+}
+
 // Close stops background work and closes the store.
 func (a *App) Close() error {
 	var err error
 	a.closeOnce.Do(func() {
 		close(a.stop)
 		a.wg.Wait()
+		a.closeLimiter()
 		err = a.Store.Close()
 	})
 	return err

@@ -28,6 +28,7 @@ func (a *App) Handler() (http.Handler, error) {
 	}, nil))
 	mux.Handle("GET /readyz", httpapi.Handle(a.ready, nil))
 	mux.Handle("GET /openapi.json", openapi.Handler())
+	mux.Handle("GET /metrics", a.Metrics.Handler())
 	mux.Handle("/", latchkey.NotFound())
 	return a.Latchkey.Wrap(mux), nil
 }

@@ -2,8 +2,9 @@
 // per client IP, failed sign-ins per account, refreshes per IP (spec §4).
 //
 // Limiter is the seam: Memory implements it per process on
-// golang.org/x/time/rate, and a Redis-backed implementation shared by every
-// instance can implement the same interface later. The package does not
+// golang.org/x/time/rate, and Redis implements it with the same semantics
+// on a Redis shared by every instance (REDIS_URL), as GCRA in one atomic
+// Lua script. Both run one contract test table. The package does not
 // import net/http, so the domain can enforce limits as well as the HTTP
 // layer; httpapi.WriteRetryAfter turns a retry delay into a header.
 //

@@ -95,8 +95,9 @@ func Start(t testing.TB, mod func(*config.Config)) *Server {
 	return StartConfig(t, cfg)
 }
 
-// StartConfig starts a server for cfg (already validated or built by Config).
-func StartConfig(t testing.TB, cfg config.Config) *Server {
+// StartConfig starts a server for cfg (already validated or built by Config),
+// with opts applied to the wiring.
+func StartConfig(t testing.TB, cfg config.Config, opts ...Option) *Server {
 	t.Helper()
 	ctx := context.Background()
 	ts := httptest.NewUnstartedServer(nil)
@@ -114,8 +115,12 @@ func StartConfig(t testing.TB, cfg config.Config) *Server {
 	clk := NewClock(Epoch)
 	logs := &SyncBuffer{}
 	cheap := password.Cheap
-	app, err := server.Open(ctx, cfg, st, server.Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now: clk.Now, HashParams: &cheap})
+	so := server.Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now: clk.Now, HashParams: &cheap}
+	for _, o := range opts {
+		o(&so)
+	}
+	app, err := server.Open(ctx, cfg, st, so)
 	if err != nil {
 		st.Close()
 		t.Fatal(err)
