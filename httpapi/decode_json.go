@@ -10,13 +10,15 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // DecodeOptions tune DecodeJSON.
 type DecodeOptions struct {
 	// Strict refuses fields the destination does not declare ("unknown
-	// field \"foo\""). Note that encoding/json matches field names without
-	// regard to case, so "Email" still fills an `json:"email"` field.
+	// field \"foo\""), matching top-level names exactly: encoding/json on
+	// its own would let "Email" fill an `json:"email"` field, which the
+	// OpenAPI document does not allow.
 	Strict bool
 	// MaxBytes overrides MaxBodyBytes when positive.
 	MaxBytes int64
@@ -78,6 +80,9 @@ func decodeJSONBytes(data []byte, dst any, strict bool) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if strict {
 		dec.DisallowUnknownFields()
+		if err := exactKeys(data, dst); err != nil {
+			return err
+		}
 	}
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
@@ -165,4 +170,57 @@ func skipSpace(data []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// declared caches, per struct type, the JSON names of its fields.
+var declared sync.Map // reflect.Type → map[string]bool
+
+// exactKeys refuses a top-level key of the object in data that is not, to
+// the letter, the JSON name of a field of *dst (a struct). Syntax errors are
+// left to the decoder, which reports them with their position.
+func exactKeys(data []byte, dst any) error {
+	t := reflect.TypeOf(dst)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	t = t.Elem()
+	v, ok := declared.Load(t)
+	if !ok {
+		names := map[string]bool{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			names[name] = true
+		}
+		v, _ = declared.LoadOrStore(t, names)
+	}
+	names := v.(map[string]bool)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		if !names[key] {
+			return malformed("unknown field "+quote(key), nil)
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -132,8 +133,15 @@ func (c *Contract) Check(ex Exchange, enabled func(dialect string) bool) (Outcom
 }
 
 // checkUndocumented is the rule for a path or method the document does not
-// list: 404 or 405 with one of the documented error bodies.
+// list: 404 or 405 with one of the documented error bodies, or, for a path
+// that is not in canonical form ("/a/../b", "//x"), net/http.ServeMux's
+// redirect to the cleaned path.
 func (c *Contract) checkUndocumented(ex Exchange) []string {
+	if ex.Status == http.StatusTemporaryRedirect || ex.Status == http.StatusMovedPermanently || ex.Status == http.StatusPermanentRedirect {
+		if p := ex.Request.URL.Path; p != cleanPath(p) && ex.Header.Get("Location") != "" {
+			return nil
+		}
+	}
 	if ex.Status == http.StatusNotFound || ex.Status == http.StatusMethodNotAllowed {
 		for _, s := range c.errorSchemas {
 			if c.valid(s, ex.Body) {
@@ -201,4 +209,20 @@ func clip(b []byte) string {
 		return string(b[:300]) + "…"
 	}
 	return string(b)
+}
+
+// cleanPath is ServeMux's canonical form of a path (path.Clean keeping a
+// trailing slash).
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
