@@ -317,7 +317,7 @@
     const tr = document.createElement('tr');
     tr.dataset.sessionId = s.id;
     if (s.current) tr.className = 'current';
-    const id = cell(s.id.slice(0, 8));
+    const id = cell(shortId(s.id));
     id.title = s.id;
     if (s.current) {
       const mark = document.createElement('span');
@@ -335,6 +335,12 @@
     act.append(b);
     tr.append(id, cell(device(s.userAgent), s.userAgent), cell(s.ip || ''), cell(when(s.createdAt)), cell(when(s.lastRefreshedAt)), act);
     return tr;
+  }
+
+  // shortId shows the end of a session id: ids are UUIDv7, whose first
+  // digits are the creation time and so alike for sessions of one day.
+  function shortId(id) {
+    return '…' + id.slice(-8);
   }
 
   function when(iso) {
@@ -365,7 +371,7 @@
       post({ type: 'signed-out', message: text });
       return;
     }
-    say('Session ' + id.slice(0, 8) + ' revoked: it is signed out at its next refresh.', 'info');
+    say('Session ' + shortId(id) + ' revoked: it is signed out at its next refresh.', 'info');
     loadSessions();
   }
 
