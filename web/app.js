@@ -214,6 +214,12 @@
       // user, or the cookie dialect is off), 403: signing in again is the
       // only way on.
       const wasSignedIn = state.token !== null;
+      if (resp.status === 404 && err.error !== 'user_not_found') {
+        // The cookie dialect is off (DIALECTS) or REFRESH_COOKIE=off.
+        const text = 'This server does not refresh tokens through a cookie, so this page cannot keep you signed in.';
+        signedOut(wasSignedIn ? text + ' Sign in again.' : text, 'warn');
+        return;
+      }
       if (err.error === 'refresh_token_missing' && !wasSignedIn) {
         signedOut(''); // no session yet: just the form
         return;
