@@ -11,6 +11,7 @@ import (
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/openapi"
+	"github.com/latchkey-dev/latchkey/web"
 )
 
 // CookiePath is the Path of the refresh cookie: it must cover
@@ -29,6 +30,9 @@ func (a *App) Handler() (http.Handler, error) {
 	mux.Handle("GET /readyz", httpapi.Handle(a.ready, nil))
 	mux.Handle("GET /openapi.json", openapi.Handler())
 	mux.Handle("GET /metrics", a.Metrics.Handler())
+	mux.Handle("GET /{$}", web.Handler()) // the account page; {$}: "/" only
+	mux.Handle("GET /app.js", web.Handler())
+	mux.Handle("GET /app.css", web.Handler())
 	mux.Handle("/", latchkey.NotFound())
 	return a.Latchkey.Wrap(mux), nil
 }
