@@ -20,7 +20,7 @@ type throttle struct {
 }
 
 func newThrottle(l ratelimit.Limiter, cfg config.Config) *throttle {
-	lim := func(r config.Rate) ratelimit.Limit { return ratelimit.Limit{Count: r.Count, Per: r.Per.D()} }
+	lim := func(r config.Rate) ratelimit.Limit { return ratelimit.Limit{Count: r.Count, Per: r.Per} }
 	return &throttle{l: l, failAccount: lim(cfg.RateLimitSigninFailuresAccount), failIP: lim(cfg.RateLimitSigninFailuresIP),
 		signInIP: lim(cfg.RateLimitSigninIP), refreshIP: lim(cfg.RateLimitRefreshIP)}
 }
