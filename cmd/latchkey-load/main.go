@@ -239,7 +239,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			defer app.Close()
 		}
 		s, err = seedStore(ctx, app.Store, app.Issuer, app.Service.Policy(), o.sessions, o.perUser, 64, prefix, stdout)
-	} else if o.mode != modeCeiling || o.hold {
+	} else if o.mode != modeCeiling && !o.hold {
 		s, err = signInAll(ctx, client, base, o.sessions, o.perUser, 2*runtime.GOMAXPROCS(0), prefix, stdout)
 	}
 	if err != nil {
@@ -278,7 +278,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 			floodDone <- r
 		}()
 	}
+	b0, w0 := batchStats(app)
+	selfCPU0, _ := cpuTime(os.Getpid())
+	serverCPU0, _ := cpuTime(pid)
 	r, elapsed := runLoad(ctx, client, base, o.mode, o.c, o.duration, s, 0)
+	b1, w1 := batchStats(app)
+	selfCPU1, _ := cpuTime(os.Getpid())
+	serverCPU1, _ := cpuTime(pid)
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -291,9 +297,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 		map[bool]string{true: "seeded through the store", false: "signed in through the API"}[o.seed],
 		runtime.GOMAXPROCS(0), map[bool]string{true: "server in this process", false: "external server"}[o.serve])
 	r.report(stdout, o.mode, elapsed)
+	if o.serve && b1 > b0 {
+		fmt.Fprintf(stdout, "  SQLite group commits: %d (%.0f/s), %.1f writes each\n", b1-b0, float64(b1-b0)/elapsed.Seconds(),
+			float64(w1-w0)/float64(b1-b0))
+	}
 	if o.flood > 0 {
 		fr := <-floodDone
 		fr.report(stdout, fmt.Sprintf("signin flood (%d workers)", o.flood), o.duration)
+	}
+	cores := func(d time.Duration) float64 { return d.Seconds() / elapsed.Seconds() }
+	if o.serve {
+		fmt.Fprintf(stdout, "CPU: this process (server and load generator) %.2f cores\n", cores(selfCPU1-selfCPU0))
+	} else if pid != 0 {
+		fmt.Fprintf(stdout, "CPU: server %.2f cores, load generator %.2f cores (of %d)\n", cores(serverCPU1-serverCPU0),
+			cores(selfCPU1-selfCPU0), runtime.NumCPU())
 	}
 	if sampler != nil {
 		peak, err := sampler.Stop()
@@ -309,6 +326,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// batchStats reads the group-commit counters of an in-process SQLite store.
+func batchStats(app *server.App) (batches, writes int64) {
+	if app == nil {
+		return 0, 0
+	}
+	if db, ok := app.Store.(interface{ BatchStats() (int64, int64) }); ok {
+		return db.BatchStats()
+	}
+	return 0, 0
 }
 
 // openApp opens and migrates the store and builds the app from a

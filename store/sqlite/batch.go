@@ -206,3 +206,7 @@ func isOpFailed(err error) bool {
 func constraintOnly(err error) bool {
 	return errors.Is(err, sqlite3.CONSTRAINT)
 }
+
+// BatchStats returns how many group commits the writer has run (or tried)
+// and how many writes they carried: writes/batches is the mean batch size.
+func (db *DB) BatchStats() (batches, writes int64) { return db.batches.Load(), db.batched.Load() }
