@@ -50,6 +50,10 @@ func BenchmarkRotate(b *testing.B) {
 					}
 				}
 			})
+			b.StopTimer()
+			if n, w := db.BatchStats(); n > 0 {
+				b.ReportMetric(float64(w)/float64(n), "writes/commit")
+			}
 		})
 	}
 }

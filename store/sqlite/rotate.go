@@ -45,13 +45,26 @@ func (db *DB) Rotate(ctx context.Context, p store.RotateParams) (store.Session, 
 	if err != nil {
 		return store.Session{}, db.wrap("rotate", err)
 	}
-	s, err := scanSession(stmt.QueryRowContext(ctx,
-		step, now, expires, p.SessionID, p.Generation, now, now, p.SkipUserCheck))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Session{}, fmt.Errorf("sqlite: rotate: %w", store.ErrStale)
+	// One compare-and-set inside the next group commit (batch.go): the
+	// result is returned only once the batch holding it is durable.
+	var s store.Session
+	err = db.submit(ctx, false, func(tx *sql.Tx) error {
+		var err error
+		s, err = scanSession(tx.Stmt(stmt).QueryRow(step, now, expires, p.SessionID, p.Generation, now, now, p.SkipUserCheck))
+		if errors.Is(err, sql.ErrNoRows) {
+			return expected(errStale)
+		}
+		return err
+	})
+	if errors.Is(err, store.ErrStale) {
+		return store.Session{}, err
 	}
 	return s, db.wrap("rotate", err)
 }
+
+// errStale is allocated once: a stale refresh (a replayed token) is common
+// enough not to pay for a new error each time.
+var errStale = fmt.Errorf("sqlite: rotate: %w", store.ErrStale)
 
 // rotateStmt returns the prepared rotateSQL on the writer connection. SQLite
 // re-prepares it by itself if a migration changes the schema.

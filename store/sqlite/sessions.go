@@ -31,9 +31,16 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 		return nil, e.err
 	}
 	var evicted []string
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	// Through the group commit (batch.go), inside a SAVEPOINT: a duplicate id
+	// fails this sign-in alone.
+	err := db.submit(ctx, true, func(tx *sql.Tx) error {
+		ctx := context.Background() // the batch's, not this caller's
+		evicted = evicted[:0]
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
+			if constraintOnly(err) {
+				return expected(err)
+			}
 			return err
 		}
 		if maxPerUser <= 0 {
@@ -110,24 +117,31 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 	if e.err != nil {
 		return 0, e.err
 	}
-	var (
-		res sql.Result
-		err error
-	)
 	const set = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL AND `
-	switch {
-	case (p.SessionID == "") == (p.UserID == ""):
+	if (p.SessionID == "") == (p.UserID == "") {
 		// Never fall through to an unfiltered UPDATE that signs everyone out.
 		return 0, errors.New("sqlite: revoke sessions: exactly one of SessionID and UserID must be set")
-	case p.SessionID != "":
-		res, err = db.w.ExecContext(ctx, set+`id = ?`, now, p.Reason, p.SessionID)
-	default:
-		res, err = db.w.ExecContext(ctx, set+`user_id = ? AND id <> ?`, now, p.Reason, p.UserID, p.ExceptSessionID)
 	}
-	if err != nil {
-		return 0, db.wrap("revoke sessions", err)
-	}
-	n, err := res.RowsAffected()
+	// Through the group commit (batch.go), so that a revocation is ordered
+	// with the rotations around it and is never starved by them.
+	var n int64
+	err := db.submit(ctx, false, func(tx *sql.Tx) error {
+		ctx := context.Background() // the batch's, not this caller's
+		var (
+			res sql.Result
+			err error
+		)
+		if p.SessionID != "" {
+			res, err = tx.ExecContext(ctx, set+`id = ?`, now, p.Reason, p.SessionID)
+		} else {
+			res, err = tx.ExecContext(ctx, set+`user_id = ? AND id <> ?`, now, p.Reason, p.UserID, p.ExceptSessionID)
+		}
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	return int(n), db.wrap("revoke sessions", err)
 }
 

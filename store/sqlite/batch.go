@@ -1,0 +1,212 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// Group commit.
+//
+// With synchronous=FULL every COMMIT waits for an fsync of the WAL, ~600 µs
+// on the machine docs/performance.md was measured on, so one transaction per
+// refresh tops out near 1,600 refreshes/s however many goroutines ask. The
+// batching writer keeps every rotation durable and lifts that ceiling: the
+// hot writes (Rotate, CreateSession, RevokeSessions) queue, one goroutine
+// takes whatever is queued (up to maxBatch, never waiting for more: an idle
+// server adds no latency), runs each write in turn inside ONE IMMEDIATE
+// transaction, COMMITs once, and only then answers every caller. A caller
+// therefore learns of success only when its write is on disk, exactly as with
+// a transaction of its own.
+//
+// Each write keeps its own semantics inside the shared transaction:
+//   - Rotate is a single compare-and-set UPDATE … RETURNING. The writes of one
+//     batch run one after the other, each seeing the ones before it, so two
+//     rotations of the same generation in one batch cannot both match: the
+//     second sees the generation the first wrote and gets store.ErrStale.
+//   - A write that fails in an expected way (a stale Rotate, a duplicate
+//     CreateSession) changes nothing and does not disturb the others: a
+//     single statement is atomic, and multi-statement writes run inside a
+//     SAVEPOINT that is rolled back on failure.
+//   - Any other failure (I/O error, full disk, interrupted statement) or a
+//     failed COMMIT rolls the whole transaction back and every write of the
+//     batch fails with it (store.ErrUnavailable): none of them was committed,
+//     and none of them was acknowledged.
+//
+// The statements run under the writer's own context, not the callers': one
+// caller giving up must not interrupt a transaction that carries the writes
+// of others. A caller whose context ended before its turn is skipped.
+const maxBatch = 128
+
+// writeOp is one queued write.
+type writeOp struct {
+	ctx context.Context
+	// fn runs the write inside the batch's transaction. An error it returns
+	// that is not expected (see errExpected) aborts the whole batch.
+	fn func(tx *sql.Tx) error
+	// savepoint runs fn inside its own SAVEPOINT, for writes of several
+	// statements that must be undone together when fn fails as expected.
+	savepoint bool
+	err       error
+	done      chan struct{}
+}
+
+// opFailed marks the expected failure of one write (its own business: a
+// stale generation, a conflict); the batch carries on.
+type opFailed struct{ err error }
+
+func (e opFailed) Error() string { return e.err.Error() }
+func (e opFailed) Unwrap() error { return e.err }
+
+// expected wraps err as a failure of this write alone.
+func expected(err error) error { return opFailed{err} }
+
+// startWriter starts the goroutine that commits queued writes.
+func (db *DB) startWriter() {
+	db.queue = make(chan *writeOp, 4*maxBatch)
+	db.writerDone = make(chan struct{})
+	go db.writeLoop()
+}
+
+// submit queues fn and waits until the batch holding it has committed (or
+// failed). Once queued, it waits for the outcome even if ctx ends, so that
+// what it returns is what happened.
+func (db *DB) submit(ctx context.Context, savepoint bool, fn func(tx *sql.Tx) error) error {
+	op := &writeOp{ctx: ctx, fn: fn, savepoint: savepoint, done: make(chan struct{})}
+	db.submitMu.RLock()
+	if db.closed.Load() {
+		db.submitMu.RUnlock()
+		return sql.ErrConnDone
+	}
+	select {
+	case db.queue <- op:
+	case <-ctx.Done():
+		db.submitMu.RUnlock()
+		return ctx.Err()
+	}
+	db.submitMu.RUnlock()
+	<-op.done
+	return op.err
+}
+
+// stopWriter lets the writer commit what is queued, then stops it. Later
+// submits fail with store.ErrUnavailable.
+func (db *DB) stopWriter() {
+	db.submitMu.Lock()
+	if db.queue != nil && !db.writerStopped {
+		db.writerStopped = true
+		close(db.queue)
+		<-db.writerDone
+	}
+	db.submitMu.Unlock()
+}
+
+func (db *DB) writeLoop() {
+	defer close(db.writerDone)
+	batch := make([]*writeOp, 0, maxBatch)
+	for op := range db.queue {
+		batch = append(batch[:0], op)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case op, ok := <-db.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, op)
+			default:
+				break drain
+			}
+		}
+		db.commitBatch(batch)
+		db.batches.Add(1)
+		db.batched.Add(int64(len(batch)))
+		clear(batch)
+	}
+}
+
+// commitBatch runs batch in one transaction and answers every op.
+func (db *DB) commitBatch(batch []*writeOp) {
+	ctx := context.Background()
+	fail := func(err error) {
+		for _, op := range batch {
+			if op.err == nil || isOpFailed(op.err) {
+				op.err = err
+			}
+			close(op.done)
+		}
+	}
+	tx, err := db.w.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	if err != nil {
+		fail(err)
+		return
+	}
+	for _, op := range batch {
+		if err := op.ctx.Err(); err != nil {
+			op.err = expected(err)
+			continue
+		}
+		if err := db.runOp(tx, op); err != nil {
+			if !isOpFailed(err) {
+				err = errors.Join(err, ignoreDone(tx.Rollback()))
+				fail(fmt.Errorf("batch of %d writes rolled back: %w", len(batch), err))
+				return
+			}
+			op.err = err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("commit of %d writes: %w", len(batch), err))
+		return
+	}
+	for _, op := range batch {
+		if f, ok := op.err.(opFailed); ok {
+			op.err = f.err
+		}
+		close(op.done)
+	}
+}
+
+func (db *DB) runOp(tx *sql.Tx, op *writeOp) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("sqlite: write panicked: %v", r)
+		}
+	}()
+	if !op.savepoint {
+		return op.fn(tx)
+	}
+	ctx := context.Background()
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+		return err
+	}
+	if err := op.fn(tx); err != nil {
+		if !isOpFailed(err) {
+			return err
+		}
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO op; RELEASE op"); rerr != nil {
+			return errors.Join(err.(opFailed).err, rerr)
+		}
+		return err
+	}
+	_, err = tx.ExecContext(ctx, "RELEASE op")
+	return err
+}
+
+func isOpFailed(err error) bool {
+	_, ok := err.(opFailed)
+	return ok
+}
+
+// constraintOnly reports whether err is a constraint violation: the failing
+// statement was undone by SQLite and the transaction goes on.
+func constraintOnly(err error) bool {
+	return errors.Is(err, sqlite3.CONSTRAINT)
+}
+
+// BatchStats returns how many group commits the writer has run (or tried)
+// and how many writes they carried: writes/batches is the mean batch size.
+func (db *DB) BatchStats() (batches, writes int64) { return db.batches.Load(), db.batched.Load() }
