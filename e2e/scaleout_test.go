@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/latchkey-dev/latchkey/e2e/e2etest"
 	"net/http"
 	"regexp"
 	"slices"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/latchkey-dev/latchkey/e2e/e2etest"
 	"github.com/latchkey-dev/latchkey/store/postgres/pgtest"
 )
 
