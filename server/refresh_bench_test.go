@@ -3,6 +3,8 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,8 +28,10 @@ func BenchmarkRefresh(b *testing.B) {
 }
 
 func benchRefresh(b *testing.B, chains int) {
-	srv := servertest.Start(b, nil)
-	h := srv.Config.Handler
+	// The production handler (not the test server's OpenAPI-checking wrap),
+	// logging JSON at info level to nowhere, as a server logs to stderr.
+	srv := servertest.StartConfig(b, servertest.Config(b), servertest.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
+	h := srv.Handler
 	tokens := make([]string, chains)
 	for i := range tokens {
 		tokens[i] = srv.SignIn(b, "bench"+strings.Repeat("x", i)+"@example.com", "correct horse battery").RefreshToken

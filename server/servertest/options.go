@@ -1,6 +1,8 @@
 package servertest
 
 import (
+	"log/slog"
+
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/server"
 )
@@ -20,4 +22,11 @@ func WithHashParams(p password.Params) Option {
 // see other tests' counters.
 func WithRedisKeyPrefix(prefix string) Option {
 	return func(o *server.Options) { o.RedisKeyPrefix = prefix }
+}
+
+// WithLogger logs to l instead of Server.Logs (benchmarks log to
+// io.Discard at the production level, so the cost of writing logs is
+// measured without a buffer that grows with every request).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *server.Options) { o.Logger = l }
 }

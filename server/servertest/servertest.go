@@ -49,6 +49,9 @@ type Server struct {
 	Clock *Clock
 	// Logs holds everything the server logged (for leak tests).
 	Logs *SyncBuffer
+	// Handler is the server's own handler, without the OpenAPI check that
+	// wraps it in the test server: benchmarks call it to measure the product.
+	Handler http.Handler
 	// Contract holds what the OpenAPI check found: every exchange with the
 	// server is checked against openapi/openapi.json, and the test fails at
 	// cleanup on any violation (see package openapitest for the rules).
@@ -149,7 +152,7 @@ func StartConfig(t testing.TB, cfg config.Config, opts ...Option) *Server {
 		ts.Close()
 		app.Close()
 	})
-	return &Server{Server: ts, App: app, Clock: clk, Logs: logs, Contract: rec}
+	return &Server{Server: ts, App: app, Clock: clk, Logs: logs, Handler: h, Contract: rec}
 }
 
 // Response is a decoded HTTP response.
