@@ -1,26 +1,21 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3", for PRAGMA integrity_check
 
+	"github.com/latchkey-dev/latchkey/e2e/e2etest"
 	"github.com/latchkey-dev/latchkey/store/sqlite"
 )
 
@@ -45,18 +40,22 @@ func TestCrashSafetyUnderRefreshLoad(t *testing.T) {
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	bin := crashBuild(t, dir)
-	db := filepath.Join(dir, "latchkey.db")
-
-	p := crashStart(ctx, t, bin, db, "")
+	db := filepath.Join(t.TempDir(), "latchkey.db")
+	env := map[string]string{
+		"DATABASE_URL": "sqlite://" + db, "REFRESH_TOKEN_REUSE_INTERVAL": crashReuseInterval.String(),
+		"LOG_LEVEL": "warn", "SHUTDOWN_TIMEOUT": "5s",
+		// A fixed issuer: the restarted server (on another port) accepts the
+		// tokens the first one issued.
+		"PUBLIC_URL": "http://crash.test",
+	}
+	p := e2etest.StartServer(t, env)
 	hc := &http.Client{Timeout: 5 * time.Second}
-	if r, err := crashPost(hc, p.base+"/auth/sign-up", crashCreds); err != nil || r.Status != 201 {
+	if r, err := crashPost(hc, p.URL+"/auth/sign-up", crashCreds); err != nil || r.Status != 201 {
 		t.Fatalf("sign-up: %v %s", err, crashBody(r))
 	}
 	cs := make([]*crashClient, clients)
 	for i := range cs {
-		r, err := crashPost(hc, p.base+"/auth/sign-in", crashCreds)
+		r, err := crashPost(hc, p.URL+"/auth/sign-in", crashCreds)
 		if err != nil || r.Status != 200 {
 			t.Fatalf("sign-in %d: %v %s", i, err, crashBody(r))
 		}
@@ -72,14 +71,14 @@ func TestCrashSafetyUnderRefreshLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.run(t, p.base, &total)
+			c.run(t, p.URL, &total)
 		}()
 	}
 	deadline := time.Now().Add(crashLoadTime)
 	for total.Load() < killAfter && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	p.kill(t)
+	p.Kill() // SIGKILL by PID: no shutdown, requests cut mid-flight
 	killedAt := time.Now()
 	wg.Wait()
 	t.Logf("killed after %d acknowledged rotations", total.Load())
@@ -107,13 +106,13 @@ func TestCrashSafetyUnderRefreshLoad(t *testing.T) {
 
 	// Restart on the same file; every client continues from its last
 	// acknowledged token, inside the reuse interval.
-	p = crashStart(ctx, t, bin, db, p.addr) // same address: the issuer (iss) derives from it
+	p = e2etest.StartServer(t, env)
 	if since := time.Since(killedAt); since > crashReuseInterval-2*time.Second {
 		t.Fatalf("restart took %v, too close to the reuse interval (%v) to tell reuse from loss", since, crashReuseInterval)
 	}
 	for round := 1; round <= 2; round++ {
 		for i, c := range cs {
-			r, err := crashPost(hc, p.base+"/token", map[string]string{"refreshToken": c.acked})
+			r, err := crashPost(hc, p.URL+"/token", map[string]string{"refreshToken": c.acked})
 			if err != nil || r.Status != 200 {
 				t.Fatalf("client %d, round %d after restart: %v %s", i, round, err, crashBody(r))
 			}
@@ -125,7 +124,9 @@ func TestCrashSafetyUnderRefreshLoad(t *testing.T) {
 			c.acked, c.gen = out.RefreshToken, c.gen+1
 		}
 	}
-	p.stop(t)
+	if err := p.Stop(); err != nil {
+		t.Fatalf("latchkey serve did not stop cleanly: %v\n%s", err, p.Logs())
+	}
 
 	crashIntegrity(t, db)
 	for i, g := range crashGenerations(ctx, t, db, cs) {
@@ -183,116 +184,6 @@ func crashBody(r *secResponse) string {
 func crashPost(hc *http.Client, url string, body any) (*secResponse, error) {
 	b, _ := json.Marshal(body)
 	return secDo(hc, "POST", url, "application/json", string(b))
-}
-
-// crashBuild builds cmd/latchkey into dir.
-func crashBuild(t *testing.T, dir string) string {
-	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(dir, "latchkey")
-	start := time.Now()
-	out, err := exec.Command(gobin, "build", "-o", bin, "github.com/latchkey-dev/latchkey/cmd/latchkey").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	t.Logf("built the binary in %v", time.Since(start).Round(time.Millisecond))
-	return bin
-}
-
-// crashProc is a running `latchkey serve` started by this test.
-type crashProc struct {
-	cmd    *exec.Cmd
-	addr   string
-	base   string
-	out    *bytes.Buffer
-	exited chan struct{}
-}
-
-// crashStart runs `latchkey serve` on db at addr (a free loopback port when
-// empty) and waits until it answers /healthz.
-func crashStart(ctx context.Context, t *testing.T, bin, db, addr string) *crashProc {
-	t.Helper()
-	for attempt := 0; ; attempt++ {
-		if addr == "" {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr = ln.Addr().String()
-			ln.Close()
-		}
-		cmd := exec.CommandContext(ctx, bin, "serve")
-		cmd.Env = []string{
-			"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
-			"DATABASE_URL=sqlite://" + db, "HTTP_ADDR=" + addr, "RATE_LIMITS=off",
-			"REFRESH_TOKEN_REUSE_INTERVAL=" + crashReuseInterval.String(), "LOG_LEVEL=warn", "SHUTDOWN_TIMEOUT=5s",
-		}
-		out := &bytes.Buffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		p := &crashProc{cmd: cmd, addr: addr, base: "http://" + addr, out: out, exited: make(chan struct{})}
-		go func() { _ = cmd.Wait(); close(p.exited) }()
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill() // only the process this test started, by its PID
-				<-p.exited
-			}
-		})
-		if p.waitHealthy(15 * time.Second) {
-			return p
-		}
-		p.kill(t)
-		if attempt == 2 {
-			t.Fatalf("latchkey serve did not become healthy:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond) // the port may still be held; retry
-	}
-}
-
-func (p *crashProc) waitHealthy(max time.Duration) bool {
-	hc := &http.Client{Timeout: time.Second}
-	for end := time.Now().Add(max); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		select {
-		case <-p.exited:
-			return false
-		default:
-		}
-		if r, err := secDo(hc, "GET", p.base+"/healthz", "", ""); err == nil && r.Status == 200 {
-			return true
-		}
-	}
-	return false
-}
-
-// kill sends SIGKILL to the server's PID and waits for it to exit.
-func (p *crashProc) kill(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Logf("kill: %v", err)
-	}
-	<-p.exited
-}
-
-// stop asks the server to shut down gracefully (SIGTERM) and checks it exits 0.
-func (p *crashProc) stop(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(15 * time.Second):
-		p.kill(t)
-		t.Fatalf("latchkey serve did not stop on SIGTERM:\n%s", p.out)
-	}
-	if !p.cmd.ProcessState.Success() {
-		t.Fatalf("latchkey serve exited with %v:\n%s", p.cmd.ProcessState, p.out)
-	}
 }
 
 // crashIntegrity runs PRAGMA integrity_check on the file (no server running).
