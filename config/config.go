@@ -72,7 +72,7 @@ type Config struct {
 	TrustedProxies                 Prefixes `name:"trusted-proxies" placeholder:"CIDR,..." env:"TRUSTED_PROXIES" default:"" help:"Comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed; empty: the connection's address is the client's."`
 	RedisURL                       string   `name:"redis-url" env:"REDIS_URL" default:"" secret:"password" help:"redis://host:6379/0 to share rate-limit counters between instances; empty: counters per instance."`
 
-	PasswordHashConcurrency int      `name:"password-hash-concurrency" env:"PASSWORD_HASH_CONCURRENCY" default:"0" help:"Most argon2id hashes computed at once (each takes about 20 MB); 0: the number of CPUs."`
+	PasswordHashConcurrency int      `name:"password-hash-concurrency" env:"PASSWORD_HASH_CONCURRENCY" default:"0" help:"Most argon2id hashes computed at once (each takes about 20 MB); 0: half the CPUs (at least one), so a sign-in flood leaves CPU for refreshes."`
 	KeyReloadInterval       Duration `name:"key-reload-interval" env:"KEY_RELOAD_INTERVAL" default:"30s" help:"How often an instance re-reads signing keys from the database (picks up rotations by other instances)."`
 	ShutdownTimeout         Duration `name:"shutdown-timeout" env:"SHUTDOWN_TIMEOUT" default:"10s" help:"How long a stopping server waits for requests in flight."`
 	LogLevel                string   `name:"log-level" env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
@@ -108,13 +108,16 @@ func (c Config) Issuer() string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-// HashConcurrency returns PASSWORD_HASH_CONCURRENCY, with 0 meaning the
-// number of CPUs.
+// HashConcurrency returns PASSWORD_HASH_CONCURRENCY, with 0 meaning half
+// the CPUs (at least one): argon2id is CPU-bound, and with a hash per CPU a
+// sign-in flood takes every core and starves the refreshes every client
+// depends on (docs/performance.md measured refresh p99 ~4x unloaded with one
+// hash per CPU on 2 cores, ~1.5-2x with one).
 func (c Config) HashConcurrency() int {
 	if c.PasswordHashConcurrency > 0 {
 		return c.PasswordHashConcurrency
 	}
-	return runtime.NumCPU()
+	return max(1, runtime.NumCPU()/2)
 }
 
 // SlogLevel returns LOG_LEVEL as a slog.Level (info when invalid; Validate
