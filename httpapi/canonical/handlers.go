@@ -128,19 +128,30 @@ func (h *handler) renew(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) me(w http.ResponseWriter, r *http.Request) error {
-	p, err := Principal(r, h.Service)
+	u, err := CurrentUser(r, h.Service)
 	if err != nil {
-		return err
-	}
-	u, err := h.Service.User(r.Context(), p.UserID)
-	if err != nil {
-		if auth.ErrorCode(err) == auth.CodeUserNotFound {
-			return &auth.Error{Code: auth.CodeInvalidToken, Message: "the user no longer exists", Err: err}
-		}
 		return err
 	}
 	httpapi.NoStore(w)
-	return httpapi.WriteJSON(w, http.StatusOK, userResponse{User: UserOf(u)})
+	return httpapi.WriteJSON(w, http.StatusOK, userResponse{User: u})
+}
+
+// CurrentUser is GET /auth/me's work, shared by the dialects that serve it:
+// the user of the request's bearer access token. A user that no longer
+// exists is an invalid token (401), not a 404.
+func CurrentUser(r *http.Request, svc *auth.Service) (User, error) {
+	p, err := Principal(r, svc)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := svc.User(r.Context(), p.UserID)
+	if err != nil {
+		if auth.ErrorCode(err) == auth.CodeUserNotFound {
+			return User{}, &auth.Error{Code: auth.CodeInvalidToken, Message: "the user no longer exists", Err: err}
+		}
+		return User{}, err
+	}
+	return UserOf(u), nil
 }
 
 func (h *handler) signOut(w http.ResponseWriter, r *http.Request) error {

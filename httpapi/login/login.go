@@ -161,19 +161,12 @@ func (h *handler) writeTokens(w http.ResponseWriter, status int, g *auth.Grant) 
 // profileUrl, the body handed to the app as the profile), with the
 // canonical dialect's body.
 func (h *handler) me(w http.ResponseWriter, r *http.Request) error {
-	p, err := canonical.Principal(r, h.Service)
+	u, err := canonical.CurrentUser(r, h.Service)
 	if err != nil {
-		return err
-	}
-	u, err := h.Service.User(r.Context(), p.UserID)
-	if err != nil {
-		if auth.ErrorCode(err) == auth.CodeUserNotFound {
-			return &auth.Error{Code: auth.CodeInvalidToken, Message: "the user no longer exists", Err: err}
-		}
 		return err
 	}
 	httpapi.NoStore(w)
-	return httpapi.WriteJSON(w, http.StatusOK, userResponse{User: canonical.UserOf(u)})
+	return httpapi.WriteJSON(w, http.StatusOK, userResponse{User: u})
 }
 
 // clientOf returns the optional client_id. A client_secret is refused:

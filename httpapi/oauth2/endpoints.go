@@ -2,6 +2,7 @@ package oauth2
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
@@ -29,18 +30,29 @@ func Register(mux *http.ServeMux, o Options) {
 	route("GET /.well-known/jwks.json", h.jwks)
 }
 
-// revoke is RFC 7009 §2: 200 for valid and unknown tokens alike.
-func (h *handler) revoke(w http.ResponseWriter, r *http.Request) error {
+// tokenForm reads the body shared by revocation (RFC 7009 §2.1) and
+// introspection (RFC 7662 §2.1): the form, client authentication (public
+// clients only), and the required "token" parameter.
+func tokenForm(r *http.Request) (url.Values, string, error) {
 	form, err := httpapi.DecodeForm(r)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	if _, err := clientID(r, form); err != nil {
-		return err
+		return nil, "", err
 	}
 	tok := form.Get("token")
 	if tok == "" {
-		return invalidRequest(`the "token" parameter is required`)
+		return nil, "", invalidRequest(`the "token" parameter is required`)
+	}
+	return form, tok, nil
+}
+
+// revoke is RFC 7009 §2: 200 for valid and unknown tokens alike.
+func (h *handler) revoke(w http.ResponseWriter, r *http.Request) error {
+	form, tok, err := tokenForm(r)
+	if err != nil {
+		return err
 	}
 	if err := h.Service.RevokeToken(r.Context(), tok, form.Get("token_type_hint")); err != nil {
 		return err
@@ -67,16 +79,9 @@ type introspection struct {
 
 // introspect is RFC 7662 §2: {"active": false} for anything not active now.
 func (h *handler) introspect(w http.ResponseWriter, r *http.Request) error {
-	form, err := httpapi.DecodeForm(r)
+	_, tok, err := tokenForm(r)
 	if err != nil {
 		return err
-	}
-	if _, err := clientID(r, form); err != nil {
-		return err
-	}
-	tok := form.Get("token")
-	if tok == "" {
-		return invalidRequest(`the "token" parameter is required`)
 	}
 	in, err := h.Service.Introspect(r.Context(), tok)
 	if err != nil {
