@@ -167,21 +167,26 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("latchkey: %w", err)
 	}
-	if o.Keys != nil {
-		err = iss.SetKeys(o.Keys)
-	} else {
-		err = iss.LoadKeys(ctx, o.Store, o.Algorithm, o.HS256Secret)
-	}
-	if err != nil {
+	h := &Handler{Tokens: iss, opts: o}
+	if err := h.ReloadKeys(ctx); err != nil {
 		return nil, fmt.Errorf("latchkey: signing keys: %w", err)
 	}
-	svc := auth.New(auth.Options{Store: o.Store, Tokens: iss, Hasher: o.Hasher, Policy: pol, Now: o.Now, Logger: o.Logger,
+	h.Service = auth.New(auth.Options{Store: o.Store, Tokens: iss, Hasher: o.Hasher, Policy: pol, Now: o.Now, Logger: o.Logger,
 		Throttle: o.Throttle, Claims: o.Claims, Users: o.Users, Renew: o.Renew, Observer: o.Observer})
-	h := &Handler{Service: svc, Tokens: iss, opts: o}
 	if h.h, err = h.routes(); err != nil {
 		return nil, err
 	}
 	return h, nil
+}
+
+// ReloadKeys reads the signing keys again (from Options.Keys, else from the
+// store), so a rotation made by another instance or by `latchkey keys
+// rotate` takes effect here.
+func (h *Handler) ReloadKeys(ctx context.Context) error {
+	if h.opts.Keys != nil {
+		return h.Tokens.SetKeys(h.opts.Keys)
+	}
+	return h.Tokens.LoadKeys(ctx, h.opts.Store, h.opts.Algorithm, h.opts.HS256Secret)
 }
 
 // ServeHTTP serves the mounted dialects.

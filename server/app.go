@@ -179,11 +179,13 @@ func (a *App) openThrottle(ctx context.Context, prefix string) (*throttle, error
 }
 
 // PolicyOf maps the settings of SPEC §3 onto the domain's policy.
+// AccessRenewal is left to latchkey.New, which sets it from Options.Renew
+// (ACCESS_TOKEN_RENEWAL=on passes latchkey.AllowRenewal).
 func PolicyOf(cfg config.Config) auth.Policy {
 	return auth.Policy{
 		AccessTTL: cfg.JWTExpiresIn.D(), RefreshTTL: cfg.JWTRefreshExpiresIn.D(), SessionMaxLifetime: cfg.SessionMaxLifetime.D(),
 		Rotation: cfg.RefreshTokenRotation.On(), ReuseInterval: cfg.RefreshTokenReuseInterval.D(),
-		AccessRenewal: cfg.AccessTokenRenewal.On(), MaxSessionsPerUser: cfg.MaxSessionsPerUser,
+		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 	}
 }
 
@@ -239,16 +241,7 @@ func (a *App) StartKeyReload() {
 }
 
 // ReloadKeys reads the signing keys from the store now.
-func (a *App) ReloadKeys(ctx context.Context) error {
-	var hs []byte
-	if a.Config.JWTAlgorithm == token.HS256 {
-		var err error
-		if hs, err = secret(ctx, a.Store, a.Config, "jwt_secret", a.Config.JWTSecret, "JWT_SECRET"); err != nil {
-			return err
-		}
-	}
-	return a.Issuer.LoadKeys(ctx, a.Store, a.Config.JWTAlgorithm, hs)
-}
+func (a *App) ReloadKeys(ctx context.Context) error { return a.Latchkey.ReloadKeys(ctx) }
 
 // closeLimiter closes the Redis client of a shared rate limiter, if any.
 func (a *App) closeLimiter() {

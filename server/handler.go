@@ -14,10 +14,6 @@ import (
 	"github.com/latchkey-dev/latchkey/web"
 )
 
-// CookiePath is the Path of the refresh cookie: it must cover
-// /api/refresh/refreshtoken whichever route set it (SPEC §8).
-const CookiePath = latchkey.CookiePath
-
 // Handler returns the HTTP handler of the enabled dialects (mounted by the
 // latchkey package, as in an embedding application) plus the operations
 // routes, wrapped in the shared middleware.

@@ -93,7 +93,7 @@ func (i *Issuer) SetKeys(keys []store.SigningKey) error {
 	var activeCreated time.Time
 	var jwks jose.JSONWebKeySet
 	for _, k := range keys {
-		if !k.RetiredAt.IsZero() && !now.Before(k.RetiredAt.Add(i.publishFor)) {
+		if !Published(k, now, i.publishFor) {
 			continue // every token it signed has expired
 		}
 		pk, err := parseKey(k)
@@ -146,14 +146,6 @@ func (i *Issuer) JWKS() []byte {
 func (i *Issuer) ActiveKeyID() string {
 	if ks := i.keys.Load(); ks != nil {
 		return ks.active.kid
-	}
-	return ""
-}
-
-// Algorithm returns the algorithm of the active access-token key.
-func (i *Issuer) Algorithm() string {
-	if ks := i.keys.Load(); ks != nil {
-		return string(ks.active.alg)
 	}
 	return ""
 }
