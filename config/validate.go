@@ -164,7 +164,7 @@ func (c *Config) Validate() error {
 	}
 
 	if c.PasswordHashConcurrency < 0 {
-		bad("PASSWORD_HASH_CONCURRENCY", "must not be negative, got %d (0 means the number of CPUs)", c.PasswordHashConcurrency)
+		bad("PASSWORD_HASH_CONCURRENCY", "must not be negative, got %d (0 means half the CPUs, at least one)", c.PasswordHashConcurrency)
 	}
 	positive("KEY_RELOAD_INTERVAL", c.KeyReloadInterval)
 	positive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)

@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/config"
+	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/server"
 )
 
@@ -204,6 +205,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer app.Close()
+		// The same collector settings as `latchkey serve`.
+		server.TuneGC(app.Config.HashConcurrency(), password.Default)
 		errc := make(chan error, 1)
 		sctx, cancel := context.WithCancel(ctx)
 		defer func() { cancel(); <-errc }()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/config"
+	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/server"
 	"github.com/latchkey-dev/latchkey/store"
 )
@@ -21,6 +22,8 @@ func (serveCmd) Run(cfg *config.Config, e *env) error {
 		return err
 	}
 	defer app.Close()
+	gc := server.TuneGC(cfg.HashConcurrency(), password.Default)
+	app.Logger.Debug("garbage collector", "gogc", gc.Percent, "memory_limit", gc.MemoryLimit)
 	return server.Serve(e.ctx, app)
 }
 
