@@ -46,7 +46,7 @@ type writeOp struct {
 	ctx context.Context
 	// fn runs the write inside the batch's transaction. An error it returns
 	// that is not expected (see errExpected) aborts the whole batch.
-	fn func(tx *sql.Tx) error
+	fn func(t *wtx) error
 	// savepoint runs fn inside its own SAVEPOINT, for writes of several
 	// statements that must be undone together when fn fails as expected.
 	savepoint bool
@@ -74,7 +74,7 @@ func (db *DB) startWriter() {
 // submit queues fn and waits until the batch holding it has committed (or
 // failed). Once queued, it waits for the outcome even if ctx ends, so that
 // what it returns is what happened.
-func (db *DB) submit(ctx context.Context, savepoint bool, fn func(tx *sql.Tx) error) error {
+func (db *DB) submit(ctx context.Context, savepoint bool, fn func(t *wtx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, savepoint: savepoint, done: make(chan struct{})}
 	db.submitMu.RLock()
 	if db.closed.Load() {
@@ -130,7 +130,6 @@ func (db *DB) writeLoop() {
 
 // commitBatch runs batch in one transaction and answers every op.
 func (db *DB) commitBatch(batch []*writeOp) {
-	ctx := context.Background()
 	fail := func(err error) {
 		for _, op := range batch {
 			if op.err == nil || isOpFailed(op.err) {
@@ -139,27 +138,9 @@ func (db *DB) commitBatch(batch []*writeOp) {
 			close(op.done)
 		}
 	}
-	tx, err := db.w.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
+	err := db.withRaw(context.Background(), func(t *wtx) error { return runBatch(t, batch) })
 	if err != nil {
 		fail(err)
-		return
-	}
-	for _, op := range batch {
-		if err := op.ctx.Err(); err != nil {
-			op.err = expected(err)
-			continue
-		}
-		if err := db.runOp(tx, op); err != nil {
-			if !isOpFailed(err) {
-				err = errors.Join(err, ignoreDone(tx.Rollback()))
-				fail(fmt.Errorf("batch of %d writes rolled back: %w", len(batch), err))
-				return
-			}
-			op.err = err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		fail(fmt.Errorf("commit of %d writes: %w", len(batch), err))
 		return
 	}
 	for _, op := range batch {
@@ -170,29 +151,68 @@ func (db *DB) commitBatch(batch []*writeOp) {
 	}
 }
 
-func (db *DB) runOp(tx *sql.Tx, op *writeOp) (err error) {
+// runBatch runs every op of batch in one IMMEDIATE transaction and commits
+// it. An op's expected failure is left in op.err; any other failure rolls the
+// transaction back and is returned.
+func runBatch(t *wtx, batch []*writeOp) error {
+	// IMMEDIATE takes the write lock at BEGIN (see writeTx).
+	if _, err := t.exec("BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	for _, op := range batch {
+		if err := op.ctx.Err(); err != nil {
+			op.err = expected(err)
+			continue
+		}
+		if err := runOp(t, op); err != nil {
+			if !isOpFailed(err) {
+				return fmt.Errorf("batch of %d writes rolled back: %w", len(batch), errors.Join(err, t.rollback()))
+			}
+			op.err = err
+		}
+	}
+	if _, err := t.exec("COMMIT"); err != nil {
+		return fmt.Errorf("commit of %d writes: %w", len(batch), errors.Join(err, t.rollback()))
+	}
+	return nil
+}
+
+// rollback ends the transaction if one is still open (SQLite rolls back by
+// itself after some errors).
+func (t *wtx) rollback() error {
+	if t.c.GetAutocommit() {
+		return nil
+	}
+	_, err := t.exec("ROLLBACK")
+	return err
+}
+
+func runOp(t *wtx, op *writeOp) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("sqlite: write panicked: %v", r)
 		}
 	}()
 	if !op.savepoint {
-		return op.fn(tx)
+		return op.fn(t)
 	}
-	ctx := context.Background()
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+	if _, err := t.exec("SAVEPOINT op"); err != nil {
 		return err
 	}
-	if err := op.fn(tx); err != nil {
+	if err := op.fn(t); err != nil {
 		if !isOpFailed(err) {
 			return err
 		}
-		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO op; RELEASE op"); rerr != nil {
+		_, rerr := t.exec("ROLLBACK TO op")
+		if rerr == nil {
+			_, rerr = t.exec("RELEASE op")
+		}
+		if rerr != nil {
 			return errors.Join(err.(opFailed).err, rerr)
 		}
 		return err
 	}
-	_, err = tx.ExecContext(ctx, "RELEASE op")
+	_, err = t.exec("RELEASE op")
 	return err
 }
 

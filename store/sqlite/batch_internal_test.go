@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -38,8 +37,8 @@ func openBatchTest(t *testing.T, path string, n int) *DB {
 			t.Fatal(err)
 		}
 	}
-	// Prepare Rotate's statement now: preparing needs the writer's
-	// connection, which a gated batch holds.
+	// Prepare Rotate's statement now, so that the batches under test time
+	// only their writes.
 	if _, err := db.Rotate(ctx, store.RotateParams{SessionID: "prepare", Now: batchBase}); !errors.Is(err, store.ErrStale) {
 		t.Fatalf("Rotate of an unknown session: %v", err)
 	}
@@ -52,7 +51,7 @@ func gate(t *testing.T, db *DB) (release func()) {
 	t.Helper()
 	held, open := make(chan struct{}), make(chan struct{})
 	go func() {
-		_ = db.submit(context.Background(), false, func(*sql.Tx) error {
+		_ = db.submit(context.Background(), false, func(*wtx) error {
 			close(held)
 			<-open
 			return nil
@@ -237,7 +236,7 @@ func TestBatchFatalFailsAll(t *testing.T) {
 		})
 	}
 	waitQueued(t, db, 3)
-	wg.Go(func() { errs[3] = db.submit(ctx, false, func(*sql.Tx) error { panic("boom") }) })
+	wg.Go(func() { errs[3] = db.submit(ctx, false, func(*wtx) error { panic("boom") }) })
 	waitQueued(t, db, 4)
 	release()
 	wg.Wait()

@@ -2,9 +2,10 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/ncruces/go-sqlite3"
 
 	"github.com/latchkey-dev/latchkey/store"
 )
@@ -41,17 +42,17 @@ func (db *DB) Rotate(ctx context.Context, p store.RotateParams) (store.Session, 
 	if e.err != nil {
 		return store.Session{}, e.err
 	}
-	stmt, err := db.rotateStmt(ctx)
-	if err != nil {
-		return store.Session{}, db.wrap("rotate", err)
-	}
 	// One compare-and-set inside the next group commit (batch.go): the
 	// result is returned only once the batch holding it is durable.
 	var s store.Session
-	err = db.submit(ctx, false, func(tx *sql.Tx) error {
-		var err error
-		s, err = scanSession(tx.Stmt(stmt).QueryRow(step, now, expires, p.SessionID, p.Generation, now, now, p.SkipUserCheck))
-		if errors.Is(err, sql.ErrNoRows) {
+	err := db.submit(ctx, false, func(t *wtx) error {
+		found := false
+		err := t.rows(rotateSQL, []any{step, now, expires, p.SessionID, p.Generation, now, now, p.SkipUserCheck},
+			func(st *sqlite3.Stmt) error {
+				s, found = readSession(st), true
+				return nil
+			})
+		if err == nil && !found {
 			return expected(errStale)
 		}
 		return err
@@ -65,19 +66,3 @@ func (db *DB) Rotate(ctx context.Context, p store.RotateParams) (store.Session, 
 // errStale is allocated once: a stale refresh (a replayed token) is common
 // enough not to pay for a new error each time.
 var errStale = fmt.Errorf("sqlite: rotate: %w", store.ErrStale)
-
-// rotateStmt returns the prepared rotateSQL on the writer connection. SQLite
-// re-prepares it by itself if a migration changes the schema.
-func (db *DB) rotateStmt(ctx context.Context) (*sql.Stmt, error) {
-	if st := db.rotate.Load(); st != nil {
-		return st, nil
-	}
-	st, err := db.w.PrepareContext(ctx, rotateSQL)
-	if err != nil {
-		return nil, err
-	}
-	if !db.rotate.CompareAndSwap(nil, st) {
-		st.Close()
-	}
-	return db.rotate.Load(), nil
-}

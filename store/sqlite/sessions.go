@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"github.com/latchkey-dev/latchkey/store"
 )
 
@@ -33,10 +35,9 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 	var evicted []string
 	// Through the group commit (batch.go), inside a SAVEPOINT: a duplicate id
 	// fails this sign-in alone.
-	err := db.submit(ctx, true, func(tx *sql.Tx) error {
-		ctx := context.Background() // the batch's, not this caller's
+	err := db.submit(ctx, true, func(t *wtx) error {
 		evicted = evicted[:0]
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`)
+		if _, err := t.exec(`INSERT INTO sessions (`+sessionCols+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
 			if constraintOnly(err) {
 				return expected(err)
@@ -47,25 +48,17 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 			return nil
 		}
 		// Keep the newest maxPerUser-1 others (OFFSET), revoke the rest.
-		rows, err := tx.QueryContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'session_limit'
+		return t.rows(`UPDATE sessions SET revoked_at = ?, revoke_reason = 'session_limit'
 			WHERE id IN (
 				SELECT id FROM sessions
 				WHERE user_id = ? AND id <> ? AND `+liveAt+`
 				ORDER BY last_refreshed_at DESC, created_at DESC, id DESC
 				LIMIT -1 OFFSET ?)
-			RETURNING id`, now, s.UserID, s.ID, now, now, maxPerUser-1)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			evicted = append(evicted, id)
-		}
-		return rows.Err()
+			RETURNING id`, []any{now, s.UserID, s.ID, now, now, maxPerUser - 1},
+			func(st *sqlite3.Stmt) error {
+				evicted = append(evicted, st.ColumnText(0))
+				return nil
+			})
 	})
 	if err != nil {
 		return nil, db.wrap("create session", err)
@@ -125,21 +118,13 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 	// Through the group commit (batch.go), so that a revocation is ordered
 	// with the rotations around it and is never starved by them.
 	var n int64
-	err := db.submit(ctx, false, func(tx *sql.Tx) error {
-		ctx := context.Background() // the batch's, not this caller's
-		var (
-			res sql.Result
-			err error
-		)
+	err := db.submit(ctx, false, func(t *wtx) error {
+		var err error
 		if p.SessionID != "" {
-			res, err = tx.ExecContext(ctx, set+`id = ?`, now, p.Reason, p.SessionID)
+			n, err = t.exec(set+`id = ?`, now, p.Reason, p.SessionID)
 		} else {
-			res, err = tx.ExecContext(ctx, set+`user_id = ? AND id <> ?`, now, p.Reason, p.UserID, p.ExceptSessionID)
+			n, err = t.exec(set+`user_id = ? AND id <> ?`, now, p.Reason, p.UserID, p.ExceptSessionID)
 		}
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
 		return err
 	})
 	return int(n), db.wrap("revoke sessions", err)
@@ -188,4 +173,17 @@ func scanSession(s scanner) (store.Session, error) {
 	x.RefreshExpiresAt, x.AbsoluteExpiresAt = fromNanos(expires), fromNanos(absolute)
 	x.RevokedAt = fromNull(revoked)
 	return x, nil
+}
+
+// readSession is scanSession for the writer's own statements: the row at s,
+// in sessionCols order.
+func readSession(s *sqlite3.Stmt) store.Session {
+	x := store.Session{ID: s.ColumnText(0), UserID: s.ColumnText(1), Generation: s.ColumnInt64(2),
+		CreatedAt: fromNanos(s.ColumnInt64(3)), LastRefreshedAt: fromNanos(s.ColumnInt64(4)),
+		RefreshExpiresAt: fromNanos(s.ColumnInt64(5)), AbsoluteExpiresAt: fromNanos(s.ColumnInt64(6)),
+		RevokeReason: s.ColumnText(8), ClientID: s.ColumnText(9), UserAgent: s.ColumnText(10), IP: s.ColumnText(11)}
+	if s.ColumnType(7) != sqlite3.NULL {
+		x.RevokedAt = fromNanos(s.ColumnInt64(7))
+	}
+	return x
 }

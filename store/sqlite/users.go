@@ -19,9 +19,8 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 		return e.err
 	}
 	// Through the group commit (batch.go): a flood of sign-ups shares fsyncs.
-	err := db.submit(ctx, false, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(context.Background(),
-			`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`, args...)
+	err := db.submit(ctx, false, func(t *wtx) error {
+		_, err := t.exec(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`, args...)
 		if constraintOnly(err) {
 			return expected(err) // this sign-up alone fails; the statement changed nothing
 		}
