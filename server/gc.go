@@ -22,7 +22,7 @@ import (
 // what the hashes need (which would make the collector run constantly).
 const (
 	GCPercent     = 400
-	gcLimitBase   = 64 << 20
+	gcLimitBase   = 48 << 20
 	gcPerHashCopy = 2
 )
 

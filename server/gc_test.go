@@ -13,13 +13,13 @@ func TestGCDefaults(t *testing.T) {
 	if got.Percent != server.GCPercent {
 		t.Errorf("GOGC unset: percent = %d; want %d", got.Percent, server.GCPercent)
 	}
-	// 64 MiB for the server plus two copies of one 19 MiB argon2id hash.
-	if want := int64(64<<20 + 2*19<<20); got.MemoryLimit != want {
+	// 48 MiB for the server plus two copies of one 19 MiB argon2id hash.
+	if want := int64(48<<20 + 2*19<<20); got.MemoryLimit != want {
 		t.Errorf("GOMEMLIMIT unset, 1 hash: limit = %d; want %d", got.MemoryLimit, want)
 	}
 	// The limit grows with the hashes allowed in flight, so it never sits
 	// below what they need.
-	if four := server.GCDefaults(4, password.Default, env(nil)); four.MemoryLimit != int64(64<<20+4*2*19<<20) {
+	if four := server.GCDefaults(4, password.Default, env(nil)); four.MemoryLimit != int64(48<<20+4*2*19<<20) {
 		t.Errorf("4 hashes: limit = %d", four.MemoryLimit)
 	}
 	if zero := server.GCDefaults(0, password.Default, env(nil)); zero.MemoryLimit != got.MemoryLimit {
