@@ -1,5 +1,4 @@
-// Package token mints and verifies Latchkey's two kinds of JWT through
-// go-jose (github.com/go-jose/go-jose/v4):
+// Package token mints and verifies Latchkey's two kinds of JWT:
 //
 //   - access tokens, signed with an asymmetric key (ES256 by default, EdDSA
 //     or RS256 selectable; HS256 with a shared secret only when configured),
@@ -13,6 +12,13 @@
 // token signed with a public key) fail before any key is used. The token_use
 // claim and the typ header keep one kind from being accepted as the other
 // (RFC 8725 §3.11).
+//
+// Both kinds are signed as compact JWS built with the standard library, the
+// protected header of each key encoded once (jws.go). Access tokens are
+// verified through go-jose (github.com/go-jose/go-jose/v4), as other services
+// verify them; refresh tokens, which only this server reads, by a strict
+// parser of their one header (HS256, typ rt+jwt, no kid or crit) that
+// decodes the claims only once the MAC is good.
 //
 // Refresh-token expiry is exact (no leeway): the server checks its own tokens
 // against its own clock. Access tokens get a small leeway because they are

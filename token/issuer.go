@@ -36,8 +36,9 @@ type Options struct {
 // swaps the key set atomically while requests are served.
 type Issuer struct {
 	iss, aud      string
-	refreshSigner jose.Signer
-	refreshKey    []byte
+	refreshSigner *jwsSigner // HS256 under the refresh secret, typ rt+jwt
+	refreshHead   string     // base64url of the refresh-token header
+	refreshMAC    *hmacPool  // HMAC-SHA256 under the refresh secret
 	leeway        time.Duration
 	publishFor    time.Duration
 	now           func() time.Time
@@ -47,7 +48,7 @@ type Issuer struct {
 // keySet is an immutable snapshot of the signing keys.
 type keySet struct {
 	active parsedKey
-	signer jose.Signer
+	signer *jwsSigner           // the active key, with its header computed once
 	verify map[string]parsedKey // by kid: the active key and recently retired ones
 	algs   []jose.SignatureAlgorithm
 	jwks   []byte
@@ -62,8 +63,7 @@ func NewIssuer(o Options) (*Issuer, error) {
 	if o.Issuer == "" {
 		return nil, errors.New("token: an issuer is required")
 	}
-	rs, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: o.RefreshSecret},
-		(&jose.SignerOptions{}).WithType(typRefresh))
+	rs, err := newJWSSigner(refreshHeader.Alg, refreshHeader.Kid, refreshHeader.Typ, o.RefreshSecret)
 	if err != nil {
 		return nil, fmt.Errorf("token: refresh signer: %w", err)
 	}
@@ -73,7 +73,7 @@ func NewIssuer(o Options) (*Issuer, error) {
 	}
 	return &Issuer{
 		iss: o.Issuer, aud: o.Audience,
-		refreshSigner: rs, refreshKey: o.RefreshSecret,
+		refreshSigner: rs, refreshHead: rs.head, refreshMAC: rs.mac,
 		leeway: o.Leeway, publishFor: o.PublishRetiredFor, now: now,
 	}, nil
 }
@@ -114,11 +114,8 @@ func (i *Issuer) SetKeys(keys []store.SigningKey) error {
 	if !found {
 		return errors.New("token: no active signing key")
 	}
-	opts := (&jose.SignerOptions{}).WithType(typAccess)
-	if ks.active.alg == jose.HS256 {
-		opts = opts.WithHeader("kid", ks.active.kid) // go-jose omits kid for symmetric keys
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: ks.active.alg, Key: jose.JSONWebKey{Key: ks.active.private, KeyID: ks.active.kid}}, opts)
+	// Every algorithm, HS256 included, names its key: {"alg","kid","typ"}.
+	signer, err := newJWSSigner(string(ks.active.alg), ks.active.kid, typAccess, ks.active.private)
 	if err != nil {
 		return fmt.Errorf("token: signer for key %s: %w", ks.active.kid, err)
 	}
@@ -218,7 +215,7 @@ func (i *Issuer) MintAccess(c AccessClaims) (string, AccessClaims, error) {
 	if err != nil {
 		return "", c, err
 	}
-	tok, err := sign(ks.signer, body)
+	tok, err := ks.signer.sign(body)
 	return tok, c, err
 }
 
@@ -243,14 +240,6 @@ func marshalWithExtra(p payload, extra map[string]any) ([]byte, error) {
 	return json.Marshal(m)
 }
 
-func sign(s jose.Signer, body []byte) (string, error) {
-	obj, err := s.Sign(body)
-	if err != nil {
-		return "", fmt.Errorf("token: sign: %w", err)
-	}
-	return obj.CompactSerialize()
-}
-
 // MintRefresh signs a refresh token for c (SessionID, Subject, Generation and
 // ExpiresAt are required).
 func (i *Issuer) MintRefresh(c RefreshClaims) (string, RefreshClaims, error) {
@@ -271,7 +260,7 @@ func (i *Issuer) MintRefresh(c RefreshClaims) (string, RefreshClaims, error) {
 	if err != nil {
 		return "", c, err
 	}
-	tok, err := sign(i.refreshSigner, body)
+	tok, err := i.refreshSigner.sign(body)
 	return tok, c, err
 }
 
@@ -369,15 +358,15 @@ func checkAccess(p *payload, extra map[string]any, typ, iss, aud string, leeway 
 	return c, nil
 }
 
-var refreshAlgs = []jose.SignatureAlgorithm{jose.HS256}
-
 // VerifyRefresh verifies a refresh token: HS256 under the refresh secret only,
 // typ rt+jwt, token_use refresh, iss, and exp exactly against the server's
 // clock (no leeway). An expired token returns its claims with ErrExpired.
+//
+// Refresh tokens are only ever minted and read by this server, so they are
+// checked without go-jose (verifyRefreshJWS): one header, one algorithm, one
+// key, and the claims are decoded only once the MAC is good.
 func (i *Issuer) VerifyRefresh(tok string) (RefreshClaims, error) {
-	p, _, typ, err := parse(tok, refreshAlgs, func(kid string) (any, jose.SignatureAlgorithm, bool) {
-		return i.refreshKey, jose.HS256, kid == ""
-	})
+	p, typ, err := i.verifyRefreshJWS(tok)
 	if err != nil {
 		if typ == typAccess {
 			return RefreshClaims{}, ErrWrongKind

@@ -307,6 +307,16 @@ func BenchmarkMintAccessES256(b *testing.B) {
 	}
 }
 
+func BenchmarkMintAccessEdDSA(b *testing.B) {
+	iss, _, _ := newIssuer(b, token.EdDSA)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := iss.MintAccess(token.AccessClaims{Subject: "u1", SessionID: "s1", ExpiresAt: t0.Add(time.Minute)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkVerifyAccessES256(b *testing.B) {
 	iss, _, _ := newIssuer(b, token.ES256)
 	tok := access(b, iss, t0.Add(time.Minute))

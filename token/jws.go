@@ -1,0 +1,292 @@
+package token
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sync"
+)
+
+// This file builds compact JWS (RFC 7515 §7.1) with the standard library:
+//
+//	base64url(protected header) "." base64url(payload) "." base64url(signature)
+//
+// Minting both kinds of token and verifying refresh tokens go through here;
+// access tokens are still verified by go-jose (parse), since other services
+// verify them the same way and they come in several algorithms and keys.
+
+// b64 is the only base64 the JWS code decodes with: URL alphabet, no padding,
+// and strict, so the unused low bits of the last character must be zero and
+// every token has exactly one encoding (the signature of a refresh token
+// cannot be re-spelled into a second valid string).
+var b64 = base64.RawURLEncoding.Strict()
+
+// jwsHeader is the protected header we emit. Its members are in the order
+// go-jose wrote them (sorted), so tokens look the same as before.
+type jwsHeader struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid,omitempty"`
+	Typ string `json:"typ"`
+}
+
+// encodeHeader returns base64url(JSON(h)), computed once per key.
+func encodeHeader(h jwsHeader) (string, error) {
+	raw, err := json.Marshal(h)
+	if err != nil {
+		return "", fmt.Errorf("token: encode JWS header: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(raw), nil
+}
+
+// hmacPool hands out HMAC-SHA256 states keyed once, so signing and verifying
+// with a fixed secret neither rebuilds the key pads nor allocates.
+type hmacPool struct{ p sync.Pool }
+
+func newHMACPool(key []byte) *hmacPool {
+	key = bytes.Clone(key)
+	return &hmacPool{p: sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+}
+
+// sum appends HMAC-SHA256(input) to dst.
+func (hp *hmacPool) sum(dst, input []byte) []byte {
+	m := hp.p.Get().(hash.Hash)
+	m.Reset()
+	m.Write(input)
+	dst = m.Sum(dst)
+	hp.p.Put(m)
+	return dst
+}
+
+// jwsSigner signs compact JWS with one key under one fixed protected header.
+type jwsSigner struct {
+	head   string // base64url of the protected header
+	sigLen int    // length of the raw signature
+	key    any    // *ecdsa.PrivateKey (P-256), ed25519.PrivateKey, *rsa.PrivateKey, or nil for HS256
+	mac    *hmacPool
+}
+
+// newJWSSigner returns a signer for alg with the private key of parseKey
+// (crypto.Signer, or []byte for HS256). kid is put in the header when set.
+func newJWSSigner(alg, kid, typ string, private any) (*jwsSigner, error) {
+	s := &jwsSigner{}
+	switch k := private.(type) {
+	case *ecdsa.PrivateKey:
+		if alg != ES256 || k.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("token: cannot sign %s with an ECDSA key on %s", alg, k.Curve.Params().Name)
+		}
+		s.key, s.sigLen = k, 64
+	case ed25519.PrivateKey:
+		if alg != EdDSA || len(k) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("token: bad Ed25519 key for %s", alg)
+		}
+		s.key, s.sigLen = k, ed25519.SignatureSize
+	case *rsa.PrivateKey:
+		if alg != RS256 {
+			return nil, fmt.Errorf("token: RSA key for %s", alg)
+		}
+		s.key, s.sigLen = k, k.Size()
+	case []byte:
+		if alg != HS256 || len(k) < 32 {
+			return nil, fmt.Errorf("token: bad HMAC key for %s", alg)
+		}
+		s.mac, s.sigLen = newHMACPool(k), sha256.Size
+	default:
+		return nil, fmt.Errorf("token: cannot sign %s with a %T", alg, private)
+	}
+	var err error
+	s.head, err = encodeHeader(jwsHeader{Alg: alg, Kid: kid, Typ: typ})
+	return s, err
+}
+
+// sign returns the compact JWS of payload. The token is assembled in one
+// buffer, which also holds the raw signature past the token's end.
+func (s *jwsSigner) sign(payload []byte) (string, error) {
+	n := len(s.head) + 1 + base64.RawURLEncoding.EncodedLen(len(payload))
+	size := n + 1 + base64.RawURLEncoding.EncodedLen(s.sigLen)
+	buf := make([]byte, 0, size+s.sigLen)
+	buf = append(buf, s.head...)
+	buf = append(buf, '.')
+	buf = base64.RawURLEncoding.AppendEncode(buf, payload)
+	sig, err := s.signature(buf[:n], buf[size:size:size+s.sigLen])
+	if err != nil {
+		return "", fmt.Errorf("token: sign: %w", err)
+	}
+	if len(sig) != s.sigLen {
+		return "", fmt.Errorf("token: sign: signature of %d bytes, want %d", len(sig), s.sigLen)
+	}
+	buf = append(buf, '.')
+	buf = base64.RawURLEncoding.AppendEncode(buf, sig)
+	return string(buf), nil
+}
+
+// signature signs the JWS signing input (RFC 7518 §3), writing into scratch
+// (capacity sigLen) when the algorithm allows.
+func (s *jwsSigner) signature(input, scratch []byte) ([]byte, error) {
+	if s.mac != nil {
+		return s.mac.sum(scratch, input), nil
+	}
+	switch k := s.key.(type) {
+	case *ecdsa.PrivateKey:
+		digest := sha256.Sum256(input)
+		r, ss, err := ecdsa.Sign(rand.Reader, k, digest[:])
+		if err != nil {
+			return nil, err
+		}
+		// R and S as fixed-size big-endian octets (RFC 7518 §3.4), not ASN.1.
+		sig := scratch[:64]
+		r.FillBytes(sig[:32])
+		ss.FillBytes(sig[32:])
+		return sig, nil
+	case ed25519.PrivateKey:
+		return ed25519.Sign(k, input), nil
+	case *rsa.PrivateKey:
+		digest := sha256.Sum256(input)
+		return rsa.SignPKCS1v15(nil, k, crypto.SHA256, digest[:])
+	}
+	return nil, errors.New("no signing key")
+}
+
+// refreshHeader is the protected header of every refresh token, and the only
+// one MintRefresh writes.
+var refreshHeader = jwsHeader{Alg: HS256, Typ: typRefresh}
+
+// verifyRefreshJWS checks the compact form and HS256 MAC of a refresh token
+// and returns its payload and typ header. typ is returned whenever the header
+// could be read, even with an error, so the caller can tell someone presented
+// an access token.
+func (i *Issuer) verifyRefreshJWS(tok string) (payload, string, error) {
+	var p payload
+	if tok == "" || len(tok) > MaxTokenBytes {
+		return p, "", ErrMalformed
+	}
+	// Exactly two dots and only base64url characters: this rejects padding,
+	// whitespace (which encoding/base64 would skip) and a fourth part.
+	dot1, dot2 := -1, -1
+	for j := 0; j < len(tok); j++ {
+		c := tok[j]
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		case c == '.' && dot1 < 0:
+			dot1 = j
+		case c == '.' && dot2 < 0:
+			dot2 = j
+		default:
+			return p, peekType(tok), fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+		}
+	}
+	if dot2 < 0 {
+		return p, peekType(tok), fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+	}
+	h64, p64, s64 := tok[:dot1], tok[dot1+1:dot2], tok[dot2+1:]
+
+	typ := typRefresh
+	if h64 != i.refreshHead { // every token we mint takes the fast path
+		var err error
+		if typ, err = checkRefreshHeader(h64); err != nil {
+			return p, typ, err
+		}
+	}
+	if len(s64) != base64.RawURLEncoding.EncodedLen(sha256.Size) {
+		return p, typ, ErrSignature
+	}
+
+	// One buffer: a copy of the token (the signing input is its bytes as
+	// received), then the MAC we compute, the signature presented, and the
+	// decoded payload.
+	l := len(tok)
+	buf := make([]byte, l, l+2*sha256.Size+b64.DecodedLen(len(p64)))
+	copy(buf, tok)
+	want := i.refreshMAC.sum(buf[l:l:l+sha256.Size], buf[:dot2])
+	got := buf[l+sha256.Size : l+2*sha256.Size]
+	if m, err := b64.Decode(got, buf[dot2+1:l]); err != nil || m != sha256.Size {
+		return p, typ, fmt.Errorf("%w: signature encoding", ErrMalformed)
+	}
+	if !hmac.Equal(got, want) {
+		return p, typ, ErrSignature
+	}
+
+	// Authentic: now the payload may be decoded.
+	body := buf[l+2*sha256.Size : cap(buf)]
+	m, err := b64.Decode(body, buf[dot1+1:dot2])
+	if err != nil {
+		return p, typ, fmt.Errorf("%w: payload encoding", ErrMalformed)
+	}
+	if err := json.Unmarshal(body[:m], &p); err != nil {
+		return p, typ, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
+	}
+	return p, typ, nil
+}
+
+// checkRefreshHeader reads a protected header other than the one we write:
+// a JSON object with alg "HS256", optional typ, and nothing else. Member
+// names are matched exactly (encoding/json would fold case on a struct) and
+// may not repeat. A kid is refused as an unknown key, as before with
+// go-jose; crit, or any member we do not know, is refused as malformed. typ
+// is returned when the object was read whole, even with an error.
+func checkRefreshHeader(h64 string) (typ string, err error) {
+	raw, err := b64.DecodeString(h64)
+	if err != nil {
+		return "", fmt.Errorf("%w: header encoding", ErrMalformed)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	bad := func(why string) (string, error) { return "", fmt.Errorf("%w: header: %s", ErrMalformed, why) }
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return bad("not a JSON object")
+	}
+	var alg string
+	var seenAlg, seenTyp, seenKid bool
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return bad("not a JSON object")
+		}
+		name, _ := t.(string)
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return bad("not a JSON object")
+		}
+		switch name {
+		case "alg":
+			if seenAlg || json.Unmarshal(val, &alg) != nil {
+				return bad("alg")
+			}
+			seenAlg = true
+		case "typ":
+			if seenTyp || json.Unmarshal(val, &typ) != nil {
+				return bad("typ")
+			}
+			seenTyp = true
+		case "kid":
+			seenKid = true
+		case "crit":
+			return bad("crit is not supported")
+		default:
+			return bad(fmt.Sprintf("member %q", name))
+		}
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return bad("not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return bad("data after the object")
+	}
+	switch {
+	case alg != HS256:
+		return typ, fmt.Errorf("%w: algorithm %q is not allowed", ErrMalformed, alg)
+	case seenKid:
+		return typ, fmt.Errorf("%w: unknown key id", ErrSignature)
+	}
+	return typ, nil
+}
