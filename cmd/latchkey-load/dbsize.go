@@ -55,7 +55,7 @@ func sqliteSize(ctx context.Context, w io.Writer, databaseURL string) error {
 		sessions, users, pages-free, size, mib(uint64(used)), float64(used)/float64(sessions))
 	var tbl int64
 	err = db.QueryRowContext(ctx, `SELECT sum(pgsize) FROM dbstat WHERE name IN
-		('sessions', 'sqlite_autoindex_sessions_1', 'sessions_user_refreshed')`).Scan(&tbl)
+		('sessions', 'sessions_user')`).Scan(&tbl)
 	if err == nil {
 		fmt.Fprintf(w, "SQLite: sessions table + its indexes %s = %.0f bytes per session\n", mib(uint64(tbl)), float64(tbl)/float64(sessions))
 	}
