@@ -97,7 +97,8 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 
 func (h *Hasher) hash(pw []byte) string {
 	salt := randomBytes(int(h.p.SaltLen))
-	key := argon2.IDKey(pw, salt, h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen)
+	var key []byte
+	lowPriority(func() { key = argon2.IDKey(pw, salt, h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen) })
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.p.Memory, h.p.Time, h.p.Threads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
@@ -111,13 +112,15 @@ func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (ok, rehash boo
 	defer h.release()
 	if strings.HasPrefix(encoded, "$2a$") || strings.HasPrefix(encoded, "$2b$") || strings.HasPrefix(encoded, "$2y$") {
 		// bcrypt rejects passwords over 72 bytes; that is a mismatch, not an error.
-		return bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw)) == nil, true, nil
+		lowPriority(func() { ok = bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw)) == nil })
+		return ok, true, nil
 	}
 	p, salt, key, err := decode(encoded)
 	if err != nil {
 		return false, false, err
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	var got []byte
+	lowPriority(func() { got = argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key))) })
 	ok = subtle.ConstantTimeCompare(got, key) == 1
 	return ok, p != h.p, nil
 }

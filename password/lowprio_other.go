@@ -1,0 +1,7 @@
+//go:build !linux
+
+package password
+
+// lowPriority runs f. Only Linux lowers the priority of a hash's thread
+// (lowprio_linux.go).
+func lowPriority(f func()) { f() }
