@@ -491,3 +491,74 @@ func TestRotateAfterClose(t *testing.T) {
 	_, serr := db.Session(context.Background(), "s")
 	t.Logf("Rotate after Close: %v; Session after Close: %v", err, serr)
 }
+
+// TestBatchDeadlockRetried: a batch that PostgreSQL aborts to break a
+// deadlock (here with another transaction that holds one of its sessions and
+// then wants another it holds) is run again, and its ops succeed, as if it
+// had simply run later.
+func TestBatchDeadlockRetried(t *testing.T) {
+	db, u := batchDB(t, true, Options{})
+	ctx := context.Background()
+	for _, id := range []string{"s1", "s2"} {
+		batchSession(t, db, id, nil)
+	}
+	other, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	tx, err := other.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM sessions WHERE id = 's2' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+
+	// The batch locks s1, then waits for s2.
+	var out []result
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		out = rotateAll(t, db, []store.RotateParams{
+			{SessionID: "s1", Generation: 1, Now: bt0.Add(time.Minute), RefreshTTL: time.Hour, Advance: true},
+			{SessionID: "s2", Generation: 1, Now: bt0.Add(time.Minute), RefreshTTL: time.Hour, Advance: true},
+		}, 1)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var waiting int
+		// Not on other: inside its transaction pg_stat_activity is a snapshot.
+		if err := db.pool.QueryRow(ctx, `
+			SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%unnest%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the batch never waited for the lock on s2")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	// Now the other transaction wants s1: a deadlock. The batch has waited
+	// longer, so its deadlock_timeout ends first and PostgreSQL aborts it,
+	// which frees s1 for this UPDATE; then this transaction commits, freeing
+	// s2 for the batch's second attempt.
+	if _, err := tx.Exec(ctx, `UPDATE sessions SET ip = '198.51.100.7' WHERE id = 's1'`); err != nil {
+		t.Fatalf("the other transaction was the deadlock's victim: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	for i, r := range out {
+		if r.err != nil || r.s.Generation != 2 {
+			t.Errorf("op %d of a batch retried after a deadlock: %+v, %v; want generation 2", i, r.s, r.err)
+		}
+	}
+	if s := get(t, db, "s1"); s.IP != "198.51.100.7" || s.Generation != 2 {
+		t.Errorf("s1: %+v; want both the other transaction's update and the rotation", s)
+	}
+}
