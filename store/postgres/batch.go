@@ -57,9 +57,10 @@ import (
 // When a batch ends, its leader hands the next batch, if ops are queued, to
 // the caller of the first of them, waking it, and then answers its own ops:
 // the one signal each op gets either answers it or makes its caller the next
-// leader. Close needs nothing special: nothing runs outside the callers'
-// goroutines, and ops queued when the pool closes run against the closed
-// pool and fail like any call after Close.
+// leader. Close needs nothing special: no statement runs outside the
+// callers' goroutines (the stall timer below only hands batches to callers),
+// and ops queued when the pool closes run against the closed pool and fail
+// like any call after Close.
 //
 // How many batches run at once: one, as a rule, and up to maxInFlight (each
 // on its own pool connection) when it pays. Every extra statement in flight
