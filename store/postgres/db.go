@@ -17,6 +17,8 @@ var _ store.Store = (*DB)(nil)
 // pool_max_conn_idle_time, connect_timeout) or else pgx's default.
 type Options struct {
 	// MaxConns caps open connections; pgx's default is max(4, NumCPU).
+	// Rotate's batches (batch.go) run on at most half of them, and at most 4
+	// at once, so that other calls always find a connection.
 	MaxConns int32
 	// MinConns keeps this many connections open even when idle (default 0).
 	MinConns int32
@@ -37,7 +39,11 @@ type Options struct {
 	// stuck) into store.ErrUnavailable within a known time instead of a
 	// request that hangs until TCP gives up, minutes later. pgx closes a
 	// connection whose deadline passes, and the pool dials a new one for the
-	// next call, so recovery needs nothing else. Migrate and Purge are not
+	// next call, so recovery needs nothing else. A Rotate call can take up
+	// to about twice QueryTimeout: it may wait for a batch ahead of it
+	// (bounded by QueryTimeout) before its own runs (bounded again), and one
+	// still queued after QueryTimeout is failed rather than run. Migrate and
+	// Purge are not
 	// bounded by it: they are administrative and may legitimately run long;
 	// their callers' contexts bound them.
 	QueryTimeout time.Duration
@@ -53,6 +59,7 @@ const (
 type DB struct {
 	pool         *pgxpool.Pool
 	queryTimeout time.Duration // <= 0: calls are bounded by their callers only
+	rot          rotator       // batches concurrent Rotate calls (batch.go)
 }
 
 // Open parses url (postgres:// or postgresql://, or a keyword/value DSN) and
@@ -93,7 +100,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if qt == 0 {
 		qt = defaultQueryTimeout
 	}
-	return &DB{pool: pool, queryTimeout: qt}, nil
+	db := &DB{pool: pool, queryTimeout: qt}
+	db.rot.maxInFlight = rotateInFlight(cfg.MaxConns)
+	db.rot.queryTimeout = qt
+	return db, nil
 }
 
 // bound returns ctx with the DB's QueryTimeout applied, unless ctx already
@@ -117,7 +127,9 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // Close closes every connection of the pool, waiting for connections in use
-// to be released.
+// to be released (a Rotate batch under way finishes first). Rotate has no
+// goroutine of its own to stop: calls after Close, and any still queued,
+// fail like every other call on a closed pool.
 func (db *DB) Close() error {
 	db.pool.Close()
 	return nil

@@ -12,7 +12,9 @@
 //
 // Rotate, the hot path, is one UPDATE statement that compares and sets the
 // session's generation and checks its user in the same statement; see
-// rotate.go for why READ COMMITTED is enough.
+// rotate.go for why READ COMMITTED is enough. Concurrent Rotate calls share
+// one such statement, for many sessions, and one commit (group commit; see
+// batch.go), each call still answered on its own.
 //
 // Errors: a unique violation is store.ErrConflict; a missing row is
 // store.ErrNotFound; a database that cannot be reached, is shutting down or is

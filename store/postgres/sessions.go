@@ -181,22 +181,38 @@ func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) 
 	return n, nil
 }
 
+// sessionRow is one row of sessionColumns as scanned: the times are Unix
+// nanoseconds until session converts them.
+type sessionRow struct {
+	s                                              store.Session
+	created, refreshed, refreshExpires, absExpires int64
+	revoked                                        *int64
+}
+
+// dest appends to d the scan targets of r, in the order of sessionColumns.
+// A caller scanning many rows builds it once and scans into it again and
+// again.
+func (r *sessionRow) dest(d []any) []any {
+	return append(d, &r.s.ID, &r.s.UserID, &r.s.Generation, &r.created, &r.refreshed,
+		&r.refreshExpires, &r.absExpires, &r.revoked, &r.s.RevokeReason,
+		&r.s.ClientID, &r.s.UserAgent, &r.s.IP)
+}
+
+// session returns the session r holds.
+func (r *sessionRow) session() store.Session {
+	s := r.s
+	s.CreatedAt = fromNanos(r.created)
+	s.LastRefreshedAt = fromNanos(r.refreshed)
+	s.RefreshExpiresAt = fromNanos(r.refreshExpires)
+	s.AbsoluteExpiresAt = fromNanos(r.absExpires)
+	s.RevokedAt = fromNullNanos(r.revoked)
+	return s
+}
+
 func scanSession(row pgx.Row) (store.Session, error) {
-	var (
-		s                                              store.Session
-		created, refreshed, refreshExpires, absExpires int64
-		revoked                                        *int64
-	)
-	err := row.Scan(&s.ID, &s.UserID, &s.Generation, &created, &refreshed,
-		&refreshExpires, &absExpires, &revoked, &s.RevokeReason,
-		&s.ClientID, &s.UserAgent, &s.IP)
-	if err != nil {
+	var r sessionRow
+	if err := row.Scan(r.dest(make([]any, 0, 12))...); err != nil {
 		return store.Session{}, err
 	}
-	s.CreatedAt = fromNanos(created)
-	s.LastRefreshedAt = fromNanos(refreshed)
-	s.RefreshExpiresAt = fromNanos(refreshExpires)
-	s.AbsoluteExpiresAt = fromNanos(absExpires)
-	s.RevokedAt = fromNullNanos(revoked)
-	return s, nil
+	return r.session(), nil
 }
