@@ -45,7 +45,9 @@ func classify(err error) error {
 			code == "57P03", // cannot_connect_now: the server is starting or in recovery
 			code == "53300", // too_many_connections
 			code == "25006", // read_only_sql_transaction: a failover left us on a standby
-			code == "57014": // query_canceled: statement_timeout, an overloaded server
+			code == "57014", // query_canceled: statement_timeout, an overloaded server
+			code == "40P01", // deadlock_detected: this statement was the victim; a retry succeeds
+			code == "40001": // serialization_failure: likewise
 			return store.ErrUnavailable
 		}
 		return nil

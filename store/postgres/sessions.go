@@ -70,11 +70,16 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 				  AND refresh_expires_at > $3 AND absolute_expires_at > $3
 				ORDER BY last_refreshed_at DESC, created_at DESC, id DESC
 				OFFSET $4
+			),
+			-- Lock the victims in id order, the order a batched Rotate
+			-- locks rows in (batch.go), so the two cannot deadlock.
+			locked AS (
+				SELECT id FROM sessions WHERE id IN (SELECT id FROM victims) ORDER BY id FOR UPDATE
 			)
 			UPDATE sessions AS s
 			SET revoked_at = $3, revoke_reason = 'session_limit'
-			FROM victims
-			WHERE s.id = victims.id AND s.revoked_at IS NULL
+			FROM locked
+			WHERE s.id = locked.id AND s.revoked_at IS NULL
 			RETURNING s.id, s.last_refreshed_at, s.created_at`,
 			s.UserID, s.ID, nanos(s.CreatedAt), maxPerUser-1)
 		if err != nil {
@@ -147,10 +152,19 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 	if (p.SessionID == "") == (p.UserID == "") {
 		return 0, errRevokeParams
 	}
+	// The rows are locked in id order first (FOR UPDATE in the subquery),
+	// the order a batched Rotate locks them in (batch.go), so revoking a
+	// user's sessions while some of them refresh queues behind the batch
+	// instead of deadlocking with it.
 	tag, err := db.pool.Exec(ctx, `
 		UPDATE sessions SET revoked_at = $4, revoke_reason = $5
-		WHERE revoked_at IS NULL
-		  AND (($1 <> '' AND id = $1) OR ($2 <> '' AND user_id = $2 AND id <> $3))`,
+		WHERE id IN (
+			SELECT id FROM sessions
+			WHERE revoked_at IS NULL
+			  AND (($1 <> '' AND id = $1) OR ($2 <> '' AND user_id = $2 AND id <> $3))
+			ORDER BY id
+			FOR UPDATE)
+		  AND revoked_at IS NULL`,
 		p.SessionID, p.UserID, p.ExceptSessionID, nanos(p.Now), p.Reason)
 	if err != nil {
 		return 0, wrap("revoke sessions", err)
