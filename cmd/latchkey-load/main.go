@@ -205,8 +205,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer app.Close()
-		// The same collector settings as `latchkey serve`.
-		server.TuneGC(app.Config.HashConcurrency(), password.Default)
+		// The same runtime settings as `latchkey serve`.
+		server.TuneRuntime(app.Config.HashConcurrency(), password.Default)
 		errc := make(chan error, 1)
 		sctx, cancel := context.WithCancel(ctx)
 		defer func() { cancel(); <-errc }()

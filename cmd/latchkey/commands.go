@@ -22,8 +22,8 @@ func (serveCmd) Run(cfg *config.Config, e *env) error {
 		return err
 	}
 	defer app.Close()
-	gc := server.TuneGC(cfg.HashConcurrency(), password.Default)
-	app.Logger.Debug("garbage collector", "gogc", gc.Percent, "memory_limit", gc.MemoryLimit)
+	rt := server.TuneRuntime(cfg.HashConcurrency(), password.Default)
+	app.Logger.Debug("go runtime", "gogc", rt.Percent, "memory_limit", rt.MemoryLimit, "gomaxprocs", rt.Procs)
 	return server.Serve(e.ctx, app)
 }
 
