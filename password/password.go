@@ -81,6 +81,12 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	}
 }
 
+// Saturated reports whether every hashing slot and queue place is taken at
+// this moment, so that a check started now would fail with ErrBusy. Callers
+// use it to refuse early, before work that would be wasted (a sign-in's
+// user lookup); it is a hint, and the check itself still decides.
+func (h *Hasher) Saturated() bool { return len(h.waiting) == cap(h.waiting) }
+
 func (h *Hasher) release() {
 	<-h.slots
 	<-h.waiting
