@@ -1,0 +1,74 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+var scanNames = map[string]bool{"email": true, "password": true, "refreshToken": true}
+
+// unknownOf is exactKeysSlow's verdict as a key ("" for none).
+func unknownOf(t *testing.T, data []byte) string {
+	t.Helper()
+	err := exactKeysSlow(data, scanNames)
+	if err == nil {
+		return ""
+	}
+	e, ok := err.(*Error)
+	if !ok {
+		t.Fatalf("exactKeysSlow: %v", err)
+	}
+	return e.Message
+}
+
+func checkScan(t *testing.T, data []byte) {
+	t.Helper()
+	unknown, found, ok := scanKeys(data, scanNames)
+	if !ok {
+		return // left to exactKeysSlow
+	}
+	if !json.Valid(data) {
+		// A body scanKeys read as an object but encoding/json refuses:
+		// the decode that follows reports the syntax error either way.
+		return
+	}
+	want := unknownOf(t, data)
+	got := ""
+	if found {
+		got = malformed("unknown field "+quote(unknown), nil).Message
+	}
+	if got != want {
+		t.Fatalf("%q: scanKeys says %q, encoding/json says %q", data, got, want)
+	}
+}
+
+func TestScanKeys(t *testing.T) {
+	for _, body := range []string{
+		`{}`, ` { } `, `{"email":"a","password":"b"}`, `{"refreshToken":"x.y.z"}`,
+		`{"Email":"a"}`, `{"email":"a","extra":1}`, `{"extra":{"a":[1,{"b":"}"}]},"email":"x"}`,
+		`{"email":"a\"b","password":"\\"}`, `{"email":null,"password":true,"refreshToken":-1.5e3}`,
+		`{"email":"a","email":"b"}`, `{"":""}`, `{"a":[],"b":{}}`, "{\"email\"\t:\n\"a\"\r}",
+		`{"em\u0061il":"a"}`, `{"émail":"a"}`, `{"email":"a",}`, `{"email" "a"}`, `{"email":}`,
+		`{"email":"a"`, `{"email":[1,2}`, `["email"]`, `{"email":"a"} {}`, `{"email":tru}`,
+	} {
+		checkScan(t, []byte(body))
+	}
+	// The common cases take the fast path.
+	for _, body := range []string{`{"refreshToken":"x.y.z"}`, `{"email":"a","password":"b","x":[1,{"y":"]"}]}`} {
+		if _, _, ok := scanKeys([]byte(body), scanNames); !ok {
+			t.Errorf("%s: not read by scanKeys", body)
+		}
+	}
+	if u, found, _ := scanKeys([]byte(`{"email":"a","Password":"b","x":1}`), scanNames); !found || u != "Password" {
+		t.Errorf("first unknown key = %q; want Password", u)
+	}
+}
+
+// FuzzScanKeys: on every valid JSON object scanKeys reads, it agrees with
+// encoding/json's tokenizer about the first undeclared key.
+func FuzzScanKeys(f *testing.F) {
+	f.Add([]byte(`{"email":"a","password":"b"}`))
+	f.Add([]byte(`{"x":{"email":["}",1]},"Email":null}`))
+	f.Add([]byte(`{"refreshToken":"a\"b\\"}`))
+	f.Fuzz(func(t *testing.T, data []byte) { checkScan(t, data) })
+}
