@@ -7,7 +7,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
@@ -17,6 +16,9 @@ import (
 	"hash"
 	"io"
 	"sync"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // This file builds compact JWS (RFC 7515 §7.1) with the standard library:
@@ -139,16 +141,21 @@ func (s *jwsSigner) signature(input, scratch []byte) ([]byte, error) {
 	}
 	switch k := s.key.(type) {
 	case *ecdsa.PrivateKey:
+		// Deterministic ECDSA (RFC 6979, the standard library's
+		// implementation, chosen by a nil random source): its nonce comes
+		// from an HMAC-SHA-256 DRBG over the key and digest, where the
+		// default hedged signature runs an HMAC-SHA-512 DRBG over fresh
+		// randomness too, about a fifth more CPU per access token here
+		// (docs/performance.md). Determinism costs nothing: every token
+		// carries a random jti and its own iat, so no two signed inputs are
+		// alike, and a repeated nonce would need a repeated input.
 		digest := sha256.Sum256(input)
-		r, ss, err := ecdsa.Sign(rand.Reader, k, digest[:])
+		der, err := k.Sign(nil, digest[:], crypto.SHA256)
 		if err != nil {
 			return nil, err
 		}
 		// R and S as fixed-size big-endian octets (RFC 7518 §3.4), not ASN.1.
-		sig := scratch[:64]
-		r.FillBytes(sig[:32])
-		ss.FillBytes(sig[32:])
-		return sig, nil
+		return derToRS(der, scratch[:64])
 	case ed25519.PrivateKey:
 		return ed25519.Sign(k, input), nil
 	case *rsa.PrivateKey:
@@ -156,6 +163,31 @@ func (s *jwsSigner) signature(input, scratch []byte) ([]byte, error) {
 		return rsa.SignPKCS1v15(nil, k, crypto.SHA256, digest[:])
 	}
 	return nil, errors.New("no signing key")
+}
+
+// derToRS writes the ASN.1 ECDSA signature der (SEQUENCE of INTEGER r and s)
+// into sig as r and s, each left-padded to half of sig.
+func derToRS(der, sig []byte) ([]byte, error) {
+	var (
+		seq, r, s cryptobyte.String
+		in        = cryptobyte.String(der)
+	)
+	if !in.ReadASN1(&seq, asn1.SEQUENCE) || !in.Empty() ||
+		!seq.ReadASN1(&r, asn1.INTEGER) || !seq.ReadASN1(&s, asn1.INTEGER) || !seq.Empty() {
+		return nil, errors.New("malformed ECDSA signature")
+	}
+	half := len(sig) / 2
+	clear(sig)
+	for i, n := range [][]byte{r, s} {
+		for len(n) > 0 && n[0] == 0 {
+			n = n[1:] // DER's sign octet
+		}
+		if len(n) > half {
+			return nil, errors.New("ECDSA signature integer too long")
+		}
+		copy(sig[(i+1)*half-len(n):(i+1)*half], n)
+	}
+	return sig, nil
 }
 
 // refreshHeader is the protected header of every refresh token, and the only
