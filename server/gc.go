@@ -31,7 +31,7 @@ import (
 // shares the CPUs between the hash threads (nice +10) and the others.
 const (
 	GCPercent     = 400
-	gcLimitBase   = 48 << 20
+	gcLimitBase   = 32 << 20
 	gcPerHashCopy = 2
 )
 

@@ -13,8 +13,8 @@ func TestRuntimeDefaults(t *testing.T) {
 	if got.Percent != server.GCPercent {
 		t.Errorf("GOGC unset: percent = %d; want %d", got.Percent, server.GCPercent)
 	}
-	// 48 MiB for the server plus two copies of one 19 MiB argon2id hash.
-	if want := int64(48<<20 + 2*19<<20); got.MemoryLimit != want {
+	// 32 MiB for the server plus two copies of one 19 MiB argon2id hash.
+	if want := int64(32<<20 + 2*19<<20); got.MemoryLimit != want {
 		t.Errorf("GOMEMLIMIT unset, 1 hash: limit = %d; want %d", got.MemoryLimit, want)
 	}
 	// One P per CPU for the requests, plus one per hash slot.
@@ -23,7 +23,7 @@ func TestRuntimeDefaults(t *testing.T) {
 	}
 	// The limit and the Ps grow with the hashes allowed in flight.
 	four := server.RuntimeDefaults(4, password.Default, 8, env(nil))
-	if four.MemoryLimit != int64(48<<20+4*2*19<<20) || four.Procs != 12 {
+	if four.MemoryLimit != int64(32<<20+4*2*19<<20) || four.Procs != 12 {
 		t.Errorf("4 hashes, 8 CPUs: %+v", four)
 	}
 	if zero := server.RuntimeDefaults(0, password.Default, 2, env(nil)); zero != got {
