@@ -52,6 +52,12 @@ type keySet struct {
 	verify map[string]parsedKey // by kid: the active key and recently retired ones
 	algs   []jose.SignatureAlgorithm
 	jwks   []byte
+
+	// Access-token verification (verifyAccessJWS): keys by kid, by the
+	// exact header MintAccess writes for them, and the algorithms allowed.
+	access   map[string]*accessKey
+	heads    map[string]*accessKey
+	algNames []string
 }
 
 // NewIssuer returns an Issuer with no access-token keys yet; call SetKeys
@@ -88,7 +94,8 @@ func (i *Issuer) Issuer() string { return i.iss }
 // anyone out.
 func (i *Issuer) SetKeys(keys []store.SigningKey) error {
 	now := i.now()
-	ks := &keySet{verify: make(map[string]parsedKey, len(keys))}
+	ks := &keySet{verify: make(map[string]parsedKey, len(keys)),
+		access: make(map[string]*accessKey, len(keys)), heads: make(map[string]*accessKey, len(keys))}
 	found := false
 	var activeCreated time.Time
 	var jwks jose.JSONWebKeySet
@@ -106,7 +113,15 @@ func (i *Issuer) SetKeys(keys []store.SigningKey) error {
 		ks.verify[pk.kid] = pk
 		if !slices.Contains(ks.algs, pk.alg) {
 			ks.algs = append(ks.algs, pk.alg)
+			ks.algNames = append(ks.algNames, string(pk.alg))
 		}
+		ak := newAccessKey(pk) // one HMAC pool per HS256 key
+		ks.access[pk.kid] = ak
+		head, err := accessHead(pk)
+		if err != nil {
+			return err
+		}
+		ks.heads[head] = ak
 		if pk.alg != jose.HS256 { // never publish a shared secret
 			jwks.Keys = append(jwks.Keys, jose.JSONWebKey{Key: pk.public, KeyID: pk.kid, Algorithm: string(pk.alg), Use: "sig"})
 		}
@@ -264,51 +279,6 @@ func (i *Issuer) MintRefresh(c RefreshClaims) (string, RefreshClaims, error) {
 	return tok, c, err
 }
 
-// parse checks the compact form with exactly one allowed algorithm and
-// returns the signature header and the verified payload.
-//
-// keyFor returns the verification key for a kid and the one algorithm that
-// key may be used with; a header naming another algorithm is refused, so a
-// key is never used with an algorithm it was not made for (RFC 8725 §3.1).
-func parse(tok string, algs []jose.SignatureAlgorithm, keyFor func(kid string) (any, jose.SignatureAlgorithm, bool)) (*payload, map[string]any, string, error) {
-	if tok == "" || len(tok) > MaxTokenBytes {
-		return nil, nil, "", ErrMalformed
-	}
-	obj, err := jose.ParseSignedCompact(tok, algs)
-	if err != nil {
-		return nil, nil, peekType(tok), fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if len(obj.Signatures) != 1 {
-		return nil, nil, "", ErrMalformed
-	}
-	h := obj.Signatures[0].Header
-	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
-	key, alg, ok := keyFor(h.KeyID)
-	if !ok {
-		return nil, nil, typ, fmt.Errorf("%w: unknown key id", ErrSignature)
-	}
-	if h.Algorithm != string(alg) {
-		return nil, nil, typ, fmt.Errorf("%w: algorithm does not match the key", ErrSignature)
-	}
-	body, err := obj.Verify(key)
-	if err != nil {
-		return nil, nil, typ, ErrSignature
-	}
-	var p payload
-	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, nil, typ, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
-	}
-	var extra map[string]any
-	if p.Use == useAccess && len(body) > 0 {
-		// Keep application claims for the principal; cheap enough, tokens are small.
-		_ = json.Unmarshal(body, &extra)
-		for _, k := range []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "token_use"} {
-			delete(extra, k)
-		}
-	}
-	return &p, extra, typ, nil
-}
-
 // VerifyAccess verifies an access token: algorithm and key, typ at+jwt,
 // token_use access, iss, aud, and exp/iat/nbf with the leeway. An expired
 // token returns its claims with ErrExpired.
@@ -317,9 +287,9 @@ func (i *Issuer) VerifyAccess(tok string) (AccessClaims, error) {
 	if ks == nil {
 		return AccessClaims{}, ErrSignature
 	}
-	p, extra, typ, err := parse(tok, ks.algs, func(kid string) (any, jose.SignatureAlgorithm, bool) {
-		k, ok := ks.verify[kid]
-		return k.public, k.alg, ok
+	p, extra, typ, err := verifyAccessJWS(tok, ks.heads, ks.algNames, func(kid string) (*accessKey, bool) {
+		k, ok := ks.access[kid]
+		return k, ok
 	})
 	if err != nil {
 		if typ == typRefresh {

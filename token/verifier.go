@@ -31,22 +31,22 @@ type Verifier struct {
 
 // asymmetric are the algorithms a Verifier accepts: a shared secret is never
 // looked up from a key set.
-var asymmetric = []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256}
+var asymmetric = []string{ES256, EdDSA, RS256}
 
 // VerifyAccess verifies an access token. Errors wrap the package's sentinel
 // errors (ErrMalformed, ErrSignature, ErrWrongKind, ErrClaims, ErrExpired).
 func (v *Verifier) VerifyAccess(ctx context.Context, tok string) (AccessClaims, error) {
 	var lookupErr error
-	p, extra, typ, err := parse(tok, asymmetric, func(kid string) (any, jose.SignatureAlgorithm, bool) {
+	p, extra, typ, err := verifyAccessJWS(tok, nil, asymmetric, func(kid string) (*accessKey, bool) {
 		if kid == "" {
-			return nil, "", false
+			return nil, false
 		}
 		k, err := v.Key(ctx, kid)
 		if err != nil {
 			lookupErr = err
-			return nil, "", false
+			return nil, false
 		}
-		return k.Key, jose.SignatureAlgorithm(k.Algorithm), true
+		return publicAccessKey(k), true
 	})
 	if err != nil {
 		if typ == typRefresh {
