@@ -89,3 +89,40 @@ func cutLast(tok string) (string, string, bool) {
 	}
 	return tok[:i], tok[i+1:], true
 }
+
+// rsToDER is the exact inverse of derToRS, and matches the standard
+// library's DER (cryptobyte's ASN.1 INTEGERs) for every shape of integer.
+func TestRSToDER(t *testing.T) {
+	high := new(big.Int).Lsh(big.NewInt(0xff), 248)
+	vals := []*big.Int{big.NewInt(1), big.NewInt(0x7f), big.NewInt(0x80), big.NewInt(0x1234), high,
+		new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))}
+	for range 50 {
+		b := make([]byte, 32)
+		rand.Read(b)
+		b[0] &= byte(0xff >> (len(vals) % 8))
+		vals = append(vals, new(big.Int).SetBytes(b))
+	}
+	for _, r := range vals {
+		for _, s := range vals[:8] {
+			var rs [64]byte
+			r.FillBytes(rs[:32])
+			s.FillBytes(rs[32:])
+			got, ok := rsToDER(nil, rs[:32], rs[32:])
+			if want := derSig(r, s); !ok || !bytes.Equal(got, want) {
+				t.Fatalf("rsToDER(%x, %x) = %x %v, want %x", r, s, got, ok, want)
+			}
+			back, err := derToRS(got, make([]byte, 64))
+			if err != nil || !bytes.Equal(back, rs[:]) {
+				t.Fatalf("round trip of %x: %x %v", rs, back, err)
+			}
+		}
+	}
+	var zero [32]byte
+	one := big.NewInt(1).FillBytes(make([]byte, 32))
+	if _, ok := rsToDER(nil, zero[:], one); ok {
+		t.Fatal("r = 0 encoded")
+	}
+	if _, ok := rsToDER(nil, one, zero[:]); ok {
+		t.Fatal("s = 0 encoded")
+	}
+}
