@@ -345,3 +345,59 @@ func TestDifferentialSeedsVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicKeyIsNeverAnHMACSecret: only an HS256 key of the issuer has an
+// HMAC state; every other key, and every key a Verifier looks up, verifies
+// only with its own algorithm, so an "HS256" header cannot make a public key
+// into a MAC secret even past the algorithm checks.
+func TestPublicKeyIsNeverAnHMACSecret(t *testing.T) {
+	e := diffSetup(t)
+	ks := e.iss.keys.Load()
+	input := []byte("x.y")
+	for kid, k := range ks.access {
+		if (k.mac != nil) != (k.alg == HS256) || (k.alg == HS256) != (k.pub == nil) {
+			t.Fatalf("key %s (%s): mac %v, pub %T", kid, k.alg, k.mac != nil, k.pub)
+		}
+		if k.alg == HS256 {
+			continue
+		}
+		hs := *k
+		hs.alg = HS256 // as if the header's algorithm had been taken
+		if hs.verifySignature(input, make([]byte, 32), make([]byte, 0, 32)) {
+			t.Fatalf("key %s verified an HS256 MAC", kid)
+		}
+	}
+	for kid, pk := range e.iss.PublicKeys() {
+		if k := publicAccessKey(pk); k.mac != nil {
+			t.Fatalf("Verifier key %s has an HMAC state", kid)
+		}
+	}
+}
+
+// BenchmarkVerifyAccessVsGoJose runs the new verifier and the go-jose one it
+// replaced side by side on the same tokens (the machine's noise hits both).
+func BenchmarkVerifyAccessVsGoJose(b *testing.B) {
+	e := diffSetup(b)
+	for _, alg := range []string{ES256, EdDSA} {
+		tok, err := e.signers[alg].sign([]byte(diffPayloads()[0]))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(alg+"/new", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.iss.VerifyAccess(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(alg+"/go-jose", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := joseIssuerVerify(e.iss, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -14,11 +14,13 @@
 // (RFC 8725 §3.11).
 //
 // Both kinds are signed as compact JWS built with the standard library, the
-// protected header of each key encoded once (jws.go). Access tokens are
-// verified through go-jose (github.com/go-jose/go-jose/v4), as other services
-// verify them; refresh tokens, which only this server reads, by a strict
-// parser of their one header (HS256, typ rt+jwt, no kid or crit) that
-// decodes the claims only once the MAC is good.
+// protected header of each key encoded once (jws.go), and verified without
+// go-jose by strict readers that decode the claims only once the signature
+// is good: access tokens (access.go) with a header of exactly alg, kid and
+// typ, the algorithm pinned to the key the kid names (ES256, EdDSA, RS256,
+// and HS256 only on an issuer configured with it, never on a Verifier);
+// refresh tokens, which only this server reads, with their one header
+// (HS256, typ rt+jwt, no kid or crit). go-jose remains for keys and the JWKS.
 //
 // Refresh-token expiry is exact (no leeway): the server checks its own tokens
 // against its own clock. Access tokens get a small leeway because they are

@@ -26,8 +26,8 @@ import (
 //	base64url(protected header) "." base64url(payload) "." base64url(signature)
 //
 // Minting both kinds of token and verifying refresh tokens go through here;
-// access tokens are still verified by go-jose (parse), since other services
-// verify them the same way and they come in several algorithms and keys.
+// access tokens, which come in several algorithms and keys, are verified by
+// the reader of access.go.
 
 // b64 is the only base64 the JWS code decodes with: URL alphabet, no padding,
 // and strict, so the unused low bits of the last character must be zero and
