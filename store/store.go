@@ -155,6 +155,12 @@ type Store interface {
 	// k as the active key, atomically; concurrent rotations (even from other
 	// instances) leave exactly one active key. ErrConflict if k.KID exists.
 	RotateSigningKey(ctx context.Context, k SigningKey) error
+	// EnsureSigningKey stores k as RotateSigningKey does unless an unretired
+	// key of k.Algorithm exists; then it changes nothing. It reports whether
+	// it stored k. Concurrent callers (even on other instances) store at
+	// most one key between them, so instances starting together on a new
+	// database all sign with the same first key.
+	EnsureSigningKey(ctx context.Context, k SigningKey) (bool, error)
 	// Secret returns the server secret called name, creating it from
 	// generate() first if it does not exist. Concurrent callers (even on other
 	// instances) all get the same value; generate may run in several of them,

@@ -13,6 +13,7 @@ import (
 type KeyStore interface {
 	SigningKeys(ctx context.Context) ([]store.SigningKey, error)
 	RotateSigningKey(ctx context.Context, k store.SigningKey) error
+	EnsureSigningKey(ctx context.Context, k store.SigningKey) (bool, error)
 }
 
 // LoadKeys reads the signing keys from ks and installs them. For an
@@ -33,10 +34,20 @@ func (i *Issuer) LoadKeys(ctx context.Context, ks KeyStore, alg string, hsSecret
 		return fmt.Errorf("token: load signing keys: %w", err)
 	}
 	if !hasActive(keys, alg) {
-		if _, err := i.RotateKey(ctx, ks, alg); err != nil {
+		// A new database, or JWT_ALGORITHM changed. Other instances may be
+		// starting at this moment and doing the same: the store keeps the
+		// first key stored and every instance installs that one, so none of
+		// them signs with a key the others do not know yet.
+		k, err := GenerateKey(alg, i.now())
+		if err != nil {
 			return err
 		}
-		return nil
+		if _, err := ks.EnsureSigningKey(ctx, k); err != nil {
+			return fmt.Errorf("token: store first signing key: %w", err)
+		}
+		if keys, err = ks.SigningKeys(ctx); err != nil {
+			return fmt.Errorf("token: load signing keys: %w", err)
+		}
 	}
 	return i.SetKeys(keys)
 }

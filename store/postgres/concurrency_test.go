@@ -237,3 +237,35 @@ func TestRotateSigningKeyAcrossInstances(t *testing.T) {
 		t.Fatalf("%d keys, %d active after %d concurrent rotations; want %d keys and exactly 1 active", len(keys), active, rotations, rotations)
 	}
 }
+
+// Instances starting together on a new database store one first signing key
+// between them (token.LoadKeys relies on it).
+func TestEnsureSigningKeyAcrossInstances(t *testing.T) {
+	u := migratedDB(t)
+	pools := []*postgres.DB{openDB(t, u, postgres.Options{}), openDB(t, u, postgres.Options{})}
+	ctx := context.Background()
+	const callers = 8
+	stored := make([]bool, callers)
+	errs := make([]error, callers)
+	together(callers, func(i int) {
+		stored[i], errs[i] = pools[i%2].EnsureSigningKey(ctx, store.SigningKey{
+			KID: fmt.Sprintf("k%d", i), Algorithm: "ES256", Private: []byte{byte(i)}, CreatedAt: t0,
+		})
+	})
+	n := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("caller %d: %v", i, err)
+		}
+		if stored[i] {
+			n++
+		}
+	}
+	keys, err := pools[1].SigningKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || len(keys) != 1 || !keys[0].RetiredAt.IsZero() {
+		t.Fatalf("%d of %d concurrent callers stored a key; %d keys in the store; want exactly 1", n, callers, len(keys))
+	}
+}

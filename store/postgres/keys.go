@@ -49,11 +49,35 @@ func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 // would see the other's uncommitted new key, and both new keys would stay
 // active.
 func (db *DB) RotateSigningKey(ctx context.Context, k store.SigningKey) error {
+	_, err := db.storeSigningKey(ctx, k, false)
+	return wrap("rotate signing key", err)
+}
+
+// EnsureSigningKey is RotateSigningKey unless an unretired key of
+// k.Algorithm exists. The check runs under the same advisory lock, after it
+// is granted: a statement of a READ COMMITTED transaction sees what every
+// earlier holder of the lock committed, so instances starting together on a
+// new database store one first key between them.
+func (db *DB) EnsureSigningKey(ctx context.Context, k store.SigningKey) (bool, error) {
+	stored, err := db.storeSigningKey(ctx, k, true)
+	return stored, wrap("ensure signing key", err)
+}
+
+func (db *DB) storeSigningKey(ctx context.Context, k store.SigningKey, onlyIfNone bool) (bool, error) {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
+	stored := false
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		stored = false // BeginFunc does not retry, but keep the result honest
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, keyRotationLock); err != nil {
 			return err
+		}
+		if onlyIfNone {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys
+				WHERE retired_at IS NULL AND algorithm = $1)`, k.Algorithm).Scan(&exists); err != nil || exists {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL`,
 			nanos(k.CreatedAt)); err != nil {
@@ -63,9 +87,10 @@ func (db *DB) RotateSigningKey(ctx context.Context, k store.SigningKey) error {
 			INSERT INTO signing_keys (kid, algorithm, private, created_at, retired_at)
 			VALUES ($1, $2, $3, $4, $5)`,
 			k.KID, k.Algorithm, nonNil(k.Private), nanos(k.CreatedAt), nullNanos(k.RetiredAt))
+		stored = err == nil
 		return err
 	})
-	return wrap("rotate signing key", err)
+	return stored && err == nil, err
 }
 
 // Secret returns the secret called name, first storing generate()'s value if

@@ -36,24 +36,47 @@ func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 // RotateSigningKey retires every active key at k.CreatedAt and inserts k, in
 // one transaction: a taken kid (store.ErrConflict) retires nothing.
 func (db *DB) RotateSigningKey(ctx context.Context, k store.SigningKey) error {
+	_, err := db.storeSigningKey(ctx, k, false)
+	return db.wrap("rotate signing key", err)
+}
+
+// EnsureSigningKey is RotateSigningKey unless an unretired key of
+// k.Algorithm exists. The check and the insert share one IMMEDIATE
+// transaction, which holds the write lock from its start, so two processes
+// on the file cannot both find no key.
+func (db *DB) EnsureSigningKey(ctx context.Context, k store.SigningKey) (bool, error) {
+	stored, err := db.storeSigningKey(ctx, k, true)
+	return stored, db.wrap("ensure signing key", err)
+}
+
+func (db *DB) storeSigningKey(ctx context.Context, k store.SigningKey, onlyIfNone bool) (bool, error) {
 	var e enc
 	created, retired := e.time(k.CreatedAt), e.time(k.RetiredAt)
 	if e.err != nil {
-		return e.err
+		return false, e.err
 	}
 	if k.Private == nil {
 		k.Private = []byte{} // NOT NULL: an empty key is still a value.
 	}
+	stored := false
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		if onlyIfNone {
+			var exists bool
+			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys
+				WHERE retired_at IS NULL AND algorithm = ?)`, k.Algorithm).Scan(&exists); err != nil || exists {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, created); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, algorithm, private, created_at, retired_at)
 			VALUES (?, ?, ?, ?, ?)`, k.KID, k.Algorithm, k.Private, created, retired)
+		stored = err == nil
 		return err
 	})
-	return db.wrap("rotate signing key", err)
+	return stored && err == nil, err
 }
 
 // Secret returns the secret called name, storing generate()'s value first if

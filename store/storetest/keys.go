@@ -67,6 +67,68 @@ var keyCases = []testCase{
 		},
 	},
 	{
+		name: "SigningKeys/Ensure",
+		what: "EnsureSigningKey stores a key only when no unretired key of its algorithm exists (retiring the others as a rotation does), and of concurrent callers exactly one stores its key",
+		run: func(f *fixture) {
+			ensure := func(k store.SigningKey) bool {
+				f.t.Helper()
+				stored, err := f.s.EnsureSigningKey(f.ctx, k)
+				if err != nil {
+					f.t.Fatalf("EnsureSigningKey(%s): %v", k.KID, err)
+				}
+				return stored
+			}
+			k1 := store.SigningKey{KID: "e1", Algorithm: "ES256", Private: []byte("one"), CreatedAt: at(0)}
+			if !ensure(k1) {
+				f.t.Fatal("EnsureSigningKey on an empty store stored nothing")
+			}
+			f.keys("after the first key", k1)
+			if ensure(store.SigningKey{KID: "e2", Algorithm: "ES256", Private: []byte("two"), CreatedAt: at(time.Hour)}) {
+				f.t.Fatal("EnsureSigningKey stored a second ES256 key while one is active")
+			}
+			f.keys("after a second ES256 key was offered", k1)
+			// Another algorithm (JWT_ALGORITHM changed): stored, the old key retired.
+			k3 := store.SigningKey{KID: "e3", Algorithm: "EdDSA", Private: []byte("three"), CreatedAt: at(2 * time.Hour)}
+			if !ensure(k3) {
+				f.t.Fatal("EnsureSigningKey did not store the first EdDSA key")
+			}
+			k1.RetiredAt = k3.CreatedAt
+			f.keys("after the first EdDSA key", k3, k1)
+
+			// Instances starting together: one key between them.
+			const callers = 8
+			var stored atomic.Int32
+			var wg sync.WaitGroup
+			for i := range callers {
+				wg.Go(func() {
+					ok, err := f.s.EnsureSigningKey(f.ctx, store.SigningKey{KID: fmt.Sprintf("r%d", i), Algorithm: "RS256",
+						Private: []byte{byte(i)}, CreatedAt: at(3 * time.Hour)})
+					if err != nil {
+						f.t.Errorf("concurrent EnsureSigningKey %d: %v", i, err)
+					}
+					if ok {
+						stored.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			keys, err := f.s.SigningKeys(f.ctx)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			var active []string
+			for _, k := range keys {
+				if k.RetiredAt.IsZero() {
+					active = append(active, k.KID+"/"+k.Algorithm)
+				}
+			}
+			if stored.Load() != 1 || len(keys) != 3 || len(active) != 1 {
+				f.t.Fatalf("%d concurrent EnsureSigningKey calls stored %d keys; %d keys in all, active %v; want 1 stored, 3 in all (e1, e3 and it), one active",
+					callers, stored.Load(), len(keys), active)
+			}
+		},
+	},
+	{
 		name: "Secret/GetOrCreate",
 		what: "Secret stores generate()'s value on first use and returns it afterwards without calling generate, keeps names apart, and stores nothing when generate fails",
 		run: func(f *fixture) {
