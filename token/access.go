@@ -1,7 +1,6 @@
 package token
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -11,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -147,23 +145,9 @@ func verifyAccessJWS(tok string, heads map[string]*accessKey, allowed []string, 
 	if tok == "" || len(tok) > MaxTokenBytes {
 		return nil, nil, "", ErrMalformed
 	}
-	// Exactly two dots and only base64url characters: this rejects padding,
-	// whitespace (which encoding/base64 would skip) and a fourth part.
-	dot1, dot2 := -1, -1
-	for j := 0; j < len(tok); j++ {
-		c := tok[j]
-		switch {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
-		case c == '.' && dot1 < 0:
-			dot1 = j
-		case c == '.' && dot2 < 0:
-			dot2 = j
-		default:
-			return nil, nil, peekType(tok), fmt.Errorf("%w: not a compact JWS", ErrMalformed)
-		}
-	}
-	if dot2 < 0 {
-		return nil, nil, peekType(tok), fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+	dot1, dot2, ok := splitCompact(tok)
+	if !ok {
+		return nil, nil, peekType(tok), errNotCompact
 	}
 	h64, p64, s64 := tok[:dot1], tok[dot1+1:dot2], tok[dot2+1:]
 
@@ -283,61 +267,25 @@ func hasExtraClaims(body []byte) bool {
 	return false
 }
 
-// parseAccessHeader reads a protected header other than the ones we write: a
-// JSON object whose members are alg and kid (required) and typ (optional),
-// each a string, each once. Member names are matched exactly; crit, b64 and
-// any member we do not know are refused.
+// parseAccessHeader reads a protected header other than the ones we write
+// (readHeader): alg (required), kid and typ, each a JSON string.
 func parseAccessHeader(h64 string) (accessHeader, error) {
-	var h accessHeader
-	raw, err := b64.DecodeString(h64)
+	r, err := readHeader(h64)
 	if err != nil {
-		return h, fmt.Errorf("%w: header encoding", ErrMalformed)
+		return accessHeader{}, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	bad := func(why string) (accessHeader, error) {
-		return accessHeader{}, fmt.Errorf("%w: header: %s", ErrMalformed, why)
-	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return bad("not a JSON object")
-	}
-	var seenAlg, seenKid, seenTyp bool
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return bad("not a JSON object")
+	var h accessHeader
+	for _, m := range [...]struct {
+		name string
+		raw  json.RawMessage
+		dst  *string
+	}{{"alg", r.alg, &h.alg}, {"kid", r.kid, &h.kid}, {"typ", r.typ, &h.typ}} {
+		if m.raw != nil && (m.raw[0] != '"' || json.Unmarshal(m.raw, m.dst) != nil) {
+			return accessHeader{}, headerError(m.name)
 		}
-		name, _ := t.(string)
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return bad("not a JSON object")
-		}
-		var dst *string
-		var seen *bool
-		switch name {
-		case "alg":
-			dst, seen = &h.alg, &seenAlg
-		case "kid":
-			dst, seen = &h.kid, &seenKid
-		case "typ":
-			dst, seen = &h.typ, &seenTyp
-		case "crit", "b64":
-			return bad(name + " is not supported")
-		default:
-			return bad(fmt.Sprintf("member %q", name))
-		}
-		if *seen || len(val) == 0 || val[0] != '"' || json.Unmarshal(val, dst) != nil {
-			return bad(name)
-		}
-		*seen = true
 	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
-		return bad("not a JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return bad("data after the object")
-	}
-	if !seenAlg {
-		return bad("no alg")
+	if r.alg == nil {
+		return accessHeader{}, headerError("no alg")
 	}
 	return h, nil
 }

@@ -203,23 +203,9 @@ func (i *Issuer) verifyRefreshJWS(tok string) (payload, string, error) {
 	if tok == "" || len(tok) > MaxTokenBytes {
 		return p, "", ErrMalformed
 	}
-	// Exactly two dots and only base64url characters: this rejects padding,
-	// whitespace (which encoding/base64 would skip) and a fourth part.
-	dot1, dot2 := -1, -1
-	for j := 0; j < len(tok); j++ {
-		c := tok[j]
-		switch {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
-		case c == '.' && dot1 < 0:
-			dot1 = j
-		case c == '.' && dot2 < 0:
-			dot2 = j
-		default:
-			return p, peekType(tok), fmt.Errorf("%w: not a compact JWS", ErrMalformed)
-		}
-	}
-	if dot2 < 0 {
-		return p, peekType(tok), fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+	dot1, dot2, ok := splitCompact(tok)
+	if !ok {
+		return p, peekType(tok), errNotCompact
 	}
 	h64, p64, s64 := tok[:dot1], tok[dot1+1:dot2], tok[dot2+1:]
 
@@ -261,63 +247,108 @@ func (i *Issuer) verifyRefreshJWS(tok string) (payload, string, error) {
 	return p, typ, nil
 }
 
-// checkRefreshHeader reads a protected header other than the one we write:
-// a JSON object with alg "HS256", optional typ, and nothing else. Member
-// names are matched exactly (encoding/json would fold case on a struct) and
-// may not repeat. A kid is refused as an unknown key, as before with
-// go-jose; crit, or any member we do not know, is refused as malformed. typ
-// is returned when the object was read whole, even with an error.
-func checkRefreshHeader(h64 string) (typ string, err error) {
+// errNotCompact is the error of a token that is not three base64url parts.
+var errNotCompact = fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+
+// splitCompact returns the positions of the two dots of a compact JWS whose
+// three parts hold only base64url characters: padding, whitespace (which
+// encoding/base64 would skip) and a fourth part are refused.
+func splitCompact(tok string) (dot1, dot2 int, ok bool) {
+	dot1, dot2 = -1, -1
+	for j := 0; j < len(tok); j++ {
+		c := tok[j]
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		case c == '.' && dot1 < 0:
+			dot1 = j
+		case c == '.' && dot2 < 0:
+			dot2 = j
+		default:
+			return 0, 0, false
+		}
+	}
+	return dot1, dot2, dot2 >= 0
+}
+
+// rawHeader holds the members of a protected header as read, nil when
+// absent.
+type rawHeader struct{ alg, kid, typ json.RawMessage }
+
+// headerError is a header we refuse, as malformed.
+func headerError(why string) error { return fmt.Errorf("%w: header: %s", ErrMalformed, why) }
+
+// readHeader reads a protected header other than the ones we write, for both
+// kinds of token: a JSON object whose members are among alg, kid and typ,
+// each at most once, names matched exactly (encoding/json would fold case on
+// a struct). crit, b64, any other member and anything after the object are
+// refused. The values come back raw: each kind decides what it accepts.
+func readHeader(h64 string) (rawHeader, error) {
+	var h rawHeader
 	raw, err := b64.DecodeString(h64)
 	if err != nil {
-		return "", fmt.Errorf("%w: header encoding", ErrMalformed)
+		return h, fmt.Errorf("%w: header encoding", ErrMalformed)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	bad := func(why string) (string, error) { return "", fmt.Errorf("%w: header: %s", ErrMalformed, why) }
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return bad("not a JSON object")
+		return h, headerError("not a JSON object")
 	}
-	var alg string
-	var seenAlg, seenTyp, seenKid bool
 	for dec.More() {
 		t, err := dec.Token()
 		if err != nil {
-			return bad("not a JSON object")
+			return h, headerError("not a JSON object")
 		}
 		name, _ := t.(string)
 		var val json.RawMessage
 		if err := dec.Decode(&val); err != nil {
-			return bad("not a JSON object")
+			return h, headerError("not a JSON object")
 		}
+		var dst *json.RawMessage
 		switch name {
 		case "alg":
-			if seenAlg || json.Unmarshal(val, &alg) != nil {
-				return bad("alg")
-			}
-			seenAlg = true
-		case "typ":
-			if seenTyp || json.Unmarshal(val, &typ) != nil {
-				return bad("typ")
-			}
-			seenTyp = true
+			dst = &h.alg
 		case "kid":
-			seenKid = true
-		case "crit":
-			return bad("crit is not supported")
+			dst = &h.kid
+		case "typ":
+			dst = &h.typ
+		case "crit", "b64":
+			return h, headerError(name + " is not supported")
 		default:
-			return bad(fmt.Sprintf("member %q", name))
+			return h, headerError(fmt.Sprintf("member %q", name))
 		}
+		if *dst != nil {
+			return h, headerError(name)
+		}
+		*dst = val
 	}
 	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
-		return bad("not a JSON object")
+		return h, headerError("not a JSON object")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return bad("data after the object")
+		return h, headerError("data after the object")
+	}
+	return h, nil
+}
+
+// checkRefreshHeader reads a protected header other than the one we write
+// (readHeader): alg must be "HS256"; a kid is refused as an unknown key, as
+// before with go-jose. typ is returned when the object was read whole, even
+// with an error.
+func checkRefreshHeader(h64 string) (typ string, err error) {
+	h, err := readHeader(h64)
+	if err != nil {
+		return "", err
+	}
+	var alg string
+	if h.alg != nil && json.Unmarshal(h.alg, &alg) != nil {
+		return "", headerError("alg")
+	}
+	if h.typ != nil && json.Unmarshal(h.typ, &typ) != nil {
+		return "", headerError("typ")
 	}
 	switch {
 	case alg != HS256:
 		return typ, fmt.Errorf("%w: algorithm %q is not allowed", ErrMalformed, alg)
-	case seenKid:
+	case h.kid != nil:
 		return typ, fmt.Errorf("%w: unknown key id", ErrSignature)
 	}
 	return typ, nil
