@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"unicode/utf8"
+
+	"github.com/latchkey-dev/latchkey/internal/jsonkeys"
 )
 
 // DecodeForm reads the parameters of an OAuth 2.0 style request body
@@ -77,7 +79,7 @@ func parseFormParams(body string) (url.Values, error) {
 // refusing duplicate keys (which encoding/json would silently resolve in
 // favour of the last).
 func parseJSONParams(data []byte) (url.Values, error) {
-	start := skipSpace(data, 0)
+	start := jsonkeys.SkipSpace(data, 0)
 	if start == len(data) {
 		return nil, missingBody()
 	}
@@ -122,7 +124,7 @@ func parseJSONParams(data []byte) (url.Values, error) {
 	if _, err := dec.Token(); err != nil { // the closing '}'
 		return nil, jsonError(err)
 	}
-	end := skipSpace(data, int(dec.InputOffset())) + 1 // counted from 1
+	end := jsonkeys.SkipSpace(data, int(dec.InputOffset())) + 1 // counted from 1
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, malformed(fmt.Sprintf("unexpected data after the JSON object at byte %d", end), err)
 	}

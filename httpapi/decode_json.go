@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/latchkey-dev/latchkey/internal/jsonkeys"
 )
 
 // DecodeOptions tune DecodeJSON.
@@ -68,7 +70,7 @@ func jsonMediaType(r *http.Request) (string, error) {
 
 // decodeJSONBytes is DecodeJSON after the body has been read.
 func decodeJSONBytes(data []byte, dst any, strict bool) error {
-	start := skipSpace(data, 0)
+	start := jsonkeys.SkipSpace(data, 0)
 	if start == len(data) {
 		return missingBody()
 	}
@@ -88,7 +90,7 @@ func decodeJSONBytes(data []byte, dst any, strict bool) error {
 		return jsonError(err)
 	}
 	end := int(dec.InputOffset())
-	if rest := skipSpace(data, end); rest != len(data) {
+	if rest := jsonkeys.SkipSpace(data, end); rest != len(data) {
 		// Positions count from 1, like json.SyntaxError.Offset.
 		return malformed(fmt.Sprintf("unexpected data after the JSON object at byte %d", rest+1), nil)
 	}
@@ -158,20 +160,6 @@ func jsonKind(t reflect.Type) string {
 	return "a valid value"
 }
 
-// skipSpace returns the index of the first byte at or after i that is not
-// JSON whitespace (RFC 8259 §2).
-func skipSpace(data []byte, i int) int {
-	for i < len(data) {
-		switch data[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
 // declared caches, per struct type, the JSON names of its fields.
 var declared sync.Map // reflect.Type → map[string]bool
 
@@ -204,7 +192,7 @@ func exactKeys(data []byte, dst any) error {
 		v, _ = declared.LoadOrStore(t, names)
 	}
 	names := v.(map[string]bool)
-	if unknown, found, ok := scanKeys(data, names); ok {
+	if unknown, found, ok := jsonkeys.FirstUnknown(data, names); ok {
 		if found {
 			return malformed("unknown field "+quote(unknown), nil)
 		}
@@ -214,7 +202,7 @@ func exactKeys(data []byte, dst any) error {
 }
 
 // exactKeysSlow is exactKeys through encoding/json's tokenizer, for the
-// objects scanKeys leaves to it (escaped keys, invalid input).
+// objects jsonkeys.FirstUnknown leaves to it (escaped keys, invalid input).
 func exactKeysSlow(data []byte, names map[string]bool) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
@@ -235,119 +223,4 @@ func exactKeysSlow(data []byte, names map[string]bool) error {
 		}
 	}
 	return nil
-}
-
-// scanKeys reads the top-level keys of the JSON object in data without
-// decoding anything: the strict decode of every JSON request body (a
-// refresh, say) spent as much on encoding/json's tokenizer to list the keys
-// as on decoding the body itself. It returns the first key that is not in
-// names (found false if none), and ok false when it cannot tell: a key with an escape
-// or invalid UTF-8, or input that is not a well-formed object. The caller
-// then asks encoding/json, which also reports syntax errors with positions.
-func scanKeys(data []byte, names map[string]bool) (unknown string, found, ok bool) {
-	i := skipSpace(data, 0)
-	if i == len(data) || data[i] != '{' {
-		return "", false, false
-	}
-	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == '}' {
-		return "", false, true
-	}
-	for i < len(data) {
-		if data[i] != '"' {
-			return "", false, false
-		}
-		start := i + 1
-		j := start
-		for j < len(data) && data[j] != '"' {
-			if c := data[j]; c == '\\' || c < 0x20 || c >= 0x80 {
-				return "", false, false // escapes, control characters, non-ASCII: ask encoding/json
-			}
-			j++
-		}
-		if j == len(data) {
-			return "", false, false
-		}
-		key := data[start:j]
-		i = skipSpace(data, j+1)
-		if i == len(data) || data[i] != ':' {
-			return "", false, false
-		}
-		if i = skipValue(data, skipSpace(data, i+1)); i < 0 {
-			return "", false, false
-		}
-		if !found && !names[string(key)] {
-			unknown, found = string(key), true // keep scanning: the object must be well formed
-		}
-		i = skipSpace(data, i)
-		if i == len(data) {
-			return "", false, false
-		}
-		switch data[i] {
-		case ',':
-			i = skipSpace(data, i+1)
-		case '}':
-			return unknown, found, true
-		default:
-			return "", false, false
-		}
-	}
-	return "", false, false
-}
-
-// skipValue returns the index just past the JSON value starting at data[i],
-// or -1 if there is none. It follows structure (strings, nesting) and leaves
-// the spelling of numbers and literals to the decoder that runs next.
-func skipValue(data []byte, i int) int {
-	if i >= len(data) {
-		return -1
-	}
-	switch data[i] {
-	case '"':
-		return skipString(data, i)
-	case '{', '[':
-		depth := 0
-		for i < len(data) {
-			switch data[i] {
-			case '"':
-				if i = skipString(data, i); i < 0 {
-					return -1
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return -1
-	}
-	// A number, true, false or null: up to the next delimiter.
-	for j := i; j < len(data); j++ {
-		switch data[j] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			if j == i {
-				return -1
-			}
-			return j
-		}
-	}
-	return -1 // the object cannot end inside a scalar
-}
-
-// skipString returns the index just past the string starting at data[i]
-// (a '"'), or -1 if it does not end.
-func skipString(data []byte, i int) int {
-	for i++; i < len(data); i++ {
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return -1
 }

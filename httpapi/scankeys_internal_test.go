@@ -3,6 +3,8 @@ package httpapi
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/latchkey-dev/latchkey/internal/jsonkeys"
 )
 
 var scanNames = map[string]bool{"email": true, "password": true, "refreshToken": true}
@@ -23,7 +25,7 @@ func unknownOf(t *testing.T, data []byte) string {
 
 func checkScan(t *testing.T, data []byte) {
 	t.Helper()
-	unknown, found, ok := scanKeys(data, scanNames)
+	unknown, found, ok := jsonkeys.FirstUnknown(data, scanNames)
 	if !ok {
 		return // left to exactKeysSlow
 	}
@@ -55,11 +57,11 @@ func TestScanKeys(t *testing.T) {
 	}
 	// The common cases take the fast path.
 	for _, body := range []string{`{"refreshToken":"x.y.z"}`, `{"email":"a","password":"b","x":[1,{"y":"]"}]}`} {
-		if _, _, ok := scanKeys([]byte(body), scanNames); !ok {
+		if _, _, ok := jsonkeys.FirstUnknown([]byte(body), scanNames); !ok {
 			t.Errorf("%s: not read by scanKeys", body)
 		}
 	}
-	if u, found, _ := scanKeys([]byte(`{"email":"a","Password":"b","x":1}`), scanNames); !found || u != "Password" {
+	if u, found, _ := jsonkeys.FirstUnknown([]byte(`{"email":"a","Password":"b","x":1}`), scanNames); !found || u != "Password" {
 		t.Errorf("first unknown key = %q; want Password", u)
 	}
 }

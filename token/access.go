@@ -13,6 +13,8 @@ import (
 	"slices"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/latchkey-dev/latchkey/internal/jsonkeys"
 )
 
 // This file verifies access tokens without go-jose, in the style of
@@ -215,7 +217,7 @@ func verifyAccessJWS(tok string, heads map[string]*accessKey, allowed []string, 
 		// Application claims for the principal: decoded only when the
 		// payload has a member beyond the registered ones.
 		_ = json.Unmarshal(body, &extra)
-		for _, k := range registeredClaims {
+		for k := range registeredClaims {
 			delete(extra, k)
 		}
 	}
@@ -223,48 +225,16 @@ func verifyAccessJWS(tok string, heads map[string]*accessKey, allowed []string, 
 }
 
 // registeredClaims are never returned as extra claims.
-var registeredClaims = [...]string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "token_use"}
+var registeredClaims = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true,
+	"nbf": true, "jti": true, "sid": true, "token_use": true}
 
 // hasExtraClaims reports whether the JSON object body (which encoding/json
-// has just accepted) has a top-level member whose name is not exactly one of
-// registeredClaims. A name with an escape counts as extra, so the caller
-// decodes the map and the result is the same as always decoding it.
+// has just accepted) may have a top-level member not in registeredClaims.
+// When jsonkeys cannot tell (an escaped name, say) it answers yes, so the
+// caller decodes the map and the result is the same as always decoding it.
 func hasExtraClaims(body []byte) bool {
-	depth, expectKey := 0, false
-	for i := 0; i < len(body); i++ {
-		switch body[i] {
-		case '"':
-			j, escaped := i+1, false
-			for ; j < len(body) && body[j] != '"'; j++ {
-				if body[j] == '\\' {
-					escaped = true
-					j++
-				}
-			}
-			if depth == 1 && expectKey {
-				if escaped || j >= len(body) {
-					return true
-				}
-				switch string(body[i+1 : j]) {
-				case "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "token_use":
-				default:
-					return true
-				}
-				expectKey = false
-			}
-			i = j
-		case '{':
-			depth++
-			expectKey = depth == 1
-		case '[':
-			depth++
-		case '}', ']':
-			depth--
-		case ',':
-			expectKey = depth == 1
-		}
-	}
-	return false
+	_, found, ok := jsonkeys.FirstUnknown(body, registeredClaims)
+	return found || !ok
 }
 
 // parseAccessHeader reads a protected header other than the ones we write
