@@ -269,3 +269,67 @@ func TestEnsureSigningKeyAcrossInstances(t *testing.T) {
 		t.Fatalf("%d of %d concurrent callers stored a key; %d keys in the store; want exactly 1", n, callers, len(keys))
 	}
 }
+
+// A revocation of a user's sessions locks them in id order, the order a
+// batched Rotate locks its rows in, so the two queue instead of
+// deadlocking. The other transaction here plays a batch that has locked s05
+// and goes on to s09; the sessions were created in reverse, so a scan by user
+// meets s09 before s05, and a revocation locking in that order would hold
+// s09 while waiting for s05: a deadlock PostgreSQL breaks by aborting one.
+func TestRevokeLocksInIDOrder(t *testing.T) {
+	u := migratedDB(t)
+	db := openDB(t, u, postgres.Options{})
+	ctx := context.Background()
+	mustCreateUser(t, db, activeUser("u1"))
+	for i := 11; i >= 0; i-- {
+		mustCreateSession(t, db, newSession(fmt.Sprintf("s%02d", i), "u1", t0), 0)
+	}
+	batch, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer batch.Close(ctx)
+	tx, err := batch.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM sessions WHERE id = 's05' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	revoked := make(chan error, 1)
+	go func() {
+		_, err := db.RevokeSessions(ctx, store.RevokeParams{UserID: "u1", ExceptSessionID: "s00",
+			Now: t0.Add(time.Second), Reason: "sign_out_others"})
+		revoked <- err
+	}()
+	admin, err := pgx.Connect(ctx, u) // outside tx: its pg_stat_activity is a snapshot
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var waiting int
+		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%revoked_at = $4%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation never waited for the lock on s05")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
+	// The "batch" goes on to s09, then commits.
+	if _, err := tx.Exec(ctx, `UPDATE sessions SET generation = generation + 1 WHERE id = 's09'`); err != nil {
+		t.Fatalf("the batch's next row: %v (the revocation held it)", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-revoked; err != nil {
+		t.Fatalf("revocation: %v", err)
+	}
+}
