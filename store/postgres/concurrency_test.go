@@ -270,13 +270,34 @@ func TestEnsureSigningKeyAcrossInstances(t *testing.T) {
 	}
 }
 
-// A revocation of a user's sessions locks them in id order, the order a
+// Revoking a user's sessions (sign-out elsewhere, the session limit) locks
+// them in id order, the order a
 // batched Rotate locks its rows in, so the two queue instead of
 // deadlocking. The other transaction here plays a batch that has locked s05
 // and goes on to s09; the sessions were created in reverse, so a scan by user
 // meets s09 before s05, and a revocation locking in that order would hold
 // s09 while waiting for s05: a deadlock PostgreSQL breaks by aborting one.
 func TestRevokeLocksInIDOrder(t *testing.T) {
+	t.Run("RevokeSessions", func(t *testing.T) {
+		revokeAgainstBatch(t, `%revoked_at = $4%`, func(ctx context.Context, db *postgres.DB) error {
+			_, err := db.RevokeSessions(ctx, store.RevokeParams{UserID: "u1", ExceptSessionID: "s00",
+				Now: t0.Add(time.Second), Reason: "sign_out_others"})
+			return err
+		})
+	})
+	// The session limit's eviction: a new session with a limit of one
+	// revokes every other.
+	t.Run("CreateSession evicting", func(t *testing.T) {
+		revokeAgainstBatch(t, `%session_limit%`, func(ctx context.Context, db *postgres.DB) error {
+			_, err := db.CreateSession(ctx, newSession("s99", "u1", t0.Add(time.Second)), 1)
+			return err
+		})
+	})
+}
+
+// revokeAgainstBatch runs revoke (whose statement text matches like) while
+// another transaction holds s05 and then takes s09, as a batch would.
+func revokeAgainstBatch(t *testing.T, like string, revoke func(context.Context, *postgres.DB) error) {
 	u := migratedDB(t)
 	db := openDB(t, u, postgres.Options{})
 	ctx := context.Background()
@@ -298,11 +319,7 @@ func TestRevokeLocksInIDOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	revoked := make(chan error, 1)
-	go func() {
-		_, err := db.RevokeSessions(ctx, store.RevokeParams{UserID: "u1", ExceptSessionID: "s00",
-			Now: t0.Add(time.Second), Reason: "sign_out_others"})
-		revoked <- err
-	}()
+	go func() { revoked <- revoke(ctx, db) }()
 	admin, err := pgx.Connect(ctx, u) // outside tx: its pg_stat_activity is a snapshot
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +328,7 @@ func TestRevokeLocksInIDOrder(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var waiting int
 		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%revoked_at = $4%'`).Scan(&waiting); err != nil {
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`, like).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
 		if waiting == 1 {
