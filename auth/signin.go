@@ -210,21 +210,22 @@ func (s *Service) SetUserActive(ctx context.Context, email string, active bool) 
 		return u, err
 	}
 	now := s.now().UTC()
-	u.Status, u.UpdatedAt = store.UserInactive, now
-	if active {
-		u.Status = store.UserActive
-	}
-	if err := s.store.UpdateUser(ctx, u); err != nil {
-		return u, s.internal(err)
-	}
 	if !active {
-		n, err := s.store.RevokeSessions(ctx, store.RevokeParams{UserID: u.ID, Reason: "user_deactivated", Now: now})
+		// One store operation: a failure between making the user inactive
+		// and revoking its sessions would leave sessions that CheckSession
+		// accepts (it does not read the built-in users' status).
+		n, err := s.store.DeactivateUser(ctx, u.ID, "user_deactivated", now)
 		if err != nil {
 			return u, s.internal(err)
 		}
+		u.Status, u.UpdatedAt = store.UserInactive, now
 		s.log.InfoContext(ctx, "audit", "event", "user.deactivated", "user_id", u.ID, "sessions_revoked", n)
-	} else {
-		s.log.InfoContext(ctx, "audit", "event", "user.activated", "user_id", u.ID)
+		return u, nil
 	}
+	u.Status, u.UpdatedAt = store.UserActive, now
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return u, s.internal(err)
+	}
+	s.log.InfoContext(ctx, "audit", "event", "user.activated", "user_id", u.ID)
 	return u, nil
 }

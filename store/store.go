@@ -121,6 +121,13 @@ type Store interface {
 	// UpdateUser writes u's Status, PasswordHash and UpdatedAt. ErrNotFound if
 	// there is no such user.
 	UpdateUser(ctx context.Context, u User) error
+	// DeactivateUser sets the user's Status to UserInactive and UpdatedAt to
+	// now and, in the same transaction, revokes (at now, for reason) every
+	// session of the user not revoked yet, as RevokeSessions does. It returns
+	// how many sessions it revoked. Both changes commit together or not at
+	// all: no failure leaves the user inactive beside sessions it did not
+	// revoke. ErrNotFound, and no change, if there is no such user.
+	DeactivateUser(ctx context.Context, id, reason string, now time.Time) (revoked int, err error)
 
 	// CreateSession inserts s and, in the same transaction, revokes (reason
 	// "session_limit", at s.CreatedAt) the user's least recently refreshed

@@ -15,12 +15,12 @@ import (
 // on the machine docs/performance.md was measured on, so one transaction per
 // refresh tops out near 1,600 refreshes/s however many goroutines ask. The
 // batching writer keeps every rotation durable and lifts that ceiling: the
-// hot writes (Rotate, CreateSession, RevokeSessions) queue, one goroutine
-// takes whatever is queued (up to maxBatch, never waiting for more: an idle
-// server adds no latency), runs each write in turn inside ONE IMMEDIATE
-// transaction, COMMITs once, and only then answers every caller. A caller
-// therefore learns of success only when its write is on disk, exactly as with
-// a transaction of its own.
+// writes (Rotate, CreateSession, RevokeSessions, DeactivateUser, CreateUser)
+// queue, one goroutine takes whatever is queued (up to maxBatch, never
+// waiting for more: an idle server adds no latency), runs each write in turn
+// inside ONE IMMEDIATE transaction, COMMITs once, and only then answers every
+// caller. A caller therefore learns of success only when its write is on
+// disk, exactly as with a transaction of its own.
 //
 // Each write keeps its own semantics inside the shared transaction:
 //   - Rotate is a single compare-and-set UPDATE … RETURNING. The writes of one

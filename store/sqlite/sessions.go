@@ -102,6 +102,14 @@ func (db *DB) ListSessions(ctx context.Context, userID string, now time.Time) ([
 	return list, db.wrap("list sessions", rows.Err())
 }
 
+// The revocations: of one session, and of a user's sessions but one (the
+// exception may be ""). Sessions revoked already keep their first time and
+// reason.
+const (
+	revokeByID   = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL AND id = ?`
+	revokeByUser = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL AND user_id = ? AND id <> ?`
+)
+
 // RevokeSessions revokes the selected sessions that are not revoked yet; an
 // already revoked session keeps its first time and reason.
 func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, error) {
@@ -110,7 +118,6 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 	if e.err != nil {
 		return 0, e.err
 	}
-	const set = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL AND `
 	if (p.SessionID == "") == (p.UserID == "") {
 		// Never fall through to an unfiltered UPDATE that signs everyone out.
 		return 0, errors.New("sqlite: revoke sessions: exactly one of SessionID and UserID must be set")
@@ -121,9 +128,9 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 	err := db.submit(ctx, false, func(t *wtx) error {
 		var err error
 		if p.SessionID != "" {
-			n, err = t.exec(set+`id = ?`, now, p.Reason, p.SessionID)
+			n, err = t.exec(revokeByID, now, p.Reason, p.SessionID)
 		} else {
-			n, err = t.exec(set+`user_id = ? AND id <> ?`, now, p.Reason, p.UserID, p.ExceptSessionID)
+			n, err = t.exec(revokeByUser, now, p.Reason, p.UserID, p.ExceptSessionID)
 		}
 		return err
 	})
