@@ -82,7 +82,7 @@ type Config struct {
 // Production reports whether APP_ENV is production.
 func (c Config) Production() bool { return c.AppEnv == EnvProduction }
 
-// DialectEnabled reports whether the named dialect (a Dialect* constant) is
+// DialectEnabled reports whether the named dialect (latchkey.Canonical, …) is
 // switched on by DIALECTS.
 func (c Config) DialectEnabled(name string) bool { return slices.Contains(c.Dialects, name) }
 

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkey-dev/latchkey"
 )
 
 func TestSwitch(t *testing.T) {
@@ -63,13 +65,13 @@ func TestDialects(t *testing.T) {
 		in   string
 		want []string
 	}{
-		{"all", AllDialects()},
-		{"ALL", AllDialects()},
+		{"all", latchkey.AllDialects},
+		{"ALL", latchkey.AllDialects},
 		{"none", []string{}},
-		{"canonical,oauth2,login,cookie,feathers", AllDialects()},
-		{"oauth2", []string{DialectOAuth2}},
-		{"feathers, canonical", []string{DialectCanonical, DialectFeathers}}, // canonical order
-		{"cookie,cookie,", []string{DialectCookie}},
+		{"canonical,oauth2,login,cookie,feathers", latchkey.AllDialects},
+		{"oauth2", []string{latchkey.OAuth2}},
+		{"feathers, canonical", []string{latchkey.Canonical, latchkey.Feathers}}, // canonical order
+		{"cookie,cookie,", []string{latchkey.Cookie}},
 	}
 	for _, tt := range tests {
 		var d Dialects
