@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 )
 
 // Error is a failure detected by the plumbing (or by a dialect) that already
@@ -105,4 +106,14 @@ func byteSize(n int64) string {
 		return fmt.Sprintf("%d KiB", n/1024)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// Quote quotes a client-supplied string for an error message, bounding its
+// length so a message never echoes a large input back.
+func Quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strconv.Quote(s)
 }

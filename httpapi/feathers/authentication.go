@@ -53,7 +53,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 	case in.Action == "refresh":
 		res, err = h.refresh(w, r, in)
 	case in.Action != "":
-		return badRequest(`unsupported action ` + quote(in.Action) + `; the only action is "refresh"`)
+		return badRequest(`unsupported action ` + httpapi.Quote(in.Action) + `; the only action is "refresh"`)
 	case in.Strategy == "local":
 		res, err = h.local(w, r, in)
 	case in.Strategy == "jwt":
@@ -61,7 +61,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 	case in.Strategy == "":
 		return badRequest(`Invalid authentication information (no "strategy" set)`)
 	default:
-		return badRequest(`Invalid authentication information (strategy ` + quote(in.Strategy) +
+		return badRequest(`Invalid authentication information (strategy ` + httpapi.Quote(in.Strategy) +
 			` not allowed; use "local" or "jwt")`)
 	}
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"strings"
 
 	"github.com/latchkey-dev/latchkey/httpapi/canonical"
@@ -60,13 +59,4 @@ func payloadOf(tok string) (json.RawMessage, error) {
 		return nil, errors.New("feathers: access-token payload is not JSON")
 	}
 	return b, nil
-}
-
-// quote quotes a client-supplied string for a message, bounded in length.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return strconv.Quote(s)
 }
