@@ -63,11 +63,6 @@ type Session struct {
 // Revoked reports whether the session has been revoked.
 func (s Session) Revoked() bool { return !s.RevokedAt.IsZero() }
 
-// Live reports whether the session can still be refreshed at now.
-func (s Session) Live(now time.Time) bool {
-	return !s.Revoked() && now.Before(s.RefreshExpiresAt) && now.Before(s.AbsoluteExpiresAt)
-}
-
 // SigningKey is a key that signs access tokens. Private holds the private key
 // in PKCS#8 DER (asymmetric algorithms) or the raw secret (HS256). A retired
 // key signs nothing new but stays published until the tokens it signed have

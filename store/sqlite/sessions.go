@@ -16,7 +16,8 @@ const sessionCols = `id, user_id, generation, created_at, last_refreshed_at,
 	refresh_expires_at, absolute_expires_at, revoked_at, revoke_reason,
 	client_id, user_agent, ip`
 
-// liveAt is the SQL form of store.Session.Live; it binds the time twice.
+// liveAt selects the sessions live at a time: not revoked, and neither
+// expiry reached. It binds the time twice.
 const liveAt = `revoked_at IS NULL AND refresh_expires_at > ? AND absolute_expires_at > ?`
 
 // CreateSession inserts s and, in the same transaction, revokes with reason
