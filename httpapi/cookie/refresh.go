@@ -38,18 +38,18 @@ type tokenResponse struct {
 // refresh is seed 002's GET /api/refresh/refreshtoken.
 func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 	if h.Cookie == nil {
-		return &Error{Status: http.StatusNotFound, Code: "cookie_disabled",
+		return &httpapi.Error{Status: http.StatusNotFound, Code: "cookie_disabled",
 			Message: "refresh cookies are switched off on this server (REFRESH_COOKIE=off)"}
 	}
 	// Refuse before the token is touched: a cross-site page must not be
 	// able to rotate (and so spend) the user's refresh token.
 	if !h.Origins.SameOriginOrAllowed(r) {
-		return &Error{Status: http.StatusForbidden, Code: "cross_site_request",
+		return &httpapi.Error{Status: http.StatusForbidden, Code: "cross_site_request",
 			Message: "cross-site request refused: this origin is not allowed to use the refresh cookie"}
 	}
 	tok, ok := h.Cookie.Value(r)
 	if !ok {
-		return &Error{Status: http.StatusBadRequest, Code: "refresh_token_missing",
+		return &httpapi.Error{Status: http.StatusBadRequest, Code: "refresh_token_missing",
 			Message: "refresh token cookie not received"}
 	}
 	g, err := h.Service.Refresh(r.Context(), tok, "", canonical.Meta(r, h.ClientIP, ""))

@@ -82,7 +82,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) error {
 		// expired (seed 003); the refresh token alone decides.
 		rt := form.Get("refresh_token")
 		if rt == "" {
-			return invalidRequest(`the "refresh_token" parameter is required with grant_type "refresh_token"`)
+			return httpapi.InvalidRequest(`the "refresh_token" parameter is required with grant_type "refresh_token"`, nil)
 		}
 		if g, err = h.Service.Refresh(ctx, rt, clientID, meta); err != nil {
 			return refreshFailure{err}
@@ -100,14 +100,14 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) error {
 		}
 		pw := form.Get("password")
 		if email == "" || pw == "" {
-			return invalidRequest(`the "email" and "password" parameters are required`)
+			return httpapi.InvalidRequest(`the "email" and "password" parameters are required`, nil)
 		}
 		if g, err = h.Service.SignIn(ctx, email, pw, meta); err != nil {
 			return err
 		}
 	default:
-		return &Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type",
-			Description: `grant_type must be "refresh_token", or absent to sign in with email and password`}
+		return &httpapi.Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type",
+			Message: `grant_type must be "refresh_token", or absent to sign in with email and password`}
 	}
 	return h.writeTokens(w, http.StatusOK, g)
 }
@@ -127,7 +127,7 @@ func (h *handler) signup(w http.ResponseWriter, r *http.Request) error {
 	}
 	email, pw := form.Get("email"), form.Get("password")
 	if email == "" || pw == "" {
-		return invalidRequest(`the "email" and "password" parameters are required`)
+		return httpapi.InvalidRequest(`the "email" and "password" parameters are required`, nil)
 	}
 	u, err := h.Service.SignUp(r.Context(), email, pw)
 	if err != nil {
@@ -174,12 +174,15 @@ func (h *handler) me(w http.ResponseWriter, r *http.Request) error {
 // secret anyway (aurelia sends one when clientSecret is configured).
 func clientOf(form url.Values) (string, error) {
 	if form.Get("client_secret") != "" {
-		return "", &Error{Status: http.StatusUnauthorized, Code: "invalid_client",
-			Description: "client authentication failed: only public clients (no client_secret) are supported"}
+		// No "WWW-Authenticate: Basic", unlike the OAuth dialect: this
+		// dialect's clients are browser apps, and a Basic challenge on a
+		// fetch makes browsers prompt for a password.
+		return "", &httpapi.Error{Status: http.StatusUnauthorized, Code: "invalid_client",
+			Message: "client authentication failed: only public clients (no client_secret) are supported"}
 	}
 	id := form.Get("client_id")
 	if len(id) > 200 {
-		return "", invalidRequest(`the "client_id" parameter is too long`)
+		return "", httpapi.InvalidRequest(`the "client_id" parameter is too long`, nil)
 	}
 	return id, nil
 }
