@@ -143,7 +143,7 @@ func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now 
 
 // checkUser requires the session's user to exist and be active; otherwise it
 // revokes the session and says why.
-func (s *Service) checkUser(ctx context.Context, sess store.Session, now time.Time) error {
+func (s *Service) checkUser(ctx context.Context, sess Session, now time.Time) error {
 	u, err := s.users.UserByID(ctx, sess.UserID)
 	code := Code("")
 	switch {
@@ -151,7 +151,7 @@ func (s *Service) checkUser(ctx context.Context, sess store.Session, now time.Ti
 		code = CodeUserNotFound
 	case err != nil:
 		return s.internal(err)
-	case u.Status != store.UserActive:
+	case u.Status != UserActive:
 		code = CodeUserInactive
 	default:
 		return nil
@@ -194,7 +194,7 @@ func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, 
 }
 
 // liveSession returns a session that is live at now, or the reason it is not.
-func (s *Service) liveSession(ctx context.Context, id string, now time.Time) (store.Session, error) {
+func (s *Service) liveSession(ctx context.Context, id string, now time.Time) (Session, error) {
 	sess, err := s.store.Session(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -124,12 +124,12 @@ type Grant struct {
 	AccessExpiresAt  time.Time
 	RefreshToken     string // empty for an access-only renewal
 	RefreshExpiresAt time.Time
-	Session          store.Session
+	Session          Session
 	// Reissued is true when a refresh inside the reuse interval was answered
 	// with the session's current generation instead of a rotation.
 	Reissued bool
 	// User is set by SignIn (a refresh does not read the user row).
-	User store.User
+	User User
 }
 
 // Principal is the authenticated caller of an access-token request.
@@ -142,7 +142,7 @@ type Principal struct {
 // mintAccess signs an access token for the session that expires at the
 // earlier of now+AccessTTL and cap (the session's refresh expiry: no access
 // token outlives its session).
-func (s *Service) mintAccess(ctx context.Context, sess store.Session, now, cap time.Time) (string, time.Time, error) {
+func (s *Service) mintAccess(ctx context.Context, sess Session, now, cap time.Time) (string, time.Time, error) {
 	exp := now.Add(s.policy.AccessTTL)
 	if !cap.IsZero() && cap.Before(exp) {
 		exp = cap
@@ -161,7 +161,7 @@ func (s *Service) mintAccess(ctx context.Context, sess store.Session, now, cap t
 
 // grant mints the access token and (with a non-zero generation) a refresh
 // token for sess.
-func (s *Service) grant(ctx context.Context, sess store.Session, now time.Time, gen int64) (*Grant, error) {
+func (s *Service) grant(ctx context.Context, sess Session, now time.Time, gen int64) (*Grant, error) {
 	g := &Grant{Session: sess, RefreshExpiresAt: sess.RefreshExpiresAt}
 	var err error
 	if g.AccessToken, g.AccessExpiresAt, err = s.mintAccess(ctx, sess, now, sess.RefreshExpiresAt); err != nil {

@@ -98,7 +98,7 @@ func (s *Service) SignOut(ctx context.Context, p Principal, scope Scope) error {
 
 // SessionInfo is a live session as shown to its user.
 type SessionInfo struct {
-	store.Session
+	Session
 	Current bool
 }
 
@@ -152,7 +152,7 @@ func (s *Service) AdminRevokeSession(ctx context.Context, id string) error {
 
 // AdminListSessions lists live sessions of one user (by email) or of all
 // users (email "").
-func (s *Service) AdminListSessions(ctx context.Context, email string) ([]store.Session, error) {
+func (s *Service) AdminListSessions(ctx context.Context, email string) ([]Session, error) {
 	userID := ""
 	if email != "" {
 		u, err := s.UserByEmail(ctx, email)
@@ -245,7 +245,7 @@ func (s *Service) Introspect(ctx context.Context, tok string) (Introspection, er
 		return Introspection{}, nil
 	}
 	u, err := s.users.UserByID(ctx, in.Subject)
-	if err != nil || u.Status != store.UserActive {
+	if err != nil || u.Status != UserActive {
 		return Introspection{}, inactiveUnlessOutage(s.internalOrNil(err))
 	}
 	in.Active = true
@@ -303,7 +303,7 @@ func (s *Service) CheckSession(ctx context.Context, p Principal) error {
 	}
 	if !s.builtin {
 		u, err := s.users.UserByID(ctx, p.UserID)
-		if err != nil || u.Status != store.UserActive {
+		if err != nil || u.Status != UserActive {
 			if err := s.internalOrNil(err); err != nil {
 				return err
 			}

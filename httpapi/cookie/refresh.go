@@ -5,7 +5,6 @@ import (
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
-	"github.com/latchkey-dev/latchkey/httpapi/canonical"
 )
 
 // Path is the cookie-refresh route. The refresh cookie's Path must cover it.
@@ -52,7 +51,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 		return &httpapi.Error{Status: http.StatusBadRequest, Code: "refresh_token_missing",
 			Message: "refresh token cookie not received"}
 	}
-	g, err := h.Service.Refresh(r.Context(), tok, "", canonical.Meta(r, h.ClientIP, ""))
+	g, err := h.Service.Refresh(r.Context(), tok, "", httpapi.Meta(r, h.ClientIP, ""))
 	if err != nil {
 		if status, _ := Status(auth.ErrorCode(err)); status == http.StatusBadRequest || status == http.StatusNotFound {
 			h.Cookie.Clear(w) // the token can never work again

@@ -6,8 +6,6 @@ import (
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
-	"github.com/latchkey-dev/latchkey/httpapi/canonical"
-	"github.com/latchkey-dev/latchkey/store"
 )
 
 // Path is where Feathers clients find the authentication service (the
@@ -74,7 +72,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 // local signs in with email and password (Feathers' LocalStrategy with its
 // default usernameField "email").
 func (h *handler) local(w http.ResponseWriter, r *http.Request, in createRequest) (*result, error) {
-	g, err := h.Service.SignIn(r.Context(), in.Email, in.Password, canonical.Meta(r, h.ClientIP, ""))
+	g, err := h.Service.SignIn(r.Context(), in.Email, in.Password, httpapi.Meta(r, h.ClientIP, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +90,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request, in createReque
 	if rt == "" {
 		return nil, &auth.Error{Code: auth.CodeRefreshInvalid, Message: "No refresh token"}
 	}
-	g, err := h.Service.Refresh(r.Context(), rt, "", canonical.Meta(r, h.ClientIP, ""))
+	g, err := h.Service.Refresh(r.Context(), rt, "", httpapi.Meta(r, h.ClientIP, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +112,7 @@ func (h *handler) granted(w http.ResponseWriter, strategy string, g *auth.Grant)
 		return nil, err
 	}
 	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
-	user := canonical.UserOf(g.User)
+	user := httpapi.UserOf(g.User)
 	return &result{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
 		Authentication: authentication{Strategy: strategy, AccessToken: g.AccessToken, Payload: payload}, User: &user}, nil
 }
@@ -135,7 +133,7 @@ func (h *handler) jwt(ctx context.Context, accessToken string) (*result, auth.Pr
 	if err != nil {
 		return nil, p, err
 	}
-	if u.Status != store.UserActive {
+	if u.Status != auth.UserActive {
 		return nil, p, &auth.Error{Code: auth.CodeUserInactive, Message: "the user is not active"}
 	}
 	// Re-authentication is a server round trip anyway, so it also checks the
@@ -148,7 +146,7 @@ func (h *handler) jwt(ctx context.Context, accessToken string) (*result, auth.Pr
 	if err != nil {
 		return nil, p, err
 	}
-	user := canonical.UserOf(u)
+	user := httpapi.UserOf(u)
 	return &result{AccessToken: accessToken,
 		Authentication: authentication{Strategy: "jwt", AccessToken: accessToken, Payload: payload}, User: &user}, p, nil
 }

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/latchkey-dev/latchkey/httpapi/canonical"
+	"github.com/latchkey-dev/latchkey/httpapi"
 )
 
 // createRequest is every body POST /authentication accepts. Fields the
@@ -27,10 +27,10 @@ type createRequest struct {
 // result is a Feathers authentication result: what create and remove
 // answer, and what the client keeps as its authentication state.
 type result struct {
-	AccessToken    string          `json:"accessToken"`
-	RefreshToken   string          `json:"refreshToken,omitempty"`
-	Authentication authentication  `json:"authentication"`
-	User           *canonical.User `json:"user,omitempty"`
+	AccessToken    string         `json:"accessToken"`
+	RefreshToken   string         `json:"refreshToken,omitempty"`
+	Authentication authentication `json:"authentication"`
+	User           *httpapi.User  `json:"user,omitempty"`
 }
 
 // authentication is the result's "authentication" member. Feathers clients

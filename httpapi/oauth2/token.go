@@ -6,7 +6,6 @@ import (
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
-	"github.com/latchkey-dev/latchkey/httpapi/canonical"
 )
 
 // tokenResponse is RFC 6749 §5.1's successful response.
@@ -34,13 +33,13 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) error {
 		if rt == "" {
 			return httpapi.InvalidRequest(`the "refresh_token" parameter is required`, nil)
 		}
-		g, err = h.Service.Refresh(r.Context(), rt, clientID, canonical.Meta(r, h.ClientIP, clientID))
+		g, err = h.Service.Refresh(r.Context(), rt, clientID, httpapi.Meta(r, h.ClientIP, clientID))
 	case "password":
 		user, pw := form.Get("username"), form.Get("password")
 		if user == "" || pw == "" {
 			return httpapi.InvalidRequest(`the "username" and "password" parameters are required`, nil)
 		}
-		g, err = h.Service.SignIn(r.Context(), user, pw, canonical.Meta(r, h.ClientIP, clientID))
+		g, err = h.Service.SignIn(r.Context(), user, pw, httpapi.Meta(r, h.ClientIP, clientID))
 	case "":
 		return httpapi.InvalidRequest(`the "grant_type" parameter is required`, nil)
 	default:
