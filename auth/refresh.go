@@ -46,10 +46,13 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 			return nil, err
 		}
 	}
-	// A concurrent change between a failed compare-and-set and the read that
-	// explains it (another tab rotating, say) is resolved by trying again; two
-	// rounds are enough because each failure is explained by a newer state.
-	for range 3 {
+	// When the compare-and-set fails but the read that explains it finds
+	// nothing wrong, the state changed in between (the user deactivated and
+	// activated again, say) and the refresh is tried again. Each retry needs
+	// another such change, so three attempts in all are plenty; past them the
+	// refresh fails as invalid.
+	const attempts = 3
+	for range attempts {
 		sess, err := s.store.Rotate(ctx, store.RotateParams{SessionID: rc.SessionID, Generation: rc.Generation,
 			Now: now, RefreshTTL: s.policy.RefreshTTL, Advance: s.policy.Rotation, SkipUserCheck: !s.builtin})
 		if err == nil {

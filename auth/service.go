@@ -140,12 +140,12 @@ type Principal struct {
 }
 
 // mintAccess signs an access token for the session that expires at the
-// earlier of now+AccessTTL and cap (the session's refresh expiry: no access
-// token outlives its session).
-func (s *Service) mintAccess(ctx context.Context, sess Session, now, cap time.Time) (string, time.Time, error) {
+// earlier of now+AccessTTL and notAfter (the session's refresh expiry: no
+// access token outlives its session).
+func (s *Service) mintAccess(ctx context.Context, sess Session, now, notAfter time.Time) (string, time.Time, error) {
 	exp := now.Add(s.policy.AccessTTL)
-	if !cap.IsZero() && cap.Before(exp) {
-		exp = cap
+	if !notAfter.IsZero() && notAfter.Before(exp) {
+		exp = notAfter
 	}
 	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp}
 	if s.claims != nil {

@@ -276,9 +276,8 @@ func inactiveUnlessOutage(err error) error {
 // no refresh and no live access token can use.
 func (s *Service) Purge(ctx context.Context, keyRetention time.Duration) (int64, error) {
 	now := s.now().UTC()
-	if min := s.policy.AccessTTL; keyRetention < min {
-		keyRetention = min
-	}
+	// A retired key stays at least as long as the tokens it signed live.
+	keyRetention = max(keyRetention, s.policy.AccessTTL)
 	n, err := s.store.Purge(ctx, now, now.Add(-keyRetention))
 	if err != nil {
 		return 0, s.internal(err)

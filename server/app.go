@@ -42,7 +42,7 @@ type Options struct {
 type App struct {
 	Config  config.Config
 	Store   store.Store
-	Issuer  *token.Issuer
+	Tokens  *token.Issuer // mints and verifies tokens (Latchkey.Tokens)
 	Service *auth.Service
 	// Latchkey is the mounted library handler the HTTP routes come from.
 	Latchkey *latchkey.Handler
@@ -141,7 +141,7 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		a.closeLimiter()
 		return nil, err
 	}
-	a.Latchkey, a.Issuer, a.Service = lk, lk.Tokens, lk.Service
+	a.Latchkey, a.Tokens, a.Service = lk, lk.Tokens, lk.Service
 	return a, nil
 }
 

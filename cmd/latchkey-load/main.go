@@ -241,7 +241,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			}
 			defer app.Close()
 		}
-		s, err = seedStore(ctx, app.Store, app.Issuer, app.Service.Policy(), o.sessions, o.perUser, 64, prefix, stdout)
+		s, err = seedStore(ctx, app.Store, app.Tokens, app.Service.Policy(), o.sessions, o.perUser, 64, prefix, stdout)
 	} else if o.mode != modeCeiling && !o.hold {
 		s, err = signInAll(ctx, client, base, o.sessions, o.perUser, 2*runtime.GOMAXPROCS(0), prefix, stdout)
 	}

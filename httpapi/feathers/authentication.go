@@ -118,9 +118,11 @@ func (h *handler) granted(w http.ResponseWriter, strategy string, g *auth.Grant)
 }
 
 // jwt is Feathers' JWTStrategy: it verifies an access token and answers
-// with it, its payload and its user (reAuthenticate sends this). Like a
-// Feathers server it does not look at the session: an access token stays
-// valid until it expires (SPEC §3). The user must still exist and be active.
+// with it, its payload and its user (reAuthenticate sends this). Unlike a
+// Feathers server, which trusts the token until it expires, it also requires
+// the user to exist and be active and the token's session to be live
+// (CheckSession): after sign-out, revocation or deactivation the client
+// cannot re-authenticate with the access token it still holds.
 func (h *handler) jwt(ctx context.Context, accessToken string) (*result, auth.Principal, error) {
 	if accessToken == "" {
 		return nil, auth.Principal{}, &auth.Error{Code: auth.CodeInvalidToken, Message: "No access token"}
@@ -136,9 +138,8 @@ func (h *handler) jwt(ctx context.Context, accessToken string) (*result, auth.Pr
 	if u.Status != auth.UserActive {
 		return nil, p, &auth.Error{Code: auth.CodeUserInactive, Message: "the user is not active"}
 	}
-	// Re-authentication is a server round trip anyway, so it also checks the
-	// session: after logout (or revocation) the client cannot re-authenticate
-	// with the access token it still holds.
+	// Re-authentication is a server round trip anyway, so checking the
+	// session costs one indexed read more.
 	if err := h.Service.CheckSession(ctx, p); err != nil {
 		return nil, p, err
 	}

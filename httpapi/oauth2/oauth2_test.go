@@ -177,7 +177,7 @@ func TestMetadataAndJWKS(t *testing.T) {
 	}
 	// The access token's kid is in the JWKS.
 	tk := s.SignIn(t, "ann@example.com", pw)
-	if !strings.Contains(string(r.Body), s.App.Issuer.ActiveKeyID()) || tk.AccessToken == "" {
+	if !strings.Contains(string(r.Body), s.App.Tokens.ActiveKeyID()) || tk.AccessToken == "" {
 		t.Fatal("active kid not published")
 	}
 }

@@ -45,7 +45,7 @@ const maxBatch = 128
 type writeOp struct {
 	ctx context.Context
 	// fn runs the write inside the batch's transaction. An error it returns
-	// that is not expected (see errExpected) aborts the whole batch.
+	// that is not marked with expected aborts the whole batch.
 	fn func(t *wtx) error
 	// savepoint runs fn inside its own SAVEPOINT, for writes of several
 	// statements that must be undone together when fn fails as expected.
@@ -122,8 +122,8 @@ func (db *DB) writeLoop() {
 			}
 		}
 		db.commitBatch(batch)
-		db.batches.Add(1)
-		db.batched.Add(int64(len(batch)))
+		db.commits.Add(1)
+		db.commitWrites.Add(int64(len(batch)))
 		clear(batch)
 	}
 }
@@ -229,4 +229,4 @@ func constraintOnly(err error) bool {
 
 // BatchStats returns how many group commits the writer has run (or tried)
 // and how many writes they carried: writes/batches is the mean batch size.
-func (db *DB) BatchStats() (batches, writes int64) { return db.batches.Load(), db.batched.Load() }
+func (db *DB) BatchStats() (batches, writes int64) { return db.commits.Load(), db.commitWrites.Load() }
