@@ -107,9 +107,10 @@ type Options struct {
 	Instrument func(http.Handler) http.Handler
 	// Claims adds claims to every access token (Feathers' getPayload).
 	Claims auth.ClaimsFunc
-	// Renew authorises POST /token/refresh (seed 000's refreshToken hook).
-	// nil: renewal is not provided and the route answers 501 Not
-	// Implemented. AllowRenewal renews for any live session.
+	// Renew authorises bearer renewal (POST /token/refresh: a still-valid
+	// access token buys a new one). nil: renewal is not provided and the
+	// route answers 501 Not Implemented. AllowRenewal renews for any live
+	// session.
 	Renew func(ctx context.Context, p auth.Principal) error
 	// TokenResponse reshapes canonical token responses (kind is "sign-in",
 	// "refresh" or "renew").

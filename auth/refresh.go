@@ -70,7 +70,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 			s.log.InfoContext(ctx, "audit", "event", "refresh", "user_id", sess.UserID, "session_id", sess.ID, "ip", m.IP)
 			if !s.policy.Rotation {
 				// Rotation off: the same refresh token comes back until it
-				// expires (the cookie seed's behaviour).
+				// expires (as DeployHub's cookie refresh does).
 				g, err := s.grant(ctx, sess, now, 0)
 				if err != nil {
 					return nil, err
@@ -166,12 +166,13 @@ func (s *Service) checkUser(ctx context.Context, sess Session, now time.Time) er
 }
 
 // RenewAccess re-issues an access token for the session of a still-valid
-// access token (seed 000's POST /token/refresh). The session must be live and
-// its user active; the new token never outlives the session's refresh expiry.
+// access token (bearer renewal, POST /token/refresh). The session must be
+// live and its user active; the new token never outlives the session's
+// refresh expiry.
 //
-// As in seed 000 the route is authenticated first: an invalid token is
-// CodeInvalidToken, and only an authenticated caller learns that renewal is
-// switched off (CodeNotImplemented).
+// The caller is authenticated first: an invalid token is CodeInvalidToken,
+// and only an authenticated caller learns that renewal is switched off
+// (CodeNotImplemented, HTTP 501).
 func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, error) {
 	p, err := s.Authenticate(ctx, accessToken)
 	if err != nil {
@@ -216,8 +217,8 @@ func (s *Service) liveSession(ctx context.Context, id string, now time.Time) (Se
 
 // Authenticate verifies an access token (signature, kind, iss, aud, exp with
 // leeway) without touching the database: access tokens stay valid until they
-// expire (SPEC §3), which is what makes them cheap. Introspect checks the
-// session too.
+// expire, which is what makes them cheap (and why they are short-lived).
+// Introspect and CheckSession check the session too.
 func (s *Service) Authenticate(ctx context.Context, accessToken string) (Principal, error) {
 	c, err := s.tokens.VerifyAccess(accessToken)
 	if err != nil {

@@ -13,7 +13,8 @@ import (
 	"github.com/latchkey-dev/latchkey/token"
 )
 
-// Policy holds the lifetimes and switches of SPEC §3.
+// Policy holds the lifetimes and switches of sessions and tokens; each
+// field names the setting it comes from.
 type Policy struct {
 	AccessTTL          time.Duration // JWT_EXPIRES_IN
 	RefreshTTL         time.Duration // JWT_REFRESH_EXPIRES_IN, sliding
@@ -24,7 +25,7 @@ type Policy struct {
 	MaxSessionsPerUser int           // MAX_SESSIONS_PER_USER, 0 = unlimited
 }
 
-// DefaultPolicy is SPEC §3's defaults.
+// DefaultPolicy is the settings' defaults.
 var DefaultPolicy = Policy{
 	AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, SessionMaxLifetime: 720 * time.Hour,
 	Rotation: true, ReuseInterval: 10 * time.Second, AccessRenewal: true, MaxSessionsPerUser: 100,
@@ -60,7 +61,7 @@ type Options struct {
 	// activation are the application's business and answer
 	// CodeNotImplemented here.
 	Users Users
-	// Renew authorises POST /token/refresh (seed 000's optional refreshToken
+	// Renew authorises bearer renewal (POST /token/refresh, an optional
 	// hook): it is called for an authenticated caller before a new access
 	// token is issued, and may refuse with an error. With Policy.AccessRenewal
 	// off, renewal answers CodeNotImplemented whatever Renew is.

@@ -49,7 +49,7 @@ func (s *Service) revoke(ctx context.Context, p store.RevokeParams, userID strin
 
 // callerLive requires the caller's own session to be live. Access tokens
 // stay valid until they expire wherever they are verified without the
-// database (SPEC §3), but the routes that manage sessions read it anyway: an
+// database, but the routes that manage sessions read it anyway: an
 // access token whose session was revoked (signed out, or killed by reuse
 // detection because its refresh token was stolen) must not list the user's
 // other sessions or end the one the user starts by signing in again

@@ -14,8 +14,8 @@ import (
 // MinPasswordLength is the shortest password SignUp accepts (characters).
 const MinPasswordLength = 8
 
-// NormalizeEmail trims and lower-cases an email (emails are unique
-// case-insensitively, SPEC §1).
+// NormalizeEmail trims and lower-cases an email: emails are unique
+// case-insensitively, whatever spaces surround them.
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 func validEmail(email string) bool {
@@ -200,7 +200,8 @@ func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
 
 // SetUserActive activates or deactivates a user. Deactivation revokes every
 // session of the user at once; refreshes fail from then on, and the access
-// tokens already issued introspect as inactive (SPEC §3).
+// tokens already issued introspect as inactive (they stay valid where they
+// are verified without the database, until they expire).
 func (s *Service) SetUserActive(ctx context.Context, email string, active bool) (User, error) {
 	if !s.builtin {
 		return User{}, fail(CodeNotImplemented, "users are managed by the application", nil)

@@ -10,8 +10,8 @@ import (
 
 // Users is where accounts live. An application that already has a users
 // table implements it and keeps its table: Latchkey then owns only sessions
-// and tokens (SPEC §9). Without one, the built-in users in the Store are
-// used (StoreUsers).
+// and tokens. Without one, the built-in users in the Store are used
+// (StoreUsers).
 //
 // Implementations return an error wrapping store.ErrNotFound for an unknown
 // user. The Email given to UserByEmail is already normalised (trimmed,

@@ -13,7 +13,8 @@ const (
 	EnvProduction  = "production"
 )
 
-// Signing algorithms JWT_ALGORITHM accepts for access tokens (SPEC §2).
+// Signing algorithms JWT_ALGORITHM accepts for access tokens: asymmetric
+// ones, and HS256 with JWT_SECRET only when chosen explicitly.
 const (
 	AlgES256 = "ES256"
 	AlgEdDSA = "EdDSA"

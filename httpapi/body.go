@@ -10,8 +10,8 @@ import (
 	"sync"
 )
 
-// MaxBodyBytes is the largest request body any route accepts (spec §4: a
-// body over 64 KiB is answered with 413). Sign-in and token requests are a
+// MaxBodyBytes is the largest request body any route accepts: a body over
+// 64 KiB is answered with 413. Sign-in and token requests are a
 // few hundred bytes; the limit only bounds what an attacker can make the
 // server buffer.
 const MaxBodyBytes = 64 << 10

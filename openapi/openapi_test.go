@@ -28,7 +28,7 @@ import (
 const catchAll = `{"error":"not_found","message":"no such route"}`
 
 // notYetServed are documented operations whose code is not on this branch
-// yet (SPEC §4 describes them; other branches build them). The test fails
+// yet (other branches build them). The test fails
 // when one of them is served, so the list only shrinks: remove an entry
 // once its route is registered.
 var notYetServed = []string{}

@@ -22,8 +22,8 @@ import (
 	"github.com/latchkey-dev/latchkey/token"
 )
 
-// AccessLeeway is the clock skew tolerated on access tokens (SPEC §3: at
-// most a few seconds).
+// AccessLeeway is the clock skew tolerated on access tokens verified
+// elsewhere (a few seconds at most; refresh tokens get none).
 const AccessLeeway = latchkey.AccessLeeway
 
 // Options are the parts of the wiring that are not configuration: tests
@@ -178,7 +178,10 @@ func (a *App) openThrottle(ctx context.Context, prefix string) (*throttle, error
 	return newThrottle(ratelimit.NewRedis(rc, ratelimit.RedisOptions{Prefix: prefix, Now: a.now}), mem, a.Config, a.Logger, a.Metrics), nil
 }
 
-// PolicyOf maps the settings of SPEC §3 onto the domain's policy.
+// PolicyOf maps the lifetime and rotation settings (JWT_EXPIRES_IN,
+// JWT_REFRESH_EXPIRES_IN, SESSION_MAX_LIFETIME, REFRESH_TOKEN_ROTATION,
+// REFRESH_TOKEN_REUSE_INTERVAL, MAX_SESSIONS_PER_USER) onto the domain's
+// policy.
 // AccessRenewal is left to latchkey.New, which sets it from Options.Renew
 // (ACCESS_TOKEN_RENEWAL=on passes latchkey.AllowRenewal).
 func PolicyOf(cfg config.Config) auth.Policy {

@@ -94,8 +94,8 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 		TokenType: "Bearer", ExpiresIn: seconds(g.AccessExpiresAt, now), RefreshExpiresIn: seconds(g.RefreshExpiresAt, now)})
 }
 
-// renew is seed 000's POST /token/refresh: a still-valid access token buys a
-// new one for the same session; 501 when ACCESS_TOKEN_RENEWAL=off.
+// renew is bearer renewal, POST /token/refresh: a still-valid access token
+// buys a new one for the same session; 501 when ACCESS_TOKEN_RENEWAL=off.
 func (h *handler) renew(w http.ResponseWriter, r *http.Request) error {
 	tok, ok := httpapi.BearerToken(r)
 	if !ok {

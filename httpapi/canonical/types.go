@@ -19,8 +19,7 @@ type credentials struct {
 // TokenResponse is the body of every canonical token response: sign-in
 // fills every field; POST /token leaves out the session and user fields;
 // POST /token/refresh returns only the access token. Options.TokenResponse
-// may replace it with the application's own shape (seed 000's customisable
-// response schema).
+// may replace it with the application's own shape.
 type TokenResponse struct {
 	AccessToken      string        `json:"accessToken"`
 	RefreshToken     string        `json:"refreshToken,omitempty"`

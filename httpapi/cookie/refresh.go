@@ -34,7 +34,7 @@ type tokenResponse struct {
 	AccessToken string `json:"accessToken"`
 }
 
-// refresh is seed 002's GET /api/refresh/refreshtoken.
+// refresh is GET /api/refresh/refreshtoken, DeployHub's cookie refresh.
 func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 	if h.Cookie == nil {
 		return &httpapi.Error{Status: http.StatusNotFound, Code: "cookie_disabled",

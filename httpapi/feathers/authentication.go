@@ -79,8 +79,8 @@ func (h *handler) local(w http.ResponseWriter, r *http.Request, in createRequest
 	return h.granted(w, "local", g)
 }
 
-// refresh is seed 004's {action: "refresh", refresh_token}: new access and
-// refresh tokens for the session, the same shape as a sign-in.
+// refresh is the refresh recipe's {action: "refresh", refresh_token}: new
+// access and refresh tokens for the session, the same shape as a sign-in.
 func (h *handler) refresh(w http.ResponseWriter, r *http.Request, in createRequest) (*result, error) {
 	rt := in.RefreshToken
 	if rt == "" {

@@ -131,7 +131,7 @@ func TestRefresh(t *testing.T) {
 	s := servertest.Start(t, nil)
 	_, res := local(t, s)
 	s.Clock.Advance(time.Minute)
-	// SPEC §8: refresh payloads may also carry strategy; action wins.
+	// Refresh payloads may also carry a strategy; action "refresh" wins.
 	r := s.Do(t, "POST", "/authentication", map[string]string{"strategy": "local", "action": "refresh", "refresh_token": res.RefreshToken})
 	golden(t, s, "create-refresh", r)
 	var out authResult

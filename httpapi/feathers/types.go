@@ -18,8 +18,8 @@ type createRequest struct {
 	Email       string `json:"email"`
 	Password    string `json:"password"`
 	AccessToken string `json:"accessToken"`
-	// RefreshToken is seed 004's spelling; RefreshTokenCamel is the sign-in
-	// response's, accepted too.
+	// RefreshToken is the spelling of the common FeathersJS refresh-token
+	// recipe; RefreshTokenCamel is the sign-in response's, accepted too.
 	RefreshToken      string `json:"refresh_token"`
 	RefreshTokenCamel string `json:"refreshToken"`
 }
@@ -37,7 +37,8 @@ type result struct {
 // read the decoded token from payload (its exp, for instance).
 type authentication struct {
 	// Strategy is the strategy that authenticated: "local", "jwt", or for a
-	// refresh whatever strategy the request named (seed 004 echoes it).
+	// refresh whatever strategy the request named (the refresh recipe echoes
+	// it).
 	Strategy    string          `json:"strategy,omitempty"`
 	AccessToken string          `json:"accessToken"`
 	Payload     json.RawMessage `json:"payload"`

@@ -77,8 +77,8 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) error {
 	var g *auth.Grant
 	switch gt := form.Get("grant_type"); gt {
 	case "refresh_token":
-		// The Authorization header carries the old access token, maybe
-		// expired (seed 003); the refresh token alone decides.
+		// aurelia sends the old access token, maybe expired, in the
+		// Authorization header; the refresh token alone decides.
 		rt := form.Get("refresh_token")
 		if rt == "" {
 			return httpapi.InvalidRequest(`the "refresh_token" parameter is required with grant_type "refresh_token"`, nil)
