@@ -56,10 +56,7 @@ func TestRefreshRotatesAndSlides(t *testing.T) {
 	e := newEnv(t, nil)
 	g := e.SignIn(t, "a@example.com")
 	e.Clock.Advance(time.Hour)
-	g2, err := e.Service.Refresh(context.Background(), g.RefreshToken, "", auth.Meta{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g2 := e.Refresh(t, g.RefreshToken)
 	if g2.RefreshToken == g.RefreshToken || g2.Session.Generation != 2 || g2.Reissued {
 		t.Fatalf("not rotated: %+v", g2)
 	}
@@ -77,10 +74,7 @@ func TestRotationOffReturnsTheSameToken(t *testing.T) {
 	g := e.SignIn(t, "a@example.com")
 	for range 3 {
 		e.Clock.Advance(time.Minute)
-		g2, err := e.Service.Refresh(context.Background(), g.RefreshToken, "", auth.Meta{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		g2 := e.Refresh(t, g.RefreshToken)
 		if g2.RefreshToken != g.RefreshToken || g2.AccessToken == g.AccessToken {
 			t.Fatalf("rotation off must return the same refresh token and a new access token")
 		}
@@ -222,9 +216,7 @@ func TestRevokeAndIntrospect(t *testing.T) {
 	}
 	// A superseded refresh token introspects inactive.
 	h := e.SignIn(t, "a@example.com")
-	if _, err := e.Service.Refresh(ctx, h.RefreshToken, "", auth.Meta{}); err != nil {
-		t.Fatal(err)
-	}
+	e.Refresh(t, h.RefreshToken)
 	if in, _ := e.Service.Introspect(ctx, h.RefreshToken); in.Active {
 		t.Fatal("superseded refresh token is active")
 	}

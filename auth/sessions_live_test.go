@@ -20,9 +20,7 @@ func TestRevokedCallerCannotManageSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Service.Refresh(ctx, stolen.RefreshToken, "", auth.Meta{}); err != nil {
-		t.Fatal(err)
-	}
+	e.Refresh(t, stolen.RefreshToken)
 	e.Clock.Advance(time.Minute)
 	_, err = e.Service.Refresh(ctx, stolen.RefreshToken, "", auth.Meta{})
 	authtest.WantCode(t, err, auth.CodeRefreshReused)

@@ -38,25 +38,37 @@ type Env struct {
 }
 
 // New returns an Env over st with auth.DefaultPolicy changed by mod (may be
-// nil). It loads (or makes) an ES256 signing key in st.
+// nil).
 func New(t testing.TB, st store.Store, mod func(*auth.Policy)) *Env {
 	t.Helper()
 	clk := testkit.NewClock(Epoch)
+	svc := Service(t, st, clk.Now, func(o *auth.Options) {
+		if mod != nil {
+			mod(&o.Policy)
+		}
+	})
+	return &Env{Service: svc, Store: st, Clock: clk}
+}
+
+// Service returns a Service over st with the clock now, cheap password
+// hashing, auth.DefaultPolicy and no log, after mod (may be nil) has changed
+// those options. It loads (or makes) an ES256 signing key in st.
+func Service(t testing.TB, st store.Store, now func() time.Time, mod func(*auth.Options)) *auth.Service {
+	t.Helper()
 	iss, err := token.NewIssuer(token.Options{Issuer: "http://authtest", Audience: "latchkey",
-		RefreshSecret: []byte(strings.Repeat("k", 32)), Leeway: 5 * time.Second, PublishRetiredFor: time.Hour, Now: clk.Now})
+		RefreshSecret: []byte(strings.Repeat("k", 32)), Leeway: 5 * time.Second, PublishRetiredFor: time.Hour, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := iss.LoadKeys(t.Context(), st, token.ES256, nil); err != nil {
 		t.Fatal(err)
 	}
-	pol := auth.DefaultPolicy
+	o := auth.Options{Store: st, Tokens: iss, Hasher: password.New(password.Cheap, 4, 64), Policy: auth.DefaultPolicy,
+		Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mod != nil {
-		mod(&pol)
+		mod(&o)
 	}
-	svc := auth.New(auth.Options{Store: st, Tokens: iss, Hasher: password.New(password.Cheap, 4, 64), Policy: pol,
-		Now: clk.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	return &Env{Service: svc, Store: st, Clock: clk}
+	return auth.New(o)
 }
 
 // Password is the password of every user SignIn creates.
@@ -71,6 +83,16 @@ func (e *Env) SignIn(t testing.TB, email string) *auth.Grant {
 	g, err := e.Service.SignIn(t.Context(), email, Password, auth.Meta{IP: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return g
+}
+
+// Refresh refreshes with tok and fails the test on any error.
+func (e *Env) Refresh(t testing.TB, tok string) *auth.Grant {
+	t.Helper()
+	g, err := e.Service.Refresh(t.Context(), tok, "", auth.Meta{})
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
 	}
 	return g
 }

@@ -42,10 +42,7 @@ var policyCases = []policyCase{
 		run: func(t *testing.T, e *Env) {
 			ctx := t.Context()
 			g := e.SignIn(t, "a@example.com")
-			g2, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			g2 := e.Refresh(t, g.RefreshToken)
 			e.Clock.Advance(auth.DefaultPolicy.ReuseInterval - time.Second)
 			g3, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
 			if err != nil || !g3.Reissued || g3.Session.Generation != g2.Session.Generation {
@@ -62,12 +59,9 @@ var policyCases = []policyCase{
 		run: func(t *testing.T, e *Env) {
 			ctx := t.Context()
 			g := e.SignIn(t, "a@example.com")
-			g2, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			g2 := e.Refresh(t, g.RefreshToken)
 			e.Clock.Advance(auth.DefaultPolicy.ReuseInterval) // at the end of the interval it is over
-			_, err = e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
+			_, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
 			WantCode(t, err, auth.CodeRefreshReused)
 			_, err = e.Service.Refresh(ctx, g2.RefreshToken, "", auth.Meta{})
 			WantCode(t, err, auth.CodeRefreshReused)
@@ -85,14 +79,9 @@ var policyCases = []policyCase{
 		run: func(t *testing.T, e *Env) {
 			ctx := t.Context()
 			g := e.SignIn(t, "a@example.com")
-			g2, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := e.Service.Refresh(ctx, g2.RefreshToken, "", auth.Meta{}); err != nil {
-				t.Fatal(err)
-			}
-			_, err = e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
+			g2 := e.Refresh(t, g.RefreshToken)
+			e.Refresh(t, g2.RefreshToken)
+			_, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
 			WantCode(t, err, auth.CodeRefreshReused)
 		},
 	},
@@ -146,10 +135,7 @@ var policyCases = []policyCase{
 
 			g = e.SignIn(t, "a@example.com")
 			e.Clock.Advance(59 * time.Minute)
-			g2, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			g2 := e.Refresh(t, g.RefreshToken)
 			if !g2.RefreshExpiresAt.Equal(g.Session.AbsoluteExpiresAt) {
 				t.Fatalf("refresh expiry %v, want the absolute cap %v", g2.RefreshExpiresAt, g.Session.AbsoluteExpiresAt)
 			}
@@ -193,9 +179,7 @@ var policyCases = []policyCase{
 			}
 			_, err := e.Service.Refresh(ctx, old.RefreshToken, "", auth.Meta{})
 			WantCode(t, err, auth.CodeRefreshExpired)
-			if _, err := e.Service.Refresh(ctx, live.RefreshToken, "", auth.Meta{}); err != nil {
-				t.Fatal(err)
-			}
+			e.Refresh(t, live.RefreshToken)
 		},
 	},
 }
