@@ -87,11 +87,13 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 			return nil, err
 		}
 	}
-	if s.hasher != nil && s.hasher.Saturated() {
+	if s.hasher != nil {
 		// Every password check would be refused anyway: answer 503 before
 		// looking the user up, so a sign-in flood costs as little as it can
 		// (known and unknown emails alike, so nothing leaks).
-		return nil, s.internal(password.ErrBusy)
+		if err := s.hasher.Busy(); err != nil {
+			return nil, s.internal(err)
+		}
 	}
 	u, err := s.users.UserByEmail(ctx, email)
 	switch {

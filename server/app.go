@@ -115,11 +115,12 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	}
 	conc := cfg.HashConcurrency()
 	pol := PolicyOf(cfg)
+	hasher := password.New(params, conc, 4*conc)
 	lo := latchkey.Options{
 		Store: st, Issuer: cfg.Issuer(), Audience: cfg.JWTAudience, RefreshSecret: refreshSecret,
 		Algorithm: cfg.JWTAlgorithm, HS256Secret: hs, Policy: &pol, Dialects: cfg.Dialects,
 		CORSOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies, Now: now, Logger: log,
-		Hasher: password.New(params, conc, 4*conc), RetiredKeyTTL: RetiredKeyPublished(cfg),
+		Hasher: hasher, RetiredKeyTTL: RetiredKeyPublished(cfg),
 	}
 	if cfg.RefreshCookie.On() {
 		lo.CookieName, lo.SecureCookie = cfg.RefreshCookieName, cfg.Production()
@@ -129,6 +130,8 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	}
 	a := &App{Config: cfg, Store: st, Logger: log, Metrics: metrics.New(), now: now, stop: make(chan struct{})}
 	lo.Observer, lo.Instrument = a.Metrics, a.Metrics.Middleware
+	a.Metrics.WatchHasher(hasher)
+	a.Metrics.WatchDatabase(st.Ping)
 	if cfg.RateLimits.On() {
 		th, err := a.openThrottle(ctx, o.RedisKeyPrefix)
 		if err != nil {
