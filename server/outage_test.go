@@ -45,8 +45,8 @@ func sessionID(t *testing.T, accessToken string) string {
 	return c.SID
 }
 
-// want503 checks SPEC §4's outage answer: 503 with a Retry-After of whole
-// seconds, and no stack trace or driver detail in the body.
+// want503 checks the answer to a database outage: 503 with a Retry-After of
+// whole seconds, and no stack trace or driver detail in the body.
 func want503(t *testing.T, what string, r *servertest.Response) {
 	t.Helper()
 	if r.Status != http.StatusServiceUnavailable {

@@ -14,12 +14,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/e2e/e2etest"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 )
 
 // Bounds of the real-Prometheus test; every wait is bounded by one of them.
@@ -141,7 +141,7 @@ func wantLoaded(t *testing.T, p *promProc, rules []rule) {
 type promProc struct {
 	url  string
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testkit.Buffer
 	done chan struct{}
 	hc   *http.Client
 }
@@ -195,7 +195,7 @@ func launchPrometheus(t *testing.T, bin, cfgPath, dataDir string) (*promProc, er
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	p := &promProc{url: "http://" + addr, out: &lockedBuffer{}, done: make(chan struct{}), hc: &http.Client{Timeout: 5 * time.Second}}
+	p := &promProc{url: "http://" + addr, out: &testkit.Buffer{}, done: make(chan struct{}), hc: &http.Client{Timeout: 5 * time.Second}}
 	p.cmd = exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+dataDir,
 		"--web.listen-address="+addr, "--log.level=warn")
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -396,22 +396,4 @@ func describe(as []promAlert) string {
 			a.State, a.Value, a.Annotations["summary"]))
 	}
 	return strings.Join(parts, "; ")
-}
-
-// lockedBuffer collects a process's output; safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
