@@ -20,7 +20,7 @@ func Status(c auth.Code) int {
 	switch c {
 	case auth.CodeInvalidRequest:
 		return http.StatusBadRequest
-	case auth.CodeInvalidCredentials, auth.CodeInvalidToken:
+	case auth.CodeInvalidCredentials, auth.CodeInvalidToken, auth.CodeAccessSuperseded:
 		return http.StatusUnauthorized
 	case auth.CodeUserInactive:
 		return http.StatusForbidden

@@ -54,7 +54,7 @@ func (h *handler) revoke(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.Service.RevokeToken(r.Context(), tok, form.Get("token_type_hint")); err != nil {
+	if err := h.Service.RevokeToken(r.Context(), tok, form.Get("token_type_hint"), ""); err != nil {
 		return err
 	}
 	h.Cookie.Clear(w)
@@ -83,7 +83,7 @@ func (h *handler) introspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	in, err := h.Service.Introspect(r.Context(), tok)
+	in, err := h.Service.Introspect(r.Context(), tok, false)
 	if err != nil {
 		return err
 	}
