@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
@@ -47,7 +48,7 @@ type App struct {
 	// Latchkey is the mounted library handler the HTTP routes come from.
 	Latchkey *latchkey.Handler
 	Logger   *slog.Logger
-	// Metrics are served at GET /metrics.
+	// Metrics are served at GET /metrics (on METRICS_ADDR when set).
 	Metrics *metrics.Metrics
 
 	now       func() time.Time
@@ -55,6 +56,7 @@ type App struct {
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	draining  atomic.Bool // set when the server is asked to stop: /readyz answers 503
 }
 
 // OpenStore opens the backend named by the URL's scheme: sqlite://path or
