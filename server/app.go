@@ -89,6 +89,17 @@ func Migrate(ctx context.Context, s store.Store) error {
 	return m.Migrate(ctx)
 }
 
+// CheckSchema returns nil when the store's schema is exactly the one this
+// build's migrations make, else a *store.SchemaError (unmigrated, or
+// migrated by a newer Latchkey). It never writes.
+func CheckSchema(ctx context.Context, s store.Store) error {
+	c, ok := s.(interface{ CheckSchema(context.Context) error })
+	if !ok {
+		return errors.New("this store has no schema version")
+	}
+	return c.CheckSchema(ctx)
+}
+
 // Open builds an App over an opened, migrated store: it maps the settings
 // onto latchkey.Options and calls latchkey.New, the same code path an
 // embedding application uses.
