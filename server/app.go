@@ -127,12 +127,18 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		params = *o.HashParams
 	}
 	conc := cfg.HashConcurrency()
+	hasher := password.New(params, conc, 4*conc)
+	hasher.OnPriorityError(func(err error) {
+		log.Warn("password hashes run at normal CPU priority: lowering the hash thread's priority failed "+
+			"(a seccomp filter refusing setpriority, such as systemd's SystemCallFilter=~@resources?); "+
+			"a sign-in flood now competes with refreshes on equal terms", "err", err)
+	})
 	pol := PolicyOf(cfg)
 	lo := latchkey.Options{
 		Store: st, Issuer: cfg.Issuer(), Audience: cfg.JWTAudience, RefreshSecret: refreshSecret,
 		Algorithm: cfg.JWTAlgorithm, HS256Secret: hs, Policy: &pol, Dialects: cfg.Dialects,
 		CORSOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies, Now: now, Logger: log,
-		Hasher: password.New(params, conc, 4*conc), RetiredKeyTTL: RetiredKeyPublished(cfg),
+		Hasher: hasher, RetiredKeyTTL: RetiredKeyPublished(cfg),
 	}
 	if cfg.RefreshCookie.On() {
 		lo.CookieName, lo.SecureCookie = cfg.RefreshCookieName, cfg.Production()
