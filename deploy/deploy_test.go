@@ -225,8 +225,13 @@ func TestSystemdUnits(t *testing.T) {
 				}
 			}
 			filters := u["Service"]["SystemCallFilter"]
-			if !slices.Contains(filters, "@system-service") || !slices.Contains(filters, "~@privileged @resources") {
+			if len(filters) < 2 || filters[0] != "@system-service" || filters[1] != "~@privileged @resources" {
 				t.Errorf("SystemCallFilter=%q", filters)
+			}
+			// serve hashes passwords at a lowered thread priority, so it
+			// needs setpriority back; purge hashes nothing.
+			if wantPrio := tc.command == "serve"; slices.Contains(filters, "setpriority") != wantPrio {
+				t.Errorf("SystemCallFilter=%q: setpriority allowed should be %v", filters, wantPrio)
 			}
 			env := u.env(t)
 			for k := range env {
@@ -307,6 +312,79 @@ func TestSystemdAnalyze(t *testing.T) {
 		}
 		if m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindSubmatch(out); m != nil {
 			t.Logf("%s: exposure %s", u, m[1])
+		}
+	}
+}
+
+// TestSyscallFilterAllowsSetpriority evaluates the units' SystemCallFilter=
+// lines as systemd does (the first line, an allow list, sets the mode; each
+// later line adds its calls to the list, or removes them with ~), expanding
+// the groups with `systemd-analyze syscall-filter`: latchkey serve may call
+// setpriority (its password hashes lower their thread's priority), and no
+// other call of @resources or @privileged.
+func TestSyscallFilterAllowsSetpriority(t *testing.T) {
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("systemd-analyze is not installed (CI installs systemd: .ci/systemd.sh)")
+		}
+		t.Skip("systemd-analyze is not installed: the syscall filter was not evaluated")
+	}
+	groups := map[string][]string{}
+	var expand func(name string) []string
+	expand = func(name string) []string {
+		if !strings.HasPrefix(name, "@") {
+			return []string{name}
+		}
+		if g, ok := groups[name]; ok {
+			return g
+		}
+		out, err := exec.Command(sa, "syscall-filter", "--no-pager", name).Output()
+		if err != nil {
+			t.Fatalf("systemd-analyze syscall-filter %s: %v", name, err)
+		}
+		var calls []string
+		for _, line := range strings.Split(string(out), "\n") {
+			item := strings.TrimSpace(line)
+			if !strings.HasPrefix(line, "    ") || item == "" || strings.HasPrefix(item, "#") {
+				continue
+			}
+			calls = append(calls, expand(item)...)
+		}
+		if len(calls) == 0 {
+			t.Fatalf("group %s expands to nothing", name)
+		}
+		groups[name] = calls
+		return calls
+	}
+	for _, name := range []string{"latchkey.service", "latchkey-purge.service"} {
+		u := readUnit(t, name)
+		allowed := map[string]bool{}
+		for i, line := range u["Service"]["SystemCallFilter"] {
+			deny := strings.HasPrefix(line, "~")
+			if i == 0 && deny {
+				t.Fatalf("%s: the first SystemCallFilter= must be the allow list", name)
+			}
+			for _, item := range strings.Fields(strings.TrimPrefix(line, "~")) {
+				for _, call := range expand(item) {
+					allowed[call] = !deny
+				}
+			}
+		}
+		if want := name == "latchkey.service"; allowed["setpriority"] != want {
+			t.Errorf("%s: setpriority allowed = %v; want %v", name, allowed["setpriority"], want)
+		}
+		for _, g := range []string{"@resources", "@privileged"} {
+			for _, call := range expand(g) {
+				if allowed[call] && call != "setpriority" {
+					t.Errorf("%s: %s (from %s) is allowed", name, call, g)
+				}
+			}
+		}
+		for _, call := range []string{"read", "write", "epoll_pwait", "futex", "getpriority", "openat"} {
+			if !allowed[call] {
+				t.Errorf("%s: %s is not allowed", name, call)
+			}
 		}
 	}
 }
