@@ -1069,11 +1069,12 @@ func TestKubernetesRendered(t *testing.T) {
 
 // One image reference everywhere: every mention of a ghcr.io image in the
 // deployment files, the guides, the README and the builder is Latchkey's,
-// with a tag that is not latest.
+// with a tag that is not latest (the CDK tests, which feed it latest to see
+// it refused, are left out).
 func TestOneImageReference(t *testing.T) {
 	ref := regexp.MustCompile(`ghcr\.io/[A-Za-z0-9._/-]+(:[A-Za-z0-9_.${}-]+|@sha256:[0-9a-f…]+)?`)
 	files := []string{"../README.md", "../Dockerfile", "../internal/tools/image/spec.go", "../internal/tools/image/main.go"}
-	for _, glob := range []string{"../docs/*.md", "kubernetes/*.yaml", "systemd/*", "aws-cdk/*.md", "aws-cdk/*.json", "aws-cdk/bin/*.ts", "aws-cdk/lib/*.ts", "aws-cdk/test/*.ts"} {
+	for _, glob := range []string{"../docs/*.md", "kubernetes/*.yaml", "systemd/*", "aws-cdk/*.md", "aws-cdk/*.json", "aws-cdk/bin/*.ts", "aws-cdk/lib/*.ts"} {
 		m, err := filepath.Glob(glob)
 		if err != nil {
 			t.Fatal(err)
