@@ -26,6 +26,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 )
 
 const testRef = Repository + ":test"
@@ -349,7 +351,7 @@ type container struct {
 	env  []string
 	cmd  *exec.Cmd
 	done chan error
-	logs *syncBuffer
+	logs *testkit.Buffer
 }
 
 // startContainer unpacks img into a fresh root, puts the volume at /data,
@@ -369,7 +371,7 @@ func startContainer(t *testing.T, img v1.Image, cfg v1.Config, env []string, vol
 	if err := os.Rename(volume, data); err != nil {
 		t.Fatal(err)
 	}
-	c := &container{root: root, volume: volume, env: env, done: make(chan error, 1), logs: &syncBuffer{}}
+	c := &container{root: root, volume: volume, env: env, done: make(chan error, 1), logs: &testkit.Buffer{}}
 	c.cmd = c.command(append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {
@@ -516,18 +518,3 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
-
-type syncBuffer struct {
-	mu chan struct{}
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) lock() {
-	if s.mu == nil {
-		s.mu = make(chan struct{}, 1)
-	}
-	s.mu <- struct{}{}
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) { s.lock(); defer func() { <-s.mu }(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.lock(); defer func() { <-s.mu }(); return s.b.String() }
