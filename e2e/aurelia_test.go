@@ -22,9 +22,10 @@ import (
 const (
 	aureliaAccessLifetime = "3s"
 	aureliaBrowserTimeout = 60 * time.Second
-	// refreshWait bounds the wait for the refreshes that one or two access
-	// lifetimes bring (the library refreshes within ±0.5 s of expiry).
-	refreshWait = 12 * time.Second
+	// refreshWait bounds the wait for the refreshes that up to three access
+	// lifetimes bring (the library refreshes within ±0.5 s of expiry), with
+	// room for a loaded machine.
+	refreshWait = 15 * time.Second
 )
 
 const aureliaPassword = "correct horse battery staple"
@@ -348,13 +349,23 @@ func testAureliaTwoTabsNoGrace(t *testing.T, env *aureliaEnv) {
 	for _, p := range []appPage{e1, e2} {
 		p.waitFor(t, "signed out after the double refresh", refreshWait, func(s appState) bool { return s.ShownAuthenticated == "false" && !s.Stored })
 	}
+	// Of the two refreshes of the shared token (answered in either order),
+	// one rotated and the other was reuse; any later one (the tab that got
+	// the 200, at its next refresh) finds the session revoked.
 	sid := sidOf(rt)
-	var statuses []string
+	var statuses, shared []string
 	for _, r := range env.rec.refreshes(sid) {
-		statuses = append(statuses, fmt.Sprintf("%d %s", r.Status, str(r.Resp, "error_reason")))
+		status := fmt.Sprintf("%d %s", r.Status, str(r.Resp, "error_reason"))
+		statuses = append(statuses, status)
+		if str(r.Req, "refresh_token") == rt {
+			shared = append(shared, status)
+		} else if status != "400 refresh_token_reused" {
+			t.Fatalf("a refresh after the reuse: %s; want 400 refresh_token_reused", status)
+		}
 	}
-	if len(statuses) < 2 || statuses[0] != "200 " || statuses[1] != "400 refresh_token_reused" {
-		t.Fatalf("the refreshes of the two tabs: %v; want 200, then 400 refresh_token_reused", statuses)
+	slices.Sort(shared)
+	if !slices.Equal(shared, []string{"200 ", "400 refresh_token_reused"}) {
+		t.Fatalf("the refreshes of the shared token: %v; want one 200 and one 400 refresh_token_reused", shared)
 	}
 	t.Logf("two tabs without a reuse interval: both signed out %s after the second tab opened; refreshes %v",
 		time.Since(start).Round(100*time.Millisecond), statuses)
