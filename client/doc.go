@@ -1,4 +1,4 @@
-// Package client is the Go client of Latchkey's canonical API (SPEC §4):
+// Package client is the Go client of Latchkey's canonical API (docs/api.md):
 // sign-up, sign-in, refresh, sign-out and sessions, and an http.RoundTripper
 // and an oauth2.TokenSource that keep an access token fresh for the calls
 // an application makes to its own APIs.

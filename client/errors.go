@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// The error codes a Latchkey server answers with (SPEC §3, §4 Canonical).
+// The error codes a Latchkey server answers with in the canonical dialect
+// (docs/api.md).
 // They are stable: compare Error.Code with them, never Error.Message.
 const (
 	CodeInvalidRequest     = "invalid_request"

@@ -13,7 +13,8 @@ const (
 	EnvProduction  = "production"
 )
 
-// Signing algorithms JWT_ALGORITHM accepts for access tokens (SPEC §2).
+// Signing algorithms JWT_ALGORITHM accepts for access tokens: asymmetric
+// ones, and HS256 with JWT_SECRET only when chosen explicitly.
 const (
 	AlgES256 = "ES256"
 	AlgEdDSA = "EdDSA"
@@ -82,7 +83,7 @@ type Config struct {
 // Production reports whether APP_ENV is production.
 func (c Config) Production() bool { return c.AppEnv == EnvProduction }
 
-// DialectEnabled reports whether the named dialect (a Dialect* constant) is
+// DialectEnabled reports whether the named dialect (latchkey.Canonical, …) is
 // switched on by DIALECTS.
 func (c Config) DialectEnabled(name string) bool { return slices.Contains(c.Dialects, name) }
 

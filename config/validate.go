@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/latchkey-dev/latchkey"
 )
 
 // MinSecretBytes is the shortest accepted HMAC secret: RFC 7518 §3.2 requires
@@ -134,8 +136,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, d := range c.Dialects {
-		if !slices.Contains(AllDialects(), d) {
-			bad("DIALECTS", "unknown dialect %q: want some of %s, or all or none", d, strings.Join(AllDialects(), ","))
+		if !slices.Contains(latchkey.AllDialects, d) {
+			bad("DIALECTS", "unknown dialect %q: want some of %s, or all or none", d, strings.Join(latchkey.AllDialects, ","))
 		}
 	}
 

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -50,6 +51,7 @@ type Hasher struct {
 	slots   chan struct{} // running hashes
 	waiting chan struct{} // running plus queued
 	dummy   string        // a hash to verify against for unknown users
+	refused atomic.Uint64 // checks and hashes answered ErrBusy
 }
 
 // New returns a Hasher running at most concurrency hashes at once with at
@@ -70,6 +72,7 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	select {
 	case h.waiting <- struct{}{}:
 	default:
+		h.refused.Add(1)
 		return ErrBusy
 	}
 	select {
@@ -86,6 +89,36 @@ func (h *Hasher) acquire(ctx context.Context) error {
 // use it to refuse early, before work that would be wasted (a sign-in's
 // user lookup); it is a hint, and the check itself still decides.
 func (h *Hasher) Saturated() bool { return len(h.waiting) == cap(h.waiting) }
+
+// Busy returns ErrBusy when the hasher is Saturated, counted in
+// Stats.Refused as a refused check is, and nil otherwise. A caller that
+// refuses early on the Saturated hint uses it, so that every request turned
+// away for lack of hashing capacity is counted once.
+func (h *Hasher) Busy() error {
+	if !h.Saturated() {
+		return nil
+	}
+	h.refused.Add(1)
+	return ErrBusy
+}
+
+// Stats is a snapshot of a Hasher's capacity and load, for metrics.
+type Stats struct {
+	Slots     int    // hashes that may run at once
+	QueueSize int    // places for hashes waiting for a slot
+	Running   int    // hashes running now
+	Queued    int    // hashes waiting for a slot now
+	Refused   uint64 // checks and hashes refused with ErrBusy since New
+}
+
+// Stats returns the hasher's capacity and load at this moment. Running and
+// Queued are read without a lock, a moment apart: exact when nothing
+// moves, close enough for a gauge when it does.
+func (h *Hasher) Stats() Stats {
+	running, held := len(h.slots), len(h.waiting)
+	return Stats{Slots: cap(h.slots), QueueSize: cap(h.waiting) - cap(h.slots), Running: running,
+		Queued: max(held-running, 0), Refused: h.refused.Load()}
+}
 
 func (h *Hasher) release() {
 	<-h.slots

@@ -22,8 +22,8 @@ import (
 	"github.com/latchkey-dev/latchkey/token"
 )
 
-// AccessLeeway is the clock skew tolerated on access tokens (SPEC §3: at
-// most a few seconds).
+// AccessLeeway is the clock skew tolerated on access tokens verified
+// elsewhere (a few seconds at most; refresh tokens get none).
 const AccessLeeway = latchkey.AccessLeeway
 
 // Options are the parts of the wiring that are not configuration: tests
@@ -42,7 +42,7 @@ type Options struct {
 type App struct {
 	Config  config.Config
 	Store   store.Store
-	Issuer  *token.Issuer
+	Tokens  *token.Issuer // mints and verifies tokens (Latchkey.Tokens)
 	Service *auth.Service
 	// Latchkey is the mounted library handler the HTTP routes come from.
 	Latchkey *latchkey.Handler
@@ -115,11 +115,12 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	}
 	conc := cfg.HashConcurrency()
 	pol := PolicyOf(cfg)
+	hasher := password.New(params, conc, 4*conc)
 	lo := latchkey.Options{
 		Store: st, Issuer: cfg.Issuer(), Audience: cfg.JWTAudience, RefreshSecret: refreshSecret,
 		Algorithm: cfg.JWTAlgorithm, HS256Secret: hs, Policy: &pol, Dialects: cfg.Dialects,
 		CORSOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies, Now: now, Logger: log,
-		Hasher: password.New(params, conc, 4*conc), RetiredKeyTTL: RetiredKeyPublished(cfg),
+		Hasher: hasher, RetiredKeyTTL: RetiredKeyPublished(cfg),
 	}
 	if cfg.RefreshCookie.On() {
 		lo.CookieName, lo.SecureCookie = cfg.RefreshCookieName, cfg.Production()
@@ -129,6 +130,8 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	}
 	a := &App{Config: cfg, Store: st, Logger: log, Metrics: metrics.New(), now: now, stop: make(chan struct{})}
 	lo.Observer, lo.Instrument = a.Metrics, a.Metrics.Middleware
+	a.Metrics.WatchHasher(hasher)
+	a.Metrics.WatchDatabase(st.Ping)
 	if cfg.RateLimits.On() {
 		th, err := a.openThrottle(ctx, o.RedisKeyPrefix)
 		if err != nil {
@@ -141,7 +144,7 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		a.closeLimiter()
 		return nil, err
 	}
-	a.Latchkey, a.Issuer, a.Service = lk, lk.Tokens, lk.Service
+	a.Latchkey, a.Tokens, a.Service = lk, lk.Tokens, lk.Service
 	return a, nil
 }
 
@@ -178,7 +181,10 @@ func (a *App) openThrottle(ctx context.Context, prefix string) (*throttle, error
 	return newThrottle(ratelimit.NewRedis(rc, ratelimit.RedisOptions{Prefix: prefix, Now: a.now}), mem, a.Config, a.Logger, a.Metrics), nil
 }
 
-// PolicyOf maps the settings of SPEC §3 onto the domain's policy.
+// PolicyOf maps the lifetime and rotation settings (JWT_EXPIRES_IN,
+// JWT_REFRESH_EXPIRES_IN, SESSION_MAX_LIFETIME, REFRESH_TOKEN_ROTATION,
+// REFRESH_TOKEN_REUSE_INTERVAL, MAX_SESSIONS_PER_USER) onto the domain's
+// policy.
 // AccessRenewal is left to latchkey.New, which sets it from Options.Renew
 // (ACCESS_TOKEN_RENEWAL=on passes latchkey.AllowRenewal).
 func PolicyOf(cfg config.Config) auth.Policy {

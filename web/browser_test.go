@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/latchkey-dev/latchkey/e2e/e2etest"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser
@@ -208,7 +209,7 @@ func artifactsDir(t *testing.T) string {
 type browserTab struct {
 	name    string
 	ctx     context.Context
-	console *lockedBuffer
+	console *testkit.Buffer
 }
 
 // startBrowser starts headless Chromium with a fresh profile and returns
@@ -219,7 +220,7 @@ func startBrowser(t *testing.T) *browserTab {
 	t.Helper()
 	profile := t.TempDir()
 	ctx, cancelTimeout := context.WithTimeout(context.Background(), browserTimeout)
-	out := &lockedBuffer{}
+	out := &testkit.Buffer{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], // headless, no first run, no background networking, no sync
 		chromedp.ExecPath(chromiumPath),
 		chromedp.NoSandbox, // tests run as root here
@@ -232,7 +233,7 @@ func startBrowser(t *testing.T) *browserTab {
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	tab := &browserTab{name: "A1", ctx: browserCtx, console: &lockedBuffer{}}
+	tab := &browserTab{name: "A1", ctx: browserCtx, console: &testkit.Buffer{}}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		cancelBrowser() // closes the tabs and stops the browser
@@ -268,7 +269,7 @@ func (tb *browserTab) newTab(t *testing.T, name string, newBrowserContext bool) 
 		opts = append(opts, chromedp.WithNewBrowserContext())
 	}
 	ctx, cancel := chromedp.NewContext(tb.ctx, opts...)
-	tab := &browserTab{name: name, ctx: ctx, console: &lockedBuffer{}}
+	tab := &browserTab{name: name, ctx: ctx, console: &testkit.Buffer{}}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		cancel()
@@ -517,22 +518,4 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

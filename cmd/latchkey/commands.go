@@ -229,7 +229,7 @@ func (keysRotateCmd) Run(cfg *config.Config, e *env) error {
 		return err
 	}
 	defer app.Close()
-	kid, err := app.Issuer.RotateKey(e.ctx, app.Store, cfg.JWTAlgorithm)
+	kid, err := app.Tokens.RotateKey(e.ctx, app.Store, cfg.JWTAlgorithm)
 	if err != nil {
 		return err
 	}

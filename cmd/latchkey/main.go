@@ -1,7 +1,7 @@
 // Command latchkey is the Latchkey token service: `latchkey serve` migrates
 // the database and serves HTTP; the other subcommands administer users,
-// sessions and keys (SPEC §6). Every setting is an environment variable and a
-// flag (docs/configuration.md).
+// sessions and keys. Every setting is an environment variable and a flag
+// (docs/configuration.md).
 package main
 
 import (

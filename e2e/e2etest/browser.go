@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 )
 
 // ChromiumPath is where Debian's chromium package puts the browser
@@ -33,7 +35,7 @@ type Tab struct {
 	Name string
 	Ctx  context.Context // chromedp's context of the tab
 
-	console *syncBuffer
+	console *testkit.Buffer
 }
 
 // StartBrowser starts headless Chromium (no sandbox: tests run as root;
@@ -45,7 +47,7 @@ func StartBrowser(t *testing.T, timeout time.Duration) *Tab {
 	t.Helper()
 	profile := t.TempDir()
 	ctx, cancelTimeout := context.WithTimeout(context.Background(), timeout)
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], // headless, no first run, no background networking, no sync
 		chromedp.ExecPath(ChromiumPath),
 		chromedp.NoSandbox,
@@ -58,7 +60,7 @@ func StartBrowser(t *testing.T, timeout time.Duration) *Tab {
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	tab := &Tab{Name: "tab1", Ctx: browserCtx, console: &syncBuffer{}}
+	tab := &Tab{Name: "tab1", Ctx: browserCtx, console: &testkit.Buffer{}}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		cancelBrowser() // closes the tabs and stops the browser
@@ -94,7 +96,7 @@ func (tb *Tab) NewTab(t *testing.T, name string, newBrowserContext bool) *Tab {
 		opts = append(opts, chromedp.WithNewBrowserContext())
 	}
 	ctx, cancel := chromedp.NewContext(tb.Ctx, opts...)
-	tab := &Tab{Name: name, Ctx: ctx, console: &syncBuffer{}}
+	tab := &Tab{Name: name, Ctx: ctx, console: &testkit.Buffer{}}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		cancel()

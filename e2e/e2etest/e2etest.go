@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 )
 
 // Timeouts. Every wait in this package is bounded by one of them.
@@ -126,7 +128,7 @@ type Proc struct {
 	Env map[string]string
 
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testkit.Buffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // cmd.Wait's result, set before done is closed
 	killed bool          // Kill was called: a non-zero exit is expected
@@ -242,7 +244,7 @@ func start(bin, dbDir string, overrides map[string]string) (*Proc, error) {
 	for k, v := range overrides {
 		env[k] = v
 	}
-	p := &Proc{URL: "http://" + env["HTTP_ADDR"], Env: env, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Proc{URL: "http://" + env["HTTP_ADDR"], Env: env, out: &testkit.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "serve")
 	p.cmd.Env = environ(env)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -288,9 +290,6 @@ func (p *Proc) waitHealthy() error {
 		}
 	}
 }
-
-// PID is the server's process id.
-func (p *Proc) PID() int { return p.cmd.Process.Pid }
 
 // Logs returns everything the server has written to stdout and stderr.
 func (p *Proc) Logs() string { return p.out.String() }
@@ -350,22 +349,4 @@ func environ(env map[string]string) []string {
 		out = append(out, k+"="+v)
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -3,7 +3,7 @@ import { DurationSyntaxError, parseDuration } from './duration';
 /** The synth-time variable that sets the application's refresh-token lifetime. */
 export const REFRESH_EXPIRES_IN_ENV = 'CDK_APP_JWT_REFRESH_EXPIRES_IN';
 
-/** Latchkey's own default for JWT_REFRESH_EXPIRES_IN (SPEC §3, §5). */
+/** Latchkey's own default for JWT_REFRESH_EXPIRES_IN (docs/configuration.md). */
 export const DEFAULT_REFRESH_EXPIRES_IN = '24h';
 
 /**

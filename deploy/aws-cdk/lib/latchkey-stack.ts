@@ -42,7 +42,8 @@ export interface LatchkeyStackProps extends StackProps {
 
 /**
  * Latchkey on AWS: N stateless `latchkey serve` tasks behind an ALB sharing
- * one PostgreSQL, plus `latchkey purge` run hourly by EventBridge (SPEC §7).
+ * one PostgreSQL, plus `latchkey purge` run hourly by EventBridge
+ * (docs/infrastructure.md).
  */
 export class LatchkeyStack extends Stack {
   readonly appTaskDefinition: ecs.FargateTaskDefinition;
