@@ -6,6 +6,7 @@
 // `latchkey serve` on a free port with a fresh SQLite file, waits until
 // GET /healthz answers, and stops the process when the test ends. RunNode
 // runs a Node.js project's tests against it (npm ci first when needed).
+// StartBrowser starts headless Chromium for tests that drive a page.
 //
 // A package that uses Build should remove the binary when its tests end:
 //
