@@ -292,6 +292,10 @@ func (p *Proc) waitHealthy() error {
 	}
 }
 
+// PID is the server's process id (to signal it without waiting, as a
+// rollout does).
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
 // Logs returns everything the server has written to stdout and stderr.
 func (p *Proc) Logs() string { return p.out.String() }
 
