@@ -99,7 +99,8 @@ func (o Origins) Allowed(origin string) bool {
 }
 
 // SameOriginOrAllowed reports whether a request may act on the caller's
-// cookies: the cookie dialect's defence against cross-site requests. It is
+// cookies: the defence of every route that reads, sets or clears the refresh
+// cookie against cross-site requests (RefreshCookie.CrossSite). It is
 // true when
 //
 //   - there is no Origin header and the browser did not mark the request
