@@ -335,3 +335,16 @@ func (fe *faultEnv) me(c *client.Client) (int, error) {
 func (fe *faultEnv) logged(ev string) bool {
 	return strings.Contains(fe.srv.Logs.String(), `"event":"`+ev+`"`)
 }
+
+// await receives from ch, failing the test if nothing comes within 10s:
+// the client is stuck where it should not be.
+func await[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}

@@ -64,7 +64,7 @@ func TestCrashWhileOnTokensPersists(t *testing.T) {
 
 	errA := make(chan error, 1)
 	go func() { _, err := c.Refresh(ctx); errA <- err }()
-	t2 := <-hook.entered // the server has rotated to rt-2; the hook is writing it
+	t2 := await(t, hook.entered, "the hook") // the server has rotated to rt-2; the hook is writing it
 
 	if c.Tokens().RefreshToken != rt1 {
 		t.Fatal("the new tokens are in use before OnTokens returned")
@@ -99,10 +99,10 @@ func TestCrashWhileOnTokensPersists(t *testing.T) {
 
 	// (Had it not crashed:) both refreshes get rt-2, from one request.
 	close(hook.release)
-	if err := <-errA; err != nil {
+	if err := await(t, errA, "the first Refresh"); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-errB; err != nil {
+	if err := await(t, errB, "the second Refresh"); err != nil {
 		t.Fatal(err)
 	}
 	if c.Tokens() != t2 || hook.last(t) != t2 {
@@ -199,14 +199,9 @@ func TestTokenSourceBoundsItsWait(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() { _, err := c.TokenSource().Token(); done <- err }()
-	<-hook.entered
+	await(t, hook.entered, "the hook")
 	fe.world.AdvanceTimer(t, client.DefaultRefreshAttemptTimeout+client.DefaultReuseInterval)
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("Token = %v; want context.DeadlineExceeded", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Token did not return")
+	if err := await(t, done, "Token"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Token = %v; want context.DeadlineExceeded", err)
 	}
 }

@@ -24,7 +24,7 @@ func TestLostRefreshAnswerIsRetriedWithTheSameToken(t *testing.T) {
 		drive func(t *testing.T, fe *faultEnv) time.Duration
 	}{
 		{"stalled answer", stall, func(t *testing.T, fe *faultEnv) time.Duration {
-			<-fe.front.stalled
+			await(t, fe.front.stalled, "the stalled request")
 			fe.world.AdvanceTimer(t, client.DefaultRefreshAttemptTimeout) // the attempt times out
 			fe.world.AdvanceTimer(t, 250*time.Millisecond)                // the pause before the retry
 			return client.DefaultRefreshAttemptTimeout + 250*time.Millisecond
@@ -53,7 +53,7 @@ func TestLostRefreshAnswerIsRetriedWithTheSameToken(t *testing.T) {
 			done := make(chan result, 1)
 			go func() { st, err := fe.me(c); done <- result{st, err} }()
 			wantGap := tt.drive(t, fe)
-			if r := <-done; r.err != nil || r.status != http.StatusOK {
+			if r := await(t, done, "GET /auth/me"); r.err != nil || r.status != http.StatusOK {
 				t.Fatalf("GET /auth/me = %d, %v; want 200 after the retry", r.status, r.err)
 			}
 
@@ -109,7 +109,7 @@ func TestRetryAfterWithinTheReuseInterval(t *testing.T) {
 	go func() { _, err := c.Refresh(t.Context()); done <- err }()
 	// Not after the pause of 250ms: after the Retry-After.
 	fe.world.AdvanceTimer(t, 2*time.Second)
-	if err := <-done; err != nil {
+	if err := await(t, done, "Refresh"); err != nil {
 		t.Fatal(err)
 	}
 	seen := fe.front.refreshes()
@@ -136,13 +136,13 @@ func TestRetriesStopWithinTheReuseInterval(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := fe.me(c); done <- err }()
 	for _, pause := range []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, 0} {
-		<-fe.front.stalled
+		await(t, fe.front.stalled, "a stalled request")
 		fe.world.AdvanceTimer(t, client.DefaultRefreshAttemptTimeout)
 		if pause > 0 {
 			fe.world.AdvanceTimer(t, pause)
 		}
 	}
-	err := <-done
+	err := await(t, done, "GET /auth/me")
 	if err == nil || client.IsReauthRequired(err) {
 		t.Fatalf("GET /auth/me with every answer lost = %v; want an error worth retrying", err)
 	}

@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sync"
@@ -112,7 +113,7 @@ func TestFailedRefreshesBackOff(t *testing.T) {
 		for _, d := range []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second} {
 			fe.world.AdvanceTimer(t, d)
 		}
-		if err := <-done; !isCode(err, client.CodeUnavailable) {
+		if err := await(t, done, "Refresh"); !isCode(err, client.CodeUnavailable) {
 			t.Fatalf("Refresh = %v; want the 503", err)
 		}
 	}
@@ -124,7 +125,12 @@ func TestFailedRefreshesBackOff(t *testing.T) {
 	}
 	for i, hold := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
 		fe.world.Advance(hold - time.Millisecond)
-		if _, err := c.Refresh(t.Context()); !isCode(err, client.CodeUnavailable) || refreshes() != 4*(i+1) {
+		// Held: the answer comes at once (a refresh would wait for timers
+		// nobody advances, and time out here).
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		_, err := c.Refresh(ctx)
+		cancel()
+		if !isCode(err, client.CodeUnavailable) || refreshes() != 4*(i+1) {
 			t.Fatalf("Refresh %v after failure %d = %v with %d requests; want the held 503 and no request", hold, i+1, err, refreshes()-4*(i+1))
 		}
 		fe.world.Advance(hold/4 + time.Millisecond) // past any jitter
