@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"sync"
@@ -69,9 +70,18 @@ func TestCrashWhileOnTokensPersists(t *testing.T) {
 	if c.Tokens().RefreshToken != rt1 {
 		t.Fatal("the new tokens are in use before OnTokens returned")
 	}
-	// Calls go on with the access token they have, and refresh nothing.
-	if status, err := fe.me(c); status != http.StatusOK || err != nil {
-		t.Fatalf("GET /auth/me while the hook runs = %d, %v", status, err)
+	// Calls go on with the access token they have, without waiting, and
+	// refresh nothing.
+	meDone := make(chan error, 1)
+	go func() {
+		status, err := fe.me(c)
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("status %d", status)
+		}
+		meDone <- err
+	}()
+	if err := await(t, meDone, "GET /auth/me while the hook runs"); err != nil {
+		t.Fatalf("GET /auth/me while the hook runs: %v", err)
 	}
 	// A refresh asked for now waits for the one in progress.
 	errB := make(chan error, 1)
