@@ -100,7 +100,7 @@ func TestSessionsRevokeSignOut(t *testing.T) {
 	if err := laptop.RevokeSession(ctx, phoneID); err != nil {
 		t.Fatal(err)
 	}
-	// The phone's access token lives on until it expires (SPEC §3); its
+	// The phone's access token lives on until it expires; its
 	// next refresh says the session is over.
 	_, err = phone.Refresh(ctx)
 	if !client.IsReauthRequired(err) || !isCode(err, client.CodeSessionRevoked) {
