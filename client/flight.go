@@ -107,12 +107,12 @@ func (c *Client) land(f *flight) {
 		c.fl = nil
 	}
 	c.mu.Unlock()
+	close(f.done)
 	select {
 	case <-f.retrying:
 	default:
 		close(f.retrying)
 	}
-	close(f.done)
 }
 
 // errAttemptTimeout cancels an attempt that took longer than the attempt
