@@ -1,7 +1,7 @@
 // Package latchkey embeds the Latchkey token service in a Go application:
 // sign-in, short-lived JWT access tokens, rotating refresh tokens with reuse
 // detection and revocation, behind the refresh "dialects" existing clients
-// speak (SPEC §9).
+// speak, embedded in a Go application's own server.
 //
 // New mounts the chosen dialects as an http.Handler (under a prefix of the
 // host's choice) over the host's store, clock, logger and keys. An

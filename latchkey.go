@@ -19,16 +19,25 @@ import (
 	"github.com/latchkey-dev/latchkey/token"
 )
 
-// Dialect names (SPEC §4). Options.Dialects nil means all of them.
+// The dialect names: each mounts one HTTP adapter (routes.go). They are
+// also the names the DIALECTS setting accepts. Options.Dialects nil means
+// all of them.
 const (
+	// Canonical is Latchkey's own camelCase JSON API (/auth/*, /token).
 	Canonical = "canonical"
-	OAuth2    = "oauth2"
-	Login     = "login"
-	Cookie    = "cookie"
-	Feathers  = "feathers"
+	// OAuth2 is RFC 6749 /oauth/token, RFC 7009 revocation, RFC 7662
+	// introspection and RFC 8414 metadata.
+	OAuth2 = "oauth2"
+	// Login is the login-URL refresh aurelia-authentication uses
+	// (/auth/login with grant_type=refresh_token).
+	Login = "login"
+	// Cookie is the HttpOnly refresh cookie and GET /api/refresh/refreshtoken.
+	Cookie = "cookie"
+	// Feathers is FeathersJS's /authentication service.
+	Feathers = "feathers"
 )
 
-// AllDialects lists every dialect.
+// AllDialects lists every dialect, in the order DIALECTS prints them.
 var AllDialects = []string{Canonical, OAuth2, Login, Cookie, Feathers}
 
 // AccessLeeway is the clock skew tolerated on access tokens.
@@ -86,7 +95,8 @@ type Options struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 	// Hasher checks built-in users' passwords; nil means argon2id with the
-	// production parameters and one hash per CPU at a time.
+	// production parameters and one hash at a time per CPU the process may
+	// use (GOMAXPROCS, which follows a container's CPU limit).
 	Hasher *password.Hasher
 	// Throttle rate-limits sign-ins and refreshes (nil: none).
 	Throttle auth.Throttle
@@ -98,9 +108,10 @@ type Options struct {
 	Instrument func(http.Handler) http.Handler
 	// Claims adds claims to every access token (Feathers' getPayload).
 	Claims auth.ClaimsFunc
-	// Renew authorises POST /token/refresh (seed 000's refreshToken hook).
-	// nil: renewal is not provided and the route answers 501 Not
-	// Implemented. AllowRenewal renews for any live session.
+	// Renew authorises bearer renewal (POST /token/refresh: a still-valid
+	// access token buys a new one). nil: renewal is not provided and the
+	// route answers 501 Not Implemented. AllowRenewal renews for any live
+	// session.
 	Renew func(ctx context.Context, p auth.Principal) error
 	// TokenResponse reshapes canonical token responses (kind is "sign-in",
 	// "refresh" or "renew").
@@ -159,7 +170,7 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 		o.RetiredKeyTTL = pol.AccessTTL + AccessLeeway
 	}
 	if o.Hasher == nil {
-		n := runtime.NumCPU()
+		n := runtime.GOMAXPROCS(0)
 		o.Hasher = password.New(password.Default, n, 4*n)
 	}
 	iss, err := token.NewIssuer(token.Options{Issuer: o.Issuer, Audience: o.Audience, RefreshSecret: o.RefreshSecret,

@@ -179,8 +179,8 @@ func TestHooks(t *testing.T) {
 	}
 }
 
-// Without a renewal hook, POST /token/refresh answers 501 Not Implemented,
-// as seed 000 describes.
+// Without a renewal hook, POST /token/refresh answers 501 Not Implemented:
+// the host does not offer bearer renewal.
 func TestNoRenewalIs501(t *testing.T) {
 	h := mount(t, func(o *latchkey.Options) { o.Renew = nil })
 	access, _ := h.signIn(t)

@@ -14,8 +14,9 @@ import (
 )
 
 // CookiePath is the refresh cookie's Path below the prefix: it covers the
-// cookie dialect's GET /api/refresh/refreshtoken whichever route set it
-// (SPEC §8).
+// cookie dialect's GET /api/refresh/refreshtoken whichever route set it (a
+// cookie set by /auth/sign-in without a Path would default to /auth, RFC 6265
+// §5.1.4, and never be sent back there).
 const CookiePath = "/api/refresh"
 
 // refreshCookie returns the cookie writer, or nil when the cookie is off.

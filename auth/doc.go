@@ -7,5 +7,5 @@
 //
 // Failures are *Error values with a stable machine-readable Code
 // (refresh_token_reused, user_inactive, ...), so a client can tell "retry"
-// from "sign in again" (SPEC §3).
+// from "sign in again".
 package auth

@@ -8,7 +8,8 @@ import (
 // Code is a stable, machine-readable failure reason.
 type Code string
 
-// The codes clients see. The refresh codes are SPEC §3's list.
+// The codes clients see. Every refusal of a refresh says which of the
+// refresh codes applies, so a client can tell "retry" from "sign in again".
 const (
 	CodeInvalidRequest     Code = "invalid_request"     // bad input (email format, password length)
 	CodeInvalidCredentials Code = "invalid_credentials" // unknown email or wrong password (indistinguishable)

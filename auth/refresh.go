@@ -46,10 +46,13 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 			return nil, err
 		}
 	}
-	// A concurrent change between a failed compare-and-set and the read that
-	// explains it (another tab rotating, say) is resolved by trying again; two
-	// rounds are enough because each failure is explained by a newer state.
-	for range 3 {
+	// When the compare-and-set fails but the read that explains it finds
+	// nothing wrong, the state changed in between (the user deactivated and
+	// activated again, say) and the refresh is tried again. Each retry needs
+	// another such change, so three attempts in all are plenty; past them the
+	// refresh fails as invalid.
+	const attempts = 3
+	for range attempts {
 		sess, err := s.store.Rotate(ctx, store.RotateParams{SessionID: rc.SessionID, Generation: rc.Generation,
 			Now: now, RefreshTTL: s.policy.RefreshTTL, Advance: s.policy.Rotation, SkipUserCheck: !s.builtin})
 		if err == nil {
@@ -67,7 +70,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 			s.log.InfoContext(ctx, "audit", "event", "refresh", "user_id", sess.UserID, "session_id", sess.ID, "ip", m.IP)
 			if !s.policy.Rotation {
 				// Rotation off: the same refresh token comes back until it
-				// expires (the cookie seed's behaviour).
+				// expires (as DeployHub's cookie refresh does).
 				g, err := s.grant(ctx, sess, now, 0)
 				if err != nil {
 					return nil, err
@@ -143,7 +146,7 @@ func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now 
 
 // checkUser requires the session's user to exist and be active; otherwise it
 // revokes the session and says why.
-func (s *Service) checkUser(ctx context.Context, sess store.Session, now time.Time) error {
+func (s *Service) checkUser(ctx context.Context, sess Session, now time.Time) error {
 	u, err := s.users.UserByID(ctx, sess.UserID)
 	code := Code("")
 	switch {
@@ -151,7 +154,7 @@ func (s *Service) checkUser(ctx context.Context, sess store.Session, now time.Ti
 		code = CodeUserNotFound
 	case err != nil:
 		return s.internal(err)
-	case u.Status != store.UserActive:
+	case u.Status != UserActive:
 		code = CodeUserInactive
 	default:
 		return nil
@@ -163,12 +166,13 @@ func (s *Service) checkUser(ctx context.Context, sess store.Session, now time.Ti
 }
 
 // RenewAccess re-issues an access token for the session of a still-valid
-// access token (seed 000's POST /token/refresh). The session must be live and
-// its user active; the new token never outlives the session's refresh expiry.
+// access token (bearer renewal, POST /token/refresh). The session must be
+// live and its user active; the new token never outlives the session's
+// refresh expiry.
 //
-// As in seed 000 the route is authenticated first: an invalid token is
-// CodeInvalidToken, and only an authenticated caller learns that renewal is
-// switched off (CodeNotImplemented).
+// The caller is authenticated first: an invalid token is CodeInvalidToken,
+// and only an authenticated caller learns that renewal is switched off
+// (CodeNotImplemented, HTTP 501).
 func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, error) {
 	p, err := s.Authenticate(ctx, accessToken)
 	if err != nil {
@@ -194,7 +198,7 @@ func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, 
 }
 
 // liveSession returns a session that is live at now, or the reason it is not.
-func (s *Service) liveSession(ctx context.Context, id string, now time.Time) (store.Session, error) {
+func (s *Service) liveSession(ctx context.Context, id string, now time.Time) (Session, error) {
 	sess, err := s.store.Session(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -213,8 +217,8 @@ func (s *Service) liveSession(ctx context.Context, id string, now time.Time) (st
 
 // Authenticate verifies an access token (signature, kind, iss, aud, exp with
 // leeway) without touching the database: access tokens stay valid until they
-// expire (SPEC §3), which is what makes them cheap. Introspect checks the
-// session too.
+// expire, which is what makes them cheap (and why they are short-lived).
+// Introspect and CheckSession check the session too.
 func (s *Service) Authenticate(ctx context.Context, accessToken string) (Principal, error) {
 	c, err := s.tokens.VerifyAccess(accessToken)
 	if err != nil {

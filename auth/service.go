@@ -13,7 +13,8 @@ import (
 	"github.com/latchkey-dev/latchkey/token"
 )
 
-// Policy holds the lifetimes and switches of SPEC §3.
+// Policy holds the lifetimes and switches of sessions and tokens; each
+// field names the setting it comes from.
 type Policy struct {
 	AccessTTL          time.Duration // JWT_EXPIRES_IN
 	RefreshTTL         time.Duration // JWT_REFRESH_EXPIRES_IN, sliding
@@ -24,7 +25,7 @@ type Policy struct {
 	MaxSessionsPerUser int           // MAX_SESSIONS_PER_USER, 0 = unlimited
 }
 
-// DefaultPolicy is SPEC §3's defaults.
+// DefaultPolicy is the settings' defaults.
 var DefaultPolicy = Policy{
 	AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, SessionMaxLifetime: 720 * time.Hour,
 	Rotation: true, ReuseInterval: 10 * time.Second, AccessRenewal: true, MaxSessionsPerUser: 100,
@@ -60,7 +61,7 @@ type Options struct {
 	// activation are the application's business and answer
 	// CodeNotImplemented here.
 	Users Users
-	// Renew authorises POST /token/refresh (seed 000's optional refreshToken
+	// Renew authorises bearer renewal (POST /token/refresh, an optional
 	// hook): it is called for an authenticated caller before a new access
 	// token is issued, and may refuse with an error. With Policy.AccessRenewal
 	// off, renewal answers CodeNotImplemented whatever Renew is.
@@ -124,12 +125,12 @@ type Grant struct {
 	AccessExpiresAt  time.Time
 	RefreshToken     string // empty for an access-only renewal
 	RefreshExpiresAt time.Time
-	Session          store.Session
+	Session          Session
 	// Reissued is true when a refresh inside the reuse interval was answered
 	// with the session's current generation instead of a rotation.
 	Reissued bool
 	// User is set by SignIn (a refresh does not read the user row).
-	User store.User
+	User User
 }
 
 // Principal is the authenticated caller of an access-token request.
@@ -140,12 +141,12 @@ type Principal struct {
 }
 
 // mintAccess signs an access token for the session that expires at the
-// earlier of now+AccessTTL and cap (the session's refresh expiry: no access
-// token outlives its session).
-func (s *Service) mintAccess(ctx context.Context, sess store.Session, now, cap time.Time) (string, time.Time, error) {
+// earlier of now+AccessTTL and notAfter (the session's refresh expiry: no
+// access token outlives its session).
+func (s *Service) mintAccess(ctx context.Context, sess Session, now, notAfter time.Time) (string, time.Time, error) {
 	exp := now.Add(s.policy.AccessTTL)
-	if !cap.IsZero() && cap.Before(exp) {
-		exp = cap
+	if !notAfter.IsZero() && notAfter.Before(exp) {
+		exp = notAfter
 	}
 	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp}
 	if s.claims != nil {
@@ -161,7 +162,7 @@ func (s *Service) mintAccess(ctx context.Context, sess store.Session, now, cap t
 
 // grant mints the access token and (with a non-zero generation) a refresh
 // token for sess.
-func (s *Service) grant(ctx context.Context, sess store.Session, now time.Time, gen int64) (*Grant, error) {
+func (s *Service) grant(ctx context.Context, sess Session, now time.Time, gen int64) (*Grant, error) {
 	g := &Grant{Session: sess, RefreshExpiresAt: sess.RefreshExpiresAt}
 	var err error
 	if g.AccessToken, g.AccessExpiresAt, err = s.mintAccess(ctx, sess, now, sess.RefreshExpiresAt); err != nil {

@@ -49,7 +49,7 @@ func (s *Service) revoke(ctx context.Context, p store.RevokeParams, userID strin
 
 // callerLive requires the caller's own session to be live. Access tokens
 // stay valid until they expire wherever they are verified without the
-// database (SPEC §3), but the routes that manage sessions read it anyway: an
+// database, but the routes that manage sessions read it anyway: an
 // access token whose session was revoked (signed out, or killed by reuse
 // detection because its refresh token was stolen) must not list the user's
 // other sessions or end the one the user starts by signing in again
@@ -98,7 +98,7 @@ func (s *Service) SignOut(ctx context.Context, p Principal, scope Scope) error {
 
 // SessionInfo is a live session as shown to its user.
 type SessionInfo struct {
-	store.Session
+	Session
 	Current bool
 }
 
@@ -152,7 +152,7 @@ func (s *Service) AdminRevokeSession(ctx context.Context, id string) error {
 
 // AdminListSessions lists live sessions of one user (by email) or of all
 // users (email "").
-func (s *Service) AdminListSessions(ctx context.Context, email string) ([]store.Session, error) {
+func (s *Service) AdminListSessions(ctx context.Context, email string) ([]Session, error) {
 	userID := ""
 	if email != "" {
 		u, err := s.UserByEmail(ctx, email)
@@ -245,7 +245,7 @@ func (s *Service) Introspect(ctx context.Context, tok string) (Introspection, er
 		return Introspection{}, nil
 	}
 	u, err := s.users.UserByID(ctx, in.Subject)
-	if err != nil || u.Status != store.UserActive {
+	if err != nil || u.Status != UserActive {
 		return Introspection{}, inactiveUnlessOutage(s.internalOrNil(err))
 	}
 	in.Active = true
@@ -276,9 +276,8 @@ func inactiveUnlessOutage(err error) error {
 // no refresh and no live access token can use.
 func (s *Service) Purge(ctx context.Context, keyRetention time.Duration) (int64, error) {
 	now := s.now().UTC()
-	if min := s.policy.AccessTTL; keyRetention < min {
-		keyRetention = min
-	}
+	// A retired key stays at least as long as the tokens it signed live.
+	keyRetention = max(keyRetention, s.policy.AccessTTL)
 	n, err := s.store.Purge(ctx, now, now.Add(-keyRetention))
 	if err != nil {
 		return 0, s.internal(err)
@@ -303,7 +302,7 @@ func (s *Service) CheckSession(ctx context.Context, p Principal) error {
 	}
 	if !s.builtin {
 		u, err := s.users.UserByID(ctx, p.UserID)
-		if err != nil || u.Status != store.UserActive {
+		if err != nil || u.Status != UserActive {
 			if err := s.internalOrNil(err); err != nil {
 				return err
 			}

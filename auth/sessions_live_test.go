@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/auth/authtest"
 )
 
 // An access token of a revoked session can neither list the user's sessions
@@ -14,28 +15,26 @@ import (
 func TestRevokedCallerCannotManageSessions(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	stolen := e.signIn(t, "a@example.com")
-	p, err := e.svc.Authenticate(ctx, stolen.AccessToken)
+	stolen := e.SignIn(t, "a@example.com")
+	p, err := e.Service.Authenticate(ctx, stolen.AccessToken)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Refresh(ctx, stolen.RefreshToken, "", auth.Meta{}); err != nil {
-		t.Fatal(err)
-	}
-	e.clock.Add(time.Minute)
-	_, err = e.svc.Refresh(ctx, stolen.RefreshToken, "", auth.Meta{})
-	wantCode(t, err, auth.CodeRefreshReused)
-	fresh := e.signIn(t, "a@example.com")
+	e.Refresh(t, stolen.RefreshToken)
+	e.Clock.Advance(time.Minute)
+	_, err = e.Service.Refresh(ctx, stolen.RefreshToken, "", auth.Meta{})
+	authtest.WantCode(t, err, auth.CodeRefreshReused)
+	fresh := e.SignIn(t, "a@example.com")
 
-	_, err = e.svc.ListSessions(ctx, p)
-	wantCode(t, err, auth.CodeSessionRevoked)
-	wantCode(t, e.svc.RevokeSession(ctx, p, fresh.Session.ID), auth.CodeSessionRevoked)
-	wantCode(t, e.svc.SignOut(ctx, p, auth.ScopeGlobal), auth.CodeSessionRevoked)
-	wantCode(t, e.svc.SignOut(ctx, p, auth.ScopeOthers), auth.CodeSessionRevoked)
-	if err := e.svc.SignOut(ctx, p, auth.ScopeLocal); err != nil {
+	_, err = e.Service.ListSessions(ctx, p)
+	authtest.WantCode(t, err, auth.CodeSessionRevoked)
+	authtest.WantCode(t, e.Service.RevokeSession(ctx, p, fresh.Session.ID), auth.CodeSessionRevoked)
+	authtest.WantCode(t, e.Service.SignOut(ctx, p, auth.ScopeGlobal), auth.CodeSessionRevoked)
+	authtest.WantCode(t, e.Service.SignOut(ctx, p, auth.ScopeOthers), auth.CodeSessionRevoked)
+	if err := e.Service.SignOut(ctx, p, auth.ScopeLocal); err != nil {
 		t.Fatalf("signing out an already revoked session is idempotent: %v", err)
 	}
-	if _, err := e.svc.Refresh(ctx, fresh.RefreshToken, "", auth.Meta{}); err != nil {
+	if _, err := e.Service.Refresh(ctx, fresh.RefreshToken, "", auth.Meta{}); err != nil {
 		t.Fatalf("the new session must be untouched: %v", err)
 	}
 }

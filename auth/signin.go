@@ -14,8 +14,8 @@ import (
 // MinPasswordLength is the shortest password SignUp accepts (characters).
 const MinPasswordLength = 8
 
-// NormalizeEmail trims and lower-cases an email (emails are unique
-// case-insensitively, SPEC §1).
+// NormalizeEmail trims and lower-cases an email: emails are unique
+// case-insensitively, whatever spaces surround them.
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 func validEmail(email string) bool {
@@ -40,28 +40,28 @@ func validPassword(pw string) error {
 
 // SignUp creates an active user. It fails with CodeInvalidRequest for a bad
 // email or password and CodeEmailTaken when the email exists.
-func (s *Service) SignUp(ctx context.Context, email, pw string) (store.User, error) {
+func (s *Service) SignUp(ctx context.Context, email, pw string) (User, error) {
 	if !s.builtin {
-		return store.User{}, fail(CodeNotImplemented, "sign-up is handled by the application", nil)
+		return User{}, fail(CodeNotImplemented, "sign-up is handled by the application", nil)
 	}
 	email = NormalizeEmail(email)
 	if !validEmail(email) {
-		return store.User{}, fail(CodeInvalidRequest, "email must be a valid address", nil)
+		return User{}, fail(CodeInvalidRequest, "email must be a valid address", nil)
 	}
 	if err := validPassword(pw); err != nil {
-		return store.User{}, err
+		return User{}, err
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
-		return store.User{}, s.internal(err)
+		return User{}, s.internal(err)
 	}
 	now := s.now().UTC()
-	u := store.User{ID: newID(), Email: email, PasswordHash: hash, Status: store.UserActive, CreatedAt: now, UpdatedAt: now}
+	u := User{ID: newID(), Email: email, PasswordHash: hash, Status: UserActive, CreatedAt: now, UpdatedAt: now}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return store.User{}, fail(CodeEmailTaken, "a user with this email already exists", nil)
+			return User{}, fail(CodeEmailTaken, "a user with this email already exists", nil)
 		}
-		return store.User{}, s.internal(err)
+		return User{}, s.internal(err)
 	}
 	s.log.InfoContext(ctx, "audit", "event", "user.created", "user_id", u.ID)
 	return u, nil
@@ -87,11 +87,13 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 			return nil, err
 		}
 	}
-	if s.hasher != nil && s.hasher.Saturated() {
+	if s.hasher != nil {
 		// Every password check would be refused anyway: answer 503 before
 		// looking the user up, so a sign-in flood costs as little as it can
 		// (known and unknown emails alike, so nothing leaks).
-		return nil, s.internal(password.ErrBusy)
+		if err := s.hasher.Busy(); err != nil {
+			return nil, s.internal(err)
+		}
 	}
 	u, err := s.users.UserByEmail(ctx, email)
 	switch {
@@ -114,7 +116,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	if !ok {
 		return nil, s.signInFailed(ctx, email, m, u.ID)
 	}
-	if u.Status != store.UserActive {
+	if u.Status != UserActive {
 		s.log.InfoContext(ctx, "audit", "event", "signin.failure", "reason", CodeUserInactive, "user_id", u.ID, "ip", m.IP)
 		return nil, newError(CodeUserInactive, nil)
 	}
@@ -124,7 +126,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	if abs.Before(refreshExp) {
 		refreshExp = abs
 	}
-	sess := store.Session{ID: newID(), UserID: u.ID, Generation: 1, CreatedAt: now, LastRefreshedAt: now,
+	sess := Session{ID: newID(), UserID: u.ID, Generation: 1, CreatedAt: now, LastRefreshedAt: now,
 		RefreshExpiresAt: refreshExp, AbsoluteExpiresAt: abs, ClientID: m.ClientID, UserAgent: truncate(m.UserAgent, 512), IP: m.IP}
 	evicted, err := s.store.CreateSession(ctx, sess, s.policy.MaxSessionsPerUser)
 	if err != nil {
@@ -163,31 +165,31 @@ func truncate(s string, n int) string {
 }
 
 // User returns a user by id; CodeUserNotFound if there is none.
-func (s *Service) User(ctx context.Context, id string) (store.User, error) {
+func (s *Service) User(ctx context.Context, id string) (User, error) {
 	u, err := s.users.UserByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, newError(CodeUserNotFound, nil)
+		return User{}, newError(CodeUserNotFound, nil)
 	}
 	if err != nil {
-		return store.User{}, s.internal(err)
+		return User{}, s.internal(err)
 	}
 	return u, nil
 }
 
 // UserByEmail returns a user by email; CodeUserNotFound if there is none.
-func (s *Service) UserByEmail(ctx context.Context, email string) (store.User, error) {
+func (s *Service) UserByEmail(ctx context.Context, email string) (User, error) {
 	u, err := s.users.UserByEmail(ctx, NormalizeEmail(email))
 	if errors.Is(err, store.ErrNotFound) {
-		return store.User{}, newError(CodeUserNotFound, nil)
+		return User{}, newError(CodeUserNotFound, nil)
 	}
 	if err != nil {
-		return store.User{}, s.internal(err)
+		return User{}, s.internal(err)
 	}
 	return u, nil
 }
 
 // ListUsers returns every user.
-func (s *Service) ListUsers(ctx context.Context) ([]store.User, error) {
+func (s *Service) ListUsers(ctx context.Context) ([]User, error) {
 	if !s.builtin {
 		return nil, fail(CodeNotImplemented, "users are managed by the application", nil)
 	}
@@ -200,31 +202,33 @@ func (s *Service) ListUsers(ctx context.Context) ([]store.User, error) {
 
 // SetUserActive activates or deactivates a user. Deactivation revokes every
 // session of the user at once; refreshes fail from then on, and the access
-// tokens already issued introspect as inactive (SPEC §3).
-func (s *Service) SetUserActive(ctx context.Context, email string, active bool) (store.User, error) {
+// tokens already issued introspect as inactive (they stay valid where they
+// are verified without the database, until they expire).
+func (s *Service) SetUserActive(ctx context.Context, email string, active bool) (User, error) {
 	if !s.builtin {
-		return store.User{}, fail(CodeNotImplemented, "users are managed by the application", nil)
+		return User{}, fail(CodeNotImplemented, "users are managed by the application", nil)
 	}
 	u, err := s.UserByEmail(ctx, email)
 	if err != nil {
 		return u, err
 	}
 	now := s.now().UTC()
-	u.Status, u.UpdatedAt = store.UserInactive, now
-	if active {
-		u.Status = store.UserActive
-	}
-	if err := s.store.UpdateUser(ctx, u); err != nil {
-		return u, s.internal(err)
-	}
 	if !active {
-		n, err := s.store.RevokeSessions(ctx, store.RevokeParams{UserID: u.ID, Reason: "user_deactivated", Now: now})
+		// One store operation: a failure between making the user inactive
+		// and revoking its sessions would leave sessions that CheckSession
+		// accepts (it does not read the built-in users' status).
+		n, err := s.store.DeactivateUser(ctx, u.ID, "user_deactivated", now)
 		if err != nil {
 			return u, s.internal(err)
 		}
+		u.Status, u.UpdatedAt = UserInactive, now
 		s.log.InfoContext(ctx, "audit", "event", "user.deactivated", "user_id", u.ID, "sessions_revoked", n)
-	} else {
-		s.log.InfoContext(ctx, "audit", "event", "user.activated", "user_id", u.ID)
+		return u, nil
 	}
+	u.Status, u.UpdatedAt = UserActive, now
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return u, s.internal(err)
+	}
+	s.log.InfoContext(ctx, "audit", "event", "user.activated", "user_id", u.ID)
 	return u, nil
 }

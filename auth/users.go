@@ -10,19 +10,19 @@ import (
 
 // Users is where accounts live. An application that already has a users
 // table implements it and keeps its table: Latchkey then owns only sessions
-// and tokens (SPEC §9). Without one, the built-in users in the Store are
-// used (StoreUsers).
+// and tokens. Without one, the built-in users in the Store are used
+// (StoreUsers).
 //
 // Implementations return an error wrapping store.ErrNotFound for an unknown
 // user. The Email given to UserByEmail is already normalised (trimmed,
-// lower-case). A user whose Status is not store.UserActive cannot sign in
+// lower-case). A user whose Status is not UserActive cannot sign in
 // or refresh.
 type Users interface {
-	UserByEmail(ctx context.Context, email string) (store.User, error)
-	UserByID(ctx context.Context, id string) (store.User, error)
+	UserByEmail(ctx context.Context, email string) (User, error)
+	UserByID(ctx context.Context, id string) (User, error)
 	// VerifyPassword reports whether password is u's. It may take as long as
 	// a password hash takes; it is called once per sign-in.
-	VerifyPassword(ctx context.Context, u store.User, password string) (bool, error)
+	VerifyPassword(ctx context.Context, u User, password string) (bool, error)
 }
 
 // StoreUsers returns the built-in Users: the users table of st, argon2id
@@ -35,15 +35,15 @@ type storeUsers struct {
 	h  *password.Hasher
 }
 
-func (s *storeUsers) UserByEmail(ctx context.Context, email string) (store.User, error) {
+func (s *storeUsers) UserByEmail(ctx context.Context, email string) (User, error) {
 	return s.st.UserByEmail(ctx, email)
 }
 
-func (s *storeUsers) UserByID(ctx context.Context, id string) (store.User, error) {
+func (s *storeUsers) UserByID(ctx context.Context, id string) (User, error) {
 	return s.st.UserByID(ctx, id)
 }
 
-func (s *storeUsers) VerifyPassword(ctx context.Context, u store.User, pw string) (bool, error) {
+func (s *storeUsers) VerifyPassword(ctx context.Context, u User, pw string) (bool, error) {
 	ok, rehash, err := s.h.Verify(ctx, u.PasswordHash, pw)
 	if err != nil {
 		if errors.Is(err, password.ErrBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

@@ -100,8 +100,8 @@ func TestSessionsRevokeSignOut(t *testing.T) {
 	if err := laptop.RevokeSession(ctx, phoneID); err != nil {
 		t.Fatal(err)
 	}
-	// The phone's access token lives on until it expires; its
-	// next refresh says the session is over.
+	// The phone's access token lives on until it expires (it is verified
+	// without the database); its next refresh says the session is over.
 	_, err = phone.Refresh(ctx)
 	if !client.IsReauthRequired(err) || !isCode(err, client.CodeSessionRevoked) {
 		t.Errorf("Refresh of a revoked session = %v; want session_revoked", err)

@@ -1,7 +1,7 @@
-// Package client is the Go client of Latchkey's canonical API: sign-up,
-// sign-in, refresh, sign-out and sessions, and an http.RoundTripper and an
-// oauth2.TokenSource that keep an access token fresh for the calls an
-// application makes to its own APIs.
+// Package client is the Go client of Latchkey's canonical API (docs/api.md):
+// sign-up, sign-in, refresh, sign-out and sessions, and an http.RoundTripper
+// and an oauth2.TokenSource that keep an access token fresh for the calls
+// an application makes to its own APIs.
 //
 // A Client holds one session's tokens. It refreshes the access token
 // shortly before it expires, by durations the server sends (expiresIn)

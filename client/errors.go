@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// The error codes a Latchkey server answers with, in the "error" member of
-// its canonical error body. They are stable: compare Error.Code with them,
-// never Error.Message.
+// The error codes a Latchkey server answers with in the canonical dialect
+// (docs/api.md).
+// They are stable: compare Error.Code with them, never Error.Message.
 const (
 	CodeInvalidRequest     = "invalid_request"
 	CodeInvalidCredentials = "invalid_credentials"

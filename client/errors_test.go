@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/client"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/server/servertest"
 )
 
@@ -17,7 +18,7 @@ import (
 // in either of its forms; a body that is not a Latchkey error leaves Code
 // empty.
 func TestErrorsFromAnswers(t *testing.T) {
-	clock := servertest.NewClock(servertest.Epoch)
+	clock := testkit.NewClock(servertest.Epoch)
 	for _, tt := range []struct {
 		name   string
 		status int

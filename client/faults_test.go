@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/client"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/server/servertest"
 )
 
@@ -26,7 +27,7 @@ type world struct {
 	now     time.Time
 	timers  map[*timer]bool
 	changed chan struct{} // closed and replaced whenever a timer is set
-	server  *servertest.Clock
+	server  *testkit.Clock
 }
 
 type timer struct {
@@ -34,7 +35,7 @@ type timer struct {
 	f  func()
 }
 
-func newWorld(server *servertest.Clock) *world {
+func newWorld(server *testkit.Clock) *world {
 	return &world{now: server.Now(), server: server, timers: map[*timer]bool{}, changed: make(chan struct{})}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/client"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/server/servertest"
 )
 
@@ -39,13 +40,13 @@ func (c *counter) count(key string) int {
 // of the client's requests.
 type env struct {
 	srv   *servertest.Server
-	clock *servertest.Clock // the client's clock
+	clock *testkit.Clock // the client's clock
 	hits  *counter
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return &env{srv: servertest.Start(t, nil), clock: servertest.NewClock(servertest.Epoch), hits: newCounter()}
+	return &env{srv: servertest.Start(t, nil), clock: testkit.NewClock(servertest.Epoch), hits: newCounter()}
 }
 
 // client returns a client of e's server on e's clock and counter.

@@ -1,6 +1,6 @@
 // Package config is Latchkey's configuration: one typed Config, parsed once
 // from environment variables and flags, validated, and printable with its
-// secrets redacted (SPEC §5, §6).
+// secrets redacted (`latchkey config`).
 //
 // Every setting is an environment variable (JWT_REFRESH_EXPIRES_IN) and a
 // flag of `latchkey serve` (--jwt-refresh-expires-in); the flag wins over

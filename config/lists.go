@@ -86,19 +86,6 @@ func (p *Prefixes) UnmarshalText(text []byte) error {
 	return nil
 }
 
-// Contains reports whether addr is inside one of the prefixes. An IPv4
-// address written as IPv4-mapped IPv6 (::ffff:192.0.2.7) matches IPv4
-// prefixes.
-func (p Prefixes) Contains(addr netip.Addr) bool {
-	addr = addr.Unmap()
-	for _, prefix := range p {
-		if prefix.Contains(addr) {
-			return true
-		}
-	}
-	return false
-}
-
 // String returns the comma-separated prefixes.
 func (p Prefixes) String() string {
 	items := make([]string, len(p))

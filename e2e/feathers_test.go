@@ -9,8 +9,8 @@ import (
 // TestFeathersClient runs node/feathers.test.js, which drives the real
 // @feathersjs/authentication-client v5 over @feathersjs/rest-client against
 // a real `latchkey serve`: local sign-in, a protected route with the stored
-// token, the seed-004 refresh, reAuthenticate, logout, and a reused refresh
-// token refused with NotAuthenticated.
+// token, a refresh with {action: "refresh"}, reAuthenticate, logout, and a
+// reused refresh token refused with NotAuthenticated.
 func TestFeathersClient(t *testing.T) {
 	node, npm := e2etest.RequireNode(t, "the FeathersJS client test")
 	e2etest.NPMInstall(t, npm, "node")

@@ -302,14 +302,14 @@ var secAttacks = []secAttack{
 		prepare: func(t *testing.T, s *servertest.Server) any {
 			key, kid, _ := secServerKeys(t, s)
 			ctx := context.Background()
-			if _, err := s.App.Issuer.RotateKey(ctx, s.App.Store, token.ES256); err != nil {
+			if _, err := s.App.Tokens.RotateKey(ctx, s.App.Store, token.ES256); err != nil {
 				t.Fatal(err)
 			}
 			s.Clock.Advance(server.RetiredKeyPublished(s.App.Config) + time.Second)
 			if err := s.App.ReloadKeys(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if strings.Contains(string(s.App.Issuer.JWKS()), kid) {
+			if strings.Contains(string(s.App.Tokens.JWKS()), kid) {
 				t.Fatalf("retired key %s still published", kid)
 			}
 			return [2]any{key, kid}

@@ -49,8 +49,8 @@ func TestTokenResponsesAreNotCached(t *testing.T) {
 
 // TestRefreshCookieAttributes: the refresh cookie is HttpOnly everywhere,
 // Secure and SameSite=Strict in production, and its Path covers
-// /api/refresh/refreshtoken whichever route set it (SPEC §4, §8; RFC 6265
-// §4.1.2; OWASP ASVS V3.4.1-V3.4.5).
+// /api/refresh/refreshtoken whichever route set it (RFC 6265 §4.1.2; OWASP
+// ASVS V3.4.1-V3.4.5).
 func TestRefreshCookieAttributes(t *testing.T) {
 	for _, env := range []string{config.EnvDevelopment, config.EnvProduction} {
 		t.Run(env, func(t *testing.T) {

@@ -54,20 +54,6 @@ func secClaims(t testing.TB, tok string) map[string]any {
 	return m
 }
 
-// secHeader decodes a JWT's JOSE header without verifying it.
-func secHeader(t testing.TB, tok string) map[string]any {
-	t.Helper()
-	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // secGen returns the gen claim of a refresh token.
 func secGen(t testing.TB, tok string) int64 {
 	t.Helper()

@@ -18,7 +18,7 @@ import (
 //
 //   - no password, access token, refresh token, token signature or the
 //     REFRESH_TOKEN_SECRET appears anywhere in the server's log output
-//     (SPEC §4; OWASP ASVS V7.1.1, V8.3.4);
+//     (OWASP ASVS V7.1.1, V8.3.4);
 //   - no error response shows an internal detail (SQL, file paths, Go error
 //     strings, stack traces; ASVS V7.4.1).
 func TestNoSecretsInLogsOrErrors(t *testing.T) {

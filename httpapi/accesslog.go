@@ -16,7 +16,7 @@ import (
 // It deliberately leaves out the query string, every header and both
 // bodies: tokens travel in query strings (RFC 6750 §2.3), Authorization and
 // Cookie headers, and request bodies (passwords), and none of them may reach
-// a log (spec §4). The path and the error pass through RedactTokens, since a
+// a log. The path and the error pass through RedactTokens, since a
 // client may put a token in a path segment or a JSON key that an error
 // quotes.
 //

@@ -6,13 +6,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 )
 
-// MaxBodyBytes is the largest request body any route accepts (spec §4: a
-// body over 64 KiB is answered with 413). Sign-in and token requests are a
+// MaxBodyBytes is the largest request body any route accepts: a body over
+// 64 KiB is answered with 413. Sign-in and token requests are a
 // few hundred bytes; the limit only bounds what an attacker can make the
 // server buffer.
 const MaxBodyBytes = 64 << 10
@@ -82,17 +81,7 @@ func mediaType(r *http.Request, want string) (string, error) {
 		return "", InvalidRequest("malformed Content-Type; expected "+want, errors.Join(ErrContentType, err))
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-		return "", InvalidRequest("unsupported charset "+quote(cs)+"; the body must be UTF-8", ErrContentType)
+		return "", InvalidRequest("unsupported charset "+Quote(cs)+"; the body must be UTF-8", ErrContentType)
 	}
 	return mt, nil
-}
-
-// quote quotes a client-supplied string for an error message, bounding its
-// length so a message never echoes a large input back.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return strconv.Quote(s)
 }

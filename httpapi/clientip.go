@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -23,7 +22,8 @@ import (
 // The zero value trusts no proxy.
 type ClientIP struct {
 	// Trusted lists the proxies whose X-Forwarded-For is believed
-	// (TRUSTED_PROXIES). Single addresses are /32 or /128 prefixes.
+	// (TRUSTED_PROXIES, parsed by config.Prefixes). Single addresses are /32
+	// or /128 prefixes.
 	Trusted []netip.Prefix
 }
 
@@ -87,32 +87,4 @@ func parseAddr(s string) netip.Addr {
 		a = ap.Addr()
 	}
 	return a.Unmap().WithZone("")
-}
-
-// ParseTrusted parses a list of trusted proxies (TRUSTED_PROXIES), each an
-// address ("10.0.0.7", "::1") or a prefix ("10.0.0.0/8", "fd00::/8").
-// Blank entries are skipped.
-func ParseTrusted(entries []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, e := range entries {
-		e = strings.TrimSpace(e)
-		if e == "" {
-			continue
-		}
-		if strings.Contains(e, "/") {
-			p, err := netip.ParsePrefix(e)
-			if err != nil {
-				return nil, fmt.Errorf("trusted proxy %q: %w", e, err)
-			}
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(e)
-		if err != nil {
-			return nil, fmt.Errorf("trusted proxy %q: %w", e, err)
-		}
-		a = a.Unmap().WithZone("")
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
-	}
-	return out, nil
 }

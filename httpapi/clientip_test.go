@@ -4,15 +4,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 
+	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/httpapi"
 )
 
+// mustTrusted reads TRUSTED_PROXIES entries as the server does.
 func mustTrusted(t *testing.T, s ...string) []netip.Prefix {
 	t.Helper()
-	p, err := httpapi.ParseTrusted(s)
-	if err != nil {
+	var p config.Prefixes
+	if err := p.UnmarshalText([]byte(strings.Join(s, ","))); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -81,26 +84,5 @@ func TestClientIPSpoofingOverHTTP(t *testing.T) {
 				t.Fatalf("got %s, want %s", res.Body, tt.want)
 			}
 		})
-	}
-}
-
-func TestParseTrusted(t *testing.T) {
-	p, err := httpapi.ParseTrusted([]string{" 10.0.0.7 ", "", "10.1.2.3/8", "::1", "::ffff:192.0.2.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"10.0.0.7/32", "10.0.0.0/8", "::1/128", "192.0.2.1/32"}
-	if len(p) != len(want) {
-		t.Fatalf("%v", p)
-	}
-	for i := range want {
-		if p[i].String() != want[i] {
-			t.Errorf("%d: %s, want %s", i, p[i], want[i])
-		}
-	}
-	for _, bad := range []string{"10.0.0", "10.0.0.0/33", "example.com"} {
-		if _, err := httpapi.ParseTrusted([]string{bad}); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
 	}
 }

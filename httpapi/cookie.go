@@ -5,16 +5,16 @@ import (
 	"time"
 )
 
-// RefreshCookie writes the refresh token as an HttpOnly cookie (SPEC §4,
-// Cookie dialect). Every dialect's sign-in and refresh calls Set when the
+// RefreshCookie writes the refresh token as an HttpOnly cookie for the
+// cookie dialect. Every dialect's sign-in and refresh calls Set when the
 // cookie is switched on (REFRESH_COOKIE), and sign-out calls Clear, so a
 // browser session started through any front door can be refreshed through
 // GET /api/refresh/refreshtoken.
 type RefreshCookie struct {
 	Name string
 	// Path must cover the cookie-refresh route; "/" is used when empty. A
-	// cookie set by /auth/sign-in without a Path would default to /auth and
-	// never reach /api/refresh/refreshtoken (SPEC §8).
+	// cookie set by /auth/sign-in without a Path would default to /auth (RFC
+	// 6265 §5.1.4) and never reach /api/refresh/refreshtoken.
 	Path string
 	// Production cookies are Secure and SameSite=Strict; development ones
 	// are SameSite=Lax and not Secure, so they work over http://localhost.

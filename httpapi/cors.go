@@ -78,7 +78,7 @@ func (o Origins) Allowed(origin string) bool {
 //
 //   - there is no Origin header and the browser did not mark the request
 //     Sec-Fetch-Site: cross-site (non-browser clients send neither, and
-//     browsers omit Origin on same-origin GETs; spec §8);
+//     browsers omit Origin on same-origin GETs);
 //   - the Origin's host equals the request's Host (same origin; the scheme
 //     is not compared, which would need trusting X-Forwarded-Proto); or
 //   - the Origin is allowed.

@@ -63,13 +63,13 @@ func parseFormParams(body string) (url.Values, error) {
 	}
 	for k, vs := range vals {
 		if len(vs) > 1 {
-			return nil, malformed(fmt.Sprintf("parameter %s is repeated", quote(k)), nil)
+			return nil, malformed(fmt.Sprintf("parameter %s is repeated", Quote(k)), nil)
 		}
 		if !utf8.ValidString(k) {
 			return nil, malformed("parameter name is not valid UTF-8", nil)
 		}
 		if !utf8.ValidString(vs[0]) {
-			return nil, malformed(fmt.Sprintf("parameter %s is not valid UTF-8", quote(k)), nil)
+			return nil, malformed(fmt.Sprintf("parameter %s is not valid UTF-8", Quote(k)), nil)
 		}
 	}
 	return vals, nil
@@ -102,7 +102,7 @@ func parseJSONParams(data []byte) (url.Values, error) {
 			return nil, malformed("malformed JSON object key", nil)
 		}
 		if _, dup := vals[key]; dup {
-			return nil, malformed(fmt.Sprintf("parameter %s is repeated", quote(key)), nil)
+			return nil, malformed(fmt.Sprintf("parameter %s is repeated", Quote(key)), nil)
 		}
 		tok, err = dec.Token()
 		if err != nil {
@@ -118,7 +118,7 @@ func parseJSONParams(data []byte) (url.Values, error) {
 			// same, so that {"a": null, "a": "x"} is still a duplicate.
 			vals[key] = nil
 		default: // bool, or '[' / '{' opening a nested value
-			return nil, malformed(fmt.Sprintf("field %s must be a string or a number", quote(key)), nil)
+			return nil, malformed(fmt.Sprintf("field %s must be a string or a number", Quote(key)), nil)
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing '}'

@@ -115,16 +115,16 @@ func jsonError(err error) error {
 		if typ.Field == "" {
 			return malformed("request body must be a JSON object", err)
 		}
-		return malformed(fmt.Sprintf("field %s must be %s", quote(typ.Field), jsonKind(typ.Type)), err)
+		return malformed(fmt.Sprintf("field %s must be %s", Quote(typ.Field), jsonKind(typ.Type)), err)
 	case errors.As(err, &invalid):
 		return err
 	}
 	// encoding/json has no typed error for an unknown field.
 	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		if name, uerr := strconv.Unquote(field); uerr == nil {
-			field = quote(name) // bounded: the name is the client's input
+			field = Quote(name) // bounded: the name is the client's input
 		} else {
-			field = quote(field)
+			field = Quote(field)
 		}
 		return malformed("unknown field "+field, err)
 	}
@@ -194,7 +194,7 @@ func exactKeys(data []byte, dst any) error {
 	names := v.(map[string]bool)
 	if unknown, found, ok := jsonkeys.FirstUnknown(data, names); ok {
 		if found {
-			return malformed("unknown field "+quote(unknown), nil)
+			return malformed("unknown field "+Quote(unknown), nil)
 		}
 		return nil
 	}
@@ -215,7 +215,7 @@ func exactKeysSlow(data []byte, names map[string]bool) error {
 		}
 		key, _ := tok.(string)
 		if !names[key] {
-			return malformed("unknown field "+quote(key), nil)
+			return malformed("unknown field "+Quote(key), nil)
 		}
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {

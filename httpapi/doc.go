@@ -2,7 +2,9 @@
 // (canonical, OAuth 2.0, login-URL, cookie, Feathers) builds on. It holds no
 // dialect and no domain logic: it knows how to read a request body safely,
 // write JSON, find the bearer token and the client's address, and wrap
-// handlers in the middleware every route shares.
+// handlers in the middleware every route shares. The few helpers every
+// dialect uses to talk to the domain (Meta, Principal, CurrentUser and the
+// public User) are here too, so that no dialect imports another.
 //
 // The shape follows tailscale's tsweb: a handler returns an error instead of
 // writing one (HandlerFunc), and Handle passes that error to the dialect's one

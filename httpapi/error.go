@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 )
 
 // Error is a failure detected by the plumbing (or by a dialect) that already
@@ -50,7 +51,7 @@ var (
 	// ErrMissingBody: the body is empty where content was required (400).
 	ErrMissingBody = errors.New("httpapi: request body is empty")
 	// ErrContentType: the Content-Type is missing or not one the endpoint
-	// accepts (400, as the spec asks, rather than 415).
+	// accepts (400 with a clear message, rather than 415).
 	ErrContentType = errors.New("httpapi: unsupported content type")
 	// ErrMalformedBody: the body does not parse, has a value of the wrong
 	// type, an unknown field (strict decoding), trailing data, or a
@@ -80,8 +81,8 @@ func missingBody() *Error {
 }
 
 // badContentType is the 400 answer for a Content-Type the endpoint does not
-// accept. The spec (§4, "wrong content type → 400 with a clear message") wins
-// over the 415 that RFC 9110 §15.5.16 would suggest.
+// accept. Every dialect answers bad input with a 400 and a clear message, so
+// this one does too, rather than the 415 that RFC 9110 §15.5.16 suggests.
 func badContentType(got, want string) *Error {
 	msg := "Content-Type must be " + want
 	if got == "" {
@@ -105,4 +106,14 @@ func byteSize(n int64) string {
 		return fmt.Sprintf("%d KiB", n/1024)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// Quote quotes a client-supplied string for an error message, bounding its
+// length so a message never echoes a large input back.
+func Quote(s string) string {
+	const max = 64
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strconv.Quote(s)
 }

@@ -15,7 +15,7 @@ var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){0,4}`)
 // access log and the panic log pass client-controlled text through it (the
 // URL path, error causes that quote a body): a client that puts a token in a
 // path segment or in a JSON key must not get it written to the log
-// (SPEC §4; RFC 6750 §5.3; OWASP ASVS V7.1.1).
+// (RFC 6750 §5.3; OWASP ASVS V7.1.1).
 func RedactTokens(s string) string {
 	if !strings.Contains(s, "eyJ") {
 		return s

@@ -37,7 +37,7 @@ func checkScan(t *testing.T, data []byte) {
 	want := unknownOf(t, data)
 	got := ""
 	if found {
-		got = malformed("unknown field "+quote(unknown), nil).Message
+		got = malformed("unknown field "+Quote(unknown), nil).Message
 	}
 	if got != want {
 		t.Fatalf("%q: scanKeys says %q, encoding/json says %q", data, got, want)

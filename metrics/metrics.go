@@ -97,7 +97,7 @@ func New() *Metrics {
 	}, []string{"limit"})
 	m.limiterErrs = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "latchkey_rate_limiter_errors_total",
-		Help: "Rate-limit checks that could not reach the limiter (Redis) and were let through.",
+		Help: "Calls to the shared rate limiter (Redis) that failed; this instance's in-memory limits answered instead.",
 	})
 	m.reg.MustRegister(m.requests, m.duration, m.signIns, m.refreshes, m.reuse, m.rateLimited, m.limiterErrs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -154,7 +154,8 @@ func (m *Metrics) ReuseDetected() { m.reuse.Inc() }
 // RateLimited counts a refusal by the named limit (a Limit* constant).
 func (m *Metrics) RateLimited(limit string) { inc(m.limitBy, m.rateLimited, limit) }
 
-// LimiterError counts a limiter failure that was let through (fail open).
+// LimiterError counts a failed call to the limiter; the throttle falls back
+// to in-memory limits (or, failing those too, lets the request through).
 func (m *Metrics) LimiterError() { m.limiterErrs.Inc() }
 
 // Middleware counts and times every request by route and status. The route

@@ -1,15 +1,19 @@
 package metrics_test
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/metrics"
+	"github.com/latchkey-dev/latchkey/password"
 )
 
 func scrape(t testing.TB, m *metrics.Metrics) string {
@@ -136,3 +140,41 @@ func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (discardWriter) WriteHeader(int)             {}
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// WatchHasher exports a real hasher's capacity and refusals; the values are
+// read at scrape time.
+func TestWatchHasher(t *testing.T) {
+	m := metrics.New()
+	h := password.New(password.Cheap, 1, 0) // one slot, no queue
+	m.WatchHasher(h)
+	body := scrape(t, m)
+	wantLine(t, body, `latchkey_password_hash_slots 1`)
+	wantLine(t, body, `latchkey_password_hash_queue_size 0`)
+	wantLine(t, body, `latchkey_password_hash_slots_in_use 0`)
+	wantLine(t, body, `latchkey_password_hash_queued 0`)
+	wantLine(t, body, `latchkey_password_hash_refused_total 0`)
+	if _, err := h.Hash(context.Background(), "pw"); err != nil {
+		t.Fatal(err)
+	}
+	wantLine(t, scrape(t, m), `latchkey_password_hash_refused_total 0`)
+}
+
+// WatchDatabase reports the ping's answer at each scrape.
+func TestWatchDatabase(t *testing.T) {
+	m := metrics.New()
+	var down atomic.Bool
+	m.WatchDatabase(func(ctx context.Context) error {
+		if _, ok := ctx.Deadline(); !ok {
+			t.Error("the ping has no deadline")
+		}
+		if down.Load() {
+			return errors.New("connection refused")
+		}
+		return nil
+	})
+	wantLine(t, scrape(t, m), `latchkey_database_up 1`)
+	down.Store(true)
+	wantLine(t, scrape(t, m), `latchkey_database_up 0`)
+	down.Store(false)
+	wantLine(t, scrape(t, m), `latchkey_database_up 1`)
+}

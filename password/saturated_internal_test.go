@@ -31,3 +31,47 @@ func TestSaturated(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Stats reports the capacity, the hashes running and waiting, and every
+// refusal: of a check (ErrBusy from Hash or Verify) and of an early Busy.
+func TestStats(t *testing.T) {
+	h := New(Cheap, 2, 3)
+	want := func(w Stats) {
+		t.Helper()
+		if got := h.Stats(); got != w {
+			t.Fatalf("Stats() = %+v, want %+v", got, w)
+		}
+	}
+	want(Stats{Slots: 2, QueueSize: 3})
+	ctx := context.Background()
+	for range 2 {
+		if err := h.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(Stats{Slots: 2, QueueSize: 3, Running: 2})
+	for range 3 {
+		h.waiting <- struct{}{} // what a waiting acquire holds
+	}
+	want(Stats{Slots: 2, QueueSize: 3, Running: 2, Queued: 3})
+	if _, _, err := h.Verify(ctx, h.dummy, "pw"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Verify when saturated: %v; want ErrBusy", err)
+	}
+	if err := h.Busy(); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Busy when saturated: %v; want ErrBusy", err)
+	}
+	want(Stats{Slots: 2, QueueSize: 3, Running: 2, Queued: 3, Refused: 2})
+	for range 3 {
+		<-h.waiting
+	}
+	h.release()
+	if err := h.Busy(); err != nil {
+		t.Fatalf("Busy with room: %v", err)
+	}
+	want(Stats{Slots: 2, QueueSize: 3, Running: 1, Refused: 2})
+	h.release()
+	if _, err := h.Hash(ctx, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	want(Stats{Slots: 2, QueueSize: 3, Refused: 2})
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
@@ -22,8 +23,8 @@ import (
 	"github.com/latchkey-dev/latchkey/token"
 )
 
-// AccessLeeway is the clock skew tolerated on access tokens (SPEC §3: at
-// most a few seconds).
+// AccessLeeway is the clock skew tolerated on access tokens verified
+// elsewhere (a few seconds at most; refresh tokens get none).
 const AccessLeeway = latchkey.AccessLeeway
 
 // Options are the parts of the wiring that are not configuration: tests
@@ -42,12 +43,12 @@ type Options struct {
 type App struct {
 	Config  config.Config
 	Store   store.Store
-	Issuer  *token.Issuer
+	Tokens  *token.Issuer // mints and verifies tokens (Latchkey.Tokens)
 	Service *auth.Service
 	// Latchkey is the mounted library handler the HTTP routes come from.
 	Latchkey *latchkey.Handler
 	Logger   *slog.Logger
-	// Metrics are served at GET /metrics.
+	// Metrics are served at GET /metrics (on METRICS_ADDR when set).
 	Metrics *metrics.Metrics
 
 	now       func() time.Time
@@ -55,6 +56,7 @@ type App struct {
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	draining  atomic.Bool // set when the server is asked to stop: /readyz answers 503
 }
 
 // OpenStore opens the backend named by the URL's scheme: sqlite://path or
@@ -87,6 +89,17 @@ func Migrate(ctx context.Context, s store.Store) error {
 	return m.Migrate(ctx)
 }
 
+// CheckSchema returns nil when the store's schema is exactly the one this
+// build's migrations make, else a *store.SchemaError (unmigrated, or
+// migrated by a newer Latchkey). It never writes.
+func CheckSchema(ctx context.Context, s store.Store) error {
+	c, ok := s.(interface{ CheckSchema(context.Context) error })
+	if !ok {
+		return errors.New("this store has no schema version")
+	}
+	return c.CheckSchema(ctx)
+}
+
 // Open builds an App over an opened, migrated store: it maps the settings
 // onto latchkey.Options and calls latchkey.New, the same code path an
 // embedding application uses.
@@ -114,12 +127,18 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		params = *o.HashParams
 	}
 	conc := cfg.HashConcurrency()
+	hasher := password.New(params, conc, 4*conc)
+	hasher.OnPriorityError(func(err error) {
+		log.Warn("password hashes run at normal CPU priority: lowering the hash thread's priority failed "+
+			"(a seccomp filter refusing setpriority, such as systemd's SystemCallFilter=~@resources?); "+
+			"a sign-in flood now competes with refreshes on equal terms", "err", err)
+	})
 	pol := PolicyOf(cfg)
 	lo := latchkey.Options{
 		Store: st, Issuer: cfg.Issuer(), Audience: cfg.JWTAudience, RefreshSecret: refreshSecret,
 		Algorithm: cfg.JWTAlgorithm, HS256Secret: hs, Policy: &pol, Dialects: cfg.Dialects,
 		CORSOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies, Now: now, Logger: log,
-		Hasher: password.New(params, conc, 4*conc), RetiredKeyTTL: RetiredKeyPublished(cfg),
+		Hasher: hasher, RetiredKeyTTL: RetiredKeyPublished(cfg),
 	}
 	if cfg.RefreshCookie.On() {
 		lo.CookieName, lo.SecureCookie = cfg.RefreshCookieName, cfg.Production()
@@ -129,6 +148,8 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	}
 	a := &App{Config: cfg, Store: st, Logger: log, Metrics: metrics.New(), now: now, stop: make(chan struct{})}
 	lo.Observer, lo.Instrument = a.Metrics, a.Metrics.Middleware
+	a.Metrics.WatchHasher(hasher)
+	a.Metrics.WatchDatabase(st.Ping)
 	if cfg.RateLimits.On() {
 		th, err := a.openThrottle(ctx, o.RedisKeyPrefix)
 		if err != nil {
@@ -141,7 +162,7 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		a.closeLimiter()
 		return nil, err
 	}
-	a.Latchkey, a.Issuer, a.Service = lk, lk.Tokens, lk.Service
+	a.Latchkey, a.Tokens, a.Service = lk, lk.Tokens, lk.Service
 	return a, nil
 }
 
@@ -178,7 +199,10 @@ func (a *App) openThrottle(ctx context.Context, prefix string) (*throttle, error
 	return newThrottle(ratelimit.NewRedis(rc, ratelimit.RedisOptions{Prefix: prefix, Now: a.now}), mem, a.Config, a.Logger, a.Metrics), nil
 }
 
-// PolicyOf maps the settings of SPEC §3 onto the domain's policy.
+// PolicyOf maps the lifetime and rotation settings (JWT_EXPIRES_IN,
+// JWT_REFRESH_EXPIRES_IN, SESSION_MAX_LIFETIME, REFRESH_TOKEN_ROTATION,
+// REFRESH_TOKEN_REUSE_INTERVAL, MAX_SESSIONS_PER_USER) onto the domain's
+// policy.
 // AccessRenewal is left to latchkey.New, which sets it from Options.Renew
 // (ACCESS_TOKEN_RENEWAL=on passes latchkey.AllowRenewal).
 func PolicyOf(cfg config.Config) auth.Policy {

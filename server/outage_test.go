@@ -45,8 +45,8 @@ func sessionID(t *testing.T, accessToken string) string {
 	return c.SID
 }
 
-// want503 checks SPEC §4's outage answer: 503 with a Retry-After of whole
-// seconds, and no stack trace or driver detail in the body.
+// want503 checks the answer to a database outage: 503 with a Retry-After of
+// whole seconds, and no stack trace or driver detail in the body.
 func want503(t *testing.T, what string, r *servertest.Response) {
 	t.Helper()
 	if r.Status != http.StatusServiceUnavailable {
@@ -116,8 +116,17 @@ func TestDatabaseOutage(t *testing.T) {
 		}
 	}
 
+	// Prometheus sees the outage without a readiness probe: /metrics pings
+	// the database at each scrape.
+	if up, ok := scrape(t, srv)["latchkey_database_up"]; !ok || up != 0 {
+		t.Errorf("latchkey_database_up = %v (present %v) during the outage; want 0", up, ok)
+	}
+
 	proxy.Restore()
 	waitReady(t, srv)
+	if up := scrape(t, srv)["latchkey_database_up"]; up != 1 {
+		t.Errorf("latchkey_database_up = %v after the outage; want 1", up)
+	}
 	r := srv.Do(t, "POST", "/token", map[string]string{"refreshToken": tk.RefreshToken})
 	if r.Status != http.StatusOK {
 		t.Fatalf("refresh with the same token after the outage: %d %s; want 200 (nothing consumed)", r.Status, r.Body)

@@ -117,6 +117,19 @@ func TestSignInFloodBeyondHashingCapacity(t *testing.T) {
 	if got := m[`latchkey_signins_total{outcome="temporarily_unavailable"}`]; int(got) != counts[http.StatusServiceUnavailable] {
 		t.Errorf("latchkey_signins_total{outcome=temporarily_unavailable} = %v, want %d", got, counts[http.StatusServiceUnavailable])
 	}
+	// Every refusal is counted once as a hashing refusal, whether the
+	// sign-in was turned away before the user lookup or by the check itself.
+	for series, want := range map[string]float64{
+		"latchkey_password_hash_refused_total": float64(counts[http.StatusServiceUnavailable]),
+		"latchkey_password_hash_slots":         1,
+		"latchkey_password_hash_queue_size":    4,
+		"latchkey_password_hash_slots_in_use":  0,
+		"latchkey_password_hash_queued":        0,
+	} {
+		if got, ok := m[series]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
+		}
+	}
 }
 
 // TestConcurrentGuessesAreBounded: failures are counted after the password

@@ -63,11 +63,6 @@ type Session struct {
 // Revoked reports whether the session has been revoked.
 func (s Session) Revoked() bool { return !s.RevokedAt.IsZero() }
 
-// Live reports whether the session can still be refreshed at now.
-func (s Session) Live(now time.Time) bool {
-	return !s.Revoked() && now.Before(s.RefreshExpiresAt) && now.Before(s.AbsoluteExpiresAt)
-}
-
 // SigningKey is a key that signs access tokens. Private holds the private key
 // in PKCS#8 DER (asymmetric algorithms) or the raw secret (HS256). A retired
 // key signs nothing new but stays published until the tokens it signed have
@@ -121,6 +116,13 @@ type Store interface {
 	// UpdateUser writes u's Status, PasswordHash and UpdatedAt. ErrNotFound if
 	// there is no such user.
 	UpdateUser(ctx context.Context, u User) error
+	// DeactivateUser sets the user's Status to UserInactive and UpdatedAt to
+	// now and, in the same transaction, revokes (at now, for reason) every
+	// session of the user not revoked yet, as RevokeSessions does. It returns
+	// how many sessions it revoked. Both changes commit together or not at
+	// all: no failure leaves the user inactive beside sessions it did not
+	// revoke. ErrNotFound, and no change, if there is no such user.
+	DeactivateUser(ctx context.Context, id, reason string, now time.Time) (revoked int, err error)
 
 	// CreateSession inserts s and, in the same transaction, revokes (reason
 	// "session_limit", at s.CreatedAt) the user's least recently refreshed

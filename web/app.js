@@ -12,7 +12,7 @@
 // Several tabs. All tabs of this origin share the one cookie, and with
 // rotation every refresh spends it: two tabs refreshing with the same
 // cookie at once would look like a stolen token being replayed, and the
-// server would revoke the session (SPEC §3, reuse detection). So
+// server would revoke the session (reuse detection). So
 //   1. every request that writes the cookie (refresh, sign-in, sign-out)
 //      runs under one Web Lock, navigator.locks "latchkey-refresh": one at a
 //      time per browser profile, each reading the cookie the previous one

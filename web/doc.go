@@ -1,7 +1,7 @@
-// Package web is the account page the binary serves at GET / (SPEC §4,
-// "Operations"): sign in, watch the session's access token count down and
-// renew itself through the cookie dialect, list the user's sessions and
-// revoke them, sign out here or everywhere.
+// Package web is the account page the binary serves at GET /: sign in,
+// watch the session's access token count down and renew itself through the
+// cookie dialect, list the user's sessions and revoke them, sign out here or
+// everywhere.
 //
 // The page is three embedded files, index.html, app.js and app.css, plain
 // HTML, CSS and JavaScript with no framework and no build step. The script

@@ -7,16 +7,12 @@ package userstest
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/auth"
-	"github.com/latchkey-dev/latchkey/password"
+	"github.com/latchkey-dev/latchkey/auth/authtest"
 	"github.com/latchkey-dev/latchkey/store"
-	"github.com/latchkey-dev/latchkey/token"
 )
 
 // Fixture is one implementation under test, fresh for each case.
@@ -148,18 +144,9 @@ var cases = []testCase{
 func service(t *testing.T, f Fixture) *auth.Service {
 	t.Helper()
 	now := func() time.Time { return time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC) }
-	iss, err := token.NewIssuer(token.Options{Issuer: "http://userstest", Audience: "latchkey",
-		RefreshSecret: []byte(strings.Repeat("u", 32)), PublishRetiredFor: time.Hour, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := iss.LoadKeys(context.Background(), f.Store, token.ES256, nil); err != nil {
-		t.Fatal(err)
-	}
-	o := auth.Options{Store: f.Store, Tokens: iss, Hasher: password.New(password.Cheap, 2, 8), Policy: auth.DefaultPolicy,
-		Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if !f.Builtin {
-		o.Users = f.Users
-	}
-	return auth.New(o)
+	return authtest.Service(t, f.Store, now, func(o *auth.Options) {
+		if !f.Builtin {
+			o.Users = f.Users
+		}
+	})
 }

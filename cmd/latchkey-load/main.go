@@ -26,7 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // only on the -pprof listener (DefaultServeMux); never on the API
@@ -34,15 +33,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/latchkey-dev/latchkey/config"
-	"github.com/latchkey-dev/latchkey/password"
-	"github.com/latchkey-dev/latchkey/server"
 )
 
 const (
@@ -173,6 +167,8 @@ func loopbackHost(hostport string) error {
 	return fmt.Errorf("%q is not a loopback address (127.0.0.0/8, ::1, localhost)", host)
 }
 
+// run is the whole tool: the server (started here with -serve), the
+// sessions to rotate, the measured run, and its report.
 func run(args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
@@ -182,194 +178,73 @@ func run(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 
 	env := environ()
-	base, pid := o.url, o.serverPID
-	var app *server.App
+	t := &target{base: o.url, pid: o.serverPID}
 	if o.serve {
-		env["DATABASE_URL"] = o.databaseURL
-		env["RATE_LIMITS"] = "off" // every request comes from 127.0.0.1
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		closeServer, err := serveInProcess(ctx, o, env, t, stdout, stderr)
 		if err != nil {
 			return err
 		}
-		base, pid = "http://"+ln.Addr().String(), os.Getpid()
-		if _, ok := env["PUBLIC_URL"]; !ok {
-			env["PUBLIC_URL"] = base
-		}
-		logf, err := os.OpenFile(o.serverLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
-			return err
-		}
-		defer logf.Close()
-		if app, err = openApp(ctx, env, logf, true); err != nil {
-			ln.Close()
-			return err
-		}
-		defer app.Close()
-		// The same runtime settings as `latchkey serve`.
-		server.TuneRuntime(app.Config.HashConcurrency(), password.Default)
-		errc := make(chan error, 1)
-		sctx, cancel := context.WithCancel(ctx)
-		defer func() { cancel(); <-errc }()
-		go func() { errc <- server.ServeListener(sctx, app, ln) }()
-		fmt.Fprintf(stdout, "serving %s in process %d (database %s)\n", base, pid, redactDB(o.databaseURL))
-		if o.pprofAddr != "" {
-			go func() {
-				if err := http.ListenAndServe(o.pprofAddr, nil); err != nil {
-					fmt.Fprintln(stderr, "pprof:", err)
-				}
-			}()
-			fmt.Fprintf(stdout, "pprof on http://%s/debug/pprof/\n", o.pprofAddr)
-		}
+		defer closeServer()
 	}
 	client := newClient(o.c + o.flood)
-	if err := waitReady(ctx, client, base); err != nil {
+	if err := waitReady(ctx, client, t.base); err != nil {
 		return err
 	}
+	s, closeSeeder, err := prepare(ctx, o, env, client, t, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeSeeder()
+	if o.hold {
+		fmt.Fprintf(stdout, "holding: serving %s until SIGINT\n", t.base)
+		<-ctx.Done()
+		return nil
+	}
+	m, err := measure(ctx, o, client, t, s)
+	if err != nil {
+		return err
+	}
+	m.report(stdout, o)
+	return nil
+}
 
+// prepare makes the sessions the run rotates: seeded through the store
+// (-seed-sessions; for an external server, through an app of its own on the
+// server's database, which the returned function closes), or signed in
+// through the API. It then reports the database's size.
+func prepare(ctx context.Context, o options, env map[string]string, client *http.Client, t *target,
+	stdout io.Writer) (*sessions, func(), error) {
+	closeSeeder := func() {}
 	var s *sessions
+	var err error
 	prefix := randomPrefix()
-	if o.seed {
-		if app == nil {
-			issuer, err := discoverIssuer(ctx, client, base)
+	switch {
+	case o.seed:
+		if t.app == nil {
+			issuer, err := discoverIssuer(ctx, client, t.base)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			env["DATABASE_URL"] = o.databaseURL
 			env["JWT_ISSUER"] = issuer
-			if app, err = openApp(ctx, env, io.Discard, false); err != nil {
-				return err
+			seeder, err := openApp(ctx, env, io.Discard, false)
+			if err != nil {
+				return nil, nil, err
 			}
-			defer app.Close()
+			t.app, closeSeeder = seeder, func() { seeder.Close() }
 		}
-		s, err = seedStore(ctx, app.Store, app.Issuer, app.Service.Policy(), o.sessions, o.perUser, 64, prefix, stdout)
-	} else if o.mode != modeCeiling && !o.hold {
-		s, err = signInAll(ctx, client, base, o.sessions, o.perUser, 2*runtime.GOMAXPROCS(0), prefix, stdout)
+		s, err = seedStore(ctx, t.app.Store, t.app.Tokens, t.app.Service.Policy(), o.sessions, o.perUser, 64, prefix, stdout)
+	case o.mode != modeCeiling && !o.hold:
+		s, err = signInAll(ctx, client, t.base, o.sessions, o.perUser, 2*runtime.GOMAXPROCS(0), prefix, stdout)
 	}
 	if err != nil {
-		return err
+		closeSeeder()
+		return nil, nil, err
 	}
 	if o.databaseURL != "" {
 		reportDBSize(ctx, stdout, o.databaseURL, o.sessions)
 	}
-	if o.hold {
-		fmt.Fprintf(stdout, "holding: serving %s until SIGINT\n", base)
-		<-ctx.Done()
-		return nil
-	}
-
-	if o.warmup > 0 {
-		runLoad(ctx, client, base, o.mode, o.c, o.warmup, s, 0)
-	}
-	var sampler *rssSampler
-	if pid != 0 {
-		sampler = sampleRSS(pid, 100*time.Millisecond)
-	}
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-	}
-	floodDone := make(chan *result, 1)
-	if o.flood > 0 {
-		go func() {
-			r, _ := runLoad(ctx, client, base, modeSignIn, o.flood, o.duration, s, 0)
-			floodDone <- r
-		}()
-	}
-	b0, w0 := batchStats(app)
-	selfCPU0, _ := cpuTime(os.Getpid())
-	serverCPU0, _ := cpuTime(pid)
-	r, elapsed := runLoad(ctx, client, base, o.mode, o.c, o.duration, s, 0)
-	b1, w1 := batchStats(app)
-	selfCPU1, _ := cpuTime(os.Getpid())
-	serverCPU1, _ := cpuTime(pid)
-	if o.cpuProfile != "" {
-		pprof.StopCPUProfile()
-	}
-	if o.memProfile != "" {
-		if err := writeHeapProfile(o.memProfile); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(stdout, "mode %s, C=%d, %d sessions (%s), GOMAXPROCS=%d, %s\n", o.mode, o.c, o.sessions,
-		map[bool]string{true: "seeded through the store", false: "signed in through the API"}[o.seed],
-		runtime.GOMAXPROCS(0), map[bool]string{true: "server in this process", false: "external server"}[o.serve])
-	r.report(stdout, o.mode, elapsed)
-	if o.serve && b1 > b0 {
-		fmt.Fprintf(stdout, "  SQLite group commits: %d (%.0f/s), %.1f writes each\n", b1-b0, float64(b1-b0)/elapsed.Seconds(),
-			float64(w1-w0)/float64(b1-b0))
-	}
-	if o.flood > 0 {
-		fr := <-floodDone
-		fr.report(stdout, fmt.Sprintf("signin flood (%d workers)", o.flood), o.duration)
-	}
-	cores := func(d time.Duration) float64 { return d.Seconds() / elapsed.Seconds() }
-	if o.serve {
-		fmt.Fprintf(stdout, "CPU: this process (server and load generator) %.2f cores\n", cores(selfCPU1-selfCPU0))
-	} else if pid != 0 {
-		fmt.Fprintf(stdout, "CPU: server %.2f cores, load generator %.2f cores (of %d)\n", cores(serverCPU1-serverCPU0),
-			cores(selfCPU1-selfCPU0), runtime.NumCPU())
-	}
-	if sampler != nil {
-		peak, err := sampler.Stop()
-		_, hwm, _ := memStatus(pid)
-		who := "server (pid " + fmt.Sprint(pid) + ")"
-		if o.serve {
-			who = "this process (server and load generator together)"
-		}
-		if err != nil {
-			fmt.Fprintf(stdout, "RSS of %s: %v\n", who, err)
-		} else {
-			fmt.Fprintf(stdout, "RSS of %s: max %s during the run; peak since start (VmHWM) %s\n", who, mib(peak), mib(hwm))
-		}
-	}
-	return nil
-}
-
-// batchStats reads the group-commit counters of an in-process SQLite store.
-func batchStats(app *server.App) (batches, writes int64) {
-	if app == nil {
-		return 0, 0
-	}
-	if db, ok := app.Store.(interface{ BatchStats() (int64, int64) }); ok {
-		return db.BatchStats()
-	}
-	return 0, 0
-}
-
-// openApp opens and migrates the store and builds the app from a
-// configuration loaded like `latchkey serve` loads its own.
-func openApp(ctx context.Context, env map[string]string, logs io.Writer, migrate bool) (*server.App, error) {
-	cfg, err := config.Load(nil, env)
-	if err != nil {
-		return nil, err
-	}
-	st, err := server.OpenStore(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if migrate {
-		if err := server.Migrate(ctx, st); err != nil {
-			st.Close()
-			return nil, err
-		}
-	}
-	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
-	var h slog.Handler = slog.NewJSONHandler(logs, opts)
-	if cfg.LogFormat == "text" {
-		h = slog.NewTextHandler(logs, opts)
-	}
-	app, err := server.Open(ctx, cfg, st, server.Options{Logger: slog.New(h)})
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
-	return app, nil
+	return s, closeSeeder, nil
 }
 
 func environ() map[string]string {
@@ -442,15 +317,6 @@ func randomPrefix() uint32 {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return binary.BigEndian.Uint32(b[:])
-}
-
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return pprof.Lookup("allocs").WriteTo(f, 0)
 }
 
 func redactDB(u string) string {

@@ -19,8 +19,8 @@ func cli(t *testing.T, stdin string, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// Seed 001: a refresh token of a user deactivated with `latchkey user
-// deactivate EMAIL` while the server runs gets 400 with error details.
+// A refresh token of a user deactivated with `latchkey user deactivate
+// EMAIL` while the server runs gets 400 with error details.
 func TestDeactivateWhileServing(t *testing.T) {
 	dir := t.TempDir()
 	db := "sqlite://" + filepath.Join(dir, "l.db")

@@ -6,6 +6,7 @@
 // `latchkey serve` on a free port with a fresh SQLite file, waits until
 // GET /healthz answers, and stops the process when the test ends. RunNode
 // runs a Node.js project's tests against it (npm ci first when needed).
+// StartBrowser starts headless Chromium for tests that drive a page.
 //
 // A package that uses Build should remove the binary when its tests end:
 //
@@ -28,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 )
 
 // Timeouts. Every wait in this package is bounded by one of them.
@@ -126,7 +129,7 @@ type Proc struct {
 	Env map[string]string
 
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testkit.Buffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // cmd.Wait's result, set before done is closed
 	killed bool          // Kill was called: a non-zero exit is expected
@@ -242,7 +245,7 @@ func start(bin, dbDir string, overrides map[string]string) (*Proc, error) {
 	for k, v := range overrides {
 		env[k] = v
 	}
-	p := &Proc{URL: "http://" + env["HTTP_ADDR"], Env: env, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Proc{URL: "http://" + env["HTTP_ADDR"], Env: env, out: &testkit.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "serve")
 	p.cmd.Env = environ(env)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -289,7 +292,8 @@ func (p *Proc) waitHealthy() error {
 	}
 }
 
-// PID is the server's process id.
+// PID is the server's process id (to signal it without waiting, as a
+// rollout does).
 func (p *Proc) PID() int { return p.cmd.Process.Pid }
 
 // Logs returns everything the server has written to stdout and stderr.
@@ -350,22 +354,4 @@ func environ(env map[string]string) []string {
 		out = append(out, k+"="+v)
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

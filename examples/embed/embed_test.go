@@ -7,27 +7,19 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/auth/userstest"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/store"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-func start(t *testing.T) (*httptest.Server, *app, *clock) {
+func start(t *testing.T) (*httptest.Server, *app, *testkit.Clock) {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC)}
+	clk := testkit.NewClock(time.Date(2026, 9, 1, 9, 0, 0, 0, time.UTC))
 	srv := httptest.NewUnstartedServer(nil)
-	a, err := newApp(context.Background(), t.TempDir(), "http://"+srv.Listener.Addr().String(), clk.now)
+	a, err := newApp(context.Background(), t.TempDir(), "http://"+srv.Listener.Addr().String(), clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +65,7 @@ func TestEmbeddedApp(t *testing.T) {
 	if code, m := call(t, srv, "POST", "/api/notes", "application/json", `{"body":"buy milk"}`, access); code != 201 {
 		t.Fatalf("add note: %d %v", code, m)
 	}
-	clk.add(16 * time.Minute) // the access token has expired
+	clk.Advance(16 * time.Minute) // the access token has expired
 	if code, _ := call(t, srv, "GET", "/api/notes", "", "", access); code != 401 {
 		t.Fatalf("expired access token: %d", code)
 	}

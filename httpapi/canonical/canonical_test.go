@@ -14,7 +14,8 @@ import (
 
 const pw = "password123"
 
-// Seed 001's acceptance criteria, through real HTTP.
+// Sign-in returns a refresh token, POST /token trades it, and every refusal
+// is a 400 with details: through real HTTP.
 
 func TestSignInReturnsAccessAndRefreshTokens(t *testing.T) {
 	s := servertest.Start(t, nil)

@@ -9,8 +9,8 @@ import (
 )
 
 // refreshFailure marks errors of POST /token: every refusal of a refresh
-// token is a 400 there (seed 001: "return HTTP 400 bad request"), whatever
-// the reason, so the client reads the reason from the body.
+// token is a 400 there, whatever the reason (an expired token and an
+// inactive user alike), so the client reads the reason from the body.
 type refreshFailure struct{ error }
 
 func (r refreshFailure) Unwrap() error { return r.error }

@@ -36,24 +36,6 @@ func Register(mux *http.ServeMux, o Options) {
 	route("DELETE /auth/sessions/{id}", h.deleteSession)
 }
 
-// Meta describes the requesting client for the domain.
-func Meta(r *http.Request, ip httpapi.ClientIP, clientID string) auth.Meta {
-	m := auth.Meta{ClientID: clientID, UserAgent: r.UserAgent()}
-	if a := ip.Of(r); a.IsValid() {
-		m.IP = a.String()
-	}
-	return m
-}
-
-// Principal authenticates the request's bearer access token.
-func Principal(r *http.Request, svc *auth.Service) (auth.Principal, error) {
-	tok, ok := httpapi.BearerToken(r)
-	if !ok {
-		return auth.Principal{}, &auth.Error{Code: auth.CodeInvalidToken, Message: "an access token is required (Authorization: Bearer)"}
-	}
-	return svc.Authenticate(r.Context(), tok)
-}
-
 func (h *handler) signUp(w http.ResponseWriter, r *http.Request) error {
 	var in credentials
 	if err := httpapi.DecodeJSON(r, &in, httpapi.DecodeOptions{Strict: true}); err != nil {
@@ -63,7 +45,7 @@ func (h *handler) signUp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return httpapi.WriteJSON(w, http.StatusCreated, userResponse{User: UserOf(u)})
+	return httpapi.WriteJSON(w, http.StatusCreated, userResponse{User: httpapi.UserOf(u)})
 }
 
 func (h *handler) signIn(w http.ResponseWriter, r *http.Request) error {
@@ -71,13 +53,13 @@ func (h *handler) signIn(w http.ResponseWriter, r *http.Request) error {
 	if err := httpapi.DecodeJSON(r, &in, httpapi.DecodeOptions{Strict: true}); err != nil {
 		return err
 	}
-	g, err := h.Service.SignIn(r.Context(), in.Email, in.Password, Meta(r, h.ClientIP, ""))
+	g, err := h.Service.SignIn(r.Context(), in.Email, in.Password, httpapi.Meta(r, h.ClientIP, ""))
 	if err != nil {
 		return err
 	}
 	now := h.Service.Now().UTC()
 	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
-	abs, user := g.Session.AbsoluteExpiresAt.UTC(), UserOf(g.User)
+	abs, user := g.Session.AbsoluteExpiresAt.UTC(), httpapi.UserOf(g.User)
 	return h.tokens(w, r, "sign-in", TokenResponse{
 		AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, TokenType: "Bearer",
 		ExpiresIn: seconds(g.AccessExpiresAt, now), RefreshExpiresIn: seconds(g.RefreshExpiresAt, now),
@@ -102,7 +84,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 	if in.RefreshToken == "" {
 		return httpapi.InvalidRequest(`field "refreshToken" is required`, nil)
 	}
-	g, err := h.Service.Refresh(r.Context(), in.RefreshToken, "", Meta(r, h.ClientIP, ""))
+	g, err := h.Service.Refresh(r.Context(), in.RefreshToken, "", httpapi.Meta(r, h.ClientIP, ""))
 	if err != nil {
 		return refreshFailure{err}
 	}
@@ -112,8 +94,8 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 		TokenType: "Bearer", ExpiresIn: seconds(g.AccessExpiresAt, now), RefreshExpiresIn: seconds(g.RefreshExpiresAt, now)})
 }
 
-// renew is seed 000's POST /token/refresh: a still-valid access token buys a
-// new one for the same session; 501 when ACCESS_TOKEN_RENEWAL=off.
+// renew is bearer renewal, POST /token/refresh: a still-valid access token
+// buys a new one for the same session; 501 when ACCESS_TOKEN_RENEWAL=off.
 func (h *handler) renew(w http.ResponseWriter, r *http.Request) error {
 	tok, ok := httpapi.BearerToken(r)
 	if !ok {
@@ -128,7 +110,7 @@ func (h *handler) renew(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) me(w http.ResponseWriter, r *http.Request) error {
-	u, err := CurrentUser(r, h.Service)
+	u, err := httpapi.CurrentUser(r, h.Service)
 	if err != nil {
 		return err
 	}
@@ -136,26 +118,8 @@ func (h *handler) me(w http.ResponseWriter, r *http.Request) error {
 	return httpapi.WriteJSON(w, http.StatusOK, userResponse{User: u})
 }
 
-// CurrentUser is GET /auth/me's work, shared by the dialects that serve it:
-// the user of the request's bearer access token. A user that no longer
-// exists is an invalid token (401), not a 404.
-func CurrentUser(r *http.Request, svc *auth.Service) (User, error) {
-	p, err := Principal(r, svc)
-	if err != nil {
-		return User{}, err
-	}
-	u, err := svc.User(r.Context(), p.UserID)
-	if err != nil {
-		if auth.ErrorCode(err) == auth.CodeUserNotFound {
-			return User{}, &auth.Error{Code: auth.CodeInvalidToken, Message: "the user no longer exists", Err: err}
-		}
-		return User{}, err
-	}
-	return UserOf(u), nil
-}
-
 func (h *handler) signOut(w http.ResponseWriter, r *http.Request) error {
-	p, err := Principal(r, h.Service)
+	p, err := httpapi.Principal(r, h.Service)
 	if err != nil {
 		return err
 	}
@@ -180,7 +144,7 @@ func (h *handler) signOut(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) sessions(w http.ResponseWriter, r *http.Request) error {
-	p, err := Principal(r, h.Service)
+	p, err := httpapi.Principal(r, h.Service)
 	if err != nil {
 		return err
 	}
@@ -197,7 +161,7 @@ func (h *handler) sessions(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) deleteSession(w http.ResponseWriter, r *http.Request) error {
-	p, err := Principal(r, h.Service)
+	p, err := httpapi.Principal(r, h.Service)
 	if err != nil {
 		return err
 	}

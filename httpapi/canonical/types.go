@@ -4,25 +4,11 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/auth"
-	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/httpapi"
 )
 
-// User is the public form of a user (never the password hash).
-type User struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
-}
-
-// UserOf returns the public form of u.
-func UserOf(u store.User) User {
-	return User{ID: u.ID, Email: u.Email, Status: string(u.Status), CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
-}
-
 type userResponse struct {
-	User User `json:"user"`
+	User httpapi.User `json:"user"`
 }
 
 type credentials struct {
@@ -33,17 +19,16 @@ type credentials struct {
 // TokenResponse is the body of every canonical token response: sign-in
 // fills every field; POST /token leaves out the session and user fields;
 // POST /token/refresh returns only the access token. Options.TokenResponse
-// may replace it with the application's own shape (seed 000's customisable
-// response schema).
+// may replace it with the application's own shape.
 type TokenResponse struct {
-	AccessToken      string     `json:"accessToken"`
-	RefreshToken     string     `json:"refreshToken,omitempty"`
-	TokenType        string     `json:"tokenType"`
-	ExpiresIn        int64      `json:"expiresIn"`
-	RefreshExpiresIn int64      `json:"refreshExpiresIn,omitempty"`
-	SessionExpiresAt *time.Time `json:"sessionExpiresAt,omitempty"`
-	ServerTime       *time.Time `json:"serverTime,omitempty"`
-	User             *User      `json:"user,omitempty"`
+	AccessToken      string        `json:"accessToken"`
+	RefreshToken     string        `json:"refreshToken,omitempty"`
+	TokenType        string        `json:"tokenType"`
+	ExpiresIn        int64         `json:"expiresIn"`
+	RefreshExpiresIn int64         `json:"refreshExpiresIn,omitempty"`
+	SessionExpiresAt *time.Time    `json:"sessionExpiresAt,omitempty"`
+	ServerTime       *time.Time    `json:"serverTime,omitempty"`
+	User             *httpapi.User `json:"user,omitempty"`
 }
 
 type refreshRequest struct {

@@ -5,13 +5,14 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/server/servertest"
 )
 
 func TestDialectOff(t *testing.T) {
-	s := servertest.Start(t, func(c *config.Config) { c.Dialects = config.Dialects{config.DialectCanonical} })
+	s := servertest.Start(t, func(c *config.Config) { c.Dialects = config.Dialects{latchkey.Canonical} })
 	ck := signIn(t, s) // canonical still sets the cookie (REFRESH_COOKIE=on)
 	r := refresh(t, s, ck.Value)
 	if r.Status != http.StatusNotFound {
@@ -26,7 +27,7 @@ func TestDialectOff(t *testing.T) {
 // DIALECTS=cookie alone: the route serves a session started elsewhere (here
 // by the domain directly, as an embedding application would).
 func TestDialectAlone(t *testing.T) {
-	s := servertest.Start(t, func(c *config.Config) { c.Dialects = config.Dialects{config.DialectCookie} })
+	s := servertest.Start(t, func(c *config.Config) { c.Dialects = config.Dialects{latchkey.Cookie} })
 	ctx := context.Background()
 	if _, err := s.App.Service.SignUp(ctx, ann, pw); err != nil {
 		t.Fatal(err)

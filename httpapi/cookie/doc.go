@@ -1,18 +1,18 @@
-// Package cookie is the cookie dialect (SPEC §4, seed 002): the refresh
-// token lives in an HttpOnly cookie that every dialect's sign-in sets
-// (httpapi.RefreshCookie, REFRESH_COOKIE=on), and
+// Package cookie is the cookie dialect, the cookie refresh of DeployHub's
+// API: the refresh token lives in an HttpOnly cookie that every dialect's
+// sign-in sets (httpapi.RefreshCookie, REFRESH_COOKIE=on), and
 //
 //	GET /api/refresh/refreshtoken  (Cookie: refreshToken=...)
 //	    -> 200 {"accessToken": "..."} and the cookie set again
 //
 // trades it for a new access token. With REFRESH_TOKEN_ROTATION=on the
 // cookie carries the rotated refresh token; with it off, the same token
-// comes back with the same expiry (the seed's behaviour). The cookie is
+// comes back with the same expiry (as DeployHub's does). The cookie is
 // HttpOnly always, Secure and SameSite=Strict when APP_ENV=production, and
 // its Path (/api/refresh) covers this route whichever route set it. Its
-// name is REFRESH_COOKIE_NAME, default "refreshToken" as in the seed's
-// request example (the seed's notes spell the cookie it sets
-// "RefreshToken"; set the name to that if existing clients depend on it).
+// name is REFRESH_COOKIE_NAME, default "refreshToken" as in DeployHub's
+// request example (its notes spell the cookie it sets "RefreshToken"; set
+// the name to that if existing clients depend on it).
 //
 // Cross-site requests are refused before the cookie is read: a request whose
 // Origin is neither this server's host nor in CORS_ALLOWED_ORIGINS, or that a
@@ -26,14 +26,14 @@
 //
 // # Errors
 //
-// Errors are the seed's {"message": text}, with Latchkey's machine-readable
+// Errors are DeployHub's {"message": text}, with Latchkey's machine-readable
 // code beside it as "error":
 //
 //   - 400: the cookie is missing, or its token is invalid, expired, reused
 //     (the session is then revoked), of a revoked or expired session, or of
 //     an inactive user; the message says which;
 //   - 403 cross_site_request: the Origin check above;
-//   - 404 user_not_found: the user no longer exists (the seed's "User not
+//   - 404 user_not_found: the user no longer exists (DeployHub's "User not
 //     found");
 //   - 429 and 503 with Retry-After; the cookie is kept, the client retries;
 //   - 500 for anything else, its cause logged, never shown.

@@ -8,16 +8,6 @@ import (
 	"github.com/latchkey-dev/latchkey/httpapi"
 )
 
-// Error is a failure the dialect detects itself (no cookie, a cross-site
-// request, cookies switched off).
-type Error struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
 type errorBody struct {
 	Message string `json:"message"`
 	Error   string `json:"error"`
@@ -45,14 +35,11 @@ func Status(c auth.Code) (int, bool) {
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	httpapi.NoStore(w)
 	var (
-		de *Error
 		ae *auth.Error
 		he *httpapi.Error
 	)
 	status, body := http.StatusInternalServerError, errorBody{Message: "internal error", Error: httpapi.CodeInternal}
 	switch {
-	case errors.As(err, &de):
-		status, body = de.Status, errorBody{Message: de.Message, Error: de.Code}
 	case errors.As(err, &ae):
 		if s, ok := Status(ae.Code); ok {
 			if ae.RetryAfter > 0 {
@@ -61,6 +48,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 			status, body = s, errorBody{Message: ae.Message, Error: string(ae.Code)}
 		}
 	case errors.As(err, &he) && he.Status >= 400 && he.Status < 500:
+		// The plumbing's errors and the dialect's own (no cookie, a
+		// cross-site request, cookies switched off).
 		for k, v := range he.Header {
 			w.Header()[k] = v
 		}

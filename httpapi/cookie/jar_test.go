@@ -69,8 +69,8 @@ func (c *client) cookie() string {
 }
 
 // A cookie set by the sign-in of every dialect is sent back by a real
-// cookie jar to GET /api/refresh/refreshtoken (SPEC §8: the Path must cover
-// the route), and the rotated cookie replaces it.
+// cookie jar to GET /api/refresh/refreshtoken (its Path covers the route
+// whichever route set it), and the rotated cookie replaces it.
 func TestCookieJarAcrossDialects(t *testing.T) {
 	s := servertest.Start(t, nil)
 	s.SignUp(t, ann, pw)

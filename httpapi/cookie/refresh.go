@@ -5,7 +5,6 @@ import (
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
-	"github.com/latchkey-dev/latchkey/httpapi/canonical"
 )
 
 // Path is the cookie-refresh route. The refresh cookie's Path must cover it.
@@ -35,24 +34,24 @@ type tokenResponse struct {
 	AccessToken string `json:"accessToken"`
 }
 
-// refresh is seed 002's GET /api/refresh/refreshtoken.
+// refresh is GET /api/refresh/refreshtoken, DeployHub's cookie refresh.
 func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 	if h.Cookie == nil {
-		return &Error{Status: http.StatusNotFound, Code: "cookie_disabled",
+		return &httpapi.Error{Status: http.StatusNotFound, Code: "cookie_disabled",
 			Message: "refresh cookies are switched off on this server (REFRESH_COOKIE=off)"}
 	}
 	// Refuse before the token is touched: a cross-site page must not be
 	// able to rotate (and so spend) the user's refresh token.
 	if !h.Origins.SameOriginOrAllowed(r) {
-		return &Error{Status: http.StatusForbidden, Code: "cross_site_request",
+		return &httpapi.Error{Status: http.StatusForbidden, Code: "cross_site_request",
 			Message: "cross-site request refused: this origin is not allowed to use the refresh cookie"}
 	}
 	tok, ok := h.Cookie.Value(r)
 	if !ok {
-		return &Error{Status: http.StatusBadRequest, Code: "refresh_token_missing",
+		return &httpapi.Error{Status: http.StatusBadRequest, Code: "refresh_token_missing",
 			Message: "refresh token cookie not received"}
 	}
-	g, err := h.Service.Refresh(r.Context(), tok, "", canonical.Meta(r, h.ClientIP, ""))
+	g, err := h.Service.Refresh(r.Context(), tok, "", httpapi.Meta(r, h.ClientIP, ""))
 	if err != nil {
 		if status, _ := Status(auth.ErrorCode(err)); status == http.StatusBadRequest || status == http.StatusNotFound {
 			h.Cookie.Clear(w) // the token can never work again

@@ -45,8 +45,8 @@ func TestRefresh(t *testing.T) {
 	}
 }
 
-// Seed 002: "The refresh token itself is not rotated in this
-// implementation" — REFRESH_TOKEN_ROTATION=off gives the same cookie back.
+// DeployHub's cookie refresh does not rotate the refresh token;
+// REFRESH_TOKEN_ROTATION=off gives the same cookie back, as it does.
 func TestRotationOffReturnsTheSameCookie(t *testing.T) {
 	s := servertest.Start(t, func(c *config.Config) { c.RefreshTokenRotation = false })
 	ck := signIn(t, s)
@@ -222,8 +222,8 @@ func TestAllowedOrigin(t *testing.T) {
 	}
 }
 
-// The route is GET only (seed 002): another method never reaches it (the
-// server's catch-all answers 404, or ServeMux 405).
+// The route is GET only, as DeployHub's is: another method never reaches it
+// (the server's catch-all answers 404, or ServeMux 405).
 func TestOtherMethods(t *testing.T) {
 	s := servertest.Start(t, nil)
 	ck := signIn(t, s)

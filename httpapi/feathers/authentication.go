@@ -6,8 +6,6 @@ import (
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
-	"github.com/latchkey-dev/latchkey/httpapi/canonical"
-	"github.com/latchkey-dev/latchkey/store"
 )
 
 // Path is where Feathers clients find the authentication service (the
@@ -53,7 +51,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 	case in.Action == "refresh":
 		res, err = h.refresh(w, r, in)
 	case in.Action != "":
-		return badRequest(`unsupported action ` + quote(in.Action) + `; the only action is "refresh"`)
+		return badRequest(`unsupported action ` + httpapi.Quote(in.Action) + `; the only action is "refresh"`)
 	case in.Strategy == "local":
 		res, err = h.local(w, r, in)
 	case in.Strategy == "jwt":
@@ -61,7 +59,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 	case in.Strategy == "":
 		return badRequest(`Invalid authentication information (no "strategy" set)`)
 	default:
-		return badRequest(`Invalid authentication information (strategy ` + quote(in.Strategy) +
+		return badRequest(`Invalid authentication information (strategy ` + httpapi.Quote(in.Strategy) +
 			` not allowed; use "local" or "jwt")`)
 	}
 	if err != nil {
@@ -74,15 +72,15 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 // local signs in with email and password (Feathers' LocalStrategy with its
 // default usernameField "email").
 func (h *handler) local(w http.ResponseWriter, r *http.Request, in createRequest) (*result, error) {
-	g, err := h.Service.SignIn(r.Context(), in.Email, in.Password, canonical.Meta(r, h.ClientIP, ""))
+	g, err := h.Service.SignIn(r.Context(), in.Email, in.Password, httpapi.Meta(r, h.ClientIP, ""))
 	if err != nil {
 		return nil, err
 	}
 	return h.granted(w, "local", g)
 }
 
-// refresh is seed 004's {action: "refresh", refresh_token}: new access and
-// refresh tokens for the session, the same shape as a sign-in.
+// refresh is the refresh recipe's {action: "refresh", refresh_token}: new
+// access and refresh tokens for the session, the same shape as a sign-in.
 func (h *handler) refresh(w http.ResponseWriter, r *http.Request, in createRequest) (*result, error) {
 	rt := in.RefreshToken
 	if rt == "" {
@@ -92,7 +90,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request, in createReque
 	if rt == "" {
 		return nil, &auth.Error{Code: auth.CodeRefreshInvalid, Message: "No refresh token"}
 	}
-	g, err := h.Service.Refresh(r.Context(), rt, "", canonical.Meta(r, h.ClientIP, ""))
+	g, err := h.Service.Refresh(r.Context(), rt, "", httpapi.Meta(r, h.ClientIP, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -114,15 +112,17 @@ func (h *handler) granted(w http.ResponseWriter, strategy string, g *auth.Grant)
 		return nil, err
 	}
 	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
-	user := canonical.UserOf(g.User)
+	user := httpapi.UserOf(g.User)
 	return &result{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
 		Authentication: authentication{Strategy: strategy, AccessToken: g.AccessToken, Payload: payload}, User: &user}, nil
 }
 
 // jwt is Feathers' JWTStrategy: it verifies an access token and answers
-// with it, its payload and its user (reAuthenticate sends this). Like a
-// Feathers server it does not look at the session: an access token stays
-// valid until it expires (SPEC §3). The user must still exist and be active.
+// with it, its payload and its user (reAuthenticate sends this). Unlike a
+// Feathers server, which trusts the token until it expires, it also requires
+// the user to exist and be active and the token's session to be live
+// (CheckSession): after sign-out, revocation or deactivation the client
+// cannot re-authenticate with the access token it still holds.
 func (h *handler) jwt(ctx context.Context, accessToken string) (*result, auth.Principal, error) {
 	if accessToken == "" {
 		return nil, auth.Principal{}, &auth.Error{Code: auth.CodeInvalidToken, Message: "No access token"}
@@ -135,12 +135,11 @@ func (h *handler) jwt(ctx context.Context, accessToken string) (*result, auth.Pr
 	if err != nil {
 		return nil, p, err
 	}
-	if u.Status != store.UserActive {
+	if u.Status != auth.UserActive {
 		return nil, p, &auth.Error{Code: auth.CodeUserInactive, Message: "the user is not active"}
 	}
-	// Re-authentication is a server round trip anyway, so it also checks the
-	// session: after logout (or revocation) the client cannot re-authenticate
-	// with the access token it still holds.
+	// Re-authentication is a server round trip anyway, so checking the
+	// session costs one indexed read more.
 	if err := h.Service.CheckSession(ctx, p); err != nil {
 		return nil, p, err
 	}
@@ -148,7 +147,7 @@ func (h *handler) jwt(ctx context.Context, accessToken string) (*result, auth.Pr
 	if err != nil {
 		return nil, p, err
 	}
-	user := canonical.UserOf(u)
+	user := httpapi.UserOf(u)
 	return &result{AccessToken: accessToken,
 		Authentication: authentication{Strategy: "jwt", AccessToken: accessToken, Payload: payload}, User: &user}, p, nil
 }

@@ -1,6 +1,6 @@
-// Package feathers is the FeathersJS dialect (SPEC §4, seed 004): the
-// /authentication service that @feathersjs/authentication-client v5 talks to
-// over @feathersjs/rest-client.
+// Package feathers is the FeathersJS dialect: the /authentication service
+// that @feathersjs/authentication-client v5 talks to over
+// @feathersjs/rest-client.
 //
 // What the client sends and expects, read from the v5 packages:
 //
@@ -18,11 +18,12 @@
 //     body's "name" and copies message, code, className and data. On a code
 //     from 401 to 407 the client drops its stored token.
 //
-// Seed 004 adds the refresh token: the sign-in response carries a
-// refreshToken, and {action: "refresh", refresh_token} on the same create
+// Feathers has no refresh token of its own; the refresh-token recipe
+// FeathersJS apps commonly add is served here: the sign-in response carries
+// a refreshToken, and {action: "refresh", refresh_token} on the same create
 // trades it for new tokens. action "refresh" wins over any strategy in the
-// same body (SPEC §8). Every answer from create is 201, as Feathers' REST
-// transport answers a create.
+// same body (clients send both). Every answer from create is 201, as
+// Feathers' REST transport answers a create.
 //
 // WriteError is the dialect's one error mapping: every failure is a Feathers
 // error body {name, message, code, className, data}, with Latchkey's reason

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/httpapi"
@@ -130,7 +131,7 @@ func TestRefresh(t *testing.T) {
 	s := servertest.Start(t, nil)
 	_, res := local(t, s)
 	s.Clock.Advance(time.Minute)
-	// SPEC §8: refresh payloads may also carry strategy; action wins.
+	// Refresh payloads may also carry a strategy; action "refresh" wins.
 	r := s.Do(t, "POST", "/authentication", map[string]string{"strategy": "local", "action": "refresh", "refresh_token": res.RefreshToken})
 	golden(t, s, "create-refresh", r)
 	var out authResult
@@ -337,7 +338,7 @@ func TestRateLimited(t *testing.T) {
 }
 
 func TestDialectOff(t *testing.T) {
-	s := servertest.Start(t, func(c *config.Config) { c.Dialects = config.Dialects{config.DialectCanonical} })
+	s := servertest.Start(t, func(c *config.Config) { c.Dialects = config.Dialects{latchkey.Canonical} })
 	s.SignUp(t, email, pw)
 	for _, m := range []string{"POST", "DELETE"} {
 		r := s.Do(t, m, "/authentication", map[string]string{"strategy": "local", "email": email, "password": pw})

@@ -4,10 +4,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"strings"
 
-	"github.com/latchkey-dev/latchkey/httpapi/canonical"
+	"github.com/latchkey-dev/latchkey/httpapi"
 )
 
 // createRequest is every body POST /authentication accepts. Fields the
@@ -19,8 +18,8 @@ type createRequest struct {
 	Email       string `json:"email"`
 	Password    string `json:"password"`
 	AccessToken string `json:"accessToken"`
-	// RefreshToken is seed 004's spelling; RefreshTokenCamel is the sign-in
-	// response's, accepted too.
+	// RefreshToken is the spelling of the common FeathersJS refresh-token
+	// recipe; RefreshTokenCamel is the sign-in response's, accepted too.
 	RefreshToken      string `json:"refresh_token"`
 	RefreshTokenCamel string `json:"refreshToken"`
 }
@@ -28,17 +27,18 @@ type createRequest struct {
 // result is a Feathers authentication result: what create and remove
 // answer, and what the client keeps as its authentication state.
 type result struct {
-	AccessToken    string          `json:"accessToken"`
-	RefreshToken   string          `json:"refreshToken,omitempty"`
-	Authentication authentication  `json:"authentication"`
-	User           *canonical.User `json:"user,omitempty"`
+	AccessToken    string         `json:"accessToken"`
+	RefreshToken   string         `json:"refreshToken,omitempty"`
+	Authentication authentication `json:"authentication"`
+	User           *httpapi.User  `json:"user,omitempty"`
 }
 
 // authentication is the result's "authentication" member. Feathers clients
 // read the decoded token from payload (its exp, for instance).
 type authentication struct {
 	// Strategy is the strategy that authenticated: "local", "jwt", or for a
-	// refresh whatever strategy the request named (seed 004 echoes it).
+	// refresh whatever strategy the request named (the refresh recipe echoes
+	// it).
 	Strategy    string          `json:"strategy,omitempty"`
 	AccessToken string          `json:"accessToken"`
 	Payload     json.RawMessage `json:"payload"`
@@ -60,13 +60,4 @@ func payloadOf(tok string) (json.RawMessage, error) {
 		return nil, errors.New("feathers: access-token payload is not JSON")
 	}
 	return b, nil
-}
-
-// quote quotes a client-supplied string for a message, bounded in length.
-func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return strconv.Quote(s)
 }

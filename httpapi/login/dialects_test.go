@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/internal/golden"
 	"github.com/latchkey-dev/latchkey/server/servertest"
@@ -16,7 +17,7 @@ func dialects(names ...string) func(*config.Config) {
 // DIALECTS without "login": its routes answer 404, and GET /auth/me is the
 // canonical dialect's.
 func TestDialectOff(t *testing.T) {
-	s := servertest.Start(t, dialects(config.DialectCanonical))
+	s := servertest.Start(t, dialects(latchkey.Canonical))
 	tk := s.SignIn(t, ann, pw)
 	for _, req := range []struct{ method, path, body string }{
 		{"POST", "/auth/login", `{"email":"ann@example.com","password":"password123"}`},
@@ -40,7 +41,7 @@ func TestDialectOff(t *testing.T) {
 // DIALECTS=login alone: the whole aurelia flow works, GET /auth/me through
 // this dialect, and the other dialects' routes answer 404.
 func TestDialectAlone(t *testing.T) {
-	s := servertest.Start(t, dialects(config.DialectLogin))
+	s := servertest.Start(t, dialects(latchkey.Login))
 	r := s.Do(t, "POST", "/auth/signup", `{"email":"ann@example.com","password":"password123"}`, ctJSON, acceptJS)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("signup: %d %s", r.Status, r.Body)

@@ -1,6 +1,6 @@
-// Package login is the login-URL refresh dialect (SPEC §4, seed 003): the
-// defaults of the aurelia-authentication client (3.x), where one URL both
-// signs in and refreshes.
+// Package login is the login-URL refresh dialect: the defaults of the
+// aurelia-authentication client (3.x), where one URL both signs in and
+// refreshes.
 //
 //	POST /auth/login  {email, password[, client_id]}
 //	                  -> 200 {access_token, refresh_token, token_type, expires_in, user}
@@ -25,7 +25,7 @@
 //
 // The routes speak OAuth's vocabulary (grant_type, snake_case tokens), so
 // errors are RFC 6749 §5.2 objects with Latchkey's reason beside the
-// standard code (SPEC §3):
+// standard code, so a client can tell "retry" from "sign in again":
 //
 //	{"error": "invalid_grant", "error_description": "...", "error_reason": "refresh_token_reused"}
 //

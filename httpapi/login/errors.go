@@ -8,19 +8,6 @@ import (
 	"github.com/latchkey-dev/latchkey/httpapi"
 )
 
-// Error is an RFC 6749 §5.2 error the dialect raises itself.
-type Error struct {
-	Status      int
-	Code        string // invalid_request, invalid_client, unsupported_grant_type
-	Description string
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Description }
-
-func invalidRequest(desc string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
-}
-
 // refreshFailure marks the errors of a refresh: every refusal of a refresh
 // token is a 400 invalid_grant, whatever the reason (RFC 6749 §5.2), except
 // the retryable 429 and 503.
@@ -73,16 +60,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 // response needs (Retry-After, WWW-Authenticate).
 func mapError(err error, h http.Header) (int, errorBody) {
 	var (
-		oe *Error
 		ae *auth.Error
 		he *httpapi.Error
 	)
 	switch {
-	case errors.As(err, &oe):
-		// No "WWW-Authenticate: Basic" on invalid_client, unlike the OAuth
-		// dialect: this dialect's clients are browser apps, and a Basic
-		// challenge on a fetch makes browsers prompt for a password.
-		return oe.Status, errorBody{Error: oe.Code, Description: oe.Description}
 	case errors.As(err, &ae):
 		status, code := Status(ae.Code)
 		if status == http.StatusInternalServerError {
@@ -101,6 +82,8 @@ func mapError(err error, h http.Header) (int, errorBody) {
 		}
 		return status, errorBody{Error: code, Description: ae.Message, Reason: string(ae.Code)}
 	case errors.As(err, &he) && he.Status >= 400 && he.Status < 500:
+		// The plumbing's errors and the dialect's own RFC 6749 §5.2 ones
+		// (invalid_request, invalid_client, unsupported_grant_type).
 		for k, v := range he.Header {
 			h[k] = v
 		}

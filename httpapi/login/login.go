@@ -6,7 +6,6 @@ import (
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
-	"github.com/latchkey-dev/latchkey/httpapi/canonical"
 )
 
 // Options wire the login-URL dialect.
@@ -41,15 +40,15 @@ func Register(mux *http.ServeMux, o Options) {
 // refresh_token (refreshTokenProp); it takes the expiry from the access
 // token's exp claim, and expires_in is there for clients that do not.
 type tokenResponse struct {
-	AccessToken  string         `json:"access_token"`
-	RefreshToken string         `json:"refresh_token"`
-	TokenType    string         `json:"token_type"`
-	ExpiresIn    int64          `json:"expires_in"`
-	User         canonical.User `json:"user"`
+	AccessToken  string       `json:"access_token"`
+	RefreshToken string       `json:"refresh_token"`
+	TokenType    string       `json:"token_type"`
+	ExpiresIn    int64        `json:"expires_in"`
+	User         httpapi.User `json:"user"`
 }
 
 type userResponse struct {
-	User canonical.User `json:"user"`
+	User httpapi.User `json:"user"`
 }
 
 // login is POST /auth/login: a sign-in, or with grant_type=refresh_token a
@@ -74,15 +73,15 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	meta := canonical.Meta(r, h.ClientIP, clientID)
+	meta := httpapi.Meta(r, h.ClientIP, clientID)
 	var g *auth.Grant
 	switch gt := form.Get("grant_type"); gt {
 	case "refresh_token":
-		// The Authorization header carries the old access token, maybe
-		// expired (seed 003); the refresh token alone decides.
+		// aurelia sends the old access token, maybe expired, in the
+		// Authorization header; the refresh token alone decides.
 		rt := form.Get("refresh_token")
 		if rt == "" {
-			return invalidRequest(`the "refresh_token" parameter is required with grant_type "refresh_token"`)
+			return httpapi.InvalidRequest(`the "refresh_token" parameter is required with grant_type "refresh_token"`, nil)
 		}
 		if g, err = h.Service.Refresh(ctx, rt, clientID, meta); err != nil {
 			return refreshFailure{err}
@@ -100,14 +99,14 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) error {
 		}
 		pw := form.Get("password")
 		if email == "" || pw == "" {
-			return invalidRequest(`the "email" and "password" parameters are required`)
+			return httpapi.InvalidRequest(`the "email" and "password" parameters are required`, nil)
 		}
 		if g, err = h.Service.SignIn(ctx, email, pw, meta); err != nil {
 			return err
 		}
 	default:
-		return &Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type",
-			Description: `grant_type must be "refresh_token", or absent to sign in with email and password`}
+		return &httpapi.Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type",
+			Message: `grant_type must be "refresh_token", or absent to sign in with email and password`}
 	}
 	return h.writeTokens(w, http.StatusOK, g)
 }
@@ -127,18 +126,18 @@ func (h *handler) signup(w http.ResponseWriter, r *http.Request) error {
 	}
 	email, pw := form.Get("email"), form.Get("password")
 	if email == "" || pw == "" {
-		return invalidRequest(`the "email" and "password" parameters are required`)
+		return httpapi.InvalidRequest(`the "email" and "password" parameters are required`, nil)
 	}
 	u, err := h.Service.SignUp(r.Context(), email, pw)
 	if err != nil {
 		return err
 	}
-	g, err := h.Service.SignIn(r.Context(), email, pw, canonical.Meta(r, h.ClientIP, clientID))
+	g, err := h.Service.SignIn(r.Context(), email, pw, httpapi.Meta(r, h.ClientIP, clientID))
 	if err != nil {
 		// The account exists, so this is still a 201; without tokens
 		// aurelia treats it as signed up, not signed in. The sign-in error
 		// is returned after the response only to be logged.
-		if werr := httpapi.WriteJSON(w, http.StatusCreated, userResponse{User: canonical.UserOf(u)}); werr != nil {
+		if werr := httpapi.WriteJSON(w, http.StatusCreated, userResponse{User: httpapi.UserOf(u)}); werr != nil {
 			return werr
 		}
 		return err
@@ -154,14 +153,14 @@ func (h *handler) writeTokens(w http.ResponseWriter, status int, g *auth.Grant) 
 		exp = int64(d.Seconds())
 	}
 	return httpapi.WriteJSON(w, status, tokenResponse{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
-		TokenType: "Bearer", ExpiresIn: exp, User: canonical.UserOf(g.User)})
+		TokenType: "Bearer", ExpiresIn: exp, User: httpapi.UserOf(g.User)})
 }
 
 // me is GET /auth/me (aurelia's getMe, src/authService.js line 238: a GET of
 // profileUrl, the body handed to the app as the profile), with the
 // canonical dialect's body.
 func (h *handler) me(w http.ResponseWriter, r *http.Request) error {
-	u, err := canonical.CurrentUser(r, h.Service)
+	u, err := httpapi.CurrentUser(r, h.Service)
 	if err != nil {
 		return err
 	}
@@ -174,12 +173,15 @@ func (h *handler) me(w http.ResponseWriter, r *http.Request) error {
 // secret anyway (aurelia sends one when clientSecret is configured).
 func clientOf(form url.Values) (string, error) {
 	if form.Get("client_secret") != "" {
-		return "", &Error{Status: http.StatusUnauthorized, Code: "invalid_client",
-			Description: "client authentication failed: only public clients (no client_secret) are supported"}
+		// No "WWW-Authenticate: Basic", unlike the OAuth dialect: this
+		// dialect's clients are browser apps, and a Basic challenge on a
+		// fetch makes browsers prompt for a password.
+		return "", &httpapi.Error{Status: http.StatusUnauthorized, Code: "invalid_client",
+			Message: "client authentication failed: only public clients (no client_secret) are supported"}
 	}
 	id := form.Get("client_id")
 	if len(id) > 200 {
-		return "", invalidRequest(`the "client_id" parameter is too long`)
+		return "", httpapi.InvalidRequest(`the "client_id" parameter is too long`, nil)
 	}
 	return id, nil
 }

@@ -1,4 +1,4 @@
-// Package oauth2 is the OAuth 2.0 dialect (SPEC §4): the token endpoint with
+// Package oauth2 is the OAuth 2.0 dialect: the token endpoint with
 // the password and refresh_token grants (RFC 6749 §4.3, §6), revocation
 // (RFC 7009), introspection (RFC 7662), authorization-server metadata
 // (RFC 8414) and the JWKS. Bodies are form-encoded or JSON, responses are
@@ -6,7 +6,7 @@
 // {"error", "error_description"} with Latchkey's reason beside them as
 // "error_reason". WriteError is its one error-mapping function.
 //
-// Details real clients depend on (SPEC §8): success is exactly 200 with
+// Details real clients depend on: success is exactly 200 with
 // application/json, token_type "Bearer", expires_in, and a refresh_token in
 // every refresh response (golang.org/x/oauth2 keeps the old one otherwise);
 // Basic client authentication with an empty secret is accepted for public

@@ -43,7 +43,7 @@ func tokenForm(r *http.Request) (url.Values, string, error) {
 	}
 	tok := form.Get("token")
 	if tok == "" {
-		return nil, "", invalidRequest(`the "token" parameter is required`)
+		return nil, "", httpapi.InvalidRequest(`the "token" parameter is required`, nil)
 	}
 	return form, tok, nil
 }

@@ -8,15 +8,6 @@ import (
 	"github.com/latchkey-dev/latchkey/httpapi"
 )
 
-// Error is an RFC 6749 §5.2 error.
-type Error struct {
-	Status      int
-	Code        string // invalid_request, invalid_client, invalid_grant, unsupported_grant_type, ...
-	Description string
-}
-
-func (e *Error) Error() string { return e.Code + ": " + e.Description }
-
 type errorBody struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description,omitempty"`
@@ -27,17 +18,10 @@ type errorBody struct {
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	httpapi.NoStore(w)
 	var (
-		oe *Error
 		ae *auth.Error
 		he *httpapi.Error
 	)
 	switch {
-	case errors.As(err, &oe):
-		if oe.Code == "invalid_client" {
-			// RFC 6749 §5.2: a 401 for client authentication names the scheme.
-			w.Header().Set("WWW-Authenticate", `Basic realm="latchkey"`)
-		}
-		_ = httpapi.WriteJSON(w, oe.Status, errorBody{Error: oe.Code, Description: oe.Description})
 	case errors.As(err, &ae):
 		status, code := http.StatusBadRequest, "invalid_grant"
 		switch ae.Code {
@@ -55,19 +39,20 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		_ = httpapi.WriteJSON(w, status, errorBody{Error: code, Description: ae.Message, Reason: string(ae.Code)})
 	case errors.As(err, &he) && he.Status < 500:
+		// The plumbing's errors and the dialect's own RFC 6749 §5.2 ones.
 		for k, v := range he.Header {
 			w.Header()[k] = v
 		}
-		code := he.Code
-		if code != "invalid_request" && he.Status == http.StatusBadRequest {
-			code = "invalid_request"
-		}
-		_ = httpapi.WriteJSON(w, he.Status, errorBody{Error: code, Description: he.Message})
+		_ = httpapi.WriteJSON(w, he.Status, errorBody{Error: he.Code, Description: he.Message})
 	default:
 		_ = httpapi.WriteJSON(w, http.StatusInternalServerError, errorBody{Error: "server_error", Description: "internal error"})
 	}
 }
 
-func invalidRequest(desc string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc}
+// invalidClient is RFC 6749 §5.2's invalid_client: a 401 for client
+// authentication, which names the scheme the client may use.
+func invalidClient(desc string) *httpapi.Error {
+	h := http.Header{}
+	h.Set("WWW-Authenticate", `Basic realm="latchkey"`)
+	return &httpapi.Error{Status: http.StatusUnauthorized, Code: "invalid_client", Message: desc, Header: h}
 }

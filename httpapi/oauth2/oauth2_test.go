@@ -42,7 +42,7 @@ func wantOAuthError(t *testing.T, r *servertest.Response, status int, code, reas
 // golang.org/x/oauth2 as a real client: the password grant, then an
 // automatic refresh through its TokenSource once the access token expires.
 // The default AuthStyle auto-detection first sends HTTP Basic with an empty
-// secret (SPEC §8), which must work.
+// secret, which must work.
 func TestGolangOAuth2Client(t *testing.T) {
 	// expires_in 5s is inside x/oauth2's 10s expiry margin, so its next
 	// Token() call refreshes at once: no sleeping for the token to expire.
@@ -177,7 +177,7 @@ func TestMetadataAndJWKS(t *testing.T) {
 	}
 	// The access token's kid is in the JWKS.
 	tk := s.SignIn(t, "ann@example.com", pw)
-	if !strings.Contains(string(r.Body), s.App.Issuer.ActiveKeyID()) || tk.AccessToken == "" {
+	if !strings.Contains(string(r.Body), s.App.Tokens.ActiveKeyID()) || tk.AccessToken == "" {
 		t.Fatal("active kid not published")
 	}
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
-	"github.com/latchkey-dev/latchkey/httpapi/canonical"
 )
 
 // tokenResponse is RFC 6749 §5.1's successful response.
@@ -32,19 +31,19 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) error {
 	case "refresh_token":
 		rt := form.Get("refresh_token")
 		if rt == "" {
-			return invalidRequest(`the "refresh_token" parameter is required`)
+			return httpapi.InvalidRequest(`the "refresh_token" parameter is required`, nil)
 		}
-		g, err = h.Service.Refresh(r.Context(), rt, clientID, canonical.Meta(r, h.ClientIP, clientID))
+		g, err = h.Service.Refresh(r.Context(), rt, clientID, httpapi.Meta(r, h.ClientIP, clientID))
 	case "password":
 		user, pw := form.Get("username"), form.Get("password")
 		if user == "" || pw == "" {
-			return invalidRequest(`the "username" and "password" parameters are required`)
+			return httpapi.InvalidRequest(`the "username" and "password" parameters are required`, nil)
 		}
-		g, err = h.Service.SignIn(r.Context(), user, pw, canonical.Meta(r, h.ClientIP, clientID))
+		g, err = h.Service.SignIn(r.Context(), user, pw, httpapi.Meta(r, h.ClientIP, clientID))
 	case "":
-		return invalidRequest(`the "grant_type" parameter is required`)
+		return httpapi.InvalidRequest(`the "grant_type" parameter is required`, nil)
 	default:
-		return &Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type", Description: "supported grant types: password, refresh_token"}
+		return &httpapi.Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type", Message: "supported grant types: password, refresh_token"}
 	}
 	if err != nil {
 		return err
@@ -71,13 +70,12 @@ func clientID(r *http.Request, form url.Values) (string, error) {
 		u, err1 := url.QueryUnescape(user)
 		p, err2 := url.QueryUnescape(pass)
 		if err1 != nil || err2 != nil || p != "" || (id != "" && id != u) {
-			return "", &Error{Status: http.StatusUnauthorized, Code: "invalid_client",
-				Description: "client authentication failed: only public clients (no secret) are supported"}
+			return "", invalidClient("client authentication failed: only public clients (no secret) are supported")
 		}
 		id = u
 	}
 	if len(id) > 200 {
-		return "", invalidRequest(`the "client_id" parameter is too long`)
+		return "", httpapi.InvalidRequest(`the "client_id" parameter is too long`, nil)
 	}
 	return id, nil
 }

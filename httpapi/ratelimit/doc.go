@@ -1,5 +1,6 @@
 // Package ratelimit limits how often something may happen per key: sign-ins
-// per client IP, failed sign-ins per account, refreshes per IP (spec §4).
+// per client IP, failed sign-ins per account, refreshes per IP (the
+// RATE_LIMIT_* settings).
 //
 // Limiter is the seam: Memory implements it per process on
 // golang.org/x/time/rate, and Redis implements it with the same semantics

@@ -52,17 +52,6 @@ type Limiter interface {
 	Hit(ctx context.Context, key string, l Limit) error
 }
 
-// ExceededError is what a component that enforces a limit returns, for the
-// dialect's ErrorWriter to answer 429 Too Many Requests with Retry-After
-// (httpapi.WriteRetryAfter). It holds no key: keys may name an account.
-type ExceededError struct {
-	RetryAfter time.Duration
-}
-
-func (e *ExceededError) Error() string {
-	return fmt.Sprintf("rate limit exceeded; retry after %s", e.RetryAfter)
-}
-
 // Unbounded is a Limiter that allows everything (RATE_LIMITS=off).
 type Unbounded struct{}
 

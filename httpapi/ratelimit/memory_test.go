@@ -8,21 +8,15 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 )
 
-// clock is a hand-moved clock: tests pass time without sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+// newClock returns a hand-moved clock: tests pass time without sleeping.
+func newClock() *testkit.Clock {
+	return testkit.NewClock(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 }
 
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
-func newMemory(c *clock, maxKeys int) *ratelimit.Memory {
+func newMemory(c *testkit.Clock, maxKeys int) *ratelimit.Memory {
 	return ratelimit.NewMemory(ratelimit.MemoryOptions{MaxKeys: maxKeys, Now: c.Now})
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
 	"github.com/latchkey-dev/latchkey/httpapi/ratelimit/redistest"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 )
 
 // contract is what every Limiter must do, as a table of cases, each run on a
@@ -19,9 +20,9 @@ import (
 // run it, which is what makes them interchangeable.
 var contract = []struct {
 	name string
-	run  func(t *testing.T, l ratelimit.Limiter, c *clock)
+	run  func(t *testing.T, l ratelimit.Limiter, c *testkit.Clock)
 }{
-	{"burst, then one token per Per/Count, and retryAfter is exact", func(t *testing.T, l ratelimit.Limiter, c *clock) {
+	{"burst, then one token per Per/Count, and retryAfter is exact", func(t *testing.T, l ratelimit.Limiter, c *testkit.Clock) {
 		lim := ratelimit.Limit{Count: 5, Per: 15 * time.Minute}
 		for i := range 5 {
 			if ok, _ := mustAllow(t, l, "ip:1", lim); !ok {
@@ -49,14 +50,14 @@ var contract = []struct {
 			}
 		}
 	}},
-	{"keys are independent", func(t *testing.T, l ratelimit.Limiter, c *clock) {
+	{"keys are independent", func(t *testing.T, l ratelimit.Limiter, c *testkit.Clock) {
 		lim := ratelimit.Limit{Count: 1, Per: time.Hour}
 		mustAllow(t, l, "ip:1", lim)
 		if ok, _ := mustAllow(t, l, "ip:2", lim); !ok {
 			t.Fatal("another key was refused")
 		}
 	}},
-	{"waiting retryAfter always suffices, for awkward rates too", func(t *testing.T, l ratelimit.Limiter, c *clock) {
+	{"waiting retryAfter always suffices, for awkward rates too", func(t *testing.T, l ratelimit.Limiter, c *testkit.Clock) {
 		for _, lim := range []ratelimit.Limit{{Count: 3, Per: time.Second}, {Count: 7, Per: time.Minute},
 			{Count: 1000, Per: time.Hour}, {Count: 13, Per: 17 * time.Millisecond}} {
 			key := "k:" + lim.String()
@@ -75,7 +76,7 @@ var contract = []struct {
 			}
 		}
 	}},
-	{"Check consumes nothing; Hit counts failures and goes into capped debt", func(t *testing.T, l ratelimit.Limiter, c *clock) {
+	{"Check consumes nothing; Hit counts failures and goes into capped debt", func(t *testing.T, l ratelimit.Limiter, c *testkit.Clock) {
 		ctx := context.Background()
 		lim := ratelimit.Limit{Count: 3, Per: time.Minute}
 		for range 10 {
@@ -106,7 +107,7 @@ var contract = []struct {
 			t.Fatal("still refused after the capped debt was repaid")
 		}
 	}},
-	{"a non-positive Count or Per limits nothing", func(t *testing.T, l ratelimit.Limiter, c *clock) {
+	{"a non-positive Count or Per limits nothing", func(t *testing.T, l ratelimit.Limiter, c *testkit.Clock) {
 		for _, lim := range []ratelimit.Limit{{}, {Count: 0, Per: time.Second}, {Count: 5}} {
 			for range 20 {
 				if ok, _ := mustAllow(t, l, "k", lim); !ok {
@@ -115,14 +116,14 @@ var contract = []struct {
 			}
 		}
 	}},
-	{"a changed Limit applies to an existing key", func(t *testing.T, l ratelimit.Limiter, c *clock) {
+	{"a changed Limit applies to an existing key", func(t *testing.T, l ratelimit.Limiter, c *testkit.Clock) {
 		mustAllow(t, l, "k", ratelimit.Limit{Count: 10, Per: time.Minute})
 		mustAllow(t, l, "k", ratelimit.Limit{Count: 1, Per: time.Minute})
 		if ok, _ := mustAllow(t, l, "k", ratelimit.Limit{Count: 1, Per: time.Minute}); ok {
 			t.Fatal("burst of 1 allowed a second request")
 		}
 	}},
-	{"concurrent Allow never grants more than the burst", func(t *testing.T, l ratelimit.Limiter, c *clock) {
+	{"concurrent Allow never grants more than the burst", func(t *testing.T, l ratelimit.Limiter, c *testkit.Clock) {
 		lim := ratelimit.Limit{Count: 50, Per: time.Hour}
 		var allowed atomic.Int64
 		var wg sync.WaitGroup
@@ -142,7 +143,7 @@ var contract = []struct {
 	}},
 }
 
-func runContract(t *testing.T, newLimiter func(t *testing.T, c *clock) ratelimit.Limiter) {
+func runContract(t *testing.T, newLimiter func(t *testing.T, c *testkit.Clock) ratelimit.Limiter) {
 	for _, tc := range contract {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newClock()
@@ -152,12 +153,12 @@ func runContract(t *testing.T, newLimiter func(t *testing.T, c *clock) ratelimit
 }
 
 func TestMemoryContract(t *testing.T) {
-	runContract(t, func(t *testing.T, c *clock) ratelimit.Limiter { return newMemory(c, 0) })
+	runContract(t, func(t *testing.T, c *testkit.Clock) ratelimit.Limiter { return newMemory(c, 0) })
 }
 
 func TestRedisContract(t *testing.T) {
 	rc := redistest.Client(t)
-	runContract(t, func(t *testing.T, c *clock) ratelimit.Limiter {
+	runContract(t, func(t *testing.T, c *testkit.Clock) ratelimit.Limiter {
 		return ratelimit.NewRedis(rc, ratelimit.RedisOptions{Prefix: redistest.Prefix(t, rc), Now: c.Now})
 	})
 }

@@ -14,30 +14,15 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/config"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/openapi/openapitest"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/server"
 )
-
-// Clock is a manually advanced clock, safe for concurrent use.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// NewClock returns a clock reading t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // Epoch is the time test clocks start at.
 var Epoch = time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
@@ -46,9 +31,9 @@ var Epoch = time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
 type Server struct {
 	*httptest.Server
 	App   *server.App
-	Clock *Clock
+	Clock *testkit.Clock
 	// Logs holds everything the server logged (for leak tests).
-	Logs *SyncBuffer
+	Logs *testkit.Buffer
 	// Handler is the server's own handler, without the OpenAPI check that
 	// wraps it in the test server: benchmarks call it to measure the product.
 	Handler http.Handler
@@ -57,21 +42,6 @@ type Server struct {
 	// cleanup on any violation (see package openapitest for the rules).
 	Contract *openapitest.Recorder
 }
-
-// SyncBuffer is a bytes.Buffer safe for concurrent writes.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// String returns what was written.
-func (s *SyncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // Config returns the configuration tests start from: the defaults of every
 // setting, a fresh SQLite file in t.TempDir(), rate limits off.
@@ -115,8 +85,8 @@ func StartConfig(t testing.TB, cfg config.Config, opts ...Option) *Server {
 		st.Close()
 		t.Fatal(err)
 	}
-	clk := NewClock(Epoch)
-	logs := &SyncBuffer{}
+	clk := testkit.NewClock(Epoch)
+	logs := &testkit.Buffer{}
 	cheap := password.Cheap
 	so := server.Options{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now: clk.Now, HashParams: &cheap}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/latchkey-dev/latchkey/store"
 )
@@ -152,11 +153,22 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 	if (p.SessionID == "") == (p.UserID == "") {
 		return 0, errRevokeParams
 	}
-	// The rows are locked in id order first (FOR UPDATE in the subquery),
-	// the order a batched Rotate locks them in (batch.go), so revoking a
-	// user's sessions while some of them refresh queues behind the batch
-	// instead of deadlocking with it.
-	tag, err := db.pool.Exec(ctx, `
+	n, err := revoke(ctx, db.pool, p)
+	if err != nil {
+		return 0, wrap("revoke sessions", err)
+	}
+	return int(n), nil
+}
+
+// revoke runs the revocation p selects on q (the pool, or a transaction).
+// The rows are locked in id order first (FOR UPDATE in the subquery), the
+// order a batched Rotate locks them in (batch.go), so revoking a user's
+// sessions while some of them refresh queues behind the batch instead of
+// deadlocking with it.
+func revoke(ctx context.Context, q interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, p store.RevokeParams) (int64, error) {
+	tag, err := q.Exec(ctx, `
 		UPDATE sessions SET revoked_at = $4, revoke_reason = $5
 		WHERE id IN (
 			SELECT id FROM sessions
@@ -166,10 +178,7 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 			FOR UPDATE)
 		  AND revoked_at IS NULL`,
 		p.SessionID, p.UserID, p.ExceptSessionID, nanos(p.Now), p.Reason)
-	if err != nil {
-		return 0, wrap("revoke sessions", err)
-	}
-	return int(tag.RowsAffected()), nil
+	return tag.RowsAffected(), err
 }
 
 // Purge deletes the sessions revoked, or expired (refresh or absolute expiry),

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -67,6 +68,31 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 		return wrap("update user", pgx.ErrNoRows)
 	}
 	return nil
+}
+
+// DeactivateUser makes the user inactive and revokes its sessions in one
+// transaction. The user's row is updated first; the sessions are then locked
+// in id order, as RevokeSessions locks them (sessions.go).
+func (db *DB) DeactivateUser(ctx context.Context, id, reason string, now time.Time) (int, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	var n int64
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET status = $2, updated_at = $3 WHERE id = $1`,
+			id, string(store.UserInactive), nanos(now))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return pgx.ErrNoRows
+		}
+		n, err = revoke(ctx, tx, store.RevokeParams{UserID: id, Reason: reason, Now: now})
+		return err
+	})
+	if err != nil {
+		return 0, wrap("deactivate user", err)
+	}
+	return int(n), nil
 }
 
 func scanUser(row pgx.Row) (store.User, error) {

@@ -15,12 +15,12 @@ import (
 // on the machine docs/performance.md was measured on, so one transaction per
 // refresh tops out near 1,600 refreshes/s however many goroutines ask. The
 // batching writer keeps every rotation durable and lifts that ceiling: the
-// hot writes (Rotate, CreateSession, RevokeSessions) queue, one goroutine
-// takes whatever is queued (up to maxBatch, never waiting for more: an idle
-// server adds no latency), runs each write in turn inside ONE IMMEDIATE
-// transaction, COMMITs once, and only then answers every caller. A caller
-// therefore learns of success only when its write is on disk, exactly as with
-// a transaction of its own.
+// writes (Rotate, CreateSession, RevokeSessions, DeactivateUser, CreateUser)
+// queue, one goroutine takes whatever is queued (up to maxBatch, never
+// waiting for more: an idle server adds no latency), runs each write in turn
+// inside ONE IMMEDIATE transaction, COMMITs once, and only then answers every
+// caller. A caller therefore learns of success only when its write is on
+// disk, exactly as with a transaction of its own.
 //
 // Each write keeps its own semantics inside the shared transaction:
 //   - Rotate is a single compare-and-set UPDATE … RETURNING. The writes of one
@@ -45,7 +45,7 @@ const maxBatch = 128
 type writeOp struct {
 	ctx context.Context
 	// fn runs the write inside the batch's transaction. An error it returns
-	// that is not expected (see errExpected) aborts the whole batch.
+	// that is not marked with expected aborts the whole batch.
 	fn func(t *wtx) error
 	// savepoint runs fn inside its own SAVEPOINT, for writes of several
 	// statements that must be undone together when fn fails as expected.
@@ -122,8 +122,8 @@ func (db *DB) writeLoop() {
 			}
 		}
 		db.commitBatch(batch)
-		db.batches.Add(1)
-		db.batched.Add(int64(len(batch)))
+		db.commits.Add(1)
+		db.commitWrites.Add(int64(len(batch)))
 		clear(batch)
 	}
 }
@@ -229,4 +229,4 @@ func constraintOnly(err error) bool {
 
 // BatchStats returns how many group commits the writer has run (or tried)
 // and how many writes they carried: writes/batches is the mean batch size.
-func (db *DB) BatchStats() (batches, writes int64) { return db.batches.Load(), db.batched.Load() }
+func (db *DB) BatchStats() (batches, writes int64) { return db.commits.Load(), db.commitWrites.Load() }

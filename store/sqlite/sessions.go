@@ -16,7 +16,8 @@ const sessionCols = `id, user_id, generation, created_at, last_refreshed_at,
 	refresh_expires_at, absolute_expires_at, revoked_at, revoke_reason,
 	client_id, user_agent, ip`
 
-// liveAt is the SQL form of store.Session.Live; it binds the time twice.
+// liveAt selects the sessions live at a time: not revoked, and neither
+// expiry reached. It binds the time twice.
 const liveAt = `revoked_at IS NULL AND refresh_expires_at > ? AND absolute_expires_at > ?`
 
 // CreateSession inserts s and, in the same transaction, revokes with reason
@@ -102,6 +103,14 @@ func (db *DB) ListSessions(ctx context.Context, userID string, now time.Time) ([
 	return list, db.wrap("list sessions", rows.Err())
 }
 
+// The revocations: of one session, and of a user's sessions but one (the
+// exception may be ""). Sessions revoked already keep their first time and
+// reason.
+const (
+	revokeByID   = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL AND id = ?`
+	revokeByUser = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL AND user_id = ? AND id <> ?`
+)
+
 // RevokeSessions revokes the selected sessions that are not revoked yet; an
 // already revoked session keeps its first time and reason.
 func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, error) {
@@ -110,7 +119,6 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 	if e.err != nil {
 		return 0, e.err
 	}
-	const set = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL AND `
 	if (p.SessionID == "") == (p.UserID == "") {
 		// Never fall through to an unfiltered UPDATE that signs everyone out.
 		return 0, errors.New("sqlite: revoke sessions: exactly one of SessionID and UserID must be set")
@@ -121,9 +129,9 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 	err := db.submit(ctx, false, func(t *wtx) error {
 		var err error
 		if p.SessionID != "" {
-			n, err = t.exec(set+`id = ?`, now, p.Reason, p.SessionID)
+			n, err = t.exec(revokeByID, now, p.Reason, p.SessionID)
 		} else {
-			n, err = t.exec(set+`user_id = ? AND id <> ?`, now, p.Reason, p.UserID, p.ExceptSessionID)
+			n, err = t.exec(revokeByUser, now, p.Reason, p.UserID, p.ExceptSessionID)
 		}
 		return err
 	})

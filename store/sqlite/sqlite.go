@@ -59,8 +59,8 @@ type DB struct {
 	writerDone    chan struct{}
 	submitMu      sync.RWMutex // held to queue; Close takes it to stop the writer
 	writerStopped bool
-	batches       atomic.Int64 // transactions the writer committed (or tried to)
-	batched       atomic.Int64 // writes in them
+	commits       atomic.Int64 // transactions the writer committed (or tried to)
+	commitWrites  atomic.Int64 // writes in them
 }
 
 // Open opens (creating it with mode 0600 if needed) the SQLite database named

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/latchkey-dev/latchkey/store"
 )
@@ -86,6 +87,33 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 		return fmt.Errorf("sqlite: update user: %w", store.ErrNotFound)
 	}
 	return nil
+}
+
+// DeactivateUser makes the user inactive and revokes its live sessions in
+// one write of the group commit (batch.go), inside a SAVEPOINT: both
+// statements commit together or not at all.
+func (db *DB) DeactivateUser(ctx context.Context, id, reason string, now time.Time) (int, error) {
+	var e enc
+	at := e.time(now)
+	if e.err != nil {
+		return 0, e.err
+	}
+	var n int64
+	err := db.submit(ctx, true, func(t *wtx) error {
+		found, err := t.exec(`UPDATE users SET status = ?, updated_at = ? WHERE id = ?`, string(store.UserInactive), at, id)
+		if err != nil {
+			return err
+		}
+		if found == 0 {
+			return expected(store.ErrNotFound)
+		}
+		n, err = t.exec(revokeByUser, at, reason, id, "")
+		return err
+	})
+	if err != nil {
+		return 0, db.wrap("deactivate user", err)
+	}
+	return int(n), nil
 }
 
 type scanner interface{ Scan(dest ...any) error }

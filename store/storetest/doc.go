@@ -17,5 +17,7 @@
 // which calls Rotate and then reads the session; this suite checks the
 // building blocks those decisions rest on (a failed Rotate changes nothing,
 // and Session shows the generation and last refresh time that follow a
-// successful one).
+// successful one). The policy itself is checked with the domain on top, on
+// every backend, by auth/authtest.RunPolicy: the contract suite knows
+// nothing of the layers above the store.
 package storetest

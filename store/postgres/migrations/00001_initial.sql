@@ -6,7 +6,7 @@
 -- meaning (revoked_at, retired_at) and as 0 elsewhere.
 --
 -- Ids are text, not uuid: the store contract types them as strings, and an
--- application that brings its own users (see SPEC §9) may use any id.
+-- application that brings its own users (auth.Users) may use any id.
 
 -- +goose Up
 CREATE TABLE users (

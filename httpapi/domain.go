@@ -1,0 +1,62 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/auth"
+)
+
+// What every dialect hands to the domain and takes from it: the client's
+// description, the authenticated caller, and the public form of a user.
+// They are here, not in one dialect, so that no dialect depends on another.
+
+// Meta describes the requesting client for the domain.
+func Meta(r *http.Request, ip ClientIP, clientID string) auth.Meta {
+	m := auth.Meta{ClientID: clientID, UserAgent: r.UserAgent()}
+	if a := ip.Of(r); a.IsValid() {
+		m.IP = a.String()
+	}
+	return m
+}
+
+// Principal authenticates the request's bearer access token.
+func Principal(r *http.Request, svc *auth.Service) (auth.Principal, error) {
+	tok, ok := BearerToken(r)
+	if !ok {
+		return auth.Principal{}, &auth.Error{Code: auth.CodeInvalidToken, Message: "an access token is required (Authorization: Bearer)"}
+	}
+	return svc.Authenticate(r.Context(), tok)
+}
+
+// CurrentUser is GET /auth/me's work, shared by the dialects that serve it:
+// the user of the request's bearer access token. A user that no longer
+// exists is an invalid token (401), not a 404.
+func CurrentUser(r *http.Request, svc *auth.Service) (User, error) {
+	p, err := Principal(r, svc)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := svc.User(r.Context(), p.UserID)
+	if err != nil {
+		if auth.ErrorCode(err) == auth.CodeUserNotFound {
+			return User{}, &auth.Error{Code: auth.CodeInvalidToken, Message: "the user no longer exists", Err: err}
+		}
+		return User{}, err
+	}
+	return UserOf(u), nil
+}
+
+// User is the public form of a user (never the password hash).
+type User struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// UserOf returns the public form of u.
+func UserOf(u auth.User) User {
+	return User{ID: u.ID, Email: u.Email, Status: string(u.Status), CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+}
