@@ -61,7 +61,7 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h.Cookie.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
+	h.Cookie.SetGrant(w, r, g)
 	httpapi.NoStore(w)
 	now := h.Service.Now()
 	exp := int64(0)
