@@ -196,8 +196,8 @@ func clientOf(form url.Values) (string, error) {
 			Message: "scope is not supported: leave it out (tokens carry no scopes)"}
 	}
 	id := form.Get("client_id")
-	if len(id) > 200 {
-		return "", httpapi.InvalidRequest(`the "client_id" parameter is too long`, nil)
+	if err := httpapi.CheckClientID(id); err != nil {
+		return "", err
 	}
 	return id, nil
 }
