@@ -433,6 +433,7 @@ func startContainer(t *testing.T, img v1.Image, cfg v1.Config, env []string, vol
 		}
 		select {
 		case err := <-c.done:
+			c.done <- err // for the cleanup, which waits for the exit
 			t.Fatalf("the container exited before it served: %v\n%s", err, c.logs.String())
 		default:
 		}
