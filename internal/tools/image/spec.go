@@ -25,12 +25,16 @@ const (
 	Port = "8080"
 )
 
-// Env is the environment the image sets: the SQLite file on the volume and
-// the port. BuildKit gives an image from scratch a default PATH as well;
-// the builder does the same, so that both images run alike.
+// Env is the environment the image sets: the SQLite file on the volume, the
+// port, and SQLite's directory for temporary files (an index build or a sort
+// that outgrows the page cache, as a migration over a large table does):
+// the volume too, since the image has no /tmp and its root may be read-only.
+// BuildKit gives an image from scratch a default PATH as well; the builder
+// does the same, so that both images run alike.
 var Env = []string{
 	"DATABASE_URL=sqlite://" + DataDir + "/latchkey.db",
 	"HTTP_ADDR=:" + Port,
+	"SQLITE_TMPDIR=" + DataDir,
 }
 
 // DefaultPath is the PATH BuildKit sets on an image with none.
