@@ -324,14 +324,22 @@ func TestImageRuns(t *testing.T) {
 	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	addr := freeAddr(t)
-	// `docker run -e` overrides: a free loopback port, production settings.
-	env := append(slices.Clone(cf.Config.Env), "HTTP_ADDR="+addr, "APP_ENV=production",
+	addr, maddr := freeAddr(t), freeAddr(t)
+	// `docker run -e` overrides: free loopback ports (the container shares
+	// the host's network here), production settings.
+	env := append(slices.Clone(cf.Config.Env), "HTTP_ADDR="+addr, "METRICS_ADDR="+maddr, "APP_ENV=production",
 		"REFRESH_TOKEN_SECRET="+hex.EncodeToString(secret), "PUBLIC_URL=http://"+addr, "LOG_FORMAT=text")
 	base := "http://" + addr
 
 	c := startContainer(t, img, cf.Config, env, volume)
 	tokens := signIn(t, base)
+	// /metrics on its own port only (the image's METRICS_ADDR), 404 on the API's.
+	if code := getStatus(t, base+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("GET /metrics on HTTP_ADDR: %d; want 404", code)
+	}
+	if code := getStatus(t, "http://"+maddr+"/metrics"); code != http.StatusOK {
+		t.Errorf("GET /metrics on METRICS_ADDR: %d; want 200", code)
+	}
 	successor := refresh(t, base, tokens.RefreshToken)
 	if out, err := c.exec(t, "healthcheck"); err != nil || !strings.Contains(out, `"database":"ok"`) {
 		t.Fatalf("latchkey healthcheck in the container: %v\n%s", err, out)
@@ -530,6 +538,16 @@ func refresh(t *testing.T, base, rt string) string {
 		t.Fatalf("refresh: no successor token")
 	}
 	return tk.RefreshToken
+}
+
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func freeAddr(t *testing.T) string {

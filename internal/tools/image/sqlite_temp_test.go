@@ -54,7 +54,7 @@ func TestImageSQLiteTempFiles(t *testing.T) {
 		}
 	}
 	addr := freeAddr(t)
-	env := append(slices.Clone(cf.Config.Env), "HTTP_ADDR="+addr, "LOG_FORMAT=text")
+	env := append(slices.Clone(cf.Config.Env), "HTTP_ADDR="+addr, "METRICS_ADDR="+freeAddr(t), "LOG_FORMAT=text")
 	c := startContainer(t, img, cf.Config, env, volume)
 	signIn(t, "http://"+addr)
 	if err := c.stop(t); err != nil {
