@@ -35,8 +35,9 @@ const testRef = Repository + ":test"
 // buildImage builds the image into dir by running the command itself,
 // `go run ./internal/tools/image`, with the version fixed (the tree may have
 // uncommitted changes). A separate process, not Build in the test binary:
-// under -race the compression would take minutes.
-func buildImage(t *testing.T, dir string) (*Result, string) {
+// under -race the compression would take minutes. env is added to the
+// command's environment.
+func buildImage(t *testing.T, dir string, env ...string) (*Result, string) {
 	t.Helper()
 	root, err := moduleRoot()
 	if err != nil {
@@ -47,6 +48,9 @@ func buildImage(t *testing.T, dir string) (*Result, string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "run", "./internal/tools/image", "-tag", testRef, "-o", out, "-arch", "amd64", "-version", "v0.0.0-test")
 	cmd.Dir = root
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) || strings.Contains(string(b), "outside a git checkout") {
@@ -127,6 +131,18 @@ func TestImageReproducible(t *testing.T) {
 		t.Fatal("two builds, one digest, but the tarballs differ")
 	}
 	t.Logf("two builds: one digest %s", a.Digest)
+}
+
+// The image is the commit's, not the build machine's: Go settings in the
+// builder's environment that change the code generated (a CI runner's
+// GOAMD64=v3 would make a binary that dies on CPUs before AVX2, and another
+// digest) do not reach the image's build.
+func TestImageIgnoresBuildEnvironment(t *testing.T) {
+	a, _ := sharedImage(t)
+	b, _ := buildImage(t, t.TempDir(), "GOAMD64=v3")
+	if a.Digest != b.Digest {
+		t.Fatalf("GOAMD64=v3 in the builder's environment changed the image: %s, not %s", b.Digest, a.Digest)
+	}
 }
 
 // The image tarball is read back both ways (docker-archive with
