@@ -32,11 +32,11 @@ import (
 
 const testRef = Repository + ":test"
 
-// buildImage builds the image into dir by running the command itself,
-// `go run ./internal/tools/image`, with the version fixed (the tree may have
-// uncommitted changes). A separate process, not Build in the test binary:
-// under -race the compression would take minutes. env is added to the
-// command's environment.
+// buildImage builds the image into dir by running the command itself (as
+// `go run ./internal/tools/image` would, compiled once), with the version
+// fixed (the tree may have uncommitted changes). A separate process, not
+// Build in the test binary: under -race the compression would take minutes.
+// env is added to the command's environment.
 func buildImage(t *testing.T, dir string, env ...string) (*Result, string) {
 	t.Helper()
 	root, err := moduleRoot()
@@ -46,7 +46,7 @@ func buildImage(t *testing.T, dir string, env ...string) (*Result, string) {
 	out := filepath.Join(dir, "latchkey.tar")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", "./internal/tools/image", "-tag", testRef, "-o", out, "-arch", "amd64", "-version", "v0.0.0-test")
+	cmd := exec.CommandContext(ctx, imageTool(t, root), "-tag", testRef, "-o", out, "-arch", "amd64", "-version", "v0.0.0-test")
 	cmd.Dir = root
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
@@ -56,7 +56,7 @@ func buildImage(t *testing.T, dir string, env ...string) (*Result, string) {
 		if errors.Is(err, exec.ErrNotFound) || strings.Contains(string(b), "outside a git checkout") {
 			skipOutsideCI(t, "cannot build the image here: "+strings.TrimSpace(string(b)))
 		}
-		t.Fatalf("go run ./internal/tools/image: %v\n%s", err, b)
+		t.Fatalf("./internal/tools/image: %v\n%s", err, b)
 	}
 	// digest sha256:…
 	// compressed N bytes (… MiB); version V, revision R
@@ -74,7 +74,7 @@ func buildImage(t *testing.T, dir string, env ...string) (*Result, string) {
 		}
 	}
 	if r.Digest.Hex == "" || r.Size == 0 || r.Revision == "" {
-		t.Fatalf("go run ./internal/tools/image: unexpected output:\n%s", b)
+		t.Fatalf("./internal/tools/image: unexpected output:\n%s", b)
 	}
 	return r, out
 }
@@ -92,6 +92,35 @@ var shared struct {
 	sync.Mutex
 	dir, path string
 	r         *Result
+}
+
+var tool struct {
+	sync.Mutex
+	dir, path string
+}
+
+// imageTool compiles ./internal/tools/image once per test binary.
+func imageTool(t *testing.T, root string) string {
+	t.Helper()
+	tool.Lock()
+	defer tool.Unlock()
+	if tool.path == "" {
+		dir, err := os.MkdirTemp("", "latchkey-image-tool-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tool.dir = dir
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "image"), "./internal/tools/image")
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			if errors.Is(err, exec.ErrNotFound) {
+				skipOutsideCI(t, "cannot build the image here: "+err.Error())
+			}
+			t.Fatalf("go build ./internal/tools/image: %v\n%s", err, b)
+		}
+		tool.path = filepath.Join(dir, "image")
+	}
+	return tool.path
 }
 
 // sharedImage is one build for the tests that only read it.
@@ -114,6 +143,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared.dir != "" {
 		os.RemoveAll(shared.dir)
+	}
+	if tool.dir != "" {
+		os.RemoveAll(tool.dir)
 	}
 	os.Exit(code)
 }
