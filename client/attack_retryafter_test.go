@@ -1,0 +1,79 @@
+package client_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/client"
+)
+
+// retryAfterCap is the longest the client holds refreshes for a
+// Retry-After.
+const retryAfterCap = 10 * time.Minute
+
+// unavailableWith answers 503 temporarily_unavailable with the given
+// headers, without reaching the server.
+func unavailableWith(headers ...string) func(http.ResponseWriter, func() *httptest.ResponseRecorder) {
+	return func(w http.ResponseWriter, _ func() *httptest.ResponseRecorder) {
+		for i := 0; i+1 < len(headers); i += 2 {
+			w.Header().Set(headers[i], headers[i+1])
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","message":"retry later"}`))
+	}
+}
+
+// A Retry-After far beyond anything meaningful (a broken proxy's, or one
+// that overflows a time.Duration) neither hangs the callers, nor turns
+// into a tiny pause that hammers the endpoint, nor holds the session's
+// refreshes for days: a call that needs a refresh gets the 503 at once, and
+// the hold is at most retryAfterCap.
+func TestHugeRetryAfter(t *testing.T) {
+	for _, tt := range []struct {
+		name, retryAfter string
+	}{
+		// d + the attempt timeout overflowed the budget check: the retry
+		// pause was 292 years, and every caller waited for it.
+		{"overflowing the budget", "9223372036"},
+		// Overflowed time.Duration: wrapped round to 290ms, a pause shorter
+		// than the first retry's.
+		{"wrapping round", "18446744074"},
+		{"a day", "86400"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fe := newFaultEnv(t)
+			c := fe.signedIn(t, "huge@example.com")
+			fe.world.Advance(accessLifetime) // expired: calls wait for the refresh
+			fe.front.mu.Lock()
+			fe.front.always, fe.front.respond = custom, unavailableWith("Retry-After", tt.retryAfter)
+			fe.front.mu.Unlock()
+
+			done := make(chan error, 1)
+			go func() { _, err := c.Refresh(t.Context()); done <- err }()
+			if err := await(t, done, "Refresh"); !isCode(err, client.CodeUnavailable) {
+				t.Fatalf("Refresh = %v; want the 503", err)
+			}
+			if n := len(fe.front.refreshes()); n != 1 {
+				t.Fatalf("%d refresh requests; want 1 (no Retry-After this long fits in the reuse interval)", n)
+			}
+			// Held: nothing is sent, just short of the cap.
+			fe.world.Advance(retryAfterCap - time.Second)
+			if _, err := c.Refresh(t.Context()); !isCode(err, client.CodeUnavailable) || len(fe.front.refreshes()) != 1 {
+				t.Fatalf("Refresh within the hold = %v with %d requests; want the held 503 and no request", err, len(fe.front.refreshes()))
+			}
+			// Past the cap, the endpoint is back, and the session goes on.
+			fe.front.setAlways(pass, "")
+			fe.world.Advance(2 * time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			if _, err := c.Refresh(ctx); err != nil {
+				t.Fatalf("Refresh past %v: %v; want the hold over", retryAfterCap, err)
+			}
+			fe.noReuse(t)
+		})
+	}
+}
