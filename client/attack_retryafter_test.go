@@ -10,10 +10,6 @@ import (
 	"github.com/latchkey-dev/latchkey/client"
 )
 
-// retryAfterCap is the longest the client holds refreshes for a
-// Retry-After.
-const retryAfterCap = 10 * time.Minute
-
 // unavailableWith answers 503 temporarily_unavailable with the given
 // headers, without reaching the server.
 func unavailableWith(headers ...string) func(http.ResponseWriter, func() *httptest.ResponseRecorder) {
@@ -31,7 +27,7 @@ func unavailableWith(headers ...string) func(http.ResponseWriter, func() *httpte
 // that overflows a time.Duration) neither hangs the callers, nor turns
 // into a tiny pause that hammers the endpoint, nor holds the session's
 // refreshes for days: a call that needs a refresh gets the 503 at once, and
-// the hold is at most retryAfterCap.
+// the hold is at most client.MaxRetryAfter.
 func TestHugeRetryAfter(t *testing.T) {
 	for _, tt := range []struct {
 		name, retryAfter string
@@ -61,7 +57,7 @@ func TestHugeRetryAfter(t *testing.T) {
 				t.Fatalf("%d refresh requests; want 1 (no Retry-After this long fits in the reuse interval)", n)
 			}
 			// Held: nothing is sent, just short of the cap.
-			fe.world.Advance(retryAfterCap - time.Second)
+			fe.world.Advance(client.MaxRetryAfter - time.Second)
 			if _, err := c.Refresh(t.Context()); !isCode(err, client.CodeUnavailable) || len(fe.front.refreshes()) != 1 {
 				t.Fatalf("Refresh within the hold = %v with %d requests; want the held 503 and no request", err, len(fe.front.refreshes()))
 			}
@@ -71,7 +67,7 @@ func TestHugeRetryAfter(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel()
 			if _, err := c.Refresh(ctx); err != nil {
-				t.Fatalf("Refresh past %v: %v; want the hold over", retryAfterCap, err)
+				t.Fatalf("Refresh past %v: %v; want the hold over", client.MaxRetryAfter, err)
 			}
 			fe.noReuse(t)
 		})
