@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -70,6 +71,53 @@ func TestHugeRetryAfter(t *testing.T) {
 				t.Fatalf("Refresh past %v: %v; want the hold over", client.MaxRetryAfter, err)
 			}
 			fe.noReuse(t)
+		})
+	}
+}
+
+// Retry-After as an HTTP-date is a time by the server's clock: it is
+// measured against the answer's Date, not against the client's clock, so a
+// client whose clock is an hour off holds for the 30s asked for — not an
+// hour and a half (clock behind), nor the 1s backoff that hammers an
+// endpoint which asked for 30s (clock ahead).
+func TestRetryAfterDateWithAWrongClientClock(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		skew time.Duration
+	}{
+		{"client clock an hour behind", -time.Hour},
+		{"client clock an hour ahead", time.Hour},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fe := newFaultEnv(t)
+			skewed := func() time.Time { return fe.world.Now().Add(tt.skew) }
+			c := fe.signedIn(t, "date@example.com", client.WithClock(skewed))
+			fe.world.Advance(accessLifetime)
+			fe.front.mu.Lock()
+			fe.front.always = custom
+			fe.front.respond = func(w http.ResponseWriter, server func() *httptest.ResponseRecorder) {
+				now := fe.srv.Clock.Now()
+				unavailableWith("Date", now.UTC().Format(http.TimeFormat),
+					"Retry-After", now.Add(30*time.Second).UTC().Format(http.TimeFormat))(w, server)
+			}
+			fe.front.mu.Unlock()
+
+			done := make(chan error, 1)
+			go func() { _, err := c.Refresh(t.Context()); done <- err }()
+			err := await(t, done, "Refresh")
+			var ce *client.Error
+			if !errors.As(err, &ce) || ce.RetryAfter != 30*time.Second {
+				t.Fatalf("Refresh = %#v; want the 503 with a Retry-After of 30s", err)
+			}
+			fe.world.Advance(29 * time.Second)
+			if _, err := c.Refresh(t.Context()); !isCode(err, client.CodeUnavailable) || len(fe.front.refreshes()) != 1 {
+				t.Fatalf("Refresh 29s later = %v with %d requests; want the held 503 and no new request", err, len(fe.front.refreshes()))
+			}
+			fe.front.setAlways(pass, "")
+			fe.world.Advance(2 * time.Second)
+			if _, err := c.Refresh(t.Context()); err != nil {
+				t.Fatalf("Refresh 31s later: %v; want the Retry-After over", err)
+			}
 		})
 	}
 }
