@@ -320,7 +320,14 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, i
 
 // errorOf reads an error answer into an *Error.
 func (c *Client) errorOf(resp *http.Response) error {
-	e := &Error{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), c.now())}
+	// An HTTP-date Retry-After is a time by the server's clock: measure it
+	// from the answer's Date (RFC 9110 §6.6.1), by the same clock, so that
+	// a client whose own clock is wrong still waits as long as asked.
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		date = c.now()
+	}
+	e := &Error{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), date)}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var b struct {
 		Error   string `json:"error"`

@@ -98,7 +98,7 @@ func reauthCode(code string) bool {
 const MaxRetryAfter = 10 * time.Minute
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP-date
-// (RFC 9110 §10.2.3), the latter measured against now; at most
+// (RFC 9110 §10.2.3), the latter measured from now, the answer's Date; at most
 // MaxRetryAfter.
 func retryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
