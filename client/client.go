@@ -147,13 +147,18 @@ func OnTokens(f func(Tokens)) Option { return func(c *Client) { c.save = f } }
 func New(baseURL string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
-		return nil, fmt.Errorf("latchkey: base URL: %w", err)
+		// url.Error repeats the URL as it was given, password and all.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("latchkey: base URL %q: %w", redacted(baseURL), err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("latchkey: base URL %q: want an absolute http or https URL", baseURL)
+		return nil, fmt.Errorf("latchkey: base URL %q: want an absolute http or https URL", u.Redacted())
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("latchkey: base URL %q: must not have a query or fragment", baseURL)
+		return nil, fmt.Errorf("latchkey: base URL %q: must not have a query or fragment", u.Redacted())
 	}
 	c := &Client{base: strings.TrimSuffix(u.String(), "/"), hc: http.DefaultClient, now: time.Now, timer: afterFunc,
 		attemptTimeout: DefaultRefreshAttemptTimeout, reuseInterval: DefaultReuseInterval}
@@ -189,6 +194,26 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	authed.Transport = c.Transport(app.Transport)
 	c.authed = &authed
 	return c, nil
+}
+
+// redacted returns the URL raw, which need not parse, with the password of
+// its userinfo replaced by "xxxxx", as url.URL.Redacted does.
+func redacted(raw string) string {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	start := len(raw) - len(rest)
+	authority := rest
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		authority = rest[:end]
+	}
+	at := strings.LastIndex(authority, "@")
+	colon := strings.Index(authority, ":")
+	if at < 0 || colon < 0 || colon > at {
+		return raw
+	}
+	return raw[:start+colon+1] + "xxxxx" + raw[start+at:]
 }
 
 // afterFunc is time.AfterFunc with the shape of WithTimers.
