@@ -33,9 +33,11 @@ type flight struct {
 	forced bool
 	// waiting counts the goroutines waiting for it (guarded by Client.mu).
 	waiting int
-	// retrying is closed when the first attempt failed and the flight goes
-	// on, and at the latest with done.
-	retrying chan struct{}
+	// firstOver is closed when the first attempt is over but the flight is
+	// not: the attempt failed and is retried, or it succeeded and the
+	// OnTokens hook is persisting its tokens; at the latest with done. A
+	// caller whose access token is still valid waits no longer.
+	firstOver chan struct{}
 	// done is closed when st and err are set.
 	done chan struct{}
 	st   state
@@ -67,6 +69,9 @@ func (c *Client) fly(ctx context.Context, f *flight, st state) {
 	for n := 1; ; n++ {
 		ans, sent, err := c.attempt(ctx, st.tok.RefreshToken)
 		if err == nil {
+			if c.save != nil {
+				f.endFirst() // the hook may take long
+			}
 			f.st, f.err = c.keep(ans, sent, st, f)
 			return
 		}
@@ -84,9 +89,7 @@ func (c *Client) fly(ctx context.Context, f *flight, st state) {
 			f.st, f.err = st, err
 			return
 		}
-		if n == 1 {
-			close(f.retrying)
-		}
+		f.endFirst()
 		c.sleep(pause)
 		c.mu.Lock()
 		cur := c.st
@@ -108,10 +111,16 @@ func (c *Client) land(f *flight) {
 	}
 	c.mu.Unlock()
 	close(f.done)
+	f.endFirst()
+}
+
+// endFirst closes f.firstOver, unless it is closed already. Only the
+// flight's own goroutine calls it.
+func (f *flight) endFirst() {
 	select {
-	case <-f.retrying:
+	case <-f.firstOver:
 	default:
-		close(f.retrying)
+		close(f.firstOver)
 	}
 }
 
