@@ -66,6 +66,7 @@ type answer struct {
 func (c *Client) fly(ctx context.Context, f *flight, st state) {
 	defer c.land(f)
 	start := c.now()
+	unknown := false // whether an attempt so far may have been carried out
 	for n := 1; ; n++ {
 		ans, sent, err := c.attempt(ctx, st.tok.RefreshToken)
 		if err == nil {
@@ -83,7 +84,8 @@ func (c *Client) fly(ctx context.Context, f *flight, st state) {
 			}
 			return
 		}
-		pause, ok := c.retryPause(n, start, err)
+		unknown = unknown || outcomeUnknown(err)
+		pause, ok := c.retryPause(n, start, unknown, err)
 		if !ok {
 			c.holdAfter(st.gen, err)
 			f.st, f.err = st, err
@@ -204,12 +206,14 @@ func retryAfterOf(err error) time.Duration {
 }
 
 // retryPause returns how long to wait before retrying attempt n of a refresh
-// that started at start, or false if it must not be retried now: its
-// outcome is known, or the retry could not end within the reuse interval
-// of the start (past it, if the server did rotate, the same token would be
-// taken for a stolen one).
-func (c *Client) retryPause(n int, start time.Time, err error) (time.Duration, bool) {
-	if n >= maxAttempts || !outcomeUnknown(err) {
+// that started at start and failed with err, or false if it must not be
+// retried now: no attempt's outcome is unknown, or the retry could not end
+// within the reuse interval of the start (past it, if the server did
+// rotate, the same token would be taken for a stolen one). An answer that
+// says its own attempt was not carried out (a 429, say) leaves an earlier
+// attempt's outcome unknown: the refresh is still retried.
+func (c *Client) retryPause(n int, start time.Time, unknown bool, err error) (time.Duration, bool) {
+	if n >= maxAttempts || !unknown {
 		return 0, false
 	}
 	d := firstRetryPause << (n - 1)
