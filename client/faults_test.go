@@ -167,6 +167,9 @@ func (f *front) refreshes() []seenRefresh {
 
 func (f *front) serve(w http.ResponseWriter, r *http.Request) {
 	h := f.srv.Config.Handler
+	// The server's Date is by its clock, as every other time it sends (the
+	// http.Server would write the machine's).
+	w.Header().Set("Date", f.srv.Clock.Now().UTC().Format(http.TimeFormat))
 	if r.Method != http.MethodPost || r.URL.Path != "/token" {
 		h.ServeHTTP(w, r)
 		return
