@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,8 +51,19 @@ type state struct {
 	refreshAt time.Time // when to refresh the access token, by the client's clock
 	gen       uint64
 	// forced is true when these tokens come from a refresh that a 401 asked
-	// for: a 401 for them does not rotate again (see Transport).
+	// for: a 401 for them does not rotate again (see Transport), unless
+	// they were accepted since and have expired at the target.
 	forced bool
+	// accepted is set once a target has answered a request carrying the
+	// access token with a status below 400 (nil in the zero state).
+	accepted *atomic.Bool
+}
+
+// accept records that a target took st's access token.
+func (st state) accept() {
+	if st.accepted != nil {
+		st.accepted.Store(true)
+	}
 }
 
 // Option configures a Client.
@@ -115,7 +127,7 @@ func WithRefreshMargin(d time.Duration) Option { return func(c *Client) { c.marg
 // OnTokens), resuming that session without signing in. A refresh token
 // alone is enough: the first call that needs an access token refreshes.
 func WithTokens(t Tokens) Option {
-	return func(c *Client) { c.st = state{tok: t, gen: 1} }
+	return func(c *Client) { c.st = state{tok: t, gen: 1, accepted: new(atomic.Bool)} }
 }
 
 // OnTokens registers a hook called with every new set of tokens: after
@@ -265,7 +277,8 @@ func (c *Client) setTokens(t Tokens, lifetime time.Duration, ifGen uint64, f *fl
 	c.mu.Unlock()
 	err := c.persist(t)
 	c.mu.Lock()
-	c.st = state{tok: t, refreshAt: t.Expiry.Add(-c.marginFor(lifetime)), gen: c.st.gen + 1, forced: f != nil && f.forced}
+	c.st = state{tok: t, refreshAt: t.Expiry.Add(-c.marginFor(lifetime)), gen: c.st.gen + 1, forced: f != nil && f.forced,
+		accepted: new(atomic.Bool)}
 	st := c.st
 	c.mu.Unlock()
 	return st, true, err
