@@ -146,8 +146,12 @@ func WithTokens(t Tokens) Option {
 // restarts with an older refresh token is treated as a thief and its
 // session revoked.
 //
-// The hook may call Tokens but must not call methods that sign in, refresh
-// or sign out. If it panics or calls runtime.Goexit, the client recovers:
+// The hook may call Tokens (which still returns the previous tokens) and
+// no other method: one that needs an access token (Me, Sessions,
+// RevokeSession, a request through Transport, TokenSource's Token) may
+// wait for the refresh in progress, which waits for the hook, until the
+// call's context ends; Refresh does; SignIn and SignOut wait for ever.
+// Hand such work to another goroutine. If it panics or calls runtime.Goexit, the client recovers:
 // the call that got the tokens returns an error that wraps
 // ErrOnTokensFailed, and the tokens are kept in memory (the server has
 // already rotated) but were not persisted.
