@@ -151,10 +151,12 @@ func WithTokens(t Tokens) Option {
 // RevokeSession, a request through Transport, TokenSource's Token) may
 // wait for the refresh in progress, which waits for the hook, until the
 // call's context ends; Refresh does; SignIn and SignOut wait for ever.
-// Hand such work to another goroutine. If it panics or calls runtime.Goexit, the client recovers:
-// the call that got the tokens returns an error that wraps
-// ErrOnTokensFailed, and the tokens are kept in memory (the server has
-// already rotated) but were not persisted.
+// Hand such work to another goroutine.
+//
+// If the hook panics or calls runtime.Goexit, the client recovers: the call
+// that got the tokens returns an error that wraps ErrOnTokensFailed, and
+// the tokens are kept in memory (the server has already rotated) but were
+// not persisted.
 func OnTokens(f func(Tokens)) Option { return func(c *Client) { c.save = f } }
 
 // New returns a client of the Latchkey server at baseURL, e.g.
