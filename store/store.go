@@ -40,6 +40,14 @@ type User struct {
 	Status       UserStatus
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// EmailUnverified is true for a user created while e-mail verification
+	// was required who has not proven the address yet; sign-in refuses such
+	// a user while the requirement holds. Users created without it count
+	// as verified.
+	EmailUnverified bool
+	// EmailVerifiedAt is when the address was proven (a verification or
+	// password-reset link was used); zero if never.
+	EmailVerifiedAt time.Time
 }
 
 // Session is one sign-in: the refresh-token family. Generation counts the
@@ -147,8 +155,10 @@ type Store interface {
 	// select nothing (neither SessionID nor UserID) are an error.
 	RevokeSessions(ctx context.Context, p RevokeParams) (int, error)
 	// Purge deletes sessions that were revoked, or expired (refresh or
-	// absolute), strictly before olderThan, and signing keys retired strictly
-	// before keyRetiredBefore. It returns the number of sessions deleted.
+	// absolute), strictly before olderThan, single-use tokens (Credentials)
+	// that expired strictly before olderThan, and signing keys retired
+	// strictly before keyRetiredBefore. It returns the number of sessions
+	// deleted.
 	Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) (int64, error)
 
 	// SigningKeys returns all signing keys, newest first.

@@ -182,8 +182,9 @@ func revoke(ctx context.Context, q interface {
 }
 
 // Purge deletes the sessions revoked, or expired (refresh or absolute expiry),
-// before olderThan, and the signing keys retired before keyRetiredBefore, in
-// one transaction. It returns the number of sessions deleted.
+// before olderThan, the single-use tokens expired before olderThan, and the
+// signing keys retired before keyRetiredBefore, in one transaction. It
+// returns the number of sessions deleted.
 func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
@@ -195,6 +196,9 @@ func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) 
 			return err
 		}
 		n = tag.RowsAffected()
+		if _, err := tx.Exec(ctx, `DELETE FROM user_tokens WHERE expires_at < $1`, nanos(olderThan)); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `DELETE FROM signing_keys WHERE retired_at < $1`, nanos(keyRetiredBefore))
 		return err
 	})

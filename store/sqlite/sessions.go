@@ -139,7 +139,8 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 }
 
 // Purge deletes, in one transaction, the sessions revoked or expired (refresh
-// or absolute expiry) strictly before olderThan and the signing keys retired
+// or absolute expiry) strictly before olderThan, the single-use tokens
+// expired strictly before olderThan, and the signing keys retired
 // strictly before keyRetiredBefore. It returns the number of sessions deleted.
 func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) (int64, error) {
 	var e enc
@@ -155,6 +156,9 @@ func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) 
 			return err
 		}
 		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM user_tokens WHERE expires_at < ?`, cut); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE retired_at < ?`, keyCut)
