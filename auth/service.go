@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -25,10 +26,35 @@ type Policy struct {
 	MaxSessionsPerUser int           // MAX_SESSIONS_PER_USER, 0 = unlimited
 }
 
-// DefaultPolicy is the settings' defaults.
-var DefaultPolicy = Policy{
-	AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, SessionMaxLifetime: 720 * time.Hour,
-	Rotation: true, ReuseInterval: 10 * time.Second, AccessRenewal: true, MaxSessionsPerUser: 100,
+// DefaultPolicy returns the settings' defaults (a new value each time).
+func DefaultPolicy() Policy {
+	return Policy{
+		AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, SessionMaxLifetime: 720 * time.Hour,
+		Rotation: true, ReuseInterval: 10 * time.Second, AccessRenewal: true, MaxSessionsPerUser: 100,
+	}
+}
+
+// Validate reports the first field that makes p unusable: a lifetime that is
+// not positive (a Policy built field by field that forgot one would sign
+// tokens already expired), a negative reuse interval or session cap. It
+// cannot tell Rotation off from Rotation forgotten: build a Policy from
+// DefaultPolicy() and change what differs.
+func (p Policy) Validate() error {
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"AccessTTL", p.AccessTTL}, {"RefreshTTL", p.RefreshTTL}, {"SessionMaxLifetime", p.SessionMaxLifetime}} {
+		if f.d <= 0 {
+			return fmt.Errorf("Policy.%s must be positive (it is %v)", f.name, f.d)
+		}
+	}
+	if p.ReuseInterval < 0 {
+		return fmt.Errorf("Policy.ReuseInterval must not be negative (it is %v)", p.ReuseInterval)
+	}
+	if p.MaxSessionsPerUser < 0 {
+		return fmt.Errorf("Policy.MaxSessionsPerUser must not be negative (it is %d; 0 is unlimited)", p.MaxSessionsPerUser)
+	}
+	return nil
 }
 
 // Throttle is the rate-limit seam: the service asks it before checking a

@@ -136,8 +136,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, d := range c.Dialects {
-		if !slices.Contains(latchkey.AllDialects, d) {
-			bad("DIALECTS", "unknown dialect %q: want some of %s, or all or none", d, strings.Join(latchkey.AllDialects, ","))
+		if !slices.Contains(latchkey.AllDialects(), d) {
+			bad("DIALECTS", "unknown dialect %q: want some of %s, or all or none", d, strings.Join(latchkey.AllDialects(), ","))
 		}
 	}
 

@@ -52,8 +52,6 @@ type App struct {
 
 	now       func() time.Time
 	closeRL   func() error // closes the Redis client of a shared limiter
-	stop      chan struct{}
-	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
 
@@ -121,6 +119,12 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		Algorithm: cfg.JWTAlgorithm, HS256Secret: hs, Policy: &pol, Dialects: cfg.Dialects,
 		CORSOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies, Now: now, Logger: log,
 		Hasher: hasher, RetiredKeyTTL: RetiredKeyPublished(cfg),
+		// KEY_RELOAD_INTERVAL=0 switches the reloads off; purges are
+		// `latchkey purge`'s job, from a scheduler (docs/infrastructure.md).
+		KeyReloadInterval: cfg.KeyReloadInterval.D(), PurgeInterval: -1,
+	}
+	if lo.KeyReloadInterval <= 0 {
+		lo.KeyReloadInterval = -1
 	}
 	if cfg.RefreshCookie.On() {
 		lo.CookieName, lo.SecureCookie = cfg.RefreshCookieName, cfg.Production()
@@ -128,7 +132,7 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	if cfg.AccessTokenRenewal.On() {
 		lo.Renew = latchkey.AllowRenewal
 	}
-	a := &App{Config: cfg, Store: st, Logger: log, Metrics: metrics.New(), now: now, stop: make(chan struct{})}
+	a := &App{Config: cfg, Store: st, Logger: log, Metrics: metrics.New(), now: now}
 	lo.Observer, lo.Instrument = a.Metrics, a.Metrics.Middleware
 	a.Metrics.WatchHasher(hasher)
 	a.Metrics.WatchDatabase(st.Ping)
@@ -217,35 +221,6 @@ func secret(ctx context.Context, st store.Store, cfg config.Config, name, config
 	return v, nil
 }
 
-// StartKeyReload re-reads signing keys every KEY_RELOAD_INTERVAL, so a
-// rotation made on any instance (latchkey keys rotate) is in use everywhere
-// within that interval. It stops at Close.
-func (a *App) StartKeyReload() {
-	every := a.Config.KeyReloadInterval.D()
-	if every <= 0 {
-		return
-	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-a.stop:
-				return
-			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), every)
-				err := a.ReloadKeys(ctx)
-				cancel()
-				if err != nil {
-					a.Logger.Warn("signing keys not reloaded", "err", err)
-				}
-			}
-		}
-	}()
-}
-
 // ReloadKeys reads the signing keys from the store now.
 func (a *App) ReloadKeys(ctx context.Context) error { return a.Latchkey.ReloadKeys(ctx) }
 
@@ -256,12 +231,12 @@ func (a *App) closeLimiter() {
 	}
 }
 
-// Close stops background work and closes the store.
+// Close stops background work (the reloads of the signing keys every
+// KEY_RELOAD_INTERVAL, which latchkey.New started) and closes the store.
 func (a *App) Close() error {
 	var err error
 	a.closeOnce.Do(func() {
-		close(a.stop)
-		a.wg.Wait()
+		_ = a.Latchkey.Close()
 		a.closeLimiter()
 		err = a.Store.Close()
 	})

@@ -64,7 +64,6 @@ func ServeListener(ctx context.Context, a *App, ln net.Listener) error {
 		ln.Close()
 		return err
 	}
-	a.StartKeyReload()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	errc := make(chan error, 1)
