@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -110,6 +111,9 @@ type Service struct {
 	builtin  bool // users are the Store's own: the rotation checks them in the same statement
 	renew    func(ctx context.Context, p Principal) error
 	observer Observer
+	// verifyTime is the moving average of Users.VerifyPassword's duration
+	// (nanoseconds), for Users without VerifyDummy (users.go).
+	verifyTime atomic.Int64
 }
 
 // New returns a Service.
