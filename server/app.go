@@ -3,10 +3,8 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,8 +16,8 @@ import (
 	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/store/backend"
 	"github.com/latchkey-dev/latchkey/store/postgres"
-	"github.com/latchkey-dev/latchkey/store/sqlite"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
@@ -57,45 +55,18 @@ type App struct {
 	draining  atomic.Bool // set when the server is asked to stop: /readyz answers 503
 }
 
-// OpenStore opens the backend named by the URL's scheme: sqlite://path or
-// postgres://… (postgresql:// too). It does not migrate.
-func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
-	u := cfg.DatabaseURL
-	switch {
-	case strings.HasPrefix(u, "sqlite:") || strings.HasPrefix(u, "file:"):
-		return sqlite.Open(ctx, u)
-	case strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://"):
-		return postgres.Open(ctx, u, postgres.Options{MaxConns: int32(cfg.DatabaseMaxConns), MinConns: int32(cfg.DatabaseMinConns),
-			MaxConnLifetime: cfg.DatabaseMaxConnLifetime.D()})
+// OpenStore opens DATABASE_URL with the DATABASE_* settings, through
+// backend.Open (the function an embedding application calls). It does not
+// migrate.
+func OpenStore(ctx context.Context, cfg config.Config) (backend.Store, error) {
+	st, err := backend.Open(ctx, cfg.DatabaseURL, backend.Options{Postgres: postgres.Options{
+		MaxConns: int32(cfg.DatabaseMaxConns), MinConns: int32(cfg.DatabaseMinConns),
+		MaxConnLifetime: cfg.DatabaseMaxConnLifetime.D(), Schema: cfg.DatabaseSchema,
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	return nil, fmt.Errorf("DATABASE_URL: unsupported scheme in %q (want sqlite:// or postgres://)", redactedScheme(u))
-}
-
-func redactedScheme(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		return u[:i+3] + "…"
-	}
-	return "…"
-}
-
-// Migrate applies the schema migrations of the store's backend.
-func Migrate(ctx context.Context, s store.Store) error {
-	m, ok := s.(interface{ Migrate(context.Context) error })
-	if !ok {
-		return errors.New("this store has no migrations")
-	}
-	return m.Migrate(ctx)
-}
-
-// CheckSchema returns nil when the store's schema is exactly the one this
-// build's migrations make, else a *store.SchemaError (unmigrated, or
-// migrated by a newer Latchkey). It never writes.
-func CheckSchema(ctx context.Context, s store.Store) error {
-	c, ok := s.(interface{ CheckSchema(context.Context) error })
-	if !ok {
-		return errors.New("this store has no schema version")
-	}
-	return c.CheckSchema(ctx)
+	return st, nil
 }
 
 // Open builds an App over an opened, migrated store: it maps the settings
@@ -137,12 +108,9 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		Algorithm: cfg.JWTAlgorithm, HS256Secret: hs, Policy: &pol, Dialects: cfg.Dialects,
 		CORSOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies, Now: now, Logger: log,
 		Hasher: hasher, RetiredKeyTTL: RetiredKeyPublished(cfg),
-		// KEY_RELOAD_INTERVAL=0 switches the reloads off; purges are
-		// `latchkey purge`'s job, from a scheduler (docs/infrastructure.md).
+		// Purges are `latchkey purge`'s job, from a scheduler
+		// (docs/infrastructure.md).
 		KeyReloadInterval: cfg.KeyReloadInterval.D(), PurgeInterval: -1,
-	}
-	if lo.KeyReloadInterval <= 0 {
-		lo.KeyReloadInterval = -1
 	}
 	if cfg.RefreshCookie.On() {
 		lo.CookieName, lo.SecureCookie = cfg.RefreshCookieName, cfg.Production()
