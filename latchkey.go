@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/httpapi/canonical"
+	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/token"
@@ -104,7 +105,13 @@ type Options struct {
 	// production parameters and one hash at a time per CPU the process may
 	// use (GOMAXPROCS, which follows a container's CPU limit).
 	Hasher *password.Hasher
-	// Throttle rate-limits sign-ins and refreshes (nil: none).
+	// Throttle rate-limits sign-ins and refreshes. Nil means the default
+	// limits (ratelimit.DefaultLimits: 10 failed sign-ins per account and 50
+	// per client IP in 15 minutes, 100 sign-ins and 6,000 refreshes per
+	// client IP a minute) counted in this process's memory, on the clock Now.
+	// Build a ratelimit.Throttle for other limits or for counts shared by
+	// every instance (a Redis), or pass ratelimit.Off{} to switch the limits
+	// off (another layer limits already).
 	Throttle auth.Throttle
 	// KeyReloadInterval is how often the signing keys are read again from
 	// Store, so that a key rotated by another instance (or by `latchkey keys
@@ -201,6 +208,9 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	// and what it signs then lives AccessTTL more.
 	if least := pol.AccessTTL + AccessLeeway + orDefault(o.KeyReloadInterval, DefaultKeyReloadInterval); o.RetiredKeyTTL < least {
 		o.RetiredKeyTTL = least
+	}
+	if o.Throttle == nil {
+		o.Throttle = ratelimit.NewThrottle(ratelimit.ThrottleOptions{Limits: ratelimit.DefaultLimits(), Now: o.Now, Logger: o.Logger})
 	}
 	if o.Hasher == nil {
 		n := runtime.GOMAXPROCS(0)

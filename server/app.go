@@ -122,6 +122,7 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	lo.Observer, lo.Instrument = a.Metrics, a.Metrics.Middleware
 	a.Metrics.WatchHasher(hasher)
 	a.Metrics.WatchDatabase(st.Ping)
+	lo.Throttle = ratelimit.Off{} // RATE_LIMITS=off
 	if cfg.RateLimits.On() {
 		th, err := a.openThrottle(ctx, o.RedisKeyPrefix)
 		if err != nil {
@@ -151,7 +152,7 @@ func RetiredKeyPublished(cfg config.Config) time.Duration {
 // instance when REDIS_URL is set, else in this process's memory. An
 // unreachable Redis is not a start-up error: the throttle falls back to
 // memory until it answers (see throttle), and a warning says so.
-func (a *App) openThrottle(ctx context.Context, prefix string) (*throttle, error) {
+func (a *App) openThrottle(ctx context.Context, prefix string) (*ratelimit.Throttle, error) {
 	mem := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: a.now})
 	if a.Config.RedisURL == "" {
 		return newThrottle(mem, nil, a.Config, a.Logger, a.Metrics), nil
