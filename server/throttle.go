@@ -16,5 +16,6 @@ func newThrottle(l, fallback ratelimit.Limiter, cfg config.Config, log *slog.Log
 		Limits: ratelimit.Limits{
 			SigninFailuresPerAccount: lim(cfg.RateLimitSigninFailuresAccount), SigninFailuresPerIP: lim(cfg.RateLimitSigninFailuresIP),
 			SigninsPerIP: lim(cfg.RateLimitSigninIP), RefreshesPerIP: lim(cfg.RateLimitRefreshIP),
+			IPv6Prefix: cfg.RateLimitIPv6Prefix,
 		}})
 }

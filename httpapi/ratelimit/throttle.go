@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -27,17 +28,24 @@ type Limits struct {
 	SigninFailuresPerIP      Limit // failed sign-ins per client IP (RATE_LIMIT_SIGNIN_FAILURES_IP)
 	SigninsPerIP             Limit // all sign-ins per client IP (RATE_LIMIT_SIGNIN_IP)
 	RefreshesPerIP           Limit // refreshes per client IP (RATE_LIMIT_REFRESH_IP)
+	// IPv6Prefix is how the per-IP limits count an IPv6 client: by its /N
+	// network (RATE_LIMIT_IPV6_PREFIX), since a host is usually given a
+	// whole /64 and could otherwise take a new address for every attempt.
+	// 0 or 128 and above: by its address.
+	IPv6Prefix int
 }
 
 // DefaultLimits returns the settings' defaults: 10 failed sign-ins per
 // account and 50 per IP in 15 minutes, 100 sign-ins and 6,000 refreshes per
-// IP a minute (generous: many users may share a proxy's address).
+// IP a minute (generous: many users may share a proxy's address), an IPv6
+// client counted by its /64.
 func DefaultLimits() Limits {
 	return Limits{
 		SigninFailuresPerAccount: Limit{Count: 10, Per: 15 * time.Minute},
 		SigninFailuresPerIP:      Limit{Count: 50, Per: 15 * time.Minute},
 		SigninsPerIP:             Limit{Count: 100, Per: time.Minute},
 		RefreshesPerIP:           Limit{Count: 6000, Per: time.Minute},
+		IPv6Prefix:               64,
 	}
 }
 
@@ -93,6 +101,23 @@ func NewThrottle(o ThrottleOptions) *Throttle {
 // warnEvery spaces the warnings of a failing limiter: one per request would
 // flood the log just when it matters.
 const warnEvery = 10 * time.Second
+
+// ipKey is the part of a per-IP key that names the client: an IPv4
+// address as it is, an IPv6 address by its /IPv6Prefix network
+// (2001:db8:1:2::/64). Anything unparsable (no address known) is kept as it
+// is.
+func (t *Throttle) ipKey(ip string) string {
+	bits := t.lim.IPv6Prefix
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() || bits <= 0 || bits >= 128 {
+		return ip
+	}
+	p, err := a.WithZone("").Prefix(bits)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
 
 func accountKey(email string) string {
 	sum := sha256.Sum256([]byte(email))
@@ -164,6 +189,7 @@ func (t *Throttle) hit(ctx context.Context, key string, l Limit) {
 // (SignInFailed), not consumed here, so a user who types the right password
 // costs the per-account limit nothing.
 func (t *Throttle) AllowSignIn(ctx context.Context, email, ip string) error {
+	ip = t.ipKey(ip)
 	if ok, retry := t.allow(ctx, "signin-fail-acct:"+accountKey(email), t.lim.SigninFailuresPerAccount, true); !ok {
 		return t.limited(LimitSigninFailuresAccount, retry)
 	}
@@ -178,12 +204,14 @@ func (t *Throttle) AllowSignIn(ctx context.Context, email, ip string) error {
 
 // SignInFailed counts a failed sign-in against the account and the IP.
 func (t *Throttle) SignInFailed(ctx context.Context, email, ip string) {
+	ip = t.ipKey(ip)
 	t.hit(ctx, "signin-fail-acct:"+accountKey(email), t.lim.SigninFailuresPerAccount)
 	t.hit(ctx, "signin-fail-ip:"+ip, t.lim.SigninFailuresPerIP)
 }
 
 // AllowRefresh refuses a refresh over the per-IP limit.
 func (t *Throttle) AllowRefresh(ctx context.Context, ip string) error {
+	ip = t.ipKey(ip)
 	if ok, retry := t.allow(ctx, "refresh-ip:"+ip, t.lim.RefreshesPerIP, false); !ok {
 		return t.limited(LimitRefreshIP, retry)
 	}
