@@ -69,8 +69,12 @@ type Throttle interface {
 }
 
 // ClaimsFunc returns extra access-token claims for a user (Feathers'
-// getPayload). Registered claims are never overridden.
-type ClaimsFunc func(ctx context.Context, userID string) (map[string]any, error)
+// getPayload). u is the user's record when the call has just read it (a
+// sign-in; a renewal; a refresh with the application's own Users), so the
+// hook need not read it again (its PasswordHash is left empty); nil otherwise (a refresh with the built-in
+// users reads no user row): look the user up by userID then. Registered
+// claims are never overridden.
+type ClaimsFunc func(ctx context.Context, userID string, u *User) (map[string]any, error)
 
 // Options wire a Service.
 type Options struct {
@@ -191,7 +195,7 @@ func (s *Service) mintAccess(ctx context.Context, sess Session, now, notAfter ti
 	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp,
 		Generation: sess.Generation, ClientID: cid}
 	if s.claims != nil {
-		extra, err := s.claims(ctx, sess.UserID)
+		extra, err := s.claims(ctx, sess.UserID, userAtHand(ctx, sess.UserID))
 		if err != nil {
 			return "", time.Time{}, err
 		}

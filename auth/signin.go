@@ -134,7 +134,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 		s.log.InfoContext(ctx, "audit", "event", "session.revoked", "reason", "session_limit", "session_id", id, "user_id", u.ID,
 			"count", 1, "ip", m.IP)
 	}
-	g, err = s.grant(ctx, sess, now, sess.Generation)
+	g, err = s.grant(withUserAtHand(ctx, u), sess, now, sess.Generation)
 	if err != nil {
 		return nil, err
 	}

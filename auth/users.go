@@ -135,3 +135,21 @@ func (s *Service) spendOnUnknown(ctx context.Context, pw string) error {
 	}
 	return nil
 }
+
+type userAtHandKey struct{}
+
+// withUserAtHand returns ctx carrying u, the user record a call has just
+// read, for the claims hook (see ClaimsFunc), without its password hash: a
+// hook has no use for it, and must not copy it into a token by mistake.
+func withUserAtHand(ctx context.Context, u User) context.Context {
+	u.PasswordHash = ""
+	return context.WithValue(ctx, userAtHandKey{}, u)
+}
+
+// userAtHand returns the user record ctx carries for userID, or nil.
+func userAtHand(ctx context.Context, userID string) *User {
+	if u, ok := ctx.Value(userAtHandKey{}).(User); ok && u.ID == userID {
+		return &u
+	}
+	return nil
+}

@@ -82,7 +82,10 @@ func (a accounts) VerifyDummy(_ context.Context, pw string) error {
 }
 
 // claims is Latchkey's claims hook: the user's plan, in every access token.
-func (a accounts) claims(ctx context.Context, userID string) (map[string]any, error) {
+// The plan is the application's own column, so it is read here; the record
+// Latchkey passes when it has one at hand (the third argument) holds only
+// Latchkey's fields (id, email, status).
+func (a accounts) claims(ctx context.Context, userID string, _ *auth.User) (map[string]any, error) {
 	u, err := a.one(ctx, "id = $1", userID)
 	if err != nil {
 		return nil, err
