@@ -167,6 +167,10 @@ func (c *Config) Validate() error {
 		{"RATE_LIMIT_SIGNIN_FAILURES_IP", c.RateLimitSigninFailuresIP},
 		{"RATE_LIMIT_SIGNIN_IP", c.RateLimitSigninIP},
 		{"RATE_LIMIT_REFRESH_IP", c.RateLimitRefreshIP},
+		{"RATE_LIMIT_PASSWORD_RESET_ACCOUNT", c.RateLimitPasswordResetAccount},
+		{"RATE_LIMIT_PASSWORD_RESET_IP", c.RateLimitPasswordResetIP},
+		{"RATE_LIMIT_VERIFICATION_RESEND_ACCOUNT", c.RateLimitVerificationResendAccount},
+		{"RATE_LIMIT_VERIFICATION_RESEND_IP", c.RateLimitVerificationResendIP},
 	} {
 		if err := r.rate.Valid(); err != nil {
 			bad(r.env, "%v", err)
@@ -185,6 +189,8 @@ func (c *Config) Validate() error {
 			bad("REDIS_URL", "%v", err)
 		}
 	}
+
+	c.validateMail(bad, positive)
 
 	if c.PasswordHashConcurrency < 0 {
 		bad("PASSWORD_HASH_CONCURRENCY", "must not be negative, got %d (0 means half the CPUs the process may use, at least one)", c.PasswordHashConcurrency)

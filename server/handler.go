@@ -107,6 +107,7 @@ func ServeListener(ctx context.Context, a *App, ln net.Listener) error {
 		servers = append(servers, newHTTPServer(a.MetricsHandler()))
 		listeners = append(listeners, mln)
 	}
+	a.StartMail()
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()

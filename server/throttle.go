@@ -16,6 +16,9 @@ func newThrottle(l, fallback ratelimit.Limiter, cfg config.Config, log *slog.Log
 		Limits: ratelimit.Limits{
 			SigninFailuresPerAccount: lim(cfg.RateLimitSigninFailuresAccount), SigninFailuresPerIP: lim(cfg.RateLimitSigninFailuresIP),
 			SigninsPerIP: lim(cfg.RateLimitSigninIP), RefreshesPerIP: lim(cfg.RateLimitRefreshIP),
-			IPv6Prefix: cfg.RateLimitIPv6Prefix,
+			PasswordResetsPerAccount: lim(cfg.RateLimitPasswordResetAccount), PasswordResetsPerIP: lim(cfg.RateLimitPasswordResetIP),
+			VerificationResendsPerAccount: lim(cfg.RateLimitVerificationResendAccount),
+			VerificationResendsPerIP:      lim(cfg.RateLimitVerificationResendIP),
+			IPv6Prefix:                    cfg.RateLimitIPv6Prefix,
 		}})
 }

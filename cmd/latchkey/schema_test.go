@@ -36,8 +36,8 @@ func TestDatabaseSchema(t *testing.T) {
 	if code, out, errs := cli(t, "", "migrate", "--database-url", db, "--database-schema", "public"); code != 0 || !strings.Contains(out, "migrations applied") {
 		t.Fatalf("migrate into public: %d %s %s", code, out, errs)
 	}
-	if n := count("public"); n != 5 {
-		t.Fatalf("public holds %d tables; want Latchkey's 5", n)
+	if n := count("public"); n != 7 {
+		t.Fatalf("public holds %d tables; want Latchkey's 7", n)
 	}
 	code, _, errs := cli(t, "", "migrate", "--database-url", db)
 	if code == 0 || !strings.Contains(errs, "DATABASE_SCHEMA=public") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
@@ -46,7 +46,7 @@ func TestDatabaseSchema(t *testing.T) {
 	if code, out, errs := cli(t, "", "migrate", "--database-url", db, "--database-schema", "tokens"); code != 0 || !strings.Contains(out, "migrations applied") {
 		t.Fatalf("migrate into tokens: %d %s %s", code, out, errs)
 	}
-	if n := count("tokens"); n != 5 {
-		t.Fatalf("schema tokens holds %d tables; want 5", n)
+	if n := count("tokens"); n != 7 {
+		t.Fatalf("schema tokens holds %d tables; want 7", n)
 	}
 }

@@ -19,6 +19,11 @@ const (
 	LimitSigninFailuresIP      = "signin_failures_ip"
 	LimitSigninIP              = "signin_ip"
 	LimitRefreshIP             = "refresh_ip"
+	// The limits of the requests that send e-mail.
+	LimitPasswordResetAccount      = "password_reset_account"
+	LimitPasswordResetIP           = "password_reset_ip"
+	LimitVerificationResendAccount = "verification_resend_account"
+	LimitVerificationResendIP      = "verification_resend_ip"
 )
 
 // Limits are a Throttle's limits, one per RATE_LIMIT_* setting. A Limit
@@ -28,6 +33,16 @@ type Limits struct {
 	SigninFailuresPerIP      Limit // failed sign-ins per client IP (RATE_LIMIT_SIGNIN_FAILURES_IP)
 	SigninsPerIP             Limit // all sign-ins per client IP (RATE_LIMIT_SIGNIN_IP)
 	RefreshesPerIP           Limit // refreshes per client IP (RATE_LIMIT_REFRESH_IP)
+	// Requests that send e-mail, per address (counted alike for every
+	// address, a user's or not) and per client IP: password-reset requests
+	// (RATE_LIMIT_PASSWORD_RESET_ACCOUNT, RATE_LIMIT_PASSWORD_RESET_IP) and
+	// verification resends (RATE_LIMIT_VERIFICATION_RESEND_ACCOUNT,
+	// RATE_LIMIT_VERIFICATION_RESEND_IP). A password change is limited as
+	// a sign-in is (the failure limits above).
+	PasswordResetsPerAccount      Limit
+	PasswordResetsPerIP           Limit
+	VerificationResendsPerAccount Limit
+	VerificationResendsPerIP      Limit
 	// IPv6Prefix is how the per-IP limits count an IPv6 client: by its /N
 	// network (RATE_LIMIT_IPV6_PREFIX), since a host is usually given a
 	// whole /64 and could otherwise take a new address for every attempt.
@@ -37,15 +52,20 @@ type Limits struct {
 
 // DefaultLimits returns the settings' defaults: 10 failed sign-ins per
 // account and 50 per IP in 15 minutes, 100 sign-ins and 6,000 refreshes per
-// IP a minute (generous: many users may share a proxy's address), an IPv6
-// client counted by its /64.
+// IP a minute (generous: many users may share a proxy's address), 5
+// password-reset requests and 5 verification resends per address and 30
+// per IP an hour, an IPv6 client counted by its /64.
 func DefaultLimits() Limits {
 	return Limits{
-		SigninFailuresPerAccount: Limit{Count: 10, Per: 15 * time.Minute},
-		SigninFailuresPerIP:      Limit{Count: 50, Per: 15 * time.Minute},
-		SigninsPerIP:             Limit{Count: 100, Per: time.Minute},
-		RefreshesPerIP:           Limit{Count: 6000, Per: time.Minute},
-		IPv6Prefix:               64,
+		SigninFailuresPerAccount:      Limit{Count: 10, Per: 15 * time.Minute},
+		SigninFailuresPerIP:           Limit{Count: 50, Per: 15 * time.Minute},
+		SigninsPerIP:                  Limit{Count: 100, Per: time.Minute},
+		RefreshesPerIP:                Limit{Count: 6000, Per: time.Minute},
+		PasswordResetsPerAccount:      Limit{Count: 5, Per: time.Hour},
+		PasswordResetsPerIP:           Limit{Count: 30, Per: time.Hour},
+		VerificationResendsPerAccount: Limit{Count: 5, Per: time.Hour},
+		VerificationResendsPerIP:      Limit{Count: 30, Per: time.Hour},
+		IPv6Prefix:                    64,
 	}
 }
 
@@ -85,7 +105,10 @@ type Throttle struct {
 	lastWarn    atomic.Int64 // Unix nanoseconds of the last warning
 }
 
-var _ auth.Throttle = (*Throttle)(nil)
+var (
+	_ auth.Throttle     = (*Throttle)(nil)
+	_ auth.MailThrottle = (*Throttle)(nil)
+)
 
 // NewThrottle returns a Throttle.
 func NewThrottle(o ThrottleOptions) *Throttle {
@@ -227,3 +250,30 @@ var _ auth.Throttle = Off{}
 func (Off) AllowSignIn(context.Context, string, string) error { return nil }
 func (Off) SignInFailed(context.Context, string, string)      {}
 func (Off) AllowRefresh(context.Context, string) error        { return nil }
+
+// AllowPasswordReset refuses a password-reset request over the per-address
+// or per-IP limit. Every request counts, whether or not the address is a
+// user's.
+func (t *Throttle) AllowPasswordReset(ctx context.Context, email, ip string) error {
+	return t.allowMail(ctx, "reset", email, ip, t.lim.PasswordResetsPerAccount, t.lim.PasswordResetsPerIP,
+		LimitPasswordResetAccount, LimitPasswordResetIP)
+}
+
+// AllowVerificationResend refuses a verification resend over the
+// per-address or per-IP limit.
+func (t *Throttle) AllowVerificationResend(ctx context.Context, email, ip string) error {
+	return t.allowMail(ctx, "resend", email, ip, t.lim.VerificationResendsPerAccount, t.lim.VerificationResendsPerIP,
+		LimitVerificationResendAccount, LimitVerificationResendIP)
+}
+
+// allowMail consumes one request of the per-IP, then the per-address
+// limit of a request that sends e-mail.
+func (t *Throttle) allowMail(ctx context.Context, prefix, email, ip string, acct, perIP Limit, acctName, ipName string) error {
+	if ok, retry := t.allow(ctx, prefix+"-ip:"+t.ipKey(ip), perIP, false); !ok {
+		return t.limited(ipName, retry)
+	}
+	if ok, retry := t.allow(ctx, prefix+"-acct:"+accountKey(email), acct, false); !ok {
+		return t.limited(acctName, retry)
+	}
+	return nil
+}
