@@ -1,0 +1,55 @@
+-- The security-event feed of the SSF transmitter (docs/revocation.md): the
+-- events every revocation records in its own transaction, the receivers
+-- that may read them, and their streams.
+
+-- +goose Up
+
+-- seq orders the feed, and the order must be the commit order: a stream's
+-- cursor moves past an event only when no event with a smaller seq can
+-- still appear. Every transaction that writes events first takes a
+-- transaction-scoped advisory lock (feed.go), so seqs are drawn, and
+-- commits happen, one transaction after another.
+CREATE TABLE ssf_events (
+    seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id         text   NOT NULL,
+    kind       text   NOT NULL,
+    stream_id  text   NOT NULL DEFAULT '',
+    session_id text   NOT NULL DEFAULT '',
+    user_id    text   NOT NULL DEFAULT '',
+    reason     text   NOT NULL DEFAULT '',
+    state      text   NOT NULL DEFAULT '',
+    txn        text   NOT NULL DEFAULT '',
+    at         bigint NOT NULL
+);
+
+CREATE TABLE ssf_receivers (
+    id              text   PRIMARY KEY,
+    name            text   NOT NULL UNIQUE,
+    audience        text   NOT NULL,
+    credential_hash bytea  NOT NULL UNIQUE,
+    created_at      bigint NOT NULL
+);
+
+CREATE TABLE ssf_streams (
+    id                   text    PRIMARY KEY,
+    receiver_id          text    NOT NULL REFERENCES ssf_receivers (id) ON DELETE CASCADE,
+    push                 boolean NOT NULL,
+    endpoint_url         text    NOT NULL DEFAULT '',
+    authorization_header text    NOT NULL DEFAULT '',
+    events_requested     jsonb   NOT NULL,
+    events_delivered     jsonb   NOT NULL,
+    description          text    NOT NULL DEFAULT '',
+    status               text    NOT NULL CHECK (status IN ('enabled', 'paused', 'disabled')),
+    status_reason        text    NOT NULL DEFAULT '',
+    cursor               bigint  NOT NULL,
+    lease_owner          text    NOT NULL DEFAULT '',
+    lease_until          bigint  NOT NULL DEFAULT 0,
+    created_at           bigint  NOT NULL,
+    updated_at           bigint  NOT NULL
+);
+CREATE INDEX ssf_streams_receiver ON ssf_streams (receiver_id);
+
+-- +goose Down
+DROP TABLE ssf_streams;
+DROP TABLE ssf_receivers;
+DROP TABLE ssf_events;

@@ -1,0 +1,431 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/store/internal/ackwalk"
+)
+
+var _ store.Feed = (*DB)(nil)
+
+// The feed's tables are ssf_events, ssf_receivers and ssf_streams
+// (migration 00005). Events are written by the single writer, so their seq
+// order is their commit order; readers see a prefix of it.
+
+const receiverCols = `id, name, audience, credential_hash, created_at`
+
+// CreateReceiver inserts r; a taken id, name or credential hash is
+// store.ErrConflict.
+func (db *DB) CreateReceiver(ctx context.Context, r store.Receiver) error {
+	var e enc
+	args := []any{r.ID, r.Name, r.Audience, r.CredentialHash, e.time(r.CreatedAt)}
+	if e.err != nil {
+		return e.err
+	}
+	return db.wrap("create receiver", db.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO ssf_receivers (`+receiverCols+`) VALUES (?, ?, ?, ?, ?)`, args...)
+		return err
+	}))
+}
+
+// Receivers returns every receiver, by name.
+func (db *DB) Receivers(ctx context.Context) ([]store.Receiver, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+receiverCols+` FROM ssf_receivers ORDER BY name`)
+	if err != nil {
+		return nil, db.wrap("receivers", err)
+	}
+	defer rows.Close()
+	var out []store.Receiver
+	for rows.Next() {
+		r, err := scanReceiver(rows)
+		if err != nil {
+			return nil, db.wrap("receivers", err)
+		}
+		out = append(out, r)
+	}
+	return out, db.wrap("receivers", rows.Err())
+}
+
+// ReceiverByCredential returns the receiver whose credential hash is hash.
+func (db *DB) ReceiverByCredential(ctx context.Context, hash []byte) (store.Receiver, error) {
+	r, err := scanReceiver(db.r.QueryRowContext(ctx, `SELECT `+receiverCols+` FROM ssf_receivers WHERE credential_hash = ?`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Receiver{}, fmt.Errorf("sqlite: receiver: %w", store.ErrNotFound)
+	}
+	return r, db.wrap("receiver", err)
+}
+
+// DeleteReceiver deletes the receiver, its streams (ON DELETE CASCADE) and
+// their own events.
+func (db *DB) DeleteReceiver(ctx context.Context, id string) error {
+	return db.wrap("delete receiver", db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ssf_events
+			WHERE stream_id IN (SELECT id FROM ssf_streams WHERE receiver_id = ?)`, id); err != nil {
+			return err
+		}
+		return mustChange(tx.ExecContext(ctx, `DELETE FROM ssf_receivers WHERE id = ?`, id))
+	}))
+}
+
+func scanReceiver(s scanner) (store.Receiver, error) {
+	var (
+		r       store.Receiver
+		created int64
+	)
+	if err := s.Scan(&r.ID, &r.Name, &r.Audience, &r.CredentialHash, &created); err != nil {
+		return store.Receiver{}, err
+	}
+	r.CreatedAt = fromNanos(created)
+	return r, nil
+}
+
+const streamCols = `id, receiver_id, push, endpoint_url, authorization_header, events_requested,
+	events_delivered, description, status, status_reason, cursor, lease_owner, lease_until,
+	created_at, updated_at`
+
+// headSeq is the newest event's seq (0 when there is none). Cursors never
+// move back: it is used as max(cursor, headSeq).
+const headSeq = `(SELECT coalesce(max(seq), 0) FROM ssf_events)`
+
+// CreateStream inserts s with its cursor before the first event at or after
+// replayFrom (after the newest event when replayFrom is zero or nothing
+// happened since).
+func (db *DB) CreateStream(ctx context.Context, s store.Stream, replayFrom time.Time) error {
+	var e enc
+	created, updated, from := e.time(s.CreatedAt), e.time(s.UpdatedAt), e.time(replayFrom)
+	if e.err != nil {
+		return e.err
+	}
+	req, del, err := encodeKinds(s)
+	if err != nil {
+		return err
+	}
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+		var cursor int64
+		q := `SELECT ` + headSeq
+		args := []any{}
+		if from != nil {
+			q = `SELECT coalesce((SELECT min(seq) - 1 FROM ssf_events WHERE at >= ?), ` + headSeq + `)`
+			args = append(args, from)
+		}
+		if err := tx.QueryRowContext(ctx, q, args...).Scan(&cursor); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO ssf_streams (`+streamCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?)`,
+			s.ID, s.ReceiverID, s.Push, s.EndpointURL, s.Authorization, req, del, s.Description,
+			string(s.Status), s.StatusReason, cursor, created, updated)
+		if errors.Is(err, sqlite3.CONSTRAINT_FOREIGNKEY) {
+			return fmt.Errorf("no receiver %q: %w", s.ReceiverID, store.ErrNotFound)
+		}
+		return err
+	})
+	return db.wrap("create stream", err)
+}
+
+// Stream returns the stream with id.
+func (db *DB) Stream(ctx context.Context, id string) (store.Stream, error) {
+	s, err := scanStream(db.r.QueryRowContext(ctx, `SELECT `+streamCols+` FROM ssf_streams WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Stream{}, fmt.Errorf("sqlite: stream: %w", store.ErrNotFound)
+	}
+	return s, db.wrap("stream", err)
+}
+
+// Streams returns the streams of receiverID (all when ""), oldest first.
+func (db *DB) Streams(ctx context.Context, receiverID string) ([]store.Stream, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+streamCols+` FROM ssf_streams
+		WHERE ? = '' OR receiver_id = ? ORDER BY created_at, id`, receiverID, receiverID)
+	if err != nil {
+		return nil, db.wrap("streams", err)
+	}
+	defer rows.Close()
+	var out []store.Stream
+	for rows.Next() {
+		s, err := scanStream(rows)
+		if err != nil {
+			return nil, db.wrap("streams", err)
+		}
+		out = append(out, s)
+	}
+	return out, db.wrap("streams", rows.Err())
+}
+
+// UpdateStream writes s's configuration and status; a stream leaving
+// "disabled" jumps to the newest event.
+func (db *DB) UpdateStream(ctx context.Context, s store.Stream) error {
+	var e enc
+	updated := e.time(s.UpdatedAt)
+	if e.err != nil {
+		return e.err
+	}
+	req, del, err := encodeKinds(s)
+	if err != nil {
+		return err
+	}
+	// SQLite evaluates every SET expression against the row as it was, so
+	// status in the CASE is the old status.
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+		return mustChange(tx.ExecContext(ctx, `UPDATE ssf_streams SET push = ?, endpoint_url = ?,
+			authorization_header = ?, events_requested = ?, events_delivered = ?, description = ?,
+			status = ?, status_reason = ?, updated_at = ?,
+			cursor = CASE WHEN status = 'disabled' AND ? <> 'disabled' THEN max(cursor, `+headSeq+`) ELSE cursor END
+			WHERE id = ?`,
+			s.Push, s.EndpointURL, s.Authorization, req, del, s.Description, string(s.Status), s.StatusReason,
+			updated, string(s.Status), s.ID))
+	})
+	return db.wrap("update stream", err)
+}
+
+// DeleteStream deletes the stream and its own events.
+func (db *DB) DeleteStream(ctx context.Context, id string) error {
+	return db.wrap("delete stream", db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM ssf_events WHERE stream_id = ?`, id); err != nil {
+			return err
+		}
+		return mustChange(tx.ExecContext(ctx, `DELETE FROM ssf_streams WHERE id = ?`, id))
+	}))
+}
+
+func scanStream(s scanner) (store.Stream, error) {
+	var (
+		x                       store.Stream
+		req, del, status        string
+		lease, created, updated int64
+	)
+	err := s.Scan(&x.ID, &x.ReceiverID, &x.Push, &x.EndpointURL, &x.Authorization, &req, &del, &x.Description,
+		&status, &x.StatusReason, &x.Cursor, &x.LeaseOwner, &lease, &created, &updated)
+	if err != nil {
+		return store.Stream{}, err
+	}
+	if err := decodeKinds(&x, req, del); err != nil {
+		return store.Stream{}, err
+	}
+	x.Status = store.StreamStatus(status)
+	x.LeaseUntil, x.CreatedAt, x.UpdatedAt = fromLease(lease), fromNanos(created), fromNanos(updated)
+	return x, nil
+}
+
+// fromLease decodes lease_until, where 0 is "never leased".
+func fromLease(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return fromNanos(n)
+}
+
+// encodeKinds returns s's requested and delivered event types as the JSON
+// arrays the columns hold.
+func encodeKinds(s store.Stream) (req, del string, err error) {
+	r, err := json.Marshal(nonNil(s.Requested))
+	if err != nil {
+		return "", "", err
+	}
+	d, err := json.Marshal(nonNil(s.Delivered))
+	return string(r), string(d), err
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func decodeKinds(s *store.Stream, req, del string) error {
+	if err := json.Unmarshal([]byte(req), &s.Requested); err != nil {
+		return fmt.Errorf("events_requested: %w", err)
+	}
+	if err := json.Unmarshal([]byte(del), &s.Delivered); err != nil {
+		return fmt.Errorf("events_delivered: %w", err)
+	}
+	return nil
+}
+
+// mustChange turns an Exec that changed no row into store.ErrNotFound.
+func mustChange(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+const eventCols = `seq, id, kind, stream_id, session_id, user_id, reason, state, txn, at`
+
+// AddStreamEvent records a stream's own event after every committed one.
+func (db *DB) AddStreamEvent(ctx context.Context, ev store.Event) error {
+	var e enc
+	at := e.time(ev.At)
+	if e.err != nil {
+		return e.err
+	}
+	if ev.StreamID == "" {
+		return errors.New("sqlite: add stream event: the event names no stream")
+	}
+	return db.wrap("add stream event", db.writeTx(ctx, func(tx *sql.Tx) error {
+		return mustChange(tx.ExecContext(ctx, `INSERT INTO ssf_events (id, kind, stream_id, state, txn, at)
+			SELECT ?, ?, id, ?, ?, ? FROM ssf_streams WHERE id = ?`,
+			ev.ID, string(ev.Kind), ev.State, ev.Txn, at, ev.StreamID))
+	}))
+}
+
+// StreamEvents returns up to limit events after the stream's cursor that the
+// stream receives, in seq order.
+func (db *DB) StreamEvents(ctx context.Context, streamID string, limit int) ([]store.Event, error) {
+	s, err := db.Stream(ctx, streamID)
+	if err != nil {
+		return nil, err
+	}
+	q, args := streamEventsQuery(s, limit)
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, db.wrap("stream events", err)
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, db.wrap("stream events", err)
+		}
+		out = append(out, ev)
+	}
+	return out, db.wrap("stream events", rows.Err())
+}
+
+// streamEventsQuery selects the events after s's cursor that s receives:
+// its own, and the shared ones of a kind it is delivered.
+func streamEventsQuery(s store.Stream, limit int) (string, []any) {
+	args := []any{s.Cursor, s.ID}
+	kinds := "NULL" // IN (NULL) matches nothing
+	if len(s.Delivered) > 0 {
+		kinds = strings.Repeat("?, ", len(s.Delivered)-1) + "?"
+		for _, k := range s.Delivered {
+			args = append(args, string(k))
+		}
+	}
+	args = append(args, limit)
+	return `SELECT ` + eventCols + ` FROM ssf_events
+		WHERE seq > ? AND (stream_id = ? OR (stream_id = '' AND kind IN (` + kinds + `)))
+		ORDER BY seq LIMIT ?`, args
+}
+
+func scanEvent(s scanner) (store.Event, error) {
+	var (
+		e    store.Event
+		kind string
+		at   int64
+	)
+	if err := s.Scan(&e.Seq, &e.ID, &kind, &e.StreamID, &e.SessionID, &e.UserID, &e.Reason, &e.State, &e.Txn, &at); err != nil {
+		return store.Event{}, err
+	}
+	e.Kind, e.At = store.EventKind(kind), fromNanos(at)
+	return e, nil
+}
+
+// AckEvents moves the stream's cursor over the acknowledged prefix of the
+// events it receives.
+func (db *DB) AckEvents(ctx context.Context, streamID string, ids []string) error {
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		s, err := scanStream(tx.QueryRowContext(ctx, `SELECT `+streamCols+` FROM ssf_streams WHERE id = ?`, streamID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		cursor, err := ackwalk.Cursor(s, ids, func(after int64, n int) ([]ackwalk.Row, error) {
+			rows, err := tx.QueryContext(ctx, `SELECT seq, id, kind, stream_id FROM ssf_events
+				WHERE seq > ? ORDER BY seq LIMIT ?`, after, n)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var out []ackwalk.Row
+			for rows.Next() {
+				var r ackwalk.Row
+				var kind string
+				if err := rows.Scan(&r.Seq, &r.ID, &kind, &r.StreamID); err != nil {
+					return nil, err
+				}
+				r.Kind = store.EventKind(kind)
+				out = append(out, r)
+			}
+			return out, rows.Err()
+		})
+		if err != nil || cursor == s.Cursor {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE ssf_streams SET cursor = ? WHERE id = ? AND cursor < ?`, cursor, streamID, cursor)
+		return err
+	})
+	return db.wrap("ack events", err)
+}
+
+// FeedHead returns the newest event's seq.
+func (db *DB) FeedHead(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.r.QueryRowContext(ctx, `SELECT `+headSeq).Scan(&n)
+	return n, db.wrap("feed head", err)
+}
+
+// LeaseStream takes, renews or (ttl <= 0) releases owner's lease on the
+// stream. The single writer makes the compare-and-set exclusive, across
+// processes too (the write lock).
+func (db *DB) LeaseStream(ctx context.Context, streamID, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	var e enc
+	n, until := e.time(now), e.time(now.Add(ttl))
+	if e.err != nil {
+		return false, e.err
+	}
+	var held bool
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		if ttl <= 0 {
+			_, err := tx.ExecContext(ctx, `UPDATE ssf_streams SET lease_until = ? WHERE id = ? AND lease_owner = ?`, n, streamID, owner)
+			return err
+		}
+		err := mustChange(tx.ExecContext(ctx, `UPDATE ssf_streams SET lease_owner = ?, lease_until = ?
+			WHERE id = ? AND (lease_owner = ? OR lease_until <= ?)`, owner, until, streamID, owner, n))
+		held = err == nil
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // held by another, or no such stream: not held either way
+		}
+		return err
+	})
+	return held, db.wrap("lease stream", err)
+}
+
+// PurgeEvents deletes the events that happened before before.
+func (db *DB) PurgeEvents(ctx context.Context, before time.Time) (int64, error) {
+	var e enc
+	cut := e.time(before)
+	if e.err != nil {
+		return 0, e.err
+	}
+	var n int64
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM ssf_events WHERE at < ?`, cut)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, db.wrap("purge events", err)
+}
