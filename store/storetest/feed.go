@@ -237,8 +237,8 @@ var streamCases = []testCase{
 			theirs := f.stream(other.ID, func(s *store.Stream) { s.CreatedAt = at(2 * time.Second) })
 			f.sameStream("push stream", push, store.Stream{ID: push.ID, ReceiverID: r.ID, Push: true,
 				EndpointURL: "https://api.example/ssf", Authorization: "Bearer abc",
-				Requested:   []string{"urn:example:unknown", "https://schemas.openid.net/secevent/caep/event-type/credential-change"},
-				Delivered:   []store.EventKind{store.EventCredentialChange}, Description: "push one",
+				Requested: []string{"urn:example:unknown", "https://schemas.openid.net/secevent/caep/event-type/credential-change"},
+				Delivered: []store.EventKind{store.EventCredentialChange}, Description: "push one",
 				Status: store.StreamPaused, StatusReason: "maintenance", CreatedAt: base, UpdatedAt: base})
 			list, err := f.feed().Streams(f.ctx, r.ID)
 			if err != nil {
