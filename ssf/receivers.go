@@ -117,5 +117,29 @@ func (t *Transmitter) ownStream(ctx context.Context, rcv store.Receiver, id stri
 	if err != nil {
 		return store.Stream{}, storeErr(err)
 	}
+	t.touch(ctx, s.ID)
 	return s, nil
+}
+
+// touch records that the stream's receiver is alive, at most once per
+// Inactivity/24 per instance, so the feed is written rarely. A failure is
+// only logged: the next call tries again.
+func (t *Transmitter) touch(ctx context.Context, streamID string) {
+	now := t.now().UTC()
+	t.mu.Lock()
+	last, ok := t.lastTouch[streamID]
+	fresh := ok && now.Sub(last) < t.o.Inactivity/24
+	if !fresh {
+		t.lastTouch[streamID] = now
+		if len(t.lastTouch) > 10_000 {
+			clear(t.lastTouch)
+		}
+	}
+	t.mu.Unlock()
+	if fresh {
+		return
+	}
+	if err := t.feed.TouchStream(ctx, streamID, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.log.WarnContext(ctx, "ssf: cannot record a receiver's activity", "stream_id", streamID, "err", err)
+	}
 }

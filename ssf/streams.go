@@ -26,6 +26,7 @@ type streamConfig struct {
 	EventsDelivered         []string `json:"events_delivered"`
 	Description             string   `json:"description,omitempty"`
 	MinVerificationInterval int      `json:"min_verification_interval"`
+	InactivityTimeout       int64    `json:"inactivity_timeout"`
 }
 
 type delivery struct {
@@ -46,6 +47,7 @@ type streamRequest struct {
 	EventsDelivered         *[]string        `json:"events_delivered"`
 	Description             *string          `json:"description"`
 	MinVerificationInterval *int             `json:"min_verification_interval"`
+	InactivityTimeout       *int64           `json:"inactivity_timeout"`
 }
 
 type deliveryRequest struct {
@@ -58,7 +60,7 @@ type deliveryRequest struct {
 func (t *Transmitter) config(s store.Stream, rcv store.Receiver) streamConfig {
 	c := streamConfig{StreamID: s.ID, Iss: t.o.Issuer, Aud: rcv.Audience, EventsSupported: eventsSupported(),
 		EventsRequested: s.Requested, EventsDelivered: deliveredURIs(s.Delivered), Description: s.Description,
-		MinVerificationInterval: int(minVerifyInterval.Seconds())}
+		MinVerificationInterval: int(minVerifyInterval.Seconds()), InactivityTimeout: int64(t.o.Inactivity.Seconds())}
 	if c.EventsRequested == nil {
 		c.EventsRequested = []string{}
 	}
@@ -215,6 +217,9 @@ func (t *Transmitter) checkSupplied(req streamRequest, s store.Stream, rcv store
 	}
 	if req.MinVerificationInterval != nil && *req.MinVerificationInterval != int(minVerifyInterval.Seconds()) {
 		return mismatch("min_verification_interval")
+	}
+	if req.InactivityTimeout != nil && *req.InactivityTimeout != int64(t.o.Inactivity.Seconds()) {
+		return mismatch("inactivity_timeout")
 	}
 	if d := req.Delivery; d != nil && d.Method == MethodPoll && d.EndpointURL != nil && *d.EndpointURL != t.pollURL(s.ID) {
 		return mismatch("delivery.endpoint_url of a poll stream")

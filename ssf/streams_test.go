@@ -267,14 +267,14 @@ func TestMalformedStreamConfigs(t *testing.T) {
 	}
 }
 
-// A receiver has at most 16 streams; the 17th is 409.
+// A receiver has at most 64 streams; the 65th is 409.
 func TestStreamLimit(t *testing.T) {
 	e := newEnv(t)
-	for range 16 {
+	for range 64 {
 		e.createPoll()
 	}
 	if status, b := e.do("POST", ssf.PathStream, e.cred, map[string]any{}); status != http.StatusConflict {
-		t.Errorf("17th stream = %d %s, want 409", status, b)
+		t.Errorf("65th stream = %d %s, want 409", status, b)
 	}
 	_, other := e.receiver("other")
 	e.want(http.StatusCreated, "POST", ssf.PathStream, other, map[string]any{}, nil)

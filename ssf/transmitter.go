@@ -65,6 +65,11 @@ type Options struct {
 	// PushTimeout bounds one push request (default 5s, at most a quarter of
 	// PushLease).
 	PushTimeout time.Duration
+	// Inactivity is how long a stream may go without a sign of life from
+	// its receiver (a poll, a management call) before PurgeFeed deletes it
+	// (SSF_STREAM_INACTIVITY; the stream's inactivity_timeout; default
+	// 24h).
+	Inactivity time.Duration
 	// AllowLoopback lets streams push to loopback addresses (development,
 	// tests). Link-local and unspecified addresses are never allowed.
 	AllowLoopback bool
@@ -80,7 +85,7 @@ type Options struct {
 
 // Limits on what a receiver can make the transmitter keep or do.
 const (
-	maxStreamsPerReceiver = 16
+	maxStreamsPerReceiver = 64
 	maxEventsRequested    = 32
 	maxURILength          = 2048
 	maxHeaderLength       = 4096
@@ -106,6 +111,7 @@ type Transmitter struct {
 
 	mu         sync.Mutex
 	lastVerify map[string]time.Time // stream id -> last verification request here
+	lastTouch  map[string]time.Time // stream id -> last TouchStream from here
 	draining   chan struct{}        // closed by Drain: waiting polls return
 	drainOnce  sync.Once
 }
@@ -134,6 +140,7 @@ func New(o Options) (*Transmitter, error) {
 	def(&o.PushLease, 10*time.Second)
 	// A push must end within the margin a worker keeps before its lease
 	// runs out (push.go), a quarter lease.
+	def(&o.Inactivity, 24*time.Hour)
 	def(&o.PushTimeout, 5*time.Second)
 	o.PushTimeout = min(o.PushTimeout, o.PushLease/4)
 	if o.PushBackoffMax < o.PushBackoff {
@@ -150,7 +157,7 @@ func New(o Options) (*Transmitter, error) {
 		return nil, err
 	}
 	t := &Transmitter{o: o, feed: o.Feed, log: o.Logger, now: o.Now, owner: hex.EncodeToString(b[:]),
-		lastVerify: map[string]time.Time{}, draining: make(chan struct{})}
+		lastVerify: map[string]time.Time{}, lastTouch: map[string]time.Time{}, draining: make(chan struct{})}
 	t.client = o.Client
 	if t.client == nil {
 		t.client = pushClient(o.AllowLoopback, o.PushTimeout)
@@ -271,4 +278,16 @@ func badRequest(msg string) error {
 
 func notFound() error {
 	return &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such stream for this receiver"}
+}
+
+// Purge deletes what the feed no longer needs (latchkey purge): events that
+// happened more than retain ago (JWT_EXPIRES_IN + leeway + SSF_RETENTION_MARGIN:
+// every access token they concern has expired, so no receiver needs them),
+// and streams whose receiver has not been seen for inactivity.
+func Purge(ctx context.Context, feed store.Feed, now time.Time, retain, inactivity time.Duration) (events, streams int64, err error) {
+	var unseen time.Time
+	if inactivity > 0 {
+		unseen = now.Add(-inactivity)
+	}
+	return feed.PurgeFeed(ctx, now.Add(-retain), unseen)
 }

@@ -103,6 +103,9 @@ type Stream struct {
 	// (LeaseStream).
 	LeaseOwner string
 	LeaseUntil time.Time
+	// SeenAt is the last sign of life from the stream's receiver
+	// (TouchStream; CreatedAt until then).
+	SeenAt time.Time
 }
 
 // Feed is the persistence of security events for the SSF transmitter: the
@@ -176,7 +179,12 @@ type Feed interface {
 	// holds (and reports false). Concurrent callers, even on other
 	// instances, never both hold one lease.
 	LeaseStream(ctx context.Context, streamID, owner string, now time.Time, ttl time.Duration) (bool, error)
-	// PurgeEvents deletes the events that happened strictly before before,
-	// and returns how many.
-	PurgeEvents(ctx context.Context, before time.Time) (int64, error)
+	// TouchStream records a sign of life from the stream's receiver at now
+	// (SeenAt). ErrNotFound if the stream does not exist.
+	TouchStream(ctx context.Context, streamID string, now time.Time) error
+	// PurgeFeed deletes the events that happened strictly before
+	// eventsBefore, and the streams (with their own events) whose receiver
+	// was last seen strictly before unseenBefore (none when unseenBefore is
+	// zero). It returns how many events and streams it deleted.
+	PurgeFeed(ctx context.Context, eventsBefore, unseenBefore time.Time) (events, streams int64, err error)
 }

@@ -102,7 +102,7 @@ func mustChange(tag pgconn.CommandTag, err error) error {
 
 const streamColumns = `id, receiver_id, push, endpoint_url, authorization_header, events_requested,
 	events_delivered, description, status, status_reason, cursor, lease_owner, lease_until,
-	created_at, updated_at`
+	seen_at, created_at, updated_at`
 
 // headSeq is the newest event's seq (0 when there is none).
 const headSeq = `(SELECT coalesce(max(seq), 0) FROM ssf_events)`
@@ -129,7 +129,7 @@ func (db *DB) CreateStream(ctx context.Context, s store.Stream, replayFrom time.
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO ssf_streams (`+streamColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', 0, $12, $13)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', 0, $12, $12, $13)`,
 			s.ID, s.ReceiverID, s.Push, s.EndpointURL, s.Authorization, req, del, s.Description,
 			string(s.Status), s.StatusReason, cursor, nanos(s.CreatedAt), nanos(s.UpdatedAt))
 		var pgErr *pgconn.PgError
@@ -198,11 +198,11 @@ func scanStream(row pgx.Row) (store.Stream, error) {
 	var (
 		x                       store.Stream
 		req, del                []byte
-		status                  string
-		lease, created, updated int64
+		status                        string
+		lease, seen, created, updated int64
 	)
 	err := row.Scan(&x.ID, &x.ReceiverID, &x.Push, &x.EndpointURL, &x.Authorization, &req, &del, &x.Description,
-		&status, &x.StatusReason, &x.Cursor, &x.LeaseOwner, &lease, &created, &updated)
+		&status, &x.StatusReason, &x.Cursor, &x.LeaseOwner, &lease, &seen, &created, &updated)
 	if err != nil {
 		return store.Stream{}, err
 	}
@@ -213,7 +213,8 @@ func scanStream(row pgx.Row) (store.Stream, error) {
 		return store.Stream{}, fmt.Errorf("events_delivered: %w", err)
 	}
 	x.Status = store.StreamStatus(status)
-	x.LeaseUntil, x.CreatedAt, x.UpdatedAt = fromNanos(lease), fromNanos(created), fromNanos(updated)
+	x.LeaseUntil, x.SeenAt = fromNanos(lease), fromNanos(seen)
+	x.CreatedAt, x.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return x, nil
 }
 
@@ -351,11 +352,33 @@ func (db *DB) LeaseStream(ctx context.Context, streamID, owner string, now time.
 	return tag.RowsAffected() == 1, nil
 }
 
-// PurgeEvents deletes the events that happened before before.
-func (db *DB) PurgeEvents(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM ssf_events WHERE at < $1`, nanos(before))
-	if err != nil {
-		return 0, wrap("purge events", err)
-	}
-	return tag.RowsAffected(), nil
+// TouchStream records a sign of life from the stream's receiver.
+func (db *DB) TouchStream(ctx context.Context, streamID string, now time.Time) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	err := mustChange(db.pool.Exec(ctx, `UPDATE ssf_streams SET seen_at = greatest(seen_at, $2) WHERE id = $1`,
+		streamID, nanos(now)))
+	return wrap("touch stream", err)
+}
+
+// PurgeFeed deletes the events that happened before eventsBefore and the
+// streams last seen before unseenBefore, with their own events.
+func (db *DB) PurgeFeed(ctx context.Context, eventsBefore, unseenBefore time.Time) (events, streams int64, err error) {
+	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if !unseenBefore.IsZero() {
+			if _, err := tx.Exec(ctx, `DELETE FROM ssf_events
+				WHERE stream_id IN (SELECT id FROM ssf_streams WHERE seen_at < $1)`, nanos(unseenBefore)); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `DELETE FROM ssf_streams WHERE seen_at < $1`, nanos(unseenBefore))
+			if err != nil {
+				return err
+			}
+			streams = tag.RowsAffected()
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM ssf_events WHERE at < $1`, nanos(eventsBefore))
+		events = tag.RowsAffected()
+		return err
+	})
+	return events, streams, wrap("purge feed", err)
 }

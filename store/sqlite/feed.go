@@ -90,7 +90,7 @@ func scanReceiver(s scanner) (store.Receiver, error) {
 
 const streamCols = `id, receiver_id, push, endpoint_url, authorization_header, events_requested,
 	events_delivered, description, status, status_reason, cursor, lease_owner, lease_until,
-	created_at, updated_at`
+	seen_at, created_at, updated_at`
 
 // headSeq is the newest event's seq (0 when there is none). Cursors never
 // move back: it is used as max(cursor, headSeq).
@@ -121,9 +121,9 @@ func (db *DB) CreateStream(ctx context.Context, s store.Stream, replayFrom time.
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO ssf_streams (`+streamCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?, ?)`,
 			s.ID, s.ReceiverID, s.Push, s.EndpointURL, s.Authorization, req, del, s.Description,
-			string(s.Status), s.StatusReason, cursor, created, updated)
+			string(s.Status), s.StatusReason, cursor, created, created, updated)
 		if errors.Is(err, sqlite3.CONSTRAINT_FOREIGNKEY) {
 			return fmt.Errorf("no receiver %q: %w", s.ReceiverID, store.ErrNotFound)
 		}
@@ -199,11 +199,11 @@ func (db *DB) DeleteStream(ctx context.Context, id string) error {
 func scanStream(s scanner) (store.Stream, error) {
 	var (
 		x                       store.Stream
-		req, del, status        string
-		lease, created, updated int64
+		req, del, status              string
+		lease, seen, created, updated int64
 	)
 	err := s.Scan(&x.ID, &x.ReceiverID, &x.Push, &x.EndpointURL, &x.Authorization, &req, &del, &x.Description,
-		&status, &x.StatusReason, &x.Cursor, &x.LeaseOwner, &lease, &created, &updated)
+		&status, &x.StatusReason, &x.Cursor, &x.LeaseOwner, &lease, &seen, &created, &updated)
 	if err != nil {
 		return store.Stream{}, err
 	}
@@ -211,7 +211,8 @@ func scanStream(s scanner) (store.Stream, error) {
 		return store.Stream{}, err
 	}
 	x.Status = store.StreamStatus(status)
-	x.LeaseUntil, x.CreatedAt, x.UpdatedAt = fromLease(lease), fromNanos(created), fromNanos(updated)
+	x.LeaseUntil, x.SeenAt = fromLease(lease), fromNanos(seen)
+	x.CreatedAt, x.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return x, nil
 }
 
@@ -411,21 +412,46 @@ func (db *DB) LeaseStream(ctx context.Context, streamID, owner string, now time.
 	return held, db.wrap("lease stream", err)
 }
 
-// PurgeEvents deletes the events that happened before before.
-func (db *DB) PurgeEvents(ctx context.Context, before time.Time) (int64, error) {
+// TouchStream records a sign of life from the stream's receiver.
+func (db *DB) TouchStream(ctx context.Context, streamID string, now time.Time) error {
 	var e enc
-	cut := e.time(before)
+	n := e.time(now)
 	if e.err != nil {
-		return 0, e.err
+		return e.err
 	}
-	var n int64
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	return db.wrap("touch stream", db.writeTx(ctx, func(tx *sql.Tx) error {
+		return mustChange(tx.ExecContext(ctx, `UPDATE ssf_streams SET seen_at = max(seen_at, ?) WHERE id = ?`, n, streamID))
+	}))
+}
+
+// PurgeFeed deletes the events that happened before eventsBefore and the
+// streams last seen before unseenBefore, with their own events.
+func (db *DB) PurgeFeed(ctx context.Context, eventsBefore, unseenBefore time.Time) (events, streams int64, err error) {
+	var e enc
+	cut, unseen := e.time(eventsBefore), e.time(unseenBefore)
+	if e.err != nil {
+		return 0, 0, e.err
+	}
+	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+		if unseen != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM ssf_events
+				WHERE stream_id IN (SELECT id FROM ssf_streams WHERE seen_at < ?)`, unseen); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM ssf_streams WHERE seen_at < ?`, unseen)
+			if err != nil {
+				return err
+			}
+			if streams, err = res.RowsAffected(); err != nil {
+				return err
+			}
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM ssf_events WHERE at < ?`, cut)
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		events, err = res.RowsAffected()
 		return err
 	})
-	return n, db.wrap("purge events", err)
+	return events, streams, db.wrap("purge feed", err)
 }

@@ -428,28 +428,43 @@ var deliveryCases = []testCase{
 	},
 	{
 		name: "Feed/Purge",
-		what: "PurgeEvents deletes the events that happened strictly before the cutoff and returns how many",
+		what: "PurgeFeed deletes the events that happened strictly before the cutoff, and the streams (with their own events) last seen strictly before theirs, and returns how many",
 		run: func(f *fixture) {
-			s := f.stream(f.receiver().ID)
+			r := f.receiver()
+			s := f.stream(r.ID, func(s *store.Stream) { s.CreatedAt = at(-48 * time.Hour) })
+			gone := f.stream(r.ID, func(s *store.Stream) { s.CreatedAt = at(-48 * time.Hour) })
+			seenAtCut := f.stream(r.ID, func(s *store.Stream) { s.CreatedAt = at(-48 * time.Hour) })
+			if err := f.feed().TouchStream(f.ctx, s.ID, at(-time.Hour)); err != nil {
+				f.t.Fatalf("TouchStream: %v", err)
+			}
+			if err := f.feed().TouchStream(f.ctx, s.ID, at(-2*time.Hour)); err != nil { // never moves back
+				f.t.Fatalf("TouchStream: %v", err)
+			}
+			if err := f.feed().TouchStream(f.ctx, seenAtCut.ID, at(-24*time.Hour)); err != nil {
+				f.t.Fatalf("TouchStream: %v", err)
+			}
+			f.wantErr("TouchStream of an unknown stream", f.feed().TouchStream(f.ctx, newID(), base), store.ErrNotFound)
+			if got := f.getStream(s.ID).SeenAt; !got.Equal(at(-time.Hour)) {
+				f.t.Errorf("SeenAt = %s, want %s", got, at(-time.Hour))
+			}
 			f.verification(s.ID, "old", at(-time.Hour))
 			f.verification(s.ID, "older", at(-2*time.Hour))
+			f.verification(gone.ID, "of a stream that goes", base)
 			keep := f.verification(s.ID, "cut", base)
-			n, err := f.feed().PurgeEvents(f.ctx, base)
-			if err != nil || n != 2 {
-				f.t.Errorf("PurgeEvents = %d, %v; want 2", n, err)
+			events, streams, err := f.feed().PurgeFeed(f.ctx, base, at(-24*time.Hour))
+			if err != nil || events != 2 || streams != 1 {
+				f.t.Errorf("PurgeFeed = %d events, %d streams, %v; want 2 and 1 (the verification of the purged stream goes with it, uncounted)", events, streams, err)
 			}
 			f.sameIDs("events after the purge", eventIDs(f.events(s.ID)), []string{keep.ID})
+			if _, err := f.feed().Stream(f.ctx, gone.ID); !errors.Is(err, store.ErrNotFound) {
+				f.t.Errorf("a stream unseen since before the cutoff is still there: %v", err)
+			}
+			f.getStream(seenAtCut.ID) // seen exactly at the cutoff: kept
+			if events, streams, err := f.feed().PurgeFeed(f.ctx, base, time.Time{}); err != nil || events != 0 || streams != 0 {
+				f.t.Errorf("second PurgeFeed = %d, %d, %v; want nothing", events, streams, err)
+			}
 		},
 	},
-}
-
-func head(f *fixture) int64 {
-	f.t.Helper()
-	h, err := f.feed().FeedHead(f.ctx)
-	if err != nil {
-		f.t.Fatalf("FeedHead: %v", err)
-	}
-	return h
 }
 
 var leaseCases = []testCase{
@@ -519,3 +534,13 @@ var leaseCases = []testCase{
 
 // outboxCases check the events the Store's revocations record in the feed.
 var outboxCases = []testCase{}
+
+// head returns the feed's newest seq.
+func head(f *fixture) int64 {
+	f.t.Helper()
+	h, err := f.feed().FeedHead(f.ctx)
+	if err != nil {
+		f.t.Fatalf("FeedHead: %v", err)
+	}
+	return h
+}

@@ -44,6 +44,7 @@ CREATE TABLE ssf_streams (
     cursor               bigint  NOT NULL,
     lease_owner          text    NOT NULL DEFAULT '',
     lease_until          bigint  NOT NULL DEFAULT 0,
+    seen_at              bigint  NOT NULL,
     created_at           bigint  NOT NULL,
     updated_at           bigint  NOT NULL
 );

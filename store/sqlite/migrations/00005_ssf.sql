@@ -43,6 +43,7 @@ CREATE TABLE ssf_streams (
     cursor               INTEGER NOT NULL,
     lease_owner          TEXT    NOT NULL DEFAULT '',
     lease_until          INTEGER NOT NULL DEFAULT 0,
+    seen_at              INTEGER NOT NULL,
     created_at           INTEGER NOT NULL,
     updated_at           INTEGER NOT NULL
 );
