@@ -196,8 +196,8 @@ func (db *DB) DeleteStream(ctx context.Context, id string) error {
 
 func scanStream(row pgx.Row) (store.Stream, error) {
 	var (
-		x                       store.Stream
-		req, del                []byte
+		x                             store.Stream
+		req, del                      []byte
 		status                        string
 		lease, seen, created, updated int64
 	)

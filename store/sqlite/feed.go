@@ -198,7 +198,7 @@ func (db *DB) DeleteStream(ctx context.Context, id string) error {
 
 func scanStream(s scanner) (store.Stream, error) {
 	var (
-		x                       store.Stream
+		x                             store.Stream
 		req, del, status              string
 		lease, seen, created, updated int64
 	)
