@@ -155,9 +155,9 @@ type Feed interface {
 	// unknown.
 	DeleteStream(ctx context.Context, id string) error
 
-	// AddStreamEvent records e, an event of one stream (e.StreamID set, a
-	// verification), after every event committed before it. ErrNotFound if
-	// the stream does not exist.
+	// AddStreamEvent records e, an event of one stream only (e.StreamID
+	// set: a verification), with every field but Seq, after every event
+	// committed before it. ErrNotFound if the stream does not exist.
 	AddStreamEvent(ctx context.Context, e Event) error
 	// StreamEvents returns, in Seq order, at most limit events after the
 	// stream's cursor that the stream receives: events for every stream of

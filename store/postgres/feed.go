@@ -250,9 +250,9 @@ func (db *DB) AddStreamEvent(ctx context.Context, e store.Event) error {
 		if err := lockFeed(ctx, tx); err != nil {
 			return err
 		}
-		return mustChange(tx.Exec(ctx, `INSERT INTO ssf_events (id, kind, stream_id, state, txn, at)
-			SELECT $1, $2, id, $3, $4, $5 FROM ssf_streams WHERE id = $6`,
-			e.ID, string(e.Kind), e.State, e.Txn, nanos(e.At), e.StreamID))
+		return mustChange(tx.Exec(ctx, `INSERT INTO ssf_events (id, kind, stream_id, session_id, user_id, reason, state, txn, at)
+			SELECT $1, $2, id, $3, $4, $5, $6, $7, $8 FROM ssf_streams WHERE id = $9`,
+			e.ID, string(e.Kind), e.SessionID, e.UserID, e.Reason, e.State, e.Txn, nanos(e.At), e.StreamID))
 	}))
 }
 

@@ -280,9 +280,9 @@ func (db *DB) AddStreamEvent(ctx context.Context, ev store.Event) error {
 		return errors.New("sqlite: add stream event: the event names no stream")
 	}
 	return db.wrap("add stream event", db.writeTx(ctx, func(tx *sql.Tx) error {
-		return mustChange(tx.ExecContext(ctx, `INSERT INTO ssf_events (id, kind, stream_id, state, txn, at)
-			SELECT ?, ?, id, ?, ?, ? FROM ssf_streams WHERE id = ?`,
-			ev.ID, string(ev.Kind), ev.State, ev.Txn, at, ev.StreamID))
+		return mustChange(tx.ExecContext(ctx, `INSERT INTO ssf_events (id, kind, stream_id, session_id, user_id, reason, state, txn, at)
+			SELECT ?, ?, id, ?, ?, ?, ?, ?, ? FROM ssf_streams WHERE id = ?`,
+			ev.ID, string(ev.Kind), ev.SessionID, ev.UserID, ev.Reason, ev.State, ev.Txn, at, ev.StreamID))
 	}))
 }
 

@@ -325,14 +325,22 @@ var deliveryCases = []testCase{
 			e1 := f.verification(a.ID, "one", at(time.Second))
 			f.verification(b.ID, "other", at(2*time.Second))
 			e2 := f.verification(a.ID, "two", at(3*time.Second))
-			e3 := f.verification(a.ID, "", at(4*time.Second))
+			e3 := store.Event{ID: newID(), Kind: store.EventSessionRevoked, StreamID: a.ID, SessionID: newID(), UserID: newID(),
+				Reason: "signed_out", Txn: newID(), At: at(4 * time.Second)}
+			if err := f.feed().AddStreamEvent(f.ctx, e3); err != nil {
+				f.t.Fatal(err)
+			}
 			got := f.events(a.ID)
 			f.sameIDs("stream events", eventIDs(got), []string{e1.ID, e2.ID, e3.ID})
 			f.ascending("stream events", got)
-			if len(got) > 0 {
+			if len(got) == 3 {
 				g := got[0]
 				f.report("first event", slices.Concat(field("Kind", g.Kind, store.EventVerification), field("StreamID", g.StreamID, a.ID),
 					field("State", g.State, "one"), field("Txn", g.Txn, e1.Txn), sameTime("At", g.At, e1.At)))
+				g = got[2]
+				f.report("third event", slices.Concat(field("Kind", g.Kind, e3.Kind), field("SessionID", g.SessionID, e3.SessionID),
+					field("UserID", g.UserID, e3.UserID), field("Reason", g.Reason, e3.Reason), field("Txn", g.Txn, e3.Txn),
+					sameTime("At", g.At, e3.At)))
 			}
 			two, err := f.feed().StreamEvents(f.ctx, a.ID, 2)
 			if err != nil {
