@@ -225,7 +225,7 @@ func (t *Transmitter) metadata(w http.ResponseWriter, r *http.Request) error {
 // jwks serves the access-token keys, which also sign SETs.
 func (t *Transmitter) jwks(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Cache-Control", "public, max-age=60") // as the oauth2 dialect serves it
 	_, err := w.Write(t.o.Tokens.JWKS())
 	return err
 }
