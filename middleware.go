@@ -26,16 +26,26 @@ type AuthOptions struct {
 	// domain's check; a service that only has the JWKS URL leaves it nil and
 	// accepts tokens until they expire.
 	CheckSession func(ctx context.Context, p auth.Principal) error
+	// Revoked, when set, reports whether a session has been revoked; a
+	// token of such a session is refused with 401 invalid_token
+	// (error_reason session_revoked). Pass a ssf/receiver.Receiver's
+	// Revoked: it learns of revocations from Latchkey within seconds, so a
+	// service that only has the JWKS URL enforces them too, without a
+	// database read per request.
+	Revoked func(sessionID string) bool
 }
 
 // Authenticator verifies Latchkey access tokens on the host's own routes:
 // signature with the key set, expiry with a small leeway, issuer and
-// audience; refresh tokens are refused. It does not touch the database, so a
-// token stays valid until it expires even if its session is revoked (keep
-// access tokens short; POST /oauth/introspect answers at once).
+// audience; refresh tokens are refused. It does not touch the database: on
+// its own, a token stays valid until it expires even if its session is
+// revoked. AuthOptions.Revoked (an SSF receiver, package ssf/receiver)
+// closes that gap within seconds; CheckSession (in the process that holds
+// the store) closes it at once.
 type Authenticator struct {
-	v     *token.Verifier
-	check func(ctx context.Context, p auth.Principal) error
+	v       *token.Verifier
+	check   func(ctx context.Context, p auth.Principal) error
+	revoked func(sessionID string) bool
 }
 
 // NewAuthenticator returns an Authenticator.
@@ -47,7 +57,7 @@ func NewAuthenticator(o AuthOptions) *Authenticator {
 		o.Leeway = AccessLeeway
 	}
 	keys := o.Keys
-	return &Authenticator{check: o.CheckSession, v: &token.Verifier{Issuer: o.Issuer, Audience: o.Audience, Leeway: o.Leeway, Now: o.Now,
+	return &Authenticator{check: o.CheckSession, revoked: o.Revoked, v: &token.Verifier{Issuer: o.Issuer, Audience: o.Audience, Leeway: o.Leeway, Now: o.Now,
 		Key: func(ctx context.Context, kid string) (token.PublicKey, error) { return keys(ctx, kid) }}}
 }
 
@@ -90,6 +100,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 		return auth.Principal{}, err
 	}
 	p := auth.Principal{UserID: c.Subject, SessionID: c.SessionID, Claims: c}
+	if a.revoked != nil && a.revoked(c.SessionID) {
+		return auth.Principal{}, &auth.Error{Code: auth.CodeSessionRevoked, Message: "the session has been revoked"}
+	}
 	if a.check != nil {
 		if err := a.check(r.Context(), p); err != nil {
 			return auth.Principal{}, err
@@ -101,7 +114,8 @@ func (a *Authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 // Middleware lets requests with a valid access token through, with the
 // principal in the context (PrincipalFrom), and answers others 401
 // {"error": "invalid_token", "message": ...} with WWW-Authenticate (RFC 6750
-// §3).
+// §3), plus "error_reason" when the token is valid but its session is not
+// (session_revoked, session_expired, user_inactive).
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.Authenticate(r)
@@ -112,17 +126,22 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 				_ = httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "message": "retry later"})
 				return
 			}
+			body := map[string]string{"error": "invalid_token"}
 			var ae *auth.Error
 			switch {
 			case errors.As(err, &ae):
 				msg = ae.Message
+				if ae.Code != auth.CodeInvalidToken {
+					body["error_reason"] = string(ae.Code) // session_revoked, session_expired, ...
+				}
 			case errors.Is(err, token.ErrExpired):
 				msg = "the access token has expired"
 			case errors.Is(err, token.ErrWrongKind):
 				msg = "a refresh token cannot be used as an access token"
 			}
+			body["message"] = msg
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			_ = httpapi.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "message": msg})
+			_ = httpapi.WriteJSON(w, http.StatusUnauthorized, body)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
