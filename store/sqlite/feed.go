@@ -31,8 +31,12 @@ func (db *DB) CreateReceiver(ctx context.Context, r store.Receiver) error {
 	if e.err != nil {
 		return e.err
 	}
-	return db.wrap("create receiver", db.writeTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO ssf_receivers (`+receiverCols+`) VALUES (?, ?, ?, ?, ?)`, args...)
+	// Every write of the feed goes through the group commit (batch.go).
+	return db.wrap("create receiver", db.submit(ctx, false, func(t *wtx) error {
+		_, err := t.exec(`INSERT INTO ssf_receivers (`+receiverCols+`) VALUES (?, ?, ?, ?, ?)`, args...)
+		if constraintOnly(err) {
+			return expected(err)
+		}
 		return err
 	}))
 }
@@ -67,12 +71,12 @@ func (db *DB) ReceiverByCredential(ctx context.Context, hash []byte) (store.Rece
 // DeleteReceiver deletes the receiver, its streams (ON DELETE CASCADE) and
 // their own events.
 func (db *DB) DeleteReceiver(ctx context.Context, id string) error {
-	return db.wrap("delete receiver", db.writeTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM ssf_events
+	return db.wrap("delete receiver", db.submit(ctx, true, func(t *wtx) error {
+		if _, err := t.exec(`DELETE FROM ssf_events
 			WHERE stream_id IN (SELECT id FROM ssf_streams WHERE receiver_id = ?)`, id); err != nil {
 			return err
 		}
-		return mustChange(tx.ExecContext(ctx, `DELETE FROM ssf_receivers WHERE id = ?`, id))
+		return mustChange(t.exec(`DELETE FROM ssf_receivers WHERE id = ?`, id))
 	}))
 }
 
@@ -109,7 +113,7 @@ func (db *DB) CreateStream(ctx context.Context, s store.Stream, replayFrom time.
 	if err != nil {
 		return err
 	}
-	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+	err = db.submit(ctx, false, func(t *wtx) error {
 		var cursor int64
 		q := `SELECT ` + headSeq
 		args := []any{}
@@ -117,15 +121,18 @@ func (db *DB) CreateStream(ctx context.Context, s store.Stream, replayFrom time.
 			q = `SELECT coalesce((SELECT min(seq) - 1 FROM ssf_events WHERE at >= ?), ` + headSeq + `)`
 			args = append(args, from)
 		}
-		if err := tx.QueryRowContext(ctx, q, args...).Scan(&cursor); err != nil {
+		if err := t.rows(q, args, func(st *sqlite3.Stmt) error { cursor = st.ColumnInt64(0); return nil }); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO ssf_streams (`+streamCols+`)
+		_, err := t.exec(`INSERT INTO ssf_streams (`+streamCols+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 0, ?, ?, ?)`,
 			s.ID, s.ReceiverID, s.Push, s.EndpointURL, s.Authorization, req, del, s.Description,
 			string(s.Status), s.StatusReason, cursor, created, created, updated)
-		if errors.Is(err, sqlite3.CONSTRAINT_FOREIGNKEY) {
-			return fmt.Errorf("no receiver %q: %w", s.ReceiverID, store.ErrNotFound)
+		switch {
+		case errors.Is(err, sqlite3.CONSTRAINT_FOREIGNKEY):
+			return expected(fmt.Errorf("no receiver %q: %w", s.ReceiverID, store.ErrNotFound))
+		case constraintOnly(err):
+			return expected(err)
 		}
 		return err
 	})
@@ -174,8 +181,8 @@ func (db *DB) UpdateStream(ctx context.Context, s store.Stream) error {
 	}
 	// SQLite evaluates every SET expression against the row as it was, so
 	// status in the CASE is the old status.
-	err = db.writeTx(ctx, func(tx *sql.Tx) error {
-		return mustChange(tx.ExecContext(ctx, `UPDATE ssf_streams SET push = ?, endpoint_url = ?,
+	err = db.submit(ctx, false, func(t *wtx) error {
+		return mustChange(t.exec(`UPDATE ssf_streams SET push = ?, endpoint_url = ?,
 			authorization_header = ?, events_requested = ?, events_delivered = ?, description = ?,
 			status = ?, status_reason = ?, updated_at = ?,
 			cursor = CASE WHEN status = 'disabled' AND ? <> 'disabled' THEN max(cursor, `+headSeq+`) ELSE cursor END
@@ -188,11 +195,11 @@ func (db *DB) UpdateStream(ctx context.Context, s store.Stream) error {
 
 // DeleteStream deletes the stream and its own events.
 func (db *DB) DeleteStream(ctx context.Context, id string) error {
-	return db.wrap("delete stream", db.writeTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM ssf_events WHERE stream_id = ?`, id); err != nil {
+	return db.wrap("delete stream", db.submit(ctx, true, func(t *wtx) error {
+		if _, err := t.exec(`DELETE FROM ssf_events WHERE stream_id = ?`, id); err != nil {
 			return err
 		}
-		return mustChange(tx.ExecContext(ctx, `DELETE FROM ssf_streams WHERE id = ?`, id))
+		return mustChange(t.exec(`DELETE FROM ssf_streams WHERE id = ?`, id))
 	}))
 }
 
@@ -252,19 +259,13 @@ func decodeKinds(s *store.Stream, req, del string) error {
 	return nil
 }
 
-// mustChange turns an Exec that changed no row into store.ErrNotFound.
-func mustChange(res sql.Result, err error) error {
-	if err != nil {
-		return err
+// mustChange turns a write that changed no row into store.ErrNotFound, the
+// expected failure of this write alone.
+func mustChange(n int64, err error) error {
+	if err == nil && n == 0 {
+		return expected(store.ErrNotFound)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
+	return err
 }
 
 const eventCols = `seq, id, kind, stream_id, session_id, user_id, reason, state, txn, at`
@@ -279,8 +280,8 @@ func (db *DB) AddStreamEvent(ctx context.Context, ev store.Event) error {
 	if ev.StreamID == "" {
 		return errors.New("sqlite: add stream event: the event names no stream")
 	}
-	return db.wrap("add stream event", db.writeTx(ctx, func(tx *sql.Tx) error {
-		return mustChange(tx.ExecContext(ctx, `INSERT INTO ssf_events (id, kind, stream_id, session_id, user_id, reason, state, txn, at)
+	return db.wrap("add stream event", db.submit(ctx, false, func(t *wtx) error {
+		return mustChange(t.exec(`INSERT INTO ssf_events (id, kind, stream_id, session_id, user_id, reason, state, txn, at)
 			SELECT ?, ?, id, ?, ?, ?, ?, ?, ? FROM ssf_streams WHERE id = ?`,
 			ev.ID, string(ev.Kind), ev.SessionID, ev.UserID, ev.Reason, ev.State, ev.Txn, at, ev.StreamID))
 	}))
@@ -343,40 +344,48 @@ func scanEvent(s scanner) (store.Event, error) {
 // AckEvents moves the stream's cursor over the acknowledged prefix of the
 // events it receives.
 func (db *DB) AckEvents(ctx context.Context, streamID string, ids []string) error {
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		s, err := scanStream(tx.QueryRowContext(ctx, `SELECT `+streamCols+` FROM ssf_streams WHERE id = ?`, streamID))
-		if errors.Is(err, sql.ErrNoRows) {
-			return store.ErrNotFound
-		}
+	err := db.submit(ctx, false, func(t *wtx) error {
+		var s store.Stream
+		found := false
+		err := t.rows(`SELECT `+streamCols+` FROM ssf_streams WHERE id = ?`, []any{streamID}, func(st *sqlite3.Stmt) error {
+			found = true
+			var err error
+			s, err = readStream(st)
+			return err
+		})
 		if err != nil {
 			return err
 		}
+		if !found {
+			return expected(store.ErrNotFound)
+		}
 		cursor, err := ackwalk.Cursor(s, ids, func(after int64, n int) ([]ackwalk.Row, error) {
-			rows, err := tx.QueryContext(ctx, `SELECT seq, id, kind, stream_id FROM ssf_events
-				WHERE seq > ? ORDER BY seq LIMIT ?`, after, n)
-			if err != nil {
-				return nil, err
-			}
-			defer rows.Close()
 			var out []ackwalk.Row
-			for rows.Next() {
-				var r ackwalk.Row
-				var kind string
-				if err := rows.Scan(&r.Seq, &r.ID, &kind, &r.StreamID); err != nil {
-					return nil, err
-				}
-				r.Kind = store.EventKind(kind)
-				out = append(out, r)
-			}
-			return out, rows.Err()
+			err := t.rows(`SELECT seq, id, kind, stream_id FROM ssf_events WHERE seq > ? ORDER BY seq LIMIT ?`, []any{after, n},
+				func(st *sqlite3.Stmt) error {
+					out = append(out, ackwalk.Row{Seq: st.ColumnInt64(0), ID: st.ColumnText(1),
+						Kind: store.EventKind(st.ColumnText(2)), StreamID: st.ColumnText(3)})
+					return nil
+				})
+			return out, err
 		})
 		if err != nil || cursor == s.Cursor {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE ssf_streams SET cursor = ? WHERE id = ? AND cursor < ?`, cursor, streamID, cursor)
+		_, err = t.exec(`UPDATE ssf_streams SET cursor = ? WHERE id = ? AND cursor < ?`, cursor, streamID, cursor)
 		return err
 	})
 	return db.wrap("ack events", err)
+}
+
+// readStream is scanStream for the writer's own statements.
+func readStream(st *sqlite3.Stmt) (store.Stream, error) {
+	x := store.Stream{ID: st.ColumnText(0), ReceiverID: st.ColumnText(1), Push: st.ColumnBool(2), EndpointURL: st.ColumnText(3),
+		Authorization: st.ColumnText(4), Description: st.ColumnText(7), Status: store.StreamStatus(st.ColumnText(8)),
+		StatusReason: st.ColumnText(9), Cursor: st.ColumnInt64(10), LeaseOwner: st.ColumnText(11),
+		LeaseUntil: fromLease(st.ColumnInt64(12)), SeenAt: fromNanos(st.ColumnInt64(13)),
+		CreatedAt: fromNanos(st.ColumnInt64(14)), UpdatedAt: fromNanos(st.ColumnInt64(15))}
+	return x, decodeKinds(&x, st.ColumnText(5), st.ColumnText(6))
 }
 
 // FeedHead returns the newest event's seq.
@@ -396,17 +405,15 @@ func (db *DB) LeaseStream(ctx context.Context, streamID, owner string, now time.
 		return false, e.err
 	}
 	var held bool
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	err := db.submit(ctx, false, func(t *wtx) error {
 		if ttl <= 0 {
-			_, err := tx.ExecContext(ctx, `UPDATE ssf_streams SET lease_until = ? WHERE id = ? AND lease_owner = ?`, n, streamID, owner)
+			_, err := t.exec(`UPDATE ssf_streams SET lease_until = ? WHERE id = ? AND lease_owner = ?`, n, streamID, owner)
 			return err
 		}
-		err := mustChange(tx.ExecContext(ctx, `UPDATE ssf_streams SET lease_owner = ?, lease_until = ?
-			WHERE id = ? AND (lease_owner = ? OR lease_until <= ?)`, owner, until, streamID, owner, n))
-		held = err == nil
-		if errors.Is(err, store.ErrNotFound) {
-			return nil // held by another, or no such stream: not held either way
-		}
+		// Held by another, or no such stream: not held either way.
+		c, err := t.exec(`UPDATE ssf_streams SET lease_owner = ?, lease_until = ?
+			WHERE id = ? AND (lease_owner = ? OR lease_until <= ?)`, owner, until, streamID, owner, n)
+		held = err == nil && c == 1
 		return err
 	})
 	return held, db.wrap("lease stream", err)
@@ -419,8 +426,8 @@ func (db *DB) TouchStream(ctx context.Context, streamID string, now time.Time) e
 	if e.err != nil {
 		return e.err
 	}
-	return db.wrap("touch stream", db.writeTx(ctx, func(tx *sql.Tx) error {
-		return mustChange(tx.ExecContext(ctx, `UPDATE ssf_streams SET seen_at = max(seen_at, ?) WHERE id = ?`, n, streamID))
+	return db.wrap("touch stream", db.submit(ctx, false, func(t *wtx) error {
+		return mustChange(t.exec(`UPDATE ssf_streams SET seen_at = max(seen_at, ?) WHERE id = ?`, n, streamID))
 	}))
 }
 
@@ -432,25 +439,22 @@ func (db *DB) PurgeFeed(ctx context.Context, eventsBefore, unseenBefore time.Tim
 	if e.err != nil {
 		return 0, 0, e.err
 	}
-	err = db.writeTx(ctx, func(tx *sql.Tx) error {
+	// One write of the group commit: the feed holds the events of the last
+	// access-token lifetime or so, a small table.
+	err = db.submit(ctx, true, func(t *wtx) error {
+		events, streams = 0, 0
 		if unseen != nil {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM ssf_events
+			if _, err := t.exec(`DELETE FROM ssf_events
 				WHERE stream_id IN (SELECT id FROM ssf_streams WHERE seen_at < ?)`, unseen); err != nil {
 				return err
 			}
-			res, err := tx.ExecContext(ctx, `DELETE FROM ssf_streams WHERE seen_at < ?`, unseen)
-			if err != nil {
-				return err
-			}
-			if streams, err = res.RowsAffected(); err != nil {
+			var err error
+			if streams, err = t.exec(`DELETE FROM ssf_streams WHERE seen_at < ?`, unseen); err != nil {
 				return err
 			}
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM ssf_events WHERE at < ?`, cut)
-		if err != nil {
-			return err
-		}
-		events, err = res.RowsAffected()
+		var err error
+		events, err = t.exec(`DELETE FROM ssf_events WHERE at < ?`, cut)
 		return err
 	})
 	return events, streams, db.wrap("purge feed", err)
