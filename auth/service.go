@@ -140,15 +140,26 @@ type Principal struct {
 	Claims    token.AccessClaims
 }
 
+// DefaultClientID is the client_id of access tokens whose session names no
+// client (a sign-in through the canonical, cookie or Feathers front doors,
+// or an OAuth request without client_id): RFC 9068 §2.2 requires the claim.
+const DefaultClientID = "latchkey"
+
 // mintAccess signs an access token for the session that expires at the
 // earlier of now+AccessTTL and notAfter (the session's refresh expiry: no
-// access token outlives its session).
+// access token outlives its session). It carries the session's generation
+// (gen), which renewal compares with the session's, and its client.
 func (s *Service) mintAccess(ctx context.Context, sess Session, now, notAfter time.Time) (string, time.Time, error) {
 	exp := now.Add(s.policy.AccessTTL)
 	if !notAfter.IsZero() && notAfter.Before(exp) {
 		exp = notAfter
 	}
-	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp}
+	cid := sess.ClientID
+	if cid == "" {
+		cid = DefaultClientID
+	}
+	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp,
+		Generation: sess.Generation, ClientID: cid}
 	if s.claims != nil {
 		extra, err := s.claims(ctx, sess.UserID)
 		if err != nil {
