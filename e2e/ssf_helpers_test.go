@@ -322,6 +322,7 @@ type wire struct {
 	cred       string
 	client     *http.Client
 	meta       map[string]any
+	keysMu     sync.Mutex
 	jwks       jose.JSONWebKeySet
 	streamID   string
 	aud        string
@@ -436,7 +437,7 @@ func (w *wire) poll(base string, max int) ([]string, bool) {
 		if c.Jti != jti {
 			w.t.Fatalf("SET delivered under %q has jti %q", jti, c.Jti)
 		}
-		if sid := revokedSessionOf(w.t, c); sid != "" {
+		if sid, _ := sessionOfSET(c); sid != "" {
 			sids = append(sids, sid)
 		}
 		w.acks = append(w.acks, jti)
@@ -444,56 +445,98 @@ func (w *wire) poll(base string, max int) ([]string, bool) {
 	return sids, resp.MoreAvailable
 }
 
-// verify checks a SET: a compact JWS whose protected header says typ
-// secevent+jwt (RFC 8417 §2.3), signed by a key of the transmitter's
-// jwks_uri with an asymmetric algorithm; claims iss, aud, jti and iat
-// (RFC 8417 §2.2), one event, no sub and no exp (SSF 1.0 §4.1).
+// verify checks a SET (check) and fails the test when it is not valid.
 func (w *wire) verify(base, set string) wireSET {
 	w.t.Helper()
-	jws, err := jose.ParseSigned(set, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
+	c, err := w.check(base, set)
 	if err != nil {
-		w.t.Fatalf("SET is not a JWS: %v", err)
-	}
-	h := jws.Signatures[0].Header
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "secevent+jwt" {
-		w.t.Fatalf("SET typ %q", typ)
-	}
-	keys := w.jwks.Key(h.KeyID)
-	if len(keys) == 0 {
-		var set jose.JSONWebKeySet
-		w.send("GET", w.rebase(base, w.meta["jwks_uri"].(string)), nil, http.StatusOK, &set)
-		w.jwks = set
-		keys = w.jwks.Key(h.KeyID)
-	}
-	if len(keys) != 1 {
-		w.t.Fatalf("no JWKS key for kid %q", h.KeyID)
-	}
-	payload, err := jws.Verify(keys[0])
-	if err != nil {
-		w.t.Fatalf("SET signature: %v", err)
-	}
-	var c wireSET
-	if err := json.Unmarshal(payload, &c); err != nil {
 		w.t.Fatal(err)
-	}
-	var aud string
-	if err := json.Unmarshal(c.Aud, &aud); err != nil || aud != w.aud {
-		w.t.Fatalf("SET aud %s, want %q", c.Aud, w.aud)
-	}
-	if c.Iss != w.issuer || c.Jti == "" || c.Iat == nil || len(c.Events) != 1 || c.Sub != nil || c.Exp != nil {
-		w.t.Fatalf("SET claims %s", payload)
 	}
 	return c
 }
 
+// check checks a SET: a compact JWS whose protected header says typ
+// secevent+jwt (RFC 8417 §2.3), signed by a key of the transmitter's
+// jwks_uri with an asymmetric algorithm; claims iss, aud, jti and iat
+// (RFC 8417 §2.2), one event, no sub and no exp (SSF 1.0 §4.1); and for a
+// session-revoked event, its subject (sessionOfSET). It may run on any
+// goroutine.
+func (w *wire) check(base, set string) (wireSET, error) {
+	jws, err := jose.ParseSigned(set, []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA, jose.RS256})
+	if err != nil {
+		return wireSET{}, fmt.Errorf("SET is not a JWS: %w", err)
+	}
+	h := jws.Signatures[0].Header
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "secevent+jwt" {
+		return wireSET{}, fmt.Errorf("SET typ %q", typ)
+	}
+	w.keysMu.Lock()
+	keys := w.jwks.Key(h.KeyID)
+	if len(keys) == 0 {
+		var set jose.JSONWebKeySet
+		if err := fetchJSON(w.client, w.rebase(base, w.meta["jwks_uri"].(string)), &set); err != nil {
+			w.keysMu.Unlock()
+			return wireSET{}, err
+		}
+		w.jwks = set
+		keys = w.jwks.Key(h.KeyID)
+	}
+	w.keysMu.Unlock()
+	if len(keys) != 1 {
+		return wireSET{}, fmt.Errorf("no JWKS key for kid %q", h.KeyID)
+	}
+	payload, err := jws.Verify(keys[0])
+	if err != nil {
+		return wireSET{}, fmt.Errorf("SET signature: %w", err)
+	}
+	var c wireSET
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return wireSET{}, err
+	}
+	var aud string
+	if err := json.Unmarshal(c.Aud, &aud); err != nil || aud != w.aud {
+		return wireSET{}, fmt.Errorf("SET aud %s, want %q", c.Aud, w.aud)
+	}
+	if c.Iss != w.issuer || c.Jti == "" || c.Iat == nil || len(c.Events) != 1 || c.Sub != nil || c.Exp != nil {
+		return wireSET{}, fmt.Errorf("SET claims %s", payload)
+	}
+	if _, err := sessionOfSET(c); err != nil {
+		return wireSET{}, err
+	}
+	return c, nil
+}
+
+func fetchJSON(c *http.Client, url string, out any) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d", url, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
 // revokedSessionOf returns the session id of a session-revoked SET ("" for
-// another event): the session member of its complex sub_id (SSF 1.0 §3.3,
-// RFC 9493 opaque format), whose user member is an iss_sub.
+// another event), failing the test on a malformed subject.
 func revokedSessionOf(t *testing.T, c wireSET) string {
 	t.Helper()
+	sid, err := sessionOfSET(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sid
+}
+
+// sessionOfSET returns the session id of a session-revoked SET ("" for
+// another event): the session member of its complex sub_id (SSF 1.0 §3.3,
+// RFC 9493 opaque format), whose user member is an iss_sub, with an
+// event_timestamp (CAEP 1.0 §2).
+func sessionOfSET(c wireSET) (string, error) {
 	ev, ok := c.Events["https://schemas.openid.net/secevent/caep/event-type/session-revoked"]
 	if !ok {
-		return ""
+		return "", nil
 	}
 	var format string
 	json.Unmarshal(c.SubID["format"], &format)
@@ -502,10 +545,10 @@ func revokedSessionOf(t *testing.T, c wireSET) string {
 	json.Unmarshal(c.SubID["user"], &user)
 	if format != "complex" || session["format"] != "opaque" || session["id"] == "" || user["format"] != "iss_sub" ||
 		user["iss"] != c.Iss || user["sub"] == "" {
-		t.Fatalf("session-revoked sub_id %v", c.SubID)
+		return "", fmt.Errorf("session-revoked sub_id %v", c.SubID)
 	}
 	if _, ok := ev["event_timestamp"].(float64); !ok {
-		t.Fatalf("session-revoked event without event_timestamp: %v", ev)
+		return "", fmt.Errorf("session-revoked event without event_timestamp: %v", ev)
 	}
-	return session["id"]
+	return session["id"], nil
 }

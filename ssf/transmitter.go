@@ -190,6 +190,7 @@ func (t *Transmitter) Register(mux *http.ServeMux) {
 func (t *Transmitter) Start() {
 	t.watch.start()
 	t.push.start()
+	t.log.Info("ssf: transmitter started", "instance", t.owner, "watch_interval", t.o.WatchInterval.String())
 }
 
 // Drain makes polls that wait for events return at once, now and from now
