@@ -16,21 +16,33 @@ import (
 
 var _ store.Feed = (*DB)(nil)
 
-// feedLock is the first key of the transaction-scoped advisory lock every
-// transaction that writes events takes just before it draws their seqs (the
-// second key is 0). Held until commit, it makes seq order the commit order:
-// a transaction draws seqs only after the one before it committed, so a
-// reader that sees an event sees every event with a smaller seq too, and a
-// stream's cursor can move past an event for good. The price is that
-// event-writing transactions commit one at a time; they are revocations,
-// rare next to refreshes, and they take the lock last, after the session
-// rows they lock, so it never orders against a refresh.
+// feedLock is the first key of the transaction-scoped advisory lock a
+// sequencer holds (the second key is 0).
 const feedLock = 0x4c4b4631 // "LKF1"
 
-// lockFeed takes the feed lock in tx.
-func lockFeed(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, feedLock)
-	return err
+// sequence gives the events recorded without a seq (every revocation's)
+// their seq: in one transaction, under the feed lock, so sequencers run one
+// after another. An event gets its seq only once it has committed (the
+// UPDATE's snapshot is taken after the lock is granted, and sees what
+// committed before), and a sequencer that commits later hands out larger
+// seqs: so a reader that sees an event sees every event with a smaller seq
+// too, and a stream's cursor can move past an event for good. Revocations
+// themselves never wait for each other; the feed is numbered by whoever
+// reads it (StreamEvents, FeedHead: each instance's watcher does every
+// SSF_PUSH_INTERVAL). Events of one revocation are numbered in the order
+// they were recorded.
+func (db *DB) sequence(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, feedLock); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			UPDATE ssf_events AS e SET seq = n.seq
+			FROM (SELECT ctid, nextval('ssf_events_seq') AS seq
+			      FROM (SELECT ctid FROM ssf_events WHERE seq IS NULL ORDER BY at, ctid) AS pending) AS n
+			WHERE e.ctid = n.ctid`)
+		return err
+	})
 }
 
 const receiverColumns = `id, name, audience, credential_hash, created_at`
@@ -117,6 +129,10 @@ func (db *DB) CreateStream(ctx context.Context, s store.Stream, replayFrom time.
 	if err != nil {
 		return err
 	}
+	// Number what was recorded before, so that "the next event" is exact.
+	if err := db.sequence(ctx); err != nil {
+		return wrap("create stream", err)
+	}
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		var cursor int64
 		if replayFrom.IsZero() {
@@ -171,6 +187,9 @@ func (db *DB) UpdateStream(ctx context.Context, s store.Stream) error {
 	req, del, err := encodeKinds(s)
 	if err != nil {
 		return err
+	}
+	if err := db.sequence(ctx); err != nil { // the newest event, for a stream leaving "disabled"
+		return wrap("update stream", err)
 	}
 	err = mustChange(db.pool.Exec(ctx, `UPDATE ssf_streams SET push = $2, endpoint_url = $3,
 		authorization_header = $4, events_requested = $5, events_delivered = $6, description = $7,
@@ -246,22 +265,20 @@ func (db *DB) AddStreamEvent(ctx context.Context, e store.Event) error {
 	}
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	return wrap("add stream event", pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if err := lockFeed(ctx, tx); err != nil {
-			return err
-		}
-		return mustChange(tx.Exec(ctx, `INSERT INTO ssf_events (id, kind, stream_id, session_id, user_id, reason, state, txn, at)
-			SELECT $1, $2, id, $3, $4, $5, $6, $7, $8 FROM ssf_streams WHERE id = $9`,
-			e.ID, string(e.Kind), e.SessionID, e.UserID, e.Reason, e.State, e.Txn, nanos(e.At), e.StreamID))
-	}))
+	return wrap("add stream event", mustChange(db.pool.Exec(ctx, `INSERT INTO ssf_events (id, kind, stream_id, session_id, user_id, reason, state, txn, at)
+		SELECT $1, $2, id, $3, $4, $5, $6, $7, $8 FROM ssf_streams WHERE id = $9`,
+		e.ID, string(e.Kind), e.SessionID, e.UserID, e.Reason, e.State, e.Txn, nanos(e.At), e.StreamID)))
 }
 
 // StreamEvents returns up to limit events after the stream's cursor that the
-// stream receives, in seq order.
+// stream receives, in seq order (numbering the new ones first).
 func (db *DB) StreamEvents(ctx context.Context, streamID string, limit int) ([]store.Event, error) {
 	s, err := db.Stream(ctx, streamID)
 	if err != nil {
 		return nil, err
+	}
+	if err := db.sequence(ctx); err != nil {
+		return nil, wrap("stream events", err)
 	}
 	kinds := make([]string, len(s.Delivered))
 	for i, k := range s.Delivered {
@@ -295,6 +312,9 @@ func (db *DB) StreamEvents(ctx context.Context, streamID string, limit int) ([]s
 func (db *DB) AckEvents(ctx context.Context, streamID string, ids []string) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
+	if err := db.sequence(ctx); err != nil {
+		return wrap("ack events", err)
+	}
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		s, err := scanStream(tx.QueryRow(ctx, `SELECT `+streamColumns+` FROM ssf_streams WHERE id = $1 FOR UPDATE`, streamID))
 		if err != nil {
@@ -324,10 +344,13 @@ func (db *DB) AckEvents(ctx context.Context, streamID string, ids []string) erro
 	return wrap("ack events", err)
 }
 
-// FeedHead returns the newest event's seq.
+// FeedHead numbers the new events and returns the newest event's seq.
 func (db *DB) FeedHead(ctx context.Context) (int64, error) {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
+	if err := db.sequence(ctx); err != nil {
+		return 0, wrap("feed head", err)
+	}
 	var n int64
 	err := db.pool.QueryRow(ctx, `SELECT `+headSeq).Scan(&n)
 	return n, wrap("feed head", err)

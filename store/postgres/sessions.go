@@ -277,7 +277,7 @@ func (db *DB) changePassword(ctx context.Context, p store.RevokeParams) (int, er
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO ssf_events (id, kind, user_id, reason, txn, at)
-			SELECT gen_random_uuid()::text, 'credential-change', $1, $2, $3, $4 WHERE `+feedLocked,
+			VALUES (gen_random_uuid()::text, 'credential-change', $1, $2, $3, $4)`,
 			p.UserID, p.Reason, p.Txn, nanos(p.Now))
 		return err
 	})

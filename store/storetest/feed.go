@@ -767,7 +767,7 @@ var outboxCases = []testCase{
 			}
 			st := f.stream(f.receiver().ID)
 			var wg sync.WaitGroup
-			errs := make(chan error, writers)
+			errs := make(chan error, writers+4)
 			for w := range writers {
 				wg.Add(1)
 				go func() {
@@ -782,6 +782,27 @@ var outboxCases = []testCase{
 			}
 			done := make(chan struct{})
 			go func() { wg.Wait(); close(done) }()
+			// Other readers meanwhile (each instance's watcher asks for the
+			// head; a backend may number its feed then).
+			var heads sync.WaitGroup
+			for range 4 {
+				heads.Add(1)
+				go func() {
+					defer heads.Done()
+					for {
+						select {
+						case <-done:
+							return
+						default:
+						}
+						if _, err := f.feed().FeedHead(f.ctx); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			defer heads.Wait()
 			seen := map[string]bool{}
 			read := func() {
 				for {
@@ -807,6 +828,7 @@ var outboxCases = []testCase{
 				read()
 			}
 			read()
+			heads.Wait()
 			close(errs)
 			for err := range errs {
 				f.t.Fatal(err)

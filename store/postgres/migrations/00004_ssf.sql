@@ -6,11 +6,14 @@
 
 -- seq orders the feed, and the order must be the commit order: a stream's
 -- cursor moves past an event only when no event with a smaller seq can
--- still appear. Every transaction that writes events first takes a
--- transaction-scoped advisory lock (feed.go), so seqs are drawn, and
--- commits happen, one transaction after another.
+-- still appear. So a revocation inserts its events with no seq (it commits
+-- with nothing to wait for), and a sequencer gives them one later, under a
+-- transaction-scoped advisory lock, in one transaction after another
+-- (feed.go): every event is committed before it gets a seq, and a later
+-- sequencer only ever hands out larger ones. Readers read sequenced events.
+CREATE SEQUENCE ssf_events_seq;
 CREATE TABLE ssf_events (
-    seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    seq        bigint UNIQUE,
     id         text   NOT NULL,
     kind       text   NOT NULL,
     stream_id  text   NOT NULL DEFAULT '',
@@ -21,6 +24,7 @@ CREATE TABLE ssf_events (
     txn        text   NOT NULL DEFAULT '',
     at         bigint NOT NULL
 );
+CREATE INDEX ssf_events_unsequenced ON ssf_events (at) WHERE seq IS NULL;
 
 CREATE TABLE ssf_receivers (
     id              text   PRIMARY KEY,
@@ -54,3 +58,4 @@ CREATE INDEX ssf_streams_receiver ON ssf_streams (receiver_id);
 DROP TABLE ssf_streams;
 DROP TABLE ssf_receivers;
 DROP TABLE ssf_events;
+DROP SEQUENCE ssf_events_seq;
