@@ -134,6 +134,7 @@ func (p *pusher) manage() {
 			continue
 		}
 		p.worker(s.ID).leaseUntil.Store(now.Add(t.o.PushLease).UnixNano())
+		p.ping(ctx, s, now)
 	}
 	p.mu.Lock()
 	var gone []string
@@ -145,6 +146,34 @@ func (p *pusher) manage() {
 	p.mu.Unlock()
 	for _, id := range gone {
 		p.stopWorker(id, true)
+	}
+}
+
+// ping queues a verification event (initiated by the transmitter: no
+// state, SSF 1.0 §8.1.4.2) on a push stream whose receiver has not been
+// heard from for a quarter of Inactivity: its delivery shows the receiver
+// alive (pushSome touches the stream), so a push receiver of a quiet
+// system keeps its stream, while the stream of one that is gone stops
+// being renewed and is purged.
+func (p *pusher) ping(ctx context.Context, s store.Stream, now time.Time) {
+	t := p.t
+	quiet := t.o.Inactivity / 4
+	if now.Sub(s.SeenAt) < quiet {
+		return
+	}
+	t.mu.Lock()
+	last, ok := t.lastPing[s.ID]
+	due := !ok || now.Sub(last) >= quiet
+	if due {
+		t.lastPing[s.ID] = now
+	}
+	t.mu.Unlock()
+	if !due {
+		return
+	}
+	e := store.Event{ID: newID(), Kind: store.EventVerification, StreamID: s.ID, Txn: newID(), At: now.UTC()}
+	if err := t.feed.AddStreamEvent(ctx, e); err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.log.Warn("ssf: cannot queue a liveness verification", "stream_id", s.ID, "err", err)
 	}
 }
 
@@ -297,6 +326,9 @@ func (p *pusher) pushSome(ctx context.Context, w *pushWorker) (int, error) {
 		// what was delivered gets its own, so it is not lost for nothing.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		err := t.feed.AckEvents(actx, s.ID, done)
+		if err == nil {
+			t.touch(actx, s.ID) // a delivered push: the receiver is alive
+		}
 		cancel()
 		if err != nil && pushErr == nil {
 			pushErr = err

@@ -215,3 +215,27 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A push stream whose receiver has been quiet for a quarter of the
+// inactivity timeout gets a verification event (no state: the transmitter
+// asked), and its delivery counts as a sign of life, so a push receiver of
+// a quiet system keeps its stream.
+func TestPushLiveness(t *testing.T) {
+	e := newEnv(t, func(o *ssf.Options) { o.Inactivity = 2 * time.Second; o.PushLease = time.Second })
+	ep := newEndpoint(t, nil)
+	c := e.createPush(ep, "")
+	created, err := e.db.Stream(context.Background(), c.StreamID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ep.waitFor(t, 1)
+	_, claims := e.claims(got[0].set)
+	typ, ev := eventOf(t, claims)
+	if typ != ssf.EventTypeVerification || ev["state"] != nil {
+		t.Fatalf("pushed %s %v; want a verification event without state", typ, ev)
+	}
+	waitUntil(t, "the delivery counts as a sign of life", func() bool {
+		s, err := e.db.Stream(context.Background(), c.StreamID)
+		return err == nil && s.SeenAt.After(created.SeenAt)
+	})
+}

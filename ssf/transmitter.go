@@ -66,9 +66,10 @@ type Options struct {
 	// PushLease).
 	PushTimeout time.Duration
 	// Inactivity is how long a stream may go without a sign of life from
-	// its receiver (a poll, a management call) before PurgeFeed deletes it
-	// (SSF_STREAM_INACTIVITY; the stream's inactivity_timeout; default
-	// 24h).
+	// its receiver (a poll, a management call, a delivered push) before
+	// PurgeFeed deletes it (SSF_STREAM_INACTIVITY; the stream's
+	// inactivity_timeout; default 24h). A push stream quiet for a quarter of
+	// it gets a verification event, whose delivery is a sign of life.
 	Inactivity time.Duration
 	// AllowLoopback lets streams push to loopback addresses (development,
 	// tests). Link-local and unspecified addresses are never allowed.
@@ -112,6 +113,7 @@ type Transmitter struct {
 	mu         sync.Mutex
 	lastVerify map[string]time.Time // stream id -> last verification request here
 	lastTouch  map[string]time.Time // stream id -> last TouchStream from here
+	lastPing   map[string]time.Time // stream id -> last liveness verification queued here (push.go)
 	draining   chan struct{}        // closed by Drain: waiting polls return
 	drainOnce  sync.Once
 }
@@ -157,7 +159,7 @@ func New(o Options) (*Transmitter, error) {
 		return nil, err
 	}
 	t := &Transmitter{o: o, feed: o.Feed, log: o.Logger, now: o.Now, owner: hex.EncodeToString(b[:]),
-		lastVerify: map[string]time.Time{}, lastTouch: map[string]time.Time{}, draining: make(chan struct{})}
+		lastVerify: map[string]time.Time{}, lastTouch: map[string]time.Time{}, lastPing: map[string]time.Time{}, draining: make(chan struct{})}
 	t.client = o.Client
 	if t.client == nil {
 		t.client = pushClient(o.AllowLoopback, o.PushTimeout)
