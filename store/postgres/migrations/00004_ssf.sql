@@ -13,7 +13,7 @@
 -- sequencer only ever hands out larger ones. Readers read sequenced events.
 CREATE SEQUENCE ssf_events_seq;
 CREATE TABLE ssf_events (
-    seq        bigint UNIQUE,
+    seq        bigint,
     id         text   NOT NULL,
     kind       text   NOT NULL,
     stream_id  text   NOT NULL DEFAULT '',
@@ -24,7 +24,10 @@ CREATE TABLE ssf_events (
     txn        text   NOT NULL DEFAULT '',
     at         bigint NOT NULL
 );
-CREATE INDEX ssf_events_unsequenced ON ssf_events (at) WHERE seq IS NULL;
+-- One index serves the readers (seq ranges) and the sequencer (seq IS
+-- NULL): a revocation maintains one index per event, not two. The
+-- sequencer alone hands out seqs, from a sequence, so they are unique.
+CREATE INDEX ssf_events_by_seq ON ssf_events (seq);
 
 CREATE TABLE ssf_receivers (
     id              text   PRIMARY KEY,
