@@ -67,9 +67,11 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 				// The application's users live elsewhere, so the status
 				// check cannot be part of the compare-and-set; a user found
 				// inactive now still loses the session at once.
-				if err := s.checkUser(ctx, sess, now); err != nil {
+				u, err := s.checkUser(ctx, sess, now)
+				if err != nil {
 					return nil, err
 				}
+				ctx = withUserAtHand(ctx, u)
 			}
 			s.log.InfoContext(ctx, "audit", "event", "refresh", "user_id", sess.UserID, "session_id", sess.ID, "ip", m.IP)
 			if !s.policy.Rotation {
@@ -119,10 +121,11 @@ func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now 
 	case sess.Generation > rc.Generation:
 		if s.policy.Rotation && sess.Generation == rc.Generation+1 && now.Sub(sess.LastRefreshedAt) < s.policy.ReuseInterval &&
 			now.Before(sess.RefreshExpiresAt) {
-			if err := s.checkUser(ctx, sess, now); err != nil {
+			u, err := s.checkUser(ctx, sess, now)
+			if err != nil {
 				return nil, false, err
 			}
-			g, err := s.grant(ctx, sess, now, sess.Generation)
+			g, err := s.grant(withUserAtHand(ctx, u), sess, now, sess.Generation)
 			if err != nil {
 				return nil, false, err
 			}
@@ -142,31 +145,31 @@ func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now 
 	case !now.Before(sess.RefreshExpiresAt):
 		return nil, false, newError(CodeRefreshExpired, nil)
 	}
-	if err := s.checkUser(ctx, sess, now); err != nil {
+	if _, err := s.checkUser(ctx, sess, now); err != nil {
 		return nil, false, err
 	}
 	return nil, true, nil
 }
 
-// checkUser requires the session's user to exist and be active; otherwise it
-// revokes the session and says why.
-func (s *Service) checkUser(ctx context.Context, sess Session, now time.Time) error {
+// checkUser requires the session's user to exist and be active, and returns
+// it; otherwise it revokes the session and says why.
+func (s *Service) checkUser(ctx context.Context, sess Session, now time.Time) (User, error) {
 	u, err := s.users.UserByID(ctx, sess.UserID)
 	code := Code("")
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		code = CodeUserNotFound
 	case err != nil:
-		return s.internal(err)
+		return User{}, s.internal(err)
 	case u.Status != UserActive:
 		code = CodeUserInactive
 	default:
-		return nil
+		return u, nil
 	}
 	if _, err := s.revoke(ctx, store.RevokeParams{SessionID: sess.ID, Reason: string(code), Now: now}, sess.UserID); err != nil {
-		return err
+		return User{}, err
 	}
-	return newError(code, nil)
+	return User{}, newError(code, nil)
 }
 
 // RenewAccess re-issues an access token for the session of a still-valid
@@ -206,12 +209,13 @@ func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, 
 		// existed) is 0 and refused the same way.
 		return nil, newError(CodeAccessSuperseded, nil)
 	}
-	if err := s.checkUser(ctx, sess, now); err != nil {
+	u, err := s.checkUser(ctx, sess, now)
+	if err != nil {
 		return nil, err
 	}
 	// The new token carries the session's generation, which is the
 	// presented token's: renewal never moves a token past a rotation.
-	return s.grant(ctx, sess, now, 0)
+	return s.grant(withUserAtHand(ctx, u), sess, now, 0)
 }
 
 // liveSession returns a session that is live at now, or the reason it is not.

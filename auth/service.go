@@ -3,7 +3,9 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,10 +27,35 @@ type Policy struct {
 	MaxSessionsPerUser int           // MAX_SESSIONS_PER_USER, 0 = unlimited
 }
 
-// DefaultPolicy is the settings' defaults.
-var DefaultPolicy = Policy{
-	AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, SessionMaxLifetime: 720 * time.Hour,
-	Rotation: true, ReuseInterval: 10 * time.Second, AccessRenewal: true, MaxSessionsPerUser: 100,
+// DefaultPolicy returns the settings' defaults (a new value each time).
+func DefaultPolicy() Policy {
+	return Policy{
+		AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, SessionMaxLifetime: 720 * time.Hour,
+		Rotation: true, ReuseInterval: 10 * time.Second, AccessRenewal: true, MaxSessionsPerUser: 100,
+	}
+}
+
+// Validate reports the first field that makes p unusable: a lifetime that is
+// not positive (a Policy built field by field that forgot one would sign
+// tokens already expired), a negative reuse interval or session cap. It
+// cannot tell Rotation off from Rotation forgotten: build a Policy from
+// DefaultPolicy() and change what differs.
+func (p Policy) Validate() error {
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"AccessTTL", p.AccessTTL}, {"RefreshTTL", p.RefreshTTL}, {"SessionMaxLifetime", p.SessionMaxLifetime}} {
+		if f.d <= 0 {
+			return fmt.Errorf("Policy.%s must be positive (it is %v)", f.name, f.d)
+		}
+	}
+	if p.ReuseInterval < 0 {
+		return fmt.Errorf("Policy.ReuseInterval must not be negative (it is %v)", p.ReuseInterval)
+	}
+	if p.MaxSessionsPerUser < 0 {
+		return fmt.Errorf("Policy.MaxSessionsPerUser must not be negative (it is %d; 0 is unlimited)", p.MaxSessionsPerUser)
+	}
+	return nil
 }
 
 // Throttle is the rate-limit seam: the service asks it before checking a
@@ -42,8 +69,12 @@ type Throttle interface {
 }
 
 // ClaimsFunc returns extra access-token claims for a user (Feathers'
-// getPayload). Registered claims are never overridden.
-type ClaimsFunc func(ctx context.Context, userID string) (map[string]any, error)
+// getPayload). u is the user's record when the call has just read it (a
+// sign-in; a renewal; a refresh with the application's own Users), so the
+// hook need not read it again (its PasswordHash is left empty); nil otherwise (a refresh with the built-in
+// users reads no user row): look the user up by userID then. Registered
+// claims are never overridden.
+type ClaimsFunc func(ctx context.Context, userID string, u *User) (map[string]any, error)
 
 // Options wire a Service.
 type Options struct {
@@ -84,6 +115,9 @@ type Service struct {
 	builtin  bool // users are the Store's own: the rotation checks them in the same statement
 	renew    func(ctx context.Context, p Principal) error
 	observer Observer
+	// verifyTime is the moving average of Users.VerifyPassword's duration
+	// (nanoseconds), for Users without VerifyDummy (users.go).
+	verifyTime atomic.Int64
 }
 
 // New returns a Service.
@@ -161,7 +195,7 @@ func (s *Service) mintAccess(ctx context.Context, sess Session, now, notAfter ti
 	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp,
 		Generation: sess.Generation, ClientID: cid}
 	if s.claims != nil {
-		extra, err := s.claims(ctx, sess.UserID)
+		extra, err := s.claims(ctx, sess.UserID, userAtHand(ctx, sess.UserID))
 		if err != nil {
 			return "", time.Time{}, err
 		}

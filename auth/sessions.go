@@ -198,9 +198,6 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string) e
 		c, err := s.tokens.VerifyAccess(tok)
 		if err == nil || errors.Is(err, token.ErrExpired) {
 			sid, uid, bound = c.SessionID, c.Subject, c.ClientID
-			if bound == DefaultClientID {
-				bound = "" // the session names no client
-			}
 			return true
 		}
 		return false
@@ -212,6 +209,19 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string) e
 	}
 	if sid == "" {
 		return nil
+	}
+	if bound == DefaultClientID {
+		// An access token of a session without a client carries the
+		// default, and so does one of a client that calls itself that:
+		// the session says which it is.
+		sess, err := s.store.Session(ctx, sid)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // purged: nothing to revoke
+		}
+		if err != nil {
+			return s.internal(err)
+		}
+		bound = sess.ClientID
 	}
 	if bound != "" && clientID != bound {
 		return newError(CodeClientMismatch, nil)

@@ -47,6 +47,7 @@ type Config struct {
 	DatabaseMaxConns        int      `name:"database-max-conns" env:"DATABASE_MAX_CONNS" default:"10" help:"Most open database connections per instance."`
 	DatabaseMinConns        int      `name:"database-min-conns" env:"DATABASE_MIN_CONNS" default:"0" help:"Idle database connections kept open per instance."`
 	DatabaseMaxConnLifetime Duration `name:"database-max-conn-lifetime" env:"DATABASE_MAX_CONN_LIFETIME" default:"1h" help:"A database connection is closed and replaced after this long."`
+	DatabaseSchema          string   `name:"database-schema" env:"DATABASE_SCHEMA" default:"" help:"PostgreSQL schema of Latchkey's tables. Empty: the DATABASE_URL's search_path, else latchkey. Installs made before this setting have theirs in public."`
 
 	JWTIssuer           string   `name:"jwt-issuer" env:"JWT_ISSUER" default:"" help:"iss of every token and of the OAuth metadata: an absolute URL without trailing slash, query or fragment (https in production); defaults to PUBLIC_URL, else http:// + HTTP_ADDR."`
 	JWTAudience         string   `name:"jwt-audience" env:"JWT_AUDIENCE" default:"latchkey" help:"aud of access tokens."`

@@ -45,7 +45,7 @@ func TestDefaults(t *testing.T) {
 		RefreshCookie:                  true,
 		RefreshCookieName:              "refreshToken",
 		CORSAllowedOrigins:             Origins{},
-		Dialects:                       latchkey.AllDialects,
+		Dialects:                       latchkey.AllDialects(),
 		RateLimits:                     true,
 		RateLimitSigninFailuresAccount: Rate{10, 15 * time.Minute},
 		RateLimitSigninFailuresIP:      Rate{50, 15 * time.Minute},
@@ -80,7 +80,7 @@ func TestDefaults(t *testing.T) {
 	if c.Issuer() != "http://localhost:8080" || c.Production() {
 		t.Errorf("Issuer() = %q, Production() = %v", c.Issuer(), c.Production())
 	}
-	for _, d := range latchkey.AllDialects {
+	for _, d := range latchkey.AllDialects() {
 		if !c.DialectEnabled(d) {
 			t.Errorf("dialect %s is off by default", d)
 		}
@@ -241,7 +241,7 @@ func TestLoadLists(t *testing.T) {
 	}
 
 	c = mustLoad(t, nil, map[string]string{"DIALECTS": "none"})
-	for _, d := range latchkey.AllDialects {
+	for _, d := range latchkey.AllDialects() {
 		if c.DialectEnabled(d) {
 			t.Errorf("DIALECTS=none leaves %s on", d)
 		}

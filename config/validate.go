@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/store/postgres"
 )
 
 // MinSecretBytes is the shortest accepted HMAC secret: RFC 7518 §3.2 requires
@@ -91,6 +92,11 @@ func (c *Config) Validate() error {
 	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
 		bad("DATABASE_URL", "%v", err)
 	}
+	if c.DatabaseSchema != "" {
+		if err := postgres.CheckSchema(c.DatabaseSchema); err != nil {
+			bad("DATABASE_SCHEMA", "%v", err)
+		}
+	}
 	if c.DatabaseMaxConns < 1 {
 		bad("DATABASE_MAX_CONNS", "must be at least 1, got %d", c.DatabaseMaxConns)
 	}
@@ -149,8 +155,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, d := range c.Dialects {
-		if !slices.Contains(latchkey.AllDialects, d) {
-			bad("DIALECTS", "unknown dialect %q: want some of %s, or all or none", d, strings.Join(latchkey.AllDialects, ","))
+		if !slices.Contains(latchkey.AllDialects(), d) {
+			bad("DIALECTS", "unknown dialect %q: want some of %s, or all or none", d, strings.Join(latchkey.AllDialects(), ","))
 		}
 	}
 

@@ -55,7 +55,7 @@ func TestDocument(t *testing.T) {
 	if !c.Doc.IsOpenAPI31OrLater() {
 		t.Fatalf("openapi %q, want 3.1", c.Doc.OpenAPI)
 	}
-	tags := append(slices.Clone(latchkey.AllDialects), openapitest.AlwaysOn, "ssf") // ssf: the transmitter (SSF=on)
+	tags := append(slices.Clone(latchkey.AllDialects()), openapitest.AlwaysOn, "ssf") // ssf: the transmitter (SSF=on)
 	for name, op := range operations(c.Doc) {
 		has := func(status int) bool { return op.Responses.Status(status) != nil }
 		if op.OperationID == "" || op.Summary == "" || op.Description == "" {
@@ -112,7 +112,7 @@ func TestEveryOperationIsServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := servertest.Start(t, func(cfg *config.Config) { cfg.Dialects = latchkey.AllDialects })
+	s := servertest.Start(t, func(cfg *config.Config) { cfg.Dialects = latchkey.AllDialects() })
 	h, err := s.App.Handler()
 	if err != nil {
 		t.Fatal(err)

@@ -110,9 +110,8 @@ func ServeListener(ctx context.Context, a *App, ln net.Listener) error {
 		servers = append(servers, newHTTPServer(a.MetricsHandler()))
 		listeners = append(listeners, mln)
 	}
-	a.StartKeyReload()
 	if a.Transmitter != nil {
-		a.Transmitter.Start() // stopped by Close
+		a.Transmitter.Start() // the push and the watch of this instance; stopped by Close
 	}
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {

@@ -36,7 +36,7 @@ func (migrateCmd) Run(cfg *config.Config, e *env) error {
 		return err
 	}
 	defer st.Close()
-	if err := server.Migrate(e.ctx, st); err != nil {
+	if err := st.Migrate(e.ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	fmt.Fprintln(e.stdout, "migrations applied")
@@ -177,7 +177,7 @@ func (purgeCmd) Run(cfg *config.Config, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := server.CheckSchema(e.ctx, st); err != nil {
+	if err := st.CheckSchema(e.ctx); err != nil {
 		st.Close()
 		return fmt.Errorf("purge: %w", err)
 	}
