@@ -28,6 +28,8 @@ CREATE TABLE ssf_events (
 -- NULL): a revocation maintains one index per event, not two. The
 -- sequencer alone hands out seqs, from a sequence, so they are unique.
 CREATE INDEX ssf_events_by_seq ON ssf_events (seq);
+-- Owned by the column, so it goes wherever the table goes (SET SCHEMA).
+ALTER SEQUENCE ssf_events_seq OWNED BY ssf_events.seq;
 
 CREATE TABLE ssf_receivers (
     id              text   PRIMARY KEY,
@@ -60,5 +62,4 @@ CREATE INDEX ssf_streams_receiver ON ssf_streams (receiver_id);
 -- +goose Down
 DROP TABLE ssf_streams;
 DROP TABLE ssf_receivers;
-DROP TABLE ssf_events;
-DROP SEQUENCE ssf_events_seq;
+DROP TABLE ssf_events; -- and its sequence
