@@ -259,3 +259,18 @@ func TestStartRefusals(t *testing.T) {
 		t.Error("Start without an issuer succeeded")
 	}
 }
+
+// A stream the transmitter no longer has (an operator deleted it, or the
+// inactivity purge did) is replaced: the receiver's next poll gets 404, it
+// makes a new stream, and revocations reach it again.
+func TestStreamGone(t *testing.T) {
+	x := newTransmitter(t)
+	r := start(t, x)
+	old := x.streams()[0]
+	if err := x.db.DeleteStream(context.Background(), old.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a new stream", func() bool { ss := x.streams(); return len(ss) == 1 && ss[0].ID != old.ID })
+	sid := x.revoke(time.Now())
+	eventually(t, "the revocation on the new stream is known", func() bool { return r.Revoked(sid) })
+}
