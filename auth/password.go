@@ -21,8 +21,10 @@ const (
 // same per-account and per-IP failure limits as a sign-in (a stolen access
 // token is no way around them). The new hash, the revocation of every other
 // session of the user (unless signOutOthers is false: the caller's explicit
-// choice) and the voiding of any password-reset link are one store
-// transaction (store.Credentials.SetPassword). The caller's session stays.
+// choice), the voiding of any password-reset link and the security events
+// (CAEP session-revoked per session ended, credential-change) are one
+// store transaction (store.Credentials.SetPassword). The caller's session
+// stays.
 //
 // A wrong current password is CodeCurrentPasswordInvalid and changes
 // nothing; so is a current password changed by another request meanwhile
@@ -74,7 +76,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 		return s.internal(err)
 	}
 	res, err := s.creds.SetPassword(ctx, store.PasswordChange{UserID: u.ID, CurrentHash: u.PasswordHash, NewHash: hash,
-		KeepSessions: !signOutOthers, ExceptSessionID: p.SessionID, Reason: ReasonPasswordChanged, Now: s.now().UTC()})
+		KeepSessions: !signOutOthers, ExceptSessionID: p.SessionID, Reason: ReasonPasswordChanged, Now: s.now().UTC(), Txn: newID()})
 	switch {
 	case errors.Is(err, store.ErrStale):
 		return s.wrongPassword(ctx, u, ip) // changed meanwhile: the password given is no longer the current one
@@ -84,7 +86,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 		return s.internal(err)
 	}
 	s.log.InfoContext(ctx, "audit", "event", "password.changed", "user_id", u.ID, "session_id", p.SessionID,
-		"sessions_revoked", res.Revoked, "ip", ip)
+		"sessions_revoked", res.Revoked, "txn", res.Txn, "ip", ip)
 	return nil
 }
 
@@ -118,12 +120,12 @@ func (s *Service) AdminSetPassword(ctx context.Context, email, pw string) (int, 
 	if err != nil {
 		return 0, s.internal(err)
 	}
-	res, err := s.creds.SetPassword(ctx, store.PasswordChange{UserID: u.ID, NewHash: hash, Reason: ReasonPasswordSet, Now: s.now().UTC()})
+	res, err := s.creds.SetPassword(ctx, store.PasswordChange{UserID: u.ID, NewHash: hash, Reason: ReasonPasswordSet, Now: s.now().UTC(), Txn: newID()})
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, newError(CodeUserNotFound, nil)
 	} else if err != nil {
 		return 0, s.internal(err)
 	}
-	s.log.InfoContext(ctx, "audit", "event", "password.set_by_admin", "user_id", u.ID, "sessions_revoked", res.Revoked)
+	s.log.InfoContext(ctx, "audit", "event", "password.set_by_admin", "user_id", u.ID, "sessions_revoked", res.Revoked, "txn", res.Txn)
 	return res.Revoked, nil
 }

@@ -64,7 +64,8 @@ func (s *Service) ResetPassword(ctx context.Context, tok, next string) error {
 	if err != nil {
 		return s.internal(err)
 	}
-	res, err := s.creds.SetPassword(ctx, store.PasswordChange{TokenHash: hash, NewHash: newHash, Reason: ReasonPasswordReset, Now: s.now().UTC()})
+	res, err := s.creds.SetPassword(ctx, store.PasswordChange{TokenHash: hash, NewHash: newHash, Reason: ReasonPasswordReset,
+		Now: s.now().UTC(), Txn: newID()})
 	if errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrNotFound) {
 		// Used by a concurrent reset, replaced, voided or expired since
 		// the lookup.
@@ -72,6 +73,7 @@ func (s *Service) ResetPassword(ctx context.Context, tok, next string) error {
 	} else if err != nil {
 		return s.internal(err)
 	}
-	s.log.InfoContext(ctx, "audit", "event", "password.reset", "user_id", res.UserID, "sessions_revoked", res.Revoked, "ip", clientIP(ctx))
+	s.log.InfoContext(ctx, "audit", "event", "password.reset", "user_id", res.UserID, "sessions_revoked", res.Revoked, "txn", res.Txn,
+		"ip", clientIP(ctx))
 	return nil
 }

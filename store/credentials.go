@@ -66,12 +66,17 @@ type PasswordChange struct {
 	ExceptSessionID string
 	Reason          string
 	Now             time.Time
+	// Txn is the txn of the security events (Feed) the change records in
+	// its transaction: a session-revoked event per session it revokes and
+	// a credential-change event. Empty: the backend makes one up.
+	Txn string
 }
 
 // PasswordChanged is the outcome of SetPassword.
 type PasswordChanged struct {
 	UserID  string
-	Revoked int // sessions revoked
+	Revoked int    // sessions revoked
+	Txn     string // the txn of its security events
 }
 
 // Credentials is the persistence of the password lifecycle: password
@@ -96,8 +101,10 @@ type Credentials interface {
 	TokenByHash(ctx context.Context, hash []byte) (Token, error)
 	// SetPassword stores p.NewHash as the user's password hash (UpdatedAt
 	// = p.Now) and, in the same transaction, deletes the user's password-
-	// reset token (a password change voids it) and revokes the sessions p
-	// selects, as RevokeSessions does. It returns ErrNotFound for an unknown
+	// reset token (a password change voids it), revokes the sessions p
+	// selects as RevokeSessions does (each with its session-revoked event),
+	// and records a credential-change event (Feed), all with one txn. It
+	// returns ErrNotFound for an unknown
 	// UserID and ErrStale, changing nothing, when p.TokenHash is not a live
 	// reset token of an active user or p.CurrentHash no longer matches.
 	SetPassword(ctx context.Context, p PasswordChange) (PasswordChanged, error)

@@ -106,6 +106,17 @@ type RevokeParams struct {
 	ExceptSessionID string
 	Reason          string
 	Now             time.Time
+	// Txn is the txn of the security events the revocation records (Feed):
+	// one session-revoked event per session it revokes, in the same
+	// transaction. Empty: the backend makes one up.
+	Txn string
+	// PasswordHash, with UserID, makes the revocation a password change:
+	// Credentials.SetPassword with UserID, NewHash PasswordHash,
+	// ExceptSessionID, Reason, Now and Txn (the hash set, the reset token
+	// voided, the sessions revoked and a credential-change event recorded,
+	// in one transaction). ErrNotFound, and no change, if there is no such
+	// user.
+	PasswordHash string
 }
 
 // Store is the persistence contract. All methods are safe for concurrent use

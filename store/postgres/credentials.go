@@ -96,17 +96,19 @@ var (
 	errNoUser  = errors.New("postgres: no such user")
 )
 
-// SetPassword changes a password, voids the user's reset token and revokes
-// the sessions p selects, in one transaction; see store.Credentials.
+// SetPassword changes a password, voids the user's reset token, revokes
+// the sessions p selects and records the security events, in one
+// transaction; see store.Credentials.
 func (db *DB) SetPassword(ctx context.Context, p store.PasswordChange) (store.PasswordChanged, error) {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	if p.NewHash == "" || (p.UserID == "") == (len(p.TokenHash) == 0) {
 		return store.PasswordChanged{}, errors.New("postgres: set password: a new hash and exactly one of UserID and TokenHash are required")
 	}
+	txn := txnOf(p.Txn)
 	var out store.PasswordChanged
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		out = store.PasswordChanged{UserID: p.UserID}
+		out = store.PasswordChanged{UserID: p.UserID, Txn: txn}
 		verified := false
 		if len(p.TokenHash) > 0 {
 			id, err := consume(ctx, tx, p.TokenHash, store.TokenPasswordReset, p.Now)
@@ -142,11 +144,18 @@ func (db *DB) SetPassword(ctx context.Context, p store.PasswordChange) (store.Pa
 			out.UserID, string(store.TokenPasswordReset)); err != nil {
 			return err
 		}
-		if p.KeepSessions {
-			return nil
+		if !p.KeepSessions {
+			// With their session-revoked events (outbox.go).
+			n, err := revoke(ctx, tx, store.RevokeParams{UserID: out.UserID, ExceptSessionID: p.ExceptSessionID, Reason: p.Reason,
+				Now: p.Now, Txn: txn})
+			if err != nil {
+				return err
+			}
+			out.Revoked = int(n)
 		}
-		n, err := revoke(ctx, tx, store.RevokeParams{UserID: out.UserID, ExceptSessionID: p.ExceptSessionID, Reason: p.Reason, Now: p.Now})
-		out.Revoked = int(n)
+		_, err = tx.Exec(ctx, `INSERT INTO ssf_events (id, kind, user_id, reason, txn, at)
+			VALUES (gen_random_uuid()::text, 'credential-change', $1, $2, $3, $4)`,
+			out.UserID, p.Reason, txn, nanos(p.Now))
 		return err
 	})
 	if err != nil {

@@ -76,12 +76,18 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 			-- locks rows in (batch.go), so the two cannot deadlock.
 			locked AS (
 				SELECT id FROM sessions WHERE id IN (SELECT id FROM victims) ORDER BY id FOR UPDATE
-			)
-			UPDATE sessions AS s
-			SET revoked_at = $3, revoke_reason = 'session_limit'
-			FROM locked
-			WHERE s.id = locked.id AND s.revoked_at IS NULL
-			RETURNING s.id, s.last_refreshed_at, s.created_at`,
+			),
+			revoked AS (
+				UPDATE sessions AS s
+				SET revoked_at = $3, revoke_reason = 'session_limit'
+				FROM locked
+				WHERE s.id = locked.id AND s.revoked_at IS NULL
+				RETURNING s.id, s.user_id, s.last_refreshed_at, s.created_at
+			),
+			-- The evictions' events; their cause, and so their txn, is
+			-- this sign-in.
+			events AS (`+recordRevoked("'session_limit'", "$2", "$3")+`)
+			SELECT id, last_refreshed_at, created_at FROM revoked`,
 			s.UserID, s.ID, nanos(s.CreatedAt), maxPerUser-1)
 		if err != nil {
 			return err
@@ -153,6 +159,9 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 	if (p.SessionID == "") == (p.UserID == "") {
 		return 0, errRevokeParams
 	}
+	if p.PasswordHash != "" {
+		return db.changePassword(ctx, p)
+	}
 	n, err := revoke(ctx, db.pool, p)
 	if err != nil {
 		return 0, wrap("revoke sessions", err)
@@ -168,16 +177,21 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 func revoke(ctx context.Context, q interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }, p store.RevokeParams) (int64, error) {
+	// One statement: the revocation, and the session-revoked events of the
+	// sessions it revoked (outbox.go). The INSERT counts them.
 	tag, err := q.Exec(ctx, `
-		UPDATE sessions SET revoked_at = $4, revoke_reason = $5
-		WHERE id IN (
-			SELECT id FROM sessions
-			WHERE revoked_at IS NULL
-			  AND (($1 <> '' AND id = $1) OR ($2 <> '' AND user_id = $2 AND id <> $3))
-			ORDER BY id
-			FOR UPDATE)
-		  AND revoked_at IS NULL`,
-		p.SessionID, p.UserID, p.ExceptSessionID, nanos(p.Now), p.Reason)
+		WITH revoked AS (
+			UPDATE sessions SET revoked_at = $4, revoke_reason = $5
+			WHERE id IN (
+				SELECT id FROM sessions
+				WHERE revoked_at IS NULL
+				  AND (($1 <> '' AND id = $1) OR ($2 <> '' AND user_id = $2 AND id <> $3))
+				ORDER BY id
+				FOR UPDATE)
+			  AND revoked_at IS NULL
+			RETURNING id, user_id)
+		`+recordRevoked("$5", "$6", "$4"),
+		p.SessionID, p.UserID, p.ExceptSessionID, nanos(p.Now), p.Reason, txnOf(p.Txn))
 	return tag.RowsAffected(), err
 }
 
@@ -242,4 +256,15 @@ func scanSession(row pgx.Row) (store.Session, error) {
 		return store.Session{}, err
 	}
 	return r.session(), nil
+}
+
+// changePassword is RevokeSessions with a PasswordHash: SetPassword, the
+// store's one password change (credentials.go).
+func (db *DB) changePassword(ctx context.Context, p store.RevokeParams) (int, error) {
+	if p.UserID == "" {
+		return 0, errors.New("postgres: revoke sessions: a password change needs UserID")
+	}
+	res, err := db.SetPassword(ctx, store.PasswordChange{UserID: p.UserID, NewHash: p.PasswordHash,
+		ExceptSessionID: p.ExceptSessionID, Reason: p.Reason, Now: p.Now, Txn: p.Txn})
+	return res.Revoked, err
 }

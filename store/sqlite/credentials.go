@@ -100,8 +100,9 @@ func consume(t *wtx, hash []byte, kind store.TokenKind, now any) (string, error)
 	return userID, err
 }
 
-// SetPassword changes a password, voids the user's reset token and revokes
-// the sessions p selects, in one write; see store.Credentials.
+// SetPassword changes a password, voids the user's reset token, revokes
+// the sessions p selects and records the security events, in one write;
+// see store.Credentials.
 func (db *DB) SetPassword(ctx context.Context, p store.PasswordChange) (store.PasswordChanged, error) {
 	var e enc
 	now := e.time(p.Now)
@@ -111,9 +112,10 @@ func (db *DB) SetPassword(ctx context.Context, p store.PasswordChange) (store.Pa
 	if p.NewHash == "" || (p.UserID == "") == (len(p.TokenHash) == 0) {
 		return store.PasswordChanged{}, errors.New("sqlite: set password: a new hash and exactly one of UserID and TokenHash are required")
 	}
+	txn := txnOf(p.Txn)
 	var out store.PasswordChanged
 	err := db.submit(ctx, true, func(t *wtx) error {
-		out = store.PasswordChanged{UserID: p.UserID}
+		out = store.PasswordChanged{UserID: p.UserID, Txn: txn}
 		query, args := `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, []any{p.NewHash, now}
 		if len(p.TokenHash) > 0 {
 			id, err := consume(t, p.TokenHash, store.TokenPasswordReset, now)
@@ -146,12 +148,14 @@ func (db *DB) SetPassword(ctx context.Context, p store.PasswordChange) (store.Pa
 		if _, err := t.exec(`DELETE FROM user_tokens WHERE user_id = ? AND kind = ?`, out.UserID, string(store.TokenPasswordReset)); err != nil {
 			return err
 		}
-		if p.KeepSessions {
-			return nil
+		if !p.KeepSessions {
+			revoked, err := revokeRecorded(t, revokeByUser, []any{now, p.Reason, out.UserID, p.ExceptSessionID}, p.Reason, txn, now)
+			if err != nil {
+				return err
+			}
+			out.Revoked = int(revoked)
 		}
-		revoked, err := t.exec(revokeByUser, now, p.Reason, out.UserID, p.ExceptSessionID)
-		out.Revoked = int(revoked)
-		return err
+		return recordEvent(t, store.EventCredentialChange, "", out.UserID, p.Reason, txn, now)
 	})
 	if err != nil {
 		return store.PasswordChanged{}, db.wrap("set password", err)

@@ -126,11 +126,3 @@ func readMail(st *sqlite3.Stmt) store.Mail {
 		NextAttemptAt: fromNanos(st.ColumnInt64(6)), LastError: st.ColumnText(7), LeaseOwner: st.ColumnText(8),
 		LeaseUntil: fromLease(st.ColumnInt64(9))}
 }
-
-// fromLease decodes lease_until, whose "not leased" is 0.
-func fromLease(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return fromNanos(n)
-}

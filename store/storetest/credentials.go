@@ -14,17 +14,19 @@ import (
 )
 
 // CredentialStore is a backend with the password lifecycle: the Store, its
-// Credentials and its MailQueue.
+// Credentials and its MailQueue, and the Feed its password changes record
+// their security events in.
 type CredentialStore interface {
 	store.Store
 	store.Credentials
 	store.MailQueue
+	store.Feed
 }
 
 // RunCredentials runs the conformance cases of store.Credentials and
 // store.MailQueue, each against a new store from newStore.
 func RunCredentials(t *testing.T, newStore func(t *testing.T) CredentialStore) {
-	for _, group := range [][]credCase{tokenCases, passwordCases, mailCases} {
+	for _, group := range [][]credCase{tokenCases, passwordCases, passwordEventCases, mailCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Cleanup(func() {
@@ -399,6 +401,78 @@ var passwordCases = []credCase{
 			}
 			if got := f.getUser(u.ID).PasswordHash; got != winners[0] {
 				f.t.Errorf("stored hash %q, want the winner's %q", got, winners[0])
+			}
+		},
+	},
+}
+
+var passwordEventCases = []credCase{
+	{
+		name: "Password/Events",
+		what: "every password change records, in its transaction and with one txn, a session-revoked event per session it revokes and a credential-change event (with KeepSessions too); a refused change records nothing",
+		run: func(f *credFixture) {
+			u := f.user()
+			keep, other := f.session(u.ID), f.session(u.ID)
+			st := f.stream(f.receiver().ID, func(s *store.Stream) {
+				s.Delivered = []store.EventKind{store.EventSessionRevoked, store.EventCredentialChange}
+			})
+			credential := func(what string, e store.Event, txn, reason string, t time.Time) {
+				f.t.Helper()
+				f.report(what, slices.Concat(field("Kind", e.Kind, store.EventCredentialChange), field("UserID", e.UserID, u.ID),
+					field("SessionID", e.SessionID, ""), field("Reason", e.Reason, reason), field("Txn", e.Txn, txn), sameTime("At", e.At, t)))
+			}
+			// A change by the user: the other session, then the credential.
+			res, err := f.c.SetPassword(f.ctx, store.PasswordChange{UserID: u.ID, CurrentHash: u.PasswordHash, NewHash: "h2",
+				ExceptSessionID: keep.ID, Reason: "password_changed", Now: at(time.Hour), Txn: "change-1"})
+			if err != nil || res.Txn != "change-1" || res.Revoked != 1 {
+				f.t.Fatalf("SetPassword = %+v, %v", res, err)
+			}
+			es := f.events(st.ID)
+			if len(es) != 2 {
+				f.t.Fatalf("%d events after a change, want 2: %+v", len(es), es)
+			}
+			f.revoked("change", es[:1], u.ID, "password_changed", at(time.Hour), "change-1", other.ID)
+			credential("change", es[1], "change-1", "password_changed", at(time.Hour))
+			f.ack(st.ID, es[0].ID, es[1].ID)
+
+			// A change that keeps the sessions: the credential alone; a txn
+			// is made up when none is given.
+			res, err = f.c.SetPassword(f.ctx, store.PasswordChange{UserID: u.ID, NewHash: "h3", KeepSessions: true,
+				Reason: "password_changed", Now: at(2 * time.Hour)})
+			if err != nil || res.Txn == "" {
+				f.t.Fatalf("SetPassword(KeepSessions) = %+v, %v", res, err)
+			}
+			es = f.events(st.ID)
+			if len(es) != 1 {
+				f.t.Fatalf("%d events after a change keeping the sessions, want 1: %+v", len(es), es)
+			}
+			credential("change keeping the sessions", es[0], res.Txn, "password_changed", at(2*time.Hour))
+			f.ack(st.ID, es[0].ID)
+
+			// A reset: every session (keep is the one left), then the credential.
+			h, _, _ := f.issue(store.TokenPasswordReset, u.Email, at(2*time.Hour))
+			res, err = f.c.SetPassword(f.ctx, store.PasswordChange{TokenHash: h, NewHash: "h4", Reason: "password_reset",
+				Now: at(150 * time.Minute), Txn: "reset-1"})
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			es = f.events(st.ID)
+			if len(es) != 2 {
+				f.t.Fatalf("%d events after a reset, want 2: %+v", len(es), es)
+			}
+			f.revoked("reset", es[:1], u.ID, "password_reset", at(150*time.Minute), "reset-1", keep.ID)
+			credential("reset", es[1], "reset-1", "password_reset", at(150*time.Minute))
+			f.ack(st.ID, es[0].ID, es[1].ID)
+
+			// Refused: a spent token, a stale current hash, an unknown user.
+			_, err = f.c.SetPassword(f.ctx, store.PasswordChange{TokenHash: h, NewHash: "x", Reason: "password_reset", Now: at(4 * time.Hour)})
+			f.wantErr("a spent token", err, store.ErrStale)
+			_, err = f.c.SetPassword(f.ctx, store.PasswordChange{UserID: u.ID, CurrentHash: "stale", NewHash: "x", Reason: "password_changed", Now: at(4 * time.Hour)})
+			f.wantErr("a stale hash", err, store.ErrStale)
+			_, err = f.c.SetPassword(f.ctx, store.PasswordChange{UserID: newID(), NewHash: "x", Reason: "password_set_by_admin", Now: at(4 * time.Hour)})
+			f.wantErr("an unknown user", err, store.ErrNotFound)
+			if es := f.events(st.ID); len(es) != 0 {
+				f.t.Errorf("refused changes recorded events: %+v", es)
 			}
 		},
 	},
