@@ -35,6 +35,7 @@ func (a *App) Handler() (http.Handler, error) {
 	}
 	mux.Handle("GET /{$}", web.Handler()) // the account page; {$}: "/" only
 	mux.Handle("GET /app.js", web.Handler())
+	mux.Handle("GET /password.js", web.Handler())
 	mux.Handle("GET /app.css", web.Handler())
 	mux.Handle("/", latchkey.Fallback(mux))
 	h := a.Latchkey.Wrap(mux)
