@@ -129,3 +129,41 @@ func TestMailInDevelopmentWithoutSMTP(t *testing.T) {
 		t.Fatalf("reset with the logged link: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestEmailNotVerifiedInEveryDialect: the sign-in of an unverified user is
+// refused with the reason email_not_verified in each dialect's own shape,
+// never a 500.
+func TestEmailNotVerifiedInEveryDialect(t *testing.T) {
+	s := servertest.Start(t, func(c *config.Config) { c.RequireEmailVerification = true })
+	s.App.StartMail() // development: the link goes to the log
+	const email = "dialects@example.com"
+	if r := s.Do(t, "POST", "/auth/sign-up", map[string]string{"email": email, "password": pw1}); r.Status != http.StatusCreated {
+		t.Fatalf("sign-up: %d %s", r.Status, r.Body)
+	}
+	for _, c := range []struct {
+		name, path string
+		body       any
+		ctype      string
+		status     int
+		field      func(map[string]any) any
+	}{
+		{"canonical", "/auth/sign-in", map[string]string{"email": email, "password": pw1}, "", http.StatusForbidden,
+			func(m map[string]any) any { return m["error"] }},
+		{"oauth2", "/oauth/token", "grant_type=password&username=" + email + "&password=" + strings.ReplaceAll(pw1, " ", "+"),
+			"Content-Type: application/x-www-form-urlencoded", http.StatusBadRequest, func(m map[string]any) any { return m["error_reason"] }},
+		{"login", "/auth/login", map[string]string{"email": email, "password": pw1}, "", http.StatusForbidden,
+			func(m map[string]any) any { return m["error_reason"] }},
+		{"feathers", "/authentication", map[string]string{"strategy": "local", "email": email, "password": pw1}, "", http.StatusForbidden,
+			func(m map[string]any) any { return m["data"].(map[string]any)["reason"] }},
+	} {
+		var r *servertest.Response
+		if c.ctype != "" {
+			r = s.Do(t, "POST", c.path, c.body, c.ctype)
+		} else {
+			r = s.Do(t, "POST", c.path, c.body)
+		}
+		if r.Status != c.status || c.field(r.Map(t)) != "email_not_verified" {
+			t.Errorf("%s: %d %s, want %d with reason email_not_verified", c.name, r.Status, r.Body, c.status)
+		}
+	}
+}
