@@ -17,8 +17,11 @@ import (
 
 // RemoteOptions configure RemoteKeys. Every zero field takes its default.
 type RemoteOptions struct {
-	// Client makes the requests (a client without redirects' surprises:
-	// http.Client's defaults, bounded by Timeout, when nil).
+	// Client makes the requests (http.Client's defaults, bounded by Timeout,
+	// when nil). Whatever the client, a redirect from https to plain http is
+	// refused (the keys would be open to anyone on the path); a client with
+	// its own CheckRedirect decides the other redirects, and without one at
+	// most 10 are followed.
 	Client *http.Client
 	// Timeout bounds one fetch (default 5s). A fetch runs on a context of
 	// its own, not on the request that needed it: a caller that gives up
@@ -71,6 +74,9 @@ func RemoteKeys(url string, o RemoteOptions) KeySource {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: o.Timeout}
 	}
+	c := *o.Client // the application's client is not changed
+	c.CheckRedirect = noDowngrade(c.CheckRedirect)
+	o.Client = &c
 	if o.MaxAge <= 0 {
 		o.MaxAge = 5 * time.Minute
 	}
@@ -202,4 +208,21 @@ func (r *remote) fetch(ctx context.Context) (map[string]token.PublicKey, error) 
 		return nil, errors.New("JWKS has no usable keys")
 	}
 	return keys, nil
+}
+
+// noDowngrade wraps a redirect policy (nil: http.Client's, at most 10
+// redirects) so that no redirect leaves https for plain http.
+func noDowngrade(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) > 0 && via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("JWKS redirected from https to %s: refused", req.URL.Scheme)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("JWKS: stopped after 10 redirects")
+		}
+		return nil
+	}
 }
