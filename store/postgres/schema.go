@@ -5,14 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // schema is where a DB's tables are.
 type schema struct {
-	// name is the schema Migrate creates and checks; "" when the URL's
-	// search_path is not a single plain name (then it is the operator's).
+	// name is the schema Migrate creates and checks: Options.Schema, or the
+	// first schema of the URL's search_path; "" when that is not a plain
+	// name ("$user", a quoted name: then the path is the operator's).
 	name string
 	// defaulted is true when neither Options.Schema nor the URL chose:
 	// the only case where tables left in public by an older install are
@@ -36,10 +38,16 @@ func CheckSchema(name string) error {
 func chooseSchema(opt string, params map[string]string) (schema, error) {
 	if opt == "" {
 		if sp, ok := params["search_path"]; ok {
-			if schemaName.MatchString(sp) {
-				return schema{name: sp}, nil
+			// The search_path is used as given. PostgreSQL creates tables in
+			// its first schema that exists, so its first schema is the one
+			// Migrate creates: were it missing, a list such as
+			// "auth,public" would put the tables in public.
+			first, _, _ := strings.Cut(sp, ",")
+			first = strings.ToLower(strings.TrimSpace(first)) // an unquoted name is folded to lower case
+			if schemaName.MatchString(first) {
+				return schema{name: first}, nil
 			}
-			return schema{}, nil // a list, or a quoted name: used as given
+			return schema{}, nil // "$user" or a quoted name: the operator's
 		}
 		params["search_path"] = DefaultSchema
 		return schema{name: DefaultSchema, defaulted: true}, nil
