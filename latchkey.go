@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/auth"
@@ -165,6 +166,8 @@ type Handler struct {
 	opts   Options
 	h      http.Handler
 	reload flight // reloads of the signing keys for unknown key ids
+
+	proxyWarned atomic.Bool // the undeclared-proxy warning was logged (routes.go)
 
 	jobsCtx   context.Context // cancelled by Close: the background jobs end
 	stopJobs  context.CancelFunc
