@@ -2,6 +2,7 @@ package latchkey_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -30,5 +31,36 @@ func TestRemoteKeysRefuseRedirectToPlainHTTP(t *testing.T) {
 	}
 	if n := plain.fetches.Load(); n != 0 {
 		t.Errorf("the plain-http JWKS was fetched %d times; want 0", n)
+	}
+}
+
+// attack: one key RemoteKeys cannot read (a key type it does not know, as
+// a newer issuer may publish beside its usual keys; a malformed entry) made
+// the whole JWKS document fail to decode, so every token was refused as
+// "keys unavailable". RFC 7517 §5: implementations SHOULD ignore keys whose
+// kty they do not understand, that miss required members, or whose values
+// are out of range.
+func TestRemoteKeysSkipUnreadableKeys(t *testing.T) {
+	clk := testkit.NewClock(jwksT0)
+	issuer := newJWKSServer(t, clk)
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(issuer.iss.JWKS(), &set); err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := json.Marshal(map[string]any{"keys": []json.RawMessage{
+		json.RawMessage(`{"kty":"AKP","alg":"ML-DSA-44","use":"sig","kid":"pq-1","pub":"AAAA"}`),
+		json.RawMessage(`{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA","use":"sig","kid":"broken","alg":"ES256"}`),
+		set.Keys[0],
+	}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(doc) }))
+	defer srv.Close()
+	keys := latchkey.RemoteKeys(srv.URL, latchkey.RemoteOptions{Now: clk.Now})
+	if _, err := keys(context.Background(), issuer.iss.ActiveKeyID()); err != nil {
+		t.Errorf("a JWKS with one key of an unknown type and one malformed key beside a good one: %v; want the good key", err)
+	}
+	if _, err := keys(context.Background(), "broken"); !errors.Is(err, token.ErrUnknownKey) {
+		t.Errorf("the malformed key: %v; want token.ErrUnknownKey", err)
 	}
 }
