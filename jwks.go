@@ -193,12 +193,21 @@ func (r *remote) fetch(ctx context.Context) (map[string]token.PublicKey, error) 
 	if int64(len(body)) > r.o.MaxBytes {
 		return nil, fmt.Errorf("fetch JWKS: the document is larger than %d bytes", r.o.MaxBytes)
 	}
-	var set jose.JSONWebKeySet
+	// Each key is decoded on its own: one this build cannot read (a key
+	// type it does not know, a malformed entry) is ignored, not a reason to
+	// refuse the others (RFC 7517 §5).
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
 	if err := json.Unmarshal(body, &set); err != nil {
 		return nil, fmt.Errorf("decode JWKS: %w", err)
 	}
 	keys := make(map[string]token.PublicKey, len(set.Keys))
-	for _, k := range set.Keys {
+	for _, raw := range set.Keys {
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(raw); err != nil {
+			continue
+		}
 		if k.KeyID == "" || !k.IsPublic() || (k.Use != "" && k.Use != "sig") || !token.ValidAlgorithm(k.Algorithm) || k.Algorithm == token.HS256 {
 			continue
 		}
