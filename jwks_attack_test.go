@@ -64,3 +64,21 @@ func TestRemoteKeysSkipUnreadableKeys(t *testing.T) {
 		t.Errorf("the malformed key: %v; want token.ErrUnknownKey", err)
 	}
 }
+
+// attack: RemoteOptions.MinInterval written without its unit
+// (MinInterval: 10, meaning seconds, is 10 ns) brought back the refetch
+// storm of issue 21: every lookup of an unknown kid against a failing JWKS
+// fetched it again.
+func TestRemoteKeysMinIntervalWithoutUnit(t *testing.T) {
+	s := newJWKSServer(t, testkit.NewClock(jwksT0))
+	s.mode.Store("fail")
+	keys := latchkey.RemoteKeys(s.URL, latchkey.RemoteOptions{MinInterval: 10}) // the real clock
+	for range 100 {
+		if _, err := keys(context.Background(), "made-up"); !errors.Is(err, token.ErrKeysUnavailable) {
+			t.Fatalf("lookup: %v", err)
+		}
+	}
+	if n := s.fetches.Load(); n > 1 {
+		t.Errorf("100 lookups with MinInterval 10ns: %d fetches; want 1 (the least interval is not nanoseconds)", n)
+	}
+}
