@@ -41,7 +41,8 @@ type RemoteOptions struct {
 	// caused them (a kid not in the set, stale keys) and however they ended
 	// (default 10s). Tokens with made-up kids therefore cannot make the
 	// service hammer the JWKS URL. After consecutive failures the wait
-	// doubles each time, up to MaxBackoff.
+	// doubles each time, up to MaxBackoff. A value under a second (a number
+	// written without its unit: 10 is 10 ns) is raised to one second.
 	MinInterval time.Duration
 	// MaxBackoff caps the wait between attempts after failures (default 5m).
 	MaxBackoff time.Duration
@@ -86,6 +87,7 @@ func RemoteKeys(url string, o RemoteOptions) KeySource {
 	if o.MinInterval <= 0 {
 		o.MinInterval = 10 * time.Second
 	}
+	o.MinInterval = max(o.MinInterval, time.Second) // the issuer's protection is not nanoseconds
 	if o.MaxBackoff < o.MinInterval {
 		o.MaxBackoff = max(5*time.Minute, o.MinInterval)
 	}
