@@ -3,6 +3,8 @@ package latchkey
 import (
 	"context"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/store"
 )
 
 // Defaults of the background jobs New starts.
@@ -25,10 +27,32 @@ func (h *Handler) startJobs() {
 	}
 	if every := orDefault(o.PurgeInterval, DefaultPurgeInterval); every > 0 {
 		h.every(every, "purge failed", func(ctx context.Context) error {
-			_, err := h.Service.Purge(ctx, o.RetiredKeyTTL)
-			return err
+			if _, err := h.Service.Purge(ctx, o.RetiredKeyTTL); err != nil {
+				return err
+			}
+			return h.purgeEvents(ctx)
 		})
 	}
+}
+
+// EventRetentionMargin is how long, past the access-token lifetime and
+// leeway, the background purge keeps the security events every revocation
+// records (store.Feed), for the SSF transmitter to deliver: by then every
+// access token they concern has expired. (`latchkey serve` purges from
+// `latchkey purge` instead, with SSF_RETENTION_MARGIN.)
+const EventRetentionMargin = time.Hour
+
+// purgeEvents deletes the security events nobody needs any more, when the
+// store keeps them. The transmitter's streams are left alone: the
+// application that runs one purges them (ssf.Purge).
+func (h *Handler) purgeEvents(ctx context.Context) error {
+	feed, ok := h.opts.Store.(store.Feed)
+	if !ok {
+		return nil
+	}
+	cut := h.opts.Now().Add(-(h.Service.Policy().AccessTTL + AccessLeeway + EventRetentionMargin))
+	_, _, err := feed.PurgeFeed(ctx, cut, time.Time{})
+	return err
 }
 
 // orDefault is d for zero, nothing (0) for negative, else v.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/ssf"
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/token"
 )
@@ -99,6 +100,15 @@ func TestBackgroundJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rcv, _, err := ssf.CreateReceiver(context.Background(), bStore, "api", "", b.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := store.Stream{ID: "s1", ReceiverID: rcv.ID, Delivered: []store.EventKind{store.EventSessionRevoked},
+		Status: store.StreamEnabled, CreatedAt: b.clk.Now(), UpdatedAt: b.clk.Now()}
+	if err := bStore.CreateStream(context.Background(), stream, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.lk.Service.SignOut(context.Background(), auth.Principal{UserID: g.Session.UserID, SessionID: g.Session.ID}, auth.ScopeLocal); err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +117,19 @@ func TestBackgroundJobs(t *testing.T) {
 		_, err := bStore.Session(context.Background(), g.Session.ID)
 		return errors.Is(err, store.ErrNotFound)
 	})
+	events := func() int {
+		es, err := bStore.StreamEvents(context.Background(), "s1", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(es)
+	}
+	if n := events(); n != 1 {
+		t.Fatalf("%d security events of the sign-out, want 1 kept past the session's purge", n)
+	}
+	// Its access tokens have all expired an EventRetentionMargin ago.
+	b.clk.Advance(15*time.Minute + latchkey.AccessLeeway + latchkey.EventRetentionMargin)
+	poll(t, "the sign-out's security event is purged", func() bool { return events() == 0 })
 	if err := b.lk.Close(); err != nil {
 		t.Fatal(err)
 	}

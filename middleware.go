@@ -42,6 +42,13 @@ type AuthOptions struct {
 	// domain's check; a service that only has the JWKS URL leaves it nil and
 	// accepts tokens until they expire.
 	CheckSession func(ctx context.Context, p auth.Principal) error
+	// Revoked, when set, reports whether a session has been revoked; a
+	// token of such a session is refused with 401 invalid_token
+	// (error_reason session_revoked). Pass a ssf/receiver.Receiver's
+	// Revoked: it learns of revocations from Latchkey within seconds, so a
+	// service that only has the JWKS URL enforces them too, without a
+	// database read per request.
+	Revoked func(sessionID string) bool
 	// Logger gets the cause of every 500 and 503 Middleware answers
 	// (slog.Default when nil). Tokens are never logged.
 	Logger *slog.Logger
@@ -53,12 +60,13 @@ type AuthOptions struct {
 // whether the token's session is still live (Handler.Authenticator does:
 // one indexed read, two with the application's own Users); without it, as in
 // a service that only knows the JWKS URL, it touches no database, and a token
-// stays valid until it expires even if its session is revoked (keep access
-// tokens short; POST /oauth/introspect answers at once).
+// stays valid until it expires even if its session is revoked, unless Revoked
+// is set (an SSF receiver, package ssf/receiver: within seconds).
 type Authenticator struct {
-	verify func(ctx context.Context, tok string) (token.AccessClaims, error)
-	check  func(ctx context.Context, p auth.Principal) error
-	log    *slog.Logger
+	verify  func(ctx context.Context, tok string) (token.AccessClaims, error)
+	check   func(ctx context.Context, p auth.Principal) error
+	revoked func(sessionID string) bool
+	log     *slog.Logger
 }
 
 // NewAuthenticator returns an Authenticator over a key source (RemoteKeys,
@@ -73,7 +81,7 @@ func NewAuthenticator(o AuthOptions) *Authenticator {
 	keys := o.Keys
 	v := &token.Verifier{Issuer: o.Issuer, Audience: o.Audience, Leeway: o.Leeway, Now: o.Now,
 		Key: func(ctx context.Context, kid string) (token.PublicKey, error) { return keys(ctx, kid) }}
-	return &Authenticator{verify: v.VerifyAccess, check: o.CheckSession, log: o.Logger}
+	return &Authenticator{verify: v.VerifyAccess, check: o.CheckSession, revoked: o.Revoked, log: o.Logger}
 }
 
 // Authenticator returns an Authenticator over this handler's own keys, in
@@ -163,6 +171,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 		return auth.Principal{}, err
 	}
 	p := auth.Principal{UserID: c.Subject, SessionID: c.SessionID, Claims: c}
+	if a.revoked != nil && a.revoked(c.SessionID) {
+		return auth.Principal{}, &auth.Error{Code: auth.CodeSessionRevoked, Message: "the session has been revoked"}
+	}
 	if a.check != nil {
 		if err := a.check(r.Context(), p); err != nil {
 			return auth.Principal{}, err
@@ -176,7 +187,8 @@ func (a *Authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 // JSON body {"error": code, "message": text}:
 //   - 401 invalid_token with WWW-Authenticate (RFC 6750 §3) when the token
 //     is missing, invalid, expired, or its session or user is no longer
-//     active: the client should refresh or sign in again;
+//     active (then with "error_reason": session_revoked, session_expired,
+//     user_inactive, ...): the client should refresh or sign in again;
 //   - 503 temporarily_unavailable with Retry-After when it cannot be judged
 //     now (keys, database or the application's Users unavailable): the
 //     client should retry, not sign out;
@@ -228,7 +240,11 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error
 		writeRefusal(w, http.StatusTooManyRequests, string(ae.Code), ae.Message)
 	case isAuth:
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		writeRefusal(w, http.StatusUnauthorized, "invalid_token", ae.Message)
+		body := map[string]string{"error": "invalid_token", "message": ae.Message}
+		if ae.Code != auth.CodeInvalidToken {
+			body["error_reason"] = string(ae.Code) // session_revoked, session_expired, ...
+		}
+		_ = httpapi.WriteJSON(w, http.StatusUnauthorized, body)
 	case errors.Is(err, token.ErrExpired), errors.Is(err, token.ErrWrongKind), errors.Is(err, token.ErrMalformed),
 		errors.Is(err, token.ErrSignature), errors.Is(err, token.ErrClaims):
 		msg := "a valid access token is required"

@@ -32,7 +32,12 @@ func ParseScope(s string) (Scope, error) {
 // revoke revokes the sessions p selects and records the audit event.
 // userID names the sessions' user for the event when p selects by session
 // ("" when unknown); the client IP comes from the context (WithClientIP).
+// The store records a security event per session revoked in the same
+// transaction (store.Feed), with the txn the audit event names.
 func (s *Service) revoke(ctx context.Context, p store.RevokeParams, userID string) (int, error) {
+	if p.Txn == "" {
+		p.Txn = newID()
+	}
 	n, err := s.store.RevokeSessions(ctx, p)
 	if err != nil {
 		return 0, s.internal(err)
@@ -42,7 +47,7 @@ func (s *Service) revoke(ctx context.Context, p store.RevokeParams, userID strin
 	}
 	if n > 0 {
 		s.log.InfoContext(ctx, "audit", "event", "session.revoked", "reason", p.Reason, "session_id", p.SessionID,
-			"user_id", userID, "count", n, "ip", clientIP(ctx))
+			"user_id", userID, "count", n, "txn", p.Txn, "ip", clientIP(ctx))
 	}
 	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/store/postgres"
@@ -184,6 +185,24 @@ func (c *Config) Validate() error {
 		if err := checkRedisURL(c.RedisURL); err != nil {
 			bad("REDIS_URL", "%v", err)
 		}
+	}
+
+	if c.SSFRetentionMargin < 0 {
+		bad("SSF_RETENTION_MARGIN", "must not be negative, got %s", c.SSFRetentionMargin)
+	}
+	positive("SSF_STREAM_INACTIVITY", c.SSFStreamInactivity)
+	if c.SSFLongPoll <= 0 || c.SSFLongPoll.D() > MaxLongPoll {
+		bad("SSF_LONG_POLL", "must be more than 0 and at most %s (the server's write timeout is 30s), got %s", MaxLongPoll, c.SSFLongPoll)
+	}
+	if c.SSFPushInterval.D() < 10*time.Millisecond {
+		bad("SSF_PUSH_INTERVAL", "must be at least 10ms, got %s", c.SSFPushInterval)
+	}
+	positive("SSF_PUSH_BACKOFF", c.SSFPushBackoff)
+	if c.SSFPushBackoffMax < c.SSFPushBackoff {
+		bad("SSF_PUSH_BACKOFF_MAX", "%s is less than SSF_PUSH_BACKOFF (%s)", c.SSFPushBackoffMax, c.SSFPushBackoff)
+	}
+	if c.SSFPushLease.D() < time.Second {
+		bad("SSF_PUSH_LEASE", "must be at least 1s, got %s", c.SSFPushLease)
 	}
 
 	if c.PasswordHashConcurrency < 0 {

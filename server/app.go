@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
 	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/password"
+	"github.com/latchkey-dev/latchkey/ssf"
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/store/backend"
 	"github.com/latchkey-dev/latchkey/store/postgres"
@@ -48,6 +50,8 @@ type App struct {
 	Logger   *slog.Logger
 	// Metrics are served at GET /metrics (on METRICS_ADDR when set).
 	Metrics *metrics.Metrics
+	// Transmitter is the Shared Signals transmitter (nil when SSF=off).
+	Transmitter *ssf.Transmitter
 
 	now       func() time.Time
 	closeRL   func() error // closes the Redis client of a shared limiter
@@ -136,7 +140,35 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		return nil, err
 	}
 	a.Latchkey, a.Tokens, a.Service = lk, lk.Tokens, lk.Service
+	if cfg.SSF.On() {
+		if a.Transmitter, err = openTransmitter(cfg, st, lk.Tokens, now, log); err != nil {
+			a.closeLimiter()
+			return nil, err
+		}
+	}
 	return a, nil
+}
+
+// openTransmitter builds the SSF transmitter from the SSF_* settings.
+// Pushes may go to loopback addresses in development, and in production
+// only with SSF_PUSH_LOOPBACK=on.
+func openTransmitter(cfg config.Config, st store.Store, tokens *token.Issuer, now func() time.Time, log *slog.Logger) (*ssf.Transmitter, error) {
+	feed, ok := st.(store.Feed)
+	if !ok {
+		return nil, errors.New("SSF: this store keeps no security events; set SSF=off")
+	}
+	return ssf.New(ssf.Options{Feed: feed, Tokens: tokens, Issuer: cfg.Issuer(), AccessTTL: cfg.JWTExpiresIn.D(),
+		Leeway: AccessLeeway, LongPoll: cfg.SSFLongPoll.D(), WatchInterval: cfg.SSFPushInterval.D(),
+		PushBackoff: cfg.SSFPushBackoff.D(), PushBackoffMax: cfg.SSFPushBackoffMax.D(), PushLease: cfg.SSFPushLease.D(),
+		Inactivity: cfg.SSFStreamInactivity.D(), AllowLoopback: !cfg.Production() || cfg.SSFPushLoopback.On(),
+		ServeJWKS: !cfg.DialectEnabled(latchkey.OAuth2), Now: now, Logger: log})
+}
+
+// SSFRetention is how long security events are kept: every access token
+// they concern has expired by then (JWT_EXPIRES_IN and the leeway), plus
+// SSF_RETENTION_MARGIN.
+func SSFRetention(cfg config.Config) time.Duration {
+	return cfg.JWTExpiresIn.D() + AccessLeeway + cfg.SSFRetentionMargin.D()
 }
 
 // RetiredKeyPublished is how long a retired signing key stays published and
@@ -223,6 +255,9 @@ func (a *App) closeLimiter() {
 func (a *App) Close() error {
 	var err error
 	a.closeOnce.Do(func() {
+		if a.Transmitter != nil {
+			a.Transmitter.Close() // before what it uses: the keys, the store
+		}
 		_ = a.Latchkey.Close()
 		a.closeLimiter()
 		err = a.Store.Close()

@@ -26,10 +26,11 @@ const (
 	modeOAuth   = "oauth"   // POST /oauth/token grant_type=refresh_token, form
 	modeSignIn  = "signin"  // canonical POST /auth/sign-in (argon2id)
 	modeMe      = "me"      // GET /auth/me with a bearer access token
+	modeSignOut = "signout" // canonical POST /auth/sign-out (scope local): each session once, a revocation each
 	modeCeiling = "ceiling" // GET /healthz
 )
 
-var modes = []string{modeRefresh, modeOAuth, modeSignIn, modeMe, modeCeiling}
+var modes = []string{modeRefresh, modeOAuth, modeSignIn, modeMe, modeSignOut, modeCeiling}
 
 // runLoad runs c workers of mode until the deadline and merges their results.
 func runLoad(ctx context.Context, client *http.Client, base, mode string, c int, d time.Duration, s *sessions, first int) (*result, time.Duration) {
@@ -59,7 +60,20 @@ func worker(ctx context.Context, client *http.Client, base, mode string, w, c in
 	if s != nil {
 		owned = (s.n - w + c - 1) / c // sessions w, w+c, … below n
 	}
+	// signout: each owned session still live is signed out once, then the
+	// worker stops (a warm-up has already signed some out).
+	live, signedOut := 0, 0
+	if mode == modeSignOut {
+		for k := range owned {
+			if !s.dead[(w+first+k*c)%s.n] {
+				live++
+			}
+		}
+	}
 	for k := 0; ctx.Err() == nil; k++ {
+		if mode == modeSignOut && signedOut >= live {
+			return
+		}
 		i := -1
 		if s != nil && owned > 0 {
 			i = (w + first + (k%owned)*c) % s.n
@@ -102,6 +116,10 @@ func worker(ctx context.Context, client *http.Client, base, mode string, w, c in
 			continue
 		}
 		r.ok++
+		if mode == modeSignOut {
+			s.dead[i] = true // revoked: its next sign-out would revoke nothing
+			signedOut++
+		}
 		if mode == modeRefresh || mode == modeOAuth {
 			if err := advance(s, i, mode, buf.Bytes()); err != nil {
 				r.errs["response: "+err.Error()]++
@@ -137,6 +155,8 @@ func newRequest(ctx context.Context, base, mode string, s *sessions, i, k int) (
 		}
 	case modeMe:
 		method, path = http.MethodGet, "/auth/me"
+	case modeSignOut:
+		method, path, ctype, body = http.MethodPost, "/auth/sign-out", "application/json", strings.NewReader(`{"scope":"local"}`)
 	case modeSignIn:
 		if s == nil || len(s.emails) == 0 && !s.seeded {
 			return nil, errors.New("no users")
@@ -155,7 +175,7 @@ func newRequest(ctx context.Context, base, mode string, s *sessions, i, k int) (
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	if mode == modeMe {
+	if mode == modeMe || mode == modeSignOut {
 		tok, err := s.accessToken(i)
 		if err != nil {
 			return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/server"
+	"github.com/latchkey-dev/latchkey/ssf"
 	"github.com/latchkey-dev/latchkey/store"
 )
 
@@ -191,6 +192,15 @@ func (purgeCmd) Run(cfg *config.Config, e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "purged %d sessions\n", n)
+	// The security events are purged whatever SSF says: revocations record
+	// them either way.
+	if feed, ok := app.Store.(store.Feed); ok {
+		events, streams, err := ssf.Purge(e.ctx, feed, time.Now(), server.SSFRetention(*cfg), cfg.SSFStreamInactivity.D())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "purged %d security events and %d event streams\n", events, streams)
+	}
 	return nil
 }
 

@@ -30,6 +30,7 @@ type CLI struct {
 	Session sessionCmd `cmd:"" help:"Manage sessions."`
 	Purge   purgeCmd   `cmd:"" help:"Delete expired and revoked sessions and expired signing keys (run it from a scheduler)."`
 	Keys    keysCmd    `cmd:"" help:"Manage access-token signing keys."`
+	SSF     ssfCmd     `cmd:"" name:"ssf" help:"Manage the Shared Signals transmitter (revocation events for APIs)."`
 	Show    configCmd  `cmd:"" name:"config" help:"Print the effective configuration, secrets redacted."`
 
 	Version     versionCmd     `cmd:"" help:"Print the version, VCS revision and time, and Go version of this build."`

@@ -79,7 +79,7 @@ func TestMigrateBesideApplicationTables(t *testing.T) {
 	if _, err := db.UserByID(context.Background(), "u1"); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(tablesIn(t, dbURL, "latchkey"), ","); got != "latchkey_schema_migrations,secrets,sessions,signing_keys,users" {
+	if got := strings.Join(tablesIn(t, dbURL, "latchkey"), ","); got != "latchkey_schema_migrations,secrets,sessions,signing_keys,ssf_events,ssf_receivers,ssf_streams,users" {
 		t.Fatalf("schema latchkey holds %s", got)
 	}
 	if got := strings.Join(tablesIn(t, dbURL, "public"), ","); got != "users" {
@@ -99,8 +99,8 @@ func TestSchemaOption(t *testing.T) {
 	if _, err := migrate(t, dbURL, postgres.Options{Schema: "auth_store"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(tablesIn(t, dbURL, "auth_store")); got != 5 {
-		t.Fatalf("schema auth_store holds %d tables; want 5", got)
+	if got := len(tablesIn(t, dbURL, "auth_store")); got != 8 {
+		t.Fatalf("schema auth_store holds %d tables; want 8", got)
 	}
 	if got := tablesIn(t, dbURL, "latchkey"); len(got) != 0 {
 		t.Fatalf("schema latchkey holds %v; want nothing", got)
@@ -154,6 +154,14 @@ func TestExistingInstallInPublic(t *testing.T) {
 	if err := moved.CreateUser(ctx, store.User{ID: "u2", Email: "u2@example.com", PasswordHash: "x", Status: store.UserActive,
 		CreatedAt: t0, UpdatedAt: t0}); err != nil {
 		t.Fatal(err)
+	}
+	// The security-event feed moved too, its sequence with it.
+	mustCreateSession(t, moved, newSession("s1", "u1", t0), 0)
+	if n, err := moved.RevokeSessions(ctx, store.RevokeParams{SessionID: "s1", Reason: "signed_out", Now: t0}); err != nil || n != 1 {
+		t.Fatalf("revoke after the move: %d, %v", n, err)
+	}
+	if head, err := moved.FeedHead(ctx); err != nil || head != 1 {
+		t.Fatalf("the feed after the move: head %d, %v; want the revocation's event", head, err)
 	}
 }
 

@@ -197,3 +197,9 @@ func TestBusyIsUnavailable(t *testing.T) {
 		t.Errorf("Ping while another connection writes: %v; WAL readers are not blocked", err)
 	}
 }
+
+var _ store.Feed = (*sqlite.DB)(nil)
+
+func TestFeedConformance(t *testing.T) {
+	storetest.RunFeed(t, func(t *testing.T) store.Store { return openTest(t, sqlite.Options{}) })
+}

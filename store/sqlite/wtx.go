@@ -109,6 +109,8 @@ func (t *wtx) query(query string, args ...any) (*sqlite3.Stmt, error) {
 			err = s.BindText(i+1, v)
 		case bool:
 			err = s.BindBool(i+1, v)
+		case []byte:
+			err = s.BindBlob(i+1, v)
 		default:
 			err = fmt.Errorf("sqlite: cannot bind %T", a)
 		}
