@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -39,5 +40,33 @@ func TestSearchPathListInURL(t *testing.T) {
 		if got := strings.Join(tablesIn(t, dbURL, "public"), ","); got != "users" {
 			t.Errorf("search_path=%s: public holds %q; want only the application's users", c.searchPath, got)
 		}
+	}
+}
+
+// A search_path list that reaches an install already made further down it
+// (tables in public, search_path=latchkey,public) keeps using that install:
+// Migrate does not create the first schema in front of it (every session
+// would be hidden behind an empty set of tables).
+func TestSearchPathListReachingAnInstall(t *testing.T) {
+	dbURL := bareDatabase(t)
+	old, err := migrate(t, dbURL, postgres.Options{Schema: "public"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreateUser(t, old, activeUser("u1"))
+	old.Close()
+	u, _ := url.Parse(dbURL)
+	q := u.Query()
+	q.Set("search_path", "latchkey,public")
+	u.RawQuery = q.Encode()
+	db, err := migrate(t, u.String(), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UserByID(context.Background(), "u1"); err != nil {
+		t.Fatalf("the install in public, through search_path=latchkey,public: %v", err)
+	}
+	if got := tablesIn(t, dbURL, "latchkey"); len(got) != 0 {
+		t.Fatalf("schema latchkey holds %v; want nothing", got)
 	}
 }
