@@ -124,6 +124,13 @@ type Options struct {
 	// CodeNotImplemented. They also need a Store that implements
 	// store.Credentials (both built-in backends do).
 	Mailer Mailer
+	// VerifyAccess verifies an access token for Authenticate, Introspect,
+	// RevokeToken and RenewAccess; nil means Tokens.VerifyAccess. latchkey.New
+	// sets one that reloads the signing keys when a token names a key id this
+	// instance has not loaded (another instance rotated), at a bounded rate.
+	// An error wrapping token.ErrKeysUnavailable is an outage
+	// (CodeUnavailable), not an invalid token.
+	VerifyAccess func(ctx context.Context, tok string) (token.AccessClaims, error)
 }
 
 // Service is the domain. Create it with New; it is safe for concurrent use.
@@ -141,7 +148,8 @@ type Service struct {
 	renew    func(ctx context.Context, p Principal) error
 	observer Observer
 	mailer   Mailer
-	creds    store.Credentials // nil when the store has no password lifecycle
+	creds    store.Credentials                                                 // nil when the store has no password lifecycle
+	verify   func(ctx context.Context, tok string) (token.AccessClaims, error) // Options.VerifyAccess
 	// verifyTime is the moving average of Users.VerifyPassword's duration
 	// (nanoseconds), for Users without VerifyDummy (users.go).
 	verifyTime atomic.Int64
@@ -160,6 +168,10 @@ func New(o Options) *Service {
 	}
 	if s.users == nil {
 		s.users, s.builtin = StoreUsers(o.Store, o.Hasher), true
+	}
+	s.verify = o.VerifyAccess
+	if s.verify == nil {
+		s.verify = func(_ context.Context, tok string) (token.AccessClaims, error) { return o.Tokens.VerifyAccess(tok) }
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -265,7 +277,7 @@ func (s *Service) internal(err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, token.ErrKeysUnavailable) {
 		return &Error{Code: CodeUnavailable, Message: messages[CodeUnavailable], Err: err, RetryAfter: 2 * time.Second}
 	}
 	if errors.Is(err, password.ErrBusy) {
