@@ -406,3 +406,37 @@ func TestRecoverRateLimited(t *testing.T) {
 	wantError(t, "second resend", s.Do(t, "POST", "/auth/verify/resend", map[string]string{"email": "known@example.com"}),
 		http.StatusTooManyRequests, "rate_limited")
 }
+
+// TestResetTokenIsItsUsers: a reset token changes the password of the user
+// it was mailed to and nobody else's: with two users' links out, one link
+// sets its user's password, ends that user's sessions only, and leaves the
+// other user's password, sessions and link alone.
+func TestResetTokenIsItsUsers(t *testing.T) {
+	s, mp := withMail(t, nil)
+	ann, bob := s.SignIn(t, "ann@example.com", pw1), s.SignIn(t, "bob@example.com", pw1)
+	s.Do(t, "POST", "/auth/recover", map[string]string{"email": "ann@example.com"})
+	annTok, annMail := linkToken(t, mp, 1)
+	s.Do(t, "POST", "/auth/recover", map[string]string{"email": "bob@example.com"})
+	bobTok, bobMail := linkToken(t, mp, 2)
+	if annMail.To[0].Address != "ann@example.com" || bobMail.To[0].Address != "bob@example.com" || annTok == bobTok {
+		t.Fatalf("links: %s to %s, %s to %s", annTok, annMail.To[0].Address, bobTok, bobMail.To[0].Address)
+	}
+	if r := s.Do(t, "POST", "/auth/reset", map[string]string{"token": annTok, "newPassword": pw2}); r.Status != http.StatusNoContent {
+		t.Fatalf("reset with ann's link: %d %s", r.Status, r.Body)
+	}
+	if st, _ := signInStatus(t, s, "bob@example.com", pw1); st != 200 {
+		t.Errorf("bob's password after ann's reset: %d", st)
+	}
+	if st, _ := refreshStatus(t, s, bob.RefreshToken); st != 200 {
+		t.Errorf("bob's session after ann's reset: %d", st)
+	}
+	if st, code := refreshStatus(t, s, ann.RefreshToken); code != "session_revoked" {
+		t.Errorf("ann's session after her reset: %d %s", st, code)
+	}
+	if r := s.Do(t, "POST", "/auth/reset", map[string]string{"token": bobTok, "newPassword": "bob's own password"}); r.Status != http.StatusNoContent {
+		t.Fatalf("bob's link after ann's reset: %d %s", r.Status, r.Body)
+	}
+	if st, _ := signInStatus(t, s, "ann@example.com", pw2); st != 200 {
+		t.Errorf("ann's password after bob's reset: %d", st)
+	}
+}
