@@ -53,9 +53,20 @@ type MailThrottle interface {
 	AllowVerificationResend(ctx context.Context, email, ip string) error
 }
 
-// notConfigured is the refusal of the e-mail flows without a mailer.
-func notConfigured(what string) error {
-	return fail(CodeNotImplemented, what+" by e-mail is not available: no mail server is configured (SMTP_URL)", nil)
+// mailFlow reports why the e-mail flow what cannot run, or nil: the
+// application keeps its own users (their passwords are its business), the
+// store has no password lifecycle, or (when needsMailer) there is no mail
+// server.
+func (s *Service) mailFlow(what string, needsMailer bool) error {
+	switch {
+	case !s.builtin:
+		return fail(CodeNotImplemented, reasonNotBuiltin, nil)
+	case s.creds == nil:
+		return fail(CodeNotImplemented, "this store cannot change passwords", nil)
+	case needsMailer && s.mailer == nil:
+		return fail(CodeNotImplemented, what+" by e-mail is not available: no mail server is configured (SMTP_URL)", nil)
+	}
+	return nil
 }
 
 // sendLink issues a token of kind for the user with email (if one

@@ -19,8 +19,8 @@ import (
 // Requests are limited per address and per client IP (MailThrottle);
 // CodeNotImplemented without a Mailer.
 func (s *Service) RequestPasswordReset(ctx context.Context, email string) error {
-	if s.mailer == nil || s.creds == nil || !s.builtin {
-		return notConfigured("password reset")
+	if err := s.mailFlow("password reset", true); err != nil {
+		return err
 	}
 	email = NormalizeEmail(email)
 	if !validEmail(email) {
@@ -50,8 +50,8 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 // unknown, used, replaced by a newer one or voided by a password change is
 // CodeEmailTokenInvalid; an expired one CodeEmailTokenExpired.
 func (s *Service) ResetPassword(ctx context.Context, tok, next string) error {
-	if s.creds == nil || !s.builtin {
-		return notConfigured("password reset")
+	if err := s.mailFlow("password reset", false); err != nil {
+		return err
 	}
 	if err := validPassword(next); err != nil {
 		return err

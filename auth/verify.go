@@ -11,8 +11,8 @@ import (
 // token from a verification link. Errors are as for ResetPassword.
 // CodeNotImplemented without a Mailer.
 func (s *Service) VerifyEmail(ctx context.Context, tok string) error {
-	if s.mailer == nil || s.creds == nil || !s.builtin {
-		return notConfigured("e-mail verification")
+	if err := s.mailFlow("e-mail verification", true); err != nil {
+		return err
 	}
 	hash, _, err := s.liveToken(ctx, tok, store.TokenEmailVerification)
 	if err != nil {
@@ -33,8 +33,8 @@ func (s *Service) VerifyEmail(ctx context.Context, tok string) error {
 // previous link; otherwise it does nothing visible, after the same work
 // (as RequestPasswordReset). Limited per address and per client IP.
 func (s *Service) ResendVerification(ctx context.Context, email string) error {
-	if s.mailer == nil || s.creds == nil || !s.builtin {
-		return notConfigured("e-mail verification")
+	if err := s.mailFlow("e-mail verification", true); err != nil {
+		return err
 	}
 	email = NormalizeEmail(email)
 	if !validEmail(email) {
