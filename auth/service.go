@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -84,6 +85,9 @@ type Service struct {
 	builtin  bool // users are the Store's own: the rotation checks them in the same statement
 	renew    func(ctx context.Context, p Principal) error
 	observer Observer
+
+	undelivered   undelivered  // rotations that may have committed unannounced (undelivered.go)
+	lastClockWarn atomic.Int64 // Unix nanoseconds of the last clock warning (refresh.go)
 }
 
 // New returns a Service.
@@ -140,32 +144,43 @@ type Principal struct {
 	Claims    token.AccessClaims
 }
 
-// mintAccess signs an access token for the session that expires at the
-// earlier of now+AccessTTL and notAfter (the session's refresh expiry: no
-// access token outlives its session).
-func (s *Service) mintAccess(ctx context.Context, sess Session, now, notAfter time.Time) (string, time.Time, error) {
+// extraClaims returns the claims hook's claims for userID (nil without a
+// hook). It runs before anything is committed (see Refresh): a hook that
+// fails then costs the client a retry, never its session.
+func (s *Service) extraClaims(ctx context.Context, userID string) (map[string]any, error) {
+	if s.claims == nil {
+		return nil, nil
+	}
+	extra, err := s.claims(ctx, userID)
+	if err != nil {
+		return nil, s.internal(err)
+	}
+	return extra, nil
+}
+
+// mintAccess signs an access token for the session, carrying extra (the
+// claims hook's, computed beforehand), that expires at the earlier of
+// now+AccessTTL and notAfter (the session's refresh expiry: no access token
+// outlives its session). It only signs: nothing outside the process can
+// make it fail.
+func (s *Service) mintAccess(sess Session, now, notAfter time.Time, extra map[string]any) (string, time.Time, error) {
 	exp := now.Add(s.policy.AccessTTL)
 	if !notAfter.IsZero() && notAfter.Before(exp) {
 		exp = notAfter
 	}
-	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp}
-	if s.claims != nil {
-		extra, err := s.claims(ctx, sess.UserID)
-		if err != nil {
-			return "", time.Time{}, err
-		}
-		c.Extra = extra
-	}
+	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp, Extra: extra}
 	tok, _, err := s.tokens.MintAccess(c)
 	return tok, exp, err
 }
 
-// grant mints the access token and (with a non-zero generation) a refresh
-// token for sess.
-func (s *Service) grant(ctx context.Context, sess Session, now time.Time, gen int64) (*Grant, error) {
+// grant mints the access token (with extra claims) and, with a non-zero
+// generation, a refresh token for sess. It signs and nothing else, so it
+// may follow a committed rotation: no database, user backend or hook is
+// asked anything.
+func (s *Service) grant(sess Session, now time.Time, gen int64, extra map[string]any) (*Grant, error) {
 	g := &Grant{Session: sess, RefreshExpiresAt: sess.RefreshExpiresAt}
 	var err error
-	if g.AccessToken, g.AccessExpiresAt, err = s.mintAccess(ctx, sess, now, sess.RefreshExpiresAt); err != nil {
+	if g.AccessToken, g.AccessExpiresAt, err = s.mintAccess(sess, now, sess.RefreshExpiresAt, extra); err != nil {
 		return nil, s.internal(err)
 	}
 	if gen > 0 {

@@ -120,6 +120,12 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 		s.log.InfoContext(ctx, "audit", "event", "signin.failure", "reason", CodeUserInactive, "user_id", u.ID, "ip", m.IP)
 		return nil, newError(CodeUserInactive, nil)
 	}
+	// The claims hook runs before the session is stored, so its failure
+	// leaves nothing behind.
+	extra, err := s.extraClaims(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
 	abs := now.Add(s.policy.SessionMaxLifetime)
 	refreshExp := now.Add(s.policy.RefreshTTL)
@@ -136,7 +142,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 		s.log.InfoContext(ctx, "audit", "event", "session.revoked", "reason", "session_limit", "session_id", id, "user_id", u.ID,
 			"count", 1, "ip", m.IP)
 	}
-	g, err = s.grant(ctx, sess, now, sess.Generation)
+	g, err = s.grant(sess, now, sess.Generation, extra)
 	if err != nil {
 		return nil, err
 	}
