@@ -3,6 +3,7 @@ package auth_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -196,4 +197,37 @@ func TestReuseAfterClockStepBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A rotation whose outcome the store could not report (store.ErrInDoubt:
+// here PostgreSQL applied it but its row could not be read back) is answered
+// 503, and the client's retry of the same token, long after the reuse
+// interval, is answered with the rotation it made rather than taken for a
+// copied token. Only once: a second presentation is reuse again.
+func TestInDoubtRotationRetried(t *testing.T) {
+	st, url := openPostgres(t)
+	e := authtest.New(t, st, nil)
+	ctx := t.Context()
+	g := e.SignIn(t, "doubt@example.com")
+	execPostgres(t, url, `
+		ALTER TABLE sessions ALTER COLUMN ip DROP NOT NULL;
+		CREATE FUNCTION null_ip() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN NEW.ip := NULL; RETURN NEW; END $$;
+		CREATE TRIGGER null_ip BEFORE UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION null_ip()`)
+	e.Clock.Advance(time.Minute)
+	_, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
+	authtest.WantCode(t, err, auth.CodeUnavailable)
+	if !errors.Is(err, store.ErrInDoubt) {
+		t.Fatalf("refresh whose row is unreadable: %v; want it to wrap store.ErrInDoubt", err)
+	}
+	execPostgres(t, url, `DROP TRIGGER null_ip ON sessions; UPDATE sessions SET ip = '' WHERE ip IS NULL`)
+
+	e.Clock.Advance(10 * auth.DefaultPolicy.ReuseInterval)
+	g2, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
+	if err != nil || !g2.Reissued || g2.Session.Generation != 2 {
+		t.Fatalf("the client's retry after the interval: %+v, %v; want generation 2 reissued", g2, err)
+	}
+	e.Refresh(t, g2.RefreshToken)
+	_, err = e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
+	authtest.WantCode(t, err, auth.CodeRefreshReused)
 }

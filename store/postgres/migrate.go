@@ -42,7 +42,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
-	lockConn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig)
+	lockConn, err := pgx.ConnectConfig(ctx, db.adminConfig())
 	if err != nil {
 		return wrap("migrate: connect for the migration lock", err)
 	}
@@ -52,7 +52,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return wrap("migrate: take the migration lock", err)
 	}
 
-	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	sqlDB := stdlib.OpenDB(*db.adminConfig()) // no statement_timeout: a migration may take long
 	defer sqlDB.Close()
 	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys, goose.WithTableName(migrationTable))
 	if err != nil {
