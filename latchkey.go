@@ -95,7 +95,8 @@ type Options struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 	// Hasher checks built-in users' passwords; nil means argon2id with the
-	// production parameters and one hash per CPU at a time.
+	// production parameters and one hash at a time per CPU the process may
+	// use (GOMAXPROCS, which follows a container's CPU limit).
 	Hasher *password.Hasher
 	// Throttle rate-limits sign-ins and refreshes (nil: none).
 	Throttle auth.Throttle
@@ -169,7 +170,7 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 		o.RetiredKeyTTL = pol.AccessTTL + AccessLeeway
 	}
 	if o.Hasher == nil {
-		n := runtime.NumCPU()
+		n := runtime.GOMAXPROCS(0)
 		o.Hasher = password.New(password.Default, n, 4*n)
 	}
 	iss, err := token.NewIssuer(token.Options{Issuer: o.Issuer, Audience: o.Audience, RefreshSecret: o.RefreshSecret,

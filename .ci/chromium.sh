@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # .ci/chromium.sh: make Debian's Chromium available to the browser tests
-# (web/browser_test.go drives /usr/bin/chromium with chromedp). Source it
-# (`source .ci/chromium.sh`) or run it (`bash .ci/chromium.sh`).
+# (web/browser_test.go and e2e/aurelia_test.go drive /usr/bin/chromium with
+# chromedp). Source it (`source .ci/chromium.sh`) or run it
+# (`bash .ci/chromium.sh`).
 #
 # On this machine kind (go-svc) Chromium is not installed until the project
 # installs it: when /usr/bin/chromium is missing this script runs

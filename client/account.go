@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -23,8 +24,8 @@ func (c *Client) SignUp(ctx context.Context, email, password string) (User, erro
 }
 
 // SignIn signs in (POST /auth/sign-in) and keeps the new session's tokens
-// in the client, replacing any it held; the OnTokens hook sees them. Wrong
-// credentials are an *Error with Code CodeInvalidCredentials.
+// in the client, replacing any it held; the OnTokens hook sees them first.
+// Wrong credentials are an *Error with Code CodeInvalidCredentials.
 func (c *Client) SignIn(ctx context.Context, email, password string) (Tokens, error) {
 	var out struct {
 		AccessToken      string    `json:"accessToken"`
@@ -47,7 +48,9 @@ func (c *Client) SignIn(ctx context.Context, email, password string) (Tokens, er
 		// client's clock through the server's time of the answer.
 		t.SessionExpiry = sent.Add(out.SessionExpiresAt.Sub(out.ServerTime))
 	}
-	c.setTokens(t, seconds(out.ExpiresIn), 0)
+	if _, _, err := c.setTokens(t, seconds(out.ExpiresIn), 0, nil); err != nil {
+		return t, err
+	}
 	return t, nil
 }
 
@@ -67,7 +70,9 @@ func (c *Client) SignOut(ctx context.Context, scope string) error {
 	}
 	err := c.do(ctx, c.authed, http.MethodPost, "/auth/sign-out", in, nil)
 	if scope != ScopeOthers && (err == nil || IsReauthRequired(err)) {
-		c.setTokens(Tokens{}, 0, 0)
+		if _, _, herr := c.setTokens(Tokens{}, 0, 0, nil); herr != nil {
+			return errors.Join(err, herr)
+		}
 	}
 	return err
 }

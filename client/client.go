@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,18 +12,23 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // Client talks to one Latchkey server's canonical API and holds one
 // session's tokens. It is safe for concurrent use.
 type Client struct {
-	base   string // the base URL, without a trailing slash
+	base string // the base URL, without a trailing slash
+	// hc carries the calls to the Latchkey server: the application's HTTP
+	// client, except that it never follows a redirect to another origin
+	// (the bodies carry passwords and refresh tokens).
 	hc     *http.Client
 	now    func() time.Time
-	margin time.Duration // 0: the default (min(30s, lifetime/10))
+	timer  func(time.Duration, func()) (stop func() bool) // time.AfterFunc's shape
+	margin time.Duration                                  // 0: the default (min(30s, lifetime/10))
 	save   func(Tokens)
+
+	attemptTimeout time.Duration // bounds one refresh request
+	reuseInterval  time.Duration // the server's REFRESH_TOKEN_REUSE_INTERVAL
 
 	// authed carries the calls that need an access token (Me, Sessions,
 	// SignOut, RevokeSession) through the client's own Transport.
@@ -32,9 +38,9 @@ type Client struct {
 	// so a hook never sees an older set after a newer one.
 	saveMu sync.Mutex
 	mu     sync.Mutex
-	st     state // guarded by mu
-
-	flight singleflight.Group
+	st     state   // guarded by mu
+	fl     *flight // the refresh in progress, if any; guarded by mu
+	held   hold    // guarded by mu
 }
 
 // state is the client's current tokens. gen grows with every change, so a
@@ -43,6 +49,9 @@ type state struct {
 	tok       Tokens
 	refreshAt time.Time // when to refresh the access token, by the client's clock
 	gen       uint64
+	// forced is true when these tokens come from a refresh that a 401 asked
+	// for: a 401 for them does not rotate again (see Transport).
+	forced bool
 }
 
 // Option configures a Client.
@@ -55,6 +64,46 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc
 // WithClock sets the clock the client schedules refreshes by (default
 // time.Now). Tests use it to make time pass without sleeping.
 func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
+
+// WithTimers sets how the client waits: afterFunc(d, f) calls f on a
+// goroutine of its own once d has passed, unless the returned stop is
+// called first, and stop reports whether it prevented the call, as with
+// time.AfterFunc (the default). The client waits so for the timeout of one
+// refresh attempt (WithRefreshAttemptTimeout), the pause before retrying
+// one, and the bound on TokenSource's Token. Tests pass a fake clock's
+// AfterFunc, with its Now to WithClock, so the client's timing is tested
+// without sleeping.
+func WithTimers(afterFunc func(d time.Duration, f func()) (stop func() bool)) Option {
+	return func(c *Client) { c.timer = afterFunc }
+}
+
+// The defaults of WithRefreshAttemptTimeout and WithReuseInterval.
+const (
+	DefaultRefreshAttemptTimeout = 3 * time.Second
+	DefaultReuseInterval         = 10 * time.Second
+)
+
+// WithRefreshAttemptTimeout bounds one refresh request, from sending it to
+// reading the whole answer (default DefaultRefreshAttemptTimeout, 3s). An
+// attempt that gets no answer in time may still have been carried out by
+// the server, so the client retries it with the same refresh token, which
+// works only within the server's reuse interval (WithReuseInterval): keep
+// the timeout well under half of that interval.
+func WithRefreshAttemptTimeout(d time.Duration) Option {
+	return func(c *Client) { c.attemptTimeout = d }
+}
+
+// WithReuseInterval tells the client the server's
+// REFRESH_TOKEN_REUSE_INTERVAL (default DefaultReuseInterval, 10s, the
+// server's default): for that long after a rotation the server answers the
+// previous refresh token with the current tokens instead of treating it as
+// stolen. When a refresh's outcome is unknown (no answer, a broken one, a
+// 5xx), the client retries with the same token only while the retry can
+// finish within this interval of the first attempt. Set it to the server's
+// value if that was changed; 0 turns such prompt retries off.
+func WithReuseInterval(d time.Duration) Option {
+	return func(c *Client) { c.reuseInterval = d }
+}
 
 // WithRefreshMargin sets how long before the access token expires the
 // client refreshes it. The default is 30 seconds or a tenth of the token's
@@ -76,10 +125,20 @@ func WithTokens(t Tokens) Option {
 // session ends (SignOut, or a refresh the server refused for good), so
 // persisted tokens can be forgotten.
 //
-// Calls are made one at a time, in the order the tokens changed. The hook
-// may call Tokens but must not call methods that sign in, refresh or sign
-// out. Persist before returning: an application that restarts with a
-// superseded refresh token is treated as a thief and its session revoked.
+// Calls are made one at a time, in the order the tokens changed, and new
+// tokens are used only after the hook has returned: persist before
+// returning. Until then, calls go on with the previous access token, and a
+// refresh waits, so a crash while the hook runs leaves the persisted
+// refresh token at most one generation behind the server's, which the
+// server still accepts within its reuse interval. An application that
+// restarts with an older refresh token is treated as a thief and its
+// session revoked.
+//
+// The hook may call Tokens but must not call methods that sign in, refresh
+// or sign out. If it panics or calls runtime.Goexit, the client recovers:
+// the call that got the tokens returns an error that wraps
+// ErrOnTokensFailed, and the tokens are kept in memory (the server has
+// already rotated) but were not persisted.
 func OnTokens(f func(Tokens)) Option { return func(c *Client) { c.save = f } }
 
 // New returns a client of the Latchkey server at baseURL, e.g.
@@ -96,23 +155,50 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("latchkey: base URL %q: must not have a query or fragment", baseURL)
 	}
-	c := &Client{base: strings.TrimSuffix(u.String(), "/"), hc: http.DefaultClient, now: time.Now}
+	c := &Client{base: strings.TrimSuffix(u.String(), "/"), hc: http.DefaultClient, now: time.Now, timer: afterFunc,
+		attemptTimeout: DefaultRefreshAttemptTimeout, reuseInterval: DefaultReuseInterval}
 	for _, o := range opts {
 		o(c)
 	}
 	if c.hc == nil {
 		c.hc = http.DefaultClient
 	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.timer == nil {
+		c.timer = afterFunc
+	}
 	if c.margin < 0 {
 		return nil, fmt.Errorf("latchkey: negative refresh margin %v", c.margin)
+	}
+	if c.attemptTimeout <= 0 {
+		return nil, fmt.Errorf("latchkey: the refresh attempt timeout must be positive, got %v", c.attemptTimeout)
+	}
+	if c.reuseInterval < 0 {
+		return nil, fmt.Errorf("latchkey: negative reuse interval %v", c.reuseInterval)
 	}
 	if c.st.gen != 0 {
 		c.st.refreshAt = c.st.tok.Expiry.Add(-c.marginFor(0))
 	}
-	authed := *c.hc
-	authed.Transport = c.Transport(c.hc.Transport)
+	app := c.hc
+	server := *app
+	server.CheckRedirect = sameOriginRedirects(app.CheckRedirect)
+	c.hc = &server
+	authed := *app
+	authed.Transport = c.Transport(app.Transport)
 	c.authed = &authed
 	return c, nil
+}
+
+// afterFunc is time.AfterFunc with the shape of WithTimers.
+func afterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+
+// sleep waits for d by the client's timers.
+func (c *Client) sleep(d time.Duration) {
+	done := make(chan struct{})
+	c.timer(d, func() { close(done) })
+	<-done
 }
 
 // Tokens returns the client's current tokens (zero when not signed in).
@@ -136,30 +222,65 @@ func (c *Client) marginFor(lifetime time.Duration) time.Duration {
 }
 
 // setTokens replaces the tokens, unless they changed since generation
-// ifGen (pass 0 to replace unconditionally), and reports the change to the
-// OnTokens hook. It returns the current state.
-func (c *Client) setTokens(t Tokens, lifetime time.Duration, ifGen uint64) (state, bool) {
+// ifGen (pass 0 to replace unconditionally). The OnTokens hook sees them
+// first: they become the current tokens, usable by other goroutines, only
+// after it has returned. f is the refresh that got them (nil for others).
+// It returns the current state, whether it changed, and the hook's failure.
+func (c *Client) setTokens(t Tokens, lifetime time.Duration, ifGen uint64, f *flight) (state, bool, error) {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
+	// Only setTokens changes c.st, under saveMu: what is read here is still
+	// current when the tokens are published below.
 	c.mu.Lock()
 	if ifGen != 0 && c.st.gen != ifGen {
 		st := c.st
 		c.mu.Unlock()
-		return st, false
+		return st, false, nil
 	}
-	c.st.gen++
-	c.st.tok = t
-	c.st.refreshAt = t.Expiry.Add(-c.marginFor(lifetime))
+	c.mu.Unlock()
+	err := c.persist(t)
+	c.mu.Lock()
+	c.st = state{tok: t, refreshAt: t.Expiry.Add(-c.marginFor(lifetime)), gen: c.st.gen + 1, forced: f != nil && f.forced}
 	st := c.st
 	c.mu.Unlock()
-	if c.save != nil {
-		c.save(t)
+	return st, true, err
+}
+
+// ErrOnTokensFailed is wrapped by the error of a call whose new tokens the
+// OnTokens hook failed to take: it panicked or called runtime.Goexit. The
+// tokens are kept in memory, but they were not persisted.
+var ErrOnTokensFailed = errors.New("latchkey: the OnTokens hook failed")
+
+// persist calls the OnTokens hook with t. The hook runs on a goroutine of its
+// own, so that neither a panic nor a runtime.Goexit in it can take down the
+// refresh it is part of, or leave the callers waiting for that refresh
+// hanging; either is reported as an error.
+func (c *Client) persist(t Tokens) error {
+	if c.save == nil {
+		return nil
 	}
-	return st, true
+	done := make(chan error, 1)
+	go func() {
+		returned := false
+		defer func() {
+			if returned {
+				return
+			}
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("%w: it panicked: %v", ErrOnTokensFailed, r)
+				return
+			}
+			done <- fmt.Errorf("%w: it called runtime.Goexit", ErrOnTokensFailed)
+		}()
+		c.save(t)
+		returned = true
+		done <- nil
+	}()
+	return <-done
 }
 
 // do sends a JSON request to the server with hc and decodes a JSON answer
-// into out (when not nil). Error statuses become *Error.
+// into out (when not nil). Statuses other than 2xx become *Error.
 func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -182,7 +303,9 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, i
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 400 {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// Redirects to another origin are not followed (sameOriginRedirects):
+		// they end here, as errors.
 		return c.errorOf(resp)
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {

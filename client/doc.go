@@ -7,10 +7,20 @@
 // shortly before it expires, by durations the server sends (expiresIn)
 // measured on the client's own clock, so a client whose clock is wrong still
 // refreshes in time. Refreshes are single-flight: however many goroutines
-// need one at the same moment, one request reaches the server, and a
+// need one at the same moment, one refresh reaches the server, and a
 // goroutine that comes later uses the tokens it got; the client never
 // presents a refresh token it has already traded, which the server would
 // treat as theft (refresh_token_reused) and answer by revoking the session.
+//
+// It survives lost answers and outages. Each refresh attempt is bounded (3s
+// by default); when its outcome is unknown (no answer, an unreadable one, a
+// 5xx) it is retried with the same refresh token while the retry still lands
+// within the server's reuse interval (10s by default), in which the server
+// answers that token with the current tokens. After a failure further
+// refreshes wait for the Retry-After, and at least one second, growing
+// while they fail; meanwhile calls go on with the access token as long as
+// it has not expired. These rules, which every Latchkey client follows, are
+// stated in docs/clients.md ("Refreshing safely").
 //
 // Errors from the server are *Error values with a stable Code.
 // IsReauthRequired tells the failures that end the session ("sign in

@@ -64,8 +64,9 @@ func (e *Error) Error() string {
 // user has to sign in again: the refresh token expired, was reused, or is
 // invalid; the session was revoked or reached its maximum lifetime; the user
 // is inactive or gone; or the client holds no tokens (ErrNotSignedIn).
-// Other errors (network failures, 429, 5xx) are worth retrying later with
-// the same tokens.
+// Other errors (network failures, 429, 5xx, ErrOnTokensFailed) are worth
+// retrying later with the same tokens; the client itself waits before it
+// refreshes again (see Client.Refresh).
 func IsReauthRequired(err error) bool {
 	if errors.Is(err, ErrNotSignedIn) {
 		return true

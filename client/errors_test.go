@@ -44,7 +44,10 @@ func TestErrorsFromAnswers(t *testing.T) {
 				_, _ = w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			c, err := client.New(srv.URL, client.WithClock(clock.Now), client.WithTokens(client.Tokens{RefreshToken: "r"}))
+			// No prompt retries of the 5xx (WithReuseInterval(0)): this test
+			// reads errors; lost_test.go tests the retries.
+			c, err := client.New(srv.URL, client.WithClock(clock.Now), client.WithReuseInterval(0),
+				client.WithTokens(client.Tokens{RefreshToken: "r"}))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -19,7 +19,9 @@ import (
 // program to run against `latchkey serve`.
 
 // A client that keeps its session across restarts: tokens are saved to a
-// file at every change and loaded at start.
+// file at every change and loaded at start. The client uses new tokens only
+// after OnTokens has returned, so write them durably before returning
+// (os.WriteFile then a rename, in a real application).
 func ExampleNew() {
 	ctx := context.Background()
 	const file = "tokens.json"
@@ -55,7 +57,10 @@ func ExampleNew() {
 }
 
 // Calls to an application's own API carry the access token, refreshed
-// before it expires and once more on a 401.
+// before it expires and once more on a 401 whose challenge says
+// invalid_token. While the token endpoint is down, calls go on with the
+// access token until it expires; then they fail with an error worth
+// retrying, not IsReauthRequired.
 func ExampleClient_Transport() {
 	ctx := context.Background()
 	c, err := client.New("https://auth.example.com")
@@ -71,7 +76,7 @@ func ExampleClient_Transport() {
 		log.Fatal("the session is over: sign in again")
 	}
 	if err != nil {
-		log.Fatal(err)
+		log.Fatal("retry later: ", err) // the network, or the token endpoint is down
 	}
 	defer resp.Body.Close()
 	fmt.Println(resp.Status)

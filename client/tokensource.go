@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"golang.org/x/oauth2"
 )
@@ -12,6 +14,11 @@ import (
 // token and refreshes it shortly before it expires, sharing refreshes with
 // every other user of the client. Expiry is by the client's clock.
 //
+// Token has no context, so it bounds its own wait: when no access token is
+// to be had within the attempt timeout plus the reuse interval (13s by
+// default, time for a refresh and its retries), it returns an error
+// wrapping context.DeadlineExceeded. The refresh goes on without it.
+//
 // Unlike Transport, x/oauth2 does not retry on a 401. When there is no
 // session to continue, Token returns an error for which IsReauthRequired
 // reports true.
@@ -19,9 +26,18 @@ func (c *Client) TokenSource() oauth2.TokenSource { return tokenSource{c} }
 
 type tokenSource struct{ c *Client }
 
+// errTokenWait ends Token's wait.
+var errTokenWait = errors.New("latchkey: Token waited too long")
+
 func (s tokenSource) Token() (*oauth2.Token, error) {
-	st, err := s.c.accessToken(context.Background())
+	wait := s.c.attemptTimeout + s.c.reuseInterval
+	ctx, stop := s.c.bound(context.Background(), wait, errTokenWait)
+	defer stop()
+	st, err := s.c.accessToken(ctx)
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errTokenWait) {
+			return nil, fmt.Errorf("latchkey: no access token within %v: %w", wait, context.DeadlineExceeded)
+		}
 		return nil, err
 	}
 	return &oauth2.Token{AccessToken: st.tok.AccessToken, TokenType: "Bearer",

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"io"
 	"net/http"
 )
@@ -9,14 +10,25 @@ import (
 // (http.DefaultTransport when nil) with the client's access token in an
 // "Authorization: Bearer" header (RFC 6750 §2.1). Use it for the APIs that
 // accept Latchkey access tokens, and only for them: every request it
-// carries gets the token.
+// carries gets the token — except a redirect to another origin (scheme,
+// host or port) than the request the caller made, which goes without it.
 //
-// It refreshes the access token shortly before it expires. When a request
-// is answered 401 anyway (the server's clock is ahead, say), it refreshes
-// once — unless another request already did — and retries once, provided
-// the request body can be sent again (it has none, or req.GetBody is set,
-// as http.NewRequest does for in-memory bodies); otherwise the 401 is
-// returned as it is. A second 401 is returned to the caller.
+// It refreshes the access token shortly before it expires. While a refresh
+// fails for a reason worth retrying (the token endpoint is down, say) and
+// the access token has not expired, requests go on with it.
+//
+// When a request is answered 401 anyway, it is sent once more, with a new
+// token, provided the request body can be sent again (it has none, or
+// req.GetBody is set, as http.NewRequest does for in-memory bodies):
+//   - if another request has refreshed meanwhile, with the newest token;
+//   - otherwise, only if the answer's Bearer challenge says
+//     error="invalid_token" (RFC 6750 §3.1; the server's clock is ahead,
+//     say), after a refresh — and not if the token refused was itself got
+//     by such a refresh, so a target that refuses every token costs at most
+//     one rotation per scheduled refresh.
+//
+// Otherwise the 401 is returned as it is. A second 401 is returned to the
+// caller.
 //
 // When there is no session to continue, RoundTrip returns ErrNotSignedIn or
 // the server's *Error, for which IsReauthRequired reports true; http.Client
@@ -34,6 +46,11 @@ type transport struct {
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !redirectedWithin(req) {
+		// http.Client strips credentials from a redirect to another host,
+		// but only those the caller set: this one is added here.
+		return t.base.RoundTrip(req)
+	}
 	ctx := req.Context()
 	st, err := t.c.accessToken(ctx)
 	if err != nil {
@@ -44,25 +61,52 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return resp, nil // the body is gone: nothing to retry with
+	}
+	next, retry, err := t.c.afterUnauthorized(ctx, st, bearerError(resp.Header) == "invalid_token")
+	if err != nil {
+		discard(resp)
+		return nil, err
+	}
+	if !retry {
+		return resp, nil
+	}
 	body := req.Body
 	if body != nil && body != http.NoBody {
-		if req.GetBody == nil {
-			return resp, nil // the body is gone: nothing to retry with
-		}
 		if body, err = req.GetBody(); err != nil {
 			return resp, nil
 		}
 	}
-	// Refresh from the generation this request used: if another request
-	// has refreshed meanwhile, this gets its tokens without a request.
-	next, err := t.c.refresh(ctx, st.gen)
-	if err != nil {
-		closeBody(body)
-		discard(resp)
-		return nil, err
-	}
 	discard(resp)
 	return t.send(req, next.tok, body)
+}
+
+// afterUnauthorized decides what to do after the access token of used was
+// refused: it returns the tokens to retry with, or false to return the 401.
+func (c *Client) afterUnauthorized(ctx context.Context, used state, invalidToken bool) (state, bool, error) {
+	c.mu.Lock()
+	cur := c.st
+	c.mu.Unlock()
+	if cur.gen == used.gen {
+		if !invalidToken || cur.forced {
+			// A refusal for another reason, or of a token just got because
+			// of a 401: a new token would fare no better.
+			return cur, false, nil
+		}
+		// Refresh from the generation this request used: if another
+		// request has refreshed meanwhile, this gets its tokens without a
+		// request.
+		var err error
+		if cur, err = c.refresh(ctx, used.gen, needAfter401); err != nil {
+			return cur, false, err
+		}
+	}
+	cur, err := current(cur)
+	if err != nil {
+		return cur, false, err
+	}
+	return cur, cur.tok.AccessToken != used.tok.AccessToken, nil
 }
 
 // send sends a copy of req with the access token and the given body; the

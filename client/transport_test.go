@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -225,4 +226,210 @@ func TestTransportSingleFlight(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recorder is a resource server that records the Authorization header of
+// every request, and answers as answer says.
+type recorder struct {
+	*httptest.Server
+	mu    sync.Mutex
+	auths []string
+}
+
+func newRecorder(t *testing.T, answer http.HandlerFunc) *recorder {
+	rc := &recorder{}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc.mu.Lock()
+		rc.auths = append(rc.auths, r.URL.Path+" "+r.Header.Get("Authorization"))
+		rc.mu.Unlock()
+		answer(w, r)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *recorder) seen() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]string(nil), rc.auths...)
+}
+
+func ok(w http.ResponseWriter, r *http.Request) {}
+
+// A redirect to another origin (another host, or the same host on another
+// port) gets no token; a redirect within the origin does.
+func TestTransportKeepsTheTokenAtItsOrigin(t *testing.T) {
+	e := newEnv(t)
+	c := e.signedIn(t, "redirect@example.com")
+	bearer := "Bearer " + c.Tokens().AccessToken
+	other := newRecorder(t, ok)
+	otherPort := strings.TrimPrefix(other.URL, "http://127.0.0.1")
+	api := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/to-other-host":
+			http.Redirect(w, r, "http://localhost"+otherPort+"/landed", http.StatusFound)
+		case "/to-other-port":
+			http.Redirect(w, r, other.URL+"/landed", http.StatusTemporaryRedirect)
+		case "/within":
+			http.Redirect(w, r, "/landed", http.StatusFound)
+		}
+	})
+	hc := &http.Client{Transport: c.Transport(nil)}
+	for _, path := range []string{"/to-other-host", "/to-other-port", "/within"} {
+		resp, err := hc.Get(api.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if got, want := api.seen(), []string{"/to-other-host " + bearer, "/to-other-port " + bearer, "/within " + bearer, "/landed " + bearer}; !equal(got, want) {
+		t.Errorf("the API got %q; want the token on every request", got)
+	}
+	if got, want := other.seen(), []string{"/landed ", "/landed "}; !equal(got, want) {
+		t.Errorf("the other origin got %q; want two requests without a token", got)
+	}
+}
+
+// Calls to the Latchkey server do not follow a redirect to another origin
+// either: their bodies carry refresh tokens and passwords.
+func TestServerRedirectToAnotherOriginIsNotFollowed(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	}))
+	defer thief.Close()
+	auth := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, thief.URL+r.URL.Path, http.StatusTemporaryRedirect) // 307 keeps method and body
+	}))
+	defer auth.Close()
+
+	c, err := client.New(auth.URL, client.WithTokens(client.Tokens{RefreshToken: "the-refresh-token"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Refresh(t.Context())
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != http.StatusTemporaryRedirect {
+		t.Errorf("Refresh redirected to another origin = %v; want the 307 as an error", err)
+	}
+	if _, err := c.SignIn(t.Context(), "ada@example.com", password); err == nil {
+		t.Error("SignIn redirected to another origin succeeded")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 0 {
+		t.Errorf("the other origin got %q", bodies)
+	}
+}
+
+// A target that refuses every token does not make the client rotate the
+// refresh token at every call: a 401 refreshes only when its challenge says
+// invalid_token (RFC 6750 §3.1), and not again for a token just got that
+// way.
+func TestTransport401DoesNotAmplify(t *testing.T) {
+	for _, tt := range []struct {
+		name          string
+		challenge     string
+		wantRefreshes int
+	}{
+		{"invalid_token every time", `Bearer realm="api", error="invalid_token"`, 1},
+		{"another error", `Bearer error="insufficient_scope"`, 0},
+		{"no error", `Bearer realm="api"`, 0},
+		{"no challenge", "", 0},
+		{"another scheme's invalid_token", `Basic realm="api", error="invalid_token"`, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			c := e.signedIn(t, "amp@example.com")
+			api := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+				if tt.challenge != "" {
+					w.Header().Set("WWW-Authenticate", tt.challenge)
+				}
+				w.WriteHeader(http.StatusUnauthorized)
+			})
+			hc := &http.Client{Transport: c.Transport(e.hits)}
+			var wg sync.WaitGroup
+			for range 5 {
+				wg.Go(func() {
+					for range 10 {
+						resp, err := hc.Get(api.URL + "/things")
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusUnauthorized {
+							t.Errorf("status %d; want the target's 401", resp.StatusCode)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if n := e.hits.count("POST /token"); n != tt.wantRefreshes {
+				t.Errorf("%d refreshes for 50 refused calls; want %d", n, tt.wantRefreshes)
+			}
+			if n := len(api.seen()); n > 50+50*tt.wantRefreshes {
+				t.Errorf("%d requests reached the target for 50 calls", n)
+			}
+			e.noReuse(t)
+		})
+	}
+}
+
+// A 401 for a token that another request has meanwhile replaced is retried
+// with the newest token, whatever the challenge, and without a refresh.
+func TestTransport401RetriesWithTheNewestToken(t *testing.T) {
+	e := newEnv(t)
+	c := e.signedIn(t, "newest@example.com")
+	old := "Bearer " + c.Tokens().AccessToken
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	api := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == old {
+			once.Do(func() { close(arrived); <-release })
+			w.WriteHeader(http.StatusUnauthorized) // no challenge at all
+		}
+	})
+	done := make(chan int, 1)
+	go func() {
+		resp, err := (&http.Client{Transport: c.Transport(nil)}).Get(api.URL + "/things")
+		if err != nil {
+			t.Error(err)
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	<-arrived
+	if _, err := c.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if status := <-done; status != http.StatusOK {
+		t.Errorf("status %d; want 200 from the retry with the newest token", status)
+	}
+	if n := e.hits.count("POST /token"); n != 1 {
+		t.Errorf("%d refreshes; want only the explicit one", n)
+	}
+	seen := api.seen()
+	if len(seen) != 2 || seen[1] != "/things Bearer "+c.Tokens().AccessToken {
+		t.Errorf("the target got %q; want the old token, then the newest", seen)
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -37,9 +37,10 @@ const (
 // The field order is the order of Settings, of `latchkey config` and of the
 // table in docs/configuration.md.
 type Config struct {
-	HTTPAddr  string `name:"http-addr" env:"HTTP_ADDR" default:":8080" help:"Address to listen on (host:port; an empty host listens on every interface)."`
-	PublicURL string `name:"public-url" env:"PUBLIC_URL" default:"" help:"External base URL clients use, such as https://auth.example.com (no trailing slash); the default issuer."`
-	AppEnv    string `name:"app-env" env:"APP_ENV" default:"development" help:"development or production. Production requires REFRESH_TOKEN_SECRET and marks cookies Secure."`
+	HTTPAddr    string `name:"http-addr" env:"HTTP_ADDR" default:":8080" help:"Address to listen on (host:port; an empty host listens on every interface)."`
+	MetricsAddr string `name:"metrics-addr" env:"METRICS_ADDR" default:"" help:"Separate address (host:port) serving GET /metrics only; the API listener then answers 404 there. Empty: /metrics is on HTTP_ADDR."`
+	PublicURL   string `name:"public-url" env:"PUBLIC_URL" default:"" help:"External base URL clients use, such as https://auth.example.com (no trailing slash); the default issuer."`
+	AppEnv      string `name:"app-env" env:"APP_ENV" default:"development" help:"development or production. Production requires REFRESH_TOKEN_SECRET and marks cookies Secure."`
 
 	DatabaseURL             string   `name:"database-url" env:"DATABASE_URL" default:"sqlite://latchkey.db" secret:"password" help:"sqlite://path for the embedded database, postgres://user:pass@host/db for PostgreSQL."`
 	DatabaseMaxConns        int      `name:"database-max-conns" env:"DATABASE_MAX_CONNS" default:"10" help:"Most open database connections per instance."`
@@ -73,8 +74,9 @@ type Config struct {
 	TrustedProxies                 Prefixes `name:"trusted-proxies" placeholder:"CIDR,..." env:"TRUSTED_PROXIES" default:"" help:"Comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed; empty: the connection's address is the client's."`
 	RedisURL                       string   `name:"redis-url" env:"REDIS_URL" default:"" secret:"password" help:"redis://host:6379/0 to share rate-limit counters between instances; empty: counters per instance."`
 
-	PasswordHashConcurrency int      `name:"password-hash-concurrency" env:"PASSWORD_HASH_CONCURRENCY" default:"0" help:"Most argon2id hashes computed at once (each takes about 20 MB); 0: half the CPUs (at least one), so a sign-in flood leaves CPU for refreshes."`
+	PasswordHashConcurrency int      `name:"password-hash-concurrency" env:"PASSWORD_HASH_CONCURRENCY" default:"0" help:"Most argon2id hashes computed at once (each takes about 20 MB); 0: half the CPUs the process may use (GOMAXPROCS at start, which follows a container's CPU limit), at least one."`
 	KeyReloadInterval       Duration `name:"key-reload-interval" env:"KEY_RELOAD_INTERVAL" default:"30s" help:"How often an instance re-reads signing keys from the database (picks up rotations by other instances)."`
+	ShutdownDrainDelay      Duration `name:"shutdown-drain-delay" env:"SHUTDOWN_DRAIN_DELAY" default:"0s" help:"On SIGTERM, how long the server keeps serving with GET /readyz answering 503 before it stops listening (load balancers stop routing to it meanwhile); 0: stop listening at once."`
 	ShutdownTimeout         Duration `name:"shutdown-timeout" env:"SHUTDOWN_TIMEOUT" default:"10s" help:"How long a stopping server waits for requests in flight."`
 	LogLevel                string   `name:"log-level" env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
 	LogFormat               string   `name:"log-format" env:"LOG_FORMAT" default:"json" help:"json or text."`
@@ -109,16 +111,31 @@ func (c Config) Issuer() string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
-// HashConcurrency returns PASSWORD_HASH_CONCURRENCY, with 0 meaning half
-// the CPUs (at least one): argon2id is CPU-bound, and with a hash per CPU a
-// sign-in flood takes every core and starves the refreshes every client
-// depends on (docs/performance.md measured refresh p99 ~4x unloaded with one
-// hash per CPU on 2 cores, ~1.5-2x with one).
+// StartProcs is GOMAXPROCS as the process started with it: the CPUs it may
+// use. Go's default follows the machine's CPUs and, in a container, the
+// cgroup CPU limit (rounded up); a GOMAXPROCS variable overrides both. It is
+// read once, at package initialisation, because `latchkey serve` later raises
+// GOMAXPROCS above it (server.TuneRuntime).
+var StartProcs = runtime.GOMAXPROCS(0)
+
+// HashConcurrency returns PASSWORD_HASH_CONCURRENCY, with 0 meaning
+// HashConcurrencyFor(StartProcs).
 func (c Config) HashConcurrency() int {
 	if c.PasswordHashConcurrency > 0 {
 		return c.PasswordHashConcurrency
 	}
-	return max(1, runtime.NumCPU()/2)
+	return HashConcurrencyFor(StartProcs)
+}
+
+// HashConcurrencyFor is the default hash concurrency for a process that may
+// use procs CPUs: half of them, at least one. argon2id is CPU-bound, and with
+// a hash per CPU a sign-in flood takes every core and starves the refreshes
+// every client depends on (docs/performance.md measured refresh p99 ~4x
+// unloaded with one hash per CPU on 2 cores, ~1.5-2x with one). Counting the
+// CPUs the process may use rather than the machine's (runtime.NumCPU) keeps a
+// pod limited to 2 CPUs on a 64-CPU node at one hash, and its memory with it.
+func HashConcurrencyFor(procs int) int {
+	return max(1, procs/2)
 }
 
 // SlogLevel returns LOG_LEVEL as a slog.Level (info when invalid; Validate

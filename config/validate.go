@@ -71,6 +71,13 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("HTTP_ADDR", "invalid address %q: want host:port, such as :8080 or 127.0.0.1:8080", c.HTTPAddr)
 	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("METRICS_ADDR", "invalid address %q: want host:port, such as :9090 or 127.0.0.1:9090", c.MetricsAddr)
+		} else if c.MetricsAddr == c.HTTPAddr {
+			bad("METRICS_ADDR", "%q is HTTP_ADDR too: give metrics an address of their own, or leave METRICS_ADDR empty", c.MetricsAddr)
+		}
+	}
 	if c.PublicURL != "" {
 		if u, err := checkPublicURL(c.PublicURL); err != nil {
 			bad("PUBLIC_URL", "%v", err)
@@ -166,9 +173,12 @@ func (c *Config) Validate() error {
 	}
 
 	if c.PasswordHashConcurrency < 0 {
-		bad("PASSWORD_HASH_CONCURRENCY", "must not be negative, got %d (0 means half the CPUs, at least one)", c.PasswordHashConcurrency)
+		bad("PASSWORD_HASH_CONCURRENCY", "must not be negative, got %d (0 means half the CPUs the process may use, at least one)", c.PasswordHashConcurrency)
 	}
 	positive("KEY_RELOAD_INTERVAL", c.KeyReloadInterval)
+	if c.ShutdownDrainDelay < 0 {
+		bad("SHUTDOWN_DRAIN_DELAY", "must not be negative, got %s", c.ShutdownDrainDelay)
+	}
 	positive("SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
 	oneOf("LOG_LEVEL", c.LogLevel, "debug", "info", "warn", "error")
 	oneOf("LOG_FORMAT", c.LogFormat, "json", "text")

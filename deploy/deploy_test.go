@@ -26,6 +26,10 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -35,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/server/servertest"
@@ -225,8 +230,13 @@ func TestSystemdUnits(t *testing.T) {
 				}
 			}
 			filters := u["Service"]["SystemCallFilter"]
-			if !slices.Contains(filters, "@system-service") || !slices.Contains(filters, "~@privileged @resources") {
+			if len(filters) < 2 || filters[0] != "@system-service" || filters[1] != "~@privileged @resources" {
 				t.Errorf("SystemCallFilter=%q", filters)
+			}
+			// serve hashes passwords at a lowered thread priority, so it
+			// needs setpriority back; purge hashes nothing.
+			if wantPrio := tc.command == "serve"; slices.Contains(filters, "setpriority") != wantPrio {
+				t.Errorf("SystemCallFilter=%q: setpriority allowed should be %v", filters, wantPrio)
 			}
 			env := u.env(t)
 			for k := range env {
@@ -270,6 +280,9 @@ func TestSystemdUnits(t *testing.T) {
 func TestSystemdAnalyze(t *testing.T) {
 	sa, err := exec.LookPath("systemd-analyze")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("systemd-analyze is not installed (CI installs systemd: .ci/systemd.sh)")
+		}
 		t.Skip("systemd-analyze is not installed: the units were checked by TestSystemdUnits only")
 	}
 	units := []string{"latchkey.service", "latchkey-purge.service", "latchkey-purge.timer"}
@@ -307,6 +320,79 @@ func TestSystemdAnalyze(t *testing.T) {
 		}
 		if m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindSubmatch(out); m != nil {
 			t.Logf("%s: exposure %s", u, m[1])
+		}
+	}
+}
+
+// TestSyscallFilterAllowsSetpriority evaluates the units' SystemCallFilter=
+// lines as systemd does (the first line, an allow list, sets the mode; each
+// later line adds its calls to the list, or removes them with ~), expanding
+// the groups with `systemd-analyze syscall-filter`: latchkey serve may call
+// setpriority (its password hashes lower their thread's priority), and no
+// other call of @resources or @privileged.
+func TestSyscallFilterAllowsSetpriority(t *testing.T) {
+	sa, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("systemd-analyze is not installed (CI installs systemd: .ci/systemd.sh)")
+		}
+		t.Skip("systemd-analyze is not installed: the syscall filter was not evaluated")
+	}
+	groups := map[string][]string{}
+	var expand func(name string) []string
+	expand = func(name string) []string {
+		if !strings.HasPrefix(name, "@") {
+			return []string{name}
+		}
+		if g, ok := groups[name]; ok {
+			return g
+		}
+		out, err := exec.Command(sa, "syscall-filter", "--no-pager", name).Output()
+		if err != nil {
+			t.Fatalf("systemd-analyze syscall-filter %s: %v", name, err)
+		}
+		var calls []string
+		for _, line := range strings.Split(string(out), "\n") {
+			item := strings.TrimSpace(line)
+			if !strings.HasPrefix(line, "    ") || item == "" || strings.HasPrefix(item, "#") {
+				continue
+			}
+			calls = append(calls, expand(item)...)
+		}
+		if len(calls) == 0 {
+			t.Fatalf("group %s expands to nothing", name)
+		}
+		groups[name] = calls
+		return calls
+	}
+	for _, name := range []string{"latchkey.service", "latchkey-purge.service"} {
+		u := readUnit(t, name)
+		allowed := map[string]bool{}
+		for i, line := range u["Service"]["SystemCallFilter"] {
+			deny := strings.HasPrefix(line, "~")
+			if i == 0 && deny {
+				t.Fatalf("%s: the first SystemCallFilter= must be the allow list", name)
+			}
+			for _, item := range strings.Fields(strings.TrimPrefix(line, "~")) {
+				for _, call := range expand(item) {
+					allowed[call] = !deny
+				}
+			}
+		}
+		if want := name == "latchkey.service"; allowed["setpriority"] != want {
+			t.Errorf("%s: setpriority allowed = %v; want %v", name, allowed["setpriority"], want)
+		}
+		for _, g := range []string{"@resources", "@privileged"} {
+			for _, call := range expand(g) {
+				if allowed[call] && call != "setpriority" {
+					t.Errorf("%s: %s (from %s) is allowed", name, call, g)
+				}
+			}
+		}
+		for _, call := range []string{"read", "write", "epoll_pwait", "futex", "getpriority", "openat"} {
+			if !allowed[call] {
+				t.Errorf("%s: %s is not allowed", name, call)
+			}
 		}
 	}
 }
@@ -588,8 +674,9 @@ func checkCron(t *testing.T, s string) {
 	}
 }
 
-// checkPod checks what every Latchkey pod needs and returns its container.
-func checkPod(t *testing.T, what string, pt podTemplate, known map[string]bool, cm configMap, sec secretObject) container {
+// checkPod checks what every Latchkey pod needs and returns its container
+// and the configuration its environment loads to.
+func checkPod(t *testing.T, what string, pt podTemplate, known map[string]bool, cm configMap, sec secretObject) (container, config.Config) {
 	t.Helper()
 	ps := pt.Spec
 	if sc := ps.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0 ||
@@ -651,8 +738,42 @@ func checkPod(t *testing.T, what string, pt podTemplate, known map[string]bool, 
 	if !strings.HasPrefix(cfg.DatabaseURL, "postgres://") {
 		t.Errorf("%s: several replicas need PostgreSQL, DATABASE_URL is %s", what, cfg.DatabaseURL)
 	}
-	return c
+	checkImage(t, what, c.Image)
+	return c, cfg
 }
+
+// imageRepository is the one image name of every deployment file (the
+// builder's, internal/tools/image).
+const imageRepository = "ghcr.io/latchkey-dev/latchkey"
+
+var imageRef = regexp.MustCompile(`^` + regexp.QuoteMeta(imageRepository) + `(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})$`)
+
+// checkImage: the image is Latchkey's, pinned by a tag or a digest, not latest.
+func checkImage(t *testing.T, what, image string) {
+	t.Helper()
+	if !imageRef.MatchString(image) || strings.HasSuffix(image, ":latest") {
+		t.Errorf("%s: image %q: want %s:<release> or @sha256:<digest>, not latest", what, image, imageRepository)
+	}
+}
+
+// mebibytes reads a Kubernetes memory quantity in Mi or Gi.
+func mebibytes(t *testing.T, q string) int {
+	t.Helper()
+	for suffix, f := range map[string]int{"Mi": 1, "Gi": 1024} {
+		if n, ok := strings.CutSuffix(q, suffix); ok {
+			if v, err := strconv.Atoi(n); err == nil {
+				return v * f
+			}
+		}
+	}
+	t.Fatalf("memory quantity %q: want <n>Mi or <n>Gi", q)
+	return 0
+}
+
+// peakMiB is the resident memory of a replica under a sign-in flood with
+// hashes argon2id hashes in flight, as docs/configuration.md gives it
+// ("Sizing memory for sign-in floods"): about 50 MiB + 42 MiB per hash slot.
+func peakMiB(hashes int) int { return 50 + 42*hashes }
 
 func TestKubernetesManifests(t *testing.T) {
 	known := settings(t)
@@ -711,22 +832,23 @@ func TestKubernetesManifests(t *testing.T) {
 	if !subset(d.Spec.Selector.MatchLabels, podLabels) {
 		t.Errorf("Deployment selector %v does not match the pod labels %v", d.Spec.Selector.MatchLabels, podLabels)
 	}
-	c := checkPod(t, "Deployment", d.Spec.Template, known, cm, sec)
+	c, cfg := checkPod(t, "Deployment", d.Spec.Template, known, cm, sec)
 	if !slices.Equal(c.Args, []string{"serve"}) {
 		t.Errorf("Deployment args %q, want [serve]", c.Args)
 	}
-	if len(c.Ports) != 1 {
-		t.Fatalf("Deployment: want one container port")
+	ports := map[string]int{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
 	}
-	port := c.Ports[0]
-	var addr string
-	for _, e := range c.Env {
-		if e.Name == "HTTP_ADDR" {
-			addr = e.Value
-		}
+	if len(ports) != 2 || ports["http"] == 0 || ports["metrics"] == 0 {
+		t.Fatalf("Deployment: want the container ports http and metrics, got %+v", c.Ports)
 	}
-	if _, p, err := net.SplitHostPort(addr); err != nil || p != strconv.Itoa(port.ContainerPort) {
-		t.Errorf("HTTP_ADDR %q does not listen on containerPort %d", addr, port.ContainerPort)
+	if _, p, err := net.SplitHostPort(cfg.HTTPAddr); err != nil || p != strconv.Itoa(ports["http"]) {
+		t.Errorf("HTTP_ADDR %q does not listen on the http containerPort %d", cfg.HTTPAddr, ports["http"])
+	}
+	// /metrics off the Service's port: on METRICS_ADDR, the metrics port.
+	if _, p, err := net.SplitHostPort(cfg.MetricsAddr); err != nil || p != strconv.Itoa(ports["metrics"]) {
+		t.Errorf("METRICS_ADDR %q does not listen on the metrics containerPort %d", cfg.MetricsAddr, ports["metrics"])
 	}
 	probes := map[string]*probe{"startup": c.StartupProbe, "liveness": c.LivenessProbe, "readiness": c.ReadinessProbe}
 	wantPath := map[string]string{"startup": "/healthz", "liveness": "/healthz", "readiness": "/readyz"}
@@ -738,12 +860,43 @@ func TestKubernetesManifests(t *testing.T) {
 		if p.HTTPGet.Path != wantPath[name] {
 			t.Errorf("%s probe path %s, want %s", name, p.HTTPGet.Path, wantPath[name])
 		}
-		if p.HTTPGet.Port.s != port.Name && p.HTTPGet.Port.s != strconv.Itoa(port.ContainerPort) {
-			t.Errorf("%s probe port %s is not the container's", name, p.HTTPGet.Port.s)
+		if p.HTTPGet.Port.s != "http" && p.HTTPGet.Port.s != strconv.Itoa(ports["http"]) {
+			t.Errorf("%s probe port %s is not the http port", name, p.HTTPGet.Port.s)
 		}
 	}
-	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g <= 10 {
-		t.Errorf("terminationGracePeriodSeconds must exceed SHUTDOWN_TIMEOUT (10s)")
+	// Stopping: readiness fails at once, and the drain outlasts the probes
+	// noticing (periodSeconds x failureThreshold); the grace period outlasts
+	// the drain plus the wait for requests in flight.
+	if rp := c.ReadinessProbe; rp != nil {
+		noticed := time.Duration(max(rp.PeriodSeconds, 1)*max(rp.FailureThreshold, 1)) * time.Second
+		if cfg.ShutdownDrainDelay.D() < noticed {
+			t.Errorf("SHUTDOWN_DRAIN_DELAY %s is shorter than the readiness probe takes to notice (%s)", cfg.ShutdownDrainDelay, noticed)
+		}
+	}
+	stop := cfg.ShutdownDrainDelay.D() + cfg.ShutdownTimeout.D()
+	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= stop {
+		t.Errorf("terminationGracePeriodSeconds must exceed SHUTDOWN_DRAIN_DELAY + SHUTDOWN_TIMEOUT (%s)", stop)
+	}
+	// Memory: the limit holds a sign-in flood at the hash concurrency the
+	// pod will have. With no CPU limit, the default follows the node's CPUs,
+	// which the manifest cannot know: it must set the concurrency then.
+	hashes := cfg.PasswordHashConcurrency
+	if hashes == 0 {
+		cpu, ok := c.Resources.Limits["cpu"]
+		if !ok {
+			t.Fatalf("Deployment: neither PASSWORD_HASH_CONCURRENCY nor a CPU limit: a node with many CPUs runs many hashes")
+		}
+		n, err := strconv.ParseFloat(strings.TrimSuffix(cpu, "m"), 64)
+		if err != nil {
+			t.Fatalf("cpu limit %q", cpu)
+		}
+		if strings.HasSuffix(cpu, "m") {
+			n /= 1000
+		}
+		hashes = config.HashConcurrencyFor(max(2, int(math.Ceil(n)))) // Go's GOMAXPROCS under a CPU limit
+	}
+	if limit, need := mebibytes(t, c.Resources.Limits["memory"]), peakMiB(hashes); limit < need+need/4 {
+		t.Errorf("memory limit %dMi for %d hashes: a sign-in flood peaks near %dMi; want 25%% above it", limit, hashes, need)
 	}
 
 	var s service
@@ -751,8 +904,8 @@ func TestKubernetesManifests(t *testing.T) {
 	if !subset(s.Spec.Selector, podLabels) {
 		t.Errorf("Service selector %v does not match the pod labels %v", s.Spec.Selector, podLabels)
 	}
-	if len(s.Spec.Ports) != 1 || (s.Spec.Ports[0].TargetPort.s != port.Name && s.Spec.Ports[0].TargetPort.s != strconv.Itoa(port.ContainerPort)) {
-		t.Errorf("Service ports %+v: want one targeting the container port", s.Spec.Ports)
+	if len(s.Spec.Ports) != 1 || (s.Spec.Ports[0].TargetPort.s != "http" && s.Spec.Ports[0].TargetPort.s != strconv.Itoa(ports["http"])) {
+		t.Errorf("Service ports %+v: want one, targeting the http port (not metrics)", s.Spec.Ports)
 	}
 
 	var pdb podDisruptionBudget
@@ -781,22 +934,171 @@ func TestKubernetesManifests(t *testing.T) {
 	if r := jt.Spec.RestartPolicy; r != "OnFailure" && r != "Never" {
 		t.Errorf("CronJob restartPolicy %q", r)
 	}
-	pc := checkPod(t, "CronJob", jt, known, cm, sec)
+	pc, _ := checkPod(t, "CronJob", jt, known, cm, sec)
 	if !slices.Equal(pc.Args, []string{"purge"}) {
 		t.Errorf("CronJob args %q, want [purge]", pc.Args)
 	}
 	if pc.Image != c.Image {
 		t.Errorf("CronJob image %s differs from the Deployment's %s", pc.Image, c.Image)
 	}
-	for _, img := range k.Images {
-		if !strings.HasPrefix(c.Image, img.Name+":") {
-			t.Errorf("kustomization images: %s is not the image the manifests use (%s)", img.Name, c.Image)
-		}
+	if len(k.Images) != 1 || k.Images[0].Name != imageRepository || (k.Images[0].NewTag == "") == (k.Images[0].Digest == "") {
+		t.Errorf("kustomization images %+v: want %s with a newTag or a digest", k.Images, imageRepository)
+	} else if img := k.Images[0]; img.NewTag == "latest" || (img.NewTag != "" && c.Image != img.Name+":"+img.NewTag) {
+		t.Errorf("kustomization pins %s:%s, the manifests say %s: keep them one reference (not latest)", img.Name, img.NewTag, c.Image)
 	}
 }
 
 func TestCronCheck(t *testing.T) {
 	for _, s := range []string{"17 * * * *", "*/15 * * * *", "0 3 * * 1-5", "0,30 8-18 * * *"} {
 		checkCron(t, s)
+	}
+}
+
+// kustomizeBuild renders kubernetes/ with kustomize (a kustomize binary on
+// PATH or in $(go env GOPATH)/bin, as .ci/kustomize.sh installs it, else
+// `kubectl kustomize`).
+func kustomizeBuild(t *testing.T) []byte {
+	t.Helper()
+	var tries [][]string
+	if p, err := exec.LookPath("kustomize"); err == nil {
+		tries = append(tries, []string{p, "build", "kubernetes"})
+	}
+	if gopath, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "kustomize")
+		if _, err := os.Stat(p); err == nil {
+			tries = append(tries, []string{p, "build", "kubernetes"})
+		}
+	}
+	if p, err := exec.LookPath("kubectl"); err == nil {
+		tries = append(tries, []string{p, "kustomize", "kubernetes"})
+	}
+	var errs []string
+	for _, argv := range tries {
+		out, err := exec.Command(argv[0], argv[1:]...).Output()
+		if err == nil {
+			return out
+		}
+		errs = append(errs, fmt.Sprintf("%s: %v", strings.Join(argv, " "), err))
+	}
+	why := "no kustomize (install: .ci/kustomize.sh): the rendered manifests were not checked"
+	if len(errs) > 0 {
+		why = "kustomize failed: " + strings.Join(errs, "; ")
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+	return nil
+}
+
+// The manifests as kustomize renders them, which is what `kubectl apply -k`
+// sends: the five objects, each decoding strictly, each labelled part-of
+// latchkey; both pods on the one pinned image the kustomization names; the
+// Deployment as the source files checked above.
+func TestKubernetesRendered(t *testing.T) {
+	out := kustomizeBuild(t)
+	var k kustomization
+	decode(t, "kustomization.yaml", "kustomize.config.k8s.io/v1beta1", "Kustomization", &k)
+	want := imageRepository + ":" + k.Images[0].NewTag
+	if k.Images[0].Digest != "" {
+		want = imageRepository + "@" + k.Images[0].Digest
+	}
+	kinds := map[string]int{}
+	dec := yaml.NewDecoder(bytes.NewReader(out))
+	for {
+		var node yaml.Node
+		if err := dec.Decode(&node); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			t.Fatalf("rendered: %v", err)
+		}
+		var tm typeMeta
+		if err := node.Decode(&tm); err != nil {
+			t.Fatal(err)
+		}
+		kinds[tm.Kind]++
+		if tm.Metadata.Labels["app.kubernetes.io/part-of"] != "latchkey" {
+			t.Errorf("rendered %s %s: no app.kubernetes.io/part-of=latchkey label", tm.Kind, tm.Metadata.Name)
+		}
+		strict := func(v any) {
+			b, err := yaml.Marshal(&node)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := yaml.NewDecoder(bytes.NewReader(b))
+			d.KnownFields(true)
+			if err := d.Decode(v); err != nil {
+				t.Errorf("rendered %s: %v", tm.Kind, err)
+			}
+		}
+		var images []string
+		switch tm.Kind {
+		case "Deployment":
+			var d deployment
+			strict(&d)
+			for _, c := range d.Spec.Template.Spec.Containers {
+				images = append(images, c.Image)
+			}
+		case "CronJob":
+			var cj cronJob
+			strict(&cj)
+			for _, c := range cj.Spec.JobTemplate.Spec.Template.Spec.Containers {
+				images = append(images, c.Image)
+			}
+		case "Service":
+			strict(&service{})
+		case "ConfigMap":
+			strict(&configMap{})
+		case "PodDisruptionBudget":
+			strict(&podDisruptionBudget{})
+		default:
+			t.Errorf("rendered: unexpected %s", tm.Kind)
+		}
+		for _, img := range images {
+			if img != want {
+				t.Errorf("rendered %s image %s; the kustomization pins %s", tm.Kind, img, want)
+			}
+			checkImage(t, "rendered "+tm.Kind, img)
+		}
+	}
+	if len(kinds) != 5 {
+		t.Errorf("rendered kinds %v; want ConfigMap, Service, Deployment, CronJob, PodDisruptionBudget", kinds)
+	}
+}
+
+// One image reference everywhere: every mention of a ghcr.io image in the
+// deployment files, the guides, the README and the builder is Latchkey's,
+// with a tag that is not latest (the CDK tests, which feed it latest to see
+// it refused, are left out).
+func TestOneImageReference(t *testing.T) {
+	ref := regexp.MustCompile(`ghcr\.io/[A-Za-z0-9._/-]+(:[A-Za-z0-9_.${}-]+|@sha256:[0-9a-f…]+)?`)
+	files := []string{"../README.md", "../Dockerfile", "../internal/tools/image/spec.go", "../internal/tools/image/main.go"}
+	for _, glob := range []string{"../docs/*.md", "kubernetes/*.yaml", "systemd/*", "aws-cdk/*.md", "aws-cdk/*.json", "aws-cdk/bin/*.ts", "aws-cdk/lib/*.ts"} {
+		m, err := filepath.Glob(glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	seen := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ref.FindAllStringSubmatch(string(b), -1) {
+			seen++
+			name := strings.TrimSuffix(strings.TrimSuffix(m[0], m[1]), ".")
+			if name != imageRepository {
+				t.Errorf("%s: image %s; the one image is %s", f, m[0], imageRepository)
+			}
+			if m[1] == ":latest" {
+				t.Errorf("%s: %s: pin a release, not latest", f, m[0])
+			}
+		}
+	}
+	if seen < 5 {
+		t.Errorf("only %d image references found: the scan is broken", seen)
 	}
 }

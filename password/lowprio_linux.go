@@ -24,17 +24,25 @@ const hashNice = 10
 // that thread instead of reusing it: the lowered priority never leaks to
 // other goroutines, and it never has to be raised back (which an
 // unprivileged process may not do).
-func lowPriority(f func()) {
+//
+// f runs whatever happens; the error says why the priority could not be
+// lowered (a seccomp filter refusing setpriority, as systemd's
+// SystemCallFilter=~@resources does), and the hash then ran at the
+// process's own priority.
+func lowPriority(f func()) error {
+	var err error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		runtime.LockOSThread()
 		tid := unix.Gettid()
 		// The raw syscall returns 20 - nice.
-		if raw, err := unix.Getpriority(unix.PRIO_PROCESS, tid); err == nil {
-			_ = unix.Setpriority(unix.PRIO_PROCESS, tid, min(20-raw+hashNice, 19))
+		var raw int
+		if raw, err = unix.Getpriority(unix.PRIO_PROCESS, tid); err == nil {
+			err = unix.Setpriority(unix.PRIO_PROCESS, tid, min(20-raw+hashNice, 19))
 		}
 		f()
 	}()
 	<-done
+	return err
 }

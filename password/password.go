@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
@@ -52,6 +53,23 @@ type Hasher struct {
 	waiting chan struct{} // running plus queued
 	dummy   string        // a hash to verify against for unknown users
 	refused atomic.Uint64 // checks and hashes answered ErrBusy
+
+	onPriorityError func(error) // see OnPriorityError
+	priorityOnce    sync.Once
+}
+
+// OnPriorityError makes the Hasher call f, once, the first time lowering a
+// hash thread's CPU priority fails (lowprio_linux.go): the hashes then run
+// at the process's own priority and compete with every other request. Call
+// it before the Hasher is used; the server logs a warning with it.
+func (h *Hasher) OnPriorityError(f func(error)) { h.onPriorityError = f }
+
+// lowPriority runs f at a lower CPU priority where the platform allows, and
+// reports the first failure to do so.
+func (h *Hasher) lowPriority(f func()) {
+	if err := lowPriority(f); err != nil && h.onPriorityError != nil {
+		h.priorityOnce.Do(func() { h.onPriorityError(err) })
+	}
 }
 
 // New returns a Hasher running at most concurrency hashes at once with at
@@ -137,7 +155,7 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 func (h *Hasher) hash(pw []byte) string {
 	salt := randomBytes(int(h.p.SaltLen))
 	var key []byte
-	lowPriority(func() { key = argon2.IDKey(pw, salt, h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen) })
+	h.lowPriority(func() { key = argon2.IDKey(pw, salt, h.p.Time, h.p.Memory, h.p.Threads, h.p.KeyLen) })
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.p.Memory, h.p.Time, h.p.Threads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
@@ -151,7 +169,7 @@ func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (ok, rehash boo
 	defer h.release()
 	if strings.HasPrefix(encoded, "$2a$") || strings.HasPrefix(encoded, "$2b$") || strings.HasPrefix(encoded, "$2y$") {
 		// bcrypt rejects passwords over 72 bytes; that is a mismatch, not an error.
-		lowPriority(func() { ok = bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw)) == nil })
+		h.lowPriority(func() { ok = bcrypt.CompareHashAndPassword([]byte(encoded), []byte(pw)) == nil })
 		return ok, true, nil
 	}
 	p, salt, key, err := decode(encoded)
@@ -159,7 +177,7 @@ func (h *Hasher) Verify(ctx context.Context, encoded, pw string) (ok, rehash boo
 		return false, false, err
 	}
 	var got []byte
-	lowPriority(func() { got = argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key))) })
+	h.lowPriority(func() { got = argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(key))) })
 	ok = subtle.ConstantTimeCompare(got, key) == 1
 	return ok, p != h.p, nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
@@ -47,7 +48,7 @@ type App struct {
 	// Latchkey is the mounted library handler the HTTP routes come from.
 	Latchkey *latchkey.Handler
 	Logger   *slog.Logger
-	// Metrics are served at GET /metrics.
+	// Metrics are served at GET /metrics (on METRICS_ADDR when set).
 	Metrics *metrics.Metrics
 
 	now       func() time.Time
@@ -55,6 +56,7 @@ type App struct {
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
+	draining  atomic.Bool // set when the server is asked to stop: /readyz answers 503
 }
 
 // OpenStore opens the backend named by the URL's scheme: sqlite://path or
@@ -87,6 +89,17 @@ func Migrate(ctx context.Context, s store.Store) error {
 	return m.Migrate(ctx)
 }
 
+// CheckSchema returns nil when the store's schema is exactly the one this
+// build's migrations make, else a *store.SchemaError (unmigrated, or
+// migrated by a newer Latchkey). It never writes.
+func CheckSchema(ctx context.Context, s store.Store) error {
+	c, ok := s.(interface{ CheckSchema(context.Context) error })
+	if !ok {
+		return errors.New("this store has no schema version")
+	}
+	return c.CheckSchema(ctx)
+}
+
 // Open builds an App over an opened, migrated store: it maps the settings
 // onto latchkey.Options and calls latchkey.New, the same code path an
 // embedding application uses.
@@ -114,8 +127,13 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		params = *o.HashParams
 	}
 	conc := cfg.HashConcurrency()
-	pol := PolicyOf(cfg)
 	hasher := password.New(params, conc, 4*conc)
+	hasher.OnPriorityError(func(err error) {
+		log.Warn("password hashes run at normal CPU priority: lowering the hash thread's priority failed "+
+			"(a seccomp filter refusing setpriority, such as systemd's SystemCallFilter=~@resources?); "+
+			"a sign-in flood now competes with refreshes on equal terms", "err", err)
+	})
+	pol := PolicyOf(cfg)
 	lo := latchkey.Options{
 		Store: st, Issuer: cfg.Issuer(), Audience: cfg.JWTAudience, RefreshSecret: refreshSecret,
 		Algorithm: cfg.JWTAlgorithm, HS256Secret: hs, Policy: &pol, Dialects: cfg.Dialects,

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/password"
 )
 
@@ -29,6 +30,16 @@ import (
 // the hash threads' OS priority (password/lowprio_linux.go). One extra P per
 // hash slot lets the rest of the server keep a P per CPU; the kernel then
 // shares the CPUs between the hash threads (nice +10) and the others.
+//
+// "The CPUs" is config.StartProcs, GOMAXPROCS as the process started: Go
+// sets it from the CPUs the process may use, a container's CPU limit
+// included, and the default hash concurrency is half of it. Both figures come
+// from that one reading, taken before TuneRuntime raises GOMAXPROCS, so the
+// hash slots, the soft memory limit and the Ps agree, and a second call
+// changes nothing. (A pod limited to 2 CPUs on a 64-CPU node gets one hash
+// slot, a 70 MiB soft limit and 3 Ps; counting the node's CPUs gave it 32
+// slots and a 1.2 GiB limit.) Setting GOMAXPROCS explicitly stops Go from
+// following a CPU limit changed while the process runs; a restart picks it up.
 const (
 	GCPercent     = 400
 	gcLimitBase   = 32 << 20
@@ -45,8 +56,8 @@ type RuntimeSettings struct {
 }
 
 // RuntimeDefaults returns the settings for a server computing at most hashes
-// password hashes at once with params, on procs Ps (the runtime's default
-// GOMAXPROCS), for the environment lookup getenv.
+// password hashes at once with params, on procs CPUs (the runtime's default
+// GOMAXPROCS at start), for the environment lookup getenv.
 func RuntimeDefaults(hashes int, params password.Params, procs int, getenv func(string) string) RuntimeSettings {
 	hashes = max(hashes, 1)
 	s := RuntimeSettings{Percent: -1}
@@ -66,7 +77,7 @@ func RuntimeDefaults(hashes int, params password.Params, procs int, getenv func(
 // it (latchkey serve and latchkey-load -serve): a program embedding the
 // library keeps its own runtime settings.
 func TuneRuntime(hashes int, params password.Params) RuntimeSettings {
-	s := RuntimeDefaults(hashes, params, runtime.GOMAXPROCS(0), os.Getenv)
+	s := RuntimeDefaults(hashes, params, config.StartProcs, os.Getenv)
 	if s.Percent > 0 {
 		debug.SetGCPercent(s.Percent)
 	}

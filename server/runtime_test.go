@@ -1,8 +1,12 @@
 package server_test
 
 import (
+	"os"
+	"runtime"
+	"runtime/debug"
 	"testing"
 
+	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/server"
 )
@@ -33,5 +37,26 @@ func TestRuntimeDefaults(t *testing.T) {
 	set := server.RuntimeDefaults(1, password.Default, 2, env(map[string]string{"GOGC": "100", "GOMEMLIMIT": "1GiB", "GOMAXPROCS": "2"}))
 	if set != (server.RuntimeSettings{Percent: -1}) {
 		t.Errorf("GOGC, GOMEMLIMIT and GOMAXPROCS set: %+v; want all left alone", set)
+	}
+}
+
+// TuneRuntime counts the CPUs as the process started (config.StartProcs),
+// not the GOMAXPROCS it raised itself: a second call changes nothing, and the
+// default hash concurrency is half the same figure.
+func TestTuneRuntimeUsesStartProcs(t *testing.T) {
+	if os.Getenv("GOMAXPROCS") != "" || os.Getenv("GOMEMLIMIT") != "" || os.Getenv("GOGC") != "" {
+		t.Skip("GOMAXPROCS, GOMEMLIMIT or GOGC set in the environment: TuneRuntime leaves them alone")
+	}
+	procs, gc, limit := runtime.GOMAXPROCS(0), debug.SetGCPercent(100), debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { runtime.GOMAXPROCS(procs); debug.SetGCPercent(gc); debug.SetMemoryLimit(limit) })
+	hashes := config.Config{}.HashConcurrency()
+	if hashes != config.HashConcurrencyFor(config.StartProcs) {
+		t.Fatalf("default hashes %d; want half of StartProcs %d", hashes, config.StartProcs)
+	}
+	first := server.TuneRuntime(hashes, password.Default)
+	second := server.TuneRuntime(hashes, password.Default)
+	if first != second || first.Procs != config.StartProcs+hashes || runtime.GOMAXPROCS(0) != first.Procs {
+		t.Fatalf("TuneRuntime twice: %+v then %+v, GOMAXPROCS %d; want StartProcs %d + %d hashes both times",
+			first, second, runtime.GOMAXPROCS(0), config.StartProcs, hashes)
 	}
 }

@@ -11,19 +11,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/latchkey-dev/latchkey/e2e/e2etest"
-	"github.com/latchkey-dev/latchkey/internal/testkit"
 )
-
-// chromiumPath is where Debian's chromium package puts the browser
-// (.ci/chromium.sh installs it).
-const chromiumPath = "/usr/bin/chromium"
 
 // Bounds of the browser test. The access lifetime is short so that the page
 // renews its token every ~3.2 s; the waits are real time, because waiting
@@ -57,7 +51,7 @@ const (
 // A screenshot of the signed-in page (and of B after the revoke) is saved
 // in $LATCHKEY_ARTIFACTS, else $TMPDIR/latchkey-artifacts.
 func TestAccountPageInBrowser(t *testing.T) {
-	requireChromium(t)
+	e2etest.RequireChromium(t, "the browser test")
 	if testing.Short() {
 		t.Skip("-short: the browser test waits ~20 s of real time")
 	}
@@ -153,7 +147,7 @@ func TestAccountPageInBrowser(t *testing.T) {
 	b1.screenshot(t, "account-page-revoked.png")
 	for _, tab := range []*browserTab{a1, a2} {
 		if v := tab.view(t); v.State != "signed-in" || v.Current != sessionA {
-			t.Errorf("%s after revoking B: %s in session %s, message %q", tab.name, v.State, v.Current, v.Message)
+			t.Errorf("%s after revoking B: %s in session %s, message %q", tab.Name, v.State, v.Current, v.Message)
 		}
 	}
 	live = api.sessions()
@@ -170,24 +164,11 @@ func TestAccountPageInBrowser(t *testing.T) {
 	for _, tab := range []*browserTab{a2, a1} {
 		v := tab.waitFor(t, "the sign-in form after sign-out everywhere", stepTimeout, func(v pageView) bool { return v.State == "signed-out" })
 		if !strings.Contains(v.Message, "Signed out everywhere") {
-			t.Errorf("%s's message = %q; want \"Signed out everywhere.\"", tab.name, v.Message)
+			t.Errorf("%s's message = %q; want \"Signed out everywhere.\"", tab.Name, v.Message)
 		}
 	}
 	if status, body := api.do("POST", "/token", map[string]string{"refreshToken": api.refresh}, ""); status != http.StatusBadRequest {
 		t.Errorf("refresh of the test's own session after sign-out everywhere: %d %s; want 400", status, body)
-	}
-}
-
-// requireChromium skips the test when Chromium is not installed, or fails
-// it when CI=true (CI must run every test).
-func requireChromium(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		msg := chromiumPath + " not found (bash .ci/chromium.sh installs it): skipping the browser test"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + " is not allowed when CI=true")
-		}
-		t.Skip(msg)
 	}
 }
 
@@ -205,58 +186,18 @@ func artifactsDir(t *testing.T) string {
 	return dir
 }
 
-// browserTab is one tab of the headless browser.
+// browserTab is one tab of the headless browser (e2etest.StartBrowser).
 type browserTab struct {
-	name    string
-	ctx     context.Context
-	console *testkit.Buffer
+	*e2etest.Tab
 }
 
 // startBrowser starts headless Chromium with a fresh profile and returns
-// its first tab (browser context A, the profile's own). The browser is
-// stopped when the test ends; its output and every tab's console are
-// logged if the test failed.
+// its first tab (browser context A, the profile's own).
 func startBrowser(t *testing.T) *browserTab {
 	t.Helper()
-	profile := t.TempDir()
-	ctx, cancelTimeout := context.WithTimeout(context.Background(), browserTimeout)
-	out := &testkit.Buffer{}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], // headless, no first run, no background networking, no sync
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox, // tests run as root here
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1000, 800),
-		chromedp.CombinedOutput(out),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	tab := &browserTab{name: "A1", ctx: browserCtx, console: &testkit.Buffer{}}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		cancelBrowser() // closes the tabs and stops the browser
-		cancelAlloc()   // waits for the process and its children
-		cancelTimeout()
-		wg.Wait()
-		if t.Failed() {
-			t.Logf("chromium output:\n%s", out.String())
-		}
-		// Chromium's children can write to the profile for a moment after
-		// the browser exits; t.TempDir's own removal runs after this.
-		for range 50 {
-			if os.RemoveAll(profile) == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	if err := chromedp.Do(browserCtx); err != nil { // starts the browser
-		t.Fatalf("start %s: %v\n%s", chromiumPath, err, out.String())
-	}
-	tab.readConsole(t, &wg)
-	return tab
+	tab := e2etest.StartBrowser(t, browserTimeout)
+	tab.Name = "A1"
+	return &browserTab{tab}
 }
 
 // newTab opens another tab: in the same browser context as tb (same
@@ -264,49 +205,15 @@ func startBrowser(t *testing.T) *browserTab {
 // nothing with the others, like a private window.
 func (tb *browserTab) newTab(t *testing.T, name string, newBrowserContext bool) *browserTab {
 	t.Helper()
-	var opts []chromedp.ContextOption
-	if newBrowserContext {
-		opts = append(opts, chromedp.WithNewBrowserContext())
-	}
-	ctx, cancel := chromedp.NewContext(tb.ctx, opts...)
-	tab := &browserTab{name: name, ctx: ctx, console: &testkit.Buffer{}}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
-	if err := chromedp.Do(ctx); err != nil { // opens the tab
-		t.Fatalf("open tab %s: %v", name, err)
-	}
-	tab.readConsole(t, &wg)
-	return tab
-}
-
-// readConsole records the tab's console messages and uncaught exceptions,
-// logged if the test fails.
-func (tb *browserTab) readConsole(t *testing.T, wg *sync.WaitGroup) {
-	msgs := chromedp.Console(tb.ctx)
-	wg.Go(func() {
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			fmt.Fprintf(tb.console, "%s %s: %s\n", time.Now().Format("15:04:05.000"), m.Type, m.Text)
-		}
-	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("%s console:\n%s", tb.name, tb.console.String())
-		}
-	})
+	return &browserTab{tb.NewTab(t, name, newBrowserContext)}
 }
 
 func (tb *browserTab) step(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	ctx, cancel := context.WithTimeout(tb.Ctx, stepTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %s: %v", tb.name, what, err)
+		t.Fatalf("%s: %s: %v", tb.Name, what, err)
 	}
 }
 
@@ -359,11 +266,11 @@ const readView = `(() => {
 
 func (tb *browserTab) view(t *testing.T) pageView {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	ctx, cancel := context.WithTimeout(tb.Ctx, stepTimeout)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[pageView](readView))
 	if err != nil {
-		t.Fatalf("%s: read the page: %v", tb.name, err)
+		t.Fatalf("%s: read the page: %v", tb.Name, err)
 	}
 	return v
 }
@@ -378,7 +285,7 @@ func (tb *browserTab) waitFor(t *testing.T, what string, timeout time.Duration, 
 			return v
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not %s within %s; the page shows %+v", tb.name, what, timeout, v)
+			t.Fatalf("%s: not %s within %s; the page shows %+v", tb.Name, what, timeout, v)
 		}
 		time.Sleep(pollInterval)
 	}
@@ -395,7 +302,7 @@ func waitAll(t *testing.T, tabs []*browserTab, what string, timeout time.Duratio
 		for i, tab := range tabs {
 			views[i] = tab.view(t)
 			if views[i].State != "signed-in" {
-				t.Fatalf("%s fell out of the signed-in state while waiting for %s: %+v", tab.name, what, views[i])
+				t.Fatalf("%s fell out of the signed-in state while waiting for %s: %+v", tab.Name, what, views[i])
 			}
 			done = done && ok(views[i])
 		}
@@ -413,11 +320,11 @@ func waitAll(t *testing.T, tabs []*browserTab, what string, timeout time.Duratio
 // returns its path.
 func (tb *browserTab) screenshot(t *testing.T, name string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	ctx, cancel := context.WithTimeout(tb.Ctx, stepTimeout)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
-		t.Fatalf("%s: screenshot: %v", tb.name, err)
+		t.Fatalf("%s: screenshot: %v", tb.Name, err)
 	}
 	path := filepath.Join(artifactsDir(t), name)
 	if err := os.WriteFile(path, png, 0o644); err != nil {

@@ -168,9 +168,21 @@ func (c sessionRevokeCmd) Run(cfg *config.Config, e *env) error {
 
 type purgeCmd struct{}
 
+// Run never migrates: a scheduled purge of an older or newer build must not
+// change the schema under the serving fleet. It refuses a database whose
+// schema is not exactly this build's.
 func (purgeCmd) Run(cfg *config.Config, e *env) error {
-	app, err := open(e, cfg, true)
+	st, err := server.OpenStore(e.ctx, *cfg)
 	if err != nil {
+		return err
+	}
+	if err := server.CheckSchema(e.ctx, st); err != nil {
+		st.Close()
+		return fmt.Errorf("purge: %w", err)
+	}
+	app, err := server.Open(e.ctx, *cfg, st, server.Options{Logger: e.log})
+	if err != nil {
+		st.Close()
 		return err
 	}
 	defer app.Close()

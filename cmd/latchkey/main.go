@@ -31,6 +31,9 @@ type CLI struct {
 	Purge   purgeCmd   `cmd:"" help:"Delete expired and revoked sessions and expired signing keys (run it from a scheduler)."`
 	Keys    keysCmd    `cmd:"" help:"Manage access-token signing keys."`
 	Show    configCmd  `cmd:"" name:"config" help:"Print the effective configuration, secrets redacted."`
+
+	Version     versionCmd     `cmd:"" help:"Print the version, VCS revision and time, and Go version of this build."`
+	Healthcheck healthcheckCmd `cmd:"" help:"Ask the local server (HTTP_ADDR) whether it is ready: exit 0 if GET /readyz answers 200, else 1."`
 }
 
 // env carries what commands share.

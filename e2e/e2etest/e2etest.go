@@ -6,6 +6,7 @@
 // `latchkey serve` on a free port with a fresh SQLite file, waits until
 // GET /healthz answers, and stops the process when the test ends. RunNode
 // runs a Node.js project's tests against it (npm ci first when needed).
+// StartBrowser starts headless Chromium for tests that drive a page.
 //
 // A package that uses Build should remove the binary when its tests end:
 //
@@ -290,6 +291,10 @@ func (p *Proc) waitHealthy() error {
 		}
 	}
 }
+
+// PID is the server's process id (to signal it without waiting, as a
+// rollout does).
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
 
 // Logs returns everything the server has written to stdout and stderr.
 func (p *Proc) Logs() string { return p.out.String() }

@@ -16,6 +16,8 @@ import (
 // (baseUrl "", loginUrl "/auth/login", signupUrl "/auth/signup",
 // profileUrl "/auth/me", refreshTokenUrl null = loginUrl), as built by
 // src/authService.js and serialised by aurelia-api 3.2.1's Rest.request.
+// e2e/aurelia_test.go runs the library itself in Chromium against the real
+// binary and checks that these are the requests it sends.
 
 func TestAureliaLogin(t *testing.T) {
 	s := servertest.Start(t, nil)

@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+
+	"github.com/latchkey-dev/latchkey/store"
 )
 
 //go:embed migrations/*.sql
@@ -62,4 +64,44 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return wrap("migrate", err)
 	}
 	return nil
+}
+
+// CheckSchema returns nil when every migration of this build, and no other,
+// is applied, else a *store.SchemaError. It never writes (no version table is
+// created, no lock taken): commands that must not migrate (latchkey purge)
+// call it instead of Migrate.
+func (db *DB) CheckSchema(ctx context.Context) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("postgres: check schema: %w", err)
+	}
+	known, err := store.MigrationVersions(fsys)
+	if err != nil {
+		return fmt.Errorf("postgres: check schema: %w", err)
+	}
+	var exists bool
+	if err := db.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, migrationTable).Scan(&exists); err != nil {
+		return wrap("check schema", err)
+	}
+	applied := map[int64]bool{}
+	if exists {
+		// goose appends a row per step; a later row of a version wins.
+		rows, err := db.pool.Query(ctx, `SELECT version_id, is_applied FROM `+migrationTable+` ORDER BY id`)
+		if err != nil {
+			return wrap("check schema", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v int64
+			var ok bool
+			if err := rows.Scan(&v, &ok); err != nil {
+				return wrap("check schema", err)
+			}
+			applied[v] = ok
+		}
+		if err := rows.Err(); err != nil {
+			return wrap("check schema", err)
+		}
+	}
+	return store.CompareSchema(applied, known)
 }

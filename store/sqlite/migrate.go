@@ -7,6 +7,8 @@ import (
 	"io/fs"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/latchkey-dev/latchkey/store"
 )
 
 //go:embed migrations/*.sql
@@ -30,4 +32,43 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return db.wrap("migrate", err)
 	}
 	return nil
+}
+
+// CheckSchema returns nil when every migration of this build, and no other,
+// is applied, else a *store.SchemaError. It never writes: commands that must
+// not migrate (latchkey purge) call it instead of Migrate.
+func (db *DB) CheckSchema(ctx context.Context) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("sqlite: check schema: %w", err)
+	}
+	known, err := store.MigrationVersions(fsys)
+	if err != nil {
+		return fmt.Errorf("sqlite: check schema: %w", err)
+	}
+	var tables int
+	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, goose.DefaultTablename).Scan(&tables); err != nil {
+		return db.wrap("check schema", err)
+	}
+	applied := map[int64]bool{}
+	if tables > 0 {
+		// goose appends a row per step; a later row of a version wins.
+		rows, err := db.r.QueryContext(ctx, `SELECT version_id, is_applied FROM `+goose.DefaultTablename+` ORDER BY id`)
+		if err != nil {
+			return db.wrap("check schema", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v int64
+			var ok bool
+			if err := rows.Scan(&v, &ok); err != nil {
+				return db.wrap("check schema", err)
+			}
+			applied[v] = ok
+		}
+		if err := rows.Err(); err != nil {
+			return db.wrap("check schema", err)
+		}
+	}
+	return store.CompareSchema(applied, known)
 }

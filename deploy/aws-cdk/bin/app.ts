@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { App } from 'aws-cdk-lib';
-import { refreshExpiresInFromEnv } from '../lib/config';
-import { DEFAULT_IMAGE_URI, LatchkeyStack } from '../lib/latchkey-stack';
+import { refreshExpiresInFromEnv, validateImageUri } from '../lib/config';
+import { LatchkeyStack } from '../lib/latchkey-stack';
 
 /**
  * Builds the app from the process environment and CDK context. Exported so
@@ -13,11 +13,21 @@ export function buildApp(env: NodeJS.ProcessEnv = process.env, app: App = new Ap
     const v = app.node.tryGetContext(key);
     return v === undefined || v === '' ? undefined : String(v);
   };
+  const flag = (key: string): boolean | undefined => {
+    const v = context(key);
+    if (v === undefined) return undefined;
+    if (v !== 'true' && v !== 'false') throw new Error(`${key}: want true or false, got ${JSON.stringify(v)}`);
+    return v === 'true';
+  };
   new LatchkeyStack(app, context('stackName') ?? 'Latchkey', {
     jwtRefreshExpiresIn: refreshExpiresInFromEnv(env),
-    imageUri: context('imageUri') ?? DEFAULT_IMAGE_URI,
+    sessionMaxLifetime: context('sessionMaxLifetime'),
+    imageUri: validateImageUri(context('imageUri')),
     publicUrl: context('publicUrl'),
     certificateArn: context('certificateArn'),
+    insecureDemoWithoutTls: flag('insecureDemoWithoutTls'),
+    databaseMultiAz: flag('databaseMultiAz'),
+    databaseDeletionProtection: flag('databaseDeletionProtection'),
     // Environment-agnostic unless the CLI's account/region are present;
     // nothing in the stack looks anything up, so synth needs no credentials.
     env:

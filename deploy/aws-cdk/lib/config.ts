@@ -40,3 +40,46 @@ export function refreshExpiresInFromEnv(env: NodeJS.ProcessEnv = process.env): s
   if (raw === undefined || raw === '') return DEFAULT_REFRESH_EXPIRES_IN;
   return validateRefreshExpiresIn(raw, REFRESH_EXPIRES_IN_ENV);
 }
+
+/** Latchkey's own default for SESSION_MAX_LIFETIME: the cap of JWT_REFRESH_EXPIRES_IN. */
+export const DEFAULT_SESSION_MAX_LIFETIME = '720h';
+
+/**
+ * Checks that the refresh lifetime is at most the session cap, as Latchkey
+ * does at start-up (it refuses to start otherwise): a stack that synthesizes
+ * must not deploy tasks that crash-loop.
+ */
+export function checkRefreshWithinSession(refreshExpiresIn: string, sessionMaxLifetime: string, source: string): void {
+  const session = validateRefreshExpiresIn(sessionMaxLifetime, 'sessionMaxLifetime');
+  if (parseDuration(refreshExpiresIn) > parseDuration(session)) {
+    throw new Error(
+      `${source}: ${JSON.stringify(refreshExpiresIn)} is longer than SESSION_MAX_LIFETIME (${session}); ` +
+        'latchkey would refuse to start. Shorten it, or raise the cap with -c sessionMaxLifetime=…',
+    );
+  }
+}
+
+/** The one image name of every deployment file (the builder's, internal/tools/image). */
+export const IMAGE_REPOSITORY = 'ghcr.io/latchkey-dev/latchkey';
+
+/**
+ * Checks the image to deploy: name:tag or name@sha256:digest, pinned, not
+ * latest (which changes under a running service and cannot be rolled back
+ * to). Any registry works (a mirror in ECR, say); the tag is the deployer's.
+ */
+export function validateImageUri(value: string | undefined): string {
+  const example = `e.g. -c imageUri=${IMAGE_REPOSITORY}:1.4.0 (or …@sha256:<digest>, or your ECR copy)`;
+  if (value === undefined || value === '') {
+    throw new Error(`imageUri: set the image to deploy, pinned by tag or digest; ${example}`);
+  }
+  const m = /^([a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)+)(?::([\w][\w.-]{0,127})|@sha256:[0-9a-f]{64})$/.exec(
+    value,
+  );
+  if (m === null) {
+    throw new Error(`imageUri: ${JSON.stringify(value)} is not registry/name:tag or registry/name@sha256:<digest>; ${example}`);
+  }
+  if (m[2] === 'latest') {
+    throw new Error(`imageUri: ${JSON.stringify(value)}: pin a release, not latest; ${example}`);
+  }
+  return value;
+}

@@ -8,9 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { validateRefreshExpiresIn } from './config';
-
-export const DEFAULT_IMAGE_URI = 'ghcr.io/latchkey-dev/latchkey:latest';
+import { checkRefreshWithinSession, validateImageUri, validateRefreshExpiresIn } from './config';
 
 /** Characters kept out of the generated database password so it can sit in a URL unescaped. */
 const URL_UNSAFE_PASSWORD_CHARS = ' !"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
@@ -18,7 +16,11 @@ const URL_UNSAFE_PASSWORD_CHARS = ' !"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
 const DB_NAME = 'latchkey';
 const DB_USER = 'latchkey';
 const APP_PORT = 8080;
+/** METRICS_ADDR's port: not mapped, not behind the load balancer. */
+export const METRICS_PORT = 9090;
 const DB_PORT = 5432;
+/** The image's non-root user (uid:gid), as the Kubernetes pods run. */
+export const IMAGE_USER = '65532:65532';
 
 export interface LatchkeyStackProps extends StackProps {
   /**
@@ -27,17 +29,34 @@ export interface LatchkeyStackProps extends StackProps {
    * CDK_APP_JWT_REFRESH_EXPIRES_IN; it is validated again here.
    */
   readonly jwtRefreshExpiresIn: string;
-  /** Container image for both containers. @default DEFAULT_IMAGE_URI */
-  readonly imageUri?: string;
   /**
-   * The URL clients reach Latchkey at (PUBLIC_URL).
-   * @default http(s):// + the load balancer's DNS name
+   * SESSION_MAX_LIFETIME of the application; jwtRefreshExpiresIn may not
+   * exceed it. @default Latchkey's own, 720h (then not set in the container)
+   */
+  readonly sessionMaxLifetime?: string;
+  /** Container image for both containers, pinned by tag or digest (required; not latest). */
+  readonly imageUri: string;
+  /**
+   * The URL clients reach Latchkey at (PUBLIC_URL, the tokens' issuer): an
+   * https:// URL under a name the certificate covers. Required unless
+   * insecureDemoWithoutTls.
    */
   readonly publicUrl?: string;
-  /** ACM certificate ARN; when set the ALB serves HTTPS on 443 and redirects 80. */
+  /** ACM certificate ARN: the ALB serves HTTPS on 443 and redirects 80. Required unless insecureDemoWithoutTls. */
   readonly certificateArn?: string;
+  /**
+   * A throwaway demo stack: plain HTTP on the load balancer's own name
+   * (passwords and refresh tokens in clear, production Secure cookies not
+   * sent), a single-AZ database without deletion protection. Never for real
+   * users. @default false
+   */
+  readonly insecureDemoWithoutTls?: boolean;
   /** Number of `latchkey serve` tasks. @default 2 */
   readonly desiredCount?: number;
+  /** A standby database in a second AZ. @default true (false in a demo stack) */
+  readonly databaseMultiAz?: boolean;
+  /** Refuse to delete the database. @default true (false in a demo stack) */
+  readonly databaseDeletionProtection?: boolean;
 }
 
 /**
@@ -53,7 +72,21 @@ export class LatchkeyStack extends Stack {
     super(scope, id, props);
 
     const refreshExpiresIn = validateRefreshExpiresIn(props.jwtRefreshExpiresIn, 'jwtRefreshExpiresIn');
-    const image = ecs.ContainerImage.fromRegistry(props.imageUri ?? DEFAULT_IMAGE_URI);
+    checkRefreshWithinSession(refreshExpiresIn, props.sessionMaxLifetime ?? '720h', 'jwtRefreshExpiresIn');
+    const image = ecs.ContainerImage.fromRegistry(validateImageUri(props.imageUri));
+    const demo = props.insecureDemoWithoutTls === true;
+    if (!demo) {
+      if (!props.certificateArn || !props.publicUrl) {
+        throw new Error(
+          'certificateArn and publicUrl are both required: without a certificate the public listener is plain HTTP ' +
+            '(passwords and refresh tokens in clear), and without publicUrl the issuer is the load balancer\'s name, ' +
+            'which no certificate covers. For a throwaway demo, set insecureDemoWithoutTls=true.',
+        );
+      }
+      if (!props.publicUrl.startsWith('https://')) {
+        throw new Error(`publicUrl: ${JSON.stringify(props.publicUrl)} must be an https:// URL the certificate covers`);
+      }
+    }
 
     // Network: public subnets for the ALB (and the NAT), private subnets with
     // egress for the tasks (they pull the image from a public registry),
@@ -69,7 +102,8 @@ export class LatchkeyStack extends Stack {
     });
 
     // Database. The generated password excludes every URL-reserved character
-    // so it can be placed in DATABASE_URL as is.
+    // so it can be placed in DATABASE_URL as is. Production: a standby in the
+    // second AZ and deletion protection.
     const dbSecurityGroup = new ec2.SecurityGroup(this, 'DatabaseSecurityGroup', {
       vpc,
       description: 'Latchkey PostgreSQL',
@@ -89,6 +123,8 @@ export class LatchkeyStack extends Stack {
       storageEncrypted: true,
       allocatedStorage: 20,
       backupRetention: Duration.days(7),
+      multiAz: props.databaseMultiAz ?? !demo,
+      deletionProtection: props.databaseDeletionProtection ?? !demo,
       removalPolicy: RemovalPolicy.SNAPSHOT,
     });
     const dbSecret = db.secret!;
@@ -113,14 +149,18 @@ export class LatchkeyStack extends Stack {
       ),
     });
 
+    // Kept when the stack is deleted: a database restored from the final
+    // snapshot then still accepts its sessions' refresh tokens.
     const refreshTokenSecret = new secretsmanager.Secret(this, 'RefreshTokenSecret', {
       description: 'Latchkey REFRESH_TOKEN_SECRET (HMAC key for refresh tokens)',
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     const cluster = new ecs.Cluster(this, 'Cluster', { vpc });
 
-    // Application: latchkey serve.
+    // Application: latchkey serve, as the image's non-root user on a
+    // read-only root file system (PostgreSQL: it writes nothing locally).
     this.appTaskDefinition = new ecs.FargateTaskDefinition(this, 'AppTaskDefinition', {
       cpu: 512,
       memoryLimitMiB: 1024,
@@ -128,6 +168,8 @@ export class LatchkeyStack extends Stack {
     const appContainer = this.appTaskDefinition.addContainer('latchkey', {
       image,
       command: ['serve'],
+      user: IMAGE_USER,
+      readonlyRootFilesystem: true,
       portMappings: [{ containerPort: APP_PORT }],
       logging: ecs.LogDrivers.awsLogs({
         streamPrefix: 'serve',
@@ -139,7 +181,14 @@ export class LatchkeyStack extends Stack {
       environment: {
         APP_ENV: 'production',
         HTTP_ADDR: `:${APP_PORT}`,
+        // /metrics on a port the load balancer never reaches (not mapped);
+        // the public listener answers 404 for it.
+        METRICS_ADDR: `:${METRICS_PORT}`,
+        // Every request comes through the ALB, whose addresses are in the
+        // VPC: believe its X-Forwarded-For, so per-IP limits are per client.
+        TRUSTED_PROXIES: vpc.vpcCidrBlock,
         JWT_REFRESH_EXPIRES_IN: refreshExpiresIn,
+        ...(props.sessionMaxLifetime ? { SESSION_MAX_LIFETIME: props.sessionMaxLifetime } : {}),
       },
       secrets: {
         DATABASE_URL: ecs.Secret.fromSecretsManager(databaseUrl),
@@ -147,9 +196,7 @@ export class LatchkeyStack extends Stack {
       },
     });
 
-    const certificate = props.certificateArn
-      ? acm.Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn)
-      : undefined;
+    const certificate = demo ? undefined : acm.Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn!);
     const service = new ecsPatterns.ApplicationLoadBalancedFargateService(this, 'App', {
       cluster,
       taskDefinition: this.appTaskDefinition,
@@ -161,25 +208,29 @@ export class LatchkeyStack extends Stack {
       circuitBreaker: { rollback: true },
       minHealthyPercent: 100,
     });
+    // Liveness, not readiness: a database blip must not fail every task's
+    // check (ECS would replace them all, and the replacements would
+    // crash-loop on their migrations until the database returned, taking the
+    // JWKS down with them). The ALB has one check, so it is /healthz.
     service.targetGroup.configureHealthCheck({
-      path: '/readyz',
+      path: '/healthz',
       healthyHttpCodes: '200',
       interval: Duration.seconds(15),
       healthyThresholdCount: 2,
       unhealthyThresholdCount: 3,
     });
+    // ECS deregisters a task from the target group, waits this long, then
+    // sends SIGTERM: the ALB has stopped routing to it by then.
     service.targetGroup.setAttribute('deregistration_delay.timeout_seconds', '30');
-    const scheme = certificate ? 'https' : 'http';
-    appContainer.addEnvironment(
-      'PUBLIC_URL',
-      props.publicUrl ?? `${scheme}://${service.loadBalancer.loadBalancerDnsName}`,
-    );
+    const publicUrl = props.publicUrl ?? `http://${service.loadBalancer.loadBalancerDnsName}`;
+    appContainer.addEnvironment('PUBLIC_URL', publicUrl);
     dbSecurityGroup.connections.allowFrom(service.service, ec2.Port.tcp(DB_PORT), 'latchkey serve');
 
     // Scheduled task: latchkey purge, hourly. Same image and database
     // settings; deliberately no JWT_REFRESH_EXPIRES_IN (sessions carry their
     // own expiry). REFRESH_TOKEN_SECRET is passed because every latchkey
-    // subcommand validates the production configuration the same way.
+    // subcommand validates the production configuration the same way. purge
+    // never migrates: it refuses a schema other than its own.
     this.purgeTaskDefinition = new ecs.FargateTaskDefinition(this, 'PurgeTaskDefinition', {
       cpu: 256,
       memoryLimitMiB: 512,
@@ -187,6 +238,8 @@ export class LatchkeyStack extends Stack {
     this.purgeTaskDefinition.addContainer('latchkey-purge', {
       image,
       command: ['purge'],
+      user: IMAGE_USER,
+      readonlyRootFilesystem: true,
       logging: ecs.LogDrivers.awsLogs({
         streamPrefix: 'purge',
         logGroup: new logs.LogGroup(this, 'PurgeLogs', {
@@ -213,9 +266,7 @@ export class LatchkeyStack extends Stack {
     });
     dbSecurityGroup.connections.allowFrom(purgeSecurityGroup, ec2.Port.tcp(DB_PORT), 'latchkey purge');
 
-    new CfnOutput(this, 'PublicUrl', {
-      value: props.publicUrl ?? `${scheme}://${service.loadBalancer.loadBalancerDnsName}`,
-    });
+    new CfnOutput(this, 'PublicUrl', { value: publicUrl });
     new CfnOutput(this, 'DatabaseSecretArn', { value: dbSecret.secretArn });
   }
 }

@@ -10,9 +10,16 @@ import { describe, it } from 'node:test';
 const ROOT = join(__dirname, '..');
 const VAR = 'CDK_APP_JWT_REFRESH_EXPIRES_IN';
 
-function runApp(extraEnv: Record<string, string>) {
+// The context `cdk synth -c …` passes, which the CLI hands the app as CDK_CONTEXT_JSON.
+const CONTEXT = {
+  imageUri: 'ghcr.io/latchkey-dev/latchkey:1.4.0',
+  certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-0000-0000-0000-000000000000',
+  publicUrl: 'https://auth.example.com',
+};
+
+function runApp(extraEnv: Record<string, string>, context: Record<string, string> = CONTEXT) {
   const outdir = mkdtempSync(join(tmpdir(), 'latchkey-cdk-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, CDK_OUTDIR: outdir, ...extraEnv };
+  const env: NodeJS.ProcessEnv = { ...process.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context), ...extraEnv };
   delete env.CDK_DEFAULT_ACCOUNT;
   delete env.CDK_DEFAULT_REGION;
   if (!(VAR in extraEnv)) delete env[VAR];
@@ -40,6 +47,14 @@ describe('bin/app.ts as the CDK app process', () => {
     } finally {
       rmSync(outdir, { recursive: true, force: true });
     }
+  });
+
+  it('exits non-zero with one line when imageUri is missing', () => {
+    const { imageUri: _, ...rest } = CONTEXT;
+    const { result, outdir } = runApp({}, rest);
+    rmSync(outdir, { recursive: true, force: true });
+    assert.notEqual(result.status, 0);
+    assert.match(result.stderr, /^latchkey-cdk: imageUri: set the image to deploy/);
   });
 
   it('exits non-zero naming the variable when the value is invalid', () => {

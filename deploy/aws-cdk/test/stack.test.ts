@@ -4,11 +4,18 @@ import { App, Stack, Token } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { buildApp } from '../bin/app';
-import { DEFAULT_IMAGE_URI, LatchkeyStack } from '../lib/latchkey-stack';
+import { LatchkeyStack, METRICS_PORT } from '../lib/latchkey-stack';
 
 const VAR = 'CDK_APP_JWT_REFRESH_EXPIRES_IN';
 // A dummy environment: nothing in the stack looks anything up, so these never reach AWS.
 const ENV = { account: '123456789012', region: 'eu-west-1' };
+const IMAGE = 'ghcr.io/latchkey-dev/latchkey:1.4.0';
+const CERT = 'arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-0000-0000-0000-000000000000';
+const URL = 'https://auth.example.com';
+/** The context a production deployment passes with -c. */
+const PROD = { imageUri: IMAGE, certificateArn: CERT, publicUrl: URL };
+/** Props of a production stack built directly. */
+const PROPS = { env: ENV, jwtRefreshExpiresIn: '24h', imageUri: IMAGE, certificateArn: CERT, publicUrl: URL };
 
 interface KeyValue {
   Name: string;
@@ -18,6 +25,8 @@ interface KeyValue {
 interface ContainerDefinition {
   Name: string;
   Image: unknown;
+  User?: string;
+  ReadonlyRootFilesystem?: boolean;
   Command?: string[];
   EntryPoint?: string[];
   Environment?: KeyValue[];
@@ -73,7 +82,7 @@ function stackOf(app: App): LatchkeyStack {
 describe('LatchkeyStack synthesized through bin/app.ts with the variable unset', () => {
   let s: Synth;
   before(() => {
-    s = synth(stackOf(buildApp({})));
+    s = synth(stackOf(buildApp({}, new App({ context: PROD }))));
   });
 
   it('(1) gives the application container JWT_REFRESH_EXPIRES_IN=24h', () => {
@@ -145,20 +154,28 @@ describe('LatchkeyStack synthesized through bin/app.ts with the variable unset',
     assert.deepEqual((s.purge.Secrets ?? []).map((e) => e.Name), ['DATABASE_URL', 'REFRESH_TOKEN_SECRET']);
   });
 
-  it('serves on :8080 with PUBLIC_URL from the load balancer', () => {
+  it('serves on :8080 with PUBLIC_URL the https URL given, behind HTTPS with HTTP redirected', () => {
     assert.deepEqual(envEntries(s.app, 'HTTP_ADDR'), [{ Name: 'HTTP_ADDR', Value: ':8080' }]);
-    assert.deepEqual(s.app.PortMappings?.map((p) => p.ContainerPort), [8080]);
-    const publicUrl = only(envEntries(s.app, 'PUBLIC_URL'), 'PUBLIC_URL');
-    const lbId = only(Object.keys(s.template.findResources('AWS::ElasticLoadBalancingV2::LoadBalancer')), 'ALB');
-    assert.deepEqual(publicUrl.Value, { 'Fn::Join': ['', ['http://', { 'Fn::GetAtt': [lbId, 'DNSName'] }]] });
+    assert.deepEqual(envEntries(s.app, 'PUBLIC_URL'), [{ Name: 'PUBLIC_URL', Value: URL }]);
+    s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 443,
+      Protocol: 'HTTPS',
+      Certificates: [{ CertificateArn: CERT }],
+    });
+    s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      Protocol: 'HTTP',
+      DefaultActions: [Match.objectLike({ Type: 'redirect', RedirectConfig: Match.objectLike({ Protocol: 'HTTPS', Port: '443' }) })],
+    });
   });
 
-  it('health-checks the service on /readyz', () => {
+  it('(item 2) health-checks the targets on /healthz, not /readyz: a database blip does not replace every task', () => {
     s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       TargetType: 'ip',
-      HealthCheckPath: '/readyz',
+      HealthCheckPath: '/healthz',
       Matcher: { HttpCode: '200' },
     });
+    s.template.resourceCountIs('AWS::ElasticLoadBalancingV2::TargetGroup', 1);
     s.template.resourceCountIs('AWS::ECS::Service', 1);
     s.template.hasResourceProperties('AWS::ECS::Service', {
       LaunchType: 'FARGATE',
@@ -166,6 +183,40 @@ describe('LatchkeyStack synthesized through bin/app.ts with the variable unset',
       // ECS registers each task's IP with the container port, so the ALB reaches :8080.
       LoadBalancers: [Match.objectLike({ ContainerName: 'latchkey', ContainerPort: 8080 })],
     });
+  });
+
+  it('(item 3) trusts X-Forwarded-For from the VPC, where the load balancer is', () => {
+    const vpcId = only(Object.keys(s.template.findResources('AWS::EC2::VPC')), 'VPC');
+    assert.deepEqual(envEntries(s.app, 'TRUSTED_PROXIES'), [
+      { Name: 'TRUSTED_PROXIES', Value: { 'Fn::GetAtt': [vpcId, 'CidrBlock'] } },
+    ]);
+  });
+
+  it('(item 4) serves /metrics on METRICS_ADDR, a port neither mapped nor reachable from the load balancer', () => {
+    assert.deepEqual(envEntries(s.app, 'METRICS_ADDR'), [{ Name: 'METRICS_ADDR', Value: `:${METRICS_PORT}` }]);
+    assert.deepEqual(s.app.PortMappings?.map((p) => p.ContainerPort), [8080]);
+    const template = JSON.stringify(s.template.toJSON());
+    assert.ok(!template.includes(`"FromPort":${METRICS_PORT}`) && !template.includes(`"Port":${METRICS_PORT}`), 'no rule or listener on the metrics port');
+    // The task's security group lets the ALB in on 8080 only.
+    const ingress = Object.values<any>(s.template.findResources('AWS::EC2::SecurityGroupIngress')).filter(
+      (r) => r.Properties.FromPort !== 5432,
+    );
+    assert.ok(ingress.length > 0 && ingress.every((r) => r.Properties.FromPort === 8080 && r.Properties.ToPort === 8080), JSON.stringify(ingress));
+  });
+
+  it('runs both containers as the image\'s non-root user on a read-only root file system', () => {
+    for (const c of [s.app, s.purge]) {
+      assert.equal(c.User, '65532:65532');
+      assert.equal(c.ReadonlyRootFilesystem, true);
+    }
+  });
+
+  it('keeps the refresh secret when the stack is deleted; the database is multi-AZ and deletion-protected', () => {
+    const ref = (only((s.app.Secrets ?? []).filter((e) => e.Name === 'REFRESH_TOKEN_SECRET'), 'secret').ValueFrom as { Ref: string }).Ref;
+    const secret = s.template.toJSON().Resources[ref];
+    assert.equal(secret.DeletionPolicy, 'Retain');
+    assert.equal(secret.UpdateReplacePolicy, 'Retain');
+    s.template.hasResourceProperties('AWS::RDS::DBInstance', { MultiAZ: true, DeletionProtection: true });
   });
 
   it('creates a PostgreSQL instance with generated credentials', () => {
@@ -190,9 +241,9 @@ describe('LatchkeyStack synthesized through bin/app.ts with the variable unset',
     assert.equal(ingress.length, 2);
   });
 
-  it('uses the placeholder image by default, in both containers', () => {
-    assert.equal(s.app.Image, DEFAULT_IMAGE_URI);
-    assert.equal(s.purge.Image, DEFAULT_IMAGE_URI);
+  it('uses the imageUri given, in both containers', () => {
+    assert.equal(s.app.Image, IMAGE);
+    assert.equal(s.purge.Image, IMAGE);
   });
 
   it('is environment-agnostic when CDK_DEFAULT_ACCOUNT/REGION are absent', () => {
@@ -204,7 +255,7 @@ describe('LatchkeyStack synthesized through bin/app.ts with the variable unset',
 describe('LatchkeyStack synthesized through bin/app.ts with CDK_APP_JWT_REFRESH_EXPIRES_IN=7d', () => {
   let s: Synth;
   before(() => {
-    const app = new App({ context: { imageUri: 'registry.example.com/latchkey:1.2.3' } });
+    const app = new App({ context: { ...PROD, imageUri: 'registry.example.com/latchkey:1.2.3' } });
     s = synth(stackOf(buildApp({ [VAR]: '7d' }, app)));
   });
 
@@ -225,7 +276,7 @@ describe('LatchkeyStack synthesized through bin/app.ts with CDK_APP_JWT_REFRESH_
 
 describe('LatchkeyStack props', () => {
   it('passes jwtRefreshExpiresIn to the application container as given', () => {
-    const s = synth(new LatchkeyStack(new App(), 'T', { env: ENV, jwtRefreshExpiresIn: '1d12h', publicUrl: 'https://auth.example.com' }));
+    const s = synth(new LatchkeyStack(new App(), 'T', { ...PROPS, jwtRefreshExpiresIn: '1d12h' }));
     assert.deepEqual(envEntries(s.app, 'JWT_REFRESH_EXPIRES_IN'), [{ Name: 'JWT_REFRESH_EXPIRES_IN', Value: '1d12h' }]);
     assert.deepEqual(envEntries(s.app, 'PUBLIC_URL'), [{ Name: 'PUBLIC_URL', Value: 'https://auth.example.com' }]);
     assertNoRefreshLifetime(s);
@@ -233,7 +284,7 @@ describe('LatchkeyStack props', () => {
 
   it('(5) rejects an invalid jwtRefreshExpiresIn before building anything', () => {
     assert.throws(
-      () => new LatchkeyStack(new App(), 'T', { env: ENV, jwtRefreshExpiresIn: '24 hours' }),
+      () => new LatchkeyStack(new App(), 'T', { ...PROPS, jwtRefreshExpiresIn: '24 hours' }),
       /jwtRefreshExpiresIn: "24 hours" is not a valid duration/,
     );
   });
@@ -242,9 +293,67 @@ describe('LatchkeyStack props', () => {
 describe('bin/app.ts with an invalid CDK_APP_JWT_REFRESH_EXPIRES_IN', () => {
   it('(5) throws an error naming the variable', () => {
     assert.throws(
-      () => buildApp({ [VAR]: '1 day' }),
+      () => buildApp({ [VAR]: '1 day' }, new App({ context: PROD })),
       (e: unknown) => e instanceof Error && e.message.includes(VAR) && e.message.includes('"1 day"'),
     );
+  });
+});
+
+describe('(item 5) TLS is required', () => {
+  const build = (context: Record<string, string>) => () => buildApp({}, new App({ context: { imageUri: IMAGE, ...context } }));
+
+  it('refuses to synthesize without a certificate', () => {
+    assert.throws(build({ publicUrl: URL }), /certificateArn and publicUrl are both required/);
+    assert.throws(build({}), /certificateArn and publicUrl are both required.*insecureDemoWithoutTls/);
+  });
+
+  it('refuses a certificate without publicUrl (the issuer would be the ALB name no certificate covers)', () => {
+    assert.throws(build({ certificateArn: CERT }), /certificateArn and publicUrl are both required/);
+  });
+
+  it('refuses an http:// publicUrl', () => {
+    assert.throws(build({ certificateArn: CERT, publicUrl: 'http://auth.example.com' }), /must be an https:\/\/ URL/);
+  });
+
+  it('builds a plain-HTTP demo stack only when asked by name, single-AZ and deletable', () => {
+    const s = synth(stackOf(build({ insecureDemoWithoutTls: 'true' })()));
+    const publicUrl = only(envEntries(s.app, 'PUBLIC_URL'), 'PUBLIC_URL');
+    const lbId = only(Object.keys(s.template.findResources('AWS::ElasticLoadBalancingV2::LoadBalancer')), 'ALB');
+    assert.deepEqual(publicUrl.Value, { 'Fn::Join': ['', ['http://', { 'Fn::GetAtt': [lbId, 'DNSName'] }]] });
+    s.template.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
+    s.template.hasResourceProperties('AWS::RDS::DBInstance', { MultiAZ: false, DeletionProtection: false });
+  });
+});
+
+describe('(item 6) the image is pinned', () => {
+  const build = (imageUri?: string) => () =>
+    buildApp({}, new App({ context: { certificateArn: CERT, publicUrl: URL, ...(imageUri ? { imageUri } : {}) } }));
+
+  it('refuses to synthesize without imageUri, or with latest', () => {
+    assert.throws(build(), /imageUri: set the image to deploy/);
+    assert.throws(build('ghcr.io/latchkey-dev/latchkey:latest'), /pin a release, not latest/);
+    assert.throws(build('ghcr.io/latchkey-dev/latchkey'), /is not registry\/name:tag/);
+  });
+
+  it('takes a digest', () => {
+    const digest = 'ghcr.io/latchkey-dev/latchkey@sha256:' + 'ab'.repeat(32);
+    const s = synth(stackOf(build(digest)()));
+    assert.equal(s.app.Image, digest);
+    assert.equal(s.purge.Image, digest);
+  });
+});
+
+describe('refresh lifetime and SESSION_MAX_LIFETIME', () => {
+  it('refuses a refresh lifetime above SESSION_MAX_LIFETIME (720h unless raised), as latchkey does at start-up', () => {
+    assert.throws(() => buildApp({ [VAR]: '31d' }, new App({ context: PROD })), /CDK_APP_JWT_REFRESH_EXPIRES_IN|jwtRefreshExpiresIn.*longer than SESSION_MAX_LIFETIME \(720h\)/);
+    assert.throws(() => new LatchkeyStack(new App(), 'T', { ...PROPS, jwtRefreshExpiresIn: '90d', sessionMaxLifetime: '60d' }), /longer than SESSION_MAX_LIFETIME \(60d\)/);
+  });
+
+  it('passes a raised sessionMaxLifetime to the application', () => {
+    const s = synth(stackOf(buildApp({ [VAR]: '60d' }, new App({ context: { ...PROD, sessionMaxLifetime: '90d' } }))));
+    assert.deepEqual(envEntries(s.app, 'SESSION_MAX_LIFETIME'), [{ Name: 'SESSION_MAX_LIFETIME', Value: '90d' }]);
+    assert.deepEqual(envEntries(s.app, 'JWT_REFRESH_EXPIRES_IN'), [{ Name: 'JWT_REFRESH_EXPIRES_IN', Value: '60d' }]);
+    assert.deepEqual(envEntries(s.purge, 'SESSION_MAX_LIFETIME'), []);
   });
 });
 

@@ -1,0 +1,542 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/latchkey-dev/latchkey/internal/testkit"
+)
+
+const testRef = Repository + ":test"
+
+// buildImage builds the image into dir by running the command itself,
+// `go run ./internal/tools/image`, with the version fixed (the tree may have
+// uncommitted changes). A separate process, not Build in the test binary:
+// under -race the compression would take minutes.
+func buildImage(t *testing.T, dir string) (*Result, string) {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "latchkey.tar")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", "./internal/tools/image", "-tag", testRef, "-o", out, "-arch", "amd64", "-version", "v0.0.0-test")
+	cmd.Dir = root
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		if errors.Is(err, exec.ErrNotFound) || strings.Contains(string(b), "outside a git checkout") {
+			skipOutsideCI(t, "cannot build the image here: "+strings.TrimSpace(string(b)))
+		}
+		t.Fatalf("go run ./internal/tools/image: %v\n%s", err, b)
+	}
+	// digest sha256:…
+	// compressed N bytes (… MiB); version V, revision R
+	r := &Result{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if d, ok := strings.CutPrefix(line, "digest "); ok {
+			if r.Digest, err = v1.NewHash(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := fmt.Sscanf(line, "compressed %d bytes", &r.Size); err == nil {
+			_, rev, _ := strings.Cut(line, "revision ")
+			_, ver, _ := strings.Cut(line, "version ")
+			r.Revision, r.Version = rev, strings.TrimSuffix(ver[:max(0, strings.Index(ver, ","))], ",")
+		}
+	}
+	if r.Digest.Hex == "" || r.Size == 0 || r.Revision == "" {
+		t.Fatalf("go run ./internal/tools/image: unexpected output:\n%s", b)
+	}
+	return r, out
+}
+
+// skipOutsideCI skips with one line, except under CI=true where it fails.
+func skipOutsideCI(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal("CI: " + why)
+	}
+	t.Skip(why)
+}
+
+var shared struct {
+	sync.Mutex
+	dir, path string
+	r         *Result
+}
+
+// sharedImage is one build for the tests that only read it.
+func sharedImage(t *testing.T) (*Result, string) {
+	t.Helper()
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.r == nil {
+		dir, err := os.MkdirTemp("", "latchkey-image-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared.dir = dir
+		shared.r, shared.path = buildImage(t, dir)
+	}
+	return shared.r, shared.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.dir != "" {
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// Two builds of one tree give one digest, and byte-identical tarballs.
+func TestImageReproducible(t *testing.T) {
+	a, pa := sharedImage(t)
+	b, pb := buildImage(t, t.TempDir())
+	if a.Digest != b.Digest {
+		t.Fatalf("two builds, two digests: %s and %s", a.Digest, b.Digest)
+	}
+	ba, _ := os.ReadFile(pa)
+	bb, _ := os.ReadFile(pb)
+	if !bytes.Equal(ba, bb) {
+		t.Fatal("two builds, one digest, but the tarballs differ")
+	}
+	t.Logf("two builds: one digest %s", a.Digest)
+}
+
+// The image tarball is read back both ways (docker-archive with
+// tarball.ImageFromPath, OCI layout with layout.ImageIndexFromPath); its
+// config says what the deployment files rely on; it holds the binary and
+// the empty data directory and nothing else; and it is small. Then it runs
+// (TestImageRuns).
+func TestImageContents(t *testing.T) {
+	r, path := sharedImage(t)
+	img, err := tarball.ImageFromPath(path, nil)
+	if err != nil {
+		t.Fatalf("docker-archive: %v", err)
+	}
+	if d, _ := img.Digest(); d != r.Digest {
+		t.Fatalf("docker-archive digest %s; built %s", d, r.Digest)
+	}
+	dir := t.TempDir()
+	untar(t, path, dir, false)
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatalf("OCI layout: %v", err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil || len(im.Manifests) != 1 || im.Manifests[0].Digest != r.Digest ||
+		im.Manifests[0].Annotations["io.containerd.image.name"] != testRef {
+		t.Fatalf("OCI layout index: %+v %v; want the one image %s named %s", im, err, r.Digest, testRef)
+	}
+
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cf.Config
+	if cf.OS != "linux" || cf.Architecture != "amd64" || c.User != "65532:65532" ||
+		!slices.Equal(c.Entrypoint, []string{"/latchkey"}) || !slices.Equal(c.Cmd, []string{"serve"}) {
+		t.Errorf("config: os %s arch %s user %q entrypoint %q cmd %q", cf.OS, cf.Architecture, c.User, c.Entrypoint, c.Cmd)
+	}
+	for _, e := range []string{"DATABASE_URL=sqlite:///data/latchkey.db", "HTTP_ADDR=:8080"} {
+		if !slices.Contains(c.Env, e) {
+			t.Errorf("config env %q lacks %s", c.Env, e)
+		}
+	}
+	if _, ok := c.ExposedPorts["8080/tcp"]; !ok || len(c.ExposedPorts) != 1 {
+		t.Errorf("exposed ports %v", c.ExposedPorts)
+	}
+	if _, ok := c.Volumes["/data"]; !ok || len(c.Volumes) != 1 {
+		t.Errorf("volumes %v", c.Volumes)
+	}
+	if h := c.Healthcheck; h == nil || !slices.Equal(h.Test, []string{"CMD", "/latchkey", "healthcheck"}) || h.Interval == 0 || h.Retries == 0 {
+		t.Errorf("healthcheck %+v", h)
+	}
+	for k, want := range map[string]string{
+		"org.opencontainers.image.source": Source, "org.opencontainers.image.version": "v0.0.0-test",
+		"org.opencontainers.image.revision": r.Revision, "org.opencontainers.image.licenses": "NOASSERTION",
+	} {
+		if c.Labels[k] != want {
+			t.Errorf("label %s = %q; want %q", k, c.Labels[k], want)
+		}
+	}
+	if len(r.Revision) != 40 {
+		t.Errorf("revision %q: want a full commit id", r.Revision)
+	}
+
+	rootDir := t.TempDir()
+	listing := unpack(t, img, rootDir)
+	t.Logf("image %s, %s; files:\n%s", testRef, r.Digest, strings.Join(listing, "\n"))
+	if len(listing) != 2 || !strings.HasPrefix(listing[0], "drwx------ 65532:65532 ") || !strings.HasSuffix(listing[0], " /data/") ||
+		!strings.HasPrefix(listing[1], "-rwxr-xr-x 0:0 ") || !strings.HasSuffix(listing[1], " /latchkey") {
+		t.Errorf("want exactly /data/ (65532, 0700) and /latchkey (root, 0755), got:\n%s", strings.Join(listing, "\n"))
+	}
+	const budget = 20 << 20
+	t.Logf("compressed size %d bytes (%.1f MiB; target %d MiB)", r.Size, float64(r.Size)/(1<<20), budget>>20)
+	if r.Size > budget {
+		t.Errorf("compressed size %d bytes is above the %d MiB target", r.Size, budget>>20)
+	}
+}
+
+// untar extracts a tar file into dir; with owners, it keeps uid, gid and
+// modes (as root).
+func untar(t *testing.T, path, dir string, owners bool) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	extract(t, f, dir, owners)
+}
+
+func extract(t *testing.T, r io.Reader, dir string, owners bool) {
+	t.Helper()
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Join(dir, filepath.Clean("/"+h.Name))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(name, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			out, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(out, tr); err != nil {
+				t.Fatal(err)
+			}
+			out.Close()
+		default:
+			t.Fatalf("%s: unexpected tar entry type %c", h.Name, h.Typeflag)
+		}
+		if err := os.Chmod(name, fs.FileMode(h.Mode).Perm()); err != nil {
+			t.Fatal(err)
+		}
+		if owners && os.Geteuid() == 0 {
+			if err := os.Lchown(name, h.Uid, h.Gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// unpack extracts the image's layers into dir, in order, and returns the
+// listing "mode uid:gid size /path" of every entry.
+func unpack(t *testing.T, img v1.Image, dir string) []string {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listing []string
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(bytes.NewReader(b))
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			listing = append(listing, fmt.Sprintf("%s %d:%d %d /%s", h.FileInfo().Mode(), h.Uid, h.Gid, h.Size, h.Name))
+		}
+		extract(t, bytes.NewReader(b), dir, true)
+	}
+	return listing
+}
+
+// TestImageRuns starts the image's entrypoint from its unpacked layers, as a
+// container runtime would without one: chroot into the root file system,
+// uid and gid 65532, the config's environment, a data directory as /data
+// (the volume). It signs up, signs in and refreshes, runs `latchkey
+// healthcheck` and `latchkey version` inside, stops the server with SIGTERM
+// (exit 0), starts it again from a fresh unpack with the same volume and
+// refreshes with the successor token. Needs root (CI runs as root).
+func TestImageRuns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		skipOutsideCI(t, "not root: cannot chroot and switch to uid 65532 to run the image")
+	}
+	r, path := sharedImage(t)
+	img, err := tarball.ImageFromPath(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The volume: a directory of the host, owned by the image's user.
+	volume := filepath.Join(t.TempDir(), "volume")
+	if err := os.Mkdir(volume, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(volume, UID, GID); err != nil {
+		t.Fatal(err)
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	addr := freeAddr(t)
+	// `docker run -e` overrides: a free loopback port, production settings.
+	env := append(slices.Clone(cf.Config.Env), "HTTP_ADDR="+addr, "APP_ENV=production",
+		"REFRESH_TOKEN_SECRET="+hex.EncodeToString(secret), "PUBLIC_URL=http://"+addr, "LOG_FORMAT=text")
+	base := "http://" + addr
+
+	c := startContainer(t, img, cf.Config, env, volume)
+	tokens := signIn(t, base)
+	successor := refresh(t, base, tokens.RefreshToken)
+	if out, err := c.exec(t, "healthcheck"); err != nil || !strings.Contains(out, `"database":"ok"`) {
+		t.Fatalf("latchkey healthcheck in the container: %v\n%s", err, out)
+	}
+	out, err := c.exec(t, "version")
+	if err != nil || !strings.Contains(out, "version   v0.0.0-test") || !strings.Contains(out, "revision  "+r.Revision) {
+		t.Fatalf("latchkey version in the container: %v\n%s", err, out)
+	}
+	if !regexpRoots(out) {
+		t.Errorf("latchkey version in the container: no CA roots (the image has no /etc/ssl; the embedded fallback should be in use):\n%s", out)
+	}
+	if err := c.stop(t); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, c.logs.String())
+	}
+	c.detach(t)
+	if _, err := os.Stat(filepath.Join(volume, "latchkey.db")); err != nil {
+		t.Fatalf("the database is not on the volume: %v", err)
+	}
+
+	// A new container from the same image, with the same volume.
+	startContainer(t, img, cf.Config, env, volume)
+	refresh(t, base, successor)
+}
+
+func regexpRoots(versionOut string) bool {
+	for _, line := range strings.Split(versionOut, "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "ca-roots" {
+			var n int
+			fmt.Sscan(f[1], &n)
+			return n > 50
+		}
+	}
+	return false
+}
+
+type container struct {
+	root, volume string
+	detached     bool
+	env          []string
+	cmd          *exec.Cmd
+	done         chan error
+	logs         *testkit.Buffer
+}
+
+// startContainer unpacks img into a fresh root, puts the volume at /data,
+// starts the entrypoint and command chrooted there as 65532:65532, and
+// waits until it answers GET /healthz.
+func startContainer(t *testing.T, img v1.Image, cfg v1.Config, env []string, volume string) *container {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unpack(t, img, root)
+	data := filepath.Join(root, "data")
+	if err := os.Remove(data); err != nil { // the image's empty /data, replaced by the volume
+		t.Fatal(err)
+	}
+	if err := os.Rename(volume, data); err != nil {
+		t.Fatal(err)
+	}
+	c := &container{root: root, volume: volume, env: env, done: make(chan error, 1), logs: &testkit.Buffer{}}
+	c.cmd = c.command(append(slices.Clone(cfg.Entrypoint), cfg.Cmd...)...)
+	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
+	if err := c.cmd.Start(); err != nil {
+		var errno syscall.Errno
+		if errors.As(err, &errno) && (errno == syscall.EPERM || errno == syscall.EACCES) {
+			skipOutsideCI(t, "cannot chroot or switch user here: "+err.Error())
+		}
+		t.Fatal(err)
+	}
+	go func() { c.done <- c.cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case <-c.done:
+		default:
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+		c.detach(t)
+		if t.Failed() {
+			t.Logf("container output:\n%s", c.logs.String())
+		}
+	})
+	addr := ""
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "HTTP_ADDR="); ok {
+			addr = v
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return c
+			}
+		}
+		select {
+		case err := <-c.done:
+			t.Fatalf("the container exited before it served: %v\n%s", err, c.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the container did not serve within 30s:\n%s", c.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// detach moves the volume out of the stopped container's root: it outlives
+// the container.
+func (c *container) detach(t *testing.T) {
+	t.Helper()
+	if c.detached {
+		return
+	}
+	c.detached = true
+	if err := os.Rename(filepath.Join(c.root, "data"), c.volume); err != nil {
+		t.Error(err)
+	}
+}
+
+// command is argv run inside the container: chroot, 65532:65532, no
+// supplementary groups, the container's environment and nothing else.
+func (c *container) command(argv ...string) *exec.Cmd {
+	cmd := &exec.Cmd{Path: argv[0], Args: argv, Env: c.env, Dir: "/"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: c.root,
+		Credential: &syscall.Credential{Uid: UID, Gid: GID, Groups: []uint32{}}}
+	return cmd
+}
+
+// exec runs the image's binary with args in the running container.
+func (c *container) exec(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := c.command(append([]string{Binary}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// stop sends SIGTERM and returns the exit error (nil: exit 0).
+func (c *container) stop(t *testing.T) error {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	select {
+	case err := <-c.done:
+		c.done <- err // for the cleanup
+		return err
+	case <-time.After(20 * time.Second):
+		return errors.New("no exit within 20s of SIGTERM")
+	}
+}
+
+type tokens struct {
+	AccessToken  string `json:"accessToken"`
+	RefreshToken string `json:"refreshToken"`
+}
+
+func post(t *testing.T, url string, body any, want int) tokens {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	rb, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("POST %s: %d %s; want %d", url, resp.StatusCode, rb, want)
+	}
+	var tk tokens
+	json.Unmarshal(rb, &tk)
+	return tk
+}
+
+func signIn(t *testing.T, base string) tokens {
+	t.Helper()
+	creds := map[string]string{"email": "ann@example.com", "password": "correct horse battery"}
+	post(t, base+"/auth/sign-up", creds, http.StatusCreated)
+	tk := post(t, base+"/auth/sign-in", creds, http.StatusOK)
+	if tk.AccessToken == "" || tk.RefreshToken == "" {
+		t.Fatalf("sign-in: no tokens")
+	}
+	return tk
+}
+
+// refresh rotates rt and returns its successor.
+func refresh(t *testing.T, base, rt string) string {
+	t.Helper()
+	tk := post(t, base+"/token", map[string]string{"refreshToken": rt}, http.StatusOK)
+	if tk.RefreshToken == "" || tk.RefreshToken == rt {
+		t.Fatalf("refresh: no successor token")
+	}
+	return tk.RefreshToken
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
