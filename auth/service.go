@@ -42,6 +42,16 @@ type Throttle interface {
 	AllowRefresh(ctx context.Context, ip string) error
 }
 
+// SignUpThrottle is the part of a Throttle that limits sign-ups; a Throttle
+// that also implements it is asked before each sign-up's password is hashed
+// (ip is the client's address from the context, "" when unknown, as for
+// the CLI). Returning an error refuses, as for Throttle. Without it,
+// sign-ups are limited only by the hashing capacity they may use (a share
+// of it: sign-ins keep the rest, see password.Hasher.HashSignUp).
+type SignUpThrottle interface {
+	AllowSignUp(ctx context.Context, ip string) error
+}
+
 // ClaimsFunc returns extra access-token claims for a user (Feathers'
 // getPayload). Registered claims are never overridden.
 type ClaimsFunc func(ctx context.Context, userID string) (map[string]any, error)

@@ -46,6 +46,7 @@ type Config struct {
 	DatabaseMaxConns        int      `name:"database-max-conns" env:"DATABASE_MAX_CONNS" default:"10" help:"Most open database connections per instance."`
 	DatabaseMinConns        int      `name:"database-min-conns" env:"DATABASE_MIN_CONNS" default:"0" help:"Idle database connections kept open per instance."`
 	DatabaseMaxConnLifetime Duration `name:"database-max-conn-lifetime" env:"DATABASE_MAX_CONN_LIFETIME" default:"1h" help:"A database connection is closed and replaced after this long."`
+	DatabaseQueryTimeout    Duration `name:"database-query-timeout" env:"DATABASE_QUERY_TIMEOUT" default:"5s" help:"PostgreSQL: bound on each store call (waiting for a connection, each statement); the server's statement_timeout is set a margin below it."`
 
 	JWTIssuer           string   `name:"jwt-issuer" env:"JWT_ISSUER" default:"" help:"iss of every token; defaults to PUBLIC_URL, else http:// + HTTP_ADDR."`
 	JWTAudience         string   `name:"jwt-audience" env:"JWT_AUDIENCE" default:"latchkey" help:"aud of access tokens."`
@@ -71,6 +72,8 @@ type Config struct {
 	RateLimitSigninFailuresIP      Rate     `name:"rate-limit-signin-failures-ip" env:"RATE_LIMIT_SIGNIN_FAILURES_IP" default:"50/15m" help:"Failed sign-ins per client IP (N/duration)."`
 	RateLimitSigninIP              Rate     `name:"rate-limit-signin-ip" env:"RATE_LIMIT_SIGNIN_IP" default:"100/1m" help:"All sign-ins per client IP (N/duration)."`
 	RateLimitRefreshIP             Rate     `name:"rate-limit-refresh-ip" env:"RATE_LIMIT_REFRESH_IP" default:"6000/1m" help:"Refreshes per client IP (N/duration); generous because many users share a proxy's address."`
+	RateLimitSignupIP              Rate     `name:"rate-limit-signup-ip" env:"RATE_LIMIT_SIGNUP_IP" default:"20/1h" help:"Sign-ups per client IP (N/duration), checked before the password is hashed."`
+	RateLimitSignupGlobal          Rate     `name:"rate-limit-signup-global" env:"RATE_LIMIT_SIGNUP_GLOBAL" default:"300/1m" help:"Sign-ups from all clients together (N/duration; per instance, or for all instances with REDIS_URL), checked before the password is hashed."`
 	TrustedProxies                 Prefixes `name:"trusted-proxies" placeholder:"CIDR,..." env:"TRUSTED_PROXIES" default:"" help:"Comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed; empty: the connection's address is the client's."`
 	RedisURL                       string   `name:"redis-url" env:"REDIS_URL" default:"" secret:"password" help:"redis://host:6379/0 to share rate-limit counters between instances; empty: counters per instance."`
 

@@ -99,6 +99,7 @@ func (c *Config) Validate() error {
 		bad("DATABASE_MIN_CONNS", "%d is more than DATABASE_MAX_CONNS (%d)", c.DatabaseMinConns, c.DatabaseMaxConns)
 	}
 	positive("DATABASE_MAX_CONN_LIFETIME", c.DatabaseMaxConnLifetime)
+	positive("DATABASE_QUERY_TIMEOUT", c.DatabaseQueryTimeout)
 
 	if c.JWTAudience == "" {
 		bad("JWT_AUDIENCE", "must not be empty")
@@ -156,6 +157,8 @@ func (c *Config) Validate() error {
 		{"RATE_LIMIT_SIGNIN_FAILURES_IP", c.RateLimitSigninFailuresIP},
 		{"RATE_LIMIT_SIGNIN_IP", c.RateLimitSigninIP},
 		{"RATE_LIMIT_REFRESH_IP", c.RateLimitRefreshIP},
+		{"RATE_LIMIT_SIGNUP_IP", c.RateLimitSignupIP},
+		{"RATE_LIMIT_SIGNUP_GLOBAL", c.RateLimitSignupGlobal},
 	} {
 		if err := r.rate.Valid(); err != nil {
 			bad(r.env, "%v", err)

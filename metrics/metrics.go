@@ -21,6 +21,8 @@ const (
 	LimitSigninFailuresIP      = "signin_failures_ip"
 	LimitSigninIP              = "signin_ip"
 	LimitRefreshIP             = "refresh_ip"
+	LimitSignupIP              = "signup_ip"
+	LimitSignupGlobal          = "signup_global"
 )
 
 // Unmatched is the route label of a request no pattern matched.
@@ -112,7 +114,8 @@ func New() *Metrics {
 	}
 	m.signInBy = children(m.signIns, append([]string{auth.OutcomeSuccess}, outcomes...))
 	m.refreshBy = children(m.refreshes, append([]string{auth.OutcomeRotated, auth.OutcomeReissued, auth.OutcomeNotRotated}, outcomes...))
-	m.limitBy = children(m.rateLimited, []string{LimitSigninFailuresAccount, LimitSigninFailuresIP, LimitSigninIP, LimitRefreshIP})
+	m.limitBy = children(m.rateLimited, []string{LimitSigninFailuresAccount, LimitSigninFailuresIP, LimitSigninIP, LimitRefreshIP,
+		LimitSignupIP, LimitSignupGlobal})
 	return m
 }
 

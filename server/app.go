@@ -68,7 +68,7 @@ func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 		return sqlite.Open(ctx, u)
 	case strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://"):
 		return postgres.Open(ctx, u, postgres.Options{MaxConns: int32(cfg.DatabaseMaxConns), MinConns: int32(cfg.DatabaseMinConns),
-			MaxConnLifetime: cfg.DatabaseMaxConnLifetime.D()})
+			MaxConnLifetime: cfg.DatabaseMaxConnLifetime.D(), QueryTimeout: cfg.DatabaseQueryTimeout.D()})
 	}
 	return nil, fmt.Errorf("DATABASE_URL: unsupported scheme in %q (want sqlite:// or postgres://)", redactedScheme(u))
 }

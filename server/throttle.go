@@ -14,9 +14,10 @@ import (
 	"github.com/latchkey-dev/latchkey/metrics"
 )
 
-// throttle enforces the RATE_LIMIT_* settings for the domain (auth.Throttle):
-// failed sign-ins per account and per IP, all sign-ins per IP, refreshes per
-// IP. Keys never hold a raw email: the account key is a hash.
+// throttle enforces the RATE_LIMIT_* settings for the domain (auth.Throttle
+// and auth.SignUpThrottle): failed sign-ins per account and per IP, all
+// sign-ins per IP, refreshes per IP, sign-ups per IP and in all. Keys never
+// hold a raw email: the account key is a hash.
 //
 // When the limiter fails (a shared Redis that cannot be reached), the
 // throttle falls back to per-instance limits in memory instead of refusing
@@ -26,6 +27,7 @@ type throttle struct {
 	l                                        ratelimit.Limiter
 	fallback                                 ratelimit.Limiter // nil when l is already in memory
 	failAccount, failIP, signInIP, refreshIP ratelimit.Limit
+	signUpIP, signUpAll                      ratelimit.Limit
 	log                                      *slog.Logger
 	metrics                                  *metrics.Metrics
 	lastWarn                                 atomic.Int64 // Unix nanoseconds of the last warning
@@ -38,7 +40,8 @@ const warnEvery = 10 * time.Second
 func newThrottle(l, fallback ratelimit.Limiter, cfg config.Config, log *slog.Logger, m *metrics.Metrics) *throttle {
 	lim := func(r config.Rate) ratelimit.Limit { return ratelimit.Limit{Count: r.Count, Per: r.Per} }
 	return &throttle{l: l, fallback: fallback, failAccount: lim(cfg.RateLimitSigninFailuresAccount), failIP: lim(cfg.RateLimitSigninFailuresIP),
-		signInIP: lim(cfg.RateLimitSigninIP), refreshIP: lim(cfg.RateLimitRefreshIP), log: log, metrics: m}
+		signInIP: lim(cfg.RateLimitSigninIP), refreshIP: lim(cfg.RateLimitRefreshIP),
+		signUpIP: lim(cfg.RateLimitSignupIP), signUpAll: lim(cfg.RateLimitSignupGlobal), log: log, metrics: m}
 }
 
 func accountKey(email string) string {
@@ -130,4 +133,23 @@ func (t *throttle) AllowRefresh(ctx context.Context, ip string) error {
 	return nil
 }
 
-var _ auth.Throttle = (*throttle)(nil)
+// AllowSignUp is asked before a sign-up's password is hashed: per client IP
+// first (a flood from one address), then for everyone (a flood from many),
+// so one address at its limit does not use up the global allowance. A
+// sign-up without an address (the CLI) is only counted globally.
+func (t *throttle) AllowSignUp(ctx context.Context, ip string) error {
+	if ip != "" {
+		if ok, retry := t.allow(ctx, "signup-ip:"+ip, t.signUpIP, false); !ok {
+			return t.limited(metrics.LimitSignupIP, retry)
+		}
+	}
+	if ok, retry := t.allow(ctx, "signup-all", t.signUpAll, false); !ok {
+		return t.limited(metrics.LimitSignupGlobal, retry)
+	}
+	return nil
+}
+
+var (
+	_ auth.Throttle       = (*throttle)(nil)
+	_ auth.SignUpThrottle = (*throttle)(nil)
+)
