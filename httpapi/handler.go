@@ -15,12 +15,25 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 // must become a generic 500 whose body reveals nothing of the cause.
 type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
 
+// StatusClientClosedRequest is the status recorded for a request whose
+// client went away before it was answered (nginx's 499, "client closed
+// request"). Nothing reaches the client, and the failure is not the
+// server's: the access log records it at INFO, and it is counted apart from
+// the 5xx.
+const StatusClientClosedRequest = 499
+
 // Handle adapts h to an http.Handler. When h returns an error and has not
 // yet written a status, Handle calls ew to write the error response; when h
 // has already started its response, the error cannot be reported to the
 // client any more and is only recorded. Either way the error is recorded on
 // the request's StatusRecorder (see AccessLog), so that its cause is logged
 // once, next to the status, by the access log.
+//
+// When the request's context has ended (the client closed the connection
+// mid-request), whatever h failed with (typically context.Canceled from a
+// store call or the password queue it was waiting on) is not an error of
+// the server: the status is StatusClientClosedRequest, without a body, and
+// ew is not asked, so it is never an internal_error at ERROR.
 //
 // A nil ew means WriteError.
 func Handle(h HandlerFunc, ew ErrorWriter) http.Handler {
@@ -43,6 +56,10 @@ func Handle(h HandlerFunc, ew ErrorWriter) http.Handler {
 			outer.err = err
 		}
 		if rec.Written() {
+			return
+		}
+		if r.Context().Err() != nil {
+			rec.WriteHeader(StatusClientClosedRequest)
 			return
 		}
 		ew(rec, r, err)

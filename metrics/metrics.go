@@ -108,7 +108,7 @@ func New() *Metrics {
 		auth.CodeRefreshReused, auth.CodeRefreshInvalid, auth.CodeSessionRevoked, auth.CodeSessionExpired, auth.CodeUserInactive,
 		auth.CodeUserNotFound, auth.CodeInvalidToken, auth.CodeNotFound, auth.CodeNotImplemented, auth.CodeRateLimited,
 		auth.CodeUnavailable}
-	outcomes := []string{auth.OutcomeInternal}
+	outcomes := []string{auth.OutcomeInternal, auth.OutcomeClientClosed}
 	for _, c := range codes {
 		outcomes = append(outcomes, string(c))
 	}
