@@ -80,8 +80,18 @@ func redactedScheme(u string) string {
 	return "…"
 }
 
-// Migrate applies the schema migrations of the store's backend.
-func Migrate(ctx context.Context, s store.Store) error {
+// Migrate applies the schema migrations of the store's backend, logging
+// their progress to log (nil: slog.Default()): latchkey serve migrates
+// before it listens, and a long migration must say what it is doing.
+func Migrate(ctx context.Context, s store.Store, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
+	if m, ok := s.(interface {
+		MigrateLogged(context.Context, *slog.Logger) error
+	}); ok {
+		return m.MigrateLogged(ctx, log)
+	}
 	m, ok := s.(interface{ Migrate(context.Context) error })
 	if !ok {
 		return errors.New("this store has no migrations")

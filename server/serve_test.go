@@ -26,7 +26,7 @@ func openApp(t *testing.T, mod func(*config.Config)) *server.App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := server.Migrate(ctx, st); err != nil {
+	if err := server.Migrate(ctx, st, nil); err != nil {
 		t.Fatal(err)
 	}
 	cheap := password.Cheap

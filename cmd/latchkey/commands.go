@@ -35,7 +35,7 @@ func (migrateCmd) Run(cfg *config.Config, e *env) error {
 		return err
 	}
 	defer st.Close()
-	if err := server.Migrate(e.ctx, st); err != nil {
+	if err := server.Migrate(e.ctx, st, e.log); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	fmt.Fprintln(e.stdout, "migrations applied")

@@ -108,7 +108,7 @@ func open(e *env, cfg *config.Config, migrate bool) (*server.App, error) {
 		return nil, err
 	}
 	if migrate {
-		if err := server.Migrate(e.ctx, st); err != nil {
+		if err := server.Migrate(e.ctx, st, e.log); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("migrate: %w", err)
 		}

@@ -81,7 +81,7 @@ func StartConfig(t testing.TB, cfg config.Config, opts ...Option) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := server.Migrate(ctx, st); err != nil {
+	if err := server.Migrate(ctx, st, slog.New(slog.DiscardHandler)); err != nil {
 		st.Close()
 		t.Fatal(err)
 	}

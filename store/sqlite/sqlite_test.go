@@ -1,10 +1,16 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,5 +201,49 @@ func TestBusyIsUnavailable(t *testing.T) {
 	}
 	if err := db.Ping(t.Context()); err != nil {
 		t.Errorf("Ping while another connection writes: %v; WAL readers are not blocked", err)
+	}
+}
+
+// Migrating logs its progress (start, each step started and done, done,
+// with durations), so a long upgrade is visible before serve listens; an
+// up-to-date database logs nothing.
+func TestMigrateLogsProgress(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "progress.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	if err := db.MigrateLogged(ctx, log); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct {
+			Msg      string `json:"msg"`
+			Version  int64  `json:"version"`
+			Duration string `json:"duration"`
+			To       int64  `json:"to_version"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if strings.HasSuffix(rec.Msg, "done") && rec.Duration == "" {
+			t.Errorf("%q without a duration", line)
+		}
+		msgs = append(msgs, fmt.Sprintf("%s %d", rec.Msg, max(rec.Version, rec.To)))
+	}
+	want := []string{"database migration: starting 2",
+		"database migration: step started 1", "database migration: step done 1",
+		"database migration: step started 2", "database migration: step done 2",
+		"database migration: done 0"}
+	if !slices.Equal(msgs, want) {
+		t.Errorf("migration log:\n%s\nwant\n%s", strings.Join(msgs, "\n"), strings.Join(want, "\n"))
+	}
+	logs.Reset()
+	if err := db.MigrateLogged(ctx, log); err != nil || logs.Len() != 0 {
+		t.Errorf("migrating an up-to-date database: %v, logged %q", err, logs.String())
 	}
 }
