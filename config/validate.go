@@ -90,6 +90,10 @@ func (c *Config) Validate() error {
 	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
 		bad("DATABASE_URL", "%v", err)
 	}
+	if c.MaxConnections < 0 {
+		bad("MAX_CONNECTIONS", "must not be negative, got %d (0: no limit)", c.MaxConnections)
+	}
+	positive("HTTP_IDLE_TIMEOUT", c.HTTPIdleTimeout)
 	if c.DatabaseMaxConns < 1 {
 		bad("DATABASE_MAX_CONNS", "must be at least 1, got %d", c.DatabaseMaxConns)
 	}
