@@ -54,8 +54,13 @@ type Options struct {
 	Users auth.Users
 	// Issuer is the iss of every token and the base URL clients use for this
 	// handler, prefix included (e.g. "https://app.example.com/auth"); the
-	// OAuth metadata is built from it.
+	// OAuth metadata's issuer.
 	Issuer string
+	// PublicURL is the external base URL of this handler, prefix included,
+	// when it is not Issuer: the OAuth metadata's endpoint URLs are built
+	// from it (from Issuer when empty), and a browser page of its origin is
+	// same-origin for the refresh cookie's cross-site rule.
+	PublicURL string
 	// Prefix is the path the handler is mounted under ("" or e.g. "/auth");
 	// New strips it, and the refresh cookie's Path includes it.
 	Prefix string

@@ -25,7 +25,14 @@ func (h *Handler) refreshCookie() *httpapi.RefreshCookie {
 		return nil
 	}
 	return &httpapi.RefreshCookie{Name: h.opts.CookieName, Path: h.opts.Prefix + CookiePath, Production: h.opts.SecureCookie,
-		Now: h.opts.Now}
+		Now: h.opts.Now, Origins: h.origins()}
+}
+
+// origins is the cross-site rule's allow-list: CORS_ALLOWED_ORIGINS, and
+// this server's own public origins besides the request's Host.
+func (h *Handler) origins() httpapi.Origins {
+	origins, _ := httpapi.NewOrigins(h.opts.CORSOrigins) // checked by New
+	return origins.WithSelf(h.opts.PublicURL, h.opts.Issuer)
 }
 
 // Register mounts the enabled dialects' routes on mux (paths without the
@@ -37,15 +44,18 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		canonical.Register(mux, canonical.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, TokenResponse: h.opts.TokenResponse})
 	}
 	if h.enabled(OAuth2) {
-		oauth2.Register(mux, oauth2.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, Issuer: h.opts.Issuer})
+		base := h.opts.PublicURL
+		if base == "" {
+			base = h.opts.Issuer
+		}
+		oauth2.Register(mux, oauth2.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, Issuer: h.opts.Issuer, BaseURL: base})
 	}
 	if h.enabled(Login) {
 		// GET /auth/me is canonical's when both are on (ServeMux panics on duplicates).
 		login.Register(mux, login.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, Me: !h.enabled(Canonical)})
 	}
 	if h.enabled(Cookie) {
-		origins, _ := httpapi.NewOrigins(h.opts.CORSOrigins) // checked by New
-		cookiedialect.Register(mux, cookiedialect.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, Origins: origins})
+		cookiedialect.Register(mux, cookiedialect.Options{Service: h.Service, ClientIP: ip, Cookie: cookie, Origins: h.origins()})
 	}
 	if h.enabled(Feathers) {
 		feathers.Register(mux, feathers.Options{Service: h.Service, ClientIP: ip, Cookie: cookie})
@@ -87,15 +97,15 @@ func withClientIP(ip httpapi.ClientIP) httpapi.Middleware {
 	}
 }
 
-// routes is the handler New returns: the dialects, a JSON 404 for anything
-// else, the shared middleware, and the prefix stripped.
+// routes is the handler New returns: the dialects, a JSON 405 or 404 for
+// anything else, the shared middleware, and the prefix stripped.
 func (h *Handler) routes() (http.Handler, error) {
 	if _, err := httpapi.NewOrigins(h.opts.CORSOrigins); err != nil {
 		return nil, fmt.Errorf("latchkey: CORS origins: %w", err)
 	}
 	mux := http.NewServeMux()
 	h.Register(mux)
-	mux.Handle("/", NotFound())
+	mux.Handle("/", Fallback(mux))
 	var out http.Handler = h.Wrap(mux)
 	if h.opts.Prefix != "" {
 		out = http.StripPrefix(h.opts.Prefix, out)
@@ -106,6 +116,24 @@ func (h *Handler) routes() (http.Handler, error) {
 // NotFound answers every request with a JSON 404.
 func NotFound() http.Handler {
 	return httpapi.Handle(func(w http.ResponseWriter, r *http.Request) error {
-		return &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"}
+		return notFound()
+	}, nil)
+}
+
+func notFound() error {
+	return &httpapi.Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such route"}
+}
+
+// Fallback is the handler of mux's catch-all pattern "/": a path that mux
+// serves for other methods answers 405 with their list in Allow (RFC 9110
+// §15.5.6), anything else the JSON 404 of NotFound. Register it last:
+//
+//	mux.Handle("/", latchkey.Fallback(mux))
+func Fallback(mux *http.ServeMux) http.Handler {
+	return httpapi.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		if allow := httpapi.AllowedMethods(mux, r); len(allow) > 0 {
+			return httpapi.MethodNotAllowed(r.Method, allow)
+		}
+		return notFound()
 	}, nil)
 }

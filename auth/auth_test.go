@@ -195,29 +195,37 @@ func TestRevokeAndIntrospect(t *testing.T) {
 	ctx := context.Background()
 	g := e.SignIn(t, "a@example.com")
 	for _, tok := range []string{g.AccessToken, g.RefreshToken} {
-		in, err := e.Service.Introspect(ctx, tok)
+		in, err := e.Service.Introspect(ctx, tok, true)
 		if err != nil || !in.Active || in.SessionID != g.Session.ID || in.Subject != g.User.ID {
 			t.Fatalf("introspect: %+v %v", in, err)
 		}
 	}
-	if in, _ := e.Service.Introspect(ctx, "garbage"); in.Active {
+	// A caller the server has not authenticated learns nothing about a
+	// refresh token (RFC 7662 §2.1), but still about an access token.
+	if in, err := e.Service.Introspect(ctx, g.RefreshToken, false); err != nil || in.Active || in.Subject != "" {
+		t.Fatalf("refresh token, unauthenticated caller: %+v %v", in, err)
+	}
+	if in, err := e.Service.Introspect(ctx, g.AccessToken, false); err != nil || !in.Active || in.ClientID != "" {
+		t.Fatalf("access token, unauthenticated caller: %+v %v", in, err)
+	}
+	if in, _ := e.Service.Introspect(ctx, "garbage", true); in.Active {
 		t.Fatal("garbage is active")
 	}
-	if err := e.Service.RevokeToken(ctx, "garbage", ""); err != nil {
+	if err := e.Service.RevokeToken(ctx, "garbage", "", ""); err != nil {
 		t.Fatalf("unknown tokens revoke fine (RFC 7009 §2.2): %v", err)
 	}
-	if err := e.Service.RevokeToken(ctx, g.RefreshToken, "refresh_token"); err != nil {
-		t.Fatal(err)
+	if err := e.Service.RevokeToken(ctx, g.RefreshToken, "refresh_token", "some-client"); err != nil {
+		t.Fatalf("a session without a client is revoked for any caller: %v", err)
 	}
 	for _, tok := range []string{g.AccessToken, g.RefreshToken} {
-		if in, err := e.Service.Introspect(ctx, tok); err != nil || in.Active {
+		if in, err := e.Service.Introspect(ctx, tok, true); err != nil || in.Active {
 			t.Fatalf("after revocation: %+v %v", in, err)
 		}
 	}
 	// A superseded refresh token introspects inactive.
 	h := e.SignIn(t, "a@example.com")
 	e.Refresh(t, h.RefreshToken)
-	if in, _ := e.Service.Introspect(ctx, h.RefreshToken); in.Active {
+	if in, _ := e.Service.Introspect(ctx, h.RefreshToken, true); in.Active {
 		t.Fatal("superseded refresh token is active")
 	}
 }
@@ -234,8 +242,36 @@ func TestClientBinding(t *testing.T) {
 	}
 	_, err = e.Service.Refresh(ctx, g.RefreshToken, "app-2", auth.Meta{})
 	authtest.WantCode(t, err, auth.CodeRefreshInvalid)
-	if _, err := e.Service.Refresh(ctx, g.RefreshToken, "app-1", auth.Meta{}); err != nil {
+	// Leaving client_id out does not skip the check (RFC 9700 §4.14).
+	_, err = e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
+	authtest.WantCode(t, err, auth.CodeRefreshInvalid)
+	g2, err := e.Service.Refresh(ctx, g.RefreshToken, "app-1", auth.Meta{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The access tokens name the client (RFC 9068 §2.2); a session without
+	// one names DefaultClientID.
+	if p, _ := e.Service.Authenticate(ctx, g2.AccessToken); p.Claims.ClientID != "app-1" {
+		t.Fatalf("client_id %q, want app-1", p.Claims.ClientID)
+	}
+	if p, _ := e.Service.Authenticate(ctx, e.SignIn(t, "a@example.com").AccessToken); p.Claims.ClientID != auth.DefaultClientID {
+		t.Fatalf("client_id %q, want %q", p.Claims.ClientID, auth.DefaultClientID)
+	}
+	// Revocation: only the session's client may revoke its tokens (RFC
+	// 7009 §2.1); another client, or none, changes nothing.
+	for _, tok := range []string{g2.RefreshToken, g2.AccessToken} {
+		for _, cid := range []string{"app-2", ""} {
+			authtest.WantCode(t, e.Service.RevokeToken(ctx, tok, "", cid), auth.CodeClientMismatch)
+		}
+	}
+	if s, _ := e.Store.Session(ctx, g.Session.ID); s.Revoked() {
+		t.Fatal("another client revoked the session")
+	}
+	if err := e.Service.RevokeToken(ctx, g2.AccessToken, "access_token", "app-1"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := e.Store.Session(ctx, g.Session.ID); !s.Revoked() {
+		t.Fatal("the session's own client did not revoke it")
 	}
 }
 

@@ -21,11 +21,17 @@ const (
 	CodeSessionExpired     Code = "session_expired" // the absolute cap has passed
 	CodeUserInactive       Code = "user_inactive"
 	CodeUserNotFound       Code = "user_not_found"
-	CodeInvalidToken       Code = "invalid_token"   // a missing, bad or expired access token
-	CodeNotFound           Code = "not_found"       // e.g. a session that is not the caller's
-	CodeNotImplemented     Code = "not_implemented" // access renewal switched off
-	CodeRateLimited        Code = "rate_limited"
-	CodeUnavailable        Code = "temporarily_unavailable" // database down, hashing saturated
+	CodeInvalidToken       Code = "invalid_token" // a missing, bad or expired access token
+	// CodeAccessSuperseded: renewal of an access token whose session has
+	// been refreshed since it was issued (a newer generation exists).
+	CodeAccessSuperseded Code = "access_token_superseded"
+	// CodeClientMismatch: revocation of a token issued to another client
+	// than the one the request names (RFC 7009 §2.1).
+	CodeClientMismatch Code = "client_mismatch"
+	CodeNotFound       Code = "not_found"       // e.g. a session that is not the caller's
+	CodeNotImplemented Code = "not_implemented" // access renewal switched off
+	CodeRateLimited    Code = "rate_limited"
+	CodeUnavailable    Code = "temporarily_unavailable" // database down, hashing saturated
 )
 
 // Error is a domain failure: Code and Message are safe to show a client; Err
@@ -73,6 +79,8 @@ var messages = map[Code]string{
 	CodeUserInactive:       "the user is not active",
 	CodeUserNotFound:       "the user no longer exists",
 	CodeInvalidToken:       "the access token is missing, invalid or expired",
+	CodeAccessSuperseded:   "the session has been refreshed since this access token was issued; use the newer tokens, or refresh",
+	CodeClientMismatch:     "the token was issued to another client",
 	CodeNotImplemented:     "access-token renewal is not enabled",
 	CodeUnavailable:        "the service is temporarily unavailable; retry later",
 }

@@ -35,7 +35,8 @@ import (
 // committed (store.ErrInDoubt), the client is answered 503 and its retry of
 // the same token is recognised (see undelivered).
 //
-// clientID, when not empty, must match the client the session was issued to
+// A token issued to a client (a session started with a client_id) needs
+// that clientID: a request naming another client, or none, is refused
 // (RFC 6749 §6: a refresh token is bound to its client).
 func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m Meta) (g *Grant, err error) {
 	defer func() { s.observeRefresh(g, err) }()
@@ -47,8 +48,11 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 		}
 		return nil, newError(CodeRefreshInvalid, err)
 	}
-	if clientID != "" && rc.ClientID != "" && clientID != rc.ClientID {
-		return nil, fail(CodeRefreshInvalid, "the refresh token was issued to another client", nil)
+	if rc.ClientID != "" && clientID != rc.ClientID {
+		// A token bound to a client is refused when the request names
+		// another client or none (RFC 9700 §4.14: the binding must be
+		// checked, and leaving client_id out must not skip it).
+		return nil, fail(CodeRefreshInvalid, "the refresh token was issued to another client (client_id)", nil)
 	}
 	if s.throttle != nil {
 		if err := s.throttle.AllowRefresh(ctx, m.IP); err != nil {
@@ -265,8 +269,10 @@ func (s *Service) checkUser(ctx context.Context, sessionID, userID string, now t
 
 // RenewAccess re-issues an access token for the session of a still-valid
 // access token (bearer renewal, POST /token/refresh). The session must be
-// live and its user active; the new token never outlives the session's
-// refresh expiry.
+// live, still at the token's generation (CodeAccessSuperseded once a refresh
+// has rotated it), and its user active; the new token never outlives the
+// session's refresh expiry. A client that only renews keeps working; a
+// copy of its access token stops renewing at its next refresh.
 //
 // The caller is authenticated first: an invalid token is CodeInvalidToken,
 // and only an authenticated caller learns that renewal is switched off
@@ -289,6 +295,15 @@ func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, 
 	if err != nil {
 		return nil, err
 	}
+	if p.Claims.Generation < sess.Generation {
+		// The session has rotated since this token was issued: whoever
+		// holds it is not the client that holds the session's current
+		// tokens (or is, and has newer ones). Without this a stolen access
+		// token renews itself for as long as the legitimate client keeps
+		// the session alive. A token without gen (minted before the claim
+		// existed) is 0 and refused the same way.
+		return nil, newError(CodeAccessSuperseded, nil)
+	}
 	if err := s.checkUser(ctx, sess.ID, sess.UserID, now); err != nil {
 		return nil, err
 	}
@@ -296,6 +311,8 @@ func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, 
 	if err != nil {
 		return nil, err
 	}
+	// The new token carries the session's generation, which is the
+	// presented token's: renewal never moves a token past a rotation.
 	return s.grant(sess, now, 0, extra)
 }
 

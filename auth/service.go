@@ -168,17 +168,28 @@ func (s *Service) extraClaims(ctx context.Context, userID string) (map[string]an
 	return extra, nil
 }
 
+// DefaultClientID is the client_id of access tokens whose session names no
+// client (a sign-in through the canonical, cookie or Feathers front doors,
+// or an OAuth request without client_id): RFC 9068 §2.2 requires the claim.
+const DefaultClientID = "latchkey"
+
 // mintAccess signs an access token for the session, carrying extra (the
 // claims hook's, computed beforehand), that expires at the earlier of
 // now+AccessTTL and notAfter (the session's refresh expiry: no access token
-// outlives its session). It only signs: nothing outside the process can
-// make it fail.
+// outlives its session). It carries the session's generation (gen), which
+// renewal compares with the session's, and its client. It only signs:
+// nothing outside the process can make it fail.
 func (s *Service) mintAccess(sess Session, now, notAfter time.Time, extra map[string]any) (string, time.Time, error) {
 	exp := now.Add(s.policy.AccessTTL)
 	if !notAfter.IsZero() && notAfter.Before(exp) {
 		exp = notAfter
 	}
-	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp, Extra: extra}
+	cid := sess.ClientID
+	if cid == "" {
+		cid = DefaultClientID
+	}
+	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp,
+		Generation: sess.Generation, ClientID: cid, Extra: extra}
 	tok, _, err := s.tokens.MintAccess(c)
 	return tok, exp, err
 }

@@ -173,12 +173,18 @@ func (s *Service) AdminListSessions(ctx context.Context, email string) ([]Sessio
 // authorization grant"), and so does revoking an access token, so its
 // introspection answers inactive at once. Unknown, invalid or expired tokens
 // are not an error (§2.2). hint is only a hint.
-func (s *Service) RevokeToken(ctx context.Context, tok, hint string) error {
-	sid, uid := "", ""
+//
+// clientID is the client the request names. A token issued to a client (its
+// session was started with a client_id) is revoked only for that client:
+// another client, or none, gets CodeClientMismatch and nothing changes
+// (§2.1: the server "verifies whether the token was issued to the client
+// making the revocation request").
+func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string) error {
+	sid, uid, bound := "", "", ""
 	tryRefresh := func() bool {
 		c, err := s.tokens.VerifyRefresh(tok)
 		if err == nil || errors.Is(err, token.ErrExpired) {
-			sid, uid = c.SessionID, c.Subject
+			sid, uid, bound = c.SessionID, c.Subject, c.ClientID
 			return true
 		}
 		return false
@@ -186,7 +192,10 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint string) error {
 	tryAccess := func() bool {
 		c, err := s.tokens.VerifyAccess(tok)
 		if err == nil || errors.Is(err, token.ErrExpired) {
-			sid, uid = c.SessionID, c.Subject
+			sid, uid, bound = c.SessionID, c.Subject, c.ClientID
+			if bound == DefaultClientID {
+				bound = "" // the session names no client
+			}
 			return true
 		}
 		return false
@@ -198,6 +207,9 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint string) error {
 	}
 	if sid == "" {
 		return nil
+	}
+	if bound != "" && clientID != bound {
+		return newError(CodeClientMismatch, nil)
 	}
 	_, err := s.revoke(ctx, store.RevokeParams{SessionID: sid, Reason: "token_revoked", Now: s.now().UTC()}, uid)
 	return err
@@ -220,10 +232,20 @@ type Introspection struct {
 // Introspect reports whether a token is active now (RFC 7662 §2.2): valid,
 // unexpired, its session not revoked or expired, its user active, and for a
 // refresh token, still the session's current generation.
-func (s *Service) Introspect(ctx context.Context, tok string) (Introspection, error) {
+//
+// refresh says whether the caller may learn about refresh tokens: only one
+// the server has authenticated (RFC 7662 §2.1 lets the server require it).
+// For anyone else a refresh token is inactive, so a thief cannot check
+// whether a stolen refresh token is still current without spending it,
+// which reuse detection would notice. The OAuth dialect has no authenticated
+// callers (public clients only) and passes false.
+func (s *Service) Introspect(ctx context.Context, tok string, refresh bool) (Introspection, error) {
 	now := s.now().UTC()
 	var in Introspection
 	if c, err := s.tokens.VerifyRefresh(tok); err == nil {
+		if !refresh {
+			return Introspection{}, nil
+		}
 		in = Introspection{TokenUse: "refresh", Subject: c.Subject, SessionID: c.SessionID, ClientID: c.ClientID,
 			IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, Issuer: c.Issuer, ID: c.ID}
 		sess, err := s.liveSession(ctx, c.SessionID, now)

@@ -50,7 +50,7 @@ type Config struct {
 	DatabaseMaxConnLifetime Duration `name:"database-max-conn-lifetime" env:"DATABASE_MAX_CONN_LIFETIME" default:"1h" help:"A database connection is closed and replaced after this long."`
 	DatabaseQueryTimeout    Duration `name:"database-query-timeout" env:"DATABASE_QUERY_TIMEOUT" default:"5s" help:"PostgreSQL: bound on each store call (waiting for a connection, each statement); the server's statement_timeout is set a margin below it."`
 
-	JWTIssuer           string   `name:"jwt-issuer" env:"JWT_ISSUER" default:"" help:"iss of every token; defaults to PUBLIC_URL, else http:// + HTTP_ADDR."`
+	JWTIssuer           string   `name:"jwt-issuer" env:"JWT_ISSUER" default:"" help:"iss of every token and of the OAuth metadata: an absolute URL without trailing slash, query or fragment (https in production); defaults to PUBLIC_URL, else http:// + HTTP_ADDR."`
 	JWTAudience         string   `name:"jwt-audience" env:"JWT_AUDIENCE" default:"latchkey" help:"aud of access tokens."`
 	JWTAlgorithm        string   `name:"jwt-algorithm" env:"JWT_ALGORITHM" default:"ES256" help:"Access-token signing algorithm: ES256, EdDSA, RS256, or HS256 (shared secret)."`
 	JWTSecret           string   `name:"jwt-secret" env:"JWT_SECRET" default:"" secret:"value" help:"Shared secret for HS256 access tokens (at least 32 bytes); only with JWT_ALGORITHM=HS256."`
@@ -74,6 +74,7 @@ type Config struct {
 	RateLimitSigninFailuresIP      Rate     `name:"rate-limit-signin-failures-ip" env:"RATE_LIMIT_SIGNIN_FAILURES_IP" default:"50/15m" help:"Failed sign-ins per client IP (N/duration)."`
 	RateLimitSigninIP              Rate     `name:"rate-limit-signin-ip" env:"RATE_LIMIT_SIGNIN_IP" default:"100/1m" help:"All sign-ins per client IP (N/duration)."`
 	RateLimitRefreshIP             Rate     `name:"rate-limit-refresh-ip" env:"RATE_LIMIT_REFRESH_IP" default:"6000/1m" help:"Refreshes per client IP (N/duration); generous because many users share a proxy's address."`
+	RateLimitIPv6Prefix            int      `name:"rate-limit-ipv6-prefix" env:"RATE_LIMIT_IPV6_PREFIX" default:"64" help:"Per-IP limits count an IPv6 client by its /N network (32 to 128): one host usually holds a whole /64."`
 	RateLimitSignupIP              Rate     `name:"rate-limit-signup-ip" env:"RATE_LIMIT_SIGNUP_IP" default:"20/1h" help:"Sign-ups per client IP (N/duration), checked before the password is hashed."`
 	RateLimitSignupGlobal          Rate     `name:"rate-limit-signup-global" env:"RATE_LIMIT_SIGNUP_GLOBAL" default:"300/1m" help:"Sign-ups from all clients together (N/duration; per instance, or for all instances with REDIS_URL), checked before the password is hashed."`
 	TrustedProxies                 Prefixes `name:"trusted-proxies" placeholder:"CIDR,..." env:"TRUSTED_PROXIES" default:"" help:"Comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed; empty: the connection's address is the client's."`

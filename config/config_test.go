@@ -54,6 +54,7 @@ func TestDefaults(t *testing.T) {
 		RateLimitSigninFailuresIP:      Rate{50, 15 * time.Minute},
 		RateLimitSigninIP:              Rate{100, time.Minute},
 		RateLimitRefreshIP:             Rate{6000, time.Minute},
+		RateLimitIPv6Prefix:            64,
 		RateLimitSignupIP:              Rate{20, time.Hour},
 		RateLimitSignupGlobal:          Rate{300, time.Minute},
 		TrustedProxies:                 Prefixes{},
@@ -256,7 +257,7 @@ func TestIssuer(t *testing.T) {
 		{map[string]string{"HTTP_ADDR": "[::1]:9000"}, "http://[::1]:9000"},
 		{map[string]string{"PUBLIC_URL": "https://auth.example.com/"}, "https://auth.example.com"},
 		{map[string]string{"PUBLIC_URL": "https://example.com/auth"}, "https://example.com/auth"},
-		{map[string]string{"PUBLIC_URL": "https://auth.example.com", "JWT_ISSUER": "urn:example:latchkey"}, "urn:example:latchkey"},
+		{map[string]string{"PUBLIC_URL": "https://auth.example.com", "JWT_ISSUER": "https://id.example.com"}, "https://id.example.com"},
 	}
 	for _, tt := range tests {
 		if got := mustLoad(t, nil, tt.env).Issuer(); got != tt.want {

@@ -105,6 +105,11 @@ func (c *Config) Validate() error {
 	positive("DATABASE_MAX_CONN_LIFETIME", c.DatabaseMaxConnLifetime)
 	positive("DATABASE_QUERY_TIMEOUT", c.DatabaseQueryTimeout)
 
+	if c.JWTIssuer != "" {
+		if err := checkIssuer(c.JWTIssuer, c.Production()); err != nil {
+			bad("JWT_ISSUER", "%v", err)
+		}
+	}
 	if c.JWTAudience == "" {
 		bad("JWT_AUDIENCE", "must not be empty")
 	}
@@ -168,6 +173,9 @@ func (c *Config) Validate() error {
 			bad(r.env, "%v", err)
 		}
 	}
+	if c.RateLimitIPv6Prefix < 32 || c.RateLimitIPv6Prefix > 128 {
+		bad("RATE_LIMIT_IPV6_PREFIX", "must be between 32 and 128, got %d (64: one count per /64 network)", c.RateLimitIPv6Prefix)
+	}
 	for _, p := range c.TrustedProxies {
 		if !p.IsValid() {
 			bad("TRUSTED_PROXIES", "invalid network %v", p)
@@ -214,6 +222,33 @@ func checkPublicURL(s string) (string, error) {
 		return "", fmt.Errorf("invalid URL %q: a base URL has no user, query or fragment; %s", s, want)
 	}
 	return strings.TrimRight(s, "/"), nil
+}
+
+// checkIssuer refuses a JWT_ISSUER that cannot be the RFC 8414 issuer: the
+// metadata's issuer is a URL with the https scheme (http is let through
+// outside production, for http://localhost) and no query or fragment (RFC
+// 8414 §2), and the endpoint URLs clients build from it must not get a
+// double slash, so a trailing slash is refused rather than trimmed (the
+// value must match, to the letter, the iss that resource servers expect).
+func checkIssuer(s string, production bool) error {
+	const want = "want an absolute URL such as https://auth.example.com"
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !u.IsAbs() || u.Opaque != "":
+		return fmt.Errorf("invalid issuer %q: %s", s, want)
+	case u.Scheme != "https" && (production || u.Scheme != "http"):
+		if production {
+			return fmt.Errorf("invalid issuer %q: APP_ENV=production requires https; %s", s, want)
+		}
+		return fmt.Errorf("invalid issuer %q: scheme must be http or https; %s", s, want)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("invalid issuer %q: no host; %s", s, want)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.Contains(s, "#"):
+		return fmt.Errorf("invalid issuer %q: an issuer has no user, query or fragment (RFC 8414 §2)", s)
+	case strings.HasSuffix(s, "/"):
+		return fmt.Errorf("invalid issuer %q: remove the trailing slash (endpoints would be %s/oauth/token)", s, s)
+	}
+	return nil
 }
 
 // checkDatabaseURL accepts the schemes cmd/latchkey opens a store by. The

@@ -50,6 +50,18 @@ func TestValidateRejects(t *testing.T) {
 		{"bad cookie name", map[string]string{"REFRESH_COOKIE_NAME": "refresh token"}, "REFRESH_COOKIE_NAME", "invalid cookie name"},
 		{"unknown log level", map[string]string{"LOG_LEVEL": "trace"}, "LOG_LEVEL", `invalid value "trace"`},
 		{"unknown log format", map[string]string{"LOG_FORMAT": "logfmt"}, "LOG_FORMAT", `invalid value "logfmt"`},
+		// JWT_ISSUER is the RFC 8414 issuer: endpoint URLs are built on it
+		// ("latchkey" made "latchkey/oauth/token", a trailing slash "//").
+		{"issuer without scheme", map[string]string{"JWT_ISSUER": "latchkey"}, "JWT_ISSUER", "want an absolute URL"},
+		{"issuer URN", map[string]string{"JWT_ISSUER": "urn:example:latchkey"}, "JWT_ISSUER", "want an absolute URL"},
+		{"issuer trailing slash", map[string]string{"JWT_ISSUER": "https://auth.example.com/"}, "JWT_ISSUER", "remove the trailing slash"},
+		{"issuer with query", map[string]string{"JWT_ISSUER": "https://auth.example.com?tenant=1"}, "JWT_ISSUER", "no user, query or fragment"},
+		{"issuer with fragment", map[string]string{"JWT_ISSUER": "https://auth.example.com#x"}, "JWT_ISSUER", "no user, query or fragment"},
+		{"issuer without host", map[string]string{"JWT_ISSUER": "https:///auth"}, "JWT_ISSUER", "no host"},
+		{"issuer ftp", map[string]string{"JWT_ISSUER": "ftp://auth.example.com"}, "JWT_ISSUER", "scheme must be http or https"},
+		{"production issuer over http", prod("JWT_ISSUER", "http://auth.example.com"), "JWT_ISSUER", "requires https"},
+		{"IPv6 prefix too short", map[string]string{"RATE_LIMIT_IPV6_PREFIX": "16"}, "RATE_LIMIT_IPV6_PREFIX", "between 32 and 128"},
+		{"IPv6 prefix too long", map[string]string{"RATE_LIMIT_IPV6_PREFIX": "129"}, "RATE_LIMIT_IPV6_PREFIX", "between 32 and 128"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +97,9 @@ func TestValidateAccepts(t *testing.T) {
 		{"absolute sqlite path", map[string]string{"DATABASE_URL": "sqlite:///var/lib/latchkey/latchkey.db"}},
 		{"redis", map[string]string{"REDIS_URL": "rediss://:pw@cache:6380/1"}},
 		{"every algorithm", map[string]string{"JWT_ALGORITHM": "EdDSA"}},
+		{"issuer with a path", map[string]string{"APP_ENV": "production", "REFRESH_TOKEN_SECRET": secret32, "JWT_ISSUER": "https://example.com/auth"}},
+		{"development issuer over http", map[string]string{"JWT_ISSUER": "http://localhost:8080"}},
+		{"IPv6 keys per address", map[string]string{"RATE_LIMIT_IPV6_PREFIX": "128"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,6 @@ func TestFeathersClient(t *testing.T) {
 		// A superseded refresh token is reuse at once, not a grace reissue.
 		"REFRESH_TOKEN_REUSE_INTERVAL": "0s",
 	})
-	out := e2etest.RunNode(t, node, "node", map[string]string{"LATCHKEY_URL": srv.URL}, "--test", "--test-reporter=spec")
+	out := e2etest.RunNode(t, node, "node", map[string]string{"LATCHKEY_URL": srv.URL}, "--test", "--test-reporter=spec", "feathers.test.js")
 	t.Logf("node --test output:\n%s", out)
 }

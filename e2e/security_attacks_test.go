@@ -238,6 +238,24 @@ var secAttacks = []secAttack{
 	{name: "tampered header (kid changed), genuine signature", build: func(t *testing.T, e *secEnv) string {
 		return secReplacePart(t, e.v.Access, 0, e.atHeader("other-kid"))
 	}},
+	// encoding/json matches member names with Unicode case folding, the
+	// last match winning: an application claim "ſub" (U+017F) or "SUB"
+	// minted after "sub" would replace it (issue #21.2). Signed with the
+	// server's own key, as a claims hook copying user input would.
+	{name: "access claims with ſub (U+017F) naming another user (server key)", build: func(t *testing.T, e *secEnv) string {
+		other := secSignIn(t, e.s, "mallory@example.com")
+		return secSign(t, e.atHeader(e.kid), e.accessWith(func(m map[string]any) { m["ſub"] = secClaims(t, other.Access)["sub"] }), e.key)
+	}},
+	{name: "access claims with SUB and Sid (server key)", build: func(t *testing.T, e *secEnv) string {
+		other := secSignIn(t, e.s, "mallory@example.com")
+		return secSign(t, e.atHeader(e.kid), e.accessWith(func(m map[string]any) {
+			m["SUB"], m["Sid"] = secClaims(t, other.Access)["sub"], other.SID
+		}), e.key)
+	}},
+	{name: "refresh claims with ſid naming another session (real secret)", build: func(t *testing.T, e *secEnv) string {
+		other := secSignIn(t, e.s, "mallory@example.com")
+		return secSign(t, secRTHeader, e.refreshWith(func(m map[string]any) { m["ſid"] = other.SID }), e.secret)
+	}},
 	{name: "tampered access claims (sub changed), genuine signature", build: func(t *testing.T, e *secEnv) string {
 		return secReplacePart(t, e.v.Access, 1, e.accessWith(func(m map[string]any) { m["sub"] = "00000000-0000-0000-0000-000000000000" }))
 	}},

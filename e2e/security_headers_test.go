@@ -28,8 +28,9 @@ func TestTokenResponsesAreNotCached(t *testing.T) {
 		r    *secResponse
 	}{
 		{"canonical sign-in", secMustDo(t, s, "POST", "/auth/sign-in", j, `{"email":"ann@example.com","password":"`+secPassword+`"}`)},
-		{"canonical POST /token", secMustDo(t, s, "POST", "/token", j, `{"refreshToken":"`+v.Refresh+`"}`)},
+		// Before POST /token: a refresh stops the renewal of older access tokens.
 		{"canonical POST /token/refresh", secMustDo(t, s, "POST", "/token/refresh", "", "", "Authorization: Bearer "+v.Access)},
+		{"canonical POST /token", secMustDo(t, s, "POST", "/token", j, `{"refreshToken":"`+v.Refresh+`"}`)},
 		{"canonical GET /auth/me", secMustDo(t, s, "GET", "/auth/me", "", "", "Authorization: Bearer "+v.Access)},
 		{"canonical GET /auth/sessions", secMustDo(t, s, "GET", "/auth/sessions", "", "", "Authorization: Bearer "+v.Access)},
 		{"oauth2 /oauth/token password", oauth},
@@ -103,6 +104,31 @@ func TestRefreshCookieAttributes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHostPrefixedRefreshCookie: a REFRESH_COOKIE_NAME with the __Host-
+// prefix (RFC 6265bis §4.1.3.2) is set the way browsers accept it, Secure
+// with Path=/ and no Domain, even in development, so that no sibling
+// subdomain can plant a cookie of that name that wins; the cookie refresh
+// reads it back and sets it again the same way.
+func TestHostPrefixedRefreshCookie(t *testing.T) {
+	s := servertest.Start(t, func(c *config.Config) { c.RefreshCookieName = "__Host-refreshToken" })
+	s.SignUp(t, "ann@example.com", secPassword)
+	r := secMustDo(t, s, "POST", "/auth/sign-in", "application/json", `{"email":"ann@example.com","password":"`+secPassword+`"}`)
+	check := func(name string, r *secResponse) *http.Cookie {
+		t.Helper()
+		cookies := (&http.Response{Header: r.Header}).Cookies()
+		if r.Status != 200 || len(cookies) != 1 {
+			t.Fatalf("%s: %d, Set-Cookie %q", name, r.Status, r.Header.Values("Set-Cookie"))
+		}
+		ck := cookies[0]
+		if ck.Name != "__Host-refreshToken" || !ck.Secure || ck.Path != "/" || ck.Domain != "" || !ck.HttpOnly || ck.Value == "" {
+			t.Fatalf("%s: %s, want a __Host- cookie: Secure, Path=/, no Domain", name, ck)
+		}
+		return ck
+	}
+	ck := check("sign-in", r)
+	check("cookie refresh", secMustDo(t, s, "GET", "/api/refresh/refreshtoken", "", "", "Cookie: "+ck.Name+"="+ck.Value))
 }
 
 // TestCORSIsExact: an allowed origin is echoed exactly, with credentials and

@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/latchkey-dev/latchkey/auth"
 )
 
 // BearerToken returns the token of an "Authorization: Bearer <token>"
@@ -49,4 +52,26 @@ func isB64Token(s string) bool {
 		}
 	}
 	return true
+}
+
+// ErrNoBearer is the cause of the refusal of a request that sent no bearer
+// token at all: its challenge carries no error code (RFC 6750 §3.1).
+var ErrNoBearer = errors.New("httpapi: no bearer token in the request")
+
+// NoBearer is the domain error of a bearer-protected route called without
+// an "Authorization: Bearer" header.
+func NoBearer() error {
+	return &auth.Error{Code: auth.CodeInvalidToken, Message: "an access token is required (Authorization: Bearer)", Err: ErrNoBearer}
+}
+
+// BearerChallenge returns the WWW-Authenticate value of a 401 on a
+// bearer-protected route, which RFC 6750 §3 requires on every such 401:
+// error="invalid_token" when the request carried a token that was refused
+// (expired, revoked, superseded, forged), and no error code when it carried
+// none (err wraps ErrNoBearer, §3.1).
+func BearerChallenge(err error) string {
+	if errors.Is(err, ErrNoBearer) {
+		return `Bearer realm="latchkey"`
+	}
+	return `Bearer realm="latchkey", error="invalid_token"`
 }

@@ -12,6 +12,32 @@ import (
 // allows no cross-origin caller.
 type Origins struct {
 	set map[string]struct{}
+	// self are this server's own origins (SameOriginOrAllowed); they are
+	// not CORS-allowed by being here: a same-origin page needs no CORS.
+	self map[string]struct{}
+}
+
+// WithSelf returns o with the origins of baseURLs (such as PUBLIC_URL and
+// the issuer, "https://auth.example.com/prefix") counted as this server's
+// own by SameOriginOrAllowed, beside the request's Host: behind a proxy
+// that rewrites Host, a page of the public origin is still same-origin.
+// URLs that do not parse as http(s) base URLs are skipped.
+func (o Origins) WithSelf(baseURLs ...string) Origins {
+	self := make(map[string]struct{}, len(o.self)+len(baseURLs))
+	for k := range o.self {
+		self[k] = struct{}{}
+	}
+	for _, b := range baseURLs {
+		u, err := url.Parse(b)
+		if err != nil || u.Host == "" {
+			continue
+		}
+		if norm, err := normaliseOrigin(u.Scheme + "://" + u.Host); err == nil {
+			self[norm] = struct{}{}
+		}
+	}
+	o.self = self
+	return o
 }
 
 // NewOrigins builds an allow-list from origins such as
@@ -73,14 +99,16 @@ func (o Origins) Allowed(origin string) bool {
 }
 
 // SameOriginOrAllowed reports whether a request may act on the caller's
-// cookies: the cookie dialect's defence against cross-site requests. It is
+// cookies: the defence of every route that reads, sets or clears the refresh
+// cookie against cross-site requests (RefreshCookie.CrossSite). It is
 // true when
 //
 //   - there is no Origin header and the browser did not mark the request
 //     Sec-Fetch-Site: cross-site (non-browser clients send neither, and
 //     browsers omit Origin on same-origin GETs);
 //   - the Origin's host equals the request's Host (same origin; the scheme
-//     is not compared, which would need trusting X-Forwarded-Proto); or
+//     is not compared, which would need trusting X-Forwarded-Proto);
+//   - the Origin is one of this server's own (WithSelf); or
 //   - the Origin is allowed.
 //
 // "Origin: null" (sandboxed frames, some redirects) is never same-origin.
@@ -93,6 +121,9 @@ func (o Origins) SameOriginOrAllowed(r *http.Request) bool {
 		return r.Header.Get("Sec-Fetch-Site") != "cross-site"
 	}
 	if o.Allowed(origin) {
+		return true
+	}
+	if _, ok := o.self[origin]; ok {
 		return true
 	}
 	if origin == "null" {

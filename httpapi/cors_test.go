@@ -129,15 +129,41 @@ func TestSameOriginOrAllowed(t *testing.T) {
 		{"look-alike host", "api.example.com", []string{"Origin", "https://api.example.com.evil.example"}, false},
 		{"null origin", "api.example.com", []string{"Origin", "null"}, false},
 		{"garbage origin", "api.example.com", []string{"Origin", "::::"}, false},
+		// WithSelf: behind a proxy that rewrites Host, the public origin is
+		// still this server's; the path of a base URL does not matter.
+		{"public origin, Host rewritten", "latchkey.internal:8080", []string{"Origin", "https://auth.example.com"}, true},
+		{"issuer origin", "latchkey.internal:8080", []string{"Origin", "https://id.example.com:8443"}, true},
+		{"public origin over http", "latchkey.internal:8080", []string{"Origin", "http://auth.example.com"}, false},
 	}
+	self := o.WithSelf("https://auth.example.com/lk", "https://ID.example.com:8443", "not a url", "")
 	for _, tt := range tests {
 		r := httptest.NewRequest("GET", "/api/refresh/refreshtoken", nil)
 		r.Host = tt.host
 		for i := 0; i+1 < len(tt.headers); i += 2 {
 			r.Header.Set(tt.headers[i], tt.headers[i+1])
 		}
-		if got := o.SameOriginOrAllowed(r); got != tt.want {
+		if got := self.SameOriginOrAllowed(r); got != tt.want {
 			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+		if tt.host != "latchkey.internal:8080" && o.SameOriginOrAllowed(r) != tt.want {
+			t.Errorf("%s: without WithSelf: got %v", tt.name, !tt.want)
+		}
+	}
+	if self.Allowed("https://auth.example.com") {
+		t.Error("WithSelf made the public origin a CORS origin")
+	}
+}
+
+// OAuthText keeps an error_description to RFC 6749 §5.2's characters.
+func TestOAuthText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text, ok!":                "plain text, ok!",
+		`field "x" is \bad`:              `field 'x' is /bad`,
+		"naïve \\u00e9 “quoted” \n\ttab": "na?ve /u00e9 ?quoted? ??tab",
+		"":                               "",
+	} {
+		if got := httpapi.OAuthText(in); got != want {
+			t.Errorf("OAuthText(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -86,6 +86,14 @@ func parseJSONParams(data []byte) (url.Values, error) {
 	if data[start] != '{' {
 		return nil, malformed("request body must be a JSON object", nil)
 	}
+	// Text must be UTF-8 here as in a form body (encoding/json would turn
+	// it into U+FFFD).
+	if !utf8.Valid(data) {
+		return nil, malformed("request body is not valid UTF-8", nil)
+	}
+	if loneSurrogate(data) {
+		return nil, malformed(`request body has a \u escape of a lone UTF-16 surrogate, which is not a character`, nil)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if _, err := dec.Token(); err != nil { // the opening '{'

@@ -49,6 +49,8 @@ func TestDecodeFormOverHTTP(t *testing.T) {
 		{"json trailing", "/", "application/json", `{"token":"a"} {}`, 400, "unexpected data after the JSON object at byte 15"},
 		{"bad escape", "/", form, "token=%zz", 400, "malformed form body"},
 		{"invalid utf-8", "/", form, "token=%ff", 400, `parameter "token" is not valid UTF-8`},
+		{"invalid utf-8, json", "/", "application/json", "{\"token\":\"\xff\"}", 400, "request body is not valid UTF-8"},
+		{"lone surrogate, json", "/", "application/json", `{"token":"\udfff"}`, 400, `request body has a \u escape of a lone UTF-16 surrogate, which is not a character`},
 		{"wrong content type", "/", "text/plain", "token=a", 400, "Content-Type must be application/x-www-form-urlencoded or application/json"},
 		{"multipart", "/", "multipart/form-data; boundary=x", "--x--", 400, "Content-Type must be application/x-www-form-urlencoded or application/json"},
 		{"no content type", "/", "", "token=a", 400, "missing Content-Type; expected application/x-www-form-urlencoded or application/json"},

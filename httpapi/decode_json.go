@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/latchkey-dev/latchkey/internal/jsonkeys"
 )
@@ -79,12 +80,21 @@ func decodeJSONBytes(data []byte, dst any, strict bool) error {
 		// struct would silently succeed with every field empty.
 		return malformed("request body must be a JSON object", nil)
 	}
+	// The form parser (DecodeForm) refuses text that is not UTF-8 and a
+	// repeated parameter; encoding/json would turn the one into U+FFFD and
+	// resolve the other in favour of the last. The two decoders agree.
+	if !utf8.Valid(data) {
+		return malformed("request body is not valid UTF-8", nil)
+	}
+	if loneSurrogate(data) {
+		return malformed(`request body has a \u escape of a lone UTF-16 surrogate, which is not a character`, nil)
+	}
+	if err := checkKeys(data, dst, strict); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if strict {
 		dec.DisallowUnknownFields()
-		if err := exactKeys(data, dst); err != nil {
-			return err
-		}
 	}
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
@@ -95,6 +105,53 @@ func decodeJSONBytes(data []byte, dst any, strict bool) error {
 		return malformed(fmt.Sprintf("unexpected data after the JSON object at byte %d", rest+1), nil)
 	}
 	return nil
+}
+
+// loneSurrogate reports whether data has a \uXXXX escape of a UTF-16
+// surrogate that is not half of a pair (RFC 8259 §8.2: such a string is not
+// text; encoding/json replaces it with U+FFFD). A backslash is only valid
+// inside a string, where each one starts an escape, so reading the escapes
+// in order from the start finds them all.
+func loneSurrogate(data []byte) bool {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
+			return 0, false
+		}
+		var r rune
+		for _, c := range data[i+2 : i+6] {
+			switch {
+			case '0' <= c && c <= '9':
+				r = r<<4 | rune(c-'0')
+			case 'a' <= c && c <= 'f':
+				r = r<<4 | rune(c-'a'+10)
+			case 'A' <= c && c <= 'F':
+				r = r<<4 | rune(c-'A'+10)
+			default:
+				return 0, false // the decoder reports the bad escape
+			}
+		}
+		return r, true
+	}
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		switch {
+		case !ok:
+			i++ // a one-character escape: skip the character escaped
+		case 0xD800 <= r && r < 0xDC00:
+			if lo, ok := hex4(i + 6); !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 11 // the pair
+		case 0xDC00 <= r && r <= 0xDFFF:
+			return true
+		default:
+			i += 5
+		}
+	}
+	return false
 }
 
 // jsonError turns an encoding/json error into a client-safe *Error.
@@ -160,67 +217,90 @@ func jsonKind(t reflect.Type) string {
 	return "a valid value"
 }
 
+// checkKeys refuses a top-level key of the object in data that appears
+// twice (which encoding/json would resolve in favour of the last), and a key
+// that is not, to the letter, the JSON name of a field of *dst (a struct):
+// with strict, every such key ("unknown field"); without, one that
+// encoding/json would still decode into a field because it matches a name
+// without regard to case ("Email", or "ſtrategy" with U+017F for
+// "strategy"), as the form parser would not. Syntax errors are left to the
+// decoder, which reports them with their position.
+func checkKeys(data []byte, dst any, strict bool) error {
+	names := fieldNames(dst)
+	var c keyCheck
+	c.names, c.strict = names, strict
+	if !jsonkeys.Each(data, c.key) {
+		c = keyCheck{names: names, strict: strict}
+		if jsonkeys.EachDecoded(data, c.key) != nil {
+			return nil // not a well-formed object: the decoder says where
+		}
+	}
+	return c.err
+}
+
+// keyCheck is the state of one pass of checkKeys.
+type keyCheck struct {
+	names  map[string]bool // nil when dst is not a struct
+	strict bool
+	seen   []string
+	err    error
+}
+
+func (c *keyCheck) key(k []byte) {
+	if c.err != nil {
+		return
+	}
+	for _, s := range c.seen {
+		if s == string(k) {
+			c.err = malformed(fmt.Sprintf("field %s is repeated", Quote(s)), nil)
+			return
+		}
+	}
+	c.seen = append(c.seen, string(k))
+	if c.names == nil || c.names[string(k)] {
+		return
+	}
+	if c.strict {
+		c.err = malformed("unknown field "+Quote(string(k)), nil)
+		return
+	}
+	for n := range c.names {
+		if bytes.EqualFold(k, []byte(n)) {
+			c.err = malformed(fmt.Sprintf("field %s must be spelled %s", Quote(string(k)), Quote(n)), nil)
+			return
+		}
+	}
+}
+
 // declared caches, per struct type, the JSON names of its fields.
 var declared sync.Map // reflect.Type → map[string]bool
 
-// exactKeys refuses a top-level key of the object in data that is not, to
-// the letter, the JSON name of a field of *dst (a struct). Syntax errors are
-// left to the decoder, which reports them with their position.
-func exactKeys(data []byte, dst any) error {
+// fieldNames returns the JSON names of the fields of *dst, or nil when dst
+// is not a pointer to a struct.
+func fieldNames(dst any) map[string]bool {
 	t := reflect.TypeOf(dst)
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		return nil
 	}
 	t = t.Elem()
-	v, ok := declared.Load(t)
-	if !ok {
-		names := map[string]bool{}
-		for i := range t.NumField() {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" {
-				continue
-			}
-			if name == "" {
-				name = f.Name
-			}
-			names[name] = true
-		}
-		v, _ = declared.LoadOrStore(t, names)
+	if v, ok := declared.Load(t); ok {
+		return v.(map[string]bool)
 	}
-	names := v.(map[string]bool)
-	if unknown, found, ok := jsonkeys.FirstUnknown(data, names); ok {
-		if found {
-			return malformed("unknown field "+Quote(unknown), nil)
+	names := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
 		}
-		return nil
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names[name] = true
 	}
-	return exactKeysSlow(data, names)
-}
-
-// exactKeysSlow is exactKeys through encoding/json's tokenizer, for the
-// objects jsonkeys.FirstUnknown leaves to it (escaped keys, invalid input).
-func exactKeysSlow(data []byte, names map[string]bool) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		key, _ := tok.(string)
-		if !names[key] {
-			return malformed("unknown field "+Quote(key), nil)
-		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil
-		}
-	}
-	return nil
+	v, _ := declared.LoadOrStore(t, names)
+	return v.(map[string]bool)
 }

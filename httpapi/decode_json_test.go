@@ -68,6 +68,22 @@ func TestDecodeJSONOverHTTP(t *testing.T) {
 		{"no content type", true, "", ok, 400, "invalid_request", "missing Content-Type; expected application/json"},
 		{"latin-1", true, "application/json; charset=ISO-8859-1", ok, 400, "invalid_request", `unsupported charset "ISO-8859-1"; the body must be UTF-8`},
 		{"malformed content type", true, "application/json; =", ok, 400, "invalid_request", "malformed Content-Type; expected application/json"},
+		// The JSON decoder agrees with the form parser (issue #25, 13):
+		// a repeated field, text that is not UTF-8 and a name that only
+		// folds onto a field's are refused, not resolved by encoding/json.
+		{"repeated field, strict", true, "application/json", `{"email":"a","password":"p","email":"b"}`, 400, "invalid_request", `field "email" is repeated`},
+		{"repeated field, lenient", false, "application/json", `{"email":"a","email":"b"}`, 400, "invalid_request", `field "email" is repeated`},
+		{"repeated unknown field, lenient", false, "application/json", `{"x":1,"x":2}`, 400, "invalid_request", `field "x" is repeated`},
+		{"repeated field, escaped", true, "application/json", `{"email":"a","em\u0061il":"b"}`, 400, "invalid_request", `field "email" is repeated`},
+		{"invalid UTF-8 in a value", true, "application/json", "{\"email\":\"a\xff\"}", 400, "invalid_request", "request body is not valid UTF-8"},
+		{"invalid UTF-8 in a name", false, "application/json", "{\"e\xc3\":1}", 400, "invalid_request", "request body is not valid UTF-8"},
+		{"lone high surrogate", true, "application/json", `{"email":"\ud800"}`, 400, "invalid_request", `request body has a \u escape of a lone UTF-16 surrogate, which is not a character`},
+		{"lone low surrogate", true, "application/json", `{"email":"a\udc00b"}`, 400, "invalid_request", `request body has a \u escape of a lone UTF-16 surrogate, which is not a character`},
+		{"reversed pair", true, "application/json", `{"email":"\udc00\ud800"}`, 400, "invalid_request", `request body has a \u escape of a lone UTF-16 surrogate, which is not a character`},
+		{"surrogate pair", true, "application/json", `{"email":"\ud83d\ude00","password":"\\ud800"}`, 200, "", ""},
+		{"folded name, lenient", false, "application/json", `{"Email":"a"}`, 400, "invalid_request", `field "Email" must be spelled "email"`},
+		{"long-s name, lenient", false, "application/json", `{"email":"a","paſſword":"b"}`, 400, "invalid_request", `field "paſſword" must be spelled "password"`},
+		{"folded name, strict", true, "application/json", `{"EMAIL":"a"}`, 400, "invalid_request", `unknown field "EMAIL"`},
 	}
 	strict, lenient := decodeServer(t, httpapi.DecodeOptions{Strict: true}), decodeServer(t, httpapi.DecodeOptions{})
 	for _, tt := range tests {

@@ -20,21 +20,32 @@ func Meta(r *http.Request, ip ClientIP, clientID string) auth.Meta {
 	return m
 }
 
-// Principal authenticates the request's bearer access token.
+// Principal authenticates the request's bearer access token (NoBearer when
+// it has none).
 func Principal(r *http.Request, svc *auth.Service) (auth.Principal, error) {
 	tok, ok := BearerToken(r)
 	if !ok {
-		return auth.Principal{}, &auth.Error{Code: auth.CodeInvalidToken, Message: "an access token is required (Authorization: Bearer)"}
+		return auth.Principal{}, NoBearer()
 	}
 	return svc.Authenticate(r.Context(), tok)
 }
 
 // CurrentUser is GET /auth/me's work, shared by the dialects that serve it:
-// the user of the request's bearer access token. A user that no longer
-// exists is an invalid token (401), not a 404.
+// the user of the request's bearer access token. The token's session must
+// be live (RFC 7009 §2.2: a revoked token's answers stop at once; the
+// sessions routes and introspection already said so), which costs one
+// indexed read. A user that no longer exists is an invalid token (401), not
+// a 404.
 func CurrentUser(r *http.Request, svc *auth.Service) (User, error) {
 	p, err := Principal(r, svc)
 	if err != nil {
+		return User{}, err
+	}
+	if err := svc.CheckSession(r.Context(), p); err != nil {
+		if auth.ErrorCode(err) == auth.CodeRefreshExpired {
+			// Not a refresh: the session has run out.
+			return User{}, &auth.Error{Code: auth.CodeSessionExpired, Message: "the session has expired; sign in again", Err: err}
+		}
 		return User{}, err
 	}
 	u, err := svc.User(r.Context(), p.UserID)

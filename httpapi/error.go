@@ -17,11 +17,15 @@ import (
 // {"error": Code, "error_description": Message}, and so on. It should copy
 // Header into the response before writing the status.
 type Error struct {
-	Status  int         // HTTP status code, e.g. 400.
-	Code    string      // machine-readable code, e.g. "invalid_request".
-	Message string      // client-safe, human-readable explanation.
-	Cause   error       // server-only detail; may be nil.
-	Header  http.Header // extra response headers; may be nil.
+	Status  int    // HTTP status code, e.g. 400.
+	Code    string // machine-readable code, e.g. "invalid_request".
+	Message string // client-safe, human-readable explanation.
+	// Reason, when set, is a finer machine-readable code beside a standard
+	// Code (RFC 6749's invalid_request, say): the OAuth-shaped dialects send
+	// it as error_reason.
+	Reason string
+	Cause  error       // server-only detail; may be nil.
+	Header http.Header // extra response headers; may be nil.
 }
 
 // Error returns the code, the message and the cause, for logs.
@@ -116,4 +120,36 @@ func Quote(s string) string {
 		s = s[:max] + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// OAuthText returns s with only the characters RFC 6749 §5.2 allows in an
+// error_description (%x20-21 / %x23-5B / %x5D-7E: printable ASCII without
+// '"' and '\'): a double quote becomes a single one, a backslash a slash,
+// and anything else (control characters, non-ASCII input a message
+// quotes, the "…" of a shortened quote) a '?'.
+func OAuthText(s string) string {
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b = append(b, '\'')
+		case r == '\\':
+			b = append(b, '/')
+		case r < 0x20 || r > 0x7e:
+			b = append(b, '?')
+		default:
+			b = append(b, byte(r))
+		}
+	}
+	return string(b)
 }

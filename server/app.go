@@ -145,7 +145,7 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	})
 	pol := PolicyOf(cfg)
 	lo := latchkey.Options{
-		Store: st, Issuer: cfg.Issuer(), Audience: cfg.JWTAudience, RefreshSecret: refreshSecret,
+		Store: st, Issuer: cfg.Issuer(), PublicURL: cfg.PublicURL, Audience: cfg.JWTAudience, RefreshSecret: refreshSecret,
 		Algorithm: cfg.JWTAlgorithm, HS256Secret: hs, Policy: &pol, Dialects: cfg.Dialects,
 		CORSOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies, Now: now, Logger: log,
 		Hasher: hasher, RetiredKeyTTL: RetiredKeyPublished(cfg),

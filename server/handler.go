@@ -33,7 +33,7 @@ func (a *App) Handler() (http.Handler, error) {
 	mux.Handle("GET /{$}", web.Handler()) // the account page; {$}: "/" only
 	mux.Handle("GET /app.js", web.Handler())
 	mux.Handle("GET /app.css", web.Handler())
-	mux.Handle("/", latchkey.NotFound())
+	mux.Handle("/", latchkey.Fallback(mux))
 	h := a.Latchkey.Wrap(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.draining.Load() {

@@ -148,6 +148,36 @@ func TestSignInFailuresPerIP(t *testing.T) {
 	wantStatus(t, signIn(t, s, "ann@example.com", pw, attacker), 200)
 }
 
+// TestIPv6KeyedByNetwork: an IPv6 client is counted by its /64 network
+// (RATE_LIMIT_IPV6_PREFIX), so taking a new address of its /64 for every
+// guess does not reset the per-IP limits; a neighbouring /64 is a
+// different client, and with a prefix of 128 each address counts alone.
+func TestIPv6KeyedByNetwork(t *testing.T) {
+	for _, tc := range []struct {
+		bits          int
+		sameNetworkOK bool // the fourth guess, from another address of the /64
+	}{{64, false}, {128, true}} {
+		t.Run(strconv.Itoa(tc.bits), func(t *testing.T) {
+			s := servertest.Start(t, limits(func(c *config.Config) {
+				c.RateLimitSigninFailuresIP = config.Rate{Count: 3, Per: 15 * time.Minute}
+				c.RateLimitIPv6Prefix = tc.bits
+			}))
+			s.SignUp(t, "ann@example.com", pw)
+			for i := range 3 {
+				wantStatus(t, signIn(t, s, fmt.Sprintf("user%d@example.com", i), "guess", fmt.Sprintf("2001:db8:1:2::%x", i+1)), 401)
+			}
+			next := signIn(t, s, "ann@example.com", pw, "2001:db8:1:2:ffff:ffff:ffff:ff00")
+			if tc.sameNetworkOK {
+				wantStatus(t, next, 200)
+			} else {
+				wantLimited(t, next, 5*time.Minute)
+			}
+			wantStatus(t, signIn(t, s, "ann@example.com", pw, "2001:db8:1:3::1"), 200) // the next /64
+			wantStatus(t, signIn(t, s, "ann@example.com", pw, "192.0.2.1"), 200)
+		})
+	}
+}
+
 // TestSignInsPerIP: every sign-in counts against RATE_LIMIT_SIGNIN_IP,
 // successful ones too (it bounds the hashing one address can demand).
 func TestSignInsPerIP(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,7 @@ type throttle struct {
 	fallback                                 ratelimit.Limiter // nil when l is already in memory
 	failAccount, failIP, signInIP, refreshIP ratelimit.Limit
 	signUpIP, signUpAll                      ratelimit.Limit
+	ipv6Bits                                 int // RATE_LIMIT_IPV6_PREFIX
 	log                                      *slog.Logger
 	metrics                                  *metrics.Metrics
 	lastWarn                                 atomic.Int64 // Unix nanoseconds of the last warning
@@ -40,8 +42,25 @@ const warnEvery = 10 * time.Second
 func newThrottle(l, fallback ratelimit.Limiter, cfg config.Config, log *slog.Logger, m *metrics.Metrics) *throttle {
 	lim := func(r config.Rate) ratelimit.Limit { return ratelimit.Limit{Count: r.Count, Per: r.Per} }
 	return &throttle{l: l, fallback: fallback, failAccount: lim(cfg.RateLimitSigninFailuresAccount), failIP: lim(cfg.RateLimitSigninFailuresIP),
-		signInIP: lim(cfg.RateLimitSigninIP), refreshIP: lim(cfg.RateLimitRefreshIP),
+		signInIP: lim(cfg.RateLimitSigninIP), refreshIP: lim(cfg.RateLimitRefreshIP), ipv6Bits: cfg.RateLimitIPv6Prefix,
 		signUpIP: lim(cfg.RateLimitSignupIP), signUpAll: lim(cfg.RateLimitSignupGlobal), log: log, metrics: m}
+}
+
+// ipKey is the part of a per-IP key that names the client: an IPv4
+// address as it is, an IPv6 address by its /RATE_LIMIT_IPV6_PREFIX network
+// (2001:db8:1:2::/64), since a host is usually given a whole /64 and could
+// otherwise take a new address for every attempt. Anything unparsable
+// (no address known) is kept as it is.
+func (t *throttle) ipKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() || t.ipv6Bits <= 0 || t.ipv6Bits >= 128 {
+		return ip
+	}
+	p, err := a.WithZone("").Prefix(t.ipv6Bits)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
 func accountKey(email string) string {
@@ -107,6 +126,7 @@ func (t *throttle) hit(ctx context.Context, key string, l ratelimit.Limit) {
 }
 
 func (t *throttle) AllowSignIn(ctx context.Context, email, ip string) error {
+	ip = t.ipKey(ip)
 	// Failures are only counted (SignInFailed), not consumed here, so a user
 	// who types the right password costs the per-account limit nothing.
 	if ok, retry := t.allow(ctx, "signin-fail-acct:"+accountKey(email), t.failAccount, true); !ok {
@@ -122,11 +142,13 @@ func (t *throttle) AllowSignIn(ctx context.Context, email, ip string) error {
 }
 
 func (t *throttle) SignInFailed(ctx context.Context, email, ip string) {
+	ip = t.ipKey(ip)
 	t.hit(ctx, "signin-fail-acct:"+accountKey(email), t.failAccount)
 	t.hit(ctx, "signin-fail-ip:"+ip, t.failIP)
 }
 
 func (t *throttle) AllowRefresh(ctx context.Context, ip string) error {
+	ip = t.ipKey(ip)
 	if ok, retry := t.allow(ctx, "refresh-ip:"+ip, t.refreshIP, false); !ok {
 		return t.limited(metrics.LimitRefreshIP, retry)
 	}
@@ -139,7 +161,7 @@ func (t *throttle) AllowRefresh(ctx context.Context, ip string) error {
 // sign-up without an address (the CLI) is only counted globally.
 func (t *throttle) AllowSignUp(ctx context.Context, ip string) error {
 	if ip != "" {
-		if ok, retry := t.allow(ctx, "signup-ip:"+ip, t.signUpIP, false); !ok {
+		if ok, retry := t.allow(ctx, "signup-ip:"+t.ipKey(ip), t.signUpIP, false); !ok {
 			return t.limited(metrics.LimitSignupIP, retry)
 		}
 	}

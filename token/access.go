@@ -13,8 +13,6 @@ import (
 	"slices"
 
 	jose "github.com/go-jose/go-jose/v4"
-
-	"github.com/latchkey-dev/latchkey/internal/jsonkeys"
 )
 
 // This file verifies access tokens without go-jose, in the style of
@@ -212,8 +210,12 @@ func verifyAccessJWS(tok string, heads map[string]*accessKey, allowed []string, 
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, nil, typ, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
+	hasExtra, err := checkClaimNames(body)
+	if err != nil {
+		return nil, nil, typ, err
+	}
 	var extra map[string]any
-	if p.Use == useAccess && hasExtraClaims(body) {
+	if p.Use == useAccess && hasExtra {
 		// Application claims for the principal: decoded only when the
 		// payload has a member beyond the registered ones.
 		_ = json.Unmarshal(body, &extra)
@@ -222,19 +224,6 @@ func verifyAccessJWS(tok string, heads map[string]*accessKey, allowed []string, 
 		}
 	}
 	return &p, extra, typ, nil
-}
-
-// registeredClaims are never returned as extra claims.
-var registeredClaims = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true,
-	"nbf": true, "jti": true, "sid": true, "token_use": true}
-
-// hasExtraClaims reports whether the JSON object body (which encoding/json
-// has just accepted) may have a top-level member not in registeredClaims.
-// When jsonkeys cannot tell (an escaped name, say) it answers yes, so the
-// caller decodes the map and the result is the same as always decoding it.
-func hasExtraClaims(body []byte) bool {
-	_, found, ok := jsonkeys.FirstUnknown(body, registeredClaims)
-	return found || !ok
 }
 
 // parseAccessHeader reads a protected header other than the ones we write

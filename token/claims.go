@@ -15,7 +15,9 @@ var (
 	// ErrWrongKind: a valid token of the other kind (refresh where access is
 	// expected or the reverse).
 	ErrWrongKind = errors.New("token: wrong token kind")
-	// ErrClaims: issuer, audience, iat/nbf in the future, or missing claims.
+	// ErrClaims: issuer, audience, iat/nbf in the future, missing claims, or
+	// a member name that folds onto a registered claim without being it (or
+	// a registered claim twice).
 	ErrClaims = errors.New("token: invalid claims")
 	// ErrExpired: signature and claims are valid but exp has passed. The
 	// claims are returned alongside this error (revocation uses them).
@@ -41,8 +43,16 @@ type AccessClaims struct {
 	ExpiresAt time.Time
 	ID        string // jti, unique per issue
 	SessionID string // sid
+	// Generation (gen) is the session's rotation generation when the token
+	// was issued; renewal refuses a token whose session has rotated past it.
+	// 0 in tokens minted before the claim existed.
+	Generation int64
+	// ClientID (client_id, RFC 9068 §2.2) is the client the session was
+	// issued to.
+	ClientID string
 	// Extra claims added by the application (Feathers' getPayload); they
-	// never override the registered claims above.
+	// never override the registered claims above, whatever their spelling:
+	// a name that is, or folds onto, a registered one is dropped.
 	Extra map[string]any
 }
 

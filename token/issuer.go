@@ -225,7 +225,7 @@ func (i *Issuer) MintAccess(c AccessClaims) (string, AccessClaims, error) {
 		c.Audience = []string{i.aud}
 	}
 	p := payload{Iss: c.Issuer, Sub: c.Subject, Aud: c.Audience, Exp: c.ExpiresAt.Unix(), Iat: c.IssuedAt.Unix(),
-		Jti: c.ID, Sid: c.SessionID, Use: useAccess}
+		Jti: c.ID, Sid: c.SessionID, Gen: c.Generation, Cid: c.ClientID, Use: useAccess}
 	body, err := marshalWithExtra(p, c.Extra)
 	if err != nil {
 		return "", c, err
@@ -234,8 +234,9 @@ func (i *Issuer) MintAccess(c AccessClaims) (string, AccessClaims, error) {
 	return tok, c, err
 }
 
-// marshalWithExtra encodes p, merging extra claims that do not collide with
-// registered ones.
+// marshalWithExtra encodes p, merging the extra claims whose names neither
+// are nor fold onto a registered name (claimnames.go): registered claims
+// win, whatever the spelling of the application's.
 func marshalWithExtra(p payload, extra map[string]any) ([]byte, error) {
 	body, err := json.Marshal(p)
 	if err != nil || len(extra) == 0 {
@@ -243,7 +244,9 @@ func marshalWithExtra(p payload, extra map[string]any) ([]byte, error) {
 	}
 	m := make(map[string]any, len(extra)+10)
 	for k, v := range extra {
-		m[k] = v
+		if !dropFolded(k) {
+			m[k] = v
+		}
 	}
 	var reg map[string]any
 	if err := json.Unmarshal(body, &reg); err != nil {
@@ -280,8 +283,9 @@ func (i *Issuer) MintRefresh(c RefreshClaims) (string, RefreshClaims, error) {
 }
 
 // VerifyAccess verifies an access token: algorithm and key, typ at+jwt,
-// token_use access, iss, aud, and exp/iat/nbf with the leeway. An expired
-// token returns its claims with ErrExpired.
+// token_use access, iss, aud, exp/iat/nbf with the leeway, and member names
+// that are registered claims exactly or not at all (claimnames.go). An
+// expired token returns its claims with ErrExpired.
 func (i *Issuer) VerifyAccess(tok string) (AccessClaims, error) {
 	ks := i.keys.Load()
 	if ks == nil {
@@ -307,7 +311,7 @@ func checkAccess(p *payload, extra map[string]any, typ, iss, aud string, leeway 
 		return AccessClaims{}, ErrWrongKind
 	}
 	c := AccessClaims{Issuer: p.Iss, Subject: p.Sub, Audience: p.Aud, IssuedAt: time.Unix(p.Iat, 0).UTC(),
-		ExpiresAt: time.Unix(p.Exp, 0).UTC(), ID: p.Jti, SessionID: p.Sid}
+		ExpiresAt: time.Unix(p.Exp, 0).UTC(), ID: p.Jti, SessionID: p.Sid, Generation: p.Gen, ClientID: p.Cid}
 	if len(extra) > 0 {
 		c.Extra = extra
 	}

@@ -244,6 +244,9 @@ func (i *Issuer) verifyRefreshJWS(tok string) (payload, string, error) {
 	if err := json.Unmarshal(body[:m], &p); err != nil {
 		return p, typ, fmt.Errorf("%w: claims: %v", ErrMalformed, err)
 	}
+	if _, err := checkClaimNames(body[:m]); err != nil {
+		return payload{}, typ, err
+	}
 	return p, typ, nil
 }
 

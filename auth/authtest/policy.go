@@ -68,7 +68,7 @@ var policyCases = []policyCase{
 			if s, _ := e.Store.Session(ctx, g.Session.ID); !s.Revoked() || s.RevokeReason != string(auth.CodeRefreshReused) {
 				t.Fatalf("session after reuse: %+v", s)
 			}
-			if in, err := e.Service.Introspect(ctx, g2.AccessToken); err != nil || in.Active {
+			if in, err := e.Service.Introspect(ctx, g2.AccessToken, false); err != nil || in.Active {
 				t.Fatalf("access token of a revoked session introspects %+v, %v", in, err)
 			}
 		},
@@ -180,6 +180,60 @@ var policyCases = []policyCase{
 			_, err := e.Service.Refresh(ctx, old.RefreshToken, "", auth.Meta{})
 			WantCode(t, err, auth.CodeRefreshExpired)
 			e.Refresh(t, live.RefreshToken)
+		},
+	},
+	{
+		name: "RenewalStopsOnceTheSessionRotates",
+		what: "bearer renewal keeps the token's generation, and an access token whose session has been refreshed since it was issued no longer renews (a stolen copy dies at the victim's next refresh), while the current one does",
+		run: func(t *testing.T, e *Env) {
+			ctx := t.Context()
+			g := e.SignIn(t, "a@example.com")
+			gen := func(tok string) int64 {
+				p, err := e.Service.Authenticate(ctx, tok)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return p.Claims.Generation
+			}
+			r, err := e.Service.RenewAccess(ctx, g.AccessToken)
+			if err != nil || gen(r.AccessToken) != 1 {
+				t.Fatalf("renewal at generation 1: %+v, %v", r, err)
+			}
+			stolen := r.AccessToken
+			e.Clock.Advance(time.Minute)
+			g2 := e.Refresh(t, g.RefreshToken)
+			if gen(g2.AccessToken) != 2 {
+				t.Fatalf("the refreshed access token carries generation %d, want 2", gen(g2.AccessToken))
+			}
+			for _, tok := range []string{g.AccessToken, stolen} {
+				_, err := e.Service.RenewAccess(ctx, tok)
+				WantCode(t, err, auth.CodeAccessSuperseded)
+			}
+			r2, err := e.Service.RenewAccess(ctx, g2.AccessToken)
+			if err != nil || gen(r2.AccessToken) != 2 {
+				t.Fatalf("renewal of the current token: %+v, %v", r2, err)
+			}
+			// The reissue inside the reuse interval hands out the current
+			// generation, which renews.
+			g3, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
+			if err != nil || !g3.Reissued || gen(g3.AccessToken) != 2 {
+				t.Fatalf("reissue: %+v, %v", g3, err)
+			}
+			if _, err := e.Service.RenewAccess(ctx, g3.AccessToken); err != nil {
+				t.Fatalf("renewal of the reissued token: %v", err)
+			}
+		},
+	},
+	{
+		name:   "RenewalWithoutRotationKeepsWorking",
+		what:   "with rotation off the generation never moves, so refreshes do not stop renewal (there is no reuse detection either)",
+		policy: func(p *auth.Policy) { p.Rotation = false },
+		run: func(t *testing.T, e *Env) {
+			g := e.SignIn(t, "a@example.com")
+			e.Refresh(t, g.RefreshToken)
+			if _, err := e.Service.RenewAccess(t.Context(), g.AccessToken); err != nil {
+				t.Fatalf("renewal after a refresh without rotation: %v", err)
+			}
 		},
 	},
 }

@@ -15,12 +15,18 @@ type refreshFailure struct{ error }
 
 func (r refreshFailure) Unwrap() error { return r.error }
 
+// bearerFailure marks errors of the routes protected by a bearer access
+// token: each of their 401s carries the RFC 6750 §3 challenge.
+type bearerFailure struct{ error }
+
+func (b bearerFailure) Unwrap() error { return b.error }
+
 // Status returns the HTTP status of a domain error code in this dialect.
 func Status(c auth.Code) int {
 	switch c {
 	case auth.CodeInvalidRequest:
 		return http.StatusBadRequest
-	case auth.CodeInvalidCredentials, auth.CodeInvalidToken:
+	case auth.CodeInvalidCredentials, auth.CodeInvalidToken, auth.CodeAccessSuperseded:
 		return http.StatusUnauthorized
 	case auth.CodeUserInactive:
 		return http.StatusForbidden
@@ -48,8 +54,10 @@ type errorBody struct {
 
 // WriteError is the canonical dialect's error mapping. Domain errors keep
 // their code; plumbing errors (*httpapi.Error) keep theirs; anything else is
-// a 500 whose cause is logged by the access log and never shown.
+// a 500 whose cause is logged by the access log and never shown. No error
+// is cached (Cache-Control: no-store): most answer a request about a token.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	httpapi.NoStore(w)
 	var ae *auth.Error
 	if errors.As(err, &ae) {
 		status := Status(ae.Code)
@@ -60,12 +68,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		if ae.RetryAfter > 0 {
 			httpapi.WriteRetryAfter(w.Header(), ae.RetryAfter)
 		}
-		if status >= 500 || status == http.StatusTooManyRequests {
-			httpapi.NoStore(w)
-		}
-		if ae.Code == auth.CodeInvalidToken {
-			// RFC 6750 §3: a 401 for a bearer-protected resource names the scheme.
-			w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token"`)
+		var bf bearerFailure
+		if status == http.StatusUnauthorized && (errors.As(err, &bf) || ae.Code == auth.CodeInvalidToken) {
+			// RFC 6750 §3: every 401 of a bearer-protected route names the
+			// scheme, with error="invalid_token" when a token was refused.
+			w.Header().Set("WWW-Authenticate", httpapi.BearerChallenge(err))
 		}
 		_ = httpapi.WriteJSON(w, status, errorBody{Error: string(ae.Code), Message: ae.Message})
 		return

@@ -49,6 +49,9 @@ func (h *handler) signUp(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) signIn(w http.ResponseWriter, r *http.Request) error {
+	if h.Cookie.CrossSite(r) {
+		return httpapi.CrossSiteRefused(httpapi.CodeCrossSite)
+	}
 	var in credentials
 	if err := httpapi.DecodeJSON(r, &in, httpapi.DecodeOptions{Strict: true}); err != nil {
 		return err
@@ -58,7 +61,7 @@ func (h *handler) signIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := h.Service.Now().UTC()
-	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
+	h.Cookie.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
 	abs, user := g.Session.AbsoluteExpiresAt.UTC(), httpapi.UserOf(g.User)
 	return h.tokens(w, r, "sign-in", TokenResponse{
 		AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, TokenType: "Bearer",
@@ -77,6 +80,9 @@ func (h *handler) tokens(w http.ResponseWriter, r *http.Request, kind string, re
 }
 
 func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
+	if h.Cookie.CrossSite(r) {
+		return httpapi.CrossSiteRefused(httpapi.CodeCrossSite)
+	}
 	var in refreshRequest
 	if err := httpapi.DecodeJSON(r, &in, httpapi.DecodeOptions{Strict: true}); err != nil {
 		return err
@@ -89,7 +95,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 		return refreshFailure{err}
 	}
 	now := h.Service.Now()
-	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
+	h.Cookie.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
 	return h.tokens(w, r, "refresh", TokenResponse{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
 		TokenType: "Bearer", ExpiresIn: seconds(g.AccessExpiresAt, now), RefreshExpiresIn: seconds(g.RefreshExpiresAt, now)})
 }
@@ -99,11 +105,11 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 func (h *handler) renew(w http.ResponseWriter, r *http.Request) error {
 	tok, ok := httpapi.BearerToken(r)
 	if !ok {
-		return &auth.Error{Code: auth.CodeInvalidToken, Message: "an access token is required (Authorization: Bearer)"}
+		return bearerFailure{httpapi.NoBearer()}
 	}
 	g, err := h.Service.RenewAccess(r.Context(), tok)
 	if err != nil {
-		return err
+		return bearerFailure{err}
 	}
 	return h.tokens(w, r, "renew", TokenResponse{AccessToken: g.AccessToken, TokenType: "Bearer",
 		ExpiresIn: seconds(g.AccessExpiresAt, h.Service.Now())})
@@ -112,7 +118,7 @@ func (h *handler) renew(w http.ResponseWriter, r *http.Request) error {
 func (h *handler) me(w http.ResponseWriter, r *http.Request) error {
 	u, err := httpapi.CurrentUser(r, h.Service)
 	if err != nil {
-		return err
+		return bearerFailure{err}
 	}
 	httpapi.NoStore(w)
 	return httpapi.WriteJSON(w, http.StatusOK, userResponse{User: u})
@@ -121,7 +127,7 @@ func (h *handler) me(w http.ResponseWriter, r *http.Request) error {
 func (h *handler) signOut(w http.ResponseWriter, r *http.Request) error {
 	p, err := httpapi.Principal(r, h.Service)
 	if err != nil {
-		return err
+		return bearerFailure{err}
 	}
 	var in signOutRequest
 	if r.ContentLength != 0 {
@@ -134,10 +140,10 @@ func (h *handler) signOut(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := h.Service.SignOut(r.Context(), p, scope); err != nil {
-		return err
+		return bearerFailure{err}
 	}
 	if scope != auth.ScopeOthers {
-		h.Cookie.Clear(w)
+		h.Cookie.Clear(w, r) // not for a cross-site request
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -146,11 +152,11 @@ func (h *handler) signOut(w http.ResponseWriter, r *http.Request) error {
 func (h *handler) sessions(w http.ResponseWriter, r *http.Request) error {
 	p, err := httpapi.Principal(r, h.Service)
 	if err != nil {
-		return err
+		return bearerFailure{err}
 	}
 	list, err := h.Service.ListSessions(r.Context(), p)
 	if err != nil {
-		return err
+		return bearerFailure{err}
 	}
 	out := sessionsResponse{Sessions: make([]Session, len(list))}
 	for i, s := range list {
@@ -163,10 +169,10 @@ func (h *handler) sessions(w http.ResponseWriter, r *http.Request) error {
 func (h *handler) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	p, err := httpapi.Principal(r, h.Service)
 	if err != nil {
-		return err
+		return bearerFailure{err}
 	}
 	if err := h.Service.RevokeSession(r.Context(), p, r.PathValue("id")); err != nil {
-		return err
+		return bearerFailure{err}
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

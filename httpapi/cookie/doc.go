@@ -15,9 +15,12 @@
 // the name to that if existing clients depend on it).
 //
 // Cross-site requests are refused before the cookie is read: a request whose
-// Origin is neither this server's host nor in CORS_ALLOWED_ORIGINS, or that a
-// browser marks Sec-Fetch-Site: cross-site, gets 403
-// (httpapi.Origins.SameOriginOrAllowed). A request without an Origin header
+// Origin is neither this server's (its host, PUBLIC_URL, the issuer) nor in
+// CORS_ALLOWED_ORIGINS, or that a browser marks Sec-Fetch-Site: cross-site,
+// gets 403 (httpapi.Origins.SameOriginOrAllowed); every other route that
+// sets the cookie applies the same rule (httpapi.RefreshCookie.CrossSite).
+// The route changes state, so HEAD, which http.ServeMux would run as a GET,
+// and every other method answer 405 with Allow: GET (httpapi.GETOnly). A request without an Origin header
 // (curl, a server, a same-origin GET) passes. The CORS middleware answers
 // preflights and, for allowed origins, sets Access-Control-Allow-Origin to
 // the exact origin with Access-Control-Allow-Credentials: true, so a

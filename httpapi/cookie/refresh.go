@@ -24,10 +24,12 @@ type Options struct {
 
 type handler struct{ Options }
 
-// Register mounts GET /api/refresh/refreshtoken on mux.
+// Register mounts GET /api/refresh/refreshtoken on mux. The route changes
+// state (it rotates the refresh token), so HEAD, which http.ServeMux would
+// hand to a GET route, answers 405 like every other method.
 func Register(mux *http.ServeMux, o Options) {
 	h := &handler{o}
-	mux.Handle("GET "+Path, httpapi.Handle(h.refresh, WriteError))
+	mux.Handle("GET "+Path, httpapi.GETOnly(httpapi.Handle(h.refresh, WriteError), WriteError))
 }
 
 type tokenResponse struct {
@@ -43,8 +45,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 	// Refuse before the token is touched: a cross-site page must not be
 	// able to rotate (and so spend) the user's refresh token.
 	if !h.Origins.SameOriginOrAllowed(r) {
-		return &httpapi.Error{Status: http.StatusForbidden, Code: "cross_site_request",
-			Message: "cross-site request refused: this origin is not allowed to use the refresh cookie"}
+		return httpapi.CrossSiteRefused(httpapi.CodeCrossSite)
 	}
 	tok, ok := h.Cookie.Value(r)
 	if !ok {
@@ -54,13 +55,13 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 	g, err := h.Service.Refresh(r.Context(), tok, "", httpapi.Meta(r, h.ClientIP, ""))
 	if err != nil {
 		if status, _ := Status(auth.ErrorCode(err)); status == http.StatusBadRequest || status == http.StatusNotFound {
-			h.Cookie.Clear(w) // the token can never work again
+			h.Cookie.Clear(w, r) // the token can never work again
 		}
 		return err
 	}
 	// Rotation off: g.RefreshToken is the presented token and
 	// g.RefreshExpiresAt its own expiry, so the cookie is set unchanged.
-	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
+	h.Cookie.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
 	httpapi.NoStore(w)
 	return httpapi.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: g.AccessToken})
 }

@@ -47,6 +47,11 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 		res *result
 		err error
 	)
+	// A sign-in or refresh sets the refresh cookie: a cross-site page must
+	// not plant one (login CSRF), so it is refused before anything else.
+	if (in.Action == "refresh" || in.Action == "" && in.Strategy == "local") && h.Cookie.CrossSite(r) {
+		return httpapi.CrossSiteRefused(httpapi.CodeCrossSite)
+	}
 	switch {
 	case in.Action == "refresh":
 		res, err = h.refresh(w, r, in)
@@ -76,7 +81,7 @@ func (h *handler) local(w http.ResponseWriter, r *http.Request, in createRequest
 	if err != nil {
 		return nil, err
 	}
-	return h.granted(w, "local", g)
+	return h.granted(w, r, "local", g)
 }
 
 // refresh is the refresh recipe's {action: "refresh", refresh_token}: new
@@ -101,17 +106,17 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request, in createReque
 		return nil, err
 	}
 	g.User = u
-	return h.granted(w, in.Strategy, g)
+	return h.granted(w, r, in.Strategy, g)
 }
 
 // granted is the result of a sign-in or refresh; it also sets the refresh
 // cookie.
-func (h *handler) granted(w http.ResponseWriter, strategy string, g *auth.Grant) (*result, error) {
+func (h *handler) granted(w http.ResponseWriter, r *http.Request, strategy string, g *auth.Grant) (*result, error) {
 	payload, err := payloadOf(g.AccessToken)
 	if err != nil {
 		return nil, err
 	}
-	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
+	h.Cookie.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
 	user := httpapi.UserOf(g.User)
 	return &result{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
 		Authentication: authentication{Strategy: strategy, AccessToken: g.AccessToken, Payload: payload}, User: &user}, nil
@@ -160,19 +165,20 @@ func (h *handler) jwt(ctx context.Context, accessToken string) (*result, auth.Pr
 func (h *handler) remove(w http.ResponseWriter, r *http.Request) error {
 	tok, ok := httpapi.BearerToken(r)
 	if !ok {
-		return &auth.Error{Code: auth.CodeInvalidToken, Message: "Not authenticated: an access token is required (Authorization: Bearer)"}
+		return bearerFailure{&auth.Error{Code: auth.CodeInvalidToken,
+			Message: "Not authenticated: an access token is required (Authorization: Bearer)", Err: httpapi.ErrNoBearer}}
 	}
 	if id := r.PathValue("id"); id != "" && id != tok {
-		return &auth.Error{Code: auth.CodeInvalidToken, Message: "Invalid access token"}
+		return bearerFailure{&auth.Error{Code: auth.CodeInvalidToken, Message: "Invalid access token"}}
 	}
 	res, p, err := h.jwt(r.Context(), tok)
 	if err != nil {
-		return err
+		return bearerFailure{err}
 	}
 	if err := h.Service.SignOut(r.Context(), p, auth.ScopeLocal); err != nil {
-		return err
+		return bearerFailure{err}
 	}
-	h.Cookie.Clear(w)
+	h.Cookie.Clear(w, r) // not for a cross-site request
 	httpapi.NoStore(w)
 	return httpapi.WriteJSON(w, http.StatusOK, res)
 }

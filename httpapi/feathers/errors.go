@@ -71,6 +71,12 @@ func status(c auth.Code) int {
 	return http.StatusInternalServerError
 }
 
+// bearerFailure marks the errors of DELETE /authentication, which takes a
+// bearer token: its 401s carry the RFC 6750 §3 challenge.
+type bearerFailure struct{ error }
+
+func (b bearerFailure) Unwrap() error { return b.error }
+
 // WriteError is the Feathers dialect's error mapping. Domain errors
 // (*auth.Error) and plumbing errors (*httpapi.Error) become the Feathers
 // error of their status with their code as data.reason; Retry-After and
@@ -99,6 +105,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 				w.Header()[k] = append([]string(nil), v...)
 			}
 		}
+	}
+	var bf bearerFailure
+	if code == http.StatusUnauthorized && errors.As(err, &bf) {
+		w.Header().Set("WWW-Authenticate", httpapi.BearerChallenge(err))
 	}
 	c := classes[code]
 	body := errorBody{Name: c.name, Message: msg, Code: code, ClassName: c.className}

@@ -15,6 +15,14 @@ type refreshFailure struct{ error }
 
 func (f refreshFailure) Unwrap() error { return f.error }
 
+// bearerFailure marks the errors of GET /auth/me, which takes a bearer
+// access token: a token refused for any reason (invalid, expired, its
+// session revoked) is a 401 invalid_token with the RFC 6750 §3 challenge,
+// the reason beside it.
+type bearerFailure struct{ error }
+
+func (b bearerFailure) Unwrap() error { return b.error }
+
 type errorBody struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description"`
@@ -69,25 +77,32 @@ func mapError(err error, h http.Header) (int, errorBody) {
 		if status == http.StatusInternalServerError {
 			break
 		}
-		var rf refreshFailure
-		if errors.As(err, &rf) && status < 500 && status != http.StatusTooManyRequests {
+		var (
+			rf refreshFailure
+			bf bearerFailure
+		)
+		switch {
+		case errors.As(err, &rf) && status < 500 && status != http.StatusTooManyRequests:
 			status, code = http.StatusBadRequest, "invalid_grant"
+		case errors.As(err, &bf) && status < 500 && status != http.StatusTooManyRequests:
+			status, code = http.StatusUnauthorized, "invalid_token"
 		}
 		if ae.RetryAfter > 0 {
 			httpapi.WriteRetryAfter(h, ae.RetryAfter)
 		}
 		if code == "invalid_token" {
 			// RFC 6750 §3: a 401 for a bearer-protected resource names the scheme.
-			h.Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token"`)
+			h.Set("WWW-Authenticate", httpapi.BearerChallenge(err))
 		}
-		return status, errorBody{Error: code, Description: ae.Message, Reason: string(ae.Code)}
+		return status, errorBody{Error: code, Description: httpapi.OAuthText(ae.Message), Reason: string(ae.Code)}
 	case errors.As(err, &he) && he.Status >= 400 && he.Status < 500:
 		// The plumbing's errors and the dialect's own RFC 6749 §5.2 ones
-		// (invalid_request, invalid_client, unsupported_grant_type).
+		// (invalid_request, invalid_client, invalid_scope,
+		// unsupported_grant_type).
 		for k, v := range he.Header {
 			h[k] = v
 		}
-		return he.Status, errorBody{Error: he.Code, Description: he.Message}
+		return he.Status, errorBody{Error: he.Code, Description: httpapi.OAuthText(he.Message), Reason: he.Reason}
 	}
 	return http.StatusInternalServerError, errorBody{Error: "server_error", Description: "internal error"}
 }

@@ -64,6 +64,9 @@ type userResponse struct {
 // JSON-encodes the body for a JSON Content-Type and form-encodes it
 // otherwise.
 func (h *handler) login(w http.ResponseWriter, r *http.Request) error {
+	if h.Cookie.CrossSite(r) {
+		return httpapi.CrossSiteRefused("invalid_request")
+	}
 	form, err := httpapi.DecodeForm(r)
 	if err != nil {
 		return err
@@ -108,7 +111,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) error {
 		return &httpapi.Error{Status: http.StatusBadRequest, Code: "unsupported_grant_type",
 			Message: `grant_type must be "refresh_token", or absent to sign in with email and password`}
 	}
-	return h.writeTokens(w, http.StatusOK, g)
+	return h.writeTokens(w, r, http.StatusOK, g)
 }
 
 // signup is POST /auth/signup. aurelia's signup() (src/authService.js lines
@@ -116,6 +119,9 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) error {
 // and, with loginOnSignup (default true, src/baseConfig.js line 64), reads
 // the response as a login response; so a sign-up also signs in.
 func (h *handler) signup(w http.ResponseWriter, r *http.Request) error {
+	if h.Cookie.CrossSite(r) {
+		return httpapi.CrossSiteRefused("invalid_request")
+	}
 	form, err := httpapi.DecodeForm(r)
 	if err != nil {
 		return err
@@ -142,11 +148,11 @@ func (h *handler) signup(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	return h.writeTokens(w, http.StatusCreated, g)
+	return h.writeTokens(w, r, http.StatusCreated, g)
 }
 
-func (h *handler) writeTokens(w http.ResponseWriter, status int, g *auth.Grant) error {
-	h.Cookie.Set(w, g.RefreshToken, g.RefreshExpiresAt)
+func (h *handler) writeTokens(w http.ResponseWriter, r *http.Request, status int, g *auth.Grant) error {
+	h.Cookie.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
 	httpapi.NoStore(w)
 	exp := int64(0)
 	if d := g.AccessExpiresAt.Sub(h.Service.Now()); d > 0 {
@@ -162,22 +168,31 @@ func (h *handler) writeTokens(w http.ResponseWriter, status int, g *auth.Grant) 
 func (h *handler) me(w http.ResponseWriter, r *http.Request) error {
 	u, err := httpapi.CurrentUser(r, h.Service)
 	if err != nil {
-		return err
+		return bearerFailure{err}
 	}
 	httpapi.NoStore(w)
 	return httpapi.WriteJSON(w, http.StatusOK, userResponse{User: u})
 }
 
-// clientOf returns the optional client_id. A client_secret is refused:
-// Latchkey has only public clients, and a single-page app cannot keep a
-// secret anyway (aurelia sends one when clientSecret is configured).
+// clientOf returns the optional client_id. Client credentials are refused
+// with 401 invalid_client (RFC 6749 §5.2): Latchkey has only public clients,
+// so it can verify none, and a single-page app cannot keep a secret anyway
+// (aurelia sends one when clientSecret is configured). A scope is refused
+// with invalid_scope until scopes exist (RFC 6749 §3.3).
+//
+// The Authorization header is not read: aurelia sends the old access token
+// there when it refreshes.
 func clientOf(form url.Values) (string, error) {
-	if form.Get("client_secret") != "" {
+	if form.Get("client_secret") != "" || form.Has("client_assertion") || form.Has("client_assertion_type") {
 		// No "WWW-Authenticate: Basic", unlike the OAuth dialect: this
 		// dialect's clients are browser apps, and a Basic challenge on a
 		// fetch makes browsers prompt for a password.
 		return "", &httpapi.Error{Status: http.StatusUnauthorized, Code: "invalid_client",
-			Message: "client authentication failed: only public clients (no client_secret) are supported"}
+			Message: "client authentication failed: only public clients (no client_secret or client_assertion) are supported"}
+	}
+	if form.Get("scope") != "" {
+		return "", &httpapi.Error{Status: http.StatusBadRequest, Code: "invalid_scope",
+			Message: "scope is not supported: leave it out (tokens carry no scopes)"}
 	}
 	id := form.Get("client_id")
 	if len(id) > 200 {

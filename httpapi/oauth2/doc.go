@@ -11,4 +11,14 @@
 // every refresh response (golang.org/x/oauth2 keeps the old one otherwise);
 // Basic client authentication with an empty secret is accepted for public
 // clients; a 400 never carries WWW-Authenticate.
+//
+// What a strict client or a conformance suite checks: every client
+// credential the server cannot verify (Latchkey has only public clients) is
+// 401 invalid_client before anything is consumed (clientID), and the
+// metadata advertises only "none"; a scope is invalid_scope; a token issued
+// to a client is refreshed and revoked only by that client; refresh tokens
+// introspect as inactive (no caller is an authenticated client);
+// error_description keeps to RFC 6749 §5.2's characters. While the refresh
+// cookie is on, a cross-site request to the token endpoint is refused (its
+// answer would set the cookie) and revocation leaves the cookie alone.
 package oauth2

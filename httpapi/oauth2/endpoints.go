@@ -15,6 +15,9 @@ type Options struct {
 	Cookie   *httpapi.RefreshCookie // set on sign-in and rotation when REFRESH_COOKIE=on
 	// Issuer is the RFC 8414 issuer: exactly the base URL clients use.
 	Issuer string
+	// BaseURL is the external base URL the endpoint URLs of the metadata
+	// are built from (PUBLIC_URL); Issuer when empty.
+	BaseURL string
 }
 
 type handler struct{ Options }
@@ -31,33 +34,35 @@ func Register(mux *http.ServeMux, o Options) {
 }
 
 // tokenForm reads the body shared by revocation (RFC 7009 §2.1) and
-// introspection (RFC 7662 §2.1): the form, client authentication (public
-// clients only), and the required "token" parameter.
-func tokenForm(r *http.Request) (url.Values, string, error) {
-	form, err := httpapi.DecodeForm(r)
-	if err != nil {
-		return nil, "", err
+// introspection (RFC 7662 §2.1): the form, the client (public clients
+// only: clientID refuses credentials), and the required "token" parameter.
+func tokenForm(r *http.Request, bearerOK bool) (form url.Values, client, tok string, err error) {
+	if form, err = httpapi.DecodeForm(r); err != nil {
+		return nil, "", "", err
 	}
-	if _, err := clientID(r, form); err != nil {
-		return nil, "", err
+	if client, err = clientID(r, form, bearerOK); err != nil {
+		return nil, "", "", err
 	}
-	tok := form.Get("token")
-	if tok == "" {
-		return nil, "", httpapi.InvalidRequest(`the "token" parameter is required`, nil)
+	if tok = form.Get("token"); tok == "" {
+		return nil, "", "", httpapi.InvalidRequest(`the "token" parameter is required`, nil)
 	}
-	return form, tok, nil
+	return form, client, tok, nil
 }
 
-// revoke is RFC 7009 §2: 200 for valid and unknown tokens alike.
+// revoke is RFC 7009 §2: 200 for valid and unknown tokens alike. A token
+// issued to a client is revoked only by a request that names that client
+// (400 unauthorized_client otherwise, §2.1). The refresh cookie is cleared,
+// except for a cross-site request: another site's page must not sign the
+// browser out.
 func (h *handler) revoke(w http.ResponseWriter, r *http.Request) error {
-	form, tok, err := tokenForm(r)
+	form, client, tok, err := tokenForm(r, false)
 	if err != nil {
 		return err
 	}
-	if err := h.Service.RevokeToken(r.Context(), tok, form.Get("token_type_hint")); err != nil {
+	if err := h.Service.RevokeToken(r.Context(), tok, form.Get("token_type_hint"), client); err != nil {
 		return err
 	}
-	h.Cookie.Clear(w)
+	h.Cookie.Clear(w, r)
 	httpapi.NoStore(w)
 	w.WriteHeader(http.StatusOK)
 	return nil
@@ -79,11 +84,13 @@ type introspection struct {
 
 // introspect is RFC 7662 §2: {"active": false} for anything not active now.
 func (h *handler) introspect(w http.ResponseWriter, r *http.Request) error {
-	_, tok, err := tokenForm(r)
+	_, _, tok, err := tokenForm(r, true)
 	if err != nil {
 		return err
 	}
-	in, err := h.Service.Introspect(r.Context(), tok)
+	// No caller is an authenticated client (public clients only), so
+	// refresh tokens are answered inactive (RFC 7662 §2.1).
+	in, err := h.Service.Introspect(r.Context(), tok, false)
 	if err != nil {
 		return err
 	}
@@ -113,17 +120,22 @@ type metadata struct {
 	SigningAlgValues              []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
 }
 
-// metadata is RFC 8414 §3: issuer equals the base URL clients use, exactly.
-// Latchkey has no authorization endpoint, so response_types_supported (a
-// required member) is empty.
+// metadata is RFC 8414 §3: issuer equals the base URL clients use, exactly;
+// the endpoints are under BaseURL. Latchkey has no authorization endpoint,
+// so response_types_supported (a required member) is empty. The client
+// authentication methods are what works: "none" (public clients; RFC 8414
+// §2), since every secret is refused.
 func (h *handler) metadata(w http.ResponseWriter, r *http.Request) error {
-	iss := h.Issuer
+	base := h.BaseURL
+	if base == "" {
+		base = h.Issuer
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	return httpapi.WriteJSON(w, http.StatusOK, metadata{
-		Issuer: iss, TokenEndpoint: iss + "/oauth/token", RevocationEndpoint: iss + "/oauth/revoke",
-		IntrospectionEndpoint: iss + "/oauth/introspect", JWKSURI: iss + "/.well-known/jwks.json",
+		Issuer: h.Issuer, TokenEndpoint: base + "/oauth/token", RevocationEndpoint: base + "/oauth/revoke",
+		IntrospectionEndpoint: base + "/oauth/introspect", JWKSURI: base + "/.well-known/jwks.json",
 		GrantTypesSupported: []string{"password", "refresh_token"}, ResponseTypesSupported: []string{},
-		TokenEndpointAuthMethods: []string{"none", "client_secret_basic"}, RevocationEndpointAuthMethods: []string{"none"},
+		TokenEndpointAuthMethods: []string{"none"}, RevocationEndpointAuthMethods: []string{"none"},
 		IntrospectionAuthMethods: []string{"none"},
 	})
 }

@@ -14,7 +14,8 @@ type errorBody struct {
 	Reason      string `json:"error_reason,omitempty"`
 }
 
-// WriteError maps every failure of this dialect to RFC 6749 §5.2's shape.
+// WriteError maps every failure of this dialect to RFC 6749 §5.2's shape,
+// error_description restricted to the characters §5.2 allows (OAuthText).
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	httpapi.NoStore(w)
 	var (
@@ -27,6 +28,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		switch ae.Code {
 		case auth.CodeInvalidRequest:
 			code = "invalid_request"
+		case auth.CodeClientMismatch:
+			// RFC 7009 §2.1 refuses the revocation of another client's
+			// token; RFC 6749 §5.2 has no closer code.
+			code = "unauthorized_client"
 		case auth.CodeRateLimited:
 			status, code = http.StatusTooManyRequests, "slow_down"
 		case auth.CodeUnavailable:
@@ -37,13 +42,13 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		if ae.RetryAfter > 0 {
 			httpapi.WriteRetryAfter(w.Header(), ae.RetryAfter)
 		}
-		_ = httpapi.WriteJSON(w, status, errorBody{Error: code, Description: ae.Message, Reason: string(ae.Code)})
+		_ = httpapi.WriteJSON(w, status, errorBody{Error: code, Description: httpapi.OAuthText(ae.Message), Reason: string(ae.Code)})
 	case errors.As(err, &he) && he.Status < 500:
 		// The plumbing's errors and the dialect's own RFC 6749 §5.2 ones.
 		for k, v := range he.Header {
 			w.Header()[k] = v
 		}
-		_ = httpapi.WriteJSON(w, he.Status, errorBody{Error: he.Code, Description: he.Message})
+		_ = httpapi.WriteJSON(w, he.Status, errorBody{Error: he.Code, Description: httpapi.OAuthText(he.Message), Reason: he.Reason})
 	default:
 		_ = httpapi.WriteJSON(w, http.StatusInternalServerError, errorBody{Error: "server_error", Description: "internal error"})
 	}

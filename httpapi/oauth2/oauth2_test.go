@@ -82,6 +82,47 @@ func TestGolangOAuth2Client(t *testing.T) {
 	}
 }
 
+// golang.org/x/oauth2 with a wrong client secret gets no tokens, whichever
+// way it sends the secret: its auto-detection first sends HTTP Basic, then,
+// after the 401, retries with the secret in the body, which used to be
+// ignored and got tokens (issue #25.2). Latchkey has only public clients, so
+// every secret is refused with invalid_client, and a refused refresh
+// consumes nothing.
+func TestGolangOAuth2ClientWrongSecret(t *testing.T) {
+	s := servertest.Start(t, nil)
+	s.SignUp(t, "ann@example.com", pw)
+	ctx := context.WithValue(context.Background(), xoauth2.HTTPClient, s.Client())
+	endpoint := func(style xoauth2.AuthStyle) xoauth2.Endpoint {
+		return xoauth2.Endpoint{TokenURL: s.URL + "/oauth/token", AuthStyle: style}
+	}
+	styles := map[string]xoauth2.AuthStyle{"auto-detect": xoauth2.AuthStyleAutoDetect, "header": xoauth2.AuthStyleInHeader, "params": xoauth2.AuthStyleInParams}
+	for name, style := range styles {
+		wrong := &xoauth2.Config{ClientID: "cli", ClientSecret: "wrong", Endpoint: endpoint(style)}
+		_, err := wrong.PasswordCredentialsToken(ctx, "ann@example.com", pw)
+		if re, ok := err.(*xoauth2.RetrieveError); !ok || re.ErrorCode != "invalid_client" || re.Response.StatusCode != 401 {
+			t.Fatalf("%s, wrong secret, password grant: %v", name, err)
+		}
+	}
+	good := &xoauth2.Config{ClientID: "cli", Endpoint: endpoint(xoauth2.AuthStyleInParams)}
+	tok, err := good.PasswordCredentialsToken(ctx, "ann@example.com", pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, style := range styles {
+		wrong := &xoauth2.Config{ClientID: "cli", ClientSecret: "wrong", Endpoint: endpoint(style)}
+		_, err := wrong.TokenSource(ctx, &xoauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		if re, ok := err.(*xoauth2.RetrieveError); !ok || re.ErrorCode != "invalid_client" {
+			t.Fatalf("%s, wrong secret, refresh: %v", name, err)
+		}
+	}
+	// None of the refused refreshes spent the token: the public client
+	// still refreshes with it, and gets a rotated one.
+	tok2, err := good.TokenSource(ctx, &xoauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	if err != nil || tok2.RefreshToken == tok.RefreshToken {
+		t.Fatalf("refresh after the refused ones: %+v, %v", tok2, err)
+	}
+}
+
 func TestTokenEndpointErrors(t *testing.T) {
 	s := servertest.Start(t, nil)
 	s.SignUp(t, "ann@example.com", pw)
@@ -136,7 +177,10 @@ func TestRevokeAndIntrospect(t *testing.T) {
 	if r.Status != 200 || m["active"] != true || m["token_use"] != "access" || m["sid"] == nil || m["sub"] == nil || m["exp"] == nil {
 		t.Fatalf("introspect access: %d %s", r.Status, r.Body)
 	}
-	if m := form(s, t, "/oauth/introspect", url.Values{"token": {tk.RefreshToken}}).Map(t); m["active"] != true || m["token_use"] != "refresh" {
+	// No caller of this endpoint is an authenticated client, so a refresh
+	// token is inactive whatever its state (RFC 7662 §2.1): a thief learns
+	// nothing without spending it.
+	if m := form(s, t, "/oauth/introspect", url.Values{"token": {tk.RefreshToken}}).Map(t); len(m) != 1 || m["active"] != false {
 		t.Fatalf("introspect refresh: %v", m)
 	}
 	if m := form(s, t, "/oauth/introspect", url.Values{"token": {"garbage"}}).Map(t); len(m) != 1 || m["active"] != false {

@@ -3,10 +3,19 @@
 // spent as much on encoding/json's tokenizer to list the keys as on decoding
 // the body itself, and an access token's claims are decoded a second time,
 // into a map, only when they have a member beyond the registered ones.
+// EachDecoded is the fallback through encoding/json for the objects the
+// byte scan cannot read (escaped or non-ASCII names).
 //
 // Its oracle is encoding/json: httpapi's FuzzScanKeys and token's
 // FuzzAccessClaimsDifferential check it against the tokenizer it avoids.
 package jsonkeys
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+)
 
 // SkipSpace returns the index of the first byte at or after i that is not
 // JSON whitespace (RFC 8259 §2).
@@ -29,55 +38,110 @@ func SkipSpace(data []byte, i int) int {
 // The caller then asks encoding/json, which also reports syntax errors with
 // positions.
 func FirstUnknown(data []byte, names map[string]bool) (unknown string, found, ok bool) {
+	ok = Each(data, func(key []byte) {
+		if !found && !names[string(key)] {
+			unknown, found = string(key), true // keep scanning: the object must be well formed
+		}
+	})
+	if !ok {
+		return "", false, false
+	}
+	return unknown, found, true
+}
+
+// Each calls fn with every top-level key of the JSON object in data, in
+// order, without decoding anything (key aliases data). It returns false when
+// it cannot tell, for the same inputs as FirstUnknown; fn may have been
+// called for some keys by then, so a caller that keeps state starts again
+// with EachDecoded.
+func Each(data []byte, fn func(key []byte)) bool {
 	i := SkipSpace(data, 0)
 	if i == len(data) || data[i] != '{' {
-		return "", false, false
+		return false
 	}
 	i = SkipSpace(data, i+1)
 	if i < len(data) && data[i] == '}' {
-		return "", false, true
+		return true
 	}
 	for i < len(data) {
 		if data[i] != '"' {
-			return "", false, false
+			return false
 		}
 		start := i + 1
 		j := start
 		for j < len(data) && data[j] != '"' {
 			if c := data[j]; c == '\\' || c < 0x20 || c >= 0x80 {
-				return "", false, false // escapes, control characters, non-ASCII: ask encoding/json
+				return false // escapes, control characters, non-ASCII: ask encoding/json
 			}
 			j++
 		}
 		if j == len(data) {
-			return "", false, false
+			return false
 		}
 		key := data[start:j]
 		i = SkipSpace(data, j+1)
 		if i == len(data) || data[i] != ':' {
-			return "", false, false
+			return false
 		}
 		if i = skipValue(data, SkipSpace(data, i+1)); i < 0 {
-			return "", false, false
+			return false
 		}
-		if !found && !names[string(key)] {
-			unknown, found = string(key), true // keep scanning: the object must be well formed
-		}
+		fn(key)
 		i = SkipSpace(data, i)
 		if i == len(data) {
-			return "", false, false
+			return false
 		}
 		switch data[i] {
 		case ',':
 			i = SkipSpace(data, i+1)
 		case '}':
-			return unknown, found, true
+			return true
 		default:
-			return "", false, false
+			return false
 		}
 	}
-	return "", false, false
+	return false
 }
+
+// EachDecoded calls fn with every top-level key of the JSON object in data,
+// unescaped (as encoding/json decodes it: invalid UTF-8 and lone surrogates
+// become U+FFFD), in order. It is Each through encoding/json's tokenizer, for
+// the objects Each leaves to it; it returns the tokenizer's error for input
+// that is not a well-formed object.
+func EachDecoded(data []byte, fn func(key []byte)) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != json.Delim('{') {
+		return errNotObject
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return errNotObject
+		}
+		fn([]byte(key))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errNotObject // data after the object
+	}
+	return nil
+}
+
+var errNotObject = errors.New("jsonkeys: not one JSON object")
 
 // skipValue returns the index just past the JSON value starting at data[i],
 // or -1 if there is none. It follows structure (strings, nesting) and leaves
