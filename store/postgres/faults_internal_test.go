@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/store/postgres/pgtest"
@@ -59,10 +60,20 @@ func waitLockWait(t *testing.T, db *DB, like string, n int) {
 // row (SELECT … FOR UPDATE) and releases it around the moment the batch's
 // statement times out. The client used to give up at QueryTimeout and drop
 // the connection while the statement, granted the lock a moment later,
-// committed anyway. Now the server's statement_timeout ends the statement a
-// margin before the client would, so every answer is the server's: for
-// every release offset, an error means the row did not move and success
-// means it did, and nothing is in doubt.
+// committed anyway, and Rotate reported a failure. Now the server's
+// statement_timeout ends the statement a margin before the client would:
+// for every release offset, a failure means the row did not move and
+// success means it did, and the failures are the server's own verdict
+// (57014, query_canceled: rolled back).
+//
+// An answer that does not come within the margin is reported as in doubt
+// (store.ErrInDoubt), never as a failure: that is the documented residue
+// (statement.go), and on a machine starved of CPU (load 14 on 2 cores,
+// under -race) the server's error can take longer than the 100 ms margin
+// to arrive. So in-doubt answers are allowed and logged; what is asserted
+// is the promise (no failure while the row advanced) and that the
+// server decided: without statement_timeout every failure here is the
+// client's timeout, in doubt.
 //
 // The lock is released by a timer at chosen offsets from the call: the
 // point is where the release falls relative to the timeouts, which are real
@@ -83,7 +94,7 @@ func TestRotateAtQueryTimeout(t *testing.T) {
 			offsets = append(offsets, d)
 		}
 	}
-	var failed, succeeded int
+	var failed, succeeded, verdicts, doubtful int
 	for i, offset := range offsets {
 		id := fmt.Sprintf("s%03d", i)
 		batchSession(t, db, id, nil)
@@ -102,21 +113,32 @@ func TestRotateAtQueryTimeout(t *testing.T) {
 		}
 		timer.Stop()
 		got := get(t, db, id)
+		var pgErr *pgconn.PgError
 		switch {
 		case errors.Is(rerr, store.ErrInDoubt):
-			t.Errorf("release at %v: outcome in doubt: %v (generation %d)", offset, rerr, got.Generation)
+			if !errors.Is(rerr, store.ErrUnavailable) {
+				t.Errorf("release at %v: in doubt without ErrUnavailable: %v", offset, rerr)
+			}
+			doubtful++
+			t.Logf("release at %v: in doubt (the answer missed the margin), generation %d: %v", offset, got.Generation, rerr)
 		case rerr != nil && got.Generation != 1:
 			t.Errorf("release at %v: Rotate failed (%v) but the session advanced to generation %d", offset, rerr, got.Generation)
 		case rerr == nil && got.Generation != 2:
 			t.Errorf("release at %v: Rotate succeeded but the session is at generation %d", offset, got.Generation)
 		case rerr != nil:
 			failed++
+			if errors.As(rerr, &pgErr) && pgErr.Code == "57014" {
+				verdicts++
+			}
 		default:
 			succeeded++
 		}
 	}
-	t.Logf("%d release offsets around statement_timeout %v and QueryTimeout %v: %d rotated, %d failed, every answer true",
-		len(offsets), server, queryTimeout, succeeded, failed)
+	t.Logf("%d release offsets around statement_timeout %v and QueryTimeout %v: %d rotated, %d failed (%d by the server's statement_timeout), %d in doubt",
+		len(offsets), server, queryTimeout, succeeded, failed, verdicts, doubtful)
+	if verdicts == 0 {
+		t.Error("no failure was the server's statement_timeout: the client's timer decided")
+	}
 }
 
 // TestRotateUnderRepeatableReadDefault: a database whose default isolation
