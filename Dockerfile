@@ -38,7 +38,10 @@ ARG LICENSES=NOASSERTION
 COPY --from=build /out/latchkey /latchkey
 COPY --from=build --chown=65532:65532 --chmod=0700 /out/data /data
 USER 65532:65532
-ENV DATABASE_URL=sqlite:///data/latchkey.db HTTP_ADDR=:8080
+# /metrics on a port of its own, not exposed: never on the published 8080.
+# SQLite's temporary files (an index build or a large sort, as in a
+# migration over a big table) on the volume: the image has no /tmp.
+ENV DATABASE_URL=sqlite:///data/latchkey.db HTTP_ADDR=:8080 METRICS_ADDR=:9090 SQLITE_TMPDIR=/data
 EXPOSE 8080
 VOLUME ["/data"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["/latchkey", "healthcheck"]

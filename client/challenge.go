@@ -1,9 +1,38 @@
 package client
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 )
+
+// expiredAt reports whether the access token has expired by the clock of
+// the target whose answer has header h: its exp claim (RFC 7519 §4.1.4;
+// Latchkey's access tokens are JWTs) is not after the answer's Date (RFC
+// 9110 §6.6.1). False when either is missing or unreadable.
+func expiredAt(accessToken string, h http.Header) bool {
+	date, err := http.ParseTime(h.Get("Date"))
+	if err != nil {
+		return false
+	}
+	parts := strings.Split(accessToken, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var claims struct {
+		Exp *int64 `json:"exp"`
+	}
+	if json.Unmarshal(raw, &claims) != nil || claims.Exp == nil {
+		return false
+	}
+	return !time.Unix(*claims.Exp, 0).After(date)
+}
 
 // bearerError returns the error parameter of the Bearer challenge in h's
 // WWW-Authenticate (RFC 6750 §3), e.g. "invalid_token", or "" when there is

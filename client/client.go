@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,8 +51,19 @@ type state struct {
 	refreshAt time.Time // when to refresh the access token, by the client's clock
 	gen       uint64
 	// forced is true when these tokens come from a refresh that a 401 asked
-	// for: a 401 for them does not rotate again (see Transport).
+	// for: a 401 for them does not rotate again (see Transport), unless
+	// they were accepted since and have expired at the target.
 	forced bool
+	// accepted is set once a target has answered a request carrying the
+	// access token with a status below 400 (nil in the zero state).
+	accepted *atomic.Bool
+}
+
+// accept records that a target took st's access token.
+func (st state) accept() {
+	if st.accepted != nil {
+		st.accepted.Store(true)
+	}
 }
 
 // Option configures a Client.
@@ -115,7 +127,7 @@ func WithRefreshMargin(d time.Duration) Option { return func(c *Client) { c.marg
 // OnTokens), resuming that session without signing in. A refresh token
 // alone is enough: the first call that needs an access token refreshes.
 func WithTokens(t Tokens) Option {
-	return func(c *Client) { c.st = state{tok: t, gen: 1} }
+	return func(c *Client) { c.st = state{tok: t, gen: 1, accepted: new(atomic.Bool)} }
 }
 
 // OnTokens registers a hook called with every new set of tokens: after
@@ -134,11 +146,17 @@ func WithTokens(t Tokens) Option {
 // restarts with an older refresh token is treated as a thief and its
 // session revoked.
 //
-// The hook may call Tokens but must not call methods that sign in, refresh
-// or sign out. If it panics or calls runtime.Goexit, the client recovers:
-// the call that got the tokens returns an error that wraps
-// ErrOnTokensFailed, and the tokens are kept in memory (the server has
-// already rotated) but were not persisted.
+// The hook may call Tokens (which still returns the previous tokens) and
+// no other method: one that needs an access token (Me, Sessions,
+// RevokeSession, a request through Transport, TokenSource's Token) may
+// wait for the refresh in progress, which waits for the hook, until the
+// call's context ends; Refresh does; SignIn and SignOut wait for ever.
+// Hand such work to another goroutine.
+//
+// If the hook panics or calls runtime.Goexit, the client recovers: the call
+// that got the tokens returns an error that wraps ErrOnTokensFailed, and
+// the tokens are kept in memory (the server has already rotated) but were
+// not persisted.
 func OnTokens(f func(Tokens)) Option { return func(c *Client) { c.save = f } }
 
 // New returns a client of the Latchkey server at baseURL, e.g.
@@ -147,13 +165,18 @@ func OnTokens(f func(Tokens)) Option { return func(c *Client) { c.save = f } }
 func New(baseURL string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
-		return nil, fmt.Errorf("latchkey: base URL: %w", err)
+		// url.Error repeats the URL as it was given, password and all.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("latchkey: base URL %q: %w", redacted(baseURL), err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("latchkey: base URL %q: want an absolute http or https URL", baseURL)
+		return nil, fmt.Errorf("latchkey: base URL %q: want an absolute http or https URL", u.Redacted())
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("latchkey: base URL %q: must not have a query or fragment", baseURL)
+		return nil, fmt.Errorf("latchkey: base URL %q: must not have a query or fragment", u.Redacted())
 	}
 	c := &Client{base: strings.TrimSuffix(u.String(), "/"), hc: http.DefaultClient, now: time.Now, timer: afterFunc,
 		attemptTimeout: DefaultRefreshAttemptTimeout, reuseInterval: DefaultReuseInterval}
@@ -189,6 +212,26 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	authed.Transport = c.Transport(app.Transport)
 	c.authed = &authed
 	return c, nil
+}
+
+// redacted returns the URL raw, which need not parse, with the password of
+// its userinfo replaced by "xxxxx", as url.URL.Redacted does.
+func redacted(raw string) string {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw
+	}
+	start := len(raw) - len(rest)
+	authority := rest
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		authority = rest[:end]
+	}
+	at := strings.LastIndex(authority, "@")
+	colon := strings.Index(authority, ":")
+	if at < 0 || colon < 0 || colon > at {
+		return raw
+	}
+	return raw[:start+colon+1] + "xxxxx" + raw[start+at:]
 }
 
 // afterFunc is time.AfterFunc with the shape of WithTimers.
@@ -240,7 +283,8 @@ func (c *Client) setTokens(t Tokens, lifetime time.Duration, ifGen uint64, f *fl
 	c.mu.Unlock()
 	err := c.persist(t)
 	c.mu.Lock()
-	c.st = state{tok: t, refreshAt: t.Expiry.Add(-c.marginFor(lifetime)), gen: c.st.gen + 1, forced: f != nil && f.forced}
+	c.st = state{tok: t, refreshAt: t.Expiry.Add(-c.marginFor(lifetime)), gen: c.st.gen + 1, forced: f != nil && f.forced,
+		accepted: new(atomic.Bool)}
 	st := c.st
 	c.mu.Unlock()
 	return st, true, err
@@ -320,7 +364,14 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, i
 
 // errorOf reads an error answer into an *Error.
 func (c *Client) errorOf(resp *http.Response) error {
-	e := &Error{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), c.now())}
+	// An HTTP-date Retry-After is a time by the server's clock: measure it
+	// from the answer's Date (RFC 9110 §6.6.1), by the same clock, so that
+	// a client whose own clock is wrong still waits as long as asked.
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		date = c.now()
+	}
+	e := &Error{Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), date)}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var b struct {
 		Error   string `json:"error"`

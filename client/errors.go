@@ -45,7 +45,8 @@ type Error struct {
 	Code    string
 	Message string
 	// RetryAfter is the server's Retry-After (RFC 9110 §10.2.3), for 429
-	// and 503 answers; zero when absent.
+	// and 503 answers; zero when absent or not a valid value, and at most
+	// MaxRetryAfter.
 	RetryAfter time.Duration
 }
 
@@ -87,8 +88,18 @@ func reauthCode(code string) bool {
 	return false
 }
 
+// MaxRetryAfter is the longest Retry-After the client honours: a longer
+// one (a day, or more than a time.Duration holds) is taken as this long.
+// Such a value comes from a misconfigured server or proxy, not from a
+// Latchkey server (its rate limits ask for at most a minute for a refresh);
+// honoured as it is, it would keep a session from refreshing, with its
+// user unable to work, for as long, while one refresh per MaxRetryAfter
+// puts no load on any server.
+const MaxRetryAfter = 10 * time.Minute
+
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP-date
-// (RFC 9110 §10.2.3), the latter measured against now.
+// (RFC 9110 §10.2.3), the latter measured from now, the answer's Date; at most
+// MaxRetryAfter.
 func retryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
@@ -97,11 +108,14 @@ func retryAfter(v string, now time.Time) time.Duration {
 		if s < 0 {
 			return 0
 		}
+		if s > int64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter // before multiplying: a huge s overflows
+		}
 		return time.Duration(s) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, MaxRetryAfter)
 		}
 	}
 	return 0

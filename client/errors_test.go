@@ -40,6 +40,8 @@ func TestErrorsFromAnswers(t *testing.T) {
 				if tt.header != "" {
 					w.Header().Set("Retry-After", tt.header)
 				}
+				// The server's clock, by which an HTTP-date is measured.
+				w.Header().Set("Date", servertest.Epoch.Format(http.TimeFormat))
 				w.WriteHeader(tt.status)
 				_, _ = w.Write([]byte(tt.body))
 			}))

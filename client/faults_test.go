@@ -113,6 +113,7 @@ const (
 	badGateway       // the server refreshes; a proxy answers 502 instead
 	down             // the server is not reached: 503 with Retry-After
 	lateDown         // the server refreshes, then answers 503 with Retry-After (a commit that timed out)
+	custom           // the front's respond answers, calling the server or not
 )
 
 // seenRefresh is a refresh request as the front saw it.
@@ -136,6 +137,9 @@ type front struct {
 	retryAfter string  // the Retry-After of down
 	seen       []seenRefresh
 	stalled    chan struct{} // one per stalled request, when the server has answered it
+	// respond answers a custom request; server runs the real handler on it
+	// (the refresh is carried out) and returns its answer.
+	respond func(w http.ResponseWriter, server func() *httptest.ResponseRecorder)
 }
 
 func newFront(t *testing.T, srv *servertest.Server) *front {
@@ -163,6 +167,9 @@ func (f *front) refreshes() []seenRefresh {
 
 func (f *front) serve(w http.ResponseWriter, r *http.Request) {
 	h := f.srv.Config.Handler
+	// The server's Date is by its clock, as every other time it sends (the
+	// http.Server would write the machine's).
+	w.Header().Set("Date", f.srv.Clock.Now().UTC().Format(http.TimeFormat))
 	if r.Method != http.MethodPost || r.URL.Path != "/token" {
 		h.ServeHTTP(w, r)
 		return
@@ -198,6 +205,19 @@ func (f *front) serve(w http.ResponseWriter, r *http.Request) {
 	if x == down {
 		record()
 		unavailable()
+		return
+	}
+	if x == custom {
+		f.mu.Lock()
+		respond := f.respond
+		f.mu.Unlock()
+		respond(w, func() *httptest.ResponseRecorder {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			seen.status, seen.gen = rec.Code, f.generation(body.RefreshToken)
+			return rec
+		})
+		record()
 		return
 	}
 	rec := httptest.NewRecorder()

@@ -33,9 +33,11 @@ type flight struct {
 	forced bool
 	// waiting counts the goroutines waiting for it (guarded by Client.mu).
 	waiting int
-	// retrying is closed when the first attempt failed and the flight goes
-	// on, and at the latest with done.
-	retrying chan struct{}
+	// firstOver is closed when the first attempt is over but the flight is
+	// not: the attempt failed and is retried, or it succeeded and the
+	// OnTokens hook is persisting its tokens; at the latest with done. A
+	// caller whose access token is still valid waits no longer.
+	firstOver chan struct{}
 	// done is closed when st and err are set.
 	done chan struct{}
 	st   state
@@ -64,9 +66,13 @@ type answer struct {
 func (c *Client) fly(ctx context.Context, f *flight, st state) {
 	defer c.land(f)
 	start := c.now()
+	unknown := false // whether an attempt so far may have been carried out
 	for n := 1; ; n++ {
 		ans, sent, err := c.attempt(ctx, st.tok.RefreshToken)
 		if err == nil {
+			if c.save != nil {
+				f.endFirst() // the hook may take long
+			}
 			f.st, f.err = c.keep(ans, sent, st, f)
 			return
 		}
@@ -78,15 +84,14 @@ func (c *Client) fly(ctx context.Context, f *flight, st state) {
 			}
 			return
 		}
-		pause, ok := c.retryPause(n, start, err)
+		unknown = unknown || outcomeUnknown(err)
+		pause, ok := c.retryPause(n, start, unknown, err)
 		if !ok {
 			c.holdAfter(st.gen, err)
 			f.st, f.err = st, err
 			return
 		}
-		if n == 1 {
-			close(f.retrying)
-		}
+		f.endFirst()
 		c.sleep(pause)
 		c.mu.Lock()
 		cur := c.st
@@ -108,10 +113,16 @@ func (c *Client) land(f *flight) {
 	}
 	c.mu.Unlock()
 	close(f.done)
+	f.endFirst()
+}
+
+// endFirst closes f.firstOver, unless it is closed already. Only the
+// flight's own goroutine calls it.
+func (f *flight) endFirst() {
 	select {
-	case <-f.retrying:
+	case <-f.firstOver:
 	default:
-		close(f.retrying)
+		close(f.firstOver)
 	}
 }
 
@@ -195,12 +206,14 @@ func retryAfterOf(err error) time.Duration {
 }
 
 // retryPause returns how long to wait before retrying attempt n of a refresh
-// that started at start, or false if it must not be retried now: its
-// outcome is known, or the retry could not end within the reuse interval
-// of the start (past it, if the server did rotate, the same token would be
-// taken for a stolen one).
-func (c *Client) retryPause(n int, start time.Time, err error) (time.Duration, bool) {
-	if n >= maxAttempts || !outcomeUnknown(err) {
+// that started at start and failed with err, or false if it must not be
+// retried now: no attempt's outcome is unknown, or the retry could not end
+// within the reuse interval of the start (past it, if the server did
+// rotate, the same token would be taken for a stolen one). An answer that
+// says its own attempt was not carried out (a 429, say) leaves an earlier
+// attempt's outcome unknown: the refresh is still retried.
+func (c *Client) retryPause(n int, start time.Time, unknown bool, err error) (time.Duration, bool) {
+	if n >= maxAttempts || !unknown {
 		return 0, false
 	}
 	d := firstRetryPause << (n - 1)

@@ -39,8 +39,8 @@ const (
 	needNow need = iota
 	// needSoon: the access token is due but still valid. The caller starts
 	// a refresh if none is in progress and waits for its first attempt, but
-	// it does not wait for someone else's refresh or for retries: it goes
-	// on with the access token it has.
+	// it does not wait for someone else's refresh, for retries or for the
+	// OnTokens hook: it goes on with the access token it has.
 	needSoon
 	// needAfter401: a target refused the access token. Like needNow, and
 	// the tokens this refresh gets are marked forced.
@@ -130,7 +130,7 @@ func (c *Client) refresh(ctx context.Context, seen uint64, n need) (state, error
 			c.mu.Unlock()
 			return st, err
 		}
-		f = &flight{gen: seen, forced: n == needAfter401, done: make(chan struct{}), retrying: make(chan struct{})}
+		f = &flight{gen: seen, forced: n == needAfter401, done: make(chan struct{}), firstOver: make(chan struct{})}
 		c.fl = f
 		go c.fly(context.WithoutCancel(ctx), f, st)
 	}
@@ -141,14 +141,14 @@ func (c *Client) refresh(ctx context.Context, seen uint64, n need) (state, error
 		f.waiting--
 		c.mu.Unlock()
 	}()
-	var retrying <-chan struct{} // nil: wait for the outcome
+	var firstOver <-chan struct{} // nil: wait for the outcome
 	if n == needSoon {
-		retrying = f.retrying
+		firstOver = f.firstOver
 	}
 	select {
 	case <-f.done:
 		return f.st, f.err
-	case <-retrying:
+	case <-firstOver:
 		select {
 		case <-f.done:
 			return f.st, f.err

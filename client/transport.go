@@ -25,7 +25,11 @@ import (
 //     error="invalid_token" (RFC 6750 §3.1; the server's clock is ahead,
 //     say), after a refresh — and not if the token refused was itself got
 //     by such a refresh, so a target that refuses every token costs at most
-//     one rotation per scheduled refresh.
+//     one rotation per scheduled refresh. Unless that token has been
+//     accepted since, and has now expired by the target's clock (the
+//     answer's Date is not before the token's exp claim): the machine slept,
+//     say, and its clock, by which the client schedules refreshes, stood
+//     still meanwhile.
 //
 // Otherwise the 401 is returned as it is. A second 401 is returned to the
 // caller.
@@ -57,14 +61,15 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req.Body)
 		return nil, err
 	}
-	resp, err := t.send(req, st.tok, req.Body)
+	resp, err := t.send(req, st, req.Body)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return resp, nil // the body is gone: nothing to retry with
 	}
-	next, retry, err := t.c.afterUnauthorized(ctx, st, bearerError(resp.Header) == "invalid_token")
+	next, retry, err := t.c.afterUnauthorized(ctx, st, bearerError(resp.Header) == "invalid_token",
+		expiredAt(st.tok.AccessToken, resp.Header))
 	if err != nil {
 		discard(resp)
 		return nil, err
@@ -79,19 +84,21 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	discard(resp)
-	return t.send(req, next.tok, body)
+	return t.send(req, next, body)
 }
 
 // afterUnauthorized decides what to do after the access token of used was
-// refused: it returns the tokens to retry with, or false to return the 401.
-func (c *Client) afterUnauthorized(ctx context.Context, used state, invalidToken bool) (state, bool, error) {
+// refused, as invalid_token or not, and expired by the target's clock or
+// not: it returns the tokens to retry with, or false to return the 401.
+func (c *Client) afterUnauthorized(ctx context.Context, used state, invalidToken, expired bool) (state, bool, error) {
 	c.mu.Lock()
 	cur := c.st
 	c.mu.Unlock()
 	if cur.gen == used.gen {
-		if !invalidToken || cur.forced {
+		if !invalidToken || (cur.forced && !(expired && cur.accepted.Load())) {
 			// A refusal for another reason, or of a token just got because
-			// of a 401: a new token would fare no better.
+			// of a 401 and not since seen to work and expire: a new token
+			// would fare no better.
 			return cur, false, nil
 		}
 		// Refresh from the generation this request used: if another
@@ -109,13 +116,18 @@ func (c *Client) afterUnauthorized(ctx context.Context, used state, invalidToken
 	return cur, cur.tok.AccessToken != used.tok.AccessToken, nil
 }
 
-// send sends a copy of req with the access token and the given body; the
-// RoundTripper contract forbids changing req itself.
-func (t *transport) send(req *http.Request, tok Tokens, body io.ReadCloser) (*http.Response, error) {
+// send sends a copy of req with st's access token and the given body (the
+// RoundTripper contract forbids changing req itself), and records whether
+// the target accepted the token.
+func (t *transport) send(req *http.Request, st state, body io.ReadCloser) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	r.Body = body
-	r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
-	return t.base.RoundTrip(r)
+	r.Header.Set("Authorization", "Bearer "+st.tok.AccessToken)
+	resp, err := t.base.RoundTrip(r)
+	if err == nil && resp.StatusCode < 400 {
+		st.accept()
+	}
+	return resp, err
 }
 
 // discard drains a little of resp's body, so the connection can be reused,

@@ -83,7 +83,7 @@ type Config struct {
 	PasswordHashConcurrency int      `name:"password-hash-concurrency" env:"PASSWORD_HASH_CONCURRENCY" default:"0" help:"Most argon2id hashes computed at once (each takes about 20 MB); 0: half the CPUs the process may use (GOMAXPROCS at start, which follows a container's CPU limit), at least one."`
 	KeyReloadInterval       Duration `name:"key-reload-interval" env:"KEY_RELOAD_INTERVAL" default:"30s" help:"How often an instance re-reads signing keys from the database (picks up rotations by other instances)."`
 	ShutdownDrainDelay      Duration `name:"shutdown-drain-delay" env:"SHUTDOWN_DRAIN_DELAY" default:"0s" help:"On SIGTERM, how long the server keeps serving with GET /readyz answering 503 before it stops listening (load balancers stop routing to it meanwhile); 0: stop listening at once."`
-	ShutdownTimeout         Duration `name:"shutdown-timeout" env:"SHUTDOWN_TIMEOUT" default:"10s" help:"How long a stopping server waits for requests in flight."`
+	ShutdownTimeout         Duration `name:"shutdown-timeout" env:"SHUTDOWN_TIMEOUT" default:"10s" help:"How long a stopping server waits for requests in flight; then it closes their connections."`
 	LogLevel                string   `name:"log-level" env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
 	LogFormat               string   `name:"log-format" env:"LOG_FORMAT" default:"json" help:"json or text."`
 }

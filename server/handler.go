@@ -88,7 +88,8 @@ func Serve(ctx context.Context, a *App) error {
 // keeps serving for SHUTDOWN_DRAIN_DELAY, closing each connection after its
 // answer, so that requests a load balancer still routes here while it
 // notices are served; then it stops listening and waits up to
-// SHUTDOWN_TIMEOUT for the requests in flight.
+// SHUTDOWN_TIMEOUT for the requests in flight, and closes the connections
+// of any still running (logged; the stop still succeeds).
 func ServeListener(ctx context.Context, a *App, ln net.Listener) error {
 	h, err := a.Handler()
 	if err != nil {
@@ -138,7 +139,17 @@ func ServeListener(ctx context.Context, a *App, ln net.Listener) error {
 	defer cancel()
 	var shutdownErr error
 	for _, srv := range servers {
-		if err := srv.Shutdown(sctx); err != nil && shutdownErr == nil {
+		err := srv.Shutdown(sctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The bound was reached, as it may be on any stop (a slow
+			// upload, a client holding a body open): that is the setting
+			// at work, not a failed stop. Cut what is left now, before
+			// the store closes under its handlers.
+			a.Logger.Warn("stopping: SHUTDOWN_TIMEOUT passed with requests in flight; closing their connections",
+				"timeout", a.Config.ShutdownTimeout.D().String())
+			err = srv.Close()
+		}
+		if err != nil && shutdownErr == nil {
 			shutdownErr = err
 		}
 	}

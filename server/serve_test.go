@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/config"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/server"
 	"github.com/latchkey-dev/latchkey/server/servertest"
@@ -184,5 +187,60 @@ func waitUp(t *testing.T, url string) {
 			t.Fatalf("%s: not up: %v", url, err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A client that never finishes its request (a slow upload, or an attacker
+// holding a body open) must not turn a stop into a failure: when
+// SHUTDOWN_TIMEOUT passes with it still in flight, the server closes its
+// connection, says so naming the setting, and returns nil, so that the
+// process exits 0 as on any other stop.
+func TestShutdownTimeoutWithSlowClient(t *testing.T) {
+	logs := &testkit.Buffer{}
+	app := openApp(t, func(c *config.Config) { c.ShutdownTimeout = config.Duration(300 * time.Millisecond) })
+	app.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	base, stop, done := serve(t, app)
+	waitUp(t, base+"/healthz")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The headers, asking to continue: the server's "100 Continue" says the
+	// handler has started reading the body. Then part of the body, and no
+	// more: the request stays in flight.
+	if _, err := io.WriteString(conn, "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+		"Content-Length: 100\r\nExpect: 100-continue\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 100 ") {
+		t.Fatalf("want 100 Continue, got %q %v", status, err)
+	}
+	if _, err := io.WriteString(conn, `{"refre`); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	select {
+	case err := <-done:
+		done <- nil // for the cleanup
+		if err != nil {
+			t.Errorf("ServeListener after SHUTDOWN_TIMEOUT with a slow client: %v; want nil (exit 0)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ServeListener did not return after SHUTDOWN_TIMEOUT")
+	}
+	if !strings.Contains(logs.String(), "SHUTDOWN_TIMEOUT") {
+		t.Errorf("no log line names SHUTDOWN_TIMEOUT:\n%s", logs.String())
+	}
+	// The slow client's connection is closed by the server, not left to the
+	// process's exit (or the store closing under its handler).
+	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.ReadAll(conn); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Error("the slow client's connection is still open after ServeListener returned")
+		}
 	}
 }

@@ -83,3 +83,31 @@ export function validateImageUri(value: string | undefined): string {
   }
   return value;
 }
+
+/**
+ * Checks PUBLIC_URL the way Latchkey does at start-up (it refuses to start
+ * otherwise): an absolute http(s) URL with a host and no user, query or
+ * fragment (a path is allowed). `schemes` are the ones this stack allows:
+ * https only, unless it is a demo stack. Returns the value unchanged.
+ */
+export function validatePublicUrl(value: string, schemes: readonly string[] = ['https:']): string {
+  const example = 'e.g. -c publicUrl=https://auth.example.com';
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new Error(`publicUrl: ${JSON.stringify(value)} is not an absolute URL; ${example}`);
+  }
+  if (!schemes.includes(u.protocol)) {
+    const want = schemes.map((p) => p + '//').join(' or ');
+    throw new Error(`publicUrl: ${JSON.stringify(value)} must be an ${want} URL the certificate covers; ${example}`);
+  }
+  // WHATWG URL drops an empty query or fragment ("…?", "…#"): read the raw text too.
+  if (u.hostname === '' || u.username !== '' || u.password !== '' || /[?#]/.test(value)) {
+    throw new Error(
+      `publicUrl: ${JSON.stringify(value)}: a base URL has a host and no user, query or fragment ` +
+        `(latchkey would refuse to start); ${example}`,
+    );
+  }
+  return value;
+}

@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { checkRefreshWithinSession, validateImageUri, validateRefreshExpiresIn } from './config';
+import { checkRefreshWithinSession, validateImageUri, validatePublicUrl, validateRefreshExpiresIn } from './config';
 
 /** Characters kept out of the generated database password so it can sit in a URL unescaped. */
 const URL_UNSAFE_PASSWORD_CHARS = ' !"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
@@ -83,9 +83,17 @@ export class LatchkeyStack extends Stack {
             'which no certificate covers. For a throwaway demo, set insecureDemoWithoutTls=true.',
         );
       }
-      if (!props.publicUrl.startsWith('https://')) {
-        throw new Error(`publicUrl: ${JSON.stringify(props.publicUrl)} must be an https:// URL the certificate covers`);
+      validatePublicUrl(props.publicUrl);
+    } else {
+      if (props.certificateArn) {
+        // The demo listener is plain HTTP: a certificate given with it would
+        // be dropped, and an https:// issuer served over http.
+        throw new Error(
+          'insecureDemoWithoutTls=true serves plain HTTP, but certificateArn is set: drop insecureDemoWithoutTls ' +
+            'to serve HTTPS with the certificate, or drop certificateArn for a demo',
+        );
       }
+      if (props.publicUrl) validatePublicUrl(props.publicUrl, ['http:', 'https:']);
     }
 
     // Network: public subnets for the ALB (and the NAT), private subnets with

@@ -315,6 +315,34 @@ describe('(item 5) TLS is required', () => {
     assert.throws(build({ certificateArn: CERT, publicUrl: 'http://auth.example.com' }), /must be an https:\/\/ URL/);
   });
 
+  // latchkey refuses these PUBLIC_URLs at start-up (config.checkPublicURL):
+  // a stack that synthesizes with one deploys tasks that crash-loop until
+  // the deployment circuit breaker rolls the stack back.
+  for (const bad of [
+    'https://',
+    'https://auth.example.com?tenant=1',
+    'https://auth.example.com?',
+    'https://auth.example.com#top',
+    'https://admin:pw@auth.example.com',
+    'https://auth example.com',
+  ]) {
+    it(`refuses publicUrl ${JSON.stringify(bad)}, which latchkey refuses at start-up`, () => {
+      assert.throws(build({ certificateArn: CERT, publicUrl: bad }), /publicUrl/);
+    });
+  }
+
+  it('accepts the publicUrls latchkey accepts: a path, a port, a trailing slash', () => {
+    for (const good of ['https://auth.example.com/', 'https://example.com/auth', 'https://auth.example.com:8443']) {
+      assert.doesNotThrow(build({ certificateArn: CERT, publicUrl: good }), good);
+    }
+  });
+
+  // The demo switch must not quietly drop a certificate it is given: the
+  // stack would serve plain HTTP under an https:// issuer.
+  it('refuses insecureDemoWithoutTls together with a certificate', () => {
+    assert.throws(build({ insecureDemoWithoutTls: 'true', certificateArn: CERT, publicUrl: URL }), /insecureDemoWithoutTls.*certificateArn/);
+  });
+
   it('builds a plain-HTTP demo stack only when asked by name, single-AZ and deletable', () => {
     const s = synth(stackOf(build({ insecureDemoWithoutTls: 'true' })()));
     const publicUrl = only(envEntries(s.app, 'PUBLIC_URL'), 'PUBLIC_URL');

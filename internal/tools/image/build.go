@@ -75,7 +75,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		o.Version, o.Revision, created.Format(time.RFC3339), *o.Modified)
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags="+ldflags, "-o", bin, "./cmd/latchkey")
 	cmd.Dir = o.Root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+o.Arch, "GOFLAGS=-buildvcs=false")
+	// The environment may not choose the code generated: the baseline
+	// instruction sets (a CI runner's GOAMD64=v3 would make a binary that
+	// dies on CPUs without AVX2) and no experiments, whatever the machine.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+o.Arch, "GOFLAGS=-buildvcs=false",
+		"GOAMD64=v1", "GOARM64=v8.0", "GOEXPERIMENT=", "GOFIPS140=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build ./cmd/latchkey: %w\n%s", err, out)
 	}

@@ -32,11 +32,12 @@ import (
 
 const testRef = Repository + ":test"
 
-// buildImage builds the image into dir by running the command itself,
-// `go run ./internal/tools/image`, with the version fixed (the tree may have
-// uncommitted changes). A separate process, not Build in the test binary:
-// under -race the compression would take minutes.
-func buildImage(t *testing.T, dir string) (*Result, string) {
+// buildImage builds the image into dir by running the command itself (as
+// `go run ./internal/tools/image` would, compiled once), with the version
+// fixed (the tree may have uncommitted changes). A separate process, not
+// Build in the test binary: under -race the compression would take minutes.
+// env is added to the command's environment.
+func buildImage(t *testing.T, dir string, env ...string) (*Result, string) {
 	t.Helper()
 	root, err := moduleRoot()
 	if err != nil {
@@ -45,14 +46,17 @@ func buildImage(t *testing.T, dir string) (*Result, string) {
 	out := filepath.Join(dir, "latchkey.tar")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "run", "./internal/tools/image", "-tag", testRef, "-o", out, "-arch", "amd64", "-version", "v0.0.0-test")
+	cmd := exec.CommandContext(ctx, imageTool(t, root), "-tag", testRef, "-o", out, "-arch", "amd64", "-version", "v0.0.0-test")
 	cmd.Dir = root
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	b, err := cmd.CombinedOutput()
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) || strings.Contains(string(b), "outside a git checkout") {
 			skipOutsideCI(t, "cannot build the image here: "+strings.TrimSpace(string(b)))
 		}
-		t.Fatalf("go run ./internal/tools/image: %v\n%s", err, b)
+		t.Fatalf("./internal/tools/image: %v\n%s", err, b)
 	}
 	// digest sha256:…
 	// compressed N bytes (… MiB); version V, revision R
@@ -70,7 +74,7 @@ func buildImage(t *testing.T, dir string) (*Result, string) {
 		}
 	}
 	if r.Digest.Hex == "" || r.Size == 0 || r.Revision == "" {
-		t.Fatalf("go run ./internal/tools/image: unexpected output:\n%s", b)
+		t.Fatalf("./internal/tools/image: unexpected output:\n%s", b)
 	}
 	return r, out
 }
@@ -88,6 +92,35 @@ var shared struct {
 	sync.Mutex
 	dir, path string
 	r         *Result
+}
+
+var tool struct {
+	sync.Mutex
+	dir, path string
+}
+
+// imageTool compiles ./internal/tools/image once per test binary.
+func imageTool(t *testing.T, root string) string {
+	t.Helper()
+	tool.Lock()
+	defer tool.Unlock()
+	if tool.path == "" {
+		dir, err := os.MkdirTemp("", "latchkey-image-tool-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tool.dir = dir
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "image"), "./internal/tools/image")
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			if errors.Is(err, exec.ErrNotFound) {
+				skipOutsideCI(t, "cannot build the image here: "+err.Error())
+			}
+			t.Fatalf("go build ./internal/tools/image: %v\n%s", err, b)
+		}
+		tool.path = filepath.Join(dir, "image")
+	}
+	return tool.path
 }
 
 // sharedImage is one build for the tests that only read it.
@@ -111,6 +144,9 @@ func TestMain(m *testing.M) {
 	if shared.dir != "" {
 		os.RemoveAll(shared.dir)
 	}
+	if tool.dir != "" {
+		os.RemoveAll(tool.dir)
+	}
 	os.Exit(code)
 }
 
@@ -127,6 +163,18 @@ func TestImageReproducible(t *testing.T) {
 		t.Fatal("two builds, one digest, but the tarballs differ")
 	}
 	t.Logf("two builds: one digest %s", a.Digest)
+}
+
+// The image is the commit's, not the build machine's: Go settings in the
+// builder's environment that change the code generated (a CI runner's
+// GOAMD64=v3 would make a binary that dies on CPUs before AVX2, and another
+// digest) do not reach the image's build.
+func TestImageIgnoresBuildEnvironment(t *testing.T) {
+	a, _ := sharedImage(t)
+	b, _ := buildImage(t, t.TempDir(), "GOAMD64=v3")
+	if a.Digest != b.Digest {
+		t.Fatalf("GOAMD64=v3 in the builder's environment changed the image: %s, not %s", b.Digest, a.Digest)
+	}
 }
 
 // The image tarball is read back both ways (docker-archive with
@@ -324,14 +372,22 @@ func TestImageRuns(t *testing.T) {
 	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	addr := freeAddr(t)
-	// `docker run -e` overrides: a free loopback port, production settings.
-	env := append(slices.Clone(cf.Config.Env), "HTTP_ADDR="+addr, "APP_ENV=production",
+	addr, maddr := freeAddr(t), freeAddr(t)
+	// `docker run -e` overrides: free loopback ports (the container shares
+	// the host's network here), production settings.
+	env := append(slices.Clone(cf.Config.Env), "HTTP_ADDR="+addr, "METRICS_ADDR="+maddr, "APP_ENV=production",
 		"REFRESH_TOKEN_SECRET="+hex.EncodeToString(secret), "PUBLIC_URL=http://"+addr, "LOG_FORMAT=text")
 	base := "http://" + addr
 
 	c := startContainer(t, img, cf.Config, env, volume)
 	tokens := signIn(t, base)
+	// /metrics on its own port only (the image's METRICS_ADDR), 404 on the API's.
+	if code := getStatus(t, base+"/metrics"); code != http.StatusNotFound {
+		t.Errorf("GET /metrics on HTTP_ADDR: %d; want 404", code)
+	}
+	if code := getStatus(t, "http://"+maddr+"/metrics"); code != http.StatusOK {
+		t.Errorf("GET /metrics on METRICS_ADDR: %d; want 200", code)
+	}
 	successor := refresh(t, base, tokens.RefreshToken)
 	if out, err := c.exec(t, "healthcheck"); err != nil || !strings.Contains(out, `"database":"ok"`) {
 		t.Fatalf("latchkey healthcheck in the container: %v\n%s", err, out)
@@ -433,6 +489,7 @@ func startContainer(t *testing.T, img v1.Image, cfg v1.Config, env []string, vol
 		}
 		select {
 		case err := <-c.done:
+			c.done <- err // for the cleanup, which waits for the exit
 			t.Fatalf("the container exited before it served: %v\n%s", err, c.logs.String())
 		default:
 		}
@@ -529,6 +586,16 @@ func refresh(t *testing.T, base, rt string) string {
 		t.Fatalf("refresh: no successor token")
 	}
 	return tk.RefreshToken
+}
+
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func freeAddr(t *testing.T) string {

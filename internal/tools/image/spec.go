@@ -21,16 +21,24 @@ const (
 	// Binary is the entrypoint; DataDir the volume holding the SQLite file.
 	Binary  = "/latchkey"
 	DataDir = "/data"
-	// Port is HTTP_ADDR's.
-	Port = "8080"
+	// Port is HTTP_ADDR's, the one exposed. MetricsPort is METRICS_ADDR's:
+	// /metrics is there only, not on the port a proxy or `docker run -p`
+	// publishes; it is not exposed either (`docker run -P` would publish it).
+	Port        = "8080"
+	MetricsPort = "9090"
 )
 
-// Env is the environment the image sets: the SQLite file on the volume and
-// the port. BuildKit gives an image from scratch a default PATH as well;
-// the builder does the same, so that both images run alike.
+// Env is the environment the image sets: the SQLite file on the volume, the
+// API's port, /metrics on a port of its own, and SQLite's directory for temporary files (an index build or a sort
+// that outgrows the page cache, as a migration over a large table does):
+// the volume too, since the image has no /tmp and its root may be read-only.
+// BuildKit gives an image from scratch a default PATH as well; the builder
+// does the same, so that both images run alike.
 var Env = []string{
 	"DATABASE_URL=sqlite://" + DataDir + "/latchkey.db",
 	"HTTP_ADDR=:" + Port,
+	"METRICS_ADDR=:" + MetricsPort,
+	"SQLITE_TMPDIR=" + DataDir,
 }
 
 // DefaultPath is the PATH BuildKit sets on an image with none.
