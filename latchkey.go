@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/httpapi/canonical"
+	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/token"
@@ -37,8 +40,9 @@ const (
 	Feathers = "feathers"
 )
 
-// AllDialects lists every dialect, in the order DIALECTS prints them.
-var AllDialects = []string{Canonical, OAuth2, Login, Cookie, Feathers}
+// AllDialects returns every dialect, in the order DIALECTS prints them (a
+// new slice each time: changing it changes nothing else).
+func AllDialects() []string { return []string{Canonical, OAuth2, Login, Cookie, Feathers} }
 
 // AccessLeeway is the clock skew tolerated on access tokens.
 const AccessLeeway = 5 * time.Second
@@ -77,14 +81,17 @@ type Options struct {
 	// from Store (and a first key is made when there is none).
 	Keys []store.SigningKey
 	// RetiredKeyTTL is how long a retired signing key stays published and
-	// accepted: at least the access-token lifetime plus AccessLeeway (the
-	// default), plus how long other instances may keep signing with it before
-	// they reload their keys.
+	// accepted: at least (and by default) the access-token lifetime plus
+	// AccessLeeway plus KeyReloadInterval, how long other instances may keep
+	// signing with it before they reload their keys.
 	RetiredKeyTTL time.Duration
-	// Policy holds lifetimes and switches; nil means auth.DefaultPolicy.
-	// AccessRenewal is decided by Renew below.
+	// Policy holds lifetimes and switches; nil means auth.DefaultPolicy().
+	// A Policy given here is used as it is, not merged with the defaults, so
+	// start from auth.DefaultPolicy() and change what differs: New refuses
+	// one whose lifetimes are missing (naming the field). AccessRenewal is
+	// decided by Renew below.
 	Policy *auth.Policy
-	// Dialects to mount; nil means AllDialects.
+	// Dialects to mount; nil means AllDialects(). New keeps its own copy.
 	Dialects []string
 	// CookieName, when not empty, makes every sign-in also set the refresh
 	// token as an HttpOnly cookie of that name; SecureCookie adds Secure and
@@ -103,8 +110,29 @@ type Options struct {
 	// production parameters and one hash at a time per CPU the process may
 	// use (GOMAXPROCS, which follows a container's CPU limit).
 	Hasher *password.Hasher
-	// Throttle rate-limits sign-ins and refreshes (nil: none).
+	// Throttle rate-limits sign-ins and refreshes. Nil means the default
+	// limits (ratelimit.DefaultLimits: 10 failed sign-ins per account and 50
+	// per client IP in 15 minutes, 100 sign-ins and 6,000 refreshes per
+	// client IP a minute) counted in this process's memory, on the clock Now.
+	// Build a ratelimit.Throttle for other limits or for counts shared by
+	// every instance (a Redis), or pass ratelimit.Off{} to switch the limits
+	// off (another layer limits already).
 	Throttle auth.Throttle
+	// KeyReloadInterval is how often the signing keys are read again from
+	// Store, so that a key rotated by another instance (or by `latchkey keys
+	// rotate`) is used here too, and a retired one stops being published
+	// (default 30s; negative: never). A token naming a key this instance
+	// has not loaded makes Middleware reload at once, at most once per
+	// UnknownKeyReloadInterval. The reloads run in a goroutine that Close
+	// stops; none runs when Keys is set.
+	KeyReloadInterval time.Duration
+	// PurgeInterval is how often sessions that have expired or were revoked,
+	// and signing keys retired longer than RetiredKeyTTL, are deleted
+	// (Service.Purge), in a goroutine that Close stops (default 1h;
+	// negative: never, when the application schedules purges itself). Each
+	// instance purging is harmless: a purge only deletes rows nothing can
+	// use any more.
+	PurgeInterval time.Duration
 	// Observer receives sign-in and refresh outcomes (metrics).
 	Observer auth.Observer
 	// Instrument, when set, wraps every request inside the access log and
@@ -136,6 +164,12 @@ type Handler struct {
 	Tokens *token.Issuer
 	opts   Options
 	h      http.Handler
+	reload flight // reloads of the signing keys for unknown key ids
+
+	jobsCtx   context.Context // cancelled by Close: the background jobs end
+	stopJobs  context.CancelFunc
+	jobs      sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // New builds the handler: it loads (or makes) the signing keys, builds the
@@ -157,8 +191,9 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 		return nil, fmt.Errorf("latchkey: unknown algorithm %q", o.Algorithm)
 	}
 	if o.Dialects == nil {
-		o.Dialects = AllDialects
+		o.Dialects = AllDialects()
 	}
+	o.Dialects = slices.Clone(o.Dialects)
 	o.Prefix = strings.TrimRight(o.Prefix, "/")
 	if o.Now == nil {
 		o.Now = time.Now
@@ -166,13 +201,21 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	pol := auth.DefaultPolicy
+	pol := auth.DefaultPolicy()
 	if o.Policy != nil {
 		pol = *o.Policy
+		if err := pol.Validate(); err != nil {
+			return nil, fmt.Errorf("latchkey: Options.%w", err)
+		}
 	}
 	pol.AccessRenewal = o.Renew != nil
-	if o.RetiredKeyTTL < pol.AccessTTL+AccessLeeway {
-		o.RetiredKeyTTL = pol.AccessTTL + AccessLeeway
+	// Another instance may sign with a retired key until its next reload,
+	// and what it signs then lives AccessTTL more.
+	if least := pol.AccessTTL + AccessLeeway + orDefault(o.KeyReloadInterval, DefaultKeyReloadInterval); o.RetiredKeyTTL < least {
+		o.RetiredKeyTTL = least
+	}
+	if o.Throttle == nil {
+		o.Throttle = ratelimit.NewThrottle(ratelimit.ThrottleOptions{Limits: ratelimit.DefaultLimits(), Now: o.Now, Logger: o.Logger})
 	}
 	if o.Hasher == nil {
 		n := runtime.GOMAXPROCS(0)
@@ -184,6 +227,11 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 		return nil, fmt.Errorf("latchkey: %w", err)
 	}
 	h := &Handler{Tokens: iss, opts: o}
+	h.reload = flight{now: o.Now, minGap: UnknownKeyReloadInterval, maxGap: time.Minute, run: func(time.Time) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return h.ReloadKeys(ctx)
+	}}
 	if err := h.ReloadKeys(ctx); err != nil {
 		return nil, fmt.Errorf("latchkey: signing keys: %w", err)
 	}
@@ -192,6 +240,7 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	if h.h, err = h.routes(); err != nil {
 		return nil, err
 	}
+	h.startJobs()
 	return h, nil
 }
 

@@ -147,7 +147,7 @@ func TestMiddleware(t *testing.T) {
 func TestHooks(t *testing.T) {
 	renewals := 0
 	h := mount(t, func(o *latchkey.Options) {
-		o.Claims = func(ctx context.Context, userID string) (map[string]any, error) {
+		o.Claims = func(ctx context.Context, userID string, _ *auth.User) (map[string]any, error) {
 			return map[string]any{"role": "editor", "sub": "forged"}, nil
 		}
 		o.TokenResponse = func(r *http.Request, kind string, resp canonical.TokenResponse) any {

@@ -3,15 +3,31 @@ package latchkey
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
+	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
-// KeySource returns the access-token verification key for a kid.
+// ErrNoBearerToken is Authenticate's error for a request without a usable
+// "Authorization: Bearer" header (none, two, another scheme, or a value that
+// is not an RFC 6750 token): the caller is not signed in.
+var ErrNoBearerToken = errors.New("latchkey: no bearer token")
+
+// ErrKeysUnavailable is token.ErrKeysUnavailable: the verification keys
+// cannot be had (the JWKS URL or the database does not answer), so no token
+// can be judged now.
+var ErrKeysUnavailable = token.ErrKeysUnavailable
+
+// KeySource returns the access-token verification key for a kid. An unknown
+// kid is an error wrapping token.ErrUnknownKey (or any error that does not
+// wrap token.ErrKeysUnavailable); a key set that cannot be had right now is
+// an error wrapping token.ErrKeysUnavailable.
 type KeySource func(ctx context.Context, kid string) (token.PublicKey, error)
 
 // AuthOptions configure an Authenticator.
@@ -26,19 +42,35 @@ type AuthOptions struct {
 	// domain's check; a service that only has the JWKS URL leaves it nil and
 	// accepts tokens until they expire.
 	CheckSession func(ctx context.Context, p auth.Principal) error
+	// Revoked, when set, reports whether a session has been revoked; a
+	// token of such a session is refused with 401 invalid_token
+	// (error_reason session_revoked). Pass a ssf/receiver.Receiver's
+	// Revoked: it learns of revocations from Latchkey within seconds, so a
+	// service that only has the JWKS URL enforces them too, without a
+	// database read per request.
+	Revoked func(sessionID string) bool
+	// Logger gets the cause of every 500 and 503 Middleware answers
+	// (slog.Default when nil). Tokens are never logged.
+	Logger *slog.Logger
 }
 
 // Authenticator verifies Latchkey access tokens on the host's own routes:
 // signature with the key set, expiry with a small leeway, issuer and
-// audience; refresh tokens are refused. It does not touch the database, so a
-// token stays valid until it expires even if its session is revoked (keep
-// access tokens short; POST /oauth/introspect answers at once).
+// audience; refresh tokens are refused. With CheckSession it also asks
+// whether the token's session is still live (Handler.Authenticator does:
+// one indexed read, two with the application's own Users); without it, as in
+// a service that only knows the JWKS URL, it touches no database, and a token
+// stays valid until it expires even if its session is revoked, unless Revoked
+// is set (an SSF receiver, package ssf/receiver: within seconds).
 type Authenticator struct {
-	v     *token.Verifier
-	check func(ctx context.Context, p auth.Principal) error
+	verify  func(ctx context.Context, tok string) (token.AccessClaims, error)
+	check   func(ctx context.Context, p auth.Principal) error
+	revoked func(sessionID string) bool
+	log     *slog.Logger
 }
 
-// NewAuthenticator returns an Authenticator.
+// NewAuthenticator returns an Authenticator over a key source (RemoteKeys,
+// or the application's own).
 func NewAuthenticator(o AuthOptions) *Authenticator {
 	if o.Audience == "" {
 		o.Audience = "latchkey"
@@ -47,23 +79,51 @@ func NewAuthenticator(o AuthOptions) *Authenticator {
 		o.Leeway = AccessLeeway
 	}
 	keys := o.Keys
-	return &Authenticator{check: o.CheckSession, v: &token.Verifier{Issuer: o.Issuer, Audience: o.Audience, Leeway: o.Leeway, Now: o.Now,
-		Key: func(ctx context.Context, kid string) (token.PublicKey, error) { return keys(ctx, kid) }}}
+	v := &token.Verifier{Issuer: o.Issuer, Audience: o.Audience, Leeway: o.Leeway, Now: o.Now,
+		Key: func(ctx context.Context, kid string) (token.PublicKey, error) { return keys(ctx, kid) }}
+	return &Authenticator{verify: v.VerifyAccess, check: o.CheckSession, revoked: o.Revoked, log: o.Logger}
 }
 
-// Authenticator returns an Authenticator over this handler's own keys (no
-// fetching: the keys are in memory) that also checks the session, so
-// sign-out and deactivation refuse the host's routes at once.
+// Authenticator returns an Authenticator over this handler's own keys, in
+// memory (any algorithm, HS256 included), that also checks the session, so
+// sign-out and deactivation refuse the host's routes at once. A token signed
+// with a key this instance has not loaded yet (another instance rotated)
+// makes it reload the keys from the store, at most once per
+// UnknownKeyReloadInterval.
 func (h *Handler) Authenticator() *Authenticator {
-	return NewAuthenticator(AuthOptions{Issuer: h.opts.Issuer, Audience: h.opts.Audience, Now: h.opts.Now,
-		CheckSession: h.Service.CheckSession,
-		Keys: func(_ context.Context, kid string) (token.PublicKey, error) {
-			k, ok := h.Tokens.PublicKeys()[kid]
-			if !ok {
-				return token.PublicKey{}, errors.New("unknown key id")
-			}
-			return k, nil
-		}})
+	return &Authenticator{verify: h.verifyAccess, check: h.Service.CheckSession, log: h.opts.Logger}
+}
+
+// UnknownKeyReloadInterval is the least time between two reloads of the
+// signing keys caused by tokens naming a key id this instance lacks: a
+// rotation on another instance is seen at once, and made-up key ids cost
+// the database at most one read per interval.
+const UnknownKeyReloadInterval = 10 * time.Second
+
+// verifyAccess verifies with the issuer's keys, reloading them (at a
+// bounded rate, one reload at a time) when the token names a key id they
+// lack.
+func (h *Handler) verifyAccess(ctx context.Context, tok string) (token.AccessClaims, error) {
+	c, err := h.Tokens.VerifyAccess(tok)
+	if !errors.Is(err, token.ErrUnknownKey) || h.opts.Keys != nil {
+		return c, err
+	}
+	done := h.reload.start()
+	if done == nil {
+		if lerr := h.reload.lastErr(); lerr != nil {
+			return c, fmt.Errorf("%w: reload signing keys: %w", token.ErrKeysUnavailable, lerr)
+		}
+		return c, err
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return c, fmt.Errorf("%w: waiting for the signing keys: %w", token.ErrKeysUnavailable, ctx.Err())
+	}
+	if lerr := h.reload.lastErr(); lerr != nil {
+		return c, fmt.Errorf("%w: reload signing keys: %w", token.ErrKeysUnavailable, lerr)
+	}
+	return h.Tokens.VerifyAccess(tok)
 }
 
 // Middleware is h.Authenticator().Middleware.
@@ -79,17 +139,41 @@ func PrincipalFrom(ctx context.Context) (auth.Principal, bool) {
 	return p, ok
 }
 
-// Authenticate verifies the request's bearer access token.
+// WithPrincipal returns ctx carrying p, as Middleware leaves it for the
+// handler behind it: the way to test a protected handler without a real
+// sign-in (PrincipalFrom returns p).
+func WithPrincipal(ctx context.Context, p auth.Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// Authenticate verifies the request's bearer access token. Its errors, told
+// apart with errors.Is:
+//   - ErrNoBearerToken: no token was sent (not signed in);
+//   - token.ErrExpired: the token has expired (refresh, then retry);
+//   - token.ErrMalformed, token.ErrSignature (token.ErrUnknownKey among
+//     them), token.ErrWrongKind (a refresh token), token.ErrClaims: not a
+//     valid access token of this issuer;
+//   - ErrKeysUnavailable: the keys to check it cannot be had now;
+//   - from CheckSession, an *auth.Error: CodeSessionRevoked,
+//     CodeSessionExpired, CodeRefreshExpired, CodeUserInactive,
+//     CodeInvalidToken (the session is not the token's user's), or
+//     CodeUnavailable (the database or the application's Users are
+//     unavailable: store.ErrUnavailable);
+//   - anything else is a failure of the application's Users or of the store
+//     (a plain error).
 func (a *Authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 	tok, ok := httpapi.BearerToken(r)
 	if !ok {
-		return auth.Principal{}, errors.New("latchkey: no bearer token")
+		return auth.Principal{}, ErrNoBearerToken
 	}
-	c, err := a.v.VerifyAccess(r.Context(), tok)
+	c, err := a.verify(r.Context(), tok)
 	if err != nil {
 		return auth.Principal{}, err
 	}
 	p := auth.Principal{UserID: c.Subject, SessionID: c.SessionID, Claims: c}
+	if a.revoked != nil && a.revoked(c.SessionID) {
+		return auth.Principal{}, &auth.Error{Code: auth.CodeSessionRevoked, Message: "the session has been revoked"}
+	}
 	if a.check != nil {
 		if err := a.check(r.Context(), p); err != nil {
 			return auth.Principal{}, err
@@ -99,32 +183,85 @@ func (a *Authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 }
 
 // Middleware lets requests with a valid access token through, with the
-// principal in the context (PrincipalFrom), and answers others 401
-// {"error": "invalid_token", "message": ...} with WWW-Authenticate (RFC 6750
-// §3).
+// principal in the context (PrincipalFrom). It refuses the others with a
+// JSON body {"error": code, "message": text}:
+//   - 401 invalid_token with WWW-Authenticate (RFC 6750 §3) when the token
+//     is missing, invalid, expired, or its session or user is no longer
+//     active (then with "error_reason": session_revoked, session_expired,
+//     user_inactive, ...): the client should refresh or sign in again;
+//   - 503 temporarily_unavailable with Retry-After when it cannot be judged
+//     now (keys, database or the application's Users unavailable): the
+//     client should retry, not sign out;
+//   - 500 internal_error for anything else (an unexpected error of the
+//     application's Users, say), with the cause logged, never shown.
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.Authenticate(r)
 		if err != nil {
-			msg := "a valid access token is required"
-			if auth.ErrorCode(err) == auth.CodeUnavailable {
-				httpapi.WriteRetryAfter(w.Header(), 2*time.Second)
-				_ = httpapi.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "message": "retry later"})
-				return
-			}
-			var ae *auth.Error
-			switch {
-			case errors.As(err, &ae):
-				msg = ae.Message
-			case errors.Is(err, token.ErrExpired):
-				msg = "the access token has expired"
-			case errors.Is(err, token.ErrWrongKind):
-				msg = "a refresh token cannot be used as an access token"
-			}
-			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-			_ = httpapi.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "message": msg})
+			a.refuse(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
 	})
+}
+
+// refuse writes Middleware's answer to an error of Authenticate.
+func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	log := a.log
+	if log == nil {
+		log = slog.Default()
+	}
+	var ae *auth.Error
+	isAuth := errors.As(err, &ae)
+	switch {
+	case errors.Is(err, ErrNoBearerToken):
+		// No credentials: a challenge without an error code (RFC 6750 §3.1).
+		w.Header().Set("WWW-Authenticate", `Bearer`)
+		writeRefusal(w, http.StatusUnauthorized, "invalid_token", "a valid access token is required")
+	case isAuth && ae.Code == auth.CodeUnavailable, errors.Is(err, token.ErrKeysUnavailable),
+		errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		retry := 2 * time.Second
+		if isAuth && ae.RetryAfter > 0 {
+			retry = ae.RetryAfter
+		}
+		log.WarnContext(r.Context(), "access token not checked: unavailable", "err", err)
+		httpapi.WriteRetryAfter(w.Header(), retry)
+		writeRefusal(w, http.StatusServiceUnavailable, string(auth.CodeUnavailable), "the service is temporarily unavailable; retry later")
+	case isAuth && ae.Code == auth.CodeRateLimited:
+		httpapi.WriteRetryAfter(w.Header(), max(ae.RetryAfter, time.Second))
+		writeRefusal(w, http.StatusTooManyRequests, string(ae.Code), ae.Message)
+	case isAuth:
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		body := map[string]string{"error": "invalid_token", "message": ae.Message}
+		if ae.Code != auth.CodeInvalidToken {
+			body["error_reason"] = string(ae.Code) // session_revoked, session_expired, ...
+		}
+		_ = httpapi.WriteJSON(w, http.StatusUnauthorized, body)
+	case errors.Is(err, token.ErrExpired), errors.Is(err, token.ErrWrongKind), errors.Is(err, token.ErrMalformed),
+		errors.Is(err, token.ErrSignature), errors.Is(err, token.ErrClaims):
+		msg := "a valid access token is required"
+		switch {
+		case errors.Is(err, token.ErrExpired):
+			msg = "the access token has expired"
+		case errors.Is(err, token.ErrWrongKind):
+			msg = "a refresh token cannot be used as an access token"
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeRefusal(w, http.StatusUnauthorized, "invalid_token", msg)
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away: nobody reads the answer, and nothing failed
+		// here. 499 is the customary "client closed request".
+		log.DebugContext(r.Context(), "access token not checked: the client went away", "err", err)
+		w.WriteHeader(499)
+	default:
+		log.ErrorContext(r.Context(), "access token not checked: internal error", "err", err)
+		writeRefusal(w, http.StatusInternalServerError, httpapi.CodeInternal, "internal error")
+	}
+}
+
+func writeRefusal(w http.ResponseWriter, status int, code, msg string) {
+	if status >= 500 {
+		httpapi.NoStore(w)
+	}
+	_ = httpapi.WriteJSON(w, status, map[string]string{"error": code, "message": msg})
 }

@@ -62,7 +62,7 @@ func TestRefreshSurvivesBackendOutage(t *testing.T) {
 					if which == "Users" {
 						o.Users = flakyUsers{Users: auth.StoreUsers(st, o.Hasher), down: down}
 					} else {
-						o.Claims = func(ctx context.Context, userID string) (map[string]any, error) {
+						o.Claims = func(ctx context.Context, userID string, _ *auth.User) (map[string]any, error) {
 							if err := down.fail(); err != nil {
 								return nil, err
 							}
@@ -89,14 +89,14 @@ func TestRefreshSurvivesBackendOutage(t *testing.T) {
 				for i := range failures {
 					// Retry-After is seconds; the outage lasts far longer than
 					// the reuse interval between retries.
-					clk.Advance(3 * auth.DefaultPolicy.ReuseInterval)
+					clk.Advance(3 * auth.DefaultPolicy().ReuseInterval)
 					_, err := svc.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
 					authtest.WantCode(t, err, auth.CodeUnavailable)
 					if s, err := st.Session(ctx, g.Session.ID); err != nil || s.Generation != 1 || s.Revoked() {
 						t.Fatalf("after failed attempt %d: session %+v, %v; want generation 1, not revoked", i+1, s, err)
 					}
 				}
-				clk.Advance(3 * auth.DefaultPolicy.ReuseInterval)
+				clk.Advance(3 * auth.DefaultPolicy().ReuseInterval)
 				g2, err := svc.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
 				if err != nil || g2.Reissued || g2.Session.Generation != 2 {
 					t.Fatalf("the same token once the backend is back: %+v, %v; want a rotation to generation 2", g2, err)
@@ -222,7 +222,7 @@ func TestInDoubtRotationRetried(t *testing.T) {
 	}
 	execPostgres(t, url, `DROP TRIGGER null_ip ON sessions; UPDATE sessions SET ip = '' WHERE ip IS NULL`)
 
-	e.Clock.Advance(10 * auth.DefaultPolicy.ReuseInterval)
+	e.Clock.Advance(10 * auth.DefaultPolicy().ReuseInterval)
 	g2, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
 	if err != nil || !g2.Reissued || g2.Session.Generation != 2 {
 		t.Fatalf("the client's retry after the interval: %+v, %v; want generation 2 reissued", g2, err)

@@ -101,9 +101,11 @@ func (s *Service) beforeRotate(ctx context.Context, rc token.RefreshClaims, now 
 	if !s.builtin {
 		// A user deactivated after this check and before the rotation gets
 		// this one refresh; the next is refused.
-		if err := s.checkUser(ctx, rc.SessionID, rc.Subject, now); err != nil {
+		u, err := s.checkUser(ctx, rc.SessionID, rc.Subject, now)
+		if err != nil {
 			return nil, err
 		}
+		ctx = withUserAtHand(ctx, u) // the claims hook need not read it again
 	}
 	return s.extraClaims(ctx, rc.Subject)
 }
@@ -183,7 +185,7 @@ func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now 
 	case !now.Before(sess.RefreshExpiresAt):
 		return nil, false, newError(CodeRefreshExpired, nil)
 	}
-	if err := s.checkUser(ctx, sess.ID, sess.UserID, now); err != nil {
+	if _, err := s.checkUser(ctx, sess.ID, sess.UserID, now); err != nil {
 		return nil, false, err
 	}
 	return nil, true, nil
@@ -192,7 +194,7 @@ func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now 
 // reissue answers the immediately preceding refresh token with the
 // session's current generation (nothing is written).
 func (s *Service) reissue(ctx context.Context, sess Session, now time.Time, m Meta, extra map[string]any) (*Grant, bool, error) {
-	if err := s.checkUser(ctx, sess.ID, sess.UserID, now); err != nil {
+	if _, err := s.checkUser(ctx, sess.ID, sess.UserID, now); err != nil {
 		return nil, false, err
 	}
 	g, err := s.grant(sess, now, sess.Generation, extra)
@@ -246,25 +248,25 @@ func (s *Service) clockBehind(ctx context.Context, stored, now time.Time) {
 // token presented would log one.
 const clockWarnEvery = time.Minute
 
-// checkUser requires the user to exist and be active; otherwise it revokes
-// the session and says why.
-func (s *Service) checkUser(ctx context.Context, sessionID, userID string, now time.Time) error {
+// checkUser requires the user to exist and be active, and returns it;
+// otherwise it revokes the session and says why.
+func (s *Service) checkUser(ctx context.Context, sessionID, userID string, now time.Time) (User, error) {
 	u, err := s.users.UserByID(ctx, userID)
 	code := Code("")
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		code = CodeUserNotFound
 	case err != nil:
-		return s.internal(err)
+		return User{}, s.internal(err)
 	case u.Status != UserActive:
 		code = CodeUserInactive
 	default:
-		return nil
+		return u, nil
 	}
 	if _, err := s.revoke(ctx, store.RevokeParams{SessionID: sessionID, Reason: string(code), Now: now}, userID); err != nil {
-		return err
+		return User{}, err
 	}
-	return newError(code, nil)
+	return User{}, newError(code, nil)
 }
 
 // RenewAccess re-issues an access token for the session of a still-valid
@@ -304,10 +306,11 @@ func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, 
 		// existed) is 0 and refused the same way.
 		return nil, newError(CodeAccessSuperseded, nil)
 	}
-	if err := s.checkUser(ctx, sess.ID, sess.UserID, now); err != nil {
+	u, err := s.checkUser(ctx, sess.ID, sess.UserID, now)
+	if err != nil {
 		return nil, err
 	}
-	extra, err := s.extraClaims(ctx, sess.UserID)
+	extra, err := s.extraClaims(withUserAtHand(ctx, u), sess.UserID)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -26,10 +27,35 @@ type Policy struct {
 	MaxSessionsPerUser int           // MAX_SESSIONS_PER_USER, 0 = unlimited
 }
 
-// DefaultPolicy is the settings' defaults.
-var DefaultPolicy = Policy{
-	AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, SessionMaxLifetime: 720 * time.Hour,
-	Rotation: true, ReuseInterval: 10 * time.Second, AccessRenewal: true, MaxSessionsPerUser: 100,
+// DefaultPolicy returns the settings' defaults (a new value each time).
+func DefaultPolicy() Policy {
+	return Policy{
+		AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, SessionMaxLifetime: 720 * time.Hour,
+		Rotation: true, ReuseInterval: 10 * time.Second, AccessRenewal: true, MaxSessionsPerUser: 100,
+	}
+}
+
+// Validate reports the first field that makes p unusable: a lifetime that is
+// not positive (a Policy built field by field that forgot one would sign
+// tokens already expired), a negative reuse interval or session cap. It
+// cannot tell Rotation off from Rotation forgotten: build a Policy from
+// DefaultPolicy() and change what differs.
+func (p Policy) Validate() error {
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"AccessTTL", p.AccessTTL}, {"RefreshTTL", p.RefreshTTL}, {"SessionMaxLifetime", p.SessionMaxLifetime}} {
+		if f.d <= 0 {
+			return fmt.Errorf("Policy.%s must be positive (it is %v)", f.name, f.d)
+		}
+	}
+	if p.ReuseInterval < 0 {
+		return fmt.Errorf("Policy.ReuseInterval must not be negative (it is %v)", p.ReuseInterval)
+	}
+	if p.MaxSessionsPerUser < 0 {
+		return fmt.Errorf("Policy.MaxSessionsPerUser must not be negative (it is %d; 0 is unlimited)", p.MaxSessionsPerUser)
+	}
+	return nil
 }
 
 // Throttle is the rate-limit seam: the service asks it before checking a
@@ -53,8 +79,12 @@ type SignUpThrottle interface {
 }
 
 // ClaimsFunc returns extra access-token claims for a user (Feathers'
-// getPayload). Registered claims are never overridden.
-type ClaimsFunc func(ctx context.Context, userID string) (map[string]any, error)
+// getPayload). u is the user's record when the call has just read it (a
+// sign-in; a renewal; a refresh with the application's own Users), so the
+// hook need not read it again (its PasswordHash is left empty); nil otherwise (a refresh with the built-in
+// users reads no user row): look the user up by userID then. Registered
+// claims are never overridden.
+type ClaimsFunc func(ctx context.Context, userID string, u *User) (map[string]any, error)
 
 // Options wire a Service.
 type Options struct {
@@ -98,6 +128,9 @@ type Service struct {
 
 	undelivered   undelivered  // rotations that may have committed unannounced (undelivered.go)
 	lastClockWarn atomic.Int64 // Unix nanoseconds of the last clock warning (refresh.go)
+	// verifyTime is the moving average of Users.VerifyPassword's duration
+	// (nanoseconds), for Users without VerifyDummy (users.go).
+	verifyTime atomic.Int64
 }
 
 // New returns a Service.
@@ -155,13 +188,14 @@ type Principal struct {
 }
 
 // extraClaims returns the claims hook's claims for userID (nil without a
-// hook). It runs before anything is committed (see Refresh): a hook that
-// fails then costs the client a retry, never its session.
+// hook), handing it the user record ctx carries (withUserAtHand), if any.
+// It runs before anything is committed (see Refresh): a hook that fails
+// then costs the client a retry, never its session.
 func (s *Service) extraClaims(ctx context.Context, userID string) (map[string]any, error) {
 	if s.claims == nil {
 		return nil, nil
 	}
-	extra, err := s.claims(ctx, userID)
+	extra, err := s.claims(ctx, userID, userAtHand(ctx, userID))
 	if err != nil {
 		return nil, s.internal(err)
 	}

@@ -32,7 +32,12 @@ func ParseScope(s string) (Scope, error) {
 // revoke revokes the sessions p selects and records the audit event.
 // userID names the sessions' user for the event when p selects by session
 // ("" when unknown); the client IP comes from the context (WithClientIP).
+// The store records a security event per session revoked in the same
+// transaction (store.Feed), with the txn the audit event names.
 func (s *Service) revoke(ctx context.Context, p store.RevokeParams, userID string) (int, error) {
+	if p.Txn == "" {
+		p.Txn = newID()
+	}
 	n, err := s.store.RevokeSessions(ctx, p)
 	if err != nil {
 		return 0, s.internal(err)
@@ -42,7 +47,7 @@ func (s *Service) revoke(ctx context.Context, p store.RevokeParams, userID strin
 	}
 	if n > 0 {
 		s.log.InfoContext(ctx, "audit", "event", "session.revoked", "reason", p.Reason, "session_id", p.SessionID,
-			"user_id", userID, "count", n, "ip", clientIP(ctx))
+			"user_id", userID, "count", n, "txn", p.Txn, "ip", clientIP(ctx))
 	}
 	return n, nil
 }
@@ -193,9 +198,6 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string) e
 		c, err := s.tokens.VerifyAccess(tok)
 		if err == nil || errors.Is(err, token.ErrExpired) {
 			sid, uid, bound = c.SessionID, c.Subject, c.ClientID
-			if bound == DefaultClientID {
-				bound = "" // the session names no client
-			}
 			return true
 		}
 		return false
@@ -207,6 +209,19 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string) e
 	}
 	if sid == "" {
 		return nil
+	}
+	if bound == DefaultClientID {
+		// An access token of a session without a client carries the
+		// default, and so does one of a client that calls itself that:
+		// the session says which it is.
+		sess, err := s.store.Session(ctx, sid)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // purged: nothing to revoke
+		}
+		if err != nil {
+			return s.internal(err)
+		}
+		bound = sess.ClientID
 	}
 	if bound != "" && clientID != bound {
 		return newError(CodeClientMismatch, nil)

@@ -114,18 +114,16 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	u, err := s.users.UserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		// Spend the time of a real check, so that timing does not tell
-		// which emails exist.
-		if s.hasher != nil {
-			if err := s.hasher.VerifyDummy(ctx, pw); err != nil && errors.Is(err, password.ErrBusy) {
-				return nil, s.internal(err)
-			}
+		// Spend the work (or the time) of a real check, so that timing does
+		// not tell which emails exist.
+		if err := s.spendOnUnknown(ctx, pw); err != nil {
+			return nil, s.internal(err)
 		}
 		return nil, s.signInFailed(ctx, email, m, "")
 	case err != nil:
 		return nil, s.internal(err)
 	}
-	ok, err := s.users.VerifyPassword(ctx, u, pw)
+	ok, err := s.checkPassword(ctx, u, pw)
 	if err != nil {
 		return nil, s.internal(err)
 	}
@@ -138,7 +136,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	}
 	// The claims hook runs before the session is stored, so its failure
 	// leaves nothing behind.
-	extra, err := s.extraClaims(ctx, u.ID)
+	extra, err := s.extraClaims(withUserAtHand(ctx, u), u.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/store"
@@ -25,6 +26,24 @@ type Users interface {
 	VerifyPassword(ctx context.Context, u User, password string) (bool, error)
 }
 
+// DummyVerifier is an optional interface of Users. For an email that matches
+// no user, SignIn calls VerifyDummy where it would have called
+// VerifyPassword: it should do the work VerifyPassword does for a real user
+// (compare the password with a fixed hash of the same algorithm and cost) and
+// return only the errors VerifyPassword would (an outage, a cancelled
+// context), so that a sign-in takes as long whether or not the email has an
+// account.
+//
+// Users that do not implement it get the same time, though not the same
+// work: for an unknown email SignIn waits as long as the application's
+// VerifyPassword has been taking (a moving average of the calls so far), or,
+// before the first call, verifies a dummy argon2id hash. Implement it when
+// the hashes are costly (bcrypt cost 12 takes about ten times Latchkey's
+// argon2id) or their cost varies between users.
+type DummyVerifier interface {
+	VerifyDummy(ctx context.Context, password string) error
+}
+
 // StoreUsers returns the built-in Users: the users table of st, argon2id
 // hashes checked by h (bcrypt hashes of imported users are accepted and
 // re-hashed with argon2id on the next successful sign-in).
@@ -43,13 +62,19 @@ func (s *storeUsers) UserByID(ctx context.Context, id string) (User, error) {
 	return s.st.UserByID(ctx, id)
 }
 
+// VerifyDummy verifies a dummy argon2id hash of the production parameters:
+// the work of a real check.
+func (s *storeUsers) VerifyDummy(ctx context.Context, pw string) error {
+	if s.h == nil {
+		return nil
+	}
+	return verifyErr(s.h.VerifyDummy(ctx, pw))
+}
+
 func (s *storeUsers) VerifyPassword(ctx context.Context, u User, pw string) (bool, error) {
 	ok, rehash, err := s.h.Verify(ctx, u.PasswordHash, pw)
 	if err != nil {
-		if errors.Is(err, password.ErrBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return false, err
-		}
-		return false, nil // an unusable stored hash is a mismatch, not an outage
+		return false, verifyErr(err)
 	}
 	if ok && rehash {
 		if h, err := s.h.Hash(ctx, pw); err == nil {
@@ -58,4 +83,73 @@ func (s *storeUsers) VerifyPassword(ctx context.Context, u User, pw string) (boo
 		}
 	}
 	return ok, nil
+}
+
+// verifyErr keeps the errors of a password check that are failures (the
+// hasher saturated, the caller gone) and drops the others: an unusable
+// stored hash is a mismatch, not an outage.
+func verifyErr(err error) error {
+	if errors.Is(err, password.ErrBusy) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// checkPassword is Users.VerifyPassword; for Users without VerifyDummy it
+// also keeps the moving average of how long the check takes.
+func (s *Service) checkPassword(ctx context.Context, u User, pw string) (bool, error) {
+	if _, ok := s.users.(DummyVerifier); ok {
+		return s.users.VerifyPassword(ctx, u, pw)
+	}
+	start := time.Now()
+	ok, err := s.users.VerifyPassword(ctx, u, pw)
+	if err == nil {
+		d := time.Since(start)
+		if avg := time.Duration(s.verifyTime.Load()); avg > 0 {
+			d = avg + (d-avg)/8
+		}
+		s.verifyTime.Store(int64(d)) // a lost update between two sign-ins is harmless
+	}
+	return ok, err
+}
+
+// spendOnUnknown spends, for an email that matches no user, what a password
+// check spends (see DummyVerifier), so that timing does not tell which emails
+// exist.
+func (s *Service) spendOnUnknown(ctx context.Context, pw string) error {
+	if dv, ok := s.users.(DummyVerifier); ok {
+		return dv.VerifyDummy(ctx, pw)
+	}
+	if avg := time.Duration(s.verifyTime.Load()); avg > 0 {
+		t := time.NewTimer(avg)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if s.hasher != nil {
+		return verifyErr(s.hasher.VerifyDummy(ctx, pw))
+	}
+	return nil
+}
+
+type userAtHandKey struct{}
+
+// withUserAtHand returns ctx carrying u, the user record a call has just
+// read, for the claims hook (see ClaimsFunc), without its password hash: a
+// hook has no use for it, and must not copy it into a token by mistake.
+func withUserAtHand(ctx context.Context, u User) context.Context {
+	u.PasswordHash = ""
+	return context.WithValue(ctx, userAtHandKey{}, u)
+}
+
+// userAtHand returns the user record ctx carries for userID, or nil.
+func userAtHand(ctx context.Context, userID string) *User {
+	if u, ok := ctx.Value(userAtHandKey{}).(User); ok && u.ID == userID {
+		return &u
+	}
+	return nil
 }

@@ -106,7 +106,7 @@ func openService(b *testing.B, dbURL string) *auth.Service {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := server.Migrate(ctx, st, nil); err != nil {
+	if err := st.Migrate(ctx); err != nil {
 		st.Close()
 		b.Fatal(err)
 	}

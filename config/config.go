@@ -5,6 +5,7 @@ import (
 	"net"
 	"runtime"
 	"slices"
+	"time"
 )
 
 // Environments APP_ENV accepts.
@@ -49,6 +50,7 @@ type Config struct {
 	DatabaseMinConns        int      `name:"database-min-conns" env:"DATABASE_MIN_CONNS" default:"0" help:"Idle database connections kept open per instance."`
 	DatabaseMaxConnLifetime Duration `name:"database-max-conn-lifetime" env:"DATABASE_MAX_CONN_LIFETIME" default:"1h" help:"A database connection is closed and replaced after this long."`
 	DatabaseQueryTimeout    Duration `name:"database-query-timeout" env:"DATABASE_QUERY_TIMEOUT" default:"5s" help:"PostgreSQL: bound on each store call (waiting for a connection, each statement); the server's statement_timeout is set a margin below it."`
+	DatabaseSchema          string   `name:"database-schema" env:"DATABASE_SCHEMA" default:"" help:"PostgreSQL schema of Latchkey's tables. Empty: the DATABASE_URL's search_path, else latchkey. Installs made before this setting have theirs in public."`
 
 	JWTIssuer           string   `name:"jwt-issuer" env:"JWT_ISSUER" default:"" help:"iss of every token and of the OAuth metadata: an absolute URL without trailing slash, query or fragment (https in production); defaults to PUBLIC_URL, else http:// + HTTP_ADDR."`
 	JWTAudience         string   `name:"jwt-audience" env:"JWT_AUDIENCE" default:"latchkey" help:"aud of access tokens."`
@@ -80,6 +82,16 @@ type Config struct {
 	TrustedProxies                 Prefixes `name:"trusted-proxies" placeholder:"CIDR,..." env:"TRUSTED_PROXIES" default:"" help:"Comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed; empty: the connection's address is the client's."`
 	RedisURL                       string   `name:"redis-url" env:"REDIS_URL" default:"" secret:"password" help:"redis://host:6379/0 to share rate-limit counters between instances; empty: counters per instance."`
 
+	SSF                 Switch   `name:"ssf" env:"SSF" default:"on" help:"on: serve the Shared Signals transmitter (revocation events for APIs, docs/revocation.md) and push its events; off: neither (revocations still record their events)."`
+	SSFRetentionMargin  Duration `name:"ssf-retention-margin" env:"SSF_RETENTION_MARGIN" default:"1h" help:"Security events are kept JWT_EXPIRES_IN plus the leeway plus this long, then deleted by latchkey purge."`
+	SSFStreamInactivity Duration `name:"ssf-stream-inactivity" env:"SSF_STREAM_INACTIVITY" default:"24h" help:"latchkey purge deletes the event streams whose receiver has not polled or called the management API for this long."`
+	SSFLongPoll         Duration `name:"ssf-long-poll" env:"SSF_LONG_POLL" default:"20s" help:"Longest a poll that asked to wait is held open when there is nothing to deliver (at most 25s)."`
+	SSFPushInterval     Duration `name:"ssf-push-interval" env:"SSF_PUSH_INTERVAL" default:"100ms" help:"How often each instance looks for new security events to push or to hand to waiting polls."`
+	SSFPushBackoff      Duration `name:"ssf-push-backoff" env:"SSF_PUSH_BACKOFF" default:"1s" help:"First wait before a failed push is retried; it doubles up to SSF_PUSH_BACKOFF_MAX."`
+	SSFPushBackoffMax   Duration `name:"ssf-push-backoff-max" env:"SSF_PUSH_BACKOFF_MAX" default:"1m" help:"Longest wait between retries of a failed push."`
+	SSFPushLease        Duration `name:"ssf-push-lease" env:"SSF_PUSH_LEASE" default:"10s" help:"How long an instance holds the right to push a stream between renewals; a stopped instance's streams move to another within it."`
+	SSFPushLoopback     Switch   `name:"ssf-push-loopback" env:"SSF_PUSH_LOOPBACK" default:"off" help:"on: streams may push to loopback addresses in production too (always allowed in development)."`
+
 	PasswordHashConcurrency int      `name:"password-hash-concurrency" env:"PASSWORD_HASH_CONCURRENCY" default:"0" help:"Most argon2id hashes computed at once (each takes about 20 MB); 0: half the CPUs the process may use (GOMAXPROCS at start, which follows a container's CPU limit), at least one."`
 	KeyReloadInterval       Duration `name:"key-reload-interval" env:"KEY_RELOAD_INTERVAL" default:"30s" help:"How often an instance re-reads signing keys from the database (picks up rotations by other instances)."`
 	ShutdownDrainDelay      Duration `name:"shutdown-drain-delay" env:"SHUTDOWN_DRAIN_DELAY" default:"0s" help:"On SIGTERM, how long the server keeps serving with GET /readyz answering 503 before it stops listening (load balancers stop routing to it meanwhile); 0: stop listening at once."`
@@ -87,6 +99,10 @@ type Config struct {
 	LogLevel                string   `name:"log-level" env:"LOG_LEVEL" default:"info" help:"debug, info, warn or error."`
 	LogFormat               string   `name:"log-format" env:"LOG_FORMAT" default:"json" help:"json or text."`
 }
+
+// MaxLongPoll is the largest SSF_LONG_POLL: a waiting poll must answer
+// before the HTTP server's 30s write timeout.
+const MaxLongPoll = 25 * time.Second
 
 // Production reports whether APP_ENV is production.
 func (c Config) Production() bool { return c.AppEnv == EnvProduction }

@@ -48,7 +48,7 @@ func TestDefaults(t *testing.T) {
 		RefreshCookie:                  true,
 		RefreshCookieName:              "refreshToken",
 		CORSAllowedOrigins:             Origins{},
-		Dialects:                       latchkey.AllDialects,
+		Dialects:                       latchkey.AllDialects(),
 		RateLimits:                     true,
 		RateLimitSigninFailuresAccount: Rate{10, 15 * time.Minute},
 		RateLimitSigninFailuresIP:      Rate{50, 15 * time.Minute},
@@ -58,6 +58,14 @@ func TestDefaults(t *testing.T) {
 		RateLimitSignupIP:              Rate{20, time.Hour},
 		RateLimitSignupGlobal:          Rate{300, time.Minute},
 		TrustedProxies:                 Prefixes{},
+		SSF:                            true,
+		SSFRetentionMargin:             Duration(time.Hour),
+		SSFStreamInactivity:            Duration(24 * time.Hour),
+		SSFLongPoll:                    Duration(20 * time.Second),
+		SSFPushInterval:                Duration(100 * time.Millisecond),
+		SSFPushBackoff:                 Duration(time.Second),
+		SSFPushBackoffMax:              Duration(time.Minute),
+		SSFPushLease:                   Duration(10 * time.Second),
 		KeyReloadInterval:              Duration(30 * time.Second),
 		ShutdownTimeout:                Duration(10 * time.Second),
 		LogLevel:                       "info",
@@ -77,7 +85,7 @@ func TestDefaults(t *testing.T) {
 	if c.Issuer() != "http://localhost:8080" || c.Production() {
 		t.Errorf("Issuer() = %q, Production() = %v", c.Issuer(), c.Production())
 	}
-	for _, d := range latchkey.AllDialects {
+	for _, d := range latchkey.AllDialects() {
 		if !c.DialectEnabled(d) {
 			t.Errorf("dialect %s is off by default", d)
 		}
@@ -238,7 +246,7 @@ func TestLoadLists(t *testing.T) {
 	}
 
 	c = mustLoad(t, nil, map[string]string{"DIALECTS": "none"})
-	for _, d := range latchkey.AllDialects {
+	for _, d := range latchkey.AllDialects() {
 		if c.DialectEnabled(d) {
 			t.Errorf("DIALECTS=none leaves %s on", d)
 		}

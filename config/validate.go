@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/store/postgres"
 )
 
 // MinSecretBytes is the shortest accepted HMAC secret: RFC 7518 §3.2 requires
@@ -94,6 +96,11 @@ func (c *Config) Validate() error {
 		bad("MAX_CONNECTIONS", "must not be negative, got %d (0: no limit)", c.MaxConnections)
 	}
 	positive("HTTP_IDLE_TIMEOUT", c.HTTPIdleTimeout)
+	if c.DatabaseSchema != "" {
+		if err := postgres.CheckSchema(c.DatabaseSchema); err != nil {
+			bad("DATABASE_SCHEMA", "%v", err)
+		}
+	}
 	if c.DatabaseMaxConns < 1 {
 		bad("DATABASE_MAX_CONNS", "must be at least 1, got %d", c.DatabaseMaxConns)
 	}
@@ -153,8 +160,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, d := range c.Dialects {
-		if !slices.Contains(latchkey.AllDialects, d) {
-			bad("DIALECTS", "unknown dialect %q: want some of %s, or all or none", d, strings.Join(latchkey.AllDialects, ","))
+		if !slices.Contains(latchkey.AllDialects(), d) {
+			bad("DIALECTS", "unknown dialect %q: want some of %s, or all or none", d, strings.Join(latchkey.AllDialects(), ","))
 		}
 	}
 
@@ -185,6 +192,24 @@ func (c *Config) Validate() error {
 		if err := checkRedisURL(c.RedisURL); err != nil {
 			bad("REDIS_URL", "%v", err)
 		}
+	}
+
+	if c.SSFRetentionMargin < 0 {
+		bad("SSF_RETENTION_MARGIN", "must not be negative, got %s", c.SSFRetentionMargin)
+	}
+	positive("SSF_STREAM_INACTIVITY", c.SSFStreamInactivity)
+	if c.SSFLongPoll <= 0 || c.SSFLongPoll.D() > MaxLongPoll {
+		bad("SSF_LONG_POLL", "must be more than 0 and at most %s (the server's write timeout is 30s), got %s", MaxLongPoll, c.SSFLongPoll)
+	}
+	if c.SSFPushInterval.D() < 10*time.Millisecond {
+		bad("SSF_PUSH_INTERVAL", "must be at least 10ms, got %s", c.SSFPushInterval)
+	}
+	positive("SSF_PUSH_BACKOFF", c.SSFPushBackoff)
+	if c.SSFPushBackoffMax < c.SSFPushBackoff {
+		bad("SSF_PUSH_BACKOFF_MAX", "%s is less than SSF_PUSH_BACKOFF (%s)", c.SSFPushBackoffMax, c.SSFPushBackoff)
+	}
+	if c.SSFPushLease.D() < time.Second {
+		bad("SSF_PUSH_LEASE", "must be at least 1s, got %s", c.SSFPushLease)
 	}
 
 	if c.PasswordHashConcurrency < 0 {

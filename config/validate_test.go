@@ -39,6 +39,7 @@ func TestValidateRejects(t *testing.T) {
 		{"negative sessions", map[string]string{"MAX_SESSIONS_PER_USER": "-1"}, "MAX_SESSIONS_PER_USER", "negative"},
 		{"no connections", map[string]string{"DATABASE_MAX_CONNS": "0"}, "DATABASE_MAX_CONNS", "at least 1"},
 		{"min over max", map[string]string{"DATABASE_MIN_CONNS": "20"}, "DATABASE_MIN_CONNS", "more than DATABASE_MAX_CONNS"},
+		{"schema not a plain name", map[string]string{"DATABASE_SCHEMA": "Auth;drop"}, "DATABASE_SCHEMA", "lower-case SQL identifier"},
 		{"negative hash concurrency", map[string]string{"PASSWORD_HASH_CONCURRENCY": "-2"}, "PASSWORD_HASH_CONCURRENCY", "negative"},
 		{"bad address", map[string]string{"HTTP_ADDR": "8080"}, "HTTP_ADDR", "want host:port"},
 		{"relative public URL", map[string]string{"PUBLIC_URL": "auth.example.com"}, "PUBLIC_URL", "scheme must be http or https"},

@@ -65,10 +65,10 @@ func TestDialects(t *testing.T) {
 		in   string
 		want []string
 	}{
-		{"all", latchkey.AllDialects},
-		{"ALL", latchkey.AllDialects},
+		{"all", latchkey.AllDialects()},
+		{"ALL", latchkey.AllDialects()},
 		{"none", []string{}},
-		{"canonical,oauth2,login,cookie,feathers", latchkey.AllDialects},
+		{"canonical,oauth2,login,cookie,feathers", latchkey.AllDialects()},
 		{"oauth2", []string{latchkey.OAuth2}},
 		{"feathers, canonical", []string{latchkey.Canonical, latchkey.Feathers}}, // canonical order
 		{"cookie,cookie,", []string{latchkey.Cookie}},

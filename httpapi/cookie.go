@@ -4,11 +4,13 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/auth"
 )
 
 // RefreshCookie writes the refresh token as an HttpOnly cookie for the
-// cookie dialect. Every dialect's sign-in and refresh calls Set when the
-// cookie is switched on (REFRESH_COOKIE), and sign-out calls Clear, so a
+// cookie dialect. Every dialect's sign-in and refresh calls SetGrant when
+// the cookie is switched on (REFRESH_COOKIE), and sign-out calls Clear, so a
 // browser session started through any front door can be refreshed through
 // GET /api/refresh/refreshtoken.
 //
@@ -88,6 +90,19 @@ func (c *RefreshCookie) Set(w http.ResponseWriter, r *http.Request, token string
 		return
 	}
 	http.SetCookie(w, c.cookie(token, expires))
+}
+
+// SetGrant sets the cookie to the grant's refresh token (Set), unless the
+// grant's session is bound to a client: such a token is refreshed only by a
+// request that names its client (RFC 9700 §4.14), which the cookie refresh
+// never does, so the cookie would be refused, and cleared, at its first
+// use, signing the browser out. A cookie the browser already holds (of
+// another session) is left as it is.
+func (c *RefreshCookie) SetGrant(w http.ResponseWriter, r *http.Request, g *auth.Grant) {
+	if g == nil || g.Session.ClientID != "" {
+		return
+	}
+	c.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
 }
 
 // Clear deletes the cookie, unless r is cross-site (a page of another site

@@ -106,8 +106,11 @@ func (o Origins) Allowed(origin string) bool {
 //   - there is no Origin header and the browser did not mark the request
 //     Sec-Fetch-Site: cross-site (non-browser clients send neither, and
 //     browsers omit Origin on same-origin GETs);
-//   - the Origin's host equals the request's Host (same origin; the scheme
-//     is not compared, which would need trusting X-Forwarded-Proto);
+//   - the Origin's host equals the request's Host (same origin), and its
+//     scheme is not known to be wrong: over a TLS connection it must be
+//     https, and it must be the scheme of this server's own origin of that
+//     host (WithSelf) if there is one. Otherwise the scheme is not compared,
+//     which would need trusting X-Forwarded-Proto;
 //   - the Origin is one of this server's own (WithSelf); or
 //   - the Origin is allowed.
 //
@@ -133,7 +136,28 @@ func (o Origins) SameOriginOrAllowed(r *http.Request) bool {
 	if err != nil || u.Host == "" {
 		return false
 	}
+	// The scheme is part of the origin (RFC 6454 §4). A page over plain
+	// http on this server's host is one a network attacker can forge (on a
+	// first visit, or without preloaded HSTS); were it same-origin, its form
+	// POST would sign the browser in as the attacker and plant even a
+	// __Host- cookie, which no insecure origin may set.
+	scheme := strings.ToLower(u.Scheme)
+	if r.TLS != nil && scheme != "https" || o.selfOtherScheme(scheme, u.Host) {
+		return false
+	}
 	return strings.EqualFold(u.Host, r.Host)
+}
+
+// selfOtherScheme reports whether one of this server's own origins has host
+// (as an Origin header spells it) with another scheme than scheme.
+func (o Origins) selfOtherScheme(scheme, host string) bool {
+	for s := range o.self {
+		sch, h, _ := strings.Cut(s, "://")
+		if sch != scheme && strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
 }
 
 // CORS answers cross-origin requests from allowed origins (Fetch standard,

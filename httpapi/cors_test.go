@@ -154,6 +154,30 @@ func TestSameOriginOrAllowed(t *testing.T) {
 	}
 }
 
+// The scheme is part of the origin (RFC 6454 §4): a page over plain http
+// on this server's host is not the server's own when the server is known
+// to be https, by PUBLIC_URL (WithSelf) or by the connection itself.
+func TestSameOriginComparesTheScheme(t *testing.T) {
+	self := mustOrigins(t).WithSelf("https://auth.example.com")
+	for _, tt := range []struct {
+		name, url, origin string
+		o                 httpapi.Origins
+		want              bool
+	}{
+		{"https public origin, http page on its host", "http://auth.example.com/auth/login", "http://auth.example.com", self, false},
+		{"https public origin, https page", "http://auth.example.com/auth/login", "https://auth.example.com", self, true},
+		{"TLS connection, http page on its host", "https://auth.example.com/auth/login", "http://auth.example.com", mustOrigins(t), false},
+		{"TLS connection, https page", "https://auth.example.com/auth/login", "https://auth.example.com", mustOrigins(t), true},
+		{"plain http, nothing known: the host decides", "http://localhost:8080/auth/login", "http://localhost:8080", mustOrigins(t), true},
+	} {
+		r := httptest.NewRequest("POST", tt.url, nil) // an https URL sets r.TLS
+		r.Header.Set("Origin", tt.origin)
+		if got := tt.o.SameOriginOrAllowed(r); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
 // OAuthText keeps an error_description to RFC 6749 §5.2's characters.
 func TestOAuthText(t *testing.T) {
 	for in, want := range map[string]string{

@@ -242,21 +242,48 @@ func checkKeys(data []byte, dst any, strict bool) error {
 type keyCheck struct {
 	names  map[string]bool // nil when dst is not a struct
 	strict bool
-	seen   []string
-	err    error
+	// seen are the keys met so far: a slice for the few keys of a usual
+	// body, then a map, so that a body of thousands of distinct keys costs
+	// time in proportion to its size, not to its square.
+	seen    []string
+	seenMap map[string]struct{}
+	err     error
+}
+
+// few is how many keys keyCheck compares one by one before it uses a map.
+const few = 16
+
+func (c *keyCheck) repeated(k []byte) bool {
+	if c.seenMap != nil {
+		if _, ok := c.seenMap[string(k)]; ok {
+			return true
+		}
+		c.seenMap[string(k)] = struct{}{}
+		return false
+	}
+	for _, s := range c.seen {
+		if s == string(k) {
+			return true
+		}
+	}
+	c.seen = append(c.seen, string(k))
+	if len(c.seen) > few {
+		c.seenMap = make(map[string]struct{}, 4*few)
+		for _, s := range c.seen {
+			c.seenMap[s] = struct{}{}
+		}
+	}
+	return false
 }
 
 func (c *keyCheck) key(k []byte) {
 	if c.err != nil {
 		return
 	}
-	for _, s := range c.seen {
-		if s == string(k) {
-			c.err = malformed(fmt.Sprintf("field %s is repeated", Quote(s)), nil)
-			return
-		}
+	if c.repeated(k) {
+		c.err = malformed(fmt.Sprintf("field %s is repeated", Quote(string(k))), nil)
+		return
 	}
-	c.seen = append(c.seen, string(k))
 	if c.names == nil || c.names[string(k)] {
 		return
 	}

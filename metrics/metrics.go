@@ -12,17 +12,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/httpapi"
-)
-
-// Limit names, the values of the limit label of RateLimited (one per
-// RATE_LIMIT_* setting).
-const (
-	LimitSigninFailuresAccount = "signin_failures_account"
-	LimitSigninFailuresIP      = "signin_failures_ip"
-	LimitSigninIP              = "signin_ip"
-	LimitRefreshIP             = "refresh_ip"
-	LimitSignupIP              = "signup_ip"
-	LimitSignupGlobal          = "signup_global"
+	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
 )
 
 // Unmatched is the route label of a request no pattern matched.
@@ -114,8 +104,8 @@ func New() *Metrics {
 	}
 	m.signInBy = children(m.signIns, append([]string{auth.OutcomeSuccess}, outcomes...))
 	m.refreshBy = children(m.refreshes, append([]string{auth.OutcomeRotated, auth.OutcomeReissued, auth.OutcomeNotRotated}, outcomes...))
-	m.limitBy = children(m.rateLimited, []string{LimitSigninFailuresAccount, LimitSigninFailuresIP, LimitSigninIP, LimitRefreshIP,
-		LimitSignupIP, LimitSignupGlobal})
+	m.limitBy = children(m.rateLimited, []string{ratelimit.LimitSigninFailuresAccount, ratelimit.LimitSigninFailuresIP,
+		ratelimit.LimitSigninIP, ratelimit.LimitRefreshIP, ratelimit.LimitSignupIP, ratelimit.LimitSignupGlobal})
 	return m
 }
 
@@ -154,7 +144,7 @@ func (m *Metrics) Refresh(outcome string) { inc(m.refreshBy, m.refreshes, outcom
 // ReuseDetected implements auth.Observer.
 func (m *Metrics) ReuseDetected() { m.reuse.Inc() }
 
-// RateLimited counts a refusal by the named limit (a Limit* constant).
+// RateLimited counts a refusal by the named limit (a ratelimit.Limit* constant).
 func (m *Metrics) RateLimited(limit string) { inc(m.limitBy, m.rateLimited, limit) }
 
 // LimiterError counts a failed call to the limiter; the throttle falls back

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/latchkey-dev/latchkey/httpapi"
+	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
 	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/password"
 )
@@ -80,7 +81,7 @@ func TestObserver(t *testing.T) {
 	m.Refresh("rotated")
 	m.Refresh("something_new") // not known in advance: still counted
 	m.ReuseDetected()
-	m.RateLimited(metrics.LimitRefreshIP)
+	m.RateLimited(ratelimit.LimitRefreshIP)
 	m.LimiterError()
 	body := scrape(t, m)
 	wantLine(t, body, `latchkey_signins_total{outcome="success"} 1`)

@@ -55,7 +55,7 @@ func TestDocument(t *testing.T) {
 	if !c.Doc.IsOpenAPI31OrLater() {
 		t.Fatalf("openapi %q, want 3.1", c.Doc.OpenAPI)
 	}
-	tags := append(slices.Clone(latchkey.AllDialects), openapitest.AlwaysOn)
+	tags := append(slices.Clone(latchkey.AllDialects()), openapitest.AlwaysOn, "ssf") // ssf: the transmitter (SSF=on)
 	for name, op := range operations(c.Doc) {
 		has := func(status int) bool { return op.Responses.Status(status) != nil }
 		if op.OperationID == "" || op.Summary == "" || op.Description == "" {
@@ -70,7 +70,11 @@ func TestDocument(t *testing.T) {
 		if op.RequestBody != nil && (!has(400) || !has(413)) {
 			t.Errorf("%s: a route that reads a body answers 400 and 413", name)
 		}
-		if op.Security != nil && slices.ContainsFunc(*op.Security, func(r openapi3.SecurityRequirement) bool { _, ok := r["bearerAuth"]; return ok }) && !has(401) {
+		if op.Security != nil && slices.ContainsFunc(*op.Security, func(r openapi3.SecurityRequirement) bool {
+			_, access := r["bearerAuth"]
+			_, receiver := r["receiverBearer"]
+			return access || receiver
+		}) && !has(401) {
 			t.Errorf("%s: a bearer route answers 401", name)
 		}
 		if !slices.Contains(op.Tags, openapitest.AlwaysOn) && !strings.HasPrefix(name, "GET /.well-known/") && !has(503) {
@@ -108,7 +112,7 @@ func TestEveryOperationIsServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := servertest.Start(t, func(cfg *config.Config) { cfg.Dialects = latchkey.AllDialects })
+	s := servertest.Start(t, func(cfg *config.Config) { cfg.Dialects = latchkey.AllDialects() })
 	h, err := s.App.Handler()
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +143,7 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := operations(c.Doc)
-	patterns := scanPatterns(t, "../httpapi", "../server")
+	patterns := scanPatterns(t, "../httpapi", "../server", "../ssf")
 	if len(patterns) < 10 {
 		t.Fatalf("found only %d route patterns: %v", len(patterns), patterns)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,9 +16,10 @@ import (
 	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
 	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/password"
+	"github.com/latchkey-dev/latchkey/ssf"
 	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/store/backend"
 	"github.com/latchkey-dev/latchkey/store/postgres"
-	"github.com/latchkey-dev/latchkey/store/sqlite"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
@@ -50,64 +50,27 @@ type App struct {
 	Logger   *slog.Logger
 	// Metrics are served at GET /metrics (on METRICS_ADDR when set).
 	Metrics *metrics.Metrics
+	// Transmitter is the Shared Signals transmitter (nil when SSF=off).
+	Transmitter *ssf.Transmitter
 
 	now       func() time.Time
 	closeRL   func() error // closes the Redis client of a shared limiter
-	stop      chan struct{}
-	wg        sync.WaitGroup
 	closeOnce sync.Once
 	draining  atomic.Bool // set when the server is asked to stop: /readyz answers 503
 }
 
-// OpenStore opens the backend named by the URL's scheme: sqlite://path or
-// postgres://… (postgresql:// too). It does not migrate.
-func OpenStore(ctx context.Context, cfg config.Config) (store.Store, error) {
-	u := cfg.DatabaseURL
-	switch {
-	case strings.HasPrefix(u, "sqlite:") || strings.HasPrefix(u, "file:"):
-		return sqlite.Open(ctx, u)
-	case strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://"):
-		return postgres.Open(ctx, u, postgres.Options{MaxConns: int32(cfg.DatabaseMaxConns), MinConns: int32(cfg.DatabaseMinConns),
-			MaxConnLifetime: cfg.DatabaseMaxConnLifetime.D(), QueryTimeout: cfg.DatabaseQueryTimeout.D()})
+// OpenStore opens DATABASE_URL with the DATABASE_* settings, through
+// backend.Open (the function an embedding application calls). It does not
+// migrate.
+func OpenStore(ctx context.Context, cfg config.Config) (backend.Store, error) {
+	st, err := backend.Open(ctx, cfg.DatabaseURL, backend.Options{Postgres: postgres.Options{
+		MaxConns: int32(cfg.DatabaseMaxConns), MinConns: int32(cfg.DatabaseMinConns),
+		MaxConnLifetime: cfg.DatabaseMaxConnLifetime.D(), Schema: cfg.DatabaseSchema, QueryTimeout: cfg.DatabaseQueryTimeout.D(),
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	return nil, fmt.Errorf("DATABASE_URL: unsupported scheme in %q (want sqlite:// or postgres://)", redactedScheme(u))
-}
-
-func redactedScheme(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		return u[:i+3] + "…"
-	}
-	return "…"
-}
-
-// Migrate applies the schema migrations of the store's backend, logging
-// their progress to log (nil: slog.Default()): latchkey serve migrates
-// before it listens, and a long migration must say what it is doing.
-func Migrate(ctx context.Context, s store.Store, log *slog.Logger) error {
-	if log == nil {
-		log = slog.Default()
-	}
-	if m, ok := s.(interface {
-		MigrateLogged(context.Context, *slog.Logger) error
-	}); ok {
-		return m.MigrateLogged(ctx, log)
-	}
-	m, ok := s.(interface{ Migrate(context.Context) error })
-	if !ok {
-		return errors.New("this store has no migrations")
-	}
-	return m.Migrate(ctx)
-}
-
-// CheckSchema returns nil when the store's schema is exactly the one this
-// build's migrations make, else a *store.SchemaError (unmigrated, or
-// migrated by a newer Latchkey). It never writes.
-func CheckSchema(ctx context.Context, s store.Store) error {
-	c, ok := s.(interface{ CheckSchema(context.Context) error })
-	if !ok {
-		return errors.New("this store has no schema version")
-	}
-	return c.CheckSchema(ctx)
+	return st, nil
 }
 
 // Open builds an App over an opened, migrated store: it maps the settings
@@ -149,6 +112,9 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		Algorithm: cfg.JWTAlgorithm, HS256Secret: hs, Policy: &pol, Dialects: cfg.Dialects,
 		CORSOrigins: cfg.CORSAllowedOrigins, TrustedProxies: cfg.TrustedProxies, Now: now, Logger: log,
 		Hasher: hasher, RetiredKeyTTL: RetiredKeyPublished(cfg),
+		// Purges are `latchkey purge`'s job, from a scheduler
+		// (docs/infrastructure.md).
+		KeyReloadInterval: cfg.KeyReloadInterval.D(), PurgeInterval: -1,
 	}
 	if cfg.RefreshCookie.On() {
 		lo.CookieName, lo.SecureCookie = cfg.RefreshCookieName, cfg.Production()
@@ -156,10 +122,11 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	if cfg.AccessTokenRenewal.On() {
 		lo.Renew = latchkey.AllowRenewal
 	}
-	a := &App{Config: cfg, Store: st, Logger: log, Metrics: metrics.New(), now: now, stop: make(chan struct{})}
+	a := &App{Config: cfg, Store: st, Logger: log, Metrics: metrics.New(), now: now}
 	lo.Observer, lo.Instrument = a.Metrics, a.Metrics.Middleware
 	a.Metrics.WatchHasher(hasher)
 	a.Metrics.WatchDatabase(st.Ping)
+	lo.Throttle = ratelimit.Off{} // RATE_LIMITS=off
 	if cfg.RateLimits.On() {
 		th, err := a.openThrottle(ctx, o.RedisKeyPrefix)
 		if err != nil {
@@ -173,7 +140,35 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		return nil, err
 	}
 	a.Latchkey, a.Tokens, a.Service = lk, lk.Tokens, lk.Service
+	if cfg.SSF.On() {
+		if a.Transmitter, err = openTransmitter(cfg, st, lk.Tokens, now, log); err != nil {
+			a.closeLimiter()
+			return nil, err
+		}
+	}
 	return a, nil
+}
+
+// openTransmitter builds the SSF transmitter from the SSF_* settings.
+// Pushes may go to loopback addresses in development, and in production
+// only with SSF_PUSH_LOOPBACK=on.
+func openTransmitter(cfg config.Config, st store.Store, tokens *token.Issuer, now func() time.Time, log *slog.Logger) (*ssf.Transmitter, error) {
+	feed, ok := st.(store.Feed)
+	if !ok {
+		return nil, errors.New("SSF: this store keeps no security events; set SSF=off")
+	}
+	return ssf.New(ssf.Options{Feed: feed, Tokens: tokens, Issuer: cfg.Issuer(), AccessTTL: cfg.JWTExpiresIn.D(),
+		Leeway: AccessLeeway, LongPoll: cfg.SSFLongPoll.D(), WatchInterval: cfg.SSFPushInterval.D(),
+		PushBackoff: cfg.SSFPushBackoff.D(), PushBackoffMax: cfg.SSFPushBackoffMax.D(), PushLease: cfg.SSFPushLease.D(),
+		Inactivity: cfg.SSFStreamInactivity.D(), AllowLoopback: !cfg.Production() || cfg.SSFPushLoopback.On(),
+		ServeJWKS: !cfg.DialectEnabled(latchkey.OAuth2), Now: now, Logger: log})
+}
+
+// SSFRetention is how long security events are kept: every access token
+// they concern has expired by then (JWT_EXPIRES_IN and the leeway), plus
+// SSF_RETENTION_MARGIN.
+func SSFRetention(cfg config.Config) time.Duration {
+	return cfg.JWTExpiresIn.D() + AccessLeeway + cfg.SSFRetentionMargin.D()
 }
 
 // RetiredKeyPublished is how long a retired signing key stays published and
@@ -189,7 +184,7 @@ func RetiredKeyPublished(cfg config.Config) time.Duration {
 // instance when REDIS_URL is set, else in this process's memory. An
 // unreachable Redis is not a start-up error: the throttle falls back to
 // memory until it answers (see throttle), and a warning says so.
-func (a *App) openThrottle(ctx context.Context, prefix string) (*throttle, error) {
+func (a *App) openThrottle(ctx context.Context, prefix string) (*ratelimit.Throttle, error) {
 	mem := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: a.now})
 	if a.Config.RedisURL == "" {
 		return newThrottle(mem, nil, a.Config, a.Logger, a.Metrics), nil
@@ -245,35 +240,6 @@ func secret(ctx context.Context, st store.Store, cfg config.Config, name, config
 	return v, nil
 }
 
-// StartKeyReload re-reads signing keys every KEY_RELOAD_INTERVAL, so a
-// rotation made on any instance (latchkey keys rotate) is in use everywhere
-// within that interval. It stops at Close.
-func (a *App) StartKeyReload() {
-	every := a.Config.KeyReloadInterval.D()
-	if every <= 0 {
-		return
-	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-a.stop:
-				return
-			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), every)
-				err := a.ReloadKeys(ctx)
-				cancel()
-				if err != nil {
-					a.Logger.Warn("signing keys not reloaded", "err", err)
-				}
-			}
-		}
-	}()
-}
-
 // ReloadKeys reads the signing keys from the store now.
 func (a *App) ReloadKeys(ctx context.Context) error { return a.Latchkey.ReloadKeys(ctx) }
 
@@ -284,12 +250,15 @@ func (a *App) closeLimiter() {
 	}
 }
 
-// Close stops background work and closes the store.
+// Close stops background work (the reloads of the signing keys every
+// KEY_RELOAD_INTERVAL, which latchkey.New started) and closes the store.
 func (a *App) Close() error {
 	var err error
 	a.closeOnce.Do(func() {
-		close(a.stop)
-		a.wg.Wait()
+		if a.Transmitter != nil {
+			a.Transmitter.Close() // before what it uses: the keys, the store
+		}
+		_ = a.Latchkey.Close()
 		a.closeLimiter()
 		err = a.Store.Close()
 	})

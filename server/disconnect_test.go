@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/password"
@@ -48,7 +49,7 @@ func TestClientDisconnectIs499(t *testing.T) {
 		Store: st, Issuer: "http://latchkey.test", RefreshSecret: bytes.Repeat([]byte("s"), 32),
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)), Hasher: password.New(password.Cheap, 1, 4),
 		Observer: m, Instrument: m.Middleware,
-		Claims: func(ctx context.Context, userID string) (map[string]any, error) {
+		Claims: func(ctx context.Context, userID string, _ *auth.User) (map[string]any, error) {
 			if hold.Load() {
 				started <- struct{}{}
 				<-ctx.Done() // still working when the client leaves

@@ -22,6 +22,9 @@ import (
 func (a *App) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	a.Latchkey.Register(mux)
+	if a.Transmitter != nil {
+		a.Transmitter.Register(mux)
+	}
 	mux.Handle("GET /healthz", httpapi.Handle(func(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}, nil))
@@ -110,7 +113,9 @@ func ServeListener(ctx context.Context, a *App, ln net.Listener) error {
 		servers = append(servers, newHTTPServer(a.MetricsHandler()))
 		listeners = append(listeners, mln)
 	}
-	a.StartKeyReload()
+	if a.Transmitter != nil {
+		a.Transmitter.Start() // the push and the watch of this instance; stopped by Close
+	}
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
@@ -124,6 +129,9 @@ func ServeListener(ctx context.Context, a *App, ln net.Listener) error {
 	case serveErr = <-errc:
 	case <-ctx.Done():
 		a.draining.Store(true)
+		if a.Transmitter != nil {
+			a.Transmitter.Drain() // waiting polls answer now
+		}
 		if d := a.Config.ShutdownDrainDelay.D(); d > 0 {
 			a.Logger.Info("stopping: readiness fails, still serving while load balancers notice", "drain_delay", d.String())
 			t := time.NewTimer(d)

@@ -29,7 +29,7 @@ func openApp(t *testing.T, mod func(*config.Config)) *server.App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := server.Migrate(ctx, st, nil); err != nil {
+	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	cheap := password.Cheap

@@ -104,6 +104,15 @@ type RevokeParams struct {
 	ExceptSessionID string
 	Reason          string
 	Now             time.Time
+	// Txn is the txn of the security events the revocation records (Feed):
+	// one session-revoked event per session it revokes, in the same
+	// transaction. Empty: the backend makes one up.
+	Txn string
+	// PasswordHash, with UserID, makes the revocation a password change:
+	// in the same transaction the user's password hash is set to it (and
+	// UpdatedAt to Now), and a credential-change event is recorded with
+	// Txn. ErrNotFound, and no change, if there is no such user.
+	PasswordHash string
 }
 
 // Store is the persistence contract. All methods are safe for concurrent use

@@ -186,7 +186,7 @@ func verifyAccessJWS(tok string, heads map[string]*accessKey, allowed []string, 
 			key, ok = lookup(h.kid)
 		}
 		if !ok || key == nil {
-			return nil, nil, typ, fmt.Errorf("%w: unknown key id", ErrSignature)
+			return nil, nil, typ, ErrUnknownKey
 		}
 		// The header names the key's own algorithm or nothing is computed:
 		// a public key is never used as an HMAC secret.

@@ -286,3 +286,44 @@ func BenchmarkVerifyAccessEdDSA(b *testing.B) {
 		}
 	}
 }
+
+// TestVerifierLookupErrors: a lookup that cannot get the key set is
+// ErrKeysUnavailable, not a bad signature (a JWKS outage is not a forged
+// token); any other failed lookup is ErrSignature; either way the lookup's
+// own error stays reachable with errors.Is. An issuer's unknown kid is
+// ErrUnknownKey, a kind of ErrSignature.
+func TestVerifierLookupErrors(t *testing.T) {
+	iss, keys, priv := multiIssuer(t, false)
+	es := keys[token.ES256].KID
+	tok := rawSign(t, token.ES256, priv[token.ES256], hdr(token.ES256, es), goodClaims(), nil)
+	errDown := errors.New("dial tcp: connection refused")
+	errApp := errors.New("the application's key service said no")
+	for _, tc := range []struct {
+		name       string
+		lookup     error
+		want, not  error
+		wantCauses []error
+	}{
+		{"unavailable", fmt.Errorf("fetch JWKS: %w (%w)", token.ErrKeysUnavailable, errDown), token.ErrKeysUnavailable, token.ErrSignature, []error{errDown}},
+		{"unknown key", fmt.Errorf("jwks: %w", token.ErrUnknownKey), token.ErrSignature, token.ErrKeysUnavailable, []error{token.ErrUnknownKey}},
+		{"other", errApp, token.ErrSignature, token.ErrKeysUnavailable, []error{errApp}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := &token.Verifier{Issuer: "http://localhost:8080", Audience: "latchkey", Now: func() time.Time { return t0 },
+				Key: func(context.Context, string) (token.PublicKey, error) { return token.PublicKey{}, tc.lookup }}
+			_, err := v.VerifyAccess(context.Background(), tok)
+			if !errors.Is(err, tc.want) || errors.Is(err, tc.not) {
+				t.Fatalf("got %v: want %v and not %v", err, tc.want, tc.not)
+			}
+			for _, c := range tc.wantCauses {
+				if !errors.Is(err, c) {
+					t.Fatalf("the lookup's error %q is not wrapped in %q", c, err)
+				}
+			}
+		})
+	}
+	_, err := iss.VerifyAccess(rawSign(t, token.ES256, priv[token.ES256], hdr(token.ES256, "gone"), goodClaims(), nil))
+	if !errors.Is(err, token.ErrUnknownKey) || !errors.Is(err, token.ErrSignature) {
+		t.Fatalf("issuer, unknown kid: %v", err)
+	}
+}

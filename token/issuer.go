@@ -47,11 +47,12 @@ type Issuer struct {
 
 // keySet is an immutable snapshot of the signing keys.
 type keySet struct {
-	active parsedKey
-	signer *jwsSigner           // the active key, with its header computed once
-	verify map[string]parsedKey // by kid: the active key and recently retired ones
-	algs   []jose.SignatureAlgorithm
-	jwks   []byte
+	active    parsedKey
+	signer    *jwsSigner           // the active key, with its header computed once
+	setSigner *jwsSigner           // the active key under the SET header (set.go)
+	verify    map[string]parsedKey // by kid: the active key and recently retired ones
+	algs      []jose.SignatureAlgorithm
+	jwks      []byte
 
 	// Access-token verification (verifyAccessJWS): keys by kid, by the
 	// exact header MintAccess writes for them, and the algorithms allowed.
@@ -135,6 +136,9 @@ func (i *Issuer) SetKeys(keys []store.SigningKey) error {
 		return fmt.Errorf("token: signer for key %s: %w", ks.active.kid, err)
 	}
 	ks.signer = signer
+	if ks.setSigner, err = newJWSSigner(string(ks.active.alg), ks.active.kid, typSET, ks.active.private); err != nil {
+		return fmt.Errorf("token: SET signer for key %s: %w", ks.active.kid, err)
+	}
 	if jwks.Keys == nil {
 		jwks.Keys = []jose.JSONWebKey{}
 	}

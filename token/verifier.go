@@ -2,10 +2,26 @@ package token
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Errors of key lookup. A Verifier's Key returns one of them (wrapped or
+// bare) to say why it has no key, and VerifyAccess passes it on wrapped, so
+// callers tell "not a token of ours" (answer 401) from "cannot check any
+// token now" (answer 503) with errors.Is.
+var (
+	// ErrUnknownKey: the key set has no key with the token's kid (a forged
+	// kid, or a key made after the set was loaded). It is a kind of
+	// ErrSignature: errors.Is(err, ErrSignature) holds for it too.
+	ErrUnknownKey = fmt.Errorf("%w: unknown key id", ErrSignature)
+	// ErrKeysUnavailable: the verification keys cannot be had at the moment
+	// (the JWKS URL does not answer, the database holding the keys is down),
+	// so no token can be judged. It says nothing about the token: retry later.
+	ErrKeysUnavailable = errors.New("token: verification keys unavailable")
 )
 
 // PublicKey is a verification key and the one algorithm it may be used with.
@@ -25,7 +41,9 @@ type Verifier struct {
 	Leeway   time.Duration
 	Now      func() time.Time // time.Now when nil
 	// Key returns the key for a kid. It may fetch (a remote JWKS) and should
-	// bound how often it does; an unknown kid is an error.
+	// bound how often it does. An unknown kid is an error (ErrUnknownKey, or
+	// any error not wrapping ErrKeysUnavailable); a key set that cannot be
+	// had is an error wrapping ErrKeysUnavailable.
 	Key func(ctx context.Context, kid string) (PublicKey, error)
 }
 
@@ -34,7 +52,9 @@ type Verifier struct {
 var asymmetric = []string{ES256, EdDSA, RS256}
 
 // VerifyAccess verifies an access token. Errors wrap the package's sentinel
-// errors (ErrMalformed, ErrSignature, ErrWrongKind, ErrClaims, ErrExpired).
+// errors (ErrMalformed, ErrSignature, ErrWrongKind, ErrClaims, ErrExpired),
+// or ErrKeysUnavailable when Key could not get the key set; a failed lookup's
+// own error is wrapped too (%w), for errors.Is and the log.
 func (v *Verifier) VerifyAccess(ctx context.Context, tok string) (AccessClaims, error) {
 	var lookupErr error
 	p, extra, typ, err := verifyAccessJWS(tok, nil, asymmetric, func(kid string) (*accessKey, bool) {
@@ -53,7 +73,7 @@ func (v *Verifier) VerifyAccess(ctx context.Context, tok string) (AccessClaims, 
 			return AccessClaims{}, ErrWrongKind
 		}
 		if lookupErr != nil {
-			return AccessClaims{}, fmt.Errorf("%w: %v", ErrSignature, lookupErr)
+			return AccessClaims{}, lookupError(lookupErr)
 		}
 		return AccessClaims{}, err
 	}
@@ -62,6 +82,15 @@ func (v *Verifier) VerifyAccess(ctx context.Context, tok string) (AccessClaims, 
 		now = v.Now
 	}
 	return checkAccess(p, extra, typ, v.Issuer, v.Audience, v.Leeway, now())
+}
+
+// lookupError is the error of a token whose key could not be looked up: the
+// lookup's own error, wrapped so that it names exactly one kind.
+func lookupError(err error) error {
+	if errors.Is(err, ErrKeysUnavailable) || errors.Is(err, ErrSignature) {
+		return fmt.Errorf("token: key lookup: %w", err)
+	}
+	return fmt.Errorf("%w: %w", ErrSignature, err)
 }
 
 // PublicKeys returns the issuer's current verification keys by kid (for an

@@ -37,7 +37,7 @@ type Env struct {
 	Clock   *testkit.Clock
 }
 
-// New returns an Env over st with auth.DefaultPolicy changed by mod (may be
+// New returns an Env over st with auth.DefaultPolicy() changed by mod (may be
 // nil).
 func New(t testing.TB, st store.Store, mod func(*auth.Policy)) *Env {
 	t.Helper()
@@ -51,7 +51,7 @@ func New(t testing.TB, st store.Store, mod func(*auth.Policy)) *Env {
 }
 
 // Service returns a Service over st with the clock now, cheap password
-// hashing, auth.DefaultPolicy and no log, after mod (may be nil) has changed
+// hashing, auth.DefaultPolicy() and no log, after mod (may be nil) has changed
 // those options. It loads (or makes) an ES256 signing key in st.
 func Service(t testing.TB, st store.Store, now func() time.Time, mod func(*auth.Options)) *auth.Service {
 	t.Helper()
@@ -63,7 +63,7 @@ func Service(t testing.TB, st store.Store, now func() time.Time, mod func(*auth.
 	if err := iss.LoadKeys(t.Context(), st, token.ES256, nil); err != nil {
 		t.Fatal(err)
 	}
-	o := auth.Options{Store: st, Tokens: iss, Hasher: password.New(password.Cheap, 4, 64), Policy: auth.DefaultPolicy,
+	o := auth.Options{Store: st, Tokens: iss, Hasher: password.New(password.Cheap, 4, 64), Policy: auth.DefaultPolicy(),
 		Now: now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mod != nil {
 		mod(&o)

@@ -43,7 +43,7 @@ var policyCases = []policyCase{
 			ctx := t.Context()
 			g := e.SignIn(t, "a@example.com")
 			g2 := e.Refresh(t, g.RefreshToken)
-			e.Clock.Advance(auth.DefaultPolicy.ReuseInterval - time.Second)
+			e.Clock.Advance(auth.DefaultPolicy().ReuseInterval - time.Second)
 			g3, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
 			if err != nil || !g3.Reissued || g3.Session.Generation != g2.Session.Generation {
 				t.Fatalf("the preceding token inside the interval: %+v, %v; want generation %d reissued", g3, err, g2.Session.Generation)
@@ -60,7 +60,7 @@ var policyCases = []policyCase{
 			ctx := t.Context()
 			g := e.SignIn(t, "a@example.com")
 			g2 := e.Refresh(t, g.RefreshToken)
-			e.Clock.Advance(auth.DefaultPolicy.ReuseInterval) // at the end of the interval it is over
+			e.Clock.Advance(auth.DefaultPolicy().ReuseInterval) // at the end of the interval it is over
 			_, err := e.Service.Refresh(ctx, g.RefreshToken, "", auth.Meta{})
 			WantCode(t, err, auth.CodeRefreshReused)
 			_, err = e.Service.Refresh(ctx, g2.RefreshToken, "", auth.Meta{})

@@ -27,11 +27,12 @@ const (
 	modeOAuth   = "oauth"   // POST /oauth/token grant_type=refresh_token, form
 	modeSignIn  = "signin"  // canonical POST /auth/sign-in (argon2id)
 	modeMe      = "me"      // GET /auth/me with a bearer access token
+	modeSignOut = "signout" // canonical POST /auth/sign-out (scope local): each session once, a revocation each
 	modeCeiling = "ceiling" // GET /healthz
 	modeSignUp  = "signup"  // canonical POST /auth/sign-up of a new account (argon2id); only as -signup-flood
 )
 
-var modes = []string{modeRefresh, modeOAuth, modeSignIn, modeMe, modeCeiling}
+var modes = []string{modeRefresh, modeOAuth, modeSignIn, modeMe, modeSignOut, modeCeiling}
 
 // signUps numbers the accounts a sign-up flood asks for.
 var signUps atomic.Int64
@@ -64,7 +65,20 @@ func worker(ctx context.Context, client *http.Client, base, mode string, w, c in
 	if s != nil {
 		owned = (s.n - w + c - 1) / c // sessions w, w+c, … below n
 	}
+	// signout: each owned session still live is signed out once, then the
+	// worker stops (a warm-up has already signed some out).
+	live, signedOut := 0, 0
+	if mode == modeSignOut {
+		for k := range owned {
+			if !s.dead[(w+first+k*c)%s.n] {
+				live++
+			}
+		}
+	}
 	for k := 0; ctx.Err() == nil; k++ {
+		if mode == modeSignOut && signedOut >= live {
+			return
+		}
 		i := -1
 		if s != nil && owned > 0 {
 			i = (w + first + (k%owned)*c) % s.n
@@ -107,6 +121,10 @@ func worker(ctx context.Context, client *http.Client, base, mode string, w, c in
 			continue
 		}
 		r.ok++
+		if mode == modeSignOut {
+			s.dead[i] = true // revoked: its next sign-out would revoke nothing
+			signedOut++
+		}
 		if mode == modeRefresh || mode == modeOAuth {
 			if err := advance(s, i, mode, buf.Bytes()); err != nil {
 				r.errs["response: "+err.Error()]++
@@ -146,6 +164,8 @@ func newRequest(ctx context.Context, base, mode string, s *sessions, i, k int) (
 		email := fmt.Sprintf("flood-%d-%d@load.test", signUps.Add(1), time.Now().UnixNano())
 		raw, _ := json.Marshal(map[string]string{"email": email, "password": loadPassword})
 		method, path, ctype, body = http.MethodPost, "/auth/sign-up", "application/json", bytes.NewReader(raw)
+	case modeSignOut:
+		method, path, ctype, body = http.MethodPost, "/auth/sign-out", "application/json", strings.NewReader(`{"scope":"local"}`)
 	case modeSignIn:
 		if s == nil || len(s.emails) == 0 && !s.seeded {
 			return nil, errors.New("no users")
@@ -164,7 +184,7 @@ func newRequest(ctx context.Context, base, mode string, s *sessions, i, k int) (
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	if mode == modeMe {
+	if mode == modeMe || mode == modeSignOut {
 		tok, err := s.accessToken(i)
 		if err != nil {
 			return nil, err

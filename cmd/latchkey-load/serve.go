@@ -83,7 +83,7 @@ func openApp(ctx context.Context, env map[string]string, logs io.Writer, migrate
 		return nil, err
 	}
 	if migrate {
-		if err := server.Migrate(ctx, st, nil); err != nil {
+		if err := st.Migrate(ctx); err != nil {
 			st.Close()
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/server"
+	"github.com/latchkey-dev/latchkey/ssf"
 	"github.com/latchkey-dev/latchkey/store"
 )
 
@@ -35,7 +36,7 @@ func (migrateCmd) Run(cfg *config.Config, e *env) error {
 		return err
 	}
 	defer st.Close()
-	if err := server.Migrate(e.ctx, st, e.log); err != nil {
+	if err := st.MigrateLogged(e.ctx, e.log); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	fmt.Fprintln(e.stdout, "migrations applied")
@@ -176,7 +177,7 @@ func (purgeCmd) Run(cfg *config.Config, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := server.CheckSchema(e.ctx, st); err != nil {
+	if err := st.CheckSchema(e.ctx); err != nil {
 		st.Close()
 		return fmt.Errorf("purge: %w", err)
 	}
@@ -191,6 +192,15 @@ func (purgeCmd) Run(cfg *config.Config, e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "purged %d sessions\n", n)
+	// The security events are purged whatever SSF says: revocations record
+	// them either way.
+	if feed, ok := app.Store.(store.Feed); ok {
+		events, streams, err := ssf.Purge(e.ctx, feed, time.Now(), server.SSFRetention(*cfg), cfg.SSFStreamInactivity.D())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "purged %d security events and %d event streams\n", events, streams)
+	}
 	return nil
 }
 

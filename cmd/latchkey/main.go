@@ -30,6 +30,7 @@ type CLI struct {
 	Session sessionCmd `cmd:"" help:"Manage sessions."`
 	Purge   purgeCmd   `cmd:"" help:"Delete expired and revoked sessions and expired signing keys (run it from a scheduler)."`
 	Keys    keysCmd    `cmd:"" help:"Manage access-token signing keys."`
+	SSF     ssfCmd     `cmd:"" name:"ssf" help:"Manage the Shared Signals transmitter (revocation events for APIs)."`
 	Show    configCmd  `cmd:"" name:"config" help:"Print the effective configuration, secrets redacted."`
 
 	Version     versionCmd     `cmd:"" help:"Print the version, VCS revision and time, and Go version of this build."`
@@ -108,7 +109,7 @@ func open(e *env, cfg *config.Config, migrate bool) (*server.App, error) {
 		return nil, err
 	}
 	if migrate {
-		if err := server.Migrate(e.ctx, st, e.log); err != nil {
+		if err := st.MigrateLogged(e.ctx, e.log); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("migrate: %w", err)
 		}

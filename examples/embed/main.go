@@ -1,16 +1,19 @@
-// Command embed is a small host application that embeds Latchkey: it keeps
-// its own users in its own SQL table (accounts), mounts Latchkey under /auth
-// for sign-in, refresh and sign-out, and protects its own /api/notes routes
-// with Latchkey access tokens. docs/embedding.md walks through it.
+// Command embed is a small notes application that embeds Latchkey. It keeps
+// its own users in its own users table, on SQLite or PostgreSQL, serves
+// Latchkey's sign-in, refresh and sign-out routes beside its own, and
+// protects its /api routes with Latchkey access tokens. docs/embedding.md
+// walks through it.
 //
-//	go run ./examples/embed -addr 127.0.0.1:8081 -dir /tmp/embed
+//	go run ./examples/embed -db sqlite:///tmp/notes.db         # Latchkey in /tmp/notes.latchkey.db
+//	go run ./examples/embed -db postgres://app@localhost/notes # Latchkey in schema latchkey
+//
+// DEMO_EMAIL and DEMO_PASSWORD, when set, add an account at start.
 package main
 
 import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,212 +21,158 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib"       // database/sql driver "pgx"
 	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/latchkey-dev/latchkey"
-	"github.com/latchkey-dev/latchkey/auth"
-	"github.com/latchkey-dev/latchkey/store"
-	"github.com/latchkey-dev/latchkey/store/sqlite"
+	"github.com/latchkey-dev/latchkey/store/backend"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
-	dir := flag.String("dir", ".", "directory of app.db and latchkey.db")
+	db := flag.String("db", "sqlite://notes.db", "the application's database: sqlite://path or postgres://…")
 	flag.Parse()
 	ctx := context.Background()
-	a, err := newApp(ctx, *dir, "http://"+*addr, time.Now)
+	a, err := newApp(ctx, config{DB: *db, BaseURL: "http://" + *addr, BcryptCost: bcrypt.DefaultCost})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer a.Close()
 	if email, pw := os.Getenv("DEMO_EMAIL"), os.Getenv("DEMO_PASSWORD"); email != "" && pw != "" {
-		if err := a.addAccount(ctx, email, pw); err != nil {
+		if _, err := a.users.add(ctx, email, pw, "pro"); err != nil {
 			log.Print(err)
 		}
 	}
-	log.Printf("listening on http://%s (Latchkey under /auth)", *addr)
+	log.Printf("listening on http://%s", *addr)
 	log.Fatal(http.ListenAndServe(*addr, a.handler))
+}
+
+// config is what newApp needs; tests inject a clock and cheap hashes.
+type config struct {
+	DB         string           // sqlite://path or postgres://…
+	BaseURL    string           // how clients reach the application; Latchkey's issuer
+	BcryptCost int              // of the application's password hashes
+	Now        func() time.Time // nil: time.Now
 }
 
 // app is the host application.
 type app struct {
-	db      *sql.DB    // the application's own database: accounts and notes
-	lkStore *sqlite.DB // Latchkey's sessions and keys
+	db      *sql.DB       // the application's own tables: users and notes
+	st      backend.Store // Latchkey's tables: sessions and signing keys
+	users   accounts
 	lk      *latchkey.Handler
 	handler http.Handler
 }
 
+// schema is the application's own: a users table named users, as an
+// existing application would have it. On PostgreSQL, Latchkey's tables live
+// in schema latchkey of the same database, so they never meet.
 const schema = `
-CREATE TABLE IF NOT EXISTS accounts (
-	id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS users (
+	id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+	active BOOLEAN NOT NULL DEFAULT TRUE, plan TEXT NOT NULL DEFAULT 'free');
 CREATE TABLE IF NOT EXISTS notes (
-	id INTEGER PRIMARY KEY, account_id TEXT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL);`
+	id TEXT PRIMARY KEY, user_id TEXT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL);`
 
-// newApp opens both databases and builds the routes. base is the URL clients
-// use to reach the application (Latchkey's issuer is base + "/auth").
-func newApp(ctx context.Context, dir, base string, now func() time.Time) (*app, error) {
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "app.db")+"?_pragma=journal_mode(wal)&_pragma=busy_timeout(5000)")
+// newApp opens the application's database and Latchkey's store, and mounts
+// both route sets on one mux.
+func newApp(ctx context.Context, c config) (*app, error) {
+	appDB, lkURL, err := databases(c.DB)
 	if err != nil {
 		return nil, err
 	}
+	db, err := sql.Open(appDB.driver, appDB.dsn)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{db: db}
 	if _, err := db.ExecContext(ctx, schema); err != nil {
-		db.Close()
+		a.Close()
+		return nil, fmt.Errorf("application schema: %w", err)
+	}
+	if a.users, err = newAccounts(db, c.BcryptCost); err != nil {
+		a.Close()
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "latchkey.db"))
+	if a.st, err = backend.Open(ctx, lkURL, backend.Options{}); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.st.Migrate(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("latchkey migrations: %w", err)
+	}
+	secret, err := refreshSecret(ctx, a.st)
 	if err != nil {
-		db.Close()
+		a.Close()
 		return nil, err
 	}
-	if err := st.Migrate(ctx); err != nil {
-		db.Close()
-		st.Close()
-		return nil, err
-	}
-	// The refresh-token secret: from the environment in production; here a
-	// development secret kept in Latchkey's own database.
-	secret, err := st.Secret(ctx, "refresh_token_secret", func() ([]byte, error) {
-		b := make([]byte, 32)
-		_, err := rand.Read(b)
-		return b, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	a := &app{db: db, lkStore: st}
 	a.lk, err = latchkey.New(ctx, latchkey.Options{
-		Store:         st,
-		Users:         accounts{db},
-		Issuer:        base + "/auth",
-		Prefix:        "/auth",
+		Store:         a.st,
+		Users:         a.users,
+		Issuer:        c.BaseURL, // no Prefix: Latchkey's paths are used as they are (/auth/sign-in, /oauth/token, /token)
 		RefreshSecret: secret,
 		Dialects:      []string{latchkey.Canonical, latchkey.OAuth2},
 		Renew:         latchkey.AllowRenewal,
-		Now:           now,
+		Now:           c.Now,
 		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Claims: func(ctx context.Context, userID string) (map[string]any, error) {
-			return map[string]any{"app": "notes"}, nil
-		},
+		Claims:        a.users.claims, // the user's plan, read by the API from p.Claims.Extra
 	})
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/auth/", a.lk)
+	mux.Handle("/", a.lk) // Latchkey's routes (docs/api.md), and a JSON 404 for any other path
 	mux.Handle("GET /api/notes", a.lk.Middleware(http.HandlerFunc(a.listNotes)))
 	mux.Handle("POST /api/notes", a.lk.Middleware(http.HandlerFunc(a.addNote)))
+	mux.Handle("GET /api/me", a.lk.Middleware(http.HandlerFunc(a.me)))
 	a.handler = mux
 	return a, nil
 }
 
+type database struct{ driver, dsn string }
+
+// databases returns the application's database and Latchkey's store URL
+// for -db. PostgreSQL: one database for both (Latchkey's tables in schema
+// latchkey). SQLite has no schemas: Latchkey gets a file of its own next to
+// the application's.
+func databases(url string) (database, string, error) {
+	switch {
+	case strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://"):
+		return database{"pgx", url}, url, nil
+	case strings.HasPrefix(url, "sqlite://"):
+		path := strings.TrimPrefix(url, "sqlite://")
+		lk := strings.TrimSuffix(path, ".db") + ".latchkey.db"
+		return database{"sqlite3", "file:" + path + "?_pragma=journal_mode(wal)&_pragma=busy_timeout(5000)"}, "sqlite://" + lk, nil
+	}
+	return database{}, "", errors.New("-db: want sqlite://path or postgres://…")
+}
+
+// refreshSecret is LATCHKEY_REFRESH_SECRET, or in development a random
+// secret made once and kept in Latchkey's store (every instance agrees).
+func refreshSecret(ctx context.Context, st backend.Store) ([]byte, error) {
+	if s := os.Getenv("LATCHKEY_REFRESH_SECRET"); s != "" {
+		return []byte(s), nil
+	}
+	return st.Secret(ctx, "refresh_token_secret", func() ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	})
+}
+
+// Close stops Latchkey's background jobs, then closes both databases.
 func (a *app) Close() {
+	if a.lk != nil {
+		a.lk.Close()
+	}
+	if a.st != nil {
+		a.st.Close()
+	}
 	a.db.Close()
-	a.lkStore.Close()
-}
-
-// addAccount creates an account in the application's own table (bcrypt, as
-// an existing application might already have).
-func (a *app) addAccount(ctx context.Context, email, pw string) error {
-	hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
-	if err != nil {
-		return err
-	}
-	_, err = a.db.ExecContext(ctx, `INSERT INTO accounts (id, email, password_hash) VALUES (?, ?, ?)`,
-		uuid.NewString(), auth.NormalizeEmail(email), string(hash))
-	return err
-}
-
-// setActive (de)activates an account in the application's table.
-func (a *app) setActive(ctx context.Context, id string, active bool) error {
-	_, err := a.db.ExecContext(ctx, `UPDATE accounts SET active = ? WHERE id = ?`, active, id)
-	return err
-}
-
-type note struct {
-	ID   int64  `json:"id"`
-	Body string `json:"body"`
-}
-
-func (a *app) listNotes(w http.ResponseWriter, r *http.Request) {
-	p, _ := latchkey.PrincipalFrom(r.Context())
-	rows, err := a.db.QueryContext(r.Context(), `SELECT id, body FROM notes WHERE account_id = ? ORDER BY id`, p.UserID)
-	if err != nil {
-		http.Error(w, `{"error":"internal"}`, http.StatusInternalServerError)
-		return
-	}
-	defer rows.Close()
-	notes := []note{}
-	for rows.Next() {
-		var n note
-		if rows.Scan(&n.ID, &n.Body) == nil {
-			notes = append(notes, n)
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"notes": notes})
-}
-
-func (a *app) addNote(w http.ResponseWriter, r *http.Request) {
-	p, _ := latchkey.PrincipalFrom(r.Context())
-	var in struct {
-		Body string `json:"body"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil || strings.TrimSpace(in.Body) == "" {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprint(w, `{"error":"invalid_request","message":"body must be {\"body\": \"text\"}"}`)
-		return
-	}
-	res, err := a.db.ExecContext(r.Context(), `INSERT INTO notes (account_id, body, created_at) VALUES (?, ?, ?)`,
-		p.UserID, in.Body, time.Now().UTC().Format(time.RFC3339))
-	if err != nil {
-		http.Error(w, `{"error":"internal"}`, http.StatusInternalServerError)
-		return
-	}
-	id, _ := res.LastInsertId()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	json.NewEncoder(w).Encode(note{ID: id, Body: in.Body})
-}
-
-// accounts is the application's users table as Latchkey's auth.Users.
-type accounts struct{ db *sql.DB }
-
-func (u accounts) one(ctx context.Context, where string, arg string) (store.User, error) {
-	var (
-		usr    store.User
-		active bool
-	)
-	err := u.db.QueryRowContext(ctx, `SELECT id, email, password_hash, active FROM accounts WHERE `+where, arg).
-		Scan(&usr.ID, &usr.Email, &usr.PasswordHash, &active)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.User{}, fmt.Errorf("account: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.User{}, err
-	}
-	usr.Status = store.UserInactive
-	if active {
-		usr.Status = store.UserActive
-	}
-	return usr, nil
-}
-
-func (u accounts) UserByEmail(ctx context.Context, email string) (store.User, error) {
-	return u.one(ctx, "email = ?", email)
-}
-
-func (u accounts) UserByID(ctx context.Context, id string) (store.User, error) {
-	return u.one(ctx, "id = ?", id)
-}
-
-func (u accounts) VerifyPassword(_ context.Context, usr store.User, pw string) (bool, error) {
-	return bcrypt.CompareHashAndPassword([]byte(usr.PasswordHash), []byte(pw)) == nil, nil
 }

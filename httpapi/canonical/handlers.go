@@ -61,7 +61,7 @@ func (h *handler) signIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := h.Service.Now().UTC()
-	h.Cookie.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
+	h.Cookie.SetGrant(w, r, g)
 	abs, user := g.Session.AbsoluteExpiresAt.UTC(), httpapi.UserOf(g.User)
 	return h.tokens(w, r, "sign-in", TokenResponse{
 		AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, TokenType: "Bearer",
@@ -95,7 +95,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 		return refreshFailure{err}
 	}
 	now := h.Service.Now()
-	h.Cookie.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
+	h.Cookie.SetGrant(w, r, g)
 	return h.tokens(w, r, "refresh", TokenResponse{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
 		TokenType: "Bearer", ExpiresIn: seconds(g.AccessExpiresAt, now), RefreshExpiresIn: seconds(g.RefreshExpiresAt, now)})
 }

@@ -124,3 +124,41 @@ func TestSignOutClearsCookie(t *testing.T) {
 		t.Fatalf("refresh after sign-out: %d %v", st, body)
 	}
 }
+
+// A session started with a client_id is bound to that client: only a
+// request that names it may refresh it (RFC 9700 §4.14), and the cookie
+// refresh names none. A browser that signed in with a client_id (aurelia's
+// clientId, an OAuth client) got the refresh cookie all the same, and its
+// first cookie refresh was refused and cleared the cookie: the browser was
+// signed out. Whatever cookie the server sets, the cookie refresh must take;
+// the client's own refresh keeps working.
+func TestCookieJarWithClientID(t *testing.T) {
+	s := servertest.Start(t, nil)
+	s.SignUp(t, ann, pw)
+	for _, signIn := range []struct {
+		name, path, ctype, body, refresh string
+	}{
+		{"oauth2", "/oauth/token", "application/x-www-form-urlencoded",
+			"grant_type=password&username=ann%40example.com&password=password123&client_id=my-spa", "/oauth/token"},
+		{"login", "/auth/login", "application/json",
+			`{"email":"ann@example.com","password":"password123","client_id":"my-spa"}`, "/auth/login"},
+	} {
+		t.Run(signIn.name, func(t *testing.T) {
+			c := newClient(t, s)
+			st, body := c.do("POST", signIn.path, signIn.ctype, signIn.body)
+			if st != http.StatusOK {
+				t.Fatalf("sign-in: %d %v", st, body)
+			}
+			if c.cookie() != "" {
+				if st, got := c.do("GET", route, "", ""); st != http.StatusOK {
+					t.Errorf("the cookie the sign-in set is refused by the cookie refresh: %d %v", st, got)
+				}
+			}
+			rt, _ := body["refresh_token"].(string)
+			form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {"my-spa"}}
+			if st, got := c.do("POST", signIn.refresh, "application/x-www-form-urlencoded", form.Encode()); st != http.StatusOK {
+				t.Fatalf("the client's own refresh: %d %v", st, got)
+			}
+		})
+	}
+}

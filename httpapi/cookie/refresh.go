@@ -61,7 +61,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Rotation off: g.RefreshToken is the presented token and
 	// g.RefreshExpiresAt its own expiry, so the cookie is set unchanged.
-	h.Cookie.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
+	h.Cookie.SetGrant(w, r, g)
 	httpapi.NoStore(w)
 	return httpapi.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: g.AccessToken})
 }

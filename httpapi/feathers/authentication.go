@@ -116,7 +116,7 @@ func (h *handler) granted(w http.ResponseWriter, r *http.Request, strategy strin
 	if err != nil {
 		return nil, err
 	}
-	h.Cookie.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
+	h.Cookie.SetGrant(w, r, g)
 	user := httpapi.UserOf(g.User)
 	return &result{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
 		Authentication: authentication{Strategy: strategy, AccessToken: g.AccessToken, Payload: payload}, User: &user}, nil

@@ -13,7 +13,8 @@ type Options struct {
 	Service  *auth.Service
 	ClientIP httpapi.ClientIP
 	// Cookie, when not nil, receives the refresh token of every sign-in and
-	// refresh (REFRESH_COOKIE=on).
+	// refresh (REFRESH_COOKIE=on), except of a session bound to a client_id
+	// (RefreshCookie.SetGrant).
 	Cookie *httpapi.RefreshCookie
 	// Me registers GET /auth/me (aurelia's profileUrl). The canonical
 	// dialect serves that route with the same body, and http.ServeMux
@@ -152,7 +153,7 @@ func (h *handler) signup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *handler) writeTokens(w http.ResponseWriter, r *http.Request, status int, g *auth.Grant) error {
-	h.Cookie.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
+	h.Cookie.SetGrant(w, r, g)
 	httpapi.NoStore(w)
 	exp := int64(0)
 	if d := g.AccessExpiresAt.Sub(h.Service.Now()); d > 0 {
@@ -195,8 +196,8 @@ func clientOf(form url.Values) (string, error) {
 			Message: "scope is not supported: leave it out (tokens carry no scopes)"}
 	}
 	id := form.Get("client_id")
-	if len(id) > 200 {
-		return "", httpapi.InvalidRequest(`the "client_id" parameter is too long`, nil)
+	if err := httpapi.CheckClientID(id); err != nil {
+		return "", err
 	}
 	return id, nil
 }

@@ -12,7 +12,7 @@ import (
 type Options struct {
 	Service  *auth.Service
 	ClientIP httpapi.ClientIP
-	Cookie   *httpapi.RefreshCookie // set on sign-in and rotation when REFRESH_COOKIE=on
+	Cookie   *httpapi.RefreshCookie // set on sign-in and rotation when REFRESH_COOKIE=on, unless the session names a client_id (SetGrant)
 	// Issuer is the RFC 8414 issuer: exactly the base URL clients use.
 	Issuer string
 	// BaseURL is the external base URL the endpoint URLs of the metadata

@@ -61,7 +61,7 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h.Cookie.Set(w, r, g.RefreshToken, g.RefreshExpiresAt)
+	h.Cookie.SetGrant(w, r, g)
 	httpapi.NoStore(w)
 	now := h.Service.Now()
 	exp := int64(0)
@@ -89,7 +89,9 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) error {
 //     invalid_client;
 //   - Basic and a client_id parameter at once are two methods (§2.3: a
 //     client "MUST NOT use more than one authentication method in each
-//     request"): 400 invalid_request.
+//     request"): 400 invalid_request;
+//   - a client id that is not VSCHAR (httpapi.CheckClientID) is 400
+//     invalid_request.
 //
 // Every 401 carries WWW-Authenticate: Basic (§5.2). With bearerOK (the
 // introspection endpoint) an "Authorization: Bearer" header is let through
@@ -116,8 +118,8 @@ func clientID(r *http.Request, form url.Values, bearerOK bool) (string, error) {
 		}
 		id = user
 	}
-	if len(id) > 200 {
-		return "", httpapi.InvalidRequest(`the "client_id" parameter is too long`, nil)
+	if err := httpapi.CheckClientID(id); err != nil {
+		return "", err
 	}
 	return id, nil
 }

@@ -9,6 +9,11 @@
 // import net/http, so the domain can enforce limits as well as the HTTP
 // layer; httpapi.WriteRetryAfter turns a retry delay into a header.
 //
+// Throttle puts the limits to work for the domain (an auth.Throttle):
+// latchkey.New uses one with DefaultLimits in memory unless the application
+// passes its own (or Off), and the binary builds one from its RATE_LIMIT_*
+// settings.
+//
 // Keys are opaque strings chosen by the caller, who namespaces them by
 // limit ("signin-ip:203.0.113.9", "signin-fail-account:<user id>"). A key
 // should not be a raw email or token: keys may be kept in memory or in

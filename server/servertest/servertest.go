@@ -81,7 +81,7 @@ func StartConfig(t testing.TB, cfg config.Config, opts ...Option) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := server.Migrate(ctx, st, slog.New(slog.DiscardHandler)); err != nil {
+	if err := st.Migrate(ctx); err != nil {
 		st.Close()
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func StartConfig(t testing.TB, cfg config.Config, opts ...Option) *Server {
 		t.Fatal(err)
 	}
 	rec := &openapitest.Recorder{}
-	ts.Config.Handler = contract.Middleware(h, cfg.DialectEnabled, rec)
+	ts.Config.Handler = contract.Middleware(h, Enabled(cfg), rec)
 	// Registered first, so it runs last: after the server has stopped and
 	// every exchange has been checked.
 	t.Cleanup(func() {
@@ -123,6 +123,17 @@ func StartConfig(t testing.TB, cfg config.Config, opts ...Option) *Server {
 		app.Close()
 	})
 	return &Server{Server: ts, App: app, Clock: clk, Logs: logs, Handler: h, Contract: rec}
+}
+
+// Enabled reports which tags of the OpenAPI document cfg switches on: its
+// dialects (DIALECTS), and "ssf", the transmitter (SSF).
+func Enabled(cfg config.Config) func(tag string) bool {
+	return func(tag string) bool {
+		if tag == "ssf" {
+			return cfg.SSF.On()
+		}
+		return cfg.DialectEnabled(tag)
+	}
 }
 
 // Response is a decoded HTTP response.

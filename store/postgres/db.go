@@ -14,8 +14,21 @@ var _ store.Store = (*DB)(nil)
 
 // Options tune the connection pool. A zero field keeps what the URL says
 // (pool_max_conns, pool_min_conns, pool_max_conn_lifetime,
-// pool_max_conn_idle_time, connect_timeout) or else pgx's default.
+// pool_max_conn_idle_time, connect_timeout, search_path) or else the
+// default.
 type Options struct {
+	// Schema is the PostgreSQL schema that holds Latchkey's tables (users,
+	// sessions, signing_keys, secrets and the migration history
+	// latchkey_schema_migrations): it is the search_path of every connection,
+	// and Migrate creates it. Empty means the URL's search_path when the URL
+	// sets one, else DefaultSchema ("latchkey"). An application that keeps
+	// its own tables in the same database, its own users table say, thus
+	// never meets Latchkey's. It must be a lower-case SQL identifier
+	// (a-z, 0-9, _, at most 63 bytes). Installs made before this option keep
+	// their tables in "public": set Schema to "public", or move them
+	// (docs/embedding.md, "Tables and schema"); Migrate refuses to start an
+	// empty DefaultSchema beside them.
+	Schema string
 	// MaxConns caps open connections; pgx's default is max(4, NumCPU).
 	// Rotate's batches (batch.go) run on at most half of them, and at most 4
 	// at once, so that other calls always find a connection.
@@ -60,10 +73,15 @@ const (
 	defaultQueryTimeout   = 5 * time.Second
 )
 
+// DefaultSchema holds Latchkey's tables when neither Options.Schema nor the
+// URL's search_path names a schema.
+const DefaultSchema = "latchkey"
+
 // DB is a store.Store over a PostgreSQL connection pool. It is safe for
 // concurrent use.
 type DB struct {
 	pool         *pgxpool.Pool
+	schema       schema        // where the tables are (schema.go)
 	queryTimeout time.Duration // <= 0: calls are bounded by their callers only
 	rot          rotator       // batches concurrent Rotate calls (batch.go)
 }
@@ -92,6 +110,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if opts.MaxConnIdleTime > 0 {
 		cfg.MaxConnIdleTime = opts.MaxConnIdleTime
 	}
+	sch, err := chooseSchema(opts.Schema, cfg.ConnConfig.RuntimeParams)
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case opts.ConnectTimeout > 0:
 		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
@@ -107,7 +129,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, wrap("open", err)
 	}
-	db := &DB{pool: pool, queryTimeout: qt}
+	db := &DB{pool: pool, schema: sch, queryTimeout: qt}
 	db.rot.maxInFlight = rotateInFlight(cfg.MaxConns)
 	db.rot.queryTimeout = qt
 	return db, nil

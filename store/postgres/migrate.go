@@ -27,7 +27,8 @@ const migrationTable = "latchkey_schema_migrations"
 // is Latchkey's own (not goose's default id) for the same reason.
 const migrateLockID int64 = 0x4c4b4d31 // "LKM1"
 
-// Migrate applies the embedded migrations that the database lacks. Instances
+// Migrate applies the embedded migrations that the database lacks, in the
+// DB's schema (Options.Schema), which it creates if needed. Instances
 // starting at once may all call it: each first waits for a PostgreSQL
 // advisory lock, so the migrations run exactly once and the others then find
 // nothing to do. It returns store.ErrUnavailable if the database cannot be
@@ -58,6 +59,9 @@ func (db *DB) MigrateLogged(ctx context.Context, log *slog.Logger) error {
 	defer lockConn.Close(context.WithoutCancel(ctx))
 	if _, err := lockConn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrateLockID); err != nil {
 		return wrap("migrate: take the migration lock", err)
+	}
+	if err := db.prepareSchema(ctx, lockConn); err != nil {
+		return err
 	}
 
 	sqlDB := stdlib.OpenDB(*db.adminConfig()) // no statement_timeout: a migration may take long

@@ -35,3 +35,12 @@ func TestNanosecondsRoundTrip(t *testing.T) {
 		t.Fatalf("Session = %+v, want %+v", got, s)
 	}
 }
+
+var _ store.Feed = (*postgres.DB)(nil)
+
+// TestFeedConformance runs the security-event feed's suite.
+func TestFeedConformance(t *testing.T) {
+	storetest.RunFeed(t, func(t *testing.T) store.Store {
+		return openDB(t, migratedDB(t), postgres.Options{})
+	})
+}

@@ -88,12 +88,18 @@ func (db *DB) createSession(ctx context.Context, tx pgx.Tx, s store.Session, max
 		-- deadlock.
 		locked AS (
 			SELECT id FROM sessions WHERE id IN (SELECT id FROM victims) ORDER BY id COLLATE "C" FOR UPDATE
-		)
-		UPDATE sessions AS s
-		SET revoked_at = $3, revoke_reason = 'session_limit'
-		FROM locked
-		WHERE s.id = locked.id AND s.revoked_at IS NULL
-		RETURNING s.id, s.last_refreshed_at, s.created_at`,
+		),
+		revoked AS (
+			UPDATE sessions AS s
+			SET revoked_at = $3, revoke_reason = 'session_limit'
+			FROM locked
+			WHERE s.id = locked.id AND s.revoked_at IS NULL
+			RETURNING s.id, s.user_id, s.last_refreshed_at, s.created_at
+		),
+		-- The evictions' events; their cause, and so their txn, is
+		-- this sign-in.
+		events AS (`+recordRevoked("'session_limit'", "$2", "$3")+`)
+		SELECT id, last_refreshed_at, created_at FROM revoked`,
 		s.UserID, s.ID, nanos(s.CreatedAt), maxPerUser-1)
 	if err != nil {
 		return err
@@ -180,6 +186,9 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 	if (p.SessionID == "") == (p.UserID == "") {
 		return 0, errRevokeParams
 	}
+	if p.PasswordHash != "" {
+		return db.changePassword(ctx, p)
+	}
 	var n int64
 	err := retryDeadlock(ctx, func() (err error) {
 		n, err = revoke(ctx, db.pool, p)
@@ -202,16 +211,21 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 func revoke(ctx context.Context, q interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }, p store.RevokeParams) (int64, error) {
+	// One statement: the revocation, and the session-revoked events of the
+	// sessions it revoked (outbox.go). The INSERT counts them.
 	tag, err := q.Exec(ctx, `
-		UPDATE sessions SET revoked_at = $4, revoke_reason = $5
-		WHERE id IN (
-			SELECT id FROM sessions
-			WHERE revoked_at IS NULL
-			  AND (($1 <> '' AND id = $1) OR ($2 <> '' AND user_id = $2 AND id <> $3))
-			ORDER BY id COLLATE "C"
-			FOR UPDATE)
-		  AND revoked_at IS NULL`,
-		p.SessionID, p.UserID, p.ExceptSessionID, nanos(p.Now), p.Reason)
+		WITH revoked AS (
+			UPDATE sessions SET revoked_at = $4, revoke_reason = $5
+			WHERE id IN (
+				SELECT id FROM sessions
+				WHERE revoked_at IS NULL
+				  AND (($1 <> '' AND id = $1) OR ($2 <> '' AND user_id = $2 AND id <> $3))
+				ORDER BY id COLLATE "C"
+				FOR UPDATE)
+			  AND revoked_at IS NULL
+			RETURNING id, user_id)
+		`+recordRevoked("$5", "$6", "$4"),
+		p.SessionID, p.UserID, p.ExceptSessionID, nanos(p.Now), p.Reason, txnOf(p.Txn))
 	return tag.RowsAffected(), err
 }
 
@@ -281,4 +295,42 @@ func scanSession(row pgx.Row) (store.Session, error) {
 		return store.Session{}, err
 	}
 	return r.session(), nil
+}
+
+// changePassword is RevokeSessions with a PasswordHash: in one transaction
+// the user's hash changes, the sessions are revoked with their events, and
+// a credential-change event is recorded. The user's row is updated first,
+// as DeactivateUser does.
+func (db *DB) changePassword(ctx context.Context, p store.RevokeParams) (int, error) {
+	if p.UserID == "" {
+		return 0, errors.New("postgres: revoke sessions: a password change needs UserID")
+	}
+	p.Txn = txnOf(p.Txn)
+	var n int64
+	err := retryDeadlock(ctx, func() error { return db.changePasswordTx(ctx, p, &n) })
+	if err != nil {
+		return 0, wrap("change password", err)
+	}
+	return int(n), nil
+}
+
+// changePasswordTx is changePassword's transaction.
+func (db *DB) changePasswordTx(ctx context.Context, p store.RevokeParams, n *int64) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1`,
+			p.UserID, p.PasswordHash, nanos(p.Now))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return pgx.ErrNoRows
+		}
+		if *n, err = revoke(ctx, tx, p); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO ssf_events (id, kind, user_id, reason, txn, at)
+			VALUES (gen_random_uuid()::text, 'credential-change', $1, $2, $3, $4)`,
+			p.UserID, p.Reason, p.Txn, nanos(p.Now))
+		return err
+	})
 }

@@ -87,7 +87,7 @@ func (db *DB) DeactivateUser(ctx context.Context, id, reason string, now time.Ti
 			if tag.RowsAffected() == 0 {
 				return pgx.ErrNoRows
 			}
-			n, err = revoke(ctx, tx, store.RevokeParams{UserID: id, Reason: reason, Now: now})
+			n, err = revoke(ctx, tx, store.RevokeParams{UserID: id, Reason: reason, Now: now}) // with its events, one txn
 			return err
 		})
 	})

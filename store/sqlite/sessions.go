@@ -49,7 +49,7 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 			return nil
 		}
 		// Keep the newest maxPerUser-1 others (OFFSET), revoke the rest.
-		return t.rows(`UPDATE sessions SET revoked_at = ?, revoke_reason = 'session_limit'
+		if err := t.rows(`UPDATE sessions SET revoked_at = ?, revoke_reason = 'session_limit'
 			WHERE id IN (
 				SELECT id FROM sessions
 				WHERE user_id = ? AND id <> ? AND `+liveAt+`
@@ -59,7 +59,17 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 			func(st *sqlite3.Stmt) error {
 				evicted = append(evicted, st.ColumnText(0))
 				return nil
-			})
+			}); err != nil {
+			return err
+		}
+		// The events of the evictions: their cause, and so their txn, is
+		// this sign-in.
+		for _, id := range evicted {
+			if err := recordEvent(t, store.EventSessionRevoked, id, s.UserID, "session_limit", s.ID, now); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, db.wrap("create session", err)
@@ -105,10 +115,11 @@ func (db *DB) ListSessions(ctx context.Context, userID string, now time.Time) ([
 
 // The revocations: of one session, and of a user's sessions but one (the
 // exception may be ""). Sessions revoked already keep their first time and
-// reason.
+// reason. Each returns the sessions it revoked, for their events
+// (revokeRecorded).
 const (
-	revokeByID   = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL AND id = ?`
-	revokeByUser = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL AND user_id = ? AND id <> ?`
+	revokeByID   = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL AND id = ? RETURNING id, user_id`
+	revokeByUser = `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at IS NULL AND user_id = ? AND id <> ? RETURNING id, user_id`
 )
 
 // RevokeSessions revokes the selected sessions that are not revoked yet; an
@@ -123,15 +134,34 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 		// Never fall through to an unfiltered UPDATE that signs everyone out.
 		return 0, errors.New("sqlite: revoke sessions: exactly one of SessionID and UserID must be set")
 	}
+	if p.PasswordHash != "" && p.UserID == "" {
+		return 0, errors.New("sqlite: revoke sessions: a password change needs UserID")
+	}
+	txn := txnOf(p.Txn)
 	// Through the group commit (batch.go), so that a revocation is ordered
-	// with the rotations around it and is never starved by them.
+	// with the rotations around it and is never starved by them; its events
+	// (and, for a password change, the new hash and its event) are part of
+	// the same write. A password change of an unknown user is undone in its
+	// SAVEPOINT.
 	var n int64
-	err := db.submit(ctx, false, func(t *wtx) error {
+	err := db.submit(ctx, p.PasswordHash != "", func(t *wtx) error {
 		var err error
+		if p.PasswordHash != "" {
+			found, err := t.exec(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, p.PasswordHash, now, p.UserID)
+			if err != nil {
+				return err
+			}
+			if found == 0 {
+				return expected(store.ErrNotFound)
+			}
+		}
 		if p.SessionID != "" {
-			n, err = t.exec(revokeByID, now, p.Reason, p.SessionID)
+			n, err = revokeRecorded(t, revokeByID, []any{now, p.Reason, p.SessionID}, p.Reason, txn, now)
 		} else {
-			n, err = t.exec(revokeByUser, now, p.Reason, p.UserID, p.ExceptSessionID)
+			n, err = revokeRecorded(t, revokeByUser, []any{now, p.Reason, p.UserID, p.ExceptSessionID}, p.Reason, txn, now)
+		}
+		if err == nil && p.PasswordHash != "" {
+			err = recordEvent(t, store.EventCredentialChange, "", p.UserID, p.Reason, txn, now)
 		}
 		return err
 	})

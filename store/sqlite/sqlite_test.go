@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -235,10 +236,21 @@ func TestMigrateLogsProgress(t *testing.T) {
 		}
 		msgs = append(msgs, fmt.Sprintf("%s %d", rec.Msg, max(rec.Version, rec.To)))
 	}
-	want := []string{"database migration: starting 2",
-		"database migration: step started 1", "database migration: step done 1",
-		"database migration: step started 2", "database migration: step done 2",
-		"database migration: done 0"}
+	files, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	var last int64
+	for _, f := range files {
+		v, err := strconv.ParseInt(strings.SplitN(f.Name(), "_", 2)[0], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("database migration: step started %d", v), fmt.Sprintf("database migration: step done %d", v))
+		last = v
+	}
+	want = append(append([]string{fmt.Sprintf("database migration: starting %d", last)}, want...), "database migration: done 0")
 	if !slices.Equal(msgs, want) {
 		t.Errorf("migration log:\n%s\nwant\n%s", strings.Join(msgs, "\n"), strings.Join(want, "\n"))
 	}
@@ -246,4 +258,10 @@ func TestMigrateLogsProgress(t *testing.T) {
 	if err := db.MigrateLogged(ctx, log); err != nil || logs.Len() != 0 {
 		t.Errorf("migrating an up-to-date database: %v, logged %q", err, logs.String())
 	}
+}
+
+var _ store.Feed = (*sqlite.DB)(nil)
+
+func TestFeedConformance(t *testing.T) {
+	storetest.RunFeed(t, func(t *testing.T) store.Store { return openTest(t, sqlite.Options{}) })
 }

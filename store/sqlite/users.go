@@ -91,7 +91,7 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 
 // DeactivateUser makes the user inactive and revokes its live sessions in
 // one write of the group commit (batch.go), inside a SAVEPOINT: both
-// statements commit together or not at all.
+// statements, and the revocations' events, commit together or not at all.
 func (db *DB) DeactivateUser(ctx context.Context, id, reason string, now time.Time) (int, error) {
 	var e enc
 	at := e.time(now)
@@ -99,6 +99,7 @@ func (db *DB) DeactivateUser(ctx context.Context, id, reason string, now time.Ti
 		return 0, e.err
 	}
 	var n int64
+	txn := txnOf("") // one cause: this deactivation
 	err := db.submit(ctx, true, func(t *wtx) error {
 		found, err := t.exec(`UPDATE users SET status = ?, updated_at = ? WHERE id = ?`, string(store.UserInactive), at, id)
 		if err != nil {
@@ -107,7 +108,7 @@ func (db *DB) DeactivateUser(ctx context.Context, id, reason string, now time.Ti
 		if found == 0 {
 			return expected(store.ErrNotFound)
 		}
-		n, err = t.exec(revokeByUser, at, reason, id, "")
+		n, err = revokeRecorded(t, revokeByUser, []any{at, reason, id, ""}, reason, txn, at)
 		return err
 	})
 	if err != nil {

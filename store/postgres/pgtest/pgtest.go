@@ -38,9 +38,12 @@ func URL(t testing.TB) string {
 }
 
 // FreshDatabase creates an empty database with a unique name
-// (latchkey_test_<random>) on the server of URL and returns its URL. The
-// database is dropped, with any connections still open to it, when the test
-// and its subtests have finished.
+// (latchkey_test_<random>) on the server of URL and returns its URL, with
+// search_path=latchkey: the schema a store opened on it uses (the default,
+// postgres.DefaultSchema) and migrates into, so that a test's own
+// connections see Latchkey's tables by their plain names. The database is
+// dropped, with any connections still open to it, when the test and its
+// subtests have finished.
 func FreshDatabase(t testing.TB) string {
 	t.Helper()
 	return FreshDatabaseWith(t, "")
@@ -65,6 +68,9 @@ func FreshDatabaseWith(t testing.TB, options string) string {
 		}
 	})
 	u.Path = "/" + name
+	q := u.Query()
+	q.Set("search_path", "latchkey") // postgres.DefaultSchema (pgtest must not import postgres)
+	u.RawQuery = q.Encode()
 	return u.String()
 }
 
