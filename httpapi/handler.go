@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 )
@@ -15,25 +16,12 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 // must become a generic 500 whose body reveals nothing of the cause.
 type ErrorWriter func(w http.ResponseWriter, r *http.Request, err error)
 
-// StatusClientClosedRequest is the status recorded for a request whose
-// client went away before it was answered (nginx's 499, "client closed
-// request"). Nothing reaches the client, and the failure is not the
-// server's: the access log records it at INFO, and it is counted apart from
-// the 5xx.
-const StatusClientClosedRequest = 499
-
 // Handle adapts h to an http.Handler. When h returns an error and has not
 // yet written a status, Handle calls ew to write the error response; when h
 // has already started its response, the error cannot be reported to the
 // client any more and is only recorded. Either way the error is recorded on
 // the request's StatusRecorder (see AccessLog), so that its cause is logged
 // once, next to the status, by the access log.
-//
-// When the request's context has ended (the client closed the connection
-// mid-request), whatever h failed with (typically context.Canceled from a
-// store call or the password queue it was waiting on) is not an error of
-// the server: the status is StatusClientClosedRequest, without a body, and
-// ew is not asked, so it is never an internal_error at ERROR.
 //
 // A nil ew means WriteError.
 func Handle(h HandlerFunc, ew ErrorWriter) http.Handler {
@@ -58,7 +46,9 @@ func Handle(h HandlerFunc, ew ErrorWriter) http.Handler {
 		if rec.Written() {
 			return
 		}
-		if r.Context().Err() != nil {
+		if ClientGone(r, err) {
+			// Nobody reads the answer and nothing failed: not a 5xx for the
+			// access log and the dashboards.
 			rec.WriteHeader(StatusClientClosedRequest)
 			return
 		}
@@ -96,4 +86,18 @@ type errorBody struct {
 // nothing about.
 func internalError(cause error) *Error {
 	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error", Cause: cause}
+}
+
+// StatusClientClosedRequest is the status recorded for a request whose client
+// went away before it was answered (nginx's 499, "client closed request"):
+// nobody receives it, but the access log and metrics see it.
+const StatusClientClosedRequest = 499
+
+// ClientGone reports whether err is the request's own cancellation: the
+// client closed the connection (or the server is stopping) while the request
+// was being served, and the cancellation came back wrapped in whatever the
+// call on the way made of it (store.ErrUnavailable, "keys unavailable"). Such
+// a request failed no one; it must not count as a 5xx.
+func ClientGone(r *http.Request, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(r.Context().Err(), context.Canceled)
 }
