@@ -16,6 +16,7 @@ func newThrottle(l, fallback ratelimit.Limiter, cfg config.Config, log *slog.Log
 		Limits: ratelimit.Limits{
 			SigninFailuresPerAccount: lim(cfg.RateLimitSigninFailuresAccount), SigninFailuresPerIP: lim(cfg.RateLimitSigninFailuresIP),
 			SigninsPerIP: lim(cfg.RateLimitSigninIP), RefreshesPerIP: lim(cfg.RateLimitRefreshIP),
+			SignupsPerIP: lim(cfg.RateLimitSignupIP), Signups: lim(cfg.RateLimitSignupGlobal),
 			PasswordResetsPerAccount: lim(cfg.RateLimitPasswordResetAccount), PasswordResetsPerIP: lim(cfg.RateLimitPasswordResetIP),
 			VerificationResendsPerAccount: lim(cfg.RateLimitVerificationResendAccount),
 			VerificationResendsPerIP:      lim(cfg.RateLimitVerificationResendIP),

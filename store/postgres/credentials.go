@@ -27,26 +27,28 @@ func (db *DB) IssueToken(ctx context.Context, r store.TokenRequest) (string, err
 		return "", errors.New("postgres: issue token: no hash")
 	}
 	var userID string
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		userID = ""
-		err := tx.QueryRow(ctx, `SELECT id FROM users WHERE email = $1 AND status = 'active' AND ($2 OR email_unverified)`,
-			r.Email, r.Kind != store.TokenEmailVerification).Scan(&userID)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		// The same upsert whether or not a user qualifies: the token of no
-		// user is the row of user_id ''.
-		if _, err := tx.Exec(ctx, `
+	err := retryDeadlock(ctx, func() error {
+		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			userID = ""
+			err := tx.QueryRow(ctx, `SELECT id FROM users WHERE email = $1 AND status = 'active' AND ($2 OR email_unverified)`,
+				r.Email, r.Kind != store.TokenEmailVerification).Scan(&userID)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			// The same upsert whether or not a user qualifies: the token of no
+			// user is the row of user_id ''.
+			if _, err := tx.Exec(ctx, `
 			INSERT INTO user_tokens (user_id, kind, hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (user_id, kind) DO UPDATE
 			SET hash = excluded.hash, created_at = excluded.created_at, expires_at = excluded.expires_at`,
-			userID, string(r.Kind), r.Hash, nanos(r.Now), nanos(r.ExpiresAt)); err != nil {
-			return err
-		}
-		if userID == "" || r.Mail.ID == "" {
-			return nil
-		}
-		return insertMail(ctx, tx, r.Mail)
+				userID, string(r.Kind), r.Hash, nanos(r.Now), nanos(r.ExpiresAt)); err != nil {
+				return err
+			}
+			if userID == "" || r.Mail.ID == "" {
+				return nil
+			}
+			return insertMail(ctx, tx, r.Mail)
+		})
 	})
 	if err != nil {
 		return "", wrap("issue token", err)
@@ -107,56 +109,60 @@ func (db *DB) SetPassword(ctx context.Context, p store.PasswordChange) (store.Pa
 	}
 	txn := txnOf(p.Txn)
 	var out store.PasswordChanged
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		out = store.PasswordChanged{UserID: p.UserID, Txn: txn}
-		verified := false
-		if len(p.TokenHash) > 0 {
-			id, err := consume(ctx, tx, p.TokenHash, store.TokenPasswordReset, p.Now)
-			if err != nil {
-				return err
+	// A deadlock with a concurrent rotation batch (which locks sessions in
+	// the same order, so rarely) rolls the whole change back; run it again.
+	err := retryDeadlock(ctx, func() error {
+		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			out = store.PasswordChanged{UserID: p.UserID, Txn: txn}
+			verified := false
+			if len(p.TokenHash) > 0 {
+				id, err := consume(ctx, tx, p.TokenHash, store.TokenPasswordReset, p.Now)
+				if err != nil {
+					return err
+				}
+				// The token came by e-mail to the user's address.
+				out.UserID, verified = id, true
 			}
-			// The token came by e-mail to the user's address.
-			out.UserID, verified = id, true
-		}
-		tag, err := tx.Exec(ctx, `
+			tag, err := tx.Exec(ctx, `
 			UPDATE users SET password_hash = $2, updated_at = $3,
 				email_unverified = email_unverified AND NOT $4,
 				email_verified_at = CASE WHEN $4 THEN coalesce(email_verified_at, $3) ELSE email_verified_at END
 			WHERE id = $1 AND ($5 = '' OR password_hash = $5)`,
-			out.UserID, p.NewHash, nanos(p.Now), verified, p.CurrentHash)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			if p.CurrentHash == "" {
-				return errNoUser
-			}
-			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, out.UserID).Scan(&exists); err != nil {
-				return err
-			}
-			if exists {
-				return errNoMatch
-			}
-			return errNoUser
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM user_tokens WHERE user_id = $1 AND kind = $2`,
-			out.UserID, string(store.TokenPasswordReset)); err != nil {
-			return err
-		}
-		if !p.KeepSessions {
-			// With their session-revoked events (outbox.go).
-			n, err := revoke(ctx, tx, store.RevokeParams{UserID: out.UserID, ExceptSessionID: p.ExceptSessionID, Reason: p.Reason,
-				Now: p.Now, Txn: txn})
+				out.UserID, p.NewHash, nanos(p.Now), verified, p.CurrentHash)
 			if err != nil {
 				return err
 			}
-			out.Revoked = int(n)
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO ssf_events (id, kind, user_id, reason, txn, at)
+			if tag.RowsAffected() == 0 {
+				if p.CurrentHash == "" {
+					return errNoUser
+				}
+				var exists bool
+				if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, out.UserID).Scan(&exists); err != nil {
+					return err
+				}
+				if exists {
+					return errNoMatch
+				}
+				return errNoUser
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM user_tokens WHERE user_id = $1 AND kind = $2`,
+				out.UserID, string(store.TokenPasswordReset)); err != nil {
+				return err
+			}
+			if !p.KeepSessions {
+				// With their session-revoked events (outbox.go).
+				n, err := revoke(ctx, tx, store.RevokeParams{UserID: out.UserID, ExceptSessionID: p.ExceptSessionID, Reason: p.Reason,
+					Now: p.Now, Txn: txn})
+				if err != nil {
+					return err
+				}
+				out.Revoked = int(n)
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO ssf_events (id, kind, user_id, reason, txn, at)
 			VALUES (gen_random_uuid()::text, 'credential-change', $1, $2, $3, $4)`,
-			out.UserID, p.Reason, txn, nanos(p.Now))
-		return err
+				out.UserID, p.Reason, txn, nanos(p.Now))
+			return err
+		})
 	})
 	if err != nil {
 		return store.PasswordChanged{}, wrapCAS("set password", err)
@@ -170,15 +176,17 @@ func (db *DB) VerifyEmail(ctx context.Context, hash []byte, now time.Time) (stri
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	var userID string
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		id, err := consume(ctx, tx, hash, store.TokenEmailVerification, now)
-		if err != nil {
+	err := retryDeadlock(ctx, func() error {
+		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			id, err := consume(ctx, tx, hash, store.TokenEmailVerification, now)
+			if err != nil {
+				return err
+			}
+			userID = id
+			_, err = tx.Exec(ctx, `UPDATE users SET email_unverified = false, email_verified_at = $2, updated_at = $2 WHERE id = $1`,
+				id, nanos(now))
 			return err
-		}
-		userID = id
-		_, err = tx.Exec(ctx, `UPDATE users SET email_unverified = false, email_verified_at = $2, updated_at = $2 WHERE id = $1`,
-			id, nanos(now))
-		return err
+		})
 	})
 	if err != nil {
 		return "", wrapCAS("verify email", err)
