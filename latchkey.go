@@ -137,6 +137,12 @@ type Options struct {
 	PurgeInterval time.Duration
 	// Observer receives sign-in and refresh outcomes (metrics).
 	Observer auth.Observer
+	// Mailer composes the e-mails of password reset and e-mail verification
+	// (a *mail.Composer); the messages go to Store's mail queue, and a
+	// mail.Sender the application runs delivers them. Nil: POST
+	// /auth/recover, /auth/verify and /auth/verify/resend answer 501, and
+	// Policy.RequireEmailVerification cannot be on.
+	Mailer auth.Mailer
 	// Instrument, when set, wraps every request inside the access log and
 	// outside panic recovery, after the route is matched (r.Pattern is set
 	// when it returns): the place for HTTP metrics.
@@ -224,6 +230,9 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 		}
 	}
 	pol.AccessRenewal = o.Renew != nil
+	if pol.RequireEmailVerification && o.Mailer == nil {
+		return nil, errors.New("latchkey: Policy.RequireEmailVerification needs Options.Mailer: no one could verify an address")
+	}
 	// Another instance may sign with a retired key until its next reload,
 	// and what it signs then lives AccessTTL more.
 	if least := pol.AccessTTL + AccessLeeway + orDefault(o.KeyReloadInterval, DefaultKeyReloadInterval); o.RetiredKeyTTL < least {
@@ -251,7 +260,8 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 		return nil, fmt.Errorf("latchkey: signing keys: %w", err)
 	}
 	h.Service = auth.New(auth.Options{Store: o.Store, Tokens: iss, Hasher: o.Hasher, Policy: pol, Now: o.Now, Logger: o.Logger,
-		Throttle: o.Throttle, Claims: o.Claims, Users: o.Users, Renew: o.Renew, Observer: o.Observer, VerifyAccess: h.verifyAccess})
+		Throttle: o.Throttle, Claims: o.Claims, Users: o.Users, Renew: o.Renew, Observer: o.Observer, VerifyAccess: h.verifyAccess,
+		Mailer: o.Mailer})
 	if h.h, err = h.routes(); err != nil {
 		return nil, err
 	}

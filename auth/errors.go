@@ -32,6 +32,17 @@ const (
 	CodeNotImplemented Code = "not_implemented" // access renewal switched off
 	CodeRateLimited    Code = "rate_limited"
 	CodeUnavailable    Code = "temporarily_unavailable" // database down, hashing saturated
+	// CodeCurrentPasswordInvalid: a password change whose current password
+	// is wrong (or was changed meanwhile).
+	CodeCurrentPasswordInvalid Code = "invalid_current_password"
+	// CodeEmailNotVerified: the sign-in of a user whose address must be
+	// verified first (REQUIRE_EMAIL_VERIFICATION).
+	CodeEmailNotVerified Code = "email_not_verified"
+	// CodeEmailTokenInvalid and CodeEmailTokenExpired: a reset or
+	// verification token that is not (or no longer) valid: unknown, used,
+	// replaced by a newer one, voided by a password change; or expired.
+	CodeEmailTokenInvalid Code = "email_token_invalid"
+	CodeEmailTokenExpired Code = "email_token_expired"
 )
 
 // Error is a domain failure: Code and Message are safe to show a client; Err
@@ -70,19 +81,23 @@ func ErrorCode(err error) Code {
 func fail(c Code, msg string, cause error) *Error { return &Error{Code: c, Message: msg, Err: cause} }
 
 var messages = map[Code]string{
-	CodeInvalidCredentials: "invalid email or password",
-	CodeRefreshExpired:     "the refresh token has expired; sign in again",
-	CodeRefreshReused:      "the refresh token was already used; the session has been revoked, sign in again",
-	CodeRefreshInvalid:     "the refresh token is invalid",
-	CodeSessionRevoked:     "the session has been revoked; sign in again",
-	CodeSessionExpired:     "the session has reached its maximum lifetime; sign in again",
-	CodeUserInactive:       "the user is not active",
-	CodeUserNotFound:       "the user no longer exists",
-	CodeInvalidToken:       "the access token is missing, invalid or expired",
-	CodeAccessSuperseded:   "the session has been refreshed since this access token was issued; use the newer tokens, or refresh",
-	CodeClientMismatch:     "the token was issued to another client",
-	CodeNotImplemented:     "access-token renewal is not enabled",
-	CodeUnavailable:        "the service is temporarily unavailable; retry later",
+	CodeInvalidCredentials:     "invalid email or password",
+	CodeRefreshExpired:         "the refresh token has expired; sign in again",
+	CodeRefreshReused:          "the refresh token was already used; the session has been revoked, sign in again",
+	CodeRefreshInvalid:         "the refresh token is invalid",
+	CodeSessionRevoked:         "the session has been revoked; sign in again",
+	CodeSessionExpired:         "the session has reached its maximum lifetime; sign in again",
+	CodeUserInactive:           "the user is not active",
+	CodeUserNotFound:           "the user no longer exists",
+	CodeInvalidToken:           "the access token is missing, invalid or expired",
+	CodeAccessSuperseded:       "the session has been refreshed since this access token was issued; use the newer tokens, or refresh",
+	CodeClientMismatch:         "the token was issued to another client",
+	CodeNotImplemented:         "access-token renewal is not enabled",
+	CodeUnavailable:            "the service is temporarily unavailable; retry later",
+	CodeCurrentPasswordInvalid: "the current password is wrong",
+	CodeEmailNotVerified:       "the e-mail address is not verified yet: follow the link sent to it, or ask for a new one",
+	CodeEmailTokenInvalid:      "the link is invalid or has already been used; ask for a new one",
+	CodeEmailTokenExpired:      "the link has expired; ask for a new one",
 }
 
 // newError builds an *Error with the standard message for c.

@@ -25,13 +25,30 @@ type Policy struct {
 	ReuseInterval      time.Duration // REFRESH_TOKEN_REUSE_INTERVAL
 	AccessRenewal      bool          // ACCESS_TOKEN_RENEWAL
 	MaxSessionsPerUser int           // MAX_SESSIONS_PER_USER, 0 = unlimited
+	// PasswordResetTTL is how long a password-reset link works
+	// (PASSWORD_RESET_EXPIRES_IN); EmailVerificationTTL how long an e-mail
+	// verification link works (EMAIL_VERIFICATION_EXPIRES_IN). Zero means
+	// the default.
+	PasswordResetTTL     time.Duration
+	EmailVerificationTTL time.Duration
+	// RequireEmailVerification refuses the sign-in of a user who signed up
+	// while it was on until the address is verified
+	// (REQUIRE_EMAIL_VERIFICATION); it needs Options.Mailer.
+	RequireEmailVerification bool
 }
+
+// Defaults of the e-mail links' lifetimes.
+const (
+	DefaultPasswordResetTTL     = time.Hour
+	DefaultEmailVerificationTTL = 24 * time.Hour
+)
 
 // DefaultPolicy returns the settings' defaults (a new value each time).
 func DefaultPolicy() Policy {
 	return Policy{
 		AccessTTL: 15 * time.Minute, RefreshTTL: 24 * time.Hour, SessionMaxLifetime: 720 * time.Hour,
 		Rotation: true, ReuseInterval: 10 * time.Second, AccessRenewal: true, MaxSessionsPerUser: 100,
+		PasswordResetTTL: DefaultPasswordResetTTL, EmailVerificationTTL: DefaultEmailVerificationTTL,
 	}
 }
 
@@ -54,6 +71,9 @@ func (p Policy) Validate() error {
 	}
 	if p.MaxSessionsPerUser < 0 {
 		return fmt.Errorf("Policy.MaxSessionsPerUser must not be negative (it is %d; 0 is unlimited)", p.MaxSessionsPerUser)
+	}
+	if p.PasswordResetTTL < 0 || p.EmailVerificationTTL < 0 {
+		return fmt.Errorf("Policy.PasswordResetTTL and EmailVerificationTTL must not be negative (0 is the default)")
 	}
 	return nil
 }
@@ -109,6 +129,11 @@ type Options struct {
 	Renew func(ctx context.Context, p Principal) error
 	// Observer receives outcomes for metrics (optional).
 	Observer Observer
+	// Mailer composes the e-mails of password reset and e-mail
+	// verification (package mail). Nil: those flows answer
+	// CodeNotImplemented. They also need a Store that implements
+	// store.Credentials (both built-in backends do).
+	Mailer Mailer
 	// VerifyAccess verifies an access token for Authenticate, Introspect,
 	// RevokeToken and RenewAccess; nil means Tokens.VerifyAccess. latchkey.New
 	// sets one that reloads the signing keys when a token names a key id this
@@ -132,6 +157,8 @@ type Service struct {
 	builtin  bool // users are the Store's own: the rotation checks them in the same statement
 	renew    func(ctx context.Context, p Principal) error
 	observer Observer
+	mailer   Mailer
+	creds    store.Credentials                                                 // nil when the store has no password lifecycle
 	verify   func(ctx context.Context, tok string) (token.AccessClaims, error) // Options.VerifyAccess
 
 	undelivered   undelivered  // rotations that may have committed unannounced (undelivered.go)
@@ -144,7 +171,14 @@ type Service struct {
 // New returns a Service.
 func New(o Options) *Service {
 	s := &Service{store: o.Store, tokens: o.Tokens, hasher: o.Hasher, policy: o.Policy, now: o.Now,
-		log: o.Logger, throttle: o.Throttle, claims: o.Claims, users: o.Users, renew: o.Renew, observer: o.Observer}
+		log: o.Logger, throttle: o.Throttle, claims: o.Claims, users: o.Users, renew: o.Renew, observer: o.Observer, mailer: o.Mailer}
+	s.creds, _ = o.Store.(store.Credentials)
+	if s.policy.PasswordResetTTL == 0 {
+		s.policy.PasswordResetTTL = DefaultPasswordResetTTL
+	}
+	if s.policy.EmailVerificationTTL == 0 {
+		s.policy.EmailVerificationTTL = DefaultEmailVerificationTTL
+	}
 	if s.users == nil {
 		s.users, s.builtin = StoreUsers(o.Store, o.Hasher), true
 	}

@@ -40,7 +40,10 @@ func validPassword(pw string) error {
 }
 
 // SignUp creates an active user. It fails with CodeInvalidRequest for a bad
-// email or password and CodeEmailTaken when the email exists.
+// email or password and CodeEmailTaken when the email exists. With
+// Policy.RequireEmailVerification the user starts unverified and a
+// verification link is sent to the address; sign-in is refused until it
+// is followed.
 //
 // A sign-up costs a password hash, the most expensive thing the server
 // does, so before hashing it asks the throttle (SignUpThrottle: per client
@@ -48,6 +51,17 @@ func validPassword(pw string) error {
 // a share of the hashing capacity (HashSignUp): a flood of sign-ups is
 // refused early and can never take the capacity sign-ins need.
 func (s *Service) SignUp(ctx context.Context, email, pw string) (User, error) {
+	return s.createUser(ctx, email, pw, s.requireVerification())
+}
+
+// AdminCreateUser creates an active user as an operator does (latchkey user
+// create): the operator vouches for the address, so the user never needs
+// to verify it.
+func (s *Service) AdminCreateUser(ctx context.Context, email, pw string) (User, error) {
+	return s.createUser(ctx, email, pw, false)
+}
+
+func (s *Service) createUser(ctx context.Context, email, pw string, unverified bool) (User, error) {
 	if !s.builtin {
 		return User{}, fail(CodeNotImplemented, "sign-up is handled by the application", nil)
 	}
@@ -72,14 +86,18 @@ func (s *Service) SignUp(ctx context.Context, email, pw string) (User, error) {
 		return User{}, s.internal(err)
 	}
 	now := s.now().UTC()
-	u := User{ID: newID(), Email: email, PasswordHash: hash, Status: UserActive, CreatedAt: now, UpdatedAt: now}
+	u := User{ID: newID(), Email: email, PasswordHash: hash, Status: UserActive, CreatedAt: now, UpdatedAt: now,
+		EmailUnverified: unverified}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return User{}, fail(CodeEmailTaken, "a user with this email already exists", nil)
 		}
 		return User{}, s.internal(err)
 	}
-	s.log.InfoContext(ctx, "audit", "event", "user.created", "user_id", u.ID)
+	s.log.InfoContext(ctx, "audit", "event", "user.created", "user_id", u.ID, "email_unverified", unverified)
+	if unverified {
+		s.verifyAfterSignUp(ctx, u)
+	}
 	return u, nil
 }
 
@@ -87,7 +105,8 @@ func (s *Service) SignUp(ctx context.Context, email, pw string) (User, error) {
 // wrong password give the same CodeInvalidCredentials after the same work (a
 // dummy hash is verified for unknown emails), so sign-in does not reveal
 // which emails exist. A correct password of an inactive user gives
-// CodeUserInactive.
+// CodeUserInactive, and of a user whose address must be verified first
+// (Policy.RequireEmailVerification) CodeEmailNotVerified.
 func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Grant, err error) {
 	defer func() { s.observeSignIn(g, err) }()
 	email = NormalizeEmail(email)
@@ -133,6 +152,12 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	if u.Status != UserActive {
 		s.log.InfoContext(ctx, "audit", "event", "signin.failure", "reason", CodeUserInactive, "user_id", u.ID, "ip", m.IP)
 		return nil, newError(CodeUserInactive, nil)
+	}
+	if u.EmailUnverified && s.policy.RequireEmailVerification {
+		// After the password check, like an inactive user: the reason is
+		// told only to who knows the password.
+		s.log.InfoContext(ctx, "audit", "event", "signin.failure", "reason", CodeEmailNotVerified, "user_id", u.ID, "ip", m.IP)
+		return nil, newError(CodeEmailNotVerified, nil)
 	}
 	// The claims hook runs before the session is stored, so its failure
 	// leaves nothing behind.

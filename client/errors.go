@@ -19,6 +19,13 @@ const (
 	CodeNotFound           = "not_found"
 	CodeRateLimited        = "rate_limited"
 	CodeUnavailable        = "temporarily_unavailable"
+	CodeNotImplemented     = "not_implemented" // e.g. the e-mail flows of a server without a mail server
+
+	// The password lifecycle's refusals.
+	CodeInvalidCurrentPassword = "invalid_current_password" // ChangePassword with a wrong current password
+	CodeEmailNotVerified       = "email_not_verified"       // SignIn before the address is verified
+	CodeEmailTokenInvalid      = "email_token_invalid"      // a reset or verification token unknown, used, replaced or voided
+	CodeEmailTokenExpired      = "email_token_expired"      // a reset or verification token past its lifetime
 
 	// The reasons a refresh fails for good: the session cannot be
 	// continued and the user has to sign in again (see IsReauthRequired).

@@ -71,16 +71,33 @@ type Config struct {
 	CORSAllowedOrigins Origins  `name:"cors-allowed-origins" placeholder:"ORIGIN,..." env:"CORS_ALLOWED_ORIGINS" default:"" help:"Comma-separated browser origins (scheme://host[:port]) allowed to call the API cross-site."`
 	Dialects           Dialects `name:"dialects" env:"DIALECTS" default:"canonical,oauth2,login,cookie,feathers" help:"Comma-separated dialects to serve (canonical, oauth2, login, cookie, feathers), or all, or none."`
 
-	RateLimits                     Switch   `name:"rate-limits" env:"RATE_LIMITS" default:"on" help:"on: enforce the RATE_LIMIT_* limits; off: switch them all off."`
-	RateLimitSigninFailuresAccount Rate     `name:"rate-limit-signin-failures-account" env:"RATE_LIMIT_SIGNIN_FAILURES_ACCOUNT" default:"10/15m" help:"Failed sign-ins per account (N/duration)."`
-	RateLimitSigninFailuresIP      Rate     `name:"rate-limit-signin-failures-ip" env:"RATE_LIMIT_SIGNIN_FAILURES_IP" default:"50/15m" help:"Failed sign-ins per client IP (N/duration)."`
-	RateLimitSigninIP              Rate     `name:"rate-limit-signin-ip" env:"RATE_LIMIT_SIGNIN_IP" default:"100/1m" help:"All sign-ins per client IP (N/duration)."`
-	RateLimitRefreshIP             Rate     `name:"rate-limit-refresh-ip" env:"RATE_LIMIT_REFRESH_IP" default:"6000/1m" help:"Refreshes per client IP (N/duration); generous because many users share a proxy's address."`
-	RateLimitIPv6Prefix            int      `name:"rate-limit-ipv6-prefix" env:"RATE_LIMIT_IPV6_PREFIX" default:"64" help:"Per-IP limits count an IPv6 client by its /N network (32 to 128): one host usually holds a whole /64."`
-	RateLimitSignupIP              Rate     `name:"rate-limit-signup-ip" env:"RATE_LIMIT_SIGNUP_IP" default:"20/1h" help:"Sign-ups per client IP (N/duration), checked before the password is hashed."`
-	RateLimitSignupGlobal          Rate     `name:"rate-limit-signup-global" env:"RATE_LIMIT_SIGNUP_GLOBAL" default:"300/1m" help:"Sign-ups from all clients together (N/duration; per instance, or for all instances with REDIS_URL), checked before the password is hashed."`
-	TrustedProxies                 Prefixes `name:"trusted-proxies" placeholder:"CIDR,..." env:"TRUSTED_PROXIES" default:"" help:"Comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed; empty: the connection's address is the client's."`
-	RedisURL                       string   `name:"redis-url" env:"REDIS_URL" default:"" secret:"password" help:"redis://host:6379/0 to share rate-limit counters between instances; empty: counters per instance."`
+	RateLimits                         Switch   `name:"rate-limits" env:"RATE_LIMITS" default:"on" help:"on: enforce the RATE_LIMIT_* limits; off: switch them all off."`
+	RateLimitSigninFailuresAccount     Rate     `name:"rate-limit-signin-failures-account" env:"RATE_LIMIT_SIGNIN_FAILURES_ACCOUNT" default:"10/15m" help:"Failed sign-ins per account (N/duration)."`
+	RateLimitSigninFailuresIP          Rate     `name:"rate-limit-signin-failures-ip" env:"RATE_LIMIT_SIGNIN_FAILURES_IP" default:"50/15m" help:"Failed sign-ins per client IP (N/duration)."`
+	RateLimitSigninIP                  Rate     `name:"rate-limit-signin-ip" env:"RATE_LIMIT_SIGNIN_IP" default:"100/1m" help:"All sign-ins per client IP (N/duration)."`
+	RateLimitRefreshIP                 Rate     `name:"rate-limit-refresh-ip" env:"RATE_LIMIT_REFRESH_IP" default:"6000/1m" help:"Refreshes per client IP (N/duration); generous because many users share a proxy's address."`
+	RateLimitIPv6Prefix                int      `name:"rate-limit-ipv6-prefix" env:"RATE_LIMIT_IPV6_PREFIX" default:"64" help:"Per-IP limits count an IPv6 client by its /N network (32 to 128): one host usually holds a whole /64."`
+	RateLimitSignupIP                  Rate     `name:"rate-limit-signup-ip" env:"RATE_LIMIT_SIGNUP_IP" default:"20/1h" help:"Sign-ups per client IP (N/duration), checked before the password is hashed."`
+	RateLimitSignupGlobal              Rate     `name:"rate-limit-signup-global" env:"RATE_LIMIT_SIGNUP_GLOBAL" default:"300/1m" help:"Sign-ups from all clients together (N/duration; per instance, or for all instances with REDIS_URL), checked before the password is hashed."`
+	RateLimitPasswordResetAccount      Rate     `name:"rate-limit-password-reset-account" env:"RATE_LIMIT_PASSWORD_RESET_ACCOUNT" default:"5/1h" help:"Password-reset requests per e-mail address (N/duration), counted alike for every address, a user's or not."`
+	RateLimitPasswordResetIP           Rate     `name:"rate-limit-password-reset-ip" env:"RATE_LIMIT_PASSWORD_RESET_IP" default:"30/1h" help:"Password-reset requests per client IP (N/duration)."`
+	RateLimitVerificationResendAccount Rate     `name:"rate-limit-verification-resend-account" env:"RATE_LIMIT_VERIFICATION_RESEND_ACCOUNT" default:"5/1h" help:"Verification e-mails asked again per address (N/duration)."`
+	RateLimitVerificationResendIP      Rate     `name:"rate-limit-verification-resend-ip" env:"RATE_LIMIT_VERIFICATION_RESEND_IP" default:"30/1h" help:"Verification e-mails asked again per client IP (N/duration)."`
+	TrustedProxies                     Prefixes `name:"trusted-proxies" placeholder:"CIDR,..." env:"TRUSTED_PROXIES" default:"" help:"Comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed; empty: the connection's address is the client's."`
+	RedisURL                           string   `name:"redis-url" env:"REDIS_URL" default:"" secret:"password" help:"redis://host:6379/0 to share rate-limit counters between instances; empty: counters per instance."`
+
+	SMTPURL                    string   `name:"smtp-url" env:"SMTP_URL" default:"" secret:"password" help:"Mail server of the password-reset and verification e-mails: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://user:pass@host:465 (TLS). Empty: development logs the links instead; production answers 501 to those routes."`
+	MailFrom                   string   `name:"mail-from" env:"MAIL_FROM" default:"" help:"From of the e-mails, such as \"Example <no-reply@example.com>\". Required with SMTP_URL; latchkey@localhost in development without it."`
+	MailTemplatesDir           string   `name:"mail-templates-dir" env:"MAIL_TEMPLATES_DIR" default:"" help:"Directory whose files replace the built-in e-mail templates of the same name (password_reset.subject, password_reset.txt, password_reset.html, and the same for email_verification)."`
+	MailSendTimeout            Duration `name:"mail-send-timeout" env:"MAIL_SEND_TIMEOUT" default:"30s" help:"Bound of one delivery to the mail server; a queued e-mail is leased to one instance for twice as long."`
+	MailPollInterval           Duration `name:"mail-poll-interval" env:"MAIL_POLL_INTERVAL" default:"5s" help:"How often each instance looks for queued e-mail it was not told of (queued by another instance, or due for a retry)."`
+	MailRetryBackoff           Duration `name:"mail-retry-backoff" env:"MAIL_RETRY_BACKOFF" default:"30s" help:"Wait after a failed delivery, doubled at each further failure up to MAIL_RETRY_BACKOFF_MAX; an e-mail is given up when its link expires."`
+	MailRetryBackoffMax        Duration `name:"mail-retry-backoff-max" env:"MAIL_RETRY_BACKOFF_MAX" default:"10m" help:"Longest wait between two delivery attempts of an e-mail."`
+	PasswordResetURL           string   `name:"password-reset-url" env:"PASSWORD_RESET_URL" default:"" help:"The application's page that sets a new password; the token is appended to it as it is (https://app.example.com/reset#token=). Empty: the account page, PUBLIC_URL (else the issuer) + /#reset=."`
+	PasswordResetExpiresIn     Duration `name:"password-reset-expires-in" env:"PASSWORD_RESET_EXPIRES_IN" default:"1h" help:"Lifetime of a password-reset link."`
+	RequireEmailVerification   Switch   `name:"require-email-verification" env:"REQUIRE_EMAIL_VERIFICATION" default:"off" help:"on: a sign-up is sent a verification link and cannot sign in (email_not_verified) until it follows it. Users created while it was off count as verified."`
+	EmailVerificationURL       string   `name:"email-verification-url" env:"EMAIL_VERIFICATION_URL" default:"" help:"The application's page that verifies an address; the token is appended as it is. Empty: the account page, PUBLIC_URL (else the issuer) + /#verify=."`
+	EmailVerificationExpiresIn Duration `name:"email-verification-expires-in" env:"EMAIL_VERIFICATION_EXPIRES_IN" default:"24h" help:"Lifetime of an e-mail verification link."`
 
 	SSF                 Switch   `name:"ssf" env:"SSF" default:"on" help:"on: serve the Shared Signals transmitter (revocation events for APIs, docs/revocation.md) and push its events; off: neither (revocations still record their events)."`
 	SSFRetentionMargin  Duration `name:"ssf-retention-margin" env:"SSF_RETENTION_MARGIN" default:"1h" help:"Security events are kept JWT_EXPIRES_IN plus the leeway plus this long, then deleted by latchkey purge."`
@@ -172,4 +189,31 @@ func (c Config) SlogLevel() slog.Level {
 		return slog.LevelError
 	}
 	return slog.LevelInfo
+}
+
+// PublicBase returns PUBLIC_URL, else the issuer: the base of the links
+// the e-mails carry by default.
+func (c Config) PublicBase() string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	return c.Issuer()
+}
+
+// ResetLink returns PASSWORD_RESET_URL, or its default, the account
+// page's reset form.
+func (c Config) ResetLink() string {
+	if c.PasswordResetURL != "" {
+		return c.PasswordResetURL
+	}
+	return c.PublicBase() + "/#reset="
+}
+
+// VerifyLink returns EMAIL_VERIFICATION_URL, or its default, the account
+// page.
+func (c Config) VerifyLink() string {
+	if c.EmailVerificationURL != "" {
+		return c.EmailVerificationURL
+	}
+	return c.PublicBase() + "/#verify="
 }

@@ -13,15 +13,18 @@ func TestSettingsRedactsSecrets(t *testing.T) {
 		"JWT_SECRET":           "jwt-" + secret32,
 		"DATABASE_URL":         "postgres://latchkey:hunter2@db:5432/latchkey?sslmode=require",
 		"REDIS_URL":            "redis://:swordfish@cache:6379/0",
+		"SMTP_URL":             "smtps://mailer:tuna-fish@smtp.example.com:465",
+		"MAIL_FROM":            "no-reply@example.com",
 	})
 	want := map[string]string{
 		"REFRESH_TOKEN_SECRET": Redacted,
 		"JWT_SECRET":           Redacted,
 		"DATABASE_URL":         "postgres://latchkey:[redacted]@db:5432/latchkey?sslmode=require",
 		"REDIS_URL":            "redis://:[redacted]@cache:6379/0",
+		"SMTP_URL":             "smtps://mailer:[redacted]@smtp.example.com:465",
 	}
 	for _, s := range c.Settings() {
-		for _, secret := range []string{secret32, "hunter2", "swordfish"} {
+		for _, secret := range []string{secret32, "hunter2", "swordfish", "tuna-fish"} {
 			if strings.Contains(s.Value, secret) {
 				t.Errorf("%s = %q shows a secret", s.Env, s.Value)
 			}

@@ -175,6 +175,10 @@ func (c *Config) Validate() error {
 		{"RATE_LIMIT_REFRESH_IP", c.RateLimitRefreshIP},
 		{"RATE_LIMIT_SIGNUP_IP", c.RateLimitSignupIP},
 		{"RATE_LIMIT_SIGNUP_GLOBAL", c.RateLimitSignupGlobal},
+		{"RATE_LIMIT_PASSWORD_RESET_ACCOUNT", c.RateLimitPasswordResetAccount},
+		{"RATE_LIMIT_PASSWORD_RESET_IP", c.RateLimitPasswordResetIP},
+		{"RATE_LIMIT_VERIFICATION_RESEND_ACCOUNT", c.RateLimitVerificationResendAccount},
+		{"RATE_LIMIT_VERIFICATION_RESEND_IP", c.RateLimitVerificationResendIP},
 	} {
 		if err := r.rate.Valid(); err != nil {
 			bad(r.env, "%v", err)
@@ -194,6 +198,7 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	c.validateMail(bad, positive)
 	if c.SSFRetentionMargin < 0 {
 		bad("SSF_RETENTION_MARGIN", "must not be negative, got %s", c.SSFRetentionMargin)
 	}

@@ -50,6 +50,17 @@ func TestValidateRejects(t *testing.T) {
 		{"empty audience", map[string]string{"JWT_AUDIENCE": ""}, "JWT_AUDIENCE", "must not be empty"},
 		{"bad cookie name", map[string]string{"REFRESH_COOKIE_NAME": "refresh token"}, "REFRESH_COOKIE_NAME", "invalid cookie name"},
 		{"unknown log level", map[string]string{"LOG_LEVEL": "trace"}, "LOG_LEVEL", `invalid value "trace"`},
+		{"SMTP URL of another scheme", map[string]string{"SMTP_URL": "http://mail:25", "MAIL_FROM": "a@example.com"}, "SMTP_URL", "unsupported scheme"},
+		{"SMTP URL without sender", map[string]string{"SMTP_URL": "smtp://mail:25"}, "MAIL_FROM", "required with SMTP_URL"},
+		{"sender with a line break", map[string]string{"MAIL_FROM": "a@example.com\r\nBcc: v@example.com"}, "MAIL_FROM", "control character"},
+		{"sender list", map[string]string{"MAIL_FROM": "a@example.com, b@example.com"}, "MAIL_FROM", "not an e-mail address"},
+		{"relative reset URL", map[string]string{"PASSWORD_RESET_URL": "/reset#token="}, "PASSWORD_RESET_URL", "absolute URL"},
+		{"plain reset URL in production", prod("PASSWORD_RESET_URL", "http://app.example.com/reset#token="), "PASSWORD_RESET_URL", "must be https"},
+		{"verification URL of another scheme", map[string]string{"EMAIL_VERIFICATION_URL": "javascript:alert(1)//"}, "EMAIL_VERIFICATION_URL", "absolute URL"},
+		{"zero reset lifetime", map[string]string{"PASSWORD_RESET_EXPIRES_IN": "0"}, "PASSWORD_RESET_EXPIRES_IN", "greater than 0"},
+		{"zero send timeout", map[string]string{"MAIL_SEND_TIMEOUT": "0"}, "MAIL_SEND_TIMEOUT", "greater than 0"},
+		{"backoff max under backoff", map[string]string{"MAIL_RETRY_BACKOFF": "1m", "MAIL_RETRY_BACKOFF_MAX": "30s"}, "MAIL_RETRY_BACKOFF_MAX", "shorter than MAIL_RETRY_BACKOFF"},
+		{"verification in production without mail", prod("REQUIRE_EMAIL_VERIFICATION", "on"), "REQUIRE_EMAIL_VERIFICATION", "needs SMTP_URL"},
 		{"unknown log format", map[string]string{"LOG_FORMAT": "logfmt"}, "LOG_FORMAT", `invalid value "logfmt"`},
 		// JWT_ISSUER is the RFC 8414 issuer: endpoint URLs are built on it
 		// ("latchkey" made "latchkey/oauth/token", a trailing slash "//").

@@ -35,6 +35,7 @@ type Metrics struct {
 	reuse       prometheus.Counter
 	rateLimited *prometheus.CounterVec
 	limiterErrs prometheus.Counter
+	mail        mailMetrics
 
 	// Children for label values known in advance, resolved once so the
 	// request path does no label hashing. Read-only after New.
@@ -97,7 +98,7 @@ func New() *Metrics {
 	codes := []auth.Code{auth.CodeInvalidRequest, auth.CodeInvalidCredentials, auth.CodeEmailTaken, auth.CodeRefreshExpired,
 		auth.CodeRefreshReused, auth.CodeRefreshInvalid, auth.CodeSessionRevoked, auth.CodeSessionExpired, auth.CodeUserInactive,
 		auth.CodeUserNotFound, auth.CodeInvalidToken, auth.CodeNotFound, auth.CodeNotImplemented, auth.CodeRateLimited,
-		auth.CodeUnavailable}
+		auth.CodeUnavailable, auth.CodeEmailNotVerified}
 	outcomes := []string{auth.OutcomeInternal, auth.OutcomeClientClosed}
 	for _, c := range codes {
 		outcomes = append(outcomes, string(c))
@@ -105,7 +106,10 @@ func New() *Metrics {
 	m.signInBy = children(m.signIns, append([]string{auth.OutcomeSuccess}, outcomes...))
 	m.refreshBy = children(m.refreshes, append([]string{auth.OutcomeRotated, auth.OutcomeReissued, auth.OutcomeNotRotated}, outcomes...))
 	m.limitBy = children(m.rateLimited, []string{ratelimit.LimitSigninFailuresAccount, ratelimit.LimitSigninFailuresIP,
-		ratelimit.LimitSigninIP, ratelimit.LimitRefreshIP, ratelimit.LimitSignupIP, ratelimit.LimitSignupGlobal})
+		ratelimit.LimitSigninIP, ratelimit.LimitRefreshIP, ratelimit.LimitSignupIP, ratelimit.LimitSignupGlobal,
+		ratelimit.LimitPasswordResetAccount, ratelimit.LimitPasswordResetIP, ratelimit.LimitVerificationResendAccount,
+		ratelimit.LimitVerificationResendIP})
+	m.newMail()
 	return m
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
+	"github.com/latchkey-dev/latchkey/mail"
 	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/ssf"
@@ -37,6 +39,9 @@ type Options struct {
 	// RedisKeyPrefix namespaces the rate-limit keys in the REDIS_URL Redis
 	// (ratelimit.DefaultRedisPrefix when empty); tests use one each.
 	RedisKeyPrefix string
+	// MailTLS is the TLS configuration of the connection to SMTP_URL's
+	// server (nil: the system's roots); tests trust their own CA here.
+	MailTLS *tls.Config
 }
 
 // App is an opened Latchkey: store, token issuer and domain service.
@@ -57,6 +62,13 @@ type App struct {
 	closeRL   func() error // closes the Redis client of a shared limiter
 	closeOnce sync.Once
 	draining  atomic.Bool // set when the server is asked to stop: /readyz answers 503
+
+	// The e-mail sender (mail.go), started by StartMail.
+	mailSender    *mail.Sender
+	mailTemplates []string // the templates MAIL_TEMPLATES_DIR replaced
+	mailOnce      sync.Once
+	stopMail      context.CancelFunc
+	mailDone      chan struct{}
 }
 
 // OpenStore opens DATABASE_URL with the DATABASE_* settings, through
@@ -126,6 +138,9 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 	lo.Observer, lo.Instrument = a.Metrics, a.Metrics.Middleware
 	a.Metrics.WatchHasher(hasher)
 	a.Metrics.WatchDatabase(st.Ping)
+	if lo.Mailer, err = a.openMail(st, refreshSecret, o.MailTLS); err != nil {
+		return nil, err
+	}
 	lo.Throttle = ratelimit.Off{} // RATE_LIMITS=off
 	if cfg.RateLimits.On() {
 		th, err := a.openThrottle(ctx, o.RedisKeyPrefix)
@@ -215,6 +230,8 @@ func PolicyOf(cfg config.Config) auth.Policy {
 		AccessTTL: cfg.JWTExpiresIn.D(), RefreshTTL: cfg.JWTRefreshExpiresIn.D(), SessionMaxLifetime: cfg.SessionMaxLifetime.D(),
 		Rotation: cfg.RefreshTokenRotation.On(), ReuseInterval: cfg.RefreshTokenReuseInterval.D(),
 		MaxSessionsPerUser: cfg.MaxSessionsPerUser,
+		PasswordResetTTL:   cfg.PasswordResetExpiresIn.D(), EmailVerificationTTL: cfg.EmailVerificationExpiresIn.D(),
+		RequireEmailVerification: cfg.RequireEmailVerification.On(),
 	}
 }
 
@@ -255,6 +272,7 @@ func (a *App) closeLimiter() {
 func (a *App) Close() error {
 	var err error
 	a.closeOnce.Do(func() {
+		a.stopMailSender()
 		if a.Transmitter != nil {
 			a.Transmitter.Close() // before what it uses: the keys, the store
 		}

@@ -35,6 +35,7 @@ func (a *App) Handler() (http.Handler, error) {
 	}
 	mux.Handle("GET /{$}", web.Handler()) // the account page; {$}: "/" only
 	mux.Handle("GET /app.js", web.Handler())
+	mux.Handle("GET /password.js", web.Handler())
 	mux.Handle("GET /app.css", web.Handler())
 	mux.Handle("/", latchkey.Fallback(mux))
 	h := a.Latchkey.Wrap(mux)
@@ -113,6 +114,7 @@ func ServeListener(ctx context.Context, a *App, ln net.Listener) error {
 		servers = append(servers, newHTTPServer(a.MetricsHandler()))
 		listeners = append(listeners, mln)
 	}
+	a.StartMail()
 	if a.Transmitter != nil {
 		a.Transmitter.Start() // the push and the watch of this instance; stopped by Close
 	}

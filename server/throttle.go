@@ -17,6 +17,9 @@ func newThrottle(l, fallback ratelimit.Limiter, cfg config.Config, log *slog.Log
 			SigninFailuresPerAccount: lim(cfg.RateLimitSigninFailuresAccount), SigninFailuresPerIP: lim(cfg.RateLimitSigninFailuresIP),
 			SigninsPerIP: lim(cfg.RateLimitSigninIP), RefreshesPerIP: lim(cfg.RateLimitRefreshIP),
 			SignupsPerIP: lim(cfg.RateLimitSignupIP), Signups: lim(cfg.RateLimitSignupGlobal),
-			IPv6Prefix: cfg.RateLimitIPv6Prefix,
+			PasswordResetsPerAccount: lim(cfg.RateLimitPasswordResetAccount), PasswordResetsPerIP: lim(cfg.RateLimitPasswordResetIP),
+			VerificationResendsPerAccount: lim(cfg.RateLimitVerificationResendAccount),
+			VerificationResendsPerIP:      lim(cfg.RateLimitVerificationResendIP),
+			IPv6Prefix:                    cfg.RateLimitIPv6Prefix,
 		}})
 }

@@ -91,9 +91,10 @@ type setClaims struct {
 // session's revoke reason.
 func initiatingEntity(reason string) string {
 	switch reason {
-	case "signed_out", "signed_out_elsewhere", "signed_out_everywhere", "revoked_by_user", "token_revoked", "password_changed":
+	case "signed_out", "signed_out_elsewhere", "signed_out_everywhere", "revoked_by_user", "token_revoked", "password_changed",
+		"password_reset":
 		return "user"
-	case "revoked_by_admin", "user_deactivated":
+	case "revoked_by_admin", "user_deactivated", "password_set_by_admin":
 		return "admin"
 	case "refresh_token_reused", "session_limit", "user_inactive", "user_not_found":
 		return "policy"

@@ -46,6 +46,14 @@ type User struct {
 	Status       UserStatus
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// EmailUnverified is true for a user created while e-mail verification
+	// was required who has not proven the address yet; sign-in refuses such
+	// a user while the requirement holds. Users created without it count
+	// as verified.
+	EmailUnverified bool
+	// EmailVerifiedAt is when the address was proven (a verification or
+	// password-reset link was used); zero if never.
+	EmailVerifiedAt time.Time
 }
 
 // Session is one sign-in: the refresh-token family. Generation counts the
@@ -109,9 +117,11 @@ type RevokeParams struct {
 	// transaction. Empty: the backend makes one up.
 	Txn string
 	// PasswordHash, with UserID, makes the revocation a password change:
-	// in the same transaction the user's password hash is set to it (and
-	// UpdatedAt to Now), and a credential-change event is recorded with
-	// Txn. ErrNotFound, and no change, if there is no such user.
+	// Credentials.SetPassword with UserID, NewHash PasswordHash,
+	// ExceptSessionID, Reason, Now and Txn (the hash set, the reset token
+	// voided, the sessions revoked and a credential-change event recorded,
+	// in one transaction). ErrNotFound, and no change, if there is no such
+	// user.
 	PasswordHash string
 }
 
@@ -166,8 +176,10 @@ type Store interface {
 	// select nothing (neither SessionID nor UserID) are an error.
 	RevokeSessions(ctx context.Context, p RevokeParams) (int, error)
 	// Purge deletes sessions that were revoked, or expired (refresh or
-	// absolute), strictly before olderThan, and signing keys retired strictly
-	// before keyRetiredBefore. It returns the number of sessions deleted.
+	// absolute), strictly before olderThan, single-use tokens (Credentials)
+	// that expired strictly before olderThan, and signing keys retired
+	// strictly before keyRetiredBefore. It returns the number of sessions
+	// deleted.
 	Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) (int64, error)
 
 	// SigningKeys returns all signing keys, newest first.

@@ -489,6 +489,10 @@
   });
   setInterval(tick, 250);
 
+  // What password.js (the password forms) uses of this page: its session's
+  // calls, its message line, its session list and its sign-out.
+  self.latchkeyAccount = { api, say, loadSessions, signedOut };
+
   // On load the cookie may already hold a session: try it before showing
   // the form.
   show('loading');

@@ -1,9 +1,11 @@
 // Package web is the account page the binary serves at GET /: sign in,
 // watch the session's access token count down and renew itself through the
 // cookie dialect, list the user's sessions and revoke them, sign out here or
-// everywhere.
+// everywhere; change the password, ask for a reset link and follow it,
+// follow a verification link.
 //
-// The page is three embedded files, index.html, app.js and app.css, plain
+// The page is four embedded files, index.html, app.js, password.js (the
+// password forms) and app.css, plain
 // HTML, CSS and JavaScript with no framework and no build step. The script
 // keeps the access token in memory only; the refresh token lives in the
 // HttpOnly cookie that sign-in sets and GET /api/refresh/refreshtoken
@@ -13,6 +15,7 @@
 // ("latchkey") hands the new access token, and sign-outs, to the others.
 // app.js explains the protocol.
 //
-// Handler serves the three files with a strict Content-Security-Policy; the
-// server registers it for GET /{$}, GET /app.js and GET /app.css.
+// Handler serves the four files with a strict Content-Security-Policy; the
+// server registers it for GET /{$}, GET /app.js, GET /password.js and GET
+// /app.css.
 package web

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-//go:embed index.html app.js app.css
+//go:embed index.html app.js password.js app.css
 var files embed.FS
 
 // ContentSecurityPolicy is sent with every file of the page. Everything
@@ -30,9 +30,10 @@ type asset struct {
 var assets = func() map[string]asset {
 	m := map[string]asset{}
 	for path, f := range map[string]struct{ name, ctype string }{
-		"/":        {"index.html", "text/html; charset=utf-8"},
-		"/app.js":  {"app.js", "text/javascript; charset=utf-8"},
-		"/app.css": {"app.css", "text/css; charset=utf-8"},
+		"/":            {"index.html", "text/html; charset=utf-8"},
+		"/app.js":      {"app.js", "text/javascript; charset=utf-8"},
+		"/password.js": {"password.js", "text/javascript; charset=utf-8"},
+		"/app.css":     {"app.css", "text/css; charset=utf-8"},
 	} {
 		b, err := files.ReadFile(f.name)
 		if err != nil {
@@ -44,7 +45,8 @@ var assets = func() map[string]asset {
 	return m
 }()
 
-// Handler serves the page's files by request path (/, /app.js, /app.css)
+// Handler serves the page's files by request path (/, /app.js,
+// /password.js, /app.css)
 // and answers 404 to any other path, for a caller that mounts it more
 // widely than those three routes. Each response carries the
 // Content-Security-Policy and the headers that keep the page out of frames

@@ -10,7 +10,7 @@ import (
 	"github.com/latchkey-dev/latchkey/web"
 )
 
-// The page and its two files are served by the real handler (so checked
+// The page and its three files are served by the real handler (so checked
 // against openapi.json by servertest) with their content types and the
 // security headers, revalidate cheaply, and the page is only at exactly /.
 func TestServed(t *testing.T) {
@@ -18,6 +18,7 @@ func TestServed(t *testing.T) {
 	for _, c := range []struct{ path, ctype, contains string }{
 		{"/", "text/html; charset=utf-8", `<script src="/app.js" defer></script>`},
 		{"/app.js", "text/javascript; charset=utf-8", "navigator.locks"},
+		{"/password.js", "text/javascript; charset=utf-8", "/auth/password"},
 		{"/app.css", "text/css; charset=utf-8", "[hidden]"},
 	} {
 		r := s.Do(t, "GET", c.path, nil)
@@ -66,10 +67,12 @@ func TestNothingInline(t *testing.T) {
 			t.Errorf("index.html: %s is not a script of this origin", tag)
 		}
 	}
-	script := string(s.Do(t, "GET", "/app.js", nil).Body)
-	for _, banned := range []string{"localStorage", "sessionStorage", "document.cookie", "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", ".style."} {
-		if strings.Contains(script, banned) {
-			t.Errorf("app.js uses %s", banned)
+	for _, path := range []string{"/app.js", "/password.js"} {
+		script := string(s.Do(t, "GET", path, nil).Body)
+		for _, banned := range []string{"localStorage", "sessionStorage", "document.cookie", "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", ".style."} {
+			if strings.Contains(script, banned) {
+				t.Errorf("%s uses %s", path, banned)
+			}
 		}
 	}
 }

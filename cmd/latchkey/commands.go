@@ -44,10 +44,11 @@ func (migrateCmd) Run(cfg *config.Config, e *env) error {
 }
 
 type userCmd struct {
-	Create     userCreateCmd     `cmd:"" help:"Create an active user; the password is read from the first line of standard input."`
-	List       userListCmd       `cmd:"" help:"List users."`
-	Activate   userActivateCmd   `cmd:"" help:"Activate a user."`
-	Deactivate userDeactivateCmd `cmd:"" help:"Deactivate a user and revoke all their sessions at once."`
+	Create      userCreateCmd      `cmd:"" help:"Create an active user; the password is read from the first line of standard input."`
+	List        userListCmd        `cmd:"" help:"List users."`
+	Activate    userActivateCmd    `cmd:"" help:"Activate a user."`
+	Deactivate  userDeactivateCmd  `cmd:"" help:"Deactivate a user and revoke all their sessions at once."`
+	SetPassword userSetPasswordCmd `cmd:"" name:"set-password" help:"Set a user's password as a reset does (every session revoked, reset links voided); the password is read from the first line of standard input."`
 }
 
 type userCreateCmd struct {
@@ -64,11 +65,33 @@ func (c userCreateCmd) Run(cfg *config.Config, e *env) error {
 		return err
 	}
 	defer app.Close()
-	u, err := app.Service.SignUp(e.ctx, c.Email, strings.TrimRight(line, "\r\n"))
+	u, err := app.Service.AdminCreateUser(e.ctx, c.Email, strings.TrimRight(line, "\r\n"))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s\t%s\n", u.ID, u.Email)
+	return nil
+}
+
+type userSetPasswordCmd struct {
+	Email string `arg:"" help:"Email of the user."`
+}
+
+func (c userSetPasswordCmd) Run(cfg *config.Config, e *env) error {
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return errors.New("user set-password: give the password on standard input")
+	}
+	app, err := open(e, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	n, err := app.Service.AdminSetPassword(e.ctx, c.Email, strings.TrimRight(line, "\r\n"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "password set for %s; %d sessions revoked\n", c.Email, n)
 	return nil
 }
 

@@ -115,7 +115,7 @@ func TestProductionNeedsRefreshSecret(t *testing.T) {
 
 func TestHelpEverywhere(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"user", "--help"}, {"user", "create", "--help"},
-		{"session", "--help"}, {"keys", "--help"}, {"purge", "--help"}, {"config", "--help"}, {"migrate", "--help"}} {
+		{"user", "set-password", "--help"}, {"session", "--help"}, {"keys", "--help"}, {"purge", "--help"}, {"config", "--help"}, {"migrate", "--help"}} {
 		code, out, _ := cli(t, "", args...)
 		if code != 0 || !strings.Contains(out, "Usage:") {
 			t.Fatalf("%v: %d %s", args, code, out)

@@ -36,9 +36,10 @@ func TestDatabaseSchema(t *testing.T) {
 	if code, out, errs := cli(t, "", "migrate", "--database-url", db, "--database-schema", "public"); code != 0 || !strings.Contains(out, "migrations applied") {
 		t.Fatalf("migrate into public: %d %s %s", code, out, errs)
 	}
-	// users, sessions, signing_keys, secrets, the migrations' table, and the
-	// security-event feed's ssf_events, ssf_receivers and ssf_streams.
-	const tables = 8
+	// users, sessions, signing_keys, secrets, the migrations' table, the
+	// security-event feed's ssf_events, ssf_receivers and ssf_streams, and
+	// the password lifecycle's user_tokens and mail_queue.
+	const tables = 10
 	if n := count("public"); n != tables {
 		t.Fatalf("public holds %d tables; want Latchkey's %d", n, tables)
 	}

@@ -24,11 +24,11 @@ func (b bearerFailure) Unwrap() error { return b.error }
 // Status returns the HTTP status of a domain error code in this dialect.
 func Status(c auth.Code) int {
 	switch c {
-	case auth.CodeInvalidRequest:
+	case auth.CodeInvalidRequest, auth.CodeCurrentPasswordInvalid, auth.CodeEmailTokenInvalid, auth.CodeEmailTokenExpired:
 		return http.StatusBadRequest
 	case auth.CodeInvalidCredentials, auth.CodeInvalidToken, auth.CodeAccessSuperseded:
 		return http.StatusUnauthorized
-	case auth.CodeUserInactive:
+	case auth.CodeUserInactive, auth.CodeEmailNotVerified:
 		return http.StatusForbidden
 	case auth.CodeEmailTaken:
 		return http.StatusConflict

@@ -34,6 +34,11 @@ func Register(mux *http.ServeMux, o Options) {
 	route("POST /auth/sign-out", h.signOut)
 	route("GET /auth/sessions", h.sessions)
 	route("DELETE /auth/sessions/{id}", h.deleteSession)
+	route("POST /auth/password", h.changePassword)
+	route("POST /auth/recover", h.recoverPassword)
+	route("POST /auth/reset", h.reset)
+	route("POST /auth/verify", h.verify)
+	route("POST /auth/verify/resend", h.resendVerification)
 }
 
 func (h *handler) signUp(w http.ResponseWriter, r *http.Request) error {

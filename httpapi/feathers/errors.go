@@ -57,6 +57,10 @@ func status(c auth.Code) int {
 		return http.StatusUnauthorized
 	case auth.CodeInvalidRequest:
 		return http.StatusBadRequest
+	case auth.CodeEmailNotVerified:
+		// Not a reason to drop a token: there is none yet, and signing in
+		// again will not help until the address is verified.
+		return http.StatusForbidden
 	case auth.CodeEmailTaken:
 		return http.StatusConflict
 	case auth.CodeNotFound:

@@ -38,7 +38,7 @@ func Status(c auth.Code) (int, string) {
 		return http.StatusBadRequest, "invalid_request"
 	case auth.CodeInvalidCredentials:
 		return http.StatusUnauthorized, "invalid_grant"
-	case auth.CodeUserInactive:
+	case auth.CodeUserInactive, auth.CodeEmailNotVerified:
 		return http.StatusForbidden, "invalid_grant"
 	case auth.CodeEmailTaken:
 		return http.StatusConflict, "invalid_request"

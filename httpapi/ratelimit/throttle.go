@@ -21,6 +21,11 @@ const (
 	LimitRefreshIP             = "refresh_ip"
 	LimitSignupIP              = "signup_ip"
 	LimitSignupGlobal          = "signup_global"
+	// The limits of the requests that send e-mail.
+	LimitPasswordResetAccount      = "password_reset_account"
+	LimitPasswordResetIP           = "password_reset_ip"
+	LimitVerificationResendAccount = "verification_resend_account"
+	LimitVerificationResendIP      = "verification_resend_ip"
 )
 
 // Limits are a Throttle's limits, one per RATE_LIMIT_* setting. A Limit
@@ -34,6 +39,16 @@ type Limits struct {
 	// (RATE_LIMIT_SIGNUP_IP), then from everyone (RATE_LIMIT_SIGNUP_GLOBAL).
 	SignupsPerIP Limit
 	Signups      Limit
+	// Requests that send e-mail, per address (counted alike for every
+	// address, a user's or not) and per client IP: password-reset requests
+	// (RATE_LIMIT_PASSWORD_RESET_ACCOUNT, RATE_LIMIT_PASSWORD_RESET_IP) and
+	// verification resends (RATE_LIMIT_VERIFICATION_RESEND_ACCOUNT,
+	// RATE_LIMIT_VERIFICATION_RESEND_IP). A password change is limited as
+	// a sign-in is (the failure limits above).
+	PasswordResetsPerAccount      Limit
+	PasswordResetsPerIP           Limit
+	VerificationResendsPerAccount Limit
+	VerificationResendsPerIP      Limit
 	// IPv6Prefix is how the per-IP limits count an IPv6 client: by its /N
 	// network (RATE_LIMIT_IPV6_PREFIX), since a host is usually given a
 	// whole /64 and could otherwise take a new address for every attempt.
@@ -44,17 +59,22 @@ type Limits struct {
 // DefaultLimits returns the settings' defaults: 10 failed sign-ins per
 // account and 50 per IP in 15 minutes, 100 sign-ins and 6,000 refreshes per
 // IP a minute (generous: many users may share a proxy's address), 20
-// sign-ups per IP an hour and 300 from everyone a minute, an IPv6 client
-// counted by its /64.
+// sign-ups per IP an hour and 300 from everyone a minute, 5 password-reset
+// requests and 5 verification resends per address and 30 per IP an hour,
+// an IPv6 client counted by its /64.
 func DefaultLimits() Limits {
 	return Limits{
-		SigninFailuresPerAccount: Limit{Count: 10, Per: 15 * time.Minute},
-		SigninFailuresPerIP:      Limit{Count: 50, Per: 15 * time.Minute},
-		SigninsPerIP:             Limit{Count: 100, Per: time.Minute},
-		RefreshesPerIP:           Limit{Count: 6000, Per: time.Minute},
-		SignupsPerIP:             Limit{Count: 20, Per: time.Hour},
-		Signups:                  Limit{Count: 300, Per: time.Minute},
-		IPv6Prefix:               64,
+		SigninFailuresPerAccount:      Limit{Count: 10, Per: 15 * time.Minute},
+		SigninFailuresPerIP:           Limit{Count: 50, Per: 15 * time.Minute},
+		SigninsPerIP:                  Limit{Count: 100, Per: time.Minute},
+		RefreshesPerIP:                Limit{Count: 6000, Per: time.Minute},
+		SignupsPerIP:                  Limit{Count: 20, Per: time.Hour},
+		Signups:                       Limit{Count: 300, Per: time.Minute},
+		PasswordResetsPerAccount:      Limit{Count: 5, Per: time.Hour},
+		PasswordResetsPerIP:           Limit{Count: 30, Per: time.Hour},
+		VerificationResendsPerAccount: Limit{Count: 5, Per: time.Hour},
+		VerificationResendsPerIP:      Limit{Count: 30, Per: time.Hour},
+		IPv6Prefix:                    64,
 	}
 }
 
@@ -98,6 +118,7 @@ type Throttle struct {
 var (
 	_ auth.Throttle       = (*Throttle)(nil)
 	_ auth.SignUpThrottle = (*Throttle)(nil)
+	_ auth.MailThrottle   = (*Throttle)(nil)
 )
 
 // NewThrottle returns a Throttle.
@@ -259,4 +280,31 @@ var (
 func (Off) AllowSignIn(context.Context, string, string) error { return nil }
 func (Off) SignInFailed(context.Context, string, string)      {}
 func (Off) AllowRefresh(context.Context, string) error        { return nil }
-func (Off) AllowSignUp(context.Context, string) error         { return nil }
+
+// AllowPasswordReset refuses a password-reset request over the per-address
+// or per-IP limit. Every request counts, whether or not the address is a
+// user's.
+func (t *Throttle) AllowPasswordReset(ctx context.Context, email, ip string) error {
+	return t.allowMail(ctx, "reset", email, ip, t.lim.PasswordResetsPerAccount, t.lim.PasswordResetsPerIP,
+		LimitPasswordResetAccount, LimitPasswordResetIP)
+}
+
+// AllowVerificationResend refuses a verification resend over the
+// per-address or per-IP limit.
+func (t *Throttle) AllowVerificationResend(ctx context.Context, email, ip string) error {
+	return t.allowMail(ctx, "resend", email, ip, t.lim.VerificationResendsPerAccount, t.lim.VerificationResendsPerIP,
+		LimitVerificationResendAccount, LimitVerificationResendIP)
+}
+
+// allowMail consumes one request of the per-IP, then the per-address
+// limit of a request that sends e-mail.
+func (t *Throttle) allowMail(ctx context.Context, prefix, email, ip string, acct, perIP Limit, acctName, ipName string) error {
+	if ok, retry := t.allow(ctx, prefix+"-ip:"+t.ipKey(ip), perIP, false); !ok {
+		return t.limited(ipName, retry)
+	}
+	if ok, retry := t.allow(ctx, prefix+"-acct:"+accountKey(email), acct, false); !ok {
+		return t.limited(acctName, retry)
+	}
+	return nil
+}
+func (Off) AllowSignUp(context.Context, string) error { return nil }

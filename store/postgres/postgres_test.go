@@ -20,6 +20,14 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestCredentialsConformance runs the suite of the password lifecycle's
+// tokens and mail queue, each case on a fresh, migrated schema.
+func TestCredentialsConformance(t *testing.T) {
+	storetest.RunCredentials(t, func(t *testing.T) storetest.CredentialStore {
+		return openDB(t, migratedDB(t), postgres.Options{})
+	})
+}
+
 // TestNanosecondsRoundTrip: the suite's times carry microseconds; this
 // backend promises nanoseconds (bigint columns), so check that too.
 func TestNanosecondsRoundTrip(t *testing.T) {

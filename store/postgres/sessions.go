@@ -230,8 +230,9 @@ func revoke(ctx context.Context, q interface {
 }
 
 // Purge deletes the sessions revoked, or expired (refresh or absolute expiry),
-// before olderThan, and the signing keys retired before keyRetiredBefore, in
-// one transaction. It returns the number of sessions deleted.
+// before olderThan, the single-use tokens expired before olderThan, and the
+// signing keys retired before keyRetiredBefore, in one transaction. It
+// returns the number of sessions deleted.
 func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
@@ -252,6 +253,9 @@ func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) 
 			return err
 		}
 		n = tag.RowsAffected()
+		if _, err := tx.Exec(ctx, `DELETE FROM user_tokens WHERE expires_at < $1`, nanos(olderThan)); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `DELETE FROM signing_keys WHERE retired_at < $1`, nanos(keyRetiredBefore))
 		return err
 	})
@@ -297,40 +301,13 @@ func scanSession(row pgx.Row) (store.Session, error) {
 	return r.session(), nil
 }
 
-// changePassword is RevokeSessions with a PasswordHash: in one transaction
-// the user's hash changes, the sessions are revoked with their events, and
-// a credential-change event is recorded. The user's row is updated first,
-// as DeactivateUser does.
+// changePassword is RevokeSessions with a PasswordHash: SetPassword, the
+// store's one password change (credentials.go).
 func (db *DB) changePassword(ctx context.Context, p store.RevokeParams) (int, error) {
 	if p.UserID == "" {
 		return 0, errors.New("postgres: revoke sessions: a password change needs UserID")
 	}
-	p.Txn = txnOf(p.Txn)
-	var n int64
-	err := retryDeadlock(ctx, func() error { return db.changePasswordTx(ctx, p, &n) })
-	if err != nil {
-		return 0, wrap("change password", err)
-	}
-	return int(n), nil
-}
-
-// changePasswordTx is changePassword's transaction.
-func (db *DB) changePasswordTx(ctx context.Context, p store.RevokeParams, n *int64) error {
-	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1`,
-			p.UserID, p.PasswordHash, nanos(p.Now))
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return pgx.ErrNoRows
-		}
-		if *n, err = revoke(ctx, tx, p); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO ssf_events (id, kind, user_id, reason, txn, at)
-			VALUES (gen_random_uuid()::text, 'credential-change', $1, $2, $3, $4)`,
-			p.UserID, p.Reason, p.Txn, nanos(p.Now))
-		return err
-	})
+	res, err := db.SetPassword(ctx, store.PasswordChange{UserID: p.UserID, NewHash: p.PasswordHash,
+		ExceptSessionID: p.ExceptSessionID, Reason: p.Reason, Now: p.Now, Txn: p.Txn})
+	return res.Revoked, err
 }

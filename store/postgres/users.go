@@ -9,7 +9,7 @@ import (
 	"github.com/latchkey-dev/latchkey/store"
 )
 
-const userColumns = `id, email, password_hash, status, created_at, updated_at`
+const userColumns = `id, email, password_hash, status, created_at, updated_at, email_unverified, email_verified_at`
 
 // CreateUser inserts u; store.ErrConflict if its id or email is taken.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
@@ -17,8 +17,9 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 	defer cancel()
 	_, err := db.pool.Exec(ctx, `
 		INSERT INTO users (`+userColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		u.ID, u.Email, u.PasswordHash, string(u.Status), nanos(u.CreatedAt), nanos(u.UpdatedAt))
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		u.ID, u.Email, u.PasswordHash, string(u.Status), nanos(u.CreatedAt), nanos(u.UpdatedAt),
+		u.EmailUnverified, nullNanos(u.EmailVerifiedAt))
 	return wrap("create user", err)
 }
 
@@ -102,10 +103,12 @@ func scanUser(row pgx.Row) (store.User, error) {
 		u                  store.User
 		status             string
 		created, updatedAt int64
+		verified           *int64
 	)
-	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &status, &created, &updatedAt); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &status, &created, &updatedAt, &u.EmailUnverified, &verified); err != nil {
 		return store.User{}, err
 	}
+	u.EmailVerifiedAt = fromNullNanos(verified)
 	u.Status = store.UserStatus(status)
 	u.CreatedAt = fromNanos(created)
 	u.UpdatedAt = fromNanos(updatedAt)

@@ -134,34 +134,25 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 		// Never fall through to an unfiltered UPDATE that signs everyone out.
 		return 0, errors.New("sqlite: revoke sessions: exactly one of SessionID and UserID must be set")
 	}
-	if p.PasswordHash != "" && p.UserID == "" {
-		return 0, errors.New("sqlite: revoke sessions: a password change needs UserID")
+	if p.PasswordHash != "" {
+		if p.UserID == "" {
+			return 0, errors.New("sqlite: revoke sessions: a password change needs UserID")
+		}
+		res, err := db.SetPassword(ctx, store.PasswordChange{UserID: p.UserID, NewHash: p.PasswordHash,
+			ExceptSessionID: p.ExceptSessionID, Reason: p.Reason, Now: p.Now, Txn: p.Txn})
+		return res.Revoked, err
 	}
 	txn := txnOf(p.Txn)
 	// Through the group commit (batch.go), so that a revocation is ordered
 	// with the rotations around it and is never starved by them; its events
-	// (and, for a password change, the new hash and its event) are part of
-	// the same write. A password change of an unknown user is undone in its
-	// SAVEPOINT.
+	// are part of the same write.
 	var n int64
-	err := db.submit(ctx, p.PasswordHash != "", func(t *wtx) error {
+	err := db.submit(ctx, false, func(t *wtx) error {
 		var err error
-		if p.PasswordHash != "" {
-			found, err := t.exec(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, p.PasswordHash, now, p.UserID)
-			if err != nil {
-				return err
-			}
-			if found == 0 {
-				return expected(store.ErrNotFound)
-			}
-		}
 		if p.SessionID != "" {
 			n, err = revokeRecorded(t, revokeByID, []any{now, p.Reason, p.SessionID}, p.Reason, txn, now)
 		} else {
 			n, err = revokeRecorded(t, revokeByUser, []any{now, p.Reason, p.UserID, p.ExceptSessionID}, p.Reason, txn, now)
-		}
-		if err == nil && p.PasswordHash != "" {
-			err = recordEvent(t, store.EventCredentialChange, "", p.UserID, p.Reason, txn, now)
 		}
 		return err
 	})
@@ -189,8 +180,9 @@ func pause(ctx context.Context, d time.Duration) error {
 }
 
 // Purge deletes the sessions revoked or expired (refresh or absolute expiry)
-// strictly before olderThan and the signing keys retired strictly before
-// keyRetiredBefore. It returns the number of sessions deleted.
+// strictly before olderThan, the single-use tokens expired strictly before
+// olderThan, and the signing keys retired strictly before keyRetiredBefore.
+// It returns the number of sessions deleted.
 //
 // SQLite has one writer, and one DELETE of a large backlog held it for
 // seconds: every refresh waited behind it, some timed out, and the WAL grew
@@ -247,7 +239,12 @@ func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) 
 			}
 		}
 	}
+	// The tokens (a few rows: at most one per user and kind) and the keys,
+	// in one last write.
 	err := db.submit(ctx, false, func(t *wtx) error {
+		if _, err := t.exec(`DELETE FROM user_tokens WHERE expires_at < ?`, cut); err != nil {
+			return err
+		}
 		_, err := t.exec(`DELETE FROM signing_keys WHERE retired_at < ?`, keyCut)
 		return err
 	})

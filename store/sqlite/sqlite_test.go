@@ -28,6 +28,10 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t, sqlite.Options{}) })
 }
 
+func TestCredentialsConformance(t *testing.T) {
+	storetest.RunCredentials(t, func(t *testing.T) storetest.CredentialStore { return openTest(t, sqlite.Options{}) })
+}
+
 // openTest opens a migrated database in a new file under t.TempDir.
 func openTest(tb testing.TB, opts sqlite.Options) *sqlite.DB {
 	tb.Helper()

@@ -10,18 +10,19 @@ import (
 	"github.com/latchkey-dev/latchkey/store"
 )
 
-const userCols = `id, email, password_hash, status, created_at, updated_at`
+const userCols = `id, email, password_hash, status, created_at, updated_at, email_unverified, email_verified_at`
 
 // CreateUser inserts u; a taken email (or id) is store.ErrConflict.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 	var e enc
-	args := []any{u.ID, u.Email, u.PasswordHash, string(u.Status), e.time(u.CreatedAt), e.time(u.UpdatedAt)}
+	args := []any{u.ID, u.Email, u.PasswordHash, string(u.Status), e.time(u.CreatedAt), e.time(u.UpdatedAt),
+		u.EmailUnverified, e.time(u.EmailVerifiedAt)}
 	if e.err != nil {
 		return e.err
 	}
 	// Through the group commit (batch.go): a flood of sign-ups shares fsyncs.
 	err := db.submit(ctx, false, func(t *wtx) error {
-		_, err := t.exec(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`, args...)
+		_, err := t.exec(`INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 		if constraintOnly(err) {
 			return expected(err) // this sign-up alone fails; the statement changed nothing
 		}
@@ -124,11 +125,13 @@ func scanUser(s scanner) (store.User, error) {
 		u                store.User
 		status           string
 		created, updated int64
+		verified         sql.NullInt64
 	)
-	if err := s.Scan(&u.ID, &u.Email, &u.PasswordHash, &status, &created, &updated); err != nil {
+	if err := s.Scan(&u.ID, &u.Email, &u.PasswordHash, &status, &created, &updated, &u.EmailUnverified, &verified); err != nil {
 		return store.User{}, err
 	}
 	u.Status = store.UserStatus(status)
 	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
+	u.EmailVerifiedAt = fromNull(verified)
 	return u, nil
 }

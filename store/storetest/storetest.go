@@ -220,6 +220,8 @@ func (f *fixture) sameUser(what string, got, want store.User) {
 		field("Status", got.Status, want.Status),
 		sameTime("CreatedAt", got.CreatedAt, want.CreatedAt),
 		sameTime("UpdatedAt", got.UpdatedAt, want.UpdatedAt),
+		field("EmailUnverified", got.EmailUnverified, want.EmailUnverified),
+		sameTime("EmailVerifiedAt", got.EmailVerifiedAt, want.EmailVerifiedAt),
 	))
 }
 

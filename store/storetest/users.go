@@ -10,13 +10,22 @@ import (
 var userCases = []testCase{
 	{
 		name: "User/RoundTrip",
-		what: "a created user reads back field for field by id and by email, with times exact and in UTC even when given in another zone",
+		what: "a created user reads back field for field by id and by email (e-mail verification state included), with times exact and in UTC even when given in another zone",
 		run: func(f *fixture) {
 			zone := time.FixedZone("UTC+5:30", 5*3600+1800)
 			u := f.user(func(u *store.User) {
 				u.CreatedAt = at(time.Microsecond).In(zone)
 				u.UpdatedAt = at(time.Hour + 7*time.Microsecond).In(zone)
 			})
+			unverified := f.user(func(u *store.User) { u.EmailUnverified = true })
+			verified := f.user(func(u *store.User) { u.EmailVerifiedAt = at(3 * time.Microsecond).In(zone) })
+			for _, w := range []store.User{unverified, verified} {
+				got, err := f.s.UserByID(f.ctx, w.ID)
+				if err != nil {
+					f.t.Fatalf("UserByID: %v", err)
+				}
+				f.sameUser("UserByID", got, w)
+			}
 			byID, err := f.s.UserByID(f.ctx, u.ID)
 			if err != nil {
 				f.t.Fatalf("UserByID: %v", err)
