@@ -108,17 +108,41 @@ func checkTimingBound(t *testing.T, svc *auth.Service) {
 	}
 }
 
+// slowUsers are bcryptUsers whose password check takes at least checkTime
+// of real time, as an application's remote or costly check would.
+type slowUsers struct{ *bcryptUsers }
+
+const checkTime = 40 * time.Millisecond
+
+func (u slowUsers) VerifyPassword(ctx context.Context, usr store.User, pw string) (bool, error) {
+	time.Sleep(checkTime) // the application's check, not the test waiting for time to pass
+	return u.bcryptUsers.VerifyPassword(ctx, usr, pw)
+}
+
 // With the application's own Users and no VerifyDummy, an unknown email
 // takes as long as the application's password check (Latchkey waits the
-// check's moving average), not as long as Latchkey's own dummy hash.
+// check's moving average), not as long as Latchkey's own cheap dummy hash.
+// Every check here takes at least checkTime, so their average does, and a
+// timer never fires early: an unknown email's sign-in must take at least
+// that long. The bound is one-sided, so a loaded machine (which only makes
+// things slower) cannot fail it; without the wait, the unknown email costs
+// a cheap test-parameter argon2id, a fraction of checkTime.
 func TestSignInTimingWithApplicationUsers(t *testing.T) {
-	users := newBcryptUsers(t)
+	users := slowUsers{newBcryptUsers(t)}
 	svc := authtest.Service(t, openSQLite(t), time.Now, func(o *auth.Options) { o.Users = users })
-	checkTimingBound(t, svc)
+	signInTimes(t, svc, "ann@example.com", 3) // what a real check costs is learned from these
+	for i, d := range signInTimes(t, svc, "nobody@example.com", 5) {
+		if d < checkTime {
+			t.Fatalf("unknown email, sign-in %d: %v, less than every password check (≥ %v): timing tells which emails exist", i, d, checkTime)
+		}
+	}
+	if v := users.verifies.Load(); v != 3 {
+		t.Fatalf("%d VerifyPassword calls; want 3 (none for the unknown email)", v)
+	}
 }
 
 // With a DummyVerifier, an unknown email does the application's own dummy
-// check: the same work, once, and no VerifyPassword.
+// check: the same work, once, and no VerifyPassword (counted, not timed).
 func TestSignInDummyVerifier(t *testing.T) {
 	dummy, err := bcrypt.GenerateFromPassword([]byte("no one's password"), bcryptCost)
 	if err != nil {
@@ -126,11 +150,14 @@ func TestSignInDummyVerifier(t *testing.T) {
 	}
 	users := &dummyBcryptUsers{bcryptUsers: newBcryptUsers(t), dummy: dummy}
 	svc := authtest.Service(t, openSQLite(t), time.Now, func(o *auth.Options) { o.Users = users })
-	signInTimes(t, svc, "nobody@example.com", 1)
-	if d, v := users.dummies.Load(), users.verifies.Load(); d != 1 || v != 0 {
-		t.Fatalf("an unknown email: %d VerifyDummy and %d VerifyPassword calls; want 1 and 0", d, v)
+	signInTimes(t, svc, "nobody@example.com", 3)
+	if d, v := users.dummies.Load(), users.verifies.Load(); d != 3 || v != 0 {
+		t.Fatalf("three sign-ins of an unknown email: %d VerifyDummy and %d VerifyPassword calls; want 3 and 0", d, v)
 	}
-	checkTimingBound(t, svc)
+	signInTimes(t, svc, "ann@example.com", 2)
+	if d, v := users.dummies.Load(), users.verifies.Load(); d != 3 || v != 2 {
+		t.Fatalf("then two of a known one: %d VerifyDummy and %d VerifyPassword calls; want 3 and 2", d, v)
+	}
 }
 
 // A VerifyDummy that fails (the application's hashing saturated) fails the
