@@ -1,6 +1,7 @@
 package ssf
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -106,7 +107,7 @@ func (t *Transmitter) acknowledge(r *http.Request, s store.Stream, rcv store.Rec
 		return nil
 	}
 	if err := t.feed.AckEvents(r.Context(), s.ID, ids); err != nil {
-		return storeErr(err)
+		return streamErr(err)
 	}
 	return nil
 }
@@ -120,7 +121,7 @@ func (t *Transmitter) waitForEvents(r *http.Request, streamID string, n int, wai
 		change := t.watch.wait()
 		events, err := t.feed.StreamEvents(r.Context(), streamID, n)
 		if err != nil {
-			return nil, storeErr(err)
+			return nil, streamErr(err)
 		}
 		if len(events) > 0 || !wait {
 			return events, nil
@@ -140,4 +141,15 @@ func (t *Transmitter) waitForEvents(r *http.Request, streamID string, n int, wai
 			return nil, r.Context().Err()
 		}
 	}
+}
+
+// streamErr is storeErr for a call on a stream found moments before: the
+// stream may have been deleted since (its receiver replaced it, the
+// operator deleted the receiver, purge), which is 404 like a stream that
+// was never there.
+func streamErr(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound()
+	}
+	return storeErr(err)
 }
