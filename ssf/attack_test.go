@@ -53,3 +53,40 @@ func TestPollOfAStreamDeletedWhileWaiting(t *testing.T) {
 		t.Fatal("the waiting poll did not return")
 	}
 }
+
+// Cloud metadata services that do not live at link-local addresses, and
+// IPv6 addresses that carry a forbidden IPv4 address inside them, are
+// refused as push endpoints like 169.254.169.254 is: the AWS instance
+// metadata service's IPv6 address (fd00:ec2::254, a unique local address,
+// which private networks otherwise may use), Alibaba Cloud's
+// (100.100.100.200), Azure's WireServer (168.63.129.16), and
+// 169.254.169.254 or 127.0.0.1 as an IPv4-compatible, NAT64 (RFC 6052) or
+// 6to4 (RFC 3056) address.
+func TestPushToHiddenMetadataAddresses(t *testing.T) {
+	e := newEnv(t, func(o *ssf.Options) { o.AllowLoopback = false })
+	for _, u := range []string{
+		"http://[fd00:ec2::254]/latest/meta-data/",
+		"http://[fd00:ec2::23]/",
+		"http://100.100.100.200/latest/meta-data/",
+		"http://168.63.129.16/machine",
+		"http://192.0.0.192/opc/v1/",
+		"http://[::169.254.169.254]/",
+		"http://[::127.0.0.1]/",
+		"http://[64:ff9b::169.254.169.254]/",
+		"http://[64:ff9b::127.0.0.1]/",
+		"http://[2002:a9fe:a9fe::]/",
+		"http://[2002:7f00:1::1]/",
+	} {
+		status, b := e.do("POST", ssf.PathStream, e.cred, map[string]any{"delivery": map[string]any{
+			"method": ssf.MethodPush, "endpoint_url": u}})
+		if status != http.StatusBadRequest {
+			t.Errorf("a push stream to %s = %d %s; want 400", u, status, b)
+		}
+	}
+	// Private addresses stay allowed: receivers are usually the operator's
+	// own APIs on an internal network.
+	for _, u := range []string{"http://10.1.2.3/ssf", "http://[fd12:3456:789a::1]/ssf", "http://[2001:db8::1]/ssf", "http://100.64.1.2/ssf"} {
+		e.want(http.StatusCreated, "POST", ssf.PathStream, e.cred, map[string]any{"delivery": map[string]any{
+			"method": ssf.MethodPush, "endpoint_url": u}}, nil)
+	}
+}
