@@ -2,10 +2,14 @@ package ssf_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/ssf"
 )
 
@@ -88,5 +92,22 @@ func TestPushToHiddenMetadataAddresses(t *testing.T) {
 	for _, u := range []string{"http://10.1.2.3/ssf", "http://[fd12:3456:789a::1]/ssf", "http://[2001:db8::1]/ssf", "http://100.64.1.2/ssf"} {
 		e.want(http.StatusCreated, "POST", ssf.PathStream, e.cred, map[string]any{"delivery": map[string]any{
 			"method": ssf.MethodPush, "endpoint_url": u}}, nil)
+	}
+}
+
+// A push endpoint may carry its receiver's secret in its query string (a
+// webhook's token); a failing push logs why, never the URL with it.
+func TestPushFailureLogsNoEndpointSecret(t *testing.T) {
+	logs := &testkit.Buffer{}
+	e := newEnv(t, func(o *ssf.Options) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close() // nothing listens there any more: every push fails to connect
+	var c config
+	e.want(http.StatusCreated, "POST", ssf.PathStream, e.cred, map[string]any{"delivery": map[string]any{
+		"method": ssf.MethodPush, "endpoint_url": gone.URL + "/ssf?token=webhook-secret-value"}}, &c)
+	e.addVerification(c.StreamID, "x")
+	waitUntil(t, "the failed push is logged", func() bool { return strings.Contains(logs.String(), "push failed") })
+	if strings.Contains(logs.String(), "webhook-secret-value") {
+		t.Errorf("the endpoint's secret is in the log:\n%s", logs)
 	}
 }
