@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -384,6 +385,12 @@ func (t *Transmitter) pushOne(ctx context.Context, s store.Stream, e store.Event
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
+		// Not the *url.Error itself: it quotes the URL, whose query string
+		// may hold the receiver's secret (a webhook token), into the log.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("push to the stream's endpoint: %w", err)
 	}
 	defer resp.Body.Close()
