@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/ssf"
 )
@@ -31,21 +32,7 @@ func TestPollOfAStreamDeletedWhileWaiting(t *testing.T) {
 		status, b := e.do("POST", ssf.PathPoll+c.StreamID, e.cred, map[string]any{"returnImmediately": false})
 		done <- answer{status, string(b)}
 	}()
-	// The poll has found its stream once the stream shows a sign of life.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s, err := e.db.Stream(context.Background(), c.StreamID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !s.SeenAt.Equal(s.CreatedAt) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the poll never reached its stream")
-		}
-		time.Sleep(5 * time.Millisecond) // polling for a real event, with a deadline
-	}
+	e.waitForPoller(c.StreamID)
 	e.want(http.StatusNoContent, "DELETE", ssf.PathStream+"?stream_id="+c.StreamID, e.cred, nil, nil)
 	e.addVerification(other.StreamID, "wake") // a new event wakes the waiting poll
 	select {
@@ -109,5 +96,50 @@ func TestPushFailureLogsNoEndpointSecret(t *testing.T) {
 	waitUntil(t, "the failed push is logged", func() bool { return strings.Contains(logs.String(), "push failed") })
 	if strings.Contains(logs.String(), "webhook-secret-value") {
 		t.Errorf("the endpoint's secret is in the log:\n%s", logs)
+	}
+}
+
+// waitForPoller waits until a poll has found the stream (it shows a sign of
+// life: the stream's first since it was created).
+func (e *env) waitForPoller(streamID string) {
+	e.t.Helper()
+	waitUntil(e.t, "a poll reaches its stream", func() bool {
+		s, err := e.db.Stream(context.Background(), streamID)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return !s.SeenAt.Equal(s.CreatedAt)
+	})
+}
+
+// A receiver that hangs up while its poll waits has not met a server
+// error: the access log records the poll at info level (499, the customary
+// "client closed request"), not as a 500 at error level.
+func TestPollerHangsUp(t *testing.T) {
+	e := newEnv(t, func(o *ssf.Options) { o.LongPoll = 20 * time.Second })
+	logs := &testkit.Buffer{}
+	mux := http.NewServeMux()
+	e.tr.Register(mux)
+	srv := httptest.NewServer(httpapi.AccessLog(slog.New(slog.NewJSONHandler(logs, nil)), httpapi.ClientIP{})(mux))
+	defer srv.Close()
+	c := e.createPoll()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+ssf.PathPoll+c.StreamID, strings.NewReader(`{"returnImmediately":false}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+e.cred)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	e.waitForPoller(c.StreamID)
+	cancel()
+	<-done
+	waitUntil(t, "the poll is logged", func() bool { return strings.Contains(logs.String(), ssf.PathPoll) })
+	if line := logs.String(); strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"status":500`) {
+		t.Errorf("a poller that hung up is logged as a server error: %s", line)
 	}
 }
