@@ -107,4 +107,3 @@ func TestFeedLockHolderLeavesThePoolUsable(t *testing.T) {
 		}
 	}
 }
-
