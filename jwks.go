@@ -17,8 +17,11 @@ import (
 
 // RemoteOptions configure RemoteKeys. Every zero field takes its default.
 type RemoteOptions struct {
-	// Client makes the requests (a client without redirects' surprises:
-	// http.Client's defaults, bounded by Timeout, when nil).
+	// Client makes the requests (http.Client's defaults, bounded by Timeout,
+	// when nil). Whatever the client, a redirect from https to plain http is
+	// refused (the keys would be open to anyone on the path); a client with
+	// its own CheckRedirect decides the other redirects, and without one at
+	// most 10 are followed.
 	Client *http.Client
 	// Timeout bounds one fetch (default 5s). A fetch runs on a context of
 	// its own, not on the request that needed it: a caller that gives up
@@ -38,7 +41,8 @@ type RemoteOptions struct {
 	// caused them (a kid not in the set, stale keys) and however they ended
 	// (default 10s). Tokens with made-up kids therefore cannot make the
 	// service hammer the JWKS URL. After consecutive failures the wait
-	// doubles each time, up to MaxBackoff.
+	// doubles each time, up to MaxBackoff. A value under a second (a number
+	// written without its unit: 10 is 10 ns) is raised to one second.
 	MinInterval time.Duration
 	// MaxBackoff caps the wait between attempts after failures (default 5m).
 	MaxBackoff time.Duration
@@ -71,6 +75,9 @@ func RemoteKeys(url string, o RemoteOptions) KeySource {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: o.Timeout}
 	}
+	c := *o.Client // the application's client is not changed
+	c.CheckRedirect = noDowngrade(c.CheckRedirect)
+	o.Client = &c
 	if o.MaxAge <= 0 {
 		o.MaxAge = 5 * time.Minute
 	}
@@ -80,6 +87,7 @@ func RemoteKeys(url string, o RemoteOptions) KeySource {
 	if o.MinInterval <= 0 {
 		o.MinInterval = 10 * time.Second
 	}
+	o.MinInterval = max(o.MinInterval, time.Second) // the issuer's protection is not nanoseconds
 	if o.MaxBackoff < o.MinInterval {
 		o.MaxBackoff = max(5*time.Minute, o.MinInterval)
 	}
@@ -187,12 +195,21 @@ func (r *remote) fetch(ctx context.Context) (map[string]token.PublicKey, error) 
 	if int64(len(body)) > r.o.MaxBytes {
 		return nil, fmt.Errorf("fetch JWKS: the document is larger than %d bytes", r.o.MaxBytes)
 	}
-	var set jose.JSONWebKeySet
+	// Each key is decoded on its own: one this build cannot read (a key
+	// type it does not know, a malformed entry) is ignored, not a reason to
+	// refuse the others (RFC 7517 §5).
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
 	if err := json.Unmarshal(body, &set); err != nil {
 		return nil, fmt.Errorf("decode JWKS: %w", err)
 	}
 	keys := make(map[string]token.PublicKey, len(set.Keys))
-	for _, k := range set.Keys {
+	for _, raw := range set.Keys {
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(raw); err != nil {
+			continue
+		}
 		if k.KeyID == "" || !k.IsPublic() || (k.Use != "" && k.Use != "sig") || !token.ValidAlgorithm(k.Algorithm) || k.Algorithm == token.HS256 {
 			continue
 		}
@@ -202,4 +219,21 @@ func (r *remote) fetch(ctx context.Context) (map[string]token.PublicKey, error) 
 		return nil, errors.New("JWKS has no usable keys")
 	}
 	return keys, nil
+}
+
+// noDowngrade wraps a redirect policy (nil: http.Client's, at most 10
+// redirects) so that no redirect leaves https for plain http.
+func noDowngrade(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) > 0 && via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("JWKS redirected from https to %s: refused", req.URL.Scheme)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("JWKS: stopped after 10 redirects")
+		}
+		return nil
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/auth"
@@ -124,14 +125,15 @@ type Options struct {
 	// (default 30s; negative: never). A token naming a key this instance
 	// has not loaded makes Middleware reload at once, at most once per
 	// UnknownKeyReloadInterval. The reloads run in a goroutine that Close
-	// stops; none runs when Keys is set.
+	// stops; none runs when Keys is set. New refuses a positive value under
+	// MinJobInterval (a number written without its unit).
 	KeyReloadInterval time.Duration
 	// PurgeInterval is how often sessions that have expired or were revoked,
 	// and signing keys retired longer than RetiredKeyTTL, are deleted
 	// (Service.Purge), in a goroutine that Close stops (default 1h;
 	// negative: never, when the application schedules purges itself). Each
 	// instance purging is harmless: a purge only deletes rows nothing can
-	// use any more.
+	// use any more. New refuses a positive value under MinJobInterval.
 	PurgeInterval time.Duration
 	// Observer receives sign-in and refresh outcomes (metrics).
 	Observer auth.Observer
@@ -165,6 +167,8 @@ type Handler struct {
 	opts   Options
 	h      http.Handler
 	reload flight // reloads of the signing keys for unknown key ids
+
+	proxyWarned atomic.Bool // the undeclared-proxy warning was logged (routes.go)
 
 	jobsCtx   context.Context // cancelled by Close: the background jobs end
 	stopJobs  context.CancelFunc
@@ -201,6 +205,17 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"KeyReloadInterval", o.KeyReloadInterval}, {"PurgeInterval", o.PurgeInterval}} {
+		// A number without its unit (30, meaning seconds) is nanoseconds: the
+		// job would run back to back against the store.
+		if f.d > 0 && f.d < MinJobInterval {
+			return nil, fmt.Errorf("latchkey: Options.%s is %v: a time.Duration counts nanoseconds (write 30 * time.Second); "+
+				"at least %v, or negative for never", f.name, f.d, MinJobInterval)
+		}
+	}
 	pol := auth.DefaultPolicy()
 	if o.Policy != nil {
 		pol = *o.Policy
@@ -236,7 +251,7 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 		return nil, fmt.Errorf("latchkey: signing keys: %w", err)
 	}
 	h.Service = auth.New(auth.Options{Store: o.Store, Tokens: iss, Hasher: o.Hasher, Policy: pol, Now: o.Now, Logger: o.Logger,
-		Throttle: o.Throttle, Claims: o.Claims, Users: o.Users, Renew: o.Renew, Observer: o.Observer})
+		Throttle: o.Throttle, Claims: o.Claims, Users: o.Users, Renew: o.Renew, Observer: o.Observer, VerifyAccess: h.verifyAccess})
 	if h.h, err = h.routes(); err != nil {
 		return nil, err
 	}

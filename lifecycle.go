@@ -11,6 +11,10 @@ import (
 const (
 	DefaultKeyReloadInterval = 30 * time.Second
 	DefaultPurgeInterval     = time.Hour
+	// MinJobInterval is the least KeyReloadInterval or PurgeInterval New
+	// accepts: a smaller one is almost surely a number written without its
+	// unit, and would run the job back to back.
+	MinJobInterval = time.Millisecond
 )
 
 // startJobs starts the background jobs Options ask for: the reload of the

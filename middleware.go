@@ -214,6 +214,14 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error
 	var ae *auth.Error
 	isAuth := errors.As(err, &ae)
 	switch {
+	case httpapi.ClientGone(r, err):
+		// The client went away: nobody reads the answer, and nothing failed
+		// here, whatever the cancellation was wrapped in on its way (an
+		// application's Users report it inside store.ErrUnavailable, a wait
+		// for the keys inside ErrKeysUnavailable). 499 is the customary
+		// "client closed request".
+		log.DebugContext(r.Context(), "access token not checked: the client went away", "err", err)
+		w.WriteHeader(httpapi.StatusClientClosedRequest)
 	case errors.Is(err, ErrNoBearerToken):
 		// No credentials: a challenge without an error code (RFC 6750 §3.1).
 		w.Header().Set("WWW-Authenticate", `Bearer`)
@@ -248,11 +256,6 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeRefusal(w, http.StatusUnauthorized, "invalid_token", msg)
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		// The client went away: nobody reads the answer, and nothing failed
-		// here. 499 is the customary "client closed request".
-		log.DebugContext(r.Context(), "access token not checked: the client went away", "err", err)
-		w.WriteHeader(499)
 	default:
 		log.ErrorContext(r.Context(), "access token not checked: internal error", "err", err)
 		writeRefusal(w, http.StatusInternalServerError, httpapi.CodeInternal, "internal error")

@@ -70,6 +70,7 @@ func (h *Handler) Wrap(next http.Handler) http.Handler {
 	origins, _ := httpapi.NewOrigins(h.opts.CORSOrigins) // checked by New
 	mws := []httpapi.Middleware{
 		withClientIP(h.ip()), // outermost: it replaces the request, so everything below shares one *http.Request
+		h.warnUndeclaredProxy,
 		httpapi.AccessLog(h.opts.Logger, h.ip()),
 	}
 	if h.opts.Instrument != nil {
@@ -95,6 +96,27 @@ func withClientIP(ip httpapi.ClientIP) httpapi.Middleware {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// warnUndeclaredProxy warns once when requests carry a forwarding header
+// from an address Options.TrustedProxies does not list. Behind a proxy nobody
+// declared, every client has the proxy's address: the per-IP rate limits
+// count all of them as one (a few dozen failed sign-ins by anyone refuse
+// everyone's), and audit events show the proxy. Latchkey cannot tell such a
+// proxy from a client forging the header, so it does not guess: it says so.
+func (h *Handler) warnUndeclaredProxy(next http.Handler) http.Handler {
+	ip := h.ip()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !h.proxyWarned.Load() {
+			if peer, ok := ip.UndeclaredProxy(r); ok && h.proxyWarned.CompareAndSwap(false, true) {
+				h.opts.Logger.WarnContext(r.Context(), "latchkey: requests carry X-Forwarded-For (or Forwarded) from an address "+
+					"that Options.TrustedProxies (TRUSTED_PROXIES) does not list: if it is your proxy, every client behind it "+
+					"counts as this one address in the per-IP rate limits and audit events; list it. "+
+					"(Said once; ignore it if that address is a client forging the header.)", "peer", peer.String())
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // routes is the handler New returns: the dialects, a JSON 405 or 404 for

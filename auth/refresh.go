@@ -237,11 +237,15 @@ func (s *Service) liveSession(ctx context.Context, id string, now time.Time) (Se
 }
 
 // Authenticate verifies an access token (signature, kind, iss, aud, exp with
-// leeway) without touching the database: access tokens stay valid until they
+// leeway) without reading the session: access tokens stay valid until they
 // expire, which is what makes them cheap (and why they are short-lived).
-// Introspect and CheckSession check the session too.
+// Introspect and CheckSession check the session too. (Options.VerifyAccess
+// may read the signing keys, for a key id not loaded yet.)
 func (s *Service) Authenticate(ctx context.Context, accessToken string) (Principal, error) {
-	c, err := s.tokens.VerifyAccess(accessToken)
+	c, err := s.verify(ctx, accessToken)
+	if errors.Is(err, token.ErrKeysUnavailable) {
+		return Principal{}, s.internal(err) // the token cannot be judged now: 503, not 401
+	}
 	if err != nil {
 		msg := messages[CodeInvalidToken]
 		if errors.Is(err, token.ErrWrongKind) {

@@ -99,6 +99,13 @@ type Options struct {
 	Renew func(ctx context.Context, p Principal) error
 	// Observer receives outcomes for metrics (optional).
 	Observer Observer
+	// VerifyAccess verifies an access token for Authenticate, Introspect,
+	// RevokeToken and RenewAccess; nil means Tokens.VerifyAccess. latchkey.New
+	// sets one that reloads the signing keys when a token names a key id this
+	// instance has not loaded (another instance rotated), at a bounded rate.
+	// An error wrapping token.ErrKeysUnavailable is an outage
+	// (CodeUnavailable), not an invalid token.
+	VerifyAccess func(ctx context.Context, tok string) (token.AccessClaims, error)
 }
 
 // Service is the domain. Create it with New; it is safe for concurrent use.
@@ -115,6 +122,7 @@ type Service struct {
 	builtin  bool // users are the Store's own: the rotation checks them in the same statement
 	renew    func(ctx context.Context, p Principal) error
 	observer Observer
+	verify   func(ctx context.Context, tok string) (token.AccessClaims, error) // Options.VerifyAccess
 	// verifyTime is the moving average of Users.VerifyPassword's duration
 	// (nanoseconds), for Users without VerifyDummy (users.go).
 	verifyTime atomic.Int64
@@ -126,6 +134,10 @@ func New(o Options) *Service {
 		log: o.Logger, throttle: o.Throttle, claims: o.Claims, users: o.Users, renew: o.Renew, observer: o.Observer}
 	if s.users == nil {
 		s.users, s.builtin = StoreUsers(o.Store, o.Hasher), true
+	}
+	s.verify = o.VerifyAccess
+	if s.verify == nil {
+		s.verify = func(_ context.Context, tok string) (token.AccessClaims, error) { return o.Tokens.VerifyAccess(tok) }
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -231,7 +243,7 @@ func (s *Service) internal(err error) error {
 	if errors.As(err, &e) {
 		return err
 	}
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, token.ErrKeysUnavailable) {
 		return &Error{Code: CodeUnavailable, Message: messages[CodeUnavailable], Err: err, RetryAfter: 2 * time.Second}
 	}
 	if errors.Is(err, password.ErrBusy) {

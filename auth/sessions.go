@@ -186,6 +186,7 @@ func (s *Service) AdminListSessions(ctx context.Context, email string) ([]Sessio
 // making the revocation request").
 func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string) error {
 	sid, uid, bound := "", "", ""
+	var keysErr error // the access token could not be judged: keys unavailable
 	tryRefresh := func() bool {
 		c, err := s.tokens.VerifyRefresh(tok)
 		if err == nil || errors.Is(err, token.ErrExpired) {
@@ -195,10 +196,13 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string) e
 		return false
 	}
 	tryAccess := func() bool {
-		c, err := s.tokens.VerifyAccess(tok)
+		c, err := s.verify(ctx, tok)
 		if err == nil || errors.Is(err, token.ErrExpired) {
 			sid, uid, bound = c.SessionID, c.Subject, c.ClientID
 			return true
+		}
+		if errors.Is(err, token.ErrKeysUnavailable) {
+			keysErr = err
 		}
 		return false
 	}
@@ -208,7 +212,9 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string) e
 		_ = tryRefresh() || tryAccess()
 	}
 	if sid == "" {
-		return nil
+		// Saying "revoked" for a token that may be valid and was not
+		// revoked would be a lie the caller relies on: retry later.
+		return s.internal(keysErr)
 	}
 	if bound == DefaultClientID {
 		// An access token of a session without a client carries the
@@ -270,7 +276,7 @@ func (s *Service) Introspect(ctx context.Context, tok string, refresh bool) (Int
 		if s.policy.Rotation && sess.Generation != c.Generation {
 			return Introspection{}, nil
 		}
-	} else if c, err := s.tokens.VerifyAccess(tok); err == nil {
+	} else if c, err := s.verify(ctx, tok); err == nil {
 		in = Introspection{TokenUse: "access", Subject: c.Subject, SessionID: c.SessionID, IssuedAt: c.IssuedAt,
 			ExpiresAt: c.ExpiresAt, Issuer: c.Issuer, Audience: c.Audience, ID: c.ID}
 		sess, err := s.store.Session(ctx, c.SessionID)
@@ -278,6 +284,8 @@ func (s *Service) Introspect(ctx context.Context, tok string, refresh bool) (Int
 			return Introspection{}, inactiveUnlessOutage(s.internalOrNil(err))
 		}
 		in.ClientID = sess.ClientID
+	} else if errors.Is(err, token.ErrKeysUnavailable) {
+		return Introspection{}, s.internal(err) // cannot be judged now: not "inactive"
 	} else {
 		return Introspection{}, nil
 	}

@@ -39,7 +39,9 @@ type Users interface {
 // VerifyPassword has been taking (a moving average of the calls so far), or,
 // before the first call, verifies a dummy argon2id hash. Implement it when
 // the hashes are costly (bcrypt cost 12 takes about ten times Latchkey's
-// argon2id) or their cost varies between users.
+// argon2id) or their cost varies between users, and whenever some accounts'
+// checks are instant (no password): failed sign-ins to such an account of
+// the attacker's own drag the average down.
 type DummyVerifier interface {
 	VerifyDummy(ctx context.Context, password string) error
 }

@@ -65,6 +65,20 @@ func (c ClientIP) Of(r *http.Request) netip.Addr {
 	return conn
 }
 
+// UndeclaredProxy returns the connection's address when r carries a
+// forwarding header (X-Forwarded-For, Forwarded, X-Real-IP) but comes from an
+// address Trusted does not list: a proxy nobody declared (then every client
+// behind it has its address), or a client forging the header. Which of the
+// two cannot be told here; the caller may say so to the operator.
+func (c ClientIP) UndeclaredProxy(r *http.Request) (netip.Addr, bool) {
+	h := r.Header
+	if h.Get("X-Forwarded-For") == "" && h.Get("Forwarded") == "" && h.Get("X-Real-IP") == "" {
+		return netip.Addr{}, false
+	}
+	conn := parseAddr(r.RemoteAddr)
+	return conn, conn.IsValid() && !c.trusted(conn)
+}
+
 func (c ClientIP) trusted(a netip.Addr) bool {
 	for _, p := range c.Trusted {
 		if p.Contains(a) {

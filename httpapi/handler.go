@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 )
@@ -45,6 +46,12 @@ func Handle(h HandlerFunc, ew ErrorWriter) http.Handler {
 		if rec.Written() {
 			return
 		}
+		if ClientGone(r, err) {
+			// Nobody reads the answer and nothing failed: not a 5xx for the
+			// access log and the dashboards.
+			rec.WriteHeader(StatusClientClosedRequest)
+			return
+		}
 		ew(rec, r, err)
 	})
 }
@@ -79,4 +86,18 @@ type errorBody struct {
 // nothing about.
 func internalError(cause error) *Error {
 	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error", Cause: cause}
+}
+
+// StatusClientClosedRequest is the status recorded for a request whose client
+// went away before it was answered (nginx's 499, "client closed request"):
+// nobody receives it, but the access log and metrics see it.
+const StatusClientClosedRequest = 499
+
+// ClientGone reports whether err is the request's own cancellation: the
+// client closed the connection (or the server is stopping) while the request
+// was being served, and the cancellation came back wrapped in whatever the
+// call on the way made of it (store.ErrUnavailable, "keys unavailable"). Such
+// a request failed no one; it must not count as a 5xx.
+func ClientGone(r *http.Request, err error) bool {
+	return errors.Is(err, context.Canceled) && errors.Is(r.Context().Err(), context.Canceled)
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/store/backend"
+	"github.com/latchkey-dev/latchkey/store/postgres"
 )
 
 func main() {
@@ -98,7 +99,10 @@ func newApp(ctx context.Context, c config) (*app, error) {
 		a.Close()
 		return nil, err
 	}
-	if a.st, err = backend.Open(ctx, lkURL, backend.Options{}); err != nil {
+	// Latchkey's schema is named, not left to the URL: the application's URL
+	// may set a search_path of its own (its schema, where its users table
+	// is), which Latchkey would otherwise take as its schema.
+	if a.st, err = backend.Open(ctx, lkURL, backend.Options{Postgres: postgres.Options{Schema: postgres.DefaultSchema}}); err != nil {
 		a.Close()
 		return nil, err
 	}

@@ -21,7 +21,8 @@ type Options struct {
 	// sessions, signing_keys, secrets and the migration history
 	// latchkey_schema_migrations): it is the search_path of every connection,
 	// and Migrate creates it. Empty means the URL's search_path when the URL
-	// sets one, else DefaultSchema ("latchkey"). An application that keeps
+	// sets one (used as it is; its first schema is the one Migrate creates and
+	// the tables go to), else DefaultSchema ("latchkey"). An application that keeps
 	// its own tables in the same database, its own users table say, thus
 	// never meets Latchkey's. It must be a lower-case SQL identifier
 	// (a-z, 0-9, _, at most 63 bytes). Installs made before this option keep

@@ -5,19 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // schema is where a DB's tables are.
 type schema struct {
-	// name is the schema Migrate creates and checks; "" when the URL's
-	// search_path is not a single plain name (then it is the operator's).
+	// name is the schema Migrate creates and checks: Options.Schema, or the
+	// first schema of the URL's search_path; "" when that is not a plain
+	// name ("$user", a quoted name: then the path is the operator's).
 	name string
 	// defaulted is true when neither Options.Schema nor the URL chose:
 	// the only case where tables left in public by an older install are
 	// looked for.
 	defaulted bool
+	// fromURL is true when name is the first schema of the URL's
+	// search_path: an install the rest of the path already reaches is used
+	// where it is.
+	fromURL bool
 }
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -36,10 +42,16 @@ func CheckSchema(name string) error {
 func chooseSchema(opt string, params map[string]string) (schema, error) {
 	if opt == "" {
 		if sp, ok := params["search_path"]; ok {
-			if schemaName.MatchString(sp) {
-				return schema{name: sp}, nil
+			// The search_path is used as given. PostgreSQL creates tables in
+			// its first schema that exists, so its first schema is the one
+			// Migrate creates: were it missing, a list such as
+			// "auth,public" would put the tables in public.
+			first, _, _ := strings.Cut(sp, ",")
+			first = strings.ToLower(strings.TrimSpace(first)) // an unquoted name is folded to lower case
+			if schemaName.MatchString(first) {
+				return schema{name: first, fromURL: true}, nil
 			}
-			return schema{}, nil // a list, or a quoted name: used as given
+			return schema{}, nil // "$user" or a quoted name: the operator's
 		}
 		params["search_path"] = DefaultSchema
 		return schema{name: DefaultSchema, defaulted: true}, nil
@@ -64,12 +76,13 @@ func (db *DB) prepareSchema(ctx context.Context, conn *pgx.Conn) error {
 	if db.schema.name == "" {
 		return nil
 	}
-	var exists, ours, legacy bool
+	var exists, ours, legacy, reachable bool
 	err := conn.QueryRow(ctx, `SELECT
 		EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
 		EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2),
-		EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = $2)`,
-		db.schema.name, migrationTable).Scan(&exists, &ours, &legacy)
+		EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = $2),
+		to_regclass($2) IS NOT NULL`,
+		db.schema.name, migrationTable).Scan(&exists, &ours, &legacy, &reachable)
 	if err != nil {
 		return wrap("migrate: look for the schema", err)
 	}
@@ -77,7 +90,10 @@ func (db *DB) prepareSchema(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("%w: set DATABASE_SCHEMA=public (postgres.Options.Schema = \"public\") to keep using them there, "+
 			"or move them into schema %s (docs/embedding.md, \"Tables and schema\")", ErrTablesInPublic, db.schema.name)
 	}
-	if exists {
+	if exists || (db.schema.fromURL && reachable) {
+		// A missing first schema of a URL's search_path in front of an
+		// install the path already reaches is not created: it would hide
+		// that install behind empty tables.
 		return nil
 	}
 	if _, err := conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{db.schema.name}.Sanitize()); err != nil {
