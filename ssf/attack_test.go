@@ -2,6 +2,8 @@ package ssf_test
 
 import (
 	"context"
+	"flag"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +17,10 @@ import (
 )
 
 // Attacks on the transmitter's routes that the other tests do not cover.
+
+// runKnownFindings runs the tests of findings that are known and not fixed
+// (they fail).
+var runKnownFindings = flag.Bool("known-findings", false, "run the tests of known, unfixed findings")
 
 // A poll waiting on a stream that is deleted meanwhile (the receiver's new
 // process replaces its stream, an operator deletes the receiver, purge)
@@ -141,5 +147,65 @@ func TestPollerHangsUp(t *testing.T) {
 	waitUntil(t, "the poll is logged", func() bool { return strings.Contains(logs.String(), ssf.PathPoll) })
 	if line := logs.String(); strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"status":500`) {
 		t.Errorf("a poller that hung up is logged as a server error: %s", line)
+	}
+}
+
+// An instance whose clock runs ahead of another's takes the other's push
+// leases while they are still held (by more than three quarters of the
+// lease; by more than the push timeout while the holder's renewals fail),
+// and both push the stream: the same SETs twice, and out of order. The
+// lease compares each instance's own clock with a time another instance
+// wrote. Fixing it needs the database's clock in LeaseStream (on
+// PostgreSQL), a change of the store contract (its suite passes made-up
+// times); until then docs/revocation.md asks for clocks kept within
+// SSF_PUSH_LEASE/4 of each other (NTP).
+func TestPushLeaseUnderClockSkew(t *testing.T) {
+	if !*runKnownFindings {
+		t.Skip("known finding, not fixed: an instance whose clock is ahead by most of SSF_PUSH_LEASE pushes a stream another live instance holds (-known-findings runs it)")
+	}
+	e := newEnv(t, func(o *ssf.Options) { o.PushLease = 2 * time.Second })
+	// The receiver holds every push until the pusher gives up on it, and
+	// notes the iss of what it gets: each instance has its own.
+	pushedBy := make(chan string, 100)
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, claims := e.claims(string(b))
+		select {
+		case pushedBy <- claims["iss"].(string):
+		default:
+		}
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	var c config
+	e.want(http.StatusCreated, "POST", ssf.PathStream, e.cred, map[string]any{"delivery": map[string]any{
+		"method": ssf.MethodPush, "endpoint_url": srv.URL + "/events"}}, &c)
+	e.addVerification(c.StreamID, "1")
+	if iss := <-pushedBy; iss != e.url {
+		t.Fatalf("first push from %s", iss)
+	} // e's instance holds the lease and is pushing
+	ahead := func() time.Time { return time.Now().Add(10 * time.Second) }
+	other, err := ssf.New(ssf.Options{Feed: e.db, Tokens: e.iss, Issuer: e.url + "/other", WatchInterval: 10 * time.Millisecond,
+		PushLease: 2 * time.Second, PushBackoff: 10 * time.Millisecond, AllowLoopback: true, Now: ahead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Start()
+	defer other.Close()
+	deadline := time.After(time.Second)
+	for {
+		select {
+		case iss := <-pushedBy:
+			if iss != e.url {
+				t.Fatalf("the other instance (its clock 10s ahead) pushed a stream whose lease a live instance holds")
+			}
+		case <-deadline:
+			return
+		}
 	}
 }
