@@ -1,0 +1,78 @@
+package receiver_test
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/latchkey-dev/latchkey/ssf/receiver"
+)
+
+// A SET is a JWT, so it comes in the JWS Compact Serialization (RFC 7519
+// §1, RFC 8417 §2): the receiver refuses the JSON serialization, whose
+// unprotected header is outside the signature. There, a typ secevent+jwt
+// could dress up anything else the transmitter's key signed without one as
+// a SET.
+func TestSETInJSONSerialization(t *testing.T) {
+	x := newTransmitter(t)
+	api := httptest.NewServer(http.NotFoundHandler()) // only its URL is used
+	defer api.Close()
+	r, err := receiver.Start(context.Background(), receiver.Options{Issuer: x.url, Credential: x.cred, Name: "test",
+		PushURL: api.URL + "/events"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	auth := x.streams()[0].Authorization
+	payload, _ := json.Marshal(map[string]any{"iss": x.url, "aud": "https://api.example", "jti": randomID(), "iat": time.Now().Unix(),
+		"sub_id": map[string]any{"format": "complex", "session": map[string]any{"format": "opaque", "id": "s-dressed"}},
+		"events": map[string]any{"https://schemas.openid.net/secevent/caep/event-type/session-revoked": map[string]any{
+			"max_token_exp": time.Now().Add(time.Hour).Unix()}}})
+	// Signed by the transmitter's key, with no typ in the protected header.
+	priv, err := x509.ParsePKCS8PrivateKey(x.key.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, (&jose.SignerOptions{}).WithHeader("kid", x.key.KID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact, err := obj.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(compact, ".")
+	dressed, _ := json.Marshal(map[string]any{"protected": parts[0], "payload": parts[1], "signature": parts[2],
+		"header": map[string]string{"typ": "secevent+jwt"}})
+	// The same SET as the transmitter signs it, in the JSON serialization.
+	set, err := x.iss.SignSET(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := strings.Split(set, ".")
+	general, _ := json.Marshal(map[string]any{"payload": sp[1], "signatures": []map[string]string{{"protected": sp[0], "signature": sp[2]}}})
+	for name, body := range map[string]string{"typ in the unprotected header": string(dressed), "a SET in the general JSON serialization": string(general)} {
+		req := httptest.NewRequest("POST", "/events", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/secevent+jwt")
+		req.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		r.Handler().ServeHTTP(w, req)
+		if w.Code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s; want 400", name, w.Code, w.Body)
+		}
+	}
+	if r.Revoked("s-dressed") {
+		t.Error("a SET in the JSON serialization was applied")
+	}
+}
