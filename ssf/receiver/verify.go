@@ -81,7 +81,10 @@ func (r *Receiver) verify(ctx context.Context, raw, aud string) (verified, error
 	if len(r.o.HS256Secret) > 0 {
 		algs = append(algs, jose.HS256)
 	}
-	jws, err := jose.ParseSigned(strings.TrimSpace(raw), algs)
+	// A SET is a JWT: compact serialization only (RFC 7519 §1). The JSON
+	// serialization has an unprotected header, outside the signature, where
+	// a typ would not be the signer's.
+	jws, err := jose.ParseSignedCompact(strings.TrimSpace(raw), algs)
 	if err != nil {
 		return verified{}, invalid("invalid_request", "not a signed JWT: %v", err)
 	}
