@@ -3,6 +3,7 @@ package ssf_test
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -207,5 +208,24 @@ func TestPushLeaseUnderClockSkew(t *testing.T) {
 		case <-deadline:
 			return
 		}
+	}
+}
+
+// A poll may report up to 1,000 SETs in setErrs; each report must not
+// become a line of the log, or one request writes a thousand.
+func TestSetErrsDoNotFloodTheLog(t *testing.T) {
+	logs := &testkit.Buffer{}
+	e := newEnv(t, func(o *ssf.Options) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
+	c := e.createPoll()
+	errs := map[string]any{}
+	for i := range 1000 {
+		errs[fmt.Sprintf("jti-%04d", i)] = map[string]string{"err": "invalid_request", "description": "bad"}
+	}
+	e.poll(c, map[string]any{"setErrs": errs, "returnImmediately": true})
+	if n := strings.Count(logs.String(), "could not process"); n > 11 {
+		t.Errorf("one poll's setErrs wrote %d log lines", n)
+	}
+	if !strings.Contains(logs.String(), "could not process") {
+		t.Error("the setErrs were not logged at all")
 	}
 }
