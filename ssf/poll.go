@@ -19,6 +19,10 @@ type pollRequest struct {
 	SetErrs           map[string]setErr `json:"setErrs"`
 }
 
+// maxLoggedSetErrs is how many of one poll's setErrs reports are logged one
+// by one.
+const maxLoggedSetErrs = 10
+
 // setErr is an RFC 8936 §2.4.4 error report on one SET.
 type setErr struct {
 	Err         string `json:"err"`
@@ -95,13 +99,23 @@ func (t *Transmitter) acknowledge(r *http.Request, s store.Stream, rcv store.Rec
 		}
 		ids = append(ids, id)
 	}
+	logged := 0
 	for id, e := range req.SetErrs {
 		if id == "" || len(id) > 128 {
 			return badRequest("every setErrs key must be a jti of at most 128 characters")
 		}
 		ids = append(ids, id)
-		t.log.WarnContext(r.Context(), "ssf: a receiver could not process a SET", "receiver", rcv.Name, "stream_id", s.ID,
-			"jti", id, "err", httpapi.Quote(e.Err), "description", httpapi.Quote(e.Description))
+		// A few reports a poll, then a count: a receiver must not be able
+		// to write a thousand log lines with one request.
+		if logged < maxLoggedSetErrs {
+			logged++
+			t.log.WarnContext(r.Context(), "ssf: a receiver could not process a SET", "receiver", rcv.Name, "stream_id", s.ID,
+				"jti", httpapi.Quote(id), "err", httpapi.Quote(e.Err), "description", httpapi.Quote(e.Description))
+		}
+	}
+	if more := len(req.SetErrs) - logged; more > 0 {
+		t.log.WarnContext(r.Context(), "ssf: a receiver could not process more SETs", "receiver", rcv.Name, "stream_id", s.ID,
+			"not_logged", more)
 	}
 	if len(ids) == 0 {
 		return nil
