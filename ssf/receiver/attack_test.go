@@ -13,6 +13,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/latchkey-dev/latchkey/ssf/receiver"
+	"github.com/latchkey-dev/latchkey/store"
 )
 
 // A SET is a JWT, so it comes in the JWS Compact Serialization (RFC 7519
@@ -75,4 +76,26 @@ func TestSETInJSONSerialization(t *testing.T) {
 	if r.Revoked("s-dressed") {
 		t.Error("a SET in the JSON serialization was applied")
 	}
+}
+
+// A receiver that refuses many SETs at once (here 600 session-revoked
+// events without a session, as a transmitter with a bug might send)
+// reports them in its next poll's setErrs. That poll must still fit the
+// transmitter's 64 KiB body limit, or every later poll is refused with 413
+// and the receiver never learns of another revocation until restarted.
+func TestManyRefusedSETsDoNotWedgeThePoller(t *testing.T) {
+	x := newTransmitter(t)
+	r := start(t, x)
+	st := x.streams()[0]
+	x.down.Store(true) // the 600 arrive in one poll
+	for range 600 {
+		err := x.db.AddStreamEvent(context.Background(), store.Event{ID: randomID(), Kind: store.EventSessionRevoked,
+			StreamID: st.ID, UserID: randomID(), Reason: "signed_out", Txn: randomID(), At: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	sid := x.revoke(time.Now())
+	x.down.Store(false)
+	eventually(t, "the revocation behind the refused SETs is known", func() bool { return r.Revoked(sid) })
 }
