@@ -87,7 +87,13 @@ func TestManyRefusedSETsDoNotWedgeThePoller(t *testing.T) {
 	x := newTransmitter(t)
 	r := start(t, x)
 	st := x.streams()[0]
-	x.down.Store(true) // the 600 arrive in one poll
+	setStatus := func(status store.StreamStatus) {
+		st.Status = status
+		if err := x.db.UpdateStream(context.Background(), st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setStatus(store.StreamPaused) // held, so that the 600 arrive in one poll
 	for range 600 {
 		err := x.db.AddStreamEvent(context.Background(), store.Event{ID: randomID(), Kind: store.EventSessionRevoked,
 			StreamID: st.ID, UserID: randomID(), Reason: "signed_out", Txn: randomID(), At: time.Now()})
@@ -96,6 +102,6 @@ func TestManyRefusedSETsDoNotWedgeThePoller(t *testing.T) {
 		}
 	}
 	sid := x.revoke(time.Now())
-	x.down.Store(false)
+	setStatus(store.StreamEnabled)
 	eventually(t, "the revocation behind the refused SETs is known", func() bool { return r.Revoked(sid) })
 }
