@@ -229,3 +229,30 @@ func TestSetErrsDoNotFloodTheLog(t *testing.T) {
 		t.Error("the setErrs were not logged at all")
 	}
 }
+
+// The 64-stream limit holds against concurrent creations: a receiver that
+// asks for many streams at once (each push stream is one more copy of every
+// SET sent to a URL it chooses) gets no more than 64.
+func TestStreamLimitUnderConcurrency(t *testing.T) {
+	e := newEnv(t)
+	for range 60 {
+		e.createPoll()
+	}
+	done := make(chan int, 40)
+	for range 40 {
+		go func() {
+			status, _ := e.do("POST", ssf.PathStream, e.cred, map[string]any{})
+			done <- status
+		}()
+	}
+	for range 40 {
+		<-done
+	}
+	ss, err := e.db.Streams(context.Background(), e.rcv.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ss) > 64 {
+		t.Errorf("a receiver got %d streams with concurrent requests; the limit is 64", len(ss))
+	}
+}
