@@ -116,6 +116,7 @@ type Transmitter struct {
 	lastPing   map[string]time.Time // stream id -> last liveness verification queued here (push.go)
 	draining   chan struct{}        // closed by Drain: waiting polls return
 	drainOnce  sync.Once
+	createMu   sync.Mutex // stream creations, one at a time (the stream limit)
 }
 
 // New returns a Transmitter.
