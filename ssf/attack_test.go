@@ -256,3 +256,47 @@ func TestStreamLimitUnderConcurrency(t *testing.T) {
 		t.Errorf("a receiver got %d streams with concurrent requests; the limit is 64", len(ss))
 	}
 }
+
+// Waiting polls are bounded per stream: each one holds a connection and a
+// goroutine, and reads the store again at every new event, so a receiver
+// opening hundreds on one stream would multiply the transmitter's work by
+// as many. Beyond a few, a poll that would wait is 429 with Retry-After.
+func TestWaitingPollsPerStreamAreBounded(t *testing.T) {
+	e := newEnv(t, func(o *ssf.Options) { o.LongPoll = 20 * time.Second })
+	c := e.createPoll()
+	const n = 12
+	answers := make(chan int, n)
+	for range n {
+		go func() {
+			req, _ := http.NewRequest("POST", e.url+ssf.PathPoll+c.StreamID, strings.NewReader(`{"returnImmediately":false}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+e.cred)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers <- 0
+				return
+			}
+			resp.Body.Close()
+			answers <- resp.StatusCode
+		}()
+	}
+	refused := 0
+	deadline := time.After(10 * time.Second) // the long poll is 20s: only a refusal answers before
+	for refused < n-4 {
+		select {
+		case status := <-answers:
+			if status != http.StatusTooManyRequests {
+				t.Fatalf("a poll beyond the bound answered %d before any event; want 429", status)
+			}
+			refused++
+		case <-deadline:
+			t.Fatalf("%d of %d waiting polls on one stream were refused; want all but 4", refused, n)
+		}
+	}
+	e.tr.Drain() // the 4 that wait answer now
+	for range n - refused {
+		if status := <-answers; status != http.StatusOK {
+			t.Errorf("a waiting poll answered %d", status)
+		}
+	}
+}
