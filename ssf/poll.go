@@ -141,6 +141,13 @@ func (t *Transmitter) waitForEvents(r *http.Request, streamID string, n int, wai
 			return events, nil
 		}
 		if deadline == nil {
+			if !t.startWaiting(streamID) {
+				h := http.Header{}
+				httpapi.WriteRetryAfter(h, time.Second)
+				return nil, &httpapi.Error{Status: http.StatusTooManyRequests, Code: "too_many_requests", Header: h,
+					Message: fmt.Sprintf("%d polls already wait on this stream", maxWaitingPolls)}
+			}
+			defer t.stopWaiting(streamID)
 			timer := time.NewTimer(t.o.LongPoll)
 			defer timer.Stop()
 			deadline = timer.C
@@ -166,4 +173,29 @@ func streamErr(err error) error {
 		return notFound()
 	}
 	return storeErr(err)
+}
+
+// maxWaitingPolls bounds the polls that wait on one stream at once (on this
+// instance): each holds a connection and reads the store at every new
+// event, and a receiver needs one.
+const maxWaitingPolls = 4
+
+// startWaiting counts a poll that starts waiting on the stream, unless
+// maxWaitingPolls already do; stopWaiting counts it out.
+func (t *Transmitter) startWaiting(streamID string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.waiting[streamID] >= maxWaitingPolls {
+		return false
+	}
+	t.waiting[streamID]++
+	return true
+}
+
+func (t *Transmitter) stopWaiting(streamID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.waiting[streamID]--; t.waiting[streamID] <= 0 {
+		delete(t.waiting, streamID)
+	}
 }

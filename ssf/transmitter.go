@@ -114,6 +114,7 @@ type Transmitter struct {
 	lastVerify map[string]time.Time // stream id -> last verification request here
 	lastTouch  map[string]time.Time // stream id -> last TouchStream from here
 	lastPing   map[string]time.Time // stream id -> last liveness verification queued here (push.go)
+	waiting    map[string]int       // stream id -> polls waiting on it here (poll.go)
 	draining   chan struct{}        // closed by Drain: waiting polls return
 	drainOnce  sync.Once
 	createMu   sync.Mutex // stream creations, one at a time (the stream limit)
@@ -160,7 +161,7 @@ func New(o Options) (*Transmitter, error) {
 		return nil, err
 	}
 	t := &Transmitter{o: o, feed: o.Feed, log: o.Logger, now: o.Now, owner: hex.EncodeToString(b[:]),
-		lastVerify: map[string]time.Time{}, lastTouch: map[string]time.Time{}, lastPing: map[string]time.Time{}, draining: make(chan struct{})}
+		lastVerify: map[string]time.Time{}, lastTouch: map[string]time.Time{}, lastPing: map[string]time.Time{}, waiting: map[string]int{}, draining: make(chan struct{})}
 	t.client = o.Client
 	if t.client == nil {
 		t.client = pushClient(o.AllowLoopback, o.PushTimeout)
