@@ -300,3 +300,34 @@ func TestWaitingPollsPerStreamAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// A stream that receives few of the feed's events (one that asks only for
+// credential-change events, or none but its own) must not read again, at
+// every poll and at every new event a waiting poll wakes for, every event
+// since its last acknowledgement: with a busy feed that is every event of
+// the retention window, each time. A poll that finds nothing for it moves
+// its cursor over what it does not receive.
+func TestSparseStreamDoesNotRescanTheFeed(t *testing.T) {
+	e := newEnv(t)
+	var sparse config
+	e.want(http.StatusCreated, "POST", ssf.PathStream, e.cred, map[string]any{
+		"events_requested": []string{ssf.EventTypeCredentialChange}}, &sparse)
+	busy := e.createPoll()
+	for i := range 2000 {
+		e.addVerification(busy.StreamID, fmt.Sprint(i)) // events the sparse stream does not receive
+	}
+	waitUntil(t, "an idle poll moves the sparse stream's cursor over the events it does not receive", func() bool {
+		if p := e.poll(sparse, map[string]any{"returnImmediately": true}); len(p.Sets) != 0 {
+			t.Fatalf("the sparse stream got %d SETs", len(p.Sets))
+		}
+		s, err := e.db.Stream(context.Background(), sparse.StreamID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, err := e.db.FeedHead(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Cursor == head
+	})
+}
