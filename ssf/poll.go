@@ -1,6 +1,7 @@
 package ssf
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -137,6 +138,9 @@ func (t *Transmitter) waitForEvents(r *http.Request, streamID string, n int, wai
 		if err != nil {
 			return nil, streamErr(err)
 		}
+		if len(events) == 0 {
+			t.passOver(r.Context(), streamID)
+		}
 		if len(events) > 0 || !wait {
 			return events, nil
 		}
@@ -197,5 +201,25 @@ func (t *Transmitter) stopWaiting(streamID string) {
 	defer t.mu.Unlock()
 	if t.waiting[streamID]--; t.waiting[streamID] <= 0 {
 		delete(t.waiting, streamID)
+	}
+}
+
+// passOverAfter is how far behind the feed's head a stream with nothing to
+// deliver may be before passOver moves it.
+const passOverAfter = 512
+
+// passOver moves the cursor of a stream that has nothing to deliver over
+// the events it does not receive (AckEvents with no ids), when they are
+// more than passOverAfter: else a stream that receives few of the feed's events
+// (credential-change only; its own only) reads every event since its last
+// acknowledgement again at every poll, every wake of a waiting poll and
+// every push round. A failure is only logged: the next one tries again.
+func (t *Transmitter) passOver(ctx context.Context, streamID string) {
+	s, err := t.feed.Stream(ctx, streamID)
+	if err != nil || t.watch.seen()-s.Cursor <= passOverAfter {
+		return
+	}
+	if err := t.feed.AckEvents(ctx, streamID, nil); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+		t.log.WarnContext(ctx, "ssf: cannot move a stream past the events it does not receive", "stream_id", streamID, "err", err)
 	}
 }

@@ -295,8 +295,12 @@ func (p *pusher) pushSome(ctx context.Context, w *pushWorker) (int, error) {
 		return 0, nil
 	}
 	events, err := t.feed.StreamEvents(ctx, s.ID, pushBatch)
-	if err != nil || len(events) == 0 {
+	if err != nil {
 		return 0, err
+	}
+	if len(events) == 0 {
+		t.passOver(ctx, s.ID)
+		return 0, nil
 	}
 	aud, err := t.audience(ctx, s.ReceiverID)
 	if err != nil {
