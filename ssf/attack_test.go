@@ -331,3 +331,19 @@ func TestSparseStreamDoesNotRescanTheFeed(t *testing.T) {
 		return s.Cursor == head
 	})
 }
+
+// Receiver credentials cannot be guessed (256 random bits), but each
+// request with one costs a database read before it is refused, and the
+// routes have no rate limit. What cannot be a credential (not lkr_ and 43
+// base64url characters) is refused without asking the database: here the
+// database is closed, and junk is still a plain 401.
+func TestJunkCredentialsDoNotReachTheStore(t *testing.T) {
+	e := newEnv(t)
+	e.db.Close()
+	for _, cred := range []string{"x", "lkr_", "lkr_short", "Basic abc", strings.Repeat("A", 4000), "lkr_" + strings.Repeat("!", 43)} {
+		status, b := e.do("GET", ssf.PathStream, cred, nil)
+		if status != http.StatusUnauthorized {
+			t.Errorf("credential %.20q… = %d %s; want 401 without a database read", cred, status, b)
+		}
+	}
+}
