@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -104,4 +105,56 @@ func TestManyRefusedSETsDoNotWedgeThePoller(t *testing.T) {
 	sid := x.revoke(time.Now())
 	setStatus(store.StreamEnabled)
 	eventually(t, "the revocation behind the refused SETs is known", func() bool { return r.Revoked(sid) })
+}
+
+// Ready means the history is applied: when it closes, every revocation the
+// new stream started with is enforced. The verification SET that marks it
+// comes in the same poll as the last of the history, and a poll's SETs come
+// as a JSON object, in no order; the receiver must not declare itself
+// ready before it has applied the rest of that poll.
+func TestReadyMeansTheHistoryIsApplied(t *testing.T) {
+	x := newTransmitter(t)
+	// 90 revocations before the receiver starts: its new stream replays
+	// them, with the verification behind them.
+	ctx := context.Background()
+	now := time.Now()
+	u := store.User{ID: randomID(), Email: "u@example.com", PasswordHash: "x", Status: store.UserActive, CreatedAt: now, UpdatedAt: now}
+	if err := x.db.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	var sids []string
+	for range 90 {
+		sid := randomID()
+		s := store.Session{ID: sid, UserID: u.ID, CreatedAt: now, LastRefreshedAt: now, RefreshExpiresAt: now.Add(time.Hour),
+			AbsoluteExpiresAt: now.Add(time.Hour)}
+		if _, err := x.db.CreateSession(ctx, s, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.db.RevokeSessions(ctx, store.RevokeParams{SessionID: sid, Reason: "signed_out", Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		sids = append(sids, sid)
+	}
+	for round := range 5 {
+		r, err := receiver.Start(context.Background(), receiver.Options{Issuer: x.url, Credential: x.cred,
+			Name: fmt.Sprint("api-", round), PollInterval: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-r.Ready():
+		case <-time.After(10 * time.Second):
+			t.Fatal("not ready within 10s")
+		}
+		missing := 0
+		for _, sid := range sids {
+			if !r.Revoked(sid) {
+				missing++
+			}
+		}
+		r.Close()
+		if missing > 0 {
+			t.Fatalf("ready with %d of the %d revocations of its history not applied yet", missing, len(sids))
+		}
+	}
 }
