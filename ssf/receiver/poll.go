@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -139,13 +140,17 @@ func (r *Receiver) pollOnce(ctx context.Context, maxEvents int) (bool, error) {
 	}
 	r.mu.Unlock()
 	var unknownKey error
+	states := map[string]string{} // jti -> state of the verification SETs: ready once the whole poll is applied
 	for jti, set := range resp.Sets {
 		v, err := r.verify(ctx, set, s.aud)
 		if err == nil && v.jti != jti {
 			err = invalid("invalid_request", "the SET's jti is not the one it was delivered under")
 		}
 		if err == nil {
-			err = r.apply(v)
+			var state string
+			if state, err = r.apply(v); err == nil && state != "" {
+				states[jti] = state
+			}
 		}
 		r.mu.Lock()
 		switch {
@@ -160,7 +165,16 @@ func (r *Receiver) pollOnce(ctx context.Context, maxEvents int) (bool, error) {
 		r.mu.Unlock()
 	}
 	if unknownKey != nil {
+		// A SET of this poll waits for its key and comes again. So must
+		// its verification SETs, unacknowledged: readiness waits until the
+		// whole poll can be applied.
+		r.mu.Lock()
+		r.acks = slices.DeleteFunc(r.acks, func(jti string) bool { _, ok := states[jti]; return ok })
+		r.mu.Unlock()
 		return false, unknownKey
+	}
+	for _, state := range states {
+		r.verified(state)
 	}
 	return resp.MoreAvailable, nil
 }

@@ -156,11 +156,12 @@ func hasAudience(raw json.RawMessage, want string) bool {
 }
 
 // apply acts on a verified SET: a revoked session joins the set; a
-// verification event with the state this receiver asked for marks it ready.
-// Other events (credential-change: its sessions come as session-revoked
+// verification event's state is returned, for the caller to mark the
+// receiver ready with (verified) once everything delivered with it is
+// applied too. Other events (credential-change: its sessions come as session-revoked
 // events of their own; types it does not know) are acknowledged and
 // otherwise ignored, as SSF 1.0 §4.2.3 asks.
-func (r *Receiver) apply(v verified) error {
+func (r *Receiver) apply(v verified) (state string, err error) {
 	for typ, body := range v.claims.Events {
 		switch typ {
 		case eventSessionRevoked:
@@ -172,14 +173,14 @@ func (r *Receiver) apply(v verified) error {
 				}
 			}
 			if sid == "" {
-				return invalid("invalid_request", "a session-revoked event without a session subject")
+				return "", invalid("invalid_request", "a session-revoked event without a session subject")
 			}
 			var ev struct {
 				MaxTokenExp    *float64 `json:"max_token_exp"`
 				EventTimestamp *float64 `json:"event_timestamp"`
 			}
 			if err := json.Unmarshal(body, &ev); err != nil {
-				return invalid("invalid_request", "malformed session-revoked event: %v", err)
+				return "", invalid("invalid_request", "malformed session-revoked event: %v", err)
 			}
 			now := r.now()
 			var until time.Time
@@ -198,10 +199,10 @@ func (r *Receiver) apply(v verified) error {
 				State string `json:"state"`
 			}
 			if err := json.Unmarshal(body, &ev); err != nil {
-				return invalid("invalid_request", "malformed verification event: %v", err)
+				return "", invalid("invalid_request", "malformed verification event: %v", err)
 			}
-			r.verified(ev.State)
+			state = ev.State
 		}
 	}
-	return nil
+	return state, nil
 }
