@@ -28,12 +28,18 @@ const (
 	OutcomeReissued   = "reissued"    // the previous token, inside the reuse interval: the current tokens again
 	OutcomeNotRotated = "not_rotated" // REFRESH_TOKEN_ROTATION=off: same refresh token, new access token
 	OutcomeInternal   = "internal_error"
+	// OutcomeClientClosed: the caller's context ended first (the client
+	// closed the connection); not a failure of the server.
+	OutcomeClientClosed = "client_closed_request"
 )
 
 // outcome names err for an Observer.
 func outcome(err error) string {
 	if c := ErrorCode(err); c != "" {
 		return string(c)
+	}
+	if errors.Is(err, context.Canceled) {
+		return OutcomeClientClosed
 	}
 	return OutcomeInternal
 }

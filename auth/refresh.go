@@ -24,6 +24,17 @@ import (
 //     (RFC 6819 §5.2.2.3, RFC 9700 §4.14.2);
 //   - a missing or inactive user revokes the session too.
 //
+// A token is judged by its MAC, its exp and the session's stored generation,
+// never by its iat: a server whose clock stepped back, or another instance
+// whose clock is a little behind, still honours the tokens it minted.
+//
+// A rotation that committed is never reported as failed for a reason that
+// lies outside the process. Everything that asks something outside it (the
+// application's own users, the claims hook) runs before Rotate; what runs
+// after Rotate only signs. When the store cannot tell whether the rotation
+// committed (store.ErrInDoubt), the client is answered 503 and its retry of
+// the same token is recognised (see undelivered).
+//
 // A token issued to a client (a session started with a client_id) needs
 // that clientID: a request naming another client, or none, is refused
 // (RFC 6749 §6: a refresh token is bound to its client).
@@ -50,6 +61,10 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 			return nil, err
 		}
 	}
+	extra, err := s.beforeRotate(ctx, rc, now)
+	if err != nil {
+		return nil, err
+	}
 	// When the compare-and-set fails but the read that explains it finds
 	// nothing wrong, the state changed in between (the user deactivated and
 	// activated again, say) and the refresh is tried again. Each retry needs
@@ -60,36 +75,15 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 		sess, err := s.store.Rotate(ctx, store.RotateParams{SessionID: rc.SessionID, Generation: rc.Generation,
 			Now: now, RefreshTTL: s.policy.RefreshTTL, Advance: s.policy.Rotation, SkipUserCheck: !s.builtin})
 		if err == nil {
-			if sess.UserID != rc.Subject {
-				return nil, newError(CodeRefreshInvalid, nil)
-			}
-			if !s.builtin {
-				// The application's users live elsewhere, so the status
-				// check cannot be part of the compare-and-set; a user found
-				// inactive now still loses the session at once.
-				u, err := s.checkUser(ctx, sess, now)
-				if err != nil {
-					return nil, err
-				}
-				ctx = withUserAtHand(ctx, u)
-			}
-			s.log.InfoContext(ctx, "audit", "event", "refresh", "user_id", sess.UserID, "session_id", sess.ID, "ip", m.IP)
-			if !s.policy.Rotation {
-				// Rotation off: the same refresh token comes back until it
-				// expires (as DeployHub's cookie refresh does).
-				g, err := s.grant(ctx, sess, now, 0)
-				if err != nil {
-					return nil, err
-				}
-				g.RefreshToken, g.RefreshExpiresAt = refreshToken, rc.ExpiresAt
-				return g, nil
-			}
-			return s.grant(ctx, sess, now, sess.Generation)
+			return s.rotated(ctx, rc, refreshToken, sess, now, extra, m)
 		}
 		if !errors.Is(err, store.ErrStale) {
+			if errors.Is(err, store.ErrInDoubt) && s.policy.Rotation {
+				s.undelivered.add(rc.SessionID, rc.Generation, now)
+			}
 			return nil, s.internal(err)
 		}
-		g, retry, err := s.explainStale(ctx, rc, now, m)
+		g, retry, err := s.explainStale(ctx, rc, now, m, extra)
 		if !retry {
 			return g, err
 		}
@@ -97,10 +91,56 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 	return nil, newError(CodeRefreshInvalid, errors.New("session state kept changing"))
 }
 
+// beforeRotate does, for a refresh of rc, everything that asks something
+// outside the process, so that none of it can fail after the rotation has
+// committed: with the application's own users it checks the token's user
+// (the built-in users are checked inside the compare-and-set itself), and it
+// computes the claims hook's claims for that user. A failure here changes
+// nothing: the client retries the same token, however long the outage.
+func (s *Service) beforeRotate(ctx context.Context, rc token.RefreshClaims, now time.Time) (map[string]any, error) {
+	if !s.builtin {
+		// A user deactivated after this check and before the rotation gets
+		// this one refresh; the next is refused.
+		u, err := s.checkUser(ctx, rc.SessionID, rc.Subject, now)
+		if err != nil {
+			return nil, err
+		}
+		ctx = withUserAtHand(ctx, u) // the claims hook need not read it again
+	}
+	return s.extraClaims(ctx, rc.Subject)
+}
+
+// rotated answers a rotation that committed. It only signs tokens, which
+// nothing outside the process can make fail; should it fail all the same,
+// the rotation is recorded as undelivered so that the client's retry of
+// the same token is answered rather than taken for reuse.
+func (s *Service) rotated(ctx context.Context, rc token.RefreshClaims, refreshToken string, sess Session, now time.Time,
+	extra map[string]any, m Meta) (*Grant, error) {
+	if sess.UserID != rc.Subject {
+		return nil, newError(CodeRefreshInvalid, nil)
+	}
+	gen := sess.Generation
+	if !s.policy.Rotation {
+		gen = 0 // rotation off: the same refresh token comes back until it expires (as DeployHub's cookie refresh does)
+	}
+	g, err := s.grant(sess, now, gen, extra)
+	if err != nil {
+		if s.policy.Rotation {
+			s.undelivered.add(sess.ID, rc.Generation, sess.LastRefreshedAt)
+		}
+		return nil, err
+	}
+	if !s.policy.Rotation {
+		g.RefreshToken, g.RefreshExpiresAt = refreshToken, rc.ExpiresAt
+	}
+	s.log.InfoContext(ctx, "audit", "event", "refresh", "user_id", sess.UserID, "session_id", sess.ID, "ip", m.IP)
+	return g, nil
+}
+
 // explainStale reads the session after a failed compare-and-set and decides.
 // retry is true when the session is, after all, at the token's generation
 // and live (it changed between the two statements).
-func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now time.Time, m Meta) (*Grant, bool, error) {
+func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now time.Time, m Meta, extra map[string]any) (*Grant, bool, error) {
 	sess, err := s.store.Session(ctx, rc.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, false, newError(CodeRefreshInvalid, nil) // purged, or never existed
@@ -119,19 +159,19 @@ func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now 
 	case !now.Before(sess.AbsoluteExpiresAt):
 		return nil, false, newError(CodeSessionExpired, nil)
 	case sess.Generation > rc.Generation:
-		if s.policy.Rotation && sess.Generation == rc.Generation+1 && now.Sub(sess.LastRefreshedAt) < s.policy.ReuseInterval &&
-			now.Before(sess.RefreshExpiresAt) {
-			u, err := s.checkUser(ctx, sess, now)
-			if err != nil {
-				return nil, false, err
+		if s.policy.Rotation && sess.Generation == rc.Generation+1 && now.Before(sess.RefreshExpiresAt) {
+			if s.inReuseInterval(ctx, sess, now) {
+				return s.reissue(ctx, sess, now, m, extra)
 			}
-			g, err := s.grant(withUserAtHand(ctx, u), sess, now, sess.Generation)
-			if err != nil {
-				return nil, false, err
+			if s.undelivered.take(sess.ID, rc.Generation, sess.LastRefreshedAt) {
+				// The rotation this token's own earlier attempt made (or may
+				// have made) and never delivered.
+				g, _, err := s.reissue(ctx, sess, now, m, extra)
+				if err != nil {
+					s.undelivered.add(sess.ID, rc.Generation, sess.LastRefreshedAt)
+				}
+				return g, false, err
 			}
-			g.Reissued = true
-			s.log.InfoContext(ctx, "audit", "event", "refresh.reissued", "user_id", sess.UserID, "session_id", sess.ID, "ip", m.IP)
-			return g, false, nil
 		}
 		if _, err := s.revoke(ctx, store.RevokeParams{SessionID: sess.ID, Reason: string(CodeRefreshReused), Now: now}, sess.UserID); err != nil {
 			return nil, false, err
@@ -145,16 +185,73 @@ func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now 
 	case !now.Before(sess.RefreshExpiresAt):
 		return nil, false, newError(CodeRefreshExpired, nil)
 	}
-	if _, err := s.checkUser(ctx, sess, now); err != nil {
+	if _, err := s.checkUser(ctx, sess.ID, sess.UserID, now); err != nil {
 		return nil, false, err
 	}
 	return nil, true, nil
 }
 
-// checkUser requires the session's user to exist and be active, and returns
-// it; otherwise it revokes the session and says why.
-func (s *Service) checkUser(ctx context.Context, sess Session, now time.Time) (User, error) {
-	u, err := s.users.UserByID(ctx, sess.UserID)
+// reissue answers the immediately preceding refresh token with the
+// session's current generation (nothing is written).
+func (s *Service) reissue(ctx context.Context, sess Session, now time.Time, m Meta, extra map[string]any) (*Grant, bool, error) {
+	if _, err := s.checkUser(ctx, sess.ID, sess.UserID, now); err != nil {
+		return nil, false, err
+	}
+	g, err := s.grant(sess, now, sess.Generation, extra)
+	if err != nil {
+		return nil, false, err
+	}
+	g.Reissued = true
+	s.log.InfoContext(ctx, "audit", "event", "refresh.reissued", "user_id", sess.UserID, "session_id", sess.ID, "ip", m.IP)
+	return g, false, nil
+}
+
+// MaxClockSkew is how far apart the clocks of the instances serving one
+// database may be (docs/security.md, "Clocks"). A rotation stored by an
+// instance whose clock is ahead by up to this much still counts as just
+// made for the reuse interval; a stored time further ahead of the clock is
+// a clock fault, and is logged.
+const MaxClockSkew = 5 * time.Second
+
+// inReuseInterval reports whether the session's last rotation is recent
+// enough for the immediately preceding token to be answered: it happened
+// less than ReuseInterval ago, and not in the future (beyond the skew the
+// instances may have). After the clock steps back, a rotation stored
+// before the step is in the future; counting that as "just now" would keep
+// the grace open, and reuse detection off, for as long as the step.
+func (s *Service) inReuseInterval(ctx context.Context, sess Session, now time.Time) bool {
+	elapsed := now.Sub(sess.LastRefreshedAt)
+	if elapsed < -MaxClockSkew {
+		s.clockBehind(ctx, sess.LastRefreshedAt, now)
+		return false
+	}
+	return elapsed < s.policy.ReuseInterval
+}
+
+// clockBehind warns, at most once every clockWarnEvery, that a time the
+// store holds is ahead of this instance's clock by more than MaxClockSkew:
+// the clock stepped back, or instances disagree. Tokens stay valid (they
+// are judged by exp and generation), but the reuse interval is refused
+// until the clock catches up.
+func (s *Service) clockBehind(ctx context.Context, stored, now time.Time) {
+	n := now.UnixNano()
+	if last := s.lastClockWarn.Load(); last != 0 && n-last < int64(clockWarnEvery) && n >= last {
+		return
+	}
+	s.lastClockWarn.Store(n)
+	s.log.WarnContext(ctx, "clock: a time stored in the database is ahead of this instance's clock; "+
+		"check NTP on every instance (they must agree within a few seconds)",
+		"stored", stored.Format(time.RFC3339Nano), "now", now.Format(time.RFC3339Nano), "ahead", stored.Sub(now).String())
+}
+
+// clockWarnEvery spaces the clock warnings: after a step, every superseded
+// token presented would log one.
+const clockWarnEvery = time.Minute
+
+// checkUser requires the user to exist and be active, and returns it;
+// otherwise it revokes the session and says why.
+func (s *Service) checkUser(ctx context.Context, sessionID, userID string, now time.Time) (User, error) {
+	u, err := s.users.UserByID(ctx, userID)
 	code := Code("")
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -166,7 +263,7 @@ func (s *Service) checkUser(ctx context.Context, sess Session, now time.Time) (U
 	default:
 		return u, nil
 	}
-	if _, err := s.revoke(ctx, store.RevokeParams{SessionID: sess.ID, Reason: string(code), Now: now}, sess.UserID); err != nil {
+	if _, err := s.revoke(ctx, store.RevokeParams{SessionID: sessionID, Reason: string(code), Now: now}, userID); err != nil {
 		return User{}, err
 	}
 	return User{}, newError(code, nil)
@@ -209,13 +306,17 @@ func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, 
 		// existed) is 0 and refused the same way.
 		return nil, newError(CodeAccessSuperseded, nil)
 	}
-	u, err := s.checkUser(ctx, sess, now)
+	u, err := s.checkUser(ctx, sess.ID, sess.UserID, now)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := s.extraClaims(withUserAtHand(ctx, u), sess.UserID)
 	if err != nil {
 		return nil, err
 	}
 	// The new token carries the session's generation, which is the
 	// presented token's: renewal never moves a token past a rotation.
-	return s.grant(withUserAtHand(ctx, u), sess, now, 0)
+	return s.grant(sess, now, 0, extra)
 }
 
 // liveSession returns a session that is live at now, or the reason it is not.

@@ -68,6 +68,16 @@ type Throttle interface {
 	AllowRefresh(ctx context.Context, ip string) error
 }
 
+// SignUpThrottle is the part of a Throttle that limits sign-ups; a Throttle
+// that also implements it is asked before each sign-up's password is hashed
+// (ip is the client's address from the context, "" when unknown, as for
+// the CLI). Returning an error refuses, as for Throttle. Without it,
+// sign-ups are limited only by the hashing capacity they may use (a share
+// of it: sign-ins keep the rest, see password.Hasher.HashSignUp).
+type SignUpThrottle interface {
+	AllowSignUp(ctx context.Context, ip string) error
+}
+
 // ClaimsFunc returns extra access-token claims for a user (Feathers'
 // getPayload). u is the user's record when the call has just read it (a
 // sign-in; a renewal; a refresh with the application's own Users), so the
@@ -123,6 +133,9 @@ type Service struct {
 	renew    func(ctx context.Context, p Principal) error
 	observer Observer
 	verify   func(ctx context.Context, tok string) (token.AccessClaims, error) // Options.VerifyAccess
+
+	undelivered   undelivered  // rotations that may have committed unannounced (undelivered.go)
+	lastClockWarn atomic.Int64 // Unix nanoseconds of the last clock warning (refresh.go)
 	// verifyTime is the moving average of Users.VerifyPassword's duration
 	// (nanoseconds), for Users without VerifyDummy (users.go).
 	verifyTime atomic.Int64
@@ -186,16 +199,33 @@ type Principal struct {
 	Claims    token.AccessClaims
 }
 
+// extraClaims returns the claims hook's claims for userID (nil without a
+// hook), handing it the user record ctx carries (withUserAtHand), if any.
+// It runs before anything is committed (see Refresh): a hook that fails
+// then costs the client a retry, never its session.
+func (s *Service) extraClaims(ctx context.Context, userID string) (map[string]any, error) {
+	if s.claims == nil {
+		return nil, nil
+	}
+	extra, err := s.claims(ctx, userID, userAtHand(ctx, userID))
+	if err != nil {
+		return nil, s.internal(err)
+	}
+	return extra, nil
+}
+
 // DefaultClientID is the client_id of access tokens whose session names no
 // client (a sign-in through the canonical, cookie or Feathers front doors,
 // or an OAuth request without client_id): RFC 9068 §2.2 requires the claim.
 const DefaultClientID = "latchkey"
 
-// mintAccess signs an access token for the session that expires at the
-// earlier of now+AccessTTL and notAfter (the session's refresh expiry: no
-// access token outlives its session). It carries the session's generation
-// (gen), which renewal compares with the session's, and its client.
-func (s *Service) mintAccess(ctx context.Context, sess Session, now, notAfter time.Time) (string, time.Time, error) {
+// mintAccess signs an access token for the session, carrying extra (the
+// claims hook's, computed beforehand), that expires at the earlier of
+// now+AccessTTL and notAfter (the session's refresh expiry: no access token
+// outlives its session). It carries the session's generation (gen), which
+// renewal compares with the session's, and its client. It only signs:
+// nothing outside the process can make it fail.
+func (s *Service) mintAccess(sess Session, now, notAfter time.Time, extra map[string]any) (string, time.Time, error) {
 	exp := now.Add(s.policy.AccessTTL)
 	if !notAfter.IsZero() && notAfter.Before(exp) {
 		exp = notAfter
@@ -205,24 +235,19 @@ func (s *Service) mintAccess(ctx context.Context, sess Session, now, notAfter ti
 		cid = DefaultClientID
 	}
 	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp,
-		Generation: sess.Generation, ClientID: cid}
-	if s.claims != nil {
-		extra, err := s.claims(ctx, sess.UserID, userAtHand(ctx, sess.UserID))
-		if err != nil {
-			return "", time.Time{}, err
-		}
-		c.Extra = extra
-	}
+		Generation: sess.Generation, ClientID: cid, Extra: extra}
 	tok, _, err := s.tokens.MintAccess(c)
 	return tok, exp, err
 }
 
-// grant mints the access token and (with a non-zero generation) a refresh
-// token for sess.
-func (s *Service) grant(ctx context.Context, sess Session, now time.Time, gen int64) (*Grant, error) {
+// grant mints the access token (with extra claims) and, with a non-zero
+// generation, a refresh token for sess. It signs and nothing else, so it
+// may follow a committed rotation: no database, user backend or hook is
+// asked anything.
+func (s *Service) grant(sess Session, now time.Time, gen int64, extra map[string]any) (*Grant, error) {
 	g := &Grant{Session: sess, RefreshExpiresAt: sess.RefreshExpiresAt}
 	var err error
-	if g.AccessToken, g.AccessExpiresAt, err = s.mintAccess(ctx, sess, now, sess.RefreshExpiresAt); err != nil {
+	if g.AccessToken, g.AccessExpiresAt, err = s.mintAccess(sess, now, sess.RefreshExpiresAt, extra); err != nil {
 		return nil, s.internal(err)
 	}
 	if gen > 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/latchkey-dev/latchkey/password"
@@ -40,6 +41,12 @@ func validPassword(pw string) error {
 
 // SignUp creates an active user. It fails with CodeInvalidRequest for a bad
 // email or password and CodeEmailTaken when the email exists.
+//
+// A sign-up costs a password hash, the most expensive thing the server
+// does, so before hashing it asks the throttle (SignUpThrottle: per client
+// address, from the context, and in all), and the hash itself may use only
+// a share of the hashing capacity (HashSignUp): a flood of sign-ups is
+// refused early and can never take the capacity sign-ins need.
 func (s *Service) SignUp(ctx context.Context, email, pw string) (User, error) {
 	if !s.builtin {
 		return User{}, fail(CodeNotImplemented, "sign-up is handled by the application", nil)
@@ -51,7 +58,16 @@ func (s *Service) SignUp(ctx context.Context, email, pw string) (User, error) {
 	if err := validPassword(pw); err != nil {
 		return User{}, err
 	}
-	hash, err := s.hasher.Hash(ctx, pw)
+	if t, ok := s.throttle.(SignUpThrottle); ok {
+		if err := t.AllowSignUp(ctx, clientIP(ctx)); err != nil {
+			s.log.WarnContext(ctx, "audit", "event", "signup.rate_limited", "limit", limitOf(err), "ip", clientIP(ctx))
+			return User{}, err
+		}
+	}
+	hash, err := s.hasher.HashSignUp(ctx, pw)
+	if errors.Is(err, password.ErrBusy) {
+		return User{}, &Error{Code: CodeUnavailable, Message: "too many sign-ups in progress; retry shortly", Err: err, RetryAfter: time.Second}
+	}
 	if err != nil {
 		return User{}, s.internal(err)
 	}
@@ -118,6 +134,12 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 		s.log.InfoContext(ctx, "audit", "event", "signin.failure", "reason", CodeUserInactive, "user_id", u.ID, "ip", m.IP)
 		return nil, newError(CodeUserInactive, nil)
 	}
+	// The claims hook runs before the session is stored, so its failure
+	// leaves nothing behind.
+	extra, err := s.extraClaims(withUserAtHand(ctx, u), u.ID)
+	if err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
 	abs := now.Add(s.policy.SessionMaxLifetime)
 	refreshExp := now.Add(s.policy.RefreshTTL)
@@ -134,7 +156,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 		s.log.InfoContext(ctx, "audit", "event", "session.revoked", "reason", "session_limit", "session_id", id, "user_id", u.ID,
 			"count", 1, "ip", m.IP)
 	}
-	g, err = s.grant(withUserAtHand(ctx, u), sess, now, sess.Generation)
+	g, err = s.grant(sess, now, sess.Generation, extra)
 	if err != nil {
 		return nil, err
 	}

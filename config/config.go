@@ -38,15 +38,18 @@ const (
 // The field order is the order of Settings, of `latchkey config` and of the
 // table in docs/configuration.md.
 type Config struct {
-	HTTPAddr    string `name:"http-addr" env:"HTTP_ADDR" default:":8080" help:"Address to listen on (host:port; an empty host listens on every interface)."`
-	MetricsAddr string `name:"metrics-addr" env:"METRICS_ADDR" default:"" help:"Separate address (host:port) serving GET /metrics only; the API listener then answers 404 there. Empty: /metrics is on HTTP_ADDR."`
-	PublicURL   string `name:"public-url" env:"PUBLIC_URL" default:"" help:"External base URL clients use, such as https://auth.example.com (no trailing slash); the default issuer."`
-	AppEnv      string `name:"app-env" env:"APP_ENV" default:"development" help:"development or production. Production requires REFRESH_TOKEN_SECRET and marks cookies Secure."`
+	HTTPAddr        string   `name:"http-addr" env:"HTTP_ADDR" default:":8080" help:"Address to listen on (host:port; an empty host listens on every interface)."`
+	MaxConnections  int      `name:"max-connections" env:"MAX_CONNECTIONS" default:"4096" help:"Most connections HTTP_ADDR keeps open at once; over it the longest-idle one is closed first (0: no limit)."`
+	HTTPIdleTimeout Duration `name:"http-idle-timeout" env:"HTTP_IDLE_TIMEOUT" default:"30s" help:"A keep-alive connection with no request for this long is closed."`
+	MetricsAddr     string   `name:"metrics-addr" env:"METRICS_ADDR" default:"" help:"Separate address (host:port) serving GET /metrics only; the API listener then answers 404 there. Empty: /metrics is on HTTP_ADDR."`
+	PublicURL       string   `name:"public-url" env:"PUBLIC_URL" default:"" help:"External base URL clients use, such as https://auth.example.com (no trailing slash); the default issuer."`
+	AppEnv          string   `name:"app-env" env:"APP_ENV" default:"development" help:"development or production. Production requires REFRESH_TOKEN_SECRET and marks cookies Secure."`
 
 	DatabaseURL             string   `name:"database-url" env:"DATABASE_URL" default:"sqlite://latchkey.db" secret:"password" help:"sqlite://path for the embedded database, postgres://user:pass@host/db for PostgreSQL."`
 	DatabaseMaxConns        int      `name:"database-max-conns" env:"DATABASE_MAX_CONNS" default:"10" help:"Most open database connections per instance."`
 	DatabaseMinConns        int      `name:"database-min-conns" env:"DATABASE_MIN_CONNS" default:"0" help:"Idle database connections kept open per instance."`
 	DatabaseMaxConnLifetime Duration `name:"database-max-conn-lifetime" env:"DATABASE_MAX_CONN_LIFETIME" default:"1h" help:"A database connection is closed and replaced after this long."`
+	DatabaseQueryTimeout    Duration `name:"database-query-timeout" env:"DATABASE_QUERY_TIMEOUT" default:"5s" help:"PostgreSQL: bound on each store call (waiting for a connection, each statement); the server's statement_timeout is set a margin below it."`
 	DatabaseSchema          string   `name:"database-schema" env:"DATABASE_SCHEMA" default:"" help:"PostgreSQL schema of Latchkey's tables. Empty: the DATABASE_URL's search_path, else latchkey. Installs made before this setting have theirs in public."`
 
 	JWTIssuer           string   `name:"jwt-issuer" env:"JWT_ISSUER" default:"" help:"iss of every token and of the OAuth metadata: an absolute URL without trailing slash, query or fragment (https in production); defaults to PUBLIC_URL, else http:// + HTTP_ADDR."`
@@ -74,6 +77,8 @@ type Config struct {
 	RateLimitSigninIP              Rate     `name:"rate-limit-signin-ip" env:"RATE_LIMIT_SIGNIN_IP" default:"100/1m" help:"All sign-ins per client IP (N/duration)."`
 	RateLimitRefreshIP             Rate     `name:"rate-limit-refresh-ip" env:"RATE_LIMIT_REFRESH_IP" default:"6000/1m" help:"Refreshes per client IP (N/duration); generous because many users share a proxy's address."`
 	RateLimitIPv6Prefix            int      `name:"rate-limit-ipv6-prefix" env:"RATE_LIMIT_IPV6_PREFIX" default:"64" help:"Per-IP limits count an IPv6 client by its /N network (32 to 128): one host usually holds a whole /64."`
+	RateLimitSignupIP              Rate     `name:"rate-limit-signup-ip" env:"RATE_LIMIT_SIGNUP_IP" default:"20/1h" help:"Sign-ups per client IP (N/duration), checked before the password is hashed."`
+	RateLimitSignupGlobal          Rate     `name:"rate-limit-signup-global" env:"RATE_LIMIT_SIGNUP_GLOBAL" default:"300/1m" help:"Sign-ups from all clients together (N/duration; per instance, or for all instances with REDIS_URL), checked before the password is hashed."`
 	TrustedProxies                 Prefixes `name:"trusted-proxies" placeholder:"CIDR,..." env:"TRUSTED_PROXIES" default:"" help:"Comma-separated proxy IPs or CIDRs whose X-Forwarded-For is believed; empty: the connection's address is the client's."`
 	RedisURL                       string   `name:"redis-url" env:"REDIS_URL" default:"" secret:"password" help:"redis://host:6379/0 to share rate-limit counters between instances; empty: counters per instance."`
 

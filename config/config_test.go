@@ -29,10 +29,13 @@ func TestDefaults(t *testing.T) {
 	c := mustLoad(t, nil, nil)
 	want := Config{
 		HTTPAddr:                       ":8080",
+		MaxConnections:                 4096,
+		HTTPIdleTimeout:                Duration(30 * time.Second),
 		AppEnv:                         "development",
 		DatabaseURL:                    "sqlite://latchkey.db",
 		DatabaseMaxConns:               10,
 		DatabaseMaxConnLifetime:        Duration(time.Hour),
+		DatabaseQueryTimeout:           Duration(5 * time.Second),
 		JWTAudience:                    "latchkey",
 		JWTAlgorithm:                   "ES256",
 		JWTExpiresIn:                   Duration(15 * time.Minute),
@@ -52,6 +55,8 @@ func TestDefaults(t *testing.T) {
 		RateLimitSigninIP:              Rate{100, time.Minute},
 		RateLimitRefreshIP:             Rate{6000, time.Minute},
 		RateLimitIPv6Prefix:            64,
+		RateLimitSignupIP:              Rate{20, time.Hour},
+		RateLimitSignupGlobal:          Rate{300, time.Minute},
 		TrustedProxies:                 Prefixes{},
 		SSF:                            true,
 		SSFRetentionMargin:             Duration(time.Hour),

@@ -92,6 +92,10 @@ func (c *Config) Validate() error {
 	if err := checkDatabaseURL(c.DatabaseURL); err != nil {
 		bad("DATABASE_URL", "%v", err)
 	}
+	if c.MaxConnections < 0 {
+		bad("MAX_CONNECTIONS", "must not be negative, got %d (0: no limit)", c.MaxConnections)
+	}
+	positive("HTTP_IDLE_TIMEOUT", c.HTTPIdleTimeout)
 	if c.DatabaseSchema != "" {
 		if err := postgres.CheckSchema(c.DatabaseSchema); err != nil {
 			bad("DATABASE_SCHEMA", "%v", err)
@@ -106,6 +110,7 @@ func (c *Config) Validate() error {
 		bad("DATABASE_MIN_CONNS", "%d is more than DATABASE_MAX_CONNS (%d)", c.DatabaseMinConns, c.DatabaseMaxConns)
 	}
 	positive("DATABASE_MAX_CONN_LIFETIME", c.DatabaseMaxConnLifetime)
+	positive("DATABASE_QUERY_TIMEOUT", c.DatabaseQueryTimeout)
 
 	if c.JWTIssuer != "" {
 		if err := checkIssuer(c.JWTIssuer, c.Production()); err != nil {
@@ -168,6 +173,8 @@ func (c *Config) Validate() error {
 		{"RATE_LIMIT_SIGNIN_FAILURES_IP", c.RateLimitSigninFailuresIP},
 		{"RATE_LIMIT_SIGNIN_IP", c.RateLimitSigninIP},
 		{"RATE_LIMIT_REFRESH_IP", c.RateLimitRefreshIP},
+		{"RATE_LIMIT_SIGNUP_IP", c.RateLimitSignupIP},
+		{"RATE_LIMIT_SIGNUP_GLOBAL", c.RateLimitSignupGlobal},
 	} {
 		if err := r.rate.Valid(); err != nil {
 			bad(r.env, "%v", err)

@@ -98,14 +98,14 @@ func New() *Metrics {
 		auth.CodeRefreshReused, auth.CodeRefreshInvalid, auth.CodeSessionRevoked, auth.CodeSessionExpired, auth.CodeUserInactive,
 		auth.CodeUserNotFound, auth.CodeInvalidToken, auth.CodeNotFound, auth.CodeNotImplemented, auth.CodeRateLimited,
 		auth.CodeUnavailable}
-	outcomes := []string{auth.OutcomeInternal}
+	outcomes := []string{auth.OutcomeInternal, auth.OutcomeClientClosed}
 	for _, c := range codes {
 		outcomes = append(outcomes, string(c))
 	}
 	m.signInBy = children(m.signIns, append([]string{auth.OutcomeSuccess}, outcomes...))
 	m.refreshBy = children(m.refreshes, append([]string{auth.OutcomeRotated, auth.OutcomeReissued, auth.OutcomeNotRotated}, outcomes...))
 	m.limitBy = children(m.rateLimited, []string{ratelimit.LimitSigninFailuresAccount, ratelimit.LimitSigninFailuresIP,
-		ratelimit.LimitSigninIP, ratelimit.LimitRefreshIP})
+		ratelimit.LimitSigninIP, ratelimit.LimitRefreshIP, ratelimit.LimitSignupIP, ratelimit.LimitSignupGlobal})
 	return m
 }
 

@@ -51,6 +51,7 @@ type Hasher struct {
 	p       Params
 	slots   chan struct{} // running hashes
 	waiting chan struct{} // running plus queued
+	signUps chan struct{} // sign-up hashes running or queued (HashSignUp)
 	dummy   string        // a hash to verify against for unknown users
 	refused atomic.Uint64 // checks and hashes answered ErrBusy
 
@@ -81,7 +82,8 @@ func New(p Params, concurrency, queue int) *Hasher {
 	if queue < 0 {
 		queue = 0
 	}
-	h := &Hasher{p: p, slots: make(chan struct{}, concurrency), waiting: make(chan struct{}, concurrency+queue)}
+	h := &Hasher{p: p, slots: make(chan struct{}, concurrency), waiting: make(chan struct{}, concurrency+queue),
+		signUps: make(chan struct{}, SignUpShare(concurrency))}
 	h.dummy = h.hash(randomBytes(16))
 	return h
 }
@@ -141,6 +143,26 @@ func (h *Hasher) Stats() Stats {
 func (h *Hasher) release() {
 	<-h.slots
 	<-h.waiting
+}
+
+// SignUpShare is how many hashes for new accounts may run or wait at once
+// on a Hasher with concurrency slots: half of them, at least one.
+func SignUpShare(concurrency int) int { return max(1, concurrency/2) }
+
+// HashSignUp is Hash for a new account. Sign-ups may hold at most
+// SignUpShare places, running or queued; beyond that HashSignUp answers
+// ErrBusy at once. Sign-ins keep the rest: with two slots or more a slot is
+// always theirs, and with one, a sign-in waits behind at most one sign-up
+// hash. A flood of sign-ups can then never take the capacity sign-ins need.
+func (h *Hasher) HashSignUp(ctx context.Context, pw string) (string, error) {
+	select {
+	case h.signUps <- struct{}{}:
+	default:
+		h.refused.Add(1)
+		return "", ErrBusy
+	}
+	defer func() { <-h.signUps }()
+	return h.Hash(ctx, pw)
 }
 
 // Hash returns the PHC string of pw.

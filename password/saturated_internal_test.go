@@ -75,3 +75,42 @@ func TestStats(t *testing.T) {
 	}
 	want(Stats{Slots: 2, QueueSize: 3, Refused: 2})
 }
+
+// Sign-ups hold at most SignUpShare places, running or queued; beyond that
+// HashSignUp is refused at once, and a sign-in still finds a place.
+func TestSignUpShare(t *testing.T) {
+	for _, c := range []struct{ slots, share int }{{1, 1}, {2, 1}, {4, 2}, {7, 3}} {
+		if got := SignUpShare(c.slots); got != c.share {
+			t.Errorf("SignUpShare(%d) = %d, want %d", c.slots, got, c.share)
+		}
+	}
+	h := New(Cheap, 1, 4)
+	ctx := context.Background()
+	if err := h.acquire(ctx); err != nil { // a sign-in's hash holds the slot
+		t.Fatal(err)
+	}
+	waiting := make(chan error, 1)
+	go func() { _, err := h.HashSignUp(ctx, "pw"); waiting <- err }() // queued for the slot
+	for len(h.signUps) == 0 {
+		select {
+		case err := <-waiting:
+			t.Fatalf("the first sign-up did not wait for the slot: %v", err)
+		default:
+		}
+	}
+	for range 5 {
+		if _, err := h.HashSignUp(ctx, "pw"); !errors.Is(err, ErrBusy) {
+			t.Fatalf("a sign-up beyond the share: %v; want ErrBusy at once", err)
+		}
+	}
+	if h.Saturated() {
+		t.Fatal("saturated by sign-ups: a sign-in would be refused")
+	}
+	h.release()
+	if err := <-waiting; err != nil {
+		t.Fatalf("the queued sign-up: %v", err)
+	}
+	if _, _, err := h.Verify(ctx, h.dummy, "pw"); err != nil {
+		t.Fatal(err)
+	}
+}

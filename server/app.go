@@ -65,7 +65,7 @@ type App struct {
 func OpenStore(ctx context.Context, cfg config.Config) (backend.Store, error) {
 	st, err := backend.Open(ctx, cfg.DatabaseURL, backend.Options{Postgres: postgres.Options{
 		MaxConns: int32(cfg.DatabaseMaxConns), MinConns: int32(cfg.DatabaseMinConns),
-		MaxConnLifetime: cfg.DatabaseMaxConnLifetime.D(), Schema: cfg.DatabaseSchema,
+		MaxConnLifetime: cfg.DatabaseMaxConnLifetime.D(), Schema: cfg.DatabaseSchema, QueryTimeout: cfg.DatabaseQueryTimeout.D(),
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)

@@ -99,7 +99,10 @@ func ServeListener(ctx context.Context, a *App, ln net.Listener) error {
 		ln.Close()
 		return err
 	}
-	servers := []*http.Server{newHTTPServer(h)}
+	api := newHTTPServer(h)
+	api.IdleTimeout = a.Config.HTTPIdleTimeout.D()
+	ln = limitConnections(ln, api, a.Config.MaxConnections) // connlimit.go
+	servers := []*http.Server{api}
 	listeners := []net.Listener{ln}
 	if a.Config.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", a.Config.MetricsAddr)
@@ -164,7 +167,9 @@ func ServeListener(ctx context.Context, a *App, ln net.Listener) error {
 	return shutdownErr
 }
 
+// newHTTPServer returns a server with the timeouts docs/configuration.md
+// lists ("HTTP connections"); the API's idle timeout is HTTP_IDLE_TIMEOUT.
 func newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+		WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10}
 }

@@ -31,6 +31,8 @@ func limits(set func(c *config.Config)) func(*config.Config) {
 		c.RateLimitSigninFailuresIP = config.Rate{Count: 1000, Per: time.Minute}
 		c.RateLimitSigninIP = config.Rate{Count: 1000, Per: time.Minute}
 		c.RateLimitRefreshIP = config.Rate{Count: 1000, Per: time.Minute}
+		c.RateLimitSignupIP = config.Rate{Count: 1000, Per: time.Minute}
+		c.RateLimitSignupGlobal = config.Rate{Count: 1000, Per: time.Minute}
 		behindProxy(c)
 		set(c)
 	}
@@ -228,7 +230,11 @@ func TestRateLimitsOff(t *testing.T) {
 		c.RateLimits = false
 		one := config.Rate{Count: 1, Per: time.Hour}
 		c.RateLimitSigninFailuresAccount, c.RateLimitSigninFailuresIP, c.RateLimitSigninIP, c.RateLimitRefreshIP = one, one, one, one
+		c.RateLimitSignupIP, c.RateLimitSignupGlobal = one, one
 	}))
+	for _, email := range []string{"bob@example.com", "cy@example.com"} {
+		s.SignUp(t, email, pw)
+	}
 	tk := s.SignIn(t, "ann@example.com", pw)
 	for range 5 {
 		wantStatus(t, signIn(t, s, "ann@example.com", "wrong-password", "192.0.2.1"), 401)

@@ -16,6 +16,7 @@ func newThrottle(l, fallback ratelimit.Limiter, cfg config.Config, log *slog.Log
 		Limits: ratelimit.Limits{
 			SigninFailuresPerAccount: lim(cfg.RateLimitSigninFailuresAccount), SigninFailuresPerIP: lim(cfg.RateLimitSigninFailuresIP),
 			SigninsPerIP: lim(cfg.RateLimitSigninIP), RefreshesPerIP: lim(cfg.RateLimitRefreshIP),
+			SignupsPerIP: lim(cfg.RateLimitSignupIP), Signups: lim(cfg.RateLimitSignupGlobal),
 			IPv6Prefix: cfg.RateLimitIPv6Prefix,
 		}})
 }

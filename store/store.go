@@ -20,6 +20,12 @@ var (
 	// ErrUnavailable: the database cannot be reached or is overloaded; the
 	// request may be retried later. HTTP maps it to 503 with Retry-After.
 	ErrUnavailable = errors.New("store: database unavailable")
+	// ErrInDoubt: a write was sent and no verdict came back (the connection
+	// broke, or the client's deadline passed while the commit was under
+	// way), or it committed and its result could not be read. It may or may
+	// not have been applied. Backends wrap it together with ErrUnavailable,
+	// so callers that only look for an outage still see one.
+	ErrInDoubt = errors.New("store: outcome in doubt")
 )
 
 // UserStatus is the account state checked at every refresh.
@@ -150,6 +156,10 @@ type Store interface {
 	// LastRefreshedAt = Now, RefreshExpiresAt = min(Now+RefreshTTL,
 	// AbsoluteExpiresAt), increments Generation when p.Advance, and returns the
 	// updated session. Otherwise it changes nothing and returns ErrStale.
+	// Any other error means nothing was changed, except one wrapping
+	// ErrInDoubt: then the rotation may have been applied, and a session
+	// whose LastRefreshedAt equals p.Now (and whose generation is one past
+	// p.Generation when p.Advance) shows that it was.
 	Rotate(ctx context.Context, p RotateParams) (Session, error)
 	// RevokeSessions sets RevokedAt and RevokeReason on the selected sessions
 	// that are not revoked yet, and returns how many it revoked. Params that

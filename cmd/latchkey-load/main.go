@@ -63,6 +63,7 @@ type options struct {
 	cpuProfile  string
 	memProfile  string
 	flood       int
+	signupFlood int
 }
 
 func main() {
@@ -93,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process during the measured run")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of this process after the measured run")
 	fs.IntVar(&o.flood, "signin-flood", 0, "extra workers signing in (argon2id) during the measured run, reported separately")
+	fs.IntVar(&o.signupFlood, "signup-flood", 0, "extra workers signing up new accounts, from this one address, during the measured run, reported separately")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -115,6 +117,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-sessions-per-user must be at least 1")
 	case o.flood < 0 || o.flood > maxWorkers:
 		return o, fmt.Errorf("-signin-flood %d: want 0..%d", o.flood, maxWorkers)
+	case o.signupFlood < 0 || o.signupFlood > maxWorkers:
+		return o, fmt.Errorf("-signup-flood %d: want 0..%d", o.signupFlood, maxWorkers)
 	case o.serve && o.databaseURL == "":
 		return o, errors.New("-serve needs -database-url (or DATABASE_URL)")
 	case o.seed && o.databaseURL == "":
@@ -186,7 +190,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		defer closeServer()
 	}
-	client := newClient(o.c + o.flood)
+	client := newClient(o.c + o.flood + o.signupFlood)
 	if err := waitReady(ctx, client, t.base); err != nil {
 		return err
 	}

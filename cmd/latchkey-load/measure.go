@@ -17,8 +17,9 @@ import (
 type measurement struct {
 	r       *result
 	elapsed time.Duration
-	// flood is the sign-in flood's result (-signin-flood), or nil.
-	flood *result
+	// flood is the sign-in flood's result (-signin-flood), or nil;
+	// signupFlood the sign-up flood's (-signup-flood).
+	flood, signupFlood *result
 	// commits and commitWrites are the group commits of an in-process
 	// SQLite store during the run, and the writes they carried.
 	commits, commitWrites int64
@@ -53,6 +54,13 @@ func measure(ctx context.Context, o options, client *http.Client, t *target, s *
 			floodDone <- r
 		}()
 	}
+	signupDone := make(chan *result, 1)
+	if o.signupFlood > 0 {
+		go func() {
+			r, _ := runLoad(ctx, client, t.base, modeSignUp, o.signupFlood, o.duration, nil, 0)
+			signupDone <- r
+		}()
+	}
 	m := &measurement{pid: t.pid}
 	c0, w0 := batchStats(t.app)
 	selfCPU0, _ := cpuTime(os.Getpid())
@@ -71,6 +79,9 @@ func measure(ctx context.Context, o options, client *http.Client, t *target, s *
 	}
 	if o.flood > 0 {
 		m.flood = <-floodDone
+	}
+	if o.signupFlood > 0 {
+		m.signupFlood = <-signupDone
 	}
 	if sampler != nil {
 		m.rssPeak, m.rssErr = sampler.Stop()
@@ -91,6 +102,9 @@ func (m *measurement) report(w io.Writer, o options) {
 	}
 	if m.flood != nil {
 		m.flood.report(w, fmt.Sprintf("signin flood (%d workers)", o.flood), o.duration)
+	}
+	if m.signupFlood != nil {
+		m.signupFlood.report(w, fmt.Sprintf("signup flood (%d workers, one address)", o.signupFlood), o.duration)
 	}
 	cores := func(d time.Duration) float64 { return d.Seconds() / m.elapsed.Seconds() }
 	if o.serve {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,9 +29,13 @@ const (
 	modeMe      = "me"      // GET /auth/me with a bearer access token
 	modeSignOut = "signout" // canonical POST /auth/sign-out (scope local): each session once, a revocation each
 	modeCeiling = "ceiling" // GET /healthz
+	modeSignUp  = "signup"  // canonical POST /auth/sign-up of a new account (argon2id); only as -signup-flood
 )
 
 var modes = []string{modeRefresh, modeOAuth, modeSignIn, modeMe, modeSignOut, modeCeiling}
+
+// signUps numbers the accounts a sign-up flood asks for.
+var signUps atomic.Int64
 
 // runLoad runs c workers of mode until the deadline and merges their results.
 func runLoad(ctx context.Context, client *http.Client, base, mode string, c int, d time.Duration, s *sessions, first int) (*result, time.Duration) {
@@ -155,6 +160,10 @@ func newRequest(ctx context.Context, base, mode string, s *sessions, i, k int) (
 		}
 	case modeMe:
 		method, path = http.MethodGet, "/auth/me"
+	case modeSignUp:
+		email := fmt.Sprintf("flood-%d-%d@load.test", signUps.Add(1), time.Now().UnixNano())
+		raw, _ := json.Marshal(map[string]string{"email": email, "password": loadPassword})
+		method, path, ctype, body = http.MethodPost, "/auth/sign-up", "application/json", bytes.NewReader(raw)
 	case modeSignOut:
 		method, path, ctype, body = http.MethodPost, "/auth/sign-out", "application/json", strings.NewReader(`{"scope":"local"}`)
 	case modeSignIn:

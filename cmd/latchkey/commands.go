@@ -36,7 +36,7 @@ func (migrateCmd) Run(cfg *config.Config, e *env) error {
 		return err
 	}
 	defer st.Close()
-	if err := st.Migrate(e.ctx); err != nil {
+	if err := st.MigrateLogged(e.ctx, e.log); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	fmt.Fprintln(e.stdout, "migrations applied")

@@ -109,7 +109,7 @@ func open(e *env, cfg *config.Config, migrate bool) (*server.App, error) {
 		return nil, err
 	}
 	if migrate {
-		if err := st.Migrate(e.ctx); err != nil {
+		if err := st.MigrateLogged(e.ctx, e.log); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("migrate: %w", err)
 		}

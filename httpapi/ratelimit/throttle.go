@@ -19,6 +19,8 @@ const (
 	LimitSigninFailuresIP      = "signin_failures_ip"
 	LimitSigninIP              = "signin_ip"
 	LimitRefreshIP             = "refresh_ip"
+	LimitSignupIP              = "signup_ip"
+	LimitSignupGlobal          = "signup_global"
 )
 
 // Limits are a Throttle's limits, one per RATE_LIMIT_* setting. A Limit
@@ -28,6 +30,10 @@ type Limits struct {
 	SigninFailuresPerIP      Limit // failed sign-ins per client IP (RATE_LIMIT_SIGNIN_FAILURES_IP)
 	SigninsPerIP             Limit // all sign-ins per client IP (RATE_LIMIT_SIGNIN_IP)
 	RefreshesPerIP           Limit // refreshes per client IP (RATE_LIMIT_REFRESH_IP)
+	// Sign-ups, checked before the password is hashed: per client IP
+	// (RATE_LIMIT_SIGNUP_IP), then from everyone (RATE_LIMIT_SIGNUP_GLOBAL).
+	SignupsPerIP Limit
+	Signups      Limit
 	// IPv6Prefix is how the per-IP limits count an IPv6 client: by its /N
 	// network (RATE_LIMIT_IPV6_PREFIX), since a host is usually given a
 	// whole /64 and could otherwise take a new address for every attempt.
@@ -37,14 +43,17 @@ type Limits struct {
 
 // DefaultLimits returns the settings' defaults: 10 failed sign-ins per
 // account and 50 per IP in 15 minutes, 100 sign-ins and 6,000 refreshes per
-// IP a minute (generous: many users may share a proxy's address), an IPv6
-// client counted by its /64.
+// IP a minute (generous: many users may share a proxy's address), 20
+// sign-ups per IP an hour and 300 from everyone a minute, an IPv6 client
+// counted by its /64.
 func DefaultLimits() Limits {
 	return Limits{
 		SigninFailuresPerAccount: Limit{Count: 10, Per: 15 * time.Minute},
 		SigninFailuresPerIP:      Limit{Count: 50, Per: 15 * time.Minute},
 		SigninsPerIP:             Limit{Count: 100, Per: time.Minute},
 		RefreshesPerIP:           Limit{Count: 6000, Per: time.Minute},
+		SignupsPerIP:             Limit{Count: 20, Per: time.Hour},
+		Signups:                  Limit{Count: 300, Per: time.Minute},
 		IPv6Prefix:               64,
 	}
 }
@@ -70,8 +79,9 @@ type ThrottleOptions struct {
 	Now      func() time.Time // the in-memory Limiter's clock (time.Now when nil)
 }
 
-// Throttle enforces Limits for the domain (an auth.Throttle): failed
-// sign-ins per account and per IP, all sign-ins per IP, refreshes per IP.
+// Throttle enforces Limits for the domain (an auth.Throttle and an
+// auth.SignUpThrottle): failed sign-ins per account and per IP, all
+// sign-ins per IP, refreshes per IP, sign-ups per IP and from everyone.
 // Keys never hold a raw email: the account key is a hash.
 //
 // When the Limiter fails, the Throttle falls back to the Fallback limiter
@@ -85,7 +95,10 @@ type Throttle struct {
 	lastWarn    atomic.Int64 // Unix nanoseconds of the last warning
 }
 
-var _ auth.Throttle = (*Throttle)(nil)
+var (
+	_ auth.Throttle       = (*Throttle)(nil)
+	_ auth.SignUpThrottle = (*Throttle)(nil)
+)
 
 // NewThrottle returns a Throttle.
 func NewThrottle(o ThrottleOptions) *Throttle {
@@ -218,12 +231,32 @@ func (t *Throttle) AllowRefresh(ctx context.Context, ip string) error {
 	return nil
 }
 
+// AllowSignUp is asked before a sign-up's password is hashed: per client IP
+// first (a flood from one address), then for everyone (a flood from many),
+// so one address at its limit does not use up the global allowance. A
+// sign-up without an address (the CLI) is only counted globally.
+func (t *Throttle) AllowSignUp(ctx context.Context, ip string) error {
+	if ip != "" {
+		if ok, retry := t.allow(ctx, "signup-ip:"+t.ipKey(ip), t.lim.SignupsPerIP, false); !ok {
+			return t.limited(LimitSignupIP, retry)
+		}
+	}
+	if ok, retry := t.allow(ctx, "signup-all", t.lim.Signups, false); !ok {
+		return t.limited(LimitSignupGlobal, retry)
+	}
+	return nil
+}
+
 // Off is an auth.Throttle that limits nothing: RATE_LIMITS=off, or
 // latchkey.Options.Throttle to switch the default limits off.
 type Off struct{}
 
-var _ auth.Throttle = Off{}
+var (
+	_ auth.Throttle       = Off{}
+	_ auth.SignUpThrottle = Off{}
+)
 
 func (Off) AllowSignIn(context.Context, string, string) error { return nil }
 func (Off) SignInFailed(context.Context, string, string)      {}
 func (Off) AllowRefresh(context.Context, string) error        { return nil }
+func (Off) AllowSignUp(context.Context, string) error         { return nil }

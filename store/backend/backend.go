@@ -10,6 +10,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/latchkey-dev/latchkey/store"
@@ -25,6 +26,10 @@ type Store interface {
 	// starting at once may all call it: the migrations run once. It returns
 	// store.ErrUnavailable when the database cannot be reached.
 	Migrate(ctx context.Context) error
+	// MigrateLogged is Migrate, logging its progress to log (nil: nothing):
+	// the start, each migration started and done with its duration, the end
+	// (latchkey serve migrates before it listens; a long migration says so).
+	MigrateLogged(ctx context.Context, log *slog.Logger) error
 	// CheckSchema returns nil when the database's schema is exactly the one
 	// this build's migrations make, else a *store.SchemaError. It never
 	// writes.

@@ -3,15 +3,10 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/latchkey-dev/latchkey/store"
 )
@@ -34,15 +29,22 @@ import (
 //   - An op's expected failure is its own: a session that is stale, expired,
 //     revoked, unknown or whose user is inactive simply returns no row, and
 //     that op alone gets store.ErrStale; the others are applied.
-//   - Any other failure (outage, timeout, a terminated backend, a failed
-//     commit) fails the whole statement, which PostgreSQL rolls back as a
-//     unit, and every op of the batch gets that error through wrap, so an
-//     outage is still store.ErrUnavailable. None was applied, none is
-//     acknowledged.
-//   - A batch holds at most one op per session: a second op for the same
-//     session waits for a later batch, so the outcome is that of running the
-//     ops one after the other (two touches of one generation with rotation
-//     off both succeed; two rotations of one generation: exactly one does).
+//   - Any other failure the server reports (its statement_timeout, a
+//     terminated backend, a failed commit) fails the whole statement, which
+//     PostgreSQL rolls back as a unit, and every op of the batch gets that
+//     error through wrap, so an outage is still store.ErrUnavailable. None
+//     was applied, none is acknowledged.
+//   - A failure that leaves the outcome unknown (the connection lost after
+//     the statement was sent, a commit slower than the margin between the
+//     server's statement_timeout and QueryTimeout) is store.ErrInDoubt for
+//     every op of the batch, never a plain failure; a row that comes back
+//     unreadable is settled by re-reading the rows. See statement.go for
+//     why the server's timeout, not the client's, decides.
+//   - A batch holds at most one op per session, and an op for a session
+//     that a batch in flight carries waits until that batch has finished:
+//     ops for one session run in queue order, one statement after the
+//     other (two touches of one generation with rotation off both succeed;
+//     two rotations of one generation: exactly one does, the first queued).
 //   - The statement runs under a context bounded by QueryTimeout alone, not
 //     under any caller's: one caller giving up must not abort the refreshes
 //     of others. A caller whose context ends while it is still queued leaves
@@ -51,6 +53,9 @@ import (
 //     context.DeadlineExceeded (store.ErrUnavailable) instead of being run.
 //     An op already in a running batch waits for the outcome, so that what
 //     its caller learns is what happened.
+//   - A panic of the goroutine running a batch answers every op of it (and
+//     of a batch already handed to that goroutine) instead of leaving them
+//     waiting, and frees their slots (runBatch).
 //
 // Mechanics: there is no writer goroutine. A caller that may start a batch
 // takes the queue and runs the batch itself; otherwise it queues and sleeps.
@@ -89,9 +94,6 @@ const (
 	// ops get a batch of their own anyway. A batch normally takes well under
 	// a millisecond (a round trip and a commit), a few on a saturated server.
 	stallAfter = 10 * time.Millisecond
-	// deadlockRetries bounds how often a batch is run again after PostgreSQL
-	// aborted it to break a deadlock (see execBatch).
-	deadlockRetries = 3
 )
 
 // rotateInFlight returns how many batches may run at once on a pool of
@@ -113,14 +115,21 @@ type rotator struct {
 	// held stops batches from starting (ops queue up meanwhile). Only tests
 	// set it, to put chosen ops into one batch.
 	held bool
+	// beforeStatement, when not nil, is called with each batch just before
+	// its statement runs. Only tests set it (to make a leader panic).
+	beforeStatement func(*rotateBatch)
 	// timer runs kick when the running batches have stalled (see
 	// armLocked); timerSet says it is due to.
 	timer    *time.Timer
 	timerSet bool
 	seen     map[string]struct{} // takeLocked's scratch, kept to save allocations
+	// busy holds the sessions of the batches in flight: a later op for one
+	// of them waits until that batch has finished (see takeLocked).
+	busy map[string]struct{}
 
 	statements atomic.Int64 // statements run (deadlock retries not counted)
 	rotations  atomic.Int64 // ops those statements carried
+	deadlocks  atomic.Int64 // statements PostgreSQL aborted to break a deadlock (each retried)
 }
 
 // rotateOp is one Rotate call.
@@ -132,10 +141,10 @@ type rotateOp struct {
 	// The outcome, written by the batch's leader before the op's wake signal
 	// (or by the caller itself when it leads or leaves), read by the caller
 	// after it.
-	s       store.Session
-	err     error
-	skipped bool // failed before the statement (see execBatch): err is set
-	found   bool // the statement returned the op's row: s is set
+	s        store.Session
+	err      error
+	answered bool // s and err are settled apart from the statement's outcome (see execBatch, settle)
+	found    bool // the statement returned the op's row: s is set
 
 	// lead is set, before the wake signal, when the caller is to run this
 	// batch.
@@ -195,7 +204,8 @@ func (r *rotator) rotate(db *DB, ctx context.Context, p store.RotateParams) (sto
 		// Usually the queue was empty and this batch is this op alone, run
 		// without a hop to another goroutine.
 		b = r.takeLocked()
-	} else {
+	}
+	if b == nil {
 		r.armLocked()
 	}
 	r.mu.Unlock()
@@ -223,9 +233,7 @@ func (r *rotator) wait(op *rotateOp) *rotateBatch {
 	case <-op.ctx.Done():
 		r.mu.Lock()
 		if op.queued {
-			i := slices.Index(r.pending, op)
-			r.pending = slices.Delete(r.pending, i, i+1)
-			op.queued = false
+			r.leaveLocked(op)
 			r.mu.Unlock()
 			op.err = wrap("rotate", op.ctx.Err())
 			return nil
@@ -252,17 +260,25 @@ func (r *rotator) canStartLocked() bool {
 }
 
 // takeLocked takes a batch from the queue, oldest first: up to
-// maxRotateBatch ops, at most one per session (later ops of a session stay
-// queued, in order, for a later batch). It counts the batch in flight.
+// maxRotateBatch ops, at most one per session, and none for a session that
+// a batch in flight carries. The ops it leaves stay queued, in order, for a
+// later batch, which therefore starts only after the batch carrying the
+// earlier op of their session has finished: ops for one session run in the
+// order they were queued, one statement after the other, whatever the stall
+// timer starts meanwhile. It counts the batch in flight, or returns nil,
+// counting nothing, when no queued op may start yet.
 func (r *rotator) takeLocked() *rotateBatch {
 	b := batchPool.Get().(*rotateBatch)
 	if r.seen == nil {
 		r.seen = make(map[string]struct{}, maxRotateBatch)
+		r.busy = make(map[string]struct{}, maxRotateBatch)
 	}
 	kept := r.pending[:0]
 	for _, op := range r.pending {
 		if len(b.ops) < maxRotateBatch {
-			if _, dup := r.seen[op.p.SessionID]; !dup {
+			_, dup := r.seen[op.p.SessionID]
+			_, running := r.busy[op.p.SessionID]
+			if !dup && !running {
 				r.seen[op.p.SessionID] = struct{}{}
 				op.queued = false
 				b.ops = append(b.ops, op)
@@ -274,6 +290,13 @@ func (r *rotator) takeLocked() *rotateBatch {
 	clear(r.pending[len(kept):]) // no stale pointers to ops taken
 	r.pending = kept
 	clear(r.seen)
+	if len(b.ops) == 0 {
+		batchPool.Put(b)
+		return nil
+	}
+	for _, op := range b.ops {
+		r.busy[op.p.SessionID] = struct{}{}
+	}
 	r.inFlight++
 	r.started = time.Now()
 	return b
@@ -284,6 +307,9 @@ func (r *rotator) takeLocked() *rotateBatch {
 func (r *rotator) dispatchLocked() {
 	for len(r.pending) > 0 && r.canStartLocked() {
 		b := r.takeLocked()
+		if b == nil {
+			break // every queued op waits for a batch in flight
+		}
 		lead := b.ops[0]
 		lead.lead = b
 		lead.wake <- struct{}{}
@@ -321,94 +347,43 @@ var errLeaderPanicked = errors.New("the goroutine running the batch panicked")
 
 // runBatch runs b, frees its slot (handing the queue on), answers its ops,
 // and reports whether self, the leader's own op, was in b and is answered.
+//
+// If the statement's goroutine panics, every op of b is answered with
+// errLeaderPanicked and the panic goes on; but the leader's own op may
+// still be queued, or may already have been handed the next batch to lead,
+// and its caller will never run it. So it leaves the queue first, and a
+// batch handed to it is failed like b, which frees that batch's slot too:
+// no op waits for a leader that is gone, and no slot leaks.
 func (db *DB) runBatch(self *rotateOp, b *rotateBatch) (mine bool) {
-	err := errLeaderPanicked
-	defer func() { mine = db.rot.finish(self, b, err) }()
-	err = db.execBatch(b)
-	return mine
+	defer func() {
+		if p := recover(); p != nil {
+			r := &db.rot
+			r.mu.Lock()
+			r.leaveLocked(self)
+			r.mu.Unlock()
+			r.finish(self, b, errLeaderPanicked)
+			r.mu.Lock()
+			next := self.lead
+			self.lead = nil
+			r.mu.Unlock()
+			if next != nil {
+				r.finish(self, next, errLeaderPanicked)
+			}
+			panic(p)
+		}
+	}()
+	err := db.execBatch(b)
+	return db.rot.finish(self, b, err)
 }
 
-// execBatch runs the statement for the ops of b that are still wanted and
-// records each op's row. An error is the statement's: none of b's ops was
-// applied.
-func (db *DB) execBatch(b *rotateBatch) error {
-	// Every batch locks its rows in the order of their ids (the plan walks
-	// the arrays in order, probing the primary key for each), so that two
-	// batches sharing sessions do not each hold a row the other waits for.
-	slices.SortFunc(b.ops, func(x, y *rotateOp) int { return strings.Compare(x.p.SessionID, y.p.SessionID) })
-	now := time.Now()
-	for i, op := range b.ops {
-		err := op.ctx.Err()
-		if err == nil && !op.deadline.IsZero() && now.After(op.deadline) {
-			err = context.DeadlineExceeded
-		}
-		if err != nil {
-			op.err, op.skipped = wrap("rotate", err), true
-			continue
-		}
-		step, at, exp := rotateArgs(op.p)
-		b.op = append(b.op, int32(i))
-		b.sid = append(b.sid, op.p.SessionID)
-		b.gen = append(b.gen, op.p.Generation)
-		b.step = append(b.step, step)
-		b.now = append(b.now, at)
-		b.exps = append(b.exps, exp)
-		b.skip = append(b.skip, op.p.SkipUserCheck)
+// leaveLocked takes op out of the queue if it is still there.
+func (r *rotator) leaveLocked(op *rotateOp) {
+	if !op.queued {
+		return
 	}
-	if len(b.op) == 0 {
-		return nil
-	}
-	db.rot.statements.Add(1)
-	db.rot.rotations.Add(int64(len(b.op)))
-	ctx, cancel := db.bound(context.Background())
-	defer cancel()
-	for attempt := 1; ; attempt++ {
-		err := db.queryBatch(ctx, b)
-		// The order above does not rule out every deadlock: a plan that reads
-		// sessions in physical order, or another writer locking several
-		// sessions of a user at once (RevokeSessions, the session limit).
-		// PostgreSQL then aborts one statement, which is rolled back whole,
-		// so running it again is the same as having run it a little later.
-		if err == nil || !isDeadlock(err) || attempt == deadlockRetries || ctx.Err() != nil {
-			return err
-		}
-	}
-}
-
-// queryBatch runs the statement once for b and records the rows it returns.
-func (db *DB) queryBatch(ctx context.Context, b *rotateBatch) error {
-	for _, op := range b.ops {
-		op.found, op.s = false, store.Session{}
-	}
-	var rows pgx.Rows
-	var err error
-	if len(b.op) == 1 {
-		rows, err = db.pool.Query(ctx, rotateOneSQL, b.op[0], b.sid[0], b.gen[0], b.step[0], b.now[0], b.exps[0], b.skip[0])
-	} else {
-		rows, err = db.pool.Query(ctx, rotateManySQL, b.op, b.sid, b.gen, b.step, b.now, b.exps, b.skip)
-	}
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := rows.Scan(b.dest...); err != nil {
-			return err
-		}
-		i := int(b.opIndex)
-		if i < 0 || i >= len(b.ops) {
-			return fmt.Errorf("statement returned op %d of a batch of %d", i, len(b.ops))
-		}
-		b.ops[i].s, b.ops[i].found = b.row.session(), true
-	}
-	// After the last row, Err includes an error that follows the rows, such
-	// as a failed commit.
-	return rows.Err()
-}
-
-func isDeadlock(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "40P01" // deadlock_detected
+	i := slices.Index(r.pending, op)
+	r.pending = slices.Delete(r.pending, i, i+1)
+	op.queued = false
 }
 
 // finish frees b's slot and hands the queue on, then answers every op of b:
@@ -418,16 +393,19 @@ func isDeadlock(err error) bool {
 func (r *rotator) finish(self *rotateOp, b *rotateBatch, err error) (mine bool) {
 	r.mu.Lock()
 	r.inFlight--
+	for _, op := range b.ops {
+		delete(r.busy, op.p.SessionID)
+	}
 	r.dispatchLocked()
 	r.mu.Unlock()
 
 	var failed error
 	if err != nil {
-		failed = wrap("rotate", err) // one error value shared by the batch
+		failed = batchError(err) // one error value shared by the batch
 	}
 	for _, op := range b.ops {
 		switch {
-		case op.skipped:
+		case op.answered:
 		case failed != nil:
 			op.s, op.err = store.Session{}, failed
 		case !op.found:

@@ -26,13 +26,19 @@ var bt0 = time.Date(2026, 11, 21, 9, 30, 0, 123456789, time.UTC)
 // "u1" and an inactive user "u0", and closes it when the test ends.
 func batchDB(t *testing.T, wholeDB bool, opts Options) (*DB, string) {
 	t.Helper()
-	ctx := context.Background()
 	var u string
 	if wholeDB {
 		u = pgtest.FreshDatabase(t)
 	} else {
 		u = pgtest.FreshSchema(t)
 	}
+	return batchDBAt(t, u, opts), u
+}
+
+// batchDBAt is batchDB on the database of URL u.
+func batchDBAt(t *testing.T, u string, opts Options) *DB {
+	t.Helper()
+	ctx := context.Background()
 	db, err := Open(ctx, u, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +55,7 @@ func batchDB(t *testing.T, wholeDB bool, opts Options) (*DB, string) {
 			t.Fatal(err)
 		}
 	}
-	return db, u
+	return db
 }
 
 // batchSession creates a session of user u1 at generation 1, live from bt0
@@ -113,6 +119,13 @@ type result struct {
 // checking that they took `statements` statements.
 func rotateAll(t *testing.T, db *DB, ps []store.RotateParams, statements int64) []result {
 	t.Helper()
+	return rotateAllThen(t, db, ps, statements, nil)
+}
+
+// rotateAllThen is rotateAll calling after (if not nil) right after the
+// release.
+func rotateAllThen(t *testing.T, db *DB, ps []store.RotateParams, statements int64, after func()) []result {
+	t.Helper()
 	release := hold(t, db)
 	s0, r0 := db.BatchStats()
 	out := make([]result, len(ps))
@@ -122,6 +135,9 @@ func rotateAll(t *testing.T, db *DB, ps []store.RotateParams, statements int64) 
 		waitQueued(t, db, i+1) // queued in the order of ps
 	}
 	release()
+	if after != nil {
+		after()
+	}
 	wg.Wait()
 	s1, r1 := db.BatchStats()
 	if s1-s0 != statements || r1-r0 != int64(len(ps)) {
@@ -300,9 +316,9 @@ func TestBatchMixed(t *testing.T) {
 	}
 }
 
-// TestBatchSameSession: ops for one session never share a batch; the second
-// waits for the next one, so the outcome is that of running them one after
-// the other. With rotation off two touches of one generation both succeed;
+// TestBatchSameSession: ops for one session never share a batch, and the
+// second waits for the batch of the first to finish, so the outcome is that
+// of running them one after the other, in queue order. With rotation off two touches of one generation both succeed;
 // with it on, of two rotations of one generation exactly one does.
 func TestBatchSameSession(t *testing.T) {
 	db, _ := batchDB(t, false, Options{})
@@ -316,7 +332,26 @@ func TestBatchSameSession(t *testing.T) {
 		return store.RotateParams{SessionID: "rotated", Generation: 1, Now: at, RefreshTTL: time.Hour, Advance: true}
 	}
 	// Queued in this order: the first of each pair goes into the first batch.
-	out := rotateAll(t, db, []store.RotateParams{touch(now1), rot(now1), touch(now2), rot(now2)}, 2)
+	// The second batch may not start before the first has finished, even
+	// when the stall timer fires before the first batch's leader has run:
+	// the test plays that timer at once (kick with the batch "stalled").
+	r := &db.rot
+	stalled := func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.inFlight != 1 || len(r.pending) == 0 {
+			return // the first batch already finished
+		}
+		r.started = time.Now().Add(-time.Hour)
+		r.dispatchLocked()
+		if r.inFlight != 1 {
+			t.Errorf("%d batches in flight after a stall with both sessions busy; want 1 (the second waits)", r.inFlight)
+		}
+	}
+	r.mu.Lock()
+	r.maxInFlight = 2 // room for a second batch, so only the sessions can hold it back
+	r.mu.Unlock()
+	out := rotateAllThen(t, db, []store.RotateParams{touch(now1), rot(now1), touch(now2), rot(now2)}, 2, stalled)
 
 	for i, at := range []time.Time{now1, now2} {
 		if r := out[2*i]; r.err != nil || r.s.Generation != 1 || !r.s.LastRefreshedAt.Equal(at) {
@@ -496,57 +531,69 @@ func TestRotateAfterClose(t *testing.T) {
 // deadlock (here with another transaction that holds one of its sessions and
 // then wants another it holds) is run again, and its ops succeed, as if it
 // had simply run later.
+//
+// Which of two transactions PostgreSQL aborts is the one whose
+// deadlock_timeout ends after both wait, and each checks once per wait. So
+// the test makes the batch the one that checks, and the last to wait: the
+// other transaction checks never (deadlock_timeout of an hour), and the
+// batch is held between its two rows (a trigger on s1 waits for an advisory
+// lock the test holds) until the other transaction waits for s1. Only then
+// does the batch go on to s2 and wait, and its check finds the cycle
+// whatever the machine's speed. Its second attempt waits for the other
+// transaction to finish (laterAttemptsWaitFor).
 func TestBatchDeadlockRetried(t *testing.T) {
 	db, u := batchDB(t, true, Options{})
 	ctx := context.Background()
 	for _, id := range []string{"s1", "s2"} {
 		batchSession(t, db, id, nil)
 	}
-	other, err := pgx.Connect(ctx, u)
-	if err != nil {
+	if _, err := db.pool.Exec(ctx, `
+		CREATE FUNCTION pause_s1() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.id = 's1' THEN PERFORM pg_advisory_xact_lock(4242); END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER pause_s1 BEFORE UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION pause_s1()`); err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close(ctx)
+	laterAttemptsWaitFor(t, db)
+	gate := connect(t, u)
+	if _, err := gate.Exec(ctx, `SELECT pg_advisory_lock(4242)`); err != nil {
+		t.Fatal(err)
+	}
+	other := connect(t, u)
 	tx, err := other.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SET LOCAL deadlock_timeout = '1h'; SELECT pg_advisory_xact_lock(2)`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := tx.Exec(ctx, `SELECT 1 FROM sessions WHERE id = 's2' FOR UPDATE`); err != nil {
 		t.Fatal(err)
 	}
 
-	// The batch locks s1, then waits for s2.
+	// The batch locks s1 and stops in the trigger.
 	var out []result
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		out = rotateAll(t, db, []store.RotateParams{
-			{SessionID: "s1", Generation: 1, Now: bt0.Add(time.Minute), RefreshTTL: time.Hour, Advance: true},
-			{SessionID: "s2", Generation: 1, Now: bt0.Add(time.Minute), RefreshTTL: time.Hour, Advance: true},
-		}, 1)
+		out = rotateAll(t, db, []store.RotateParams{rotateParams("s1"), rotateParams("s2")}, 1)
 	}()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		var waiting int
-		// Not on other: inside its transaction pg_stat_activity is a snapshot.
-		if err := db.pool.QueryRow(ctx, `
-			SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%unnest%'`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the batch never waited for the lock on s2")
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
+	waitLockWait(t, db, "%unnest%", 1)
+	// The other transaction wants s1, which the batch holds.
+	updated := make(chan error, 1)
+	go func() {
+		_, err := tx.Exec(ctx, `UPDATE sessions SET ip = '198.51.100.7' WHERE id = 's1'`)
+		updated <- err
+	}()
+	waitLockWait(t, db, "%198.51.100.7%", 1)
+	// Now the batch goes on to s2: a deadlock, which the batch detects.
+	if _, err := gate.Exec(ctx, `SELECT pg_advisory_unlock(4242)`); err != nil {
+		t.Fatal(err)
 	}
-	// Now the other transaction wants s1: a deadlock. The batch has waited
-	// longer, so its deadlock_timeout ends first and PostgreSQL aborts it,
-	// which frees s1 for this UPDATE; then this transaction commits, freeing
-	// s2 for the batch's second attempt.
-	if _, err := tx.Exec(ctx, `UPDATE sessions SET ip = '198.51.100.7' WHERE id = 's1'`); err != nil {
+	if err := <-updated; err != nil {
 		t.Fatalf("the other transaction was the deadlock's victim: %v", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -557,6 +604,9 @@ func TestBatchDeadlockRetried(t *testing.T) {
 		if r.err != nil || r.s.Generation != 2 {
 			t.Errorf("op %d of a batch retried after a deadlock: %+v, %v; want generation 2", i, r.s, r.err)
 		}
+	}
+	if n := db.rot.deadlocks.Load(); n != 1 {
+		t.Errorf("%d deadlocks counted, want 1", n)
 	}
 	if s := get(t, db, "s1"); s.IP != "198.51.100.7" || s.Generation != 2 {
 		t.Errorf("s1: %+v; want both the other transaction's update and the rotation", s)

@@ -53,13 +53,19 @@ type Options struct {
 	// stuck) into store.ErrUnavailable within a known time instead of a
 	// request that hangs until TCP gives up, minutes later. pgx closes a
 	// connection whose deadline passes, and the pool dials a new one for the
-	// next call, so recovery needs nothing else. A Rotate call can take up
-	// to about twice QueryTimeout: it may wait for a batch ahead of it
-	// (bounded by QueryTimeout) before its own runs (bounded again), and one
-	// still queued after QueryTimeout is failed rather than run. Migrate and
-	// Purge are not
-	// bounded by it: they are administrative and may legitimately run long;
-	// their callers' contexts bound them.
+	// next call, so recovery needs nothing else.
+	//
+	// The server is told to give up first: every connection runs with
+	// statement_timeout a margin below QueryTimeout (settings.go), so a
+	// statement stuck on a lock or a slow disk ends with the server's own
+	// verdict (rolled back) rather than the client's guess (statement.go).
+	//
+	// A Rotate call can take up to about three times QueryTimeout: it may
+	// wait in the queue for a batch ahead of it (one still queued after
+	// QueryTimeout is failed rather than run), then for a connection, then
+	// for its statement. Migrate and Purge are not bounded by it: they are
+	// administrative and may legitimately run long; their callers' contexts
+	// bound them.
 	QueryTimeout time.Duration
 }
 
@@ -116,13 +122,14 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	case cfg.ConnConfig.ConnectTimeout == 0:
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, wrap("open", err)
-	}
 	qt := opts.QueryTimeout
 	if qt == 0 {
 		qt = defaultQueryTimeout
+	}
+	pinSettings(cfg.ConnConfig, qt) // isolation, durability, statement_timeout (settings.go)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, wrap("open", err)
 	}
 	db := &DB{pool: pool, schema: sch, queryTimeout: qt}
 	db.rot.maxInFlight = rotateInFlight(cfg.MaxConns)

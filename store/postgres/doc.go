@@ -23,5 +23,9 @@
 //
 // Every call but Migrate and Purge is bounded by Options.QueryTimeout
 // (default 5s), so a database that stops answering yields
-// store.ErrUnavailable within that time rather than a hang.
+// store.ErrUnavailable within that time rather than a hang. The server is
+// made to give up on a statement first (statement_timeout, settings.go), so
+// that a timed-out write is known not to have happened; a write whose
+// outcome stays unknown is store.ErrInDoubt (statement.go). The connections
+// pin READ COMMITTED and synchronous_commit (settings.go).
 package postgres

@@ -388,6 +388,11 @@ func (db *DB) TouchStream(ctx context.Context, streamID string, now time.Time) e
 // streams last seen before unseenBefore, with their own events.
 func (db *DB) PurgeFeed(ctx context.Context, eventsBefore, unseenBefore time.Time) (events, streams int64, err error) {
 	err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		// Like Purge, not bounded by the pool's statement_timeout
+		// (settings.go): a backlog may take longer than a refresh may.
+		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			return err
+		}
 		if !unseenBefore.IsZero() {
 			if _, err := tx.Exec(ctx, `DELETE FROM ssf_events
 				WHERE stream_id IN (SELECT id FROM ssf_streams WHERE seen_at < $1)`, nanos(unseenBefore)); err != nil {

@@ -5,11 +5,13 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/latchkey-dev/latchkey/internal/migrate"
 	"github.com/latchkey-dev/latchkey/store"
 )
 
@@ -40,12 +42,16 @@ const migrateLockID int64 = 0x4c4b4d31 // "LKM1"
 // seconds). The blocking pg_advisory_lock wakes the next instance the moment
 // the lock is released, and a lock held by a session dies with it, so a
 // crashed migrator never leaves the database locked.
-func (db *DB) Migrate(ctx context.Context) error {
+func (db *DB) Migrate(ctx context.Context) error { return db.MigrateLogged(ctx, nil) }
+
+// MigrateLogged is Migrate, logging its progress to log (nil: nothing):
+// start, each step, done, with durations (internal/migrate).
+func (db *DB) MigrateLogged(ctx context.Context, log *slog.Logger) error {
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
-	lockConn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig)
+	lockConn, err := pgx.ConnectConfig(ctx, db.adminConfig())
 	if err != nil {
 		return wrap("migrate: connect for the migration lock", err)
 	}
@@ -58,13 +64,13 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return err
 	}
 
-	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	sqlDB := stdlib.OpenDB(*db.adminConfig()) // no statement_timeout: a migration may take long
 	defer sqlDB.Close()
 	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys, goose.WithTableName(migrationTable))
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
-	if _, err := provider.Up(ctx); err != nil {
+	if err := migrate.Up(ctx, provider, log, "postgres"); err != nil {
 		return wrap("migrate", err)
 	}
 	return nil

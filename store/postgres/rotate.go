@@ -97,8 +97,10 @@ var errStale = fmt.Errorf("postgres: rotate: %w", store.ErrStale)
 // that ends while the call waits for its turn ends the call with ctx's error
 // and changes nothing, and so does waiting longer than QueryTimeout (as
 // store.ErrUnavailable); once the statement is under way, Rotate waits for
-// its outcome, which QueryTimeout bounds, so that what it returns is what
-// happened.
+// its outcome, which the server decides within its statement_timeout, a
+// margin below QueryTimeout, so that what it returns is what happened. When
+// no verdict can come (the connection is lost after the statement was sent)
+// it returns store.ErrInDoubt (statement.go).
 func (db *DB) Rotate(ctx context.Context, p store.RotateParams) (store.Session, error) {
 	return db.rot.rotate(db, ctx, p)
 }

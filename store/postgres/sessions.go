@@ -40,83 +40,110 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	var evicted []string
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if maxPerUser > 0 {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`,
-				sessionLimitLock, s.UserID); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO sessions (`+sessionColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			s.ID, s.UserID, s.Generation, nanos(s.CreatedAt), nanos(s.LastRefreshedAt),
-			nanos(s.RefreshExpiresAt), nanos(s.AbsoluteExpiresAt), nullNanos(s.RevokedAt),
-			s.RevokeReason, s.ClientID, s.UserAgent, s.IP); err != nil {
-			return err
-		}
-		if maxPerUser <= 0 {
-			return nil
-		}
-		// The new session is kept; of the others, the maxPerUser-1 most
-		// recently refreshed stay and the rest are revoked. Statement order
-		// inside the transaction matters: each statement of a READ COMMITTED
-		// transaction takes a fresh snapshot, so this one, running after the
-		// lock was granted, sees every session the previous holder committed.
-		rows, err := tx.Query(ctx, `
-			WITH victims AS (
-				SELECT id FROM sessions
-				WHERE user_id = $1 AND id <> $2
-				  AND revoked_at IS NULL
-				  AND refresh_expires_at > $3 AND absolute_expires_at > $3
-				ORDER BY last_refreshed_at DESC, created_at DESC, id DESC
-				OFFSET $4
-			),
-			-- Lock the victims in id order, the order a batched Rotate
-			-- locks rows in (batch.go), so the two cannot deadlock.
-			locked AS (
-				SELECT id FROM sessions WHERE id IN (SELECT id FROM victims) ORDER BY id FOR UPDATE
-			),
-			revoked AS (
-				UPDATE sessions AS s
-				SET revoked_at = $3, revoke_reason = 'session_limit'
-				FROM locked
-				WHERE s.id = locked.id AND s.revoked_at IS NULL
-				RETURNING s.id, s.user_id, s.last_refreshed_at, s.created_at
-			),
-			-- The evictions' events; their cause, and so their txn, is
-			-- this sign-in.
-			events AS (`+recordRevoked("'session_limit'", "$2", "$3")+`)
-			SELECT id, last_refreshed_at, created_at FROM revoked`,
-			s.UserID, s.ID, nanos(s.CreatedAt), maxPerUser-1)
-		if err != nil {
-			return err
-		}
-		type victim struct {
-			id                 string
-			refreshed, created int64
-		}
-		victims, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (victim, error) {
-			var v victim
-			err := r.Scan(&v.id, &v.refreshed, &v.created)
-			return v, err
-		})
-		if err != nil {
-			return err
-		}
-		// RETURNING has no order; report the least recently refreshed first.
-		slices.SortFunc(victims, func(a, b victim) int {
-			return cmp.Or(cmp.Compare(a.refreshed, b.refreshed), cmp.Compare(a.created, b.created), cmp.Compare(a.id, b.id))
-		})
-		for _, v := range victims {
-			evicted = append(evicted, v.id)
-		}
-		return nil
+	err := retryDeadlock(ctx, func() error {
+		evicted = evicted[:0]
+		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return db.createSession(ctx, tx, s, maxPerUser, &evicted) })
 	})
 	if err != nil {
 		return nil, wrap("create session", err)
 	}
 	return evicted, nil
+}
+
+// createSession is CreateSession's transaction.
+func (db *DB) createSession(ctx context.Context, tx pgx.Tx, s store.Session, maxPerUser int, evicted *[]string) error {
+	if maxPerUser > 0 {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`,
+			sessionLimitLock, s.UserID); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO sessions (`+sessionColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		s.ID, s.UserID, s.Generation, nanos(s.CreatedAt), nanos(s.LastRefreshedAt),
+		nanos(s.RefreshExpiresAt), nanos(s.AbsoluteExpiresAt), nullNanos(s.RevokedAt),
+		s.RevokeReason, s.ClientID, s.UserAgent, s.IP); err != nil {
+		return err
+	}
+	if maxPerUser <= 0 {
+		return nil
+	}
+	// The new session is kept; of the others, the maxPerUser-1 most
+	// recently refreshed stay and the rest are revoked. Statement order
+	// inside the transaction matters: each statement of a READ COMMITTED
+	// transaction takes a fresh snapshot, so this one, running after the
+	// lock was granted, sees every session the previous holder committed.
+	rows, err := tx.Query(ctx, `
+		WITH victims AS (
+			SELECT id FROM sessions
+			WHERE user_id = $1 AND id <> $2
+			  AND revoked_at IS NULL
+			  AND refresh_expires_at > $3 AND absolute_expires_at > $3
+			ORDER BY last_refreshed_at DESC, created_at DESC, id DESC
+			OFFSET $4
+		),
+		-- Lock the victims in id byte order, the order a batched
+		-- Rotate locks rows in (statement.go), so the two cannot
+		-- deadlock.
+		locked AS (
+			SELECT id FROM sessions WHERE id IN (SELECT id FROM victims) ORDER BY id COLLATE "C" FOR UPDATE
+		),
+		revoked AS (
+			UPDATE sessions AS s
+			SET revoked_at = $3, revoke_reason = 'session_limit'
+			FROM locked
+			WHERE s.id = locked.id AND s.revoked_at IS NULL
+			RETURNING s.id, s.user_id, s.last_refreshed_at, s.created_at
+		),
+		-- The evictions' events; their cause, and so their txn, is
+		-- this sign-in.
+		events AS (`+recordRevoked("'session_limit'", "$2", "$3")+`)
+		SELECT id, last_refreshed_at, created_at FROM revoked`,
+		s.UserID, s.ID, nanos(s.CreatedAt), maxPerUser-1)
+	if err != nil {
+		return err
+	}
+	type victim struct {
+		id                 string
+		refreshed, created int64
+	}
+	victims, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (victim, error) {
+		var v victim
+		err := r.Scan(&v.id, &v.refreshed, &v.created)
+		return v, err
+	})
+	if err != nil {
+		return err
+	}
+	// RETURNING has no order; report the least recently refreshed first.
+	slices.SortFunc(victims, func(a, b victim) int {
+		return cmp.Or(cmp.Compare(a.refreshed, b.refreshed), cmp.Compare(a.created, b.created), cmp.Compare(a.id, b.id))
+	})
+	for _, v := range victims {
+		*evicted = append(*evicted, v.id)
+	}
+	return nil
+}
+
+// deadlockRetries bounds how often a write that PostgreSQL aborted to break
+// a deadlock is run again (a batch of rotations, a revocation, a sign-in
+// evicting sessions, a deactivation).
+const deadlockRetries = 3
+
+// retryDeadlock runs f, and runs it again when PostgreSQL aborted it to
+// break a deadlock: the aborted transaction was rolled back whole, so
+// running it again is the same as having run it a little later. Locking in
+// one order (byte order of the ids) rules out the deadlocks between our own
+// writes; this covers the rest (another writer, a plan that meets rows in
+// another order).
+func retryDeadlock(ctx context.Context, f func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil || !isDeadlock(err) || attempt == deadlockRetries || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 // Session returns the session with id whatever its state; store.ErrNotFound
@@ -162,7 +189,11 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 	if p.PasswordHash != "" {
 		return db.changePassword(ctx, p)
 	}
-	n, err := revoke(ctx, db.pool, p)
+	var n int64
+	err := retryDeadlock(ctx, func() (err error) {
+		n, err = revoke(ctx, db.pool, p)
+		return err
+	})
 	if err != nil {
 		return 0, wrap("revoke sessions", err)
 	}
@@ -171,9 +202,12 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 
 // revoke runs the revocation p selects on q (the pool, or a transaction).
 // The rows are locked in id order first (FOR UPDATE in the subquery), the
-// order a batched Rotate locks them in (batch.go), so revoking a user's
+// order a batched Rotate locks them in (statement.go), so revoking a user's
 // sessions while some of them refresh queues behind the batch instead of
-// deadlocking with it.
+// deadlocking with it. The order is byte order (COLLATE "C"), as Go's
+// strings.Compare that sorts a batch, whatever collation the database
+// defaults to: under en_US, say, "a1" sorts before "B2" while its bytes sort
+// after.
 func revoke(ctx context.Context, q interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }, p store.RevokeParams) (int64, error) {
@@ -186,7 +220,7 @@ func revoke(ctx context.Context, q interface {
 				SELECT id FROM sessions
 				WHERE revoked_at IS NULL
 				  AND (($1 <> '' AND id = $1) OR ($2 <> '' AND user_id = $2 AND id <> $3))
-				ORDER BY id
+				ORDER BY id COLLATE "C"
 				FOR UPDATE)
 			  AND revoked_at IS NULL
 			RETURNING id, user_id)
@@ -201,6 +235,15 @@ func revoke(ctx context.Context, q interface {
 func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		// Not bounded by the pool's statement_timeout (settings.go): a large
+		// backlog may take longer than a refresh may. A refresh never waits
+		// for these rows (its compare-and-set matches live sessions only),
+		// and PostgreSQL writes concurrently, so one transaction holds up no
+		// refresh; that is why it is not cut into chunks as on SQLite, where
+		// a long write holds the only write lock.
+		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `
 			DELETE FROM sessions
 			WHERE revoked_at < $1 OR refresh_expires_at < $1 OR absolute_expires_at < $1`,
@@ -264,7 +307,16 @@ func (db *DB) changePassword(ctx context.Context, p store.RevokeParams) (int, er
 	}
 	p.Txn = txnOf(p.Txn)
 	var n int64
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+	err := retryDeadlock(ctx, func() error { return db.changePasswordTx(ctx, p, &n) })
+	if err != nil {
+		return 0, wrap("change password", err)
+	}
+	return int(n), nil
+}
+
+// changePasswordTx is changePassword's transaction.
+func (db *DB) changePasswordTx(ctx context.Context, p store.RevokeParams, n *int64) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1`,
 			p.UserID, p.PasswordHash, nanos(p.Now))
 		if err != nil {
@@ -273,7 +325,7 @@ func (db *DB) changePassword(ctx context.Context, p store.RevokeParams) (int, er
 		if tag.RowsAffected() == 0 {
 			return pgx.ErrNoRows
 		}
-		if n, err = revoke(ctx, tx, p); err != nil {
+		if *n, err = revoke(ctx, tx, p); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO ssf_events (id, kind, user_id, reason, txn, at)
@@ -281,8 +333,4 @@ func (db *DB) changePassword(ctx context.Context, p store.RevokeParams) (int, er
 			p.UserID, p.Reason, p.Txn, nanos(p.Now))
 		return err
 	})
-	if err != nil {
-		return 0, wrap("change password", err)
-	}
-	return int(n), nil
 }

@@ -77,17 +77,19 @@ func (db *DB) DeactivateUser(ctx context.Context, id, reason string, now time.Ti
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
 	var n int64
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET status = $2, updated_at = $3 WHERE id = $1`,
-			id, string(store.UserInactive), nanos(now))
-		if err != nil {
+	err := retryDeadlock(ctx, func() error {
+		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `UPDATE users SET status = $2, updated_at = $3 WHERE id = $1`,
+				id, string(store.UserInactive), nanos(now))
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return pgx.ErrNoRows
+			}
+			n, err = revoke(ctx, tx, store.RevokeParams{UserID: id, Reason: reason, Now: now}) // with its events, one txn
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return pgx.ErrNoRows
-		}
-		n, err = revoke(ctx, tx, store.RevokeParams{UserID: id, Reason: reason, Now: now}) // with its events, one txn
-		return err
+		})
 	})
 	if err != nil {
 		return 0, wrap("deactivate user", err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -15,7 +16,8 @@ import (
 // on the machine docs/performance.md was measured on, so one transaction per
 // refresh tops out near 1,600 refreshes/s however many goroutines ask. The
 // batching writer keeps every rotation durable and lifts that ceiling: the
-// writes (Rotate, CreateSession, RevokeSessions, DeactivateUser, CreateUser)
+// writes (Rotate, CreateSession, RevokeSessions, DeactivateUser, CreateUser,
+// and the rare ones too: signing keys, secrets, each chunk of a purge)
 // queue, one goroutine takes whatever is queued (up to maxBatch, never
 // waiting for more: an idle server adds no latency), runs each write in turn
 // inside ONE IMMEDIATE transaction, COMMITs once, and only then answers every
@@ -38,7 +40,15 @@ import (
 //
 // The statements run under the writer's own context, not the callers': one
 // caller giving up must not interrupt a transaction that carries the writes
-// of others. A caller whose context ended before its turn is skipped.
+// of others. A caller whose context ends while its write is still queued
+// leaves at once with its context's error, and the writer skips the write;
+// once the writer has taken it, the caller waits for the outcome, so that
+// what it learns is what happened.
+//
+// The writer connection never stays inside a transaction after a batch: a
+// ROLLBACK that fails is tried again, and if the connection is still in a
+// transaction it is discarded (withRaw) and database/sql opens another,
+// instead of every later BEGIN IMMEDIATE failing on it.
 const maxBatch = 128
 
 // writeOp is one queued write.
@@ -52,7 +62,17 @@ type writeOp struct {
 	savepoint bool
 	err       error
 	done      chan struct{}
+	// state is opQueued until the writer takes the op (opTaken) or its
+	// caller gives up waiting for that (opAbandoned); whichever moves it
+	// first decides.
+	state atomic.Int32
 }
+
+const (
+	opQueued int32 = iota
+	opTaken
+	opAbandoned
+)
 
 // opFailed marks the expected failure of one write (its own business: a
 // stale generation, a conflict); the batch carries on.
@@ -72,8 +92,9 @@ func (db *DB) startWriter() {
 }
 
 // submit queues fn and waits until the batch holding it has committed (or
-// failed). Once queued, it waits for the outcome even if ctx ends, so that
-// what it returns is what happened.
+// failed). If ctx ends while fn is still queued, it returns ctx's error and
+// fn never runs; once the writer has taken fn, it waits for the outcome
+// even if ctx ends, so that what it returns is what happened.
 func (db *DB) submit(ctx context.Context, savepoint bool, fn func(t *wtx) error) error {
 	op := &writeOp{ctx: ctx, fn: fn, savepoint: savepoint, done: make(chan struct{})}
 	db.submitMu.RLock()
@@ -88,7 +109,14 @@ func (db *DB) submit(ctx context.Context, savepoint bool, fn func(t *wtx) error)
 		return ctx.Err()
 	}
 	db.submitMu.RUnlock()
-	<-op.done
+	select {
+	case <-op.done:
+	case <-ctx.Done():
+		if op.state.CompareAndSwap(opQueued, opAbandoned) {
+			return ctx.Err()
+		}
+		<-op.done
+	}
 	return op.err
 }
 
@@ -108,7 +136,10 @@ func (db *DB) writeLoop() {
 	defer close(db.writerDone)
 	batch := make([]*writeOp, 0, maxBatch)
 	for op := range db.queue {
-		batch = append(batch[:0], op)
+		batch = batch[:0]
+		if op.state.CompareAndSwap(opQueued, opTaken) {
+			batch = append(batch, op)
+		}
 	drain:
 		for len(batch) < maxBatch {
 			select {
@@ -116,10 +147,15 @@ func (db *DB) writeLoop() {
 				if !ok {
 					break drain
 				}
-				batch = append(batch, op)
+				if op.state.CompareAndSwap(opQueued, opTaken) { // else its caller left
+					batch = append(batch, op)
+				}
 			default:
 				break drain
 			}
+		}
+		if len(batch) == 0 {
+			continue
 		}
 		db.commitBatch(batch)
 		db.commits.Add(1)
@@ -155,7 +191,9 @@ func (db *DB) commitBatch(batch []*writeOp) {
 // it. An op's expected failure is left in op.err; any other failure rolls the
 // transaction back and is returned.
 func runBatch(t *wtx, batch []*writeOp) error {
-	// IMMEDIATE takes the write lock at BEGIN (see writeTx).
+	// IMMEDIATE takes the write lock at BEGIN, so another process holding
+	// it makes us wait busy_timeout once, instead of failing mid-transaction
+	// on a lock upgrade that cannot be retried.
 	if _, err := t.exec("BEGIN IMMEDIATE"); err != nil {
 		return err
 	}
@@ -178,7 +216,8 @@ func runBatch(t *wtx, batch []*writeOp) error {
 }
 
 // rollback ends the transaction if one is still open (SQLite rolls back by
-// itself after some errors).
+// itself after some errors). If the connection is still inside a
+// transaction afterwards, withRaw discards it.
 func (t *wtx) rollback() error {
 	if t.c.GetAutocommit() {
 		return nil

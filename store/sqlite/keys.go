@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"github.com/latchkey-dev/latchkey/store"
 )
 
@@ -59,22 +61,30 @@ func (db *DB) storeSigningKey(ctx context.Context, k store.SigningKey, onlyIfNon
 		k.Private = []byte{} // NOT NULL: an empty key is still a value.
 	}
 	stored := false
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+	// Through the group commit (batch.go), in a SAVEPOINT: the check and the
+	// writes share the writer's transaction, which holds the write lock from
+	// its BEGIN IMMEDIATE, and a taken kid undoes this write alone.
+	err := db.submit(ctx, true, func(t *wtx) error {
+		stored = false
 		if onlyIfNone {
-			var exists bool
-			if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys
-				WHERE retired_at IS NULL AND algorithm = ?)`, k.Algorithm).Scan(&exists); err != nil || exists {
+			exists := false
+			if err := t.rows(`SELECT 1 FROM signing_keys WHERE retired_at IS NULL AND algorithm = ?`, []any{k.Algorithm},
+				func(*sqlite3.Stmt) error { exists = true; return nil }); err != nil || exists {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx,
-			`UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, created); err != nil {
+		if _, err := t.exec(`UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, created); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, algorithm, private, created_at, retired_at)
-			VALUES (?, ?, ?, ?, ?)`, k.KID, k.Algorithm, k.Private, created, retired)
-		stored = err == nil
-		return err
+		if _, err := t.exec(`INSERT INTO signing_keys (kid, algorithm, private, created_at, retired_at)
+			VALUES (?, ?, ?, ?, ?)`, k.KID, k.Algorithm, k.Private, created, retired); err != nil {
+			if constraintOnly(err) {
+				return expected(err)
+			}
+			return err
+		}
+		stored = true
+		return nil
 	})
 	return stored && err == nil, err
 }
@@ -99,12 +109,14 @@ func (db *DB) Secret(ctx context.Context, name string, generate func() ([]byte, 
 	if fresh == nil {
 		fresh = []byte{}
 	}
-	err = db.writeTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, fresh); err != nil {
+	err = db.submit(ctx, false, func(t *wtx) error {
+		if _, err := t.exec(`INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, fresh); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
+		return t.rows(`SELECT value FROM secrets WHERE name = ?`, []any{name}, func(st *sqlite3.Stmt) error {
+			v = st.ColumnBlob(0, nil)
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, db.wrap("secret", err)

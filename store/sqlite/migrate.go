@@ -5,9 +5,11 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"log/slog"
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/latchkey-dev/latchkey/internal/migrate"
 	"github.com/latchkey-dev/latchkey/store"
 )
 
@@ -17,7 +19,11 @@ var migrations embed.FS
 // Migrate applies every migration not yet applied, in order; it is a no-op on
 // an up-to-date database. Goose records the applied versions in its own table
 // (goose_db_version) in the same file.
-func (db *DB) Migrate(ctx context.Context) error {
+func (db *DB) Migrate(ctx context.Context) error { return db.MigrateLogged(ctx, nil) }
+
+// MigrateLogged is Migrate, logging its progress to log (nil: nothing):
+// start, each step, done, with durations (internal/migrate).
+func (db *DB) MigrateLogged(ctx context.Context, log *slog.Logger) error {
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
@@ -28,7 +34,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	if err := migrate.Up(ctx, p, log, "sqlite"); err != nil {
 		return db.wrap("migrate", err)
 	}
 	return nil

@@ -168,32 +168,105 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 	return int(n), db.wrap("revoke sessions", err)
 }
 
-// Purge deletes, in one transaction, the sessions revoked or expired (refresh
-// or absolute expiry) strictly before olderThan and the signing keys retired
-// strictly before keyRetiredBefore. It returns the number of sessions deleted.
+// purgeScan is how many sessions, in key order, one write of Purge looks at:
+// a few milliseconds of work, so the writes queued behind it (refreshes
+// above all) wait no longer than that.
+const purgeScan = 1000
+
+// purgePause is the shortest pause between two chunks of a purge.
+const purgePause = 2 * time.Millisecond
+
+// pause waits d, or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Purge deletes the sessions revoked or expired (refresh or absolute expiry)
+// strictly before olderThan and the signing keys retired strictly before
+// keyRetiredBefore. It returns the number of sessions deleted.
+//
+// SQLite has one writer, and one DELETE of a large backlog held it for
+// seconds: every refresh waited behind it, some timed out, and the WAL grew
+// by the size of the deletion and stayed that size. So the sessions are
+// deleted in bounded, key-ordered chunks (sessions is clustered on id:
+// each chunk is the next purgeScan ids after the last one), each one write
+// of the group commit (batch.go), so the refreshes queued meanwhile are
+// committed between two chunks. A purge usually runs in a process of its
+// own (latchkey purge) beside a serving one, whose writer then waits for
+// SQLite's write lock in its busy handler, retrying every millisecond or
+// two: so after each chunk the purge also pauses as long as the chunk held
+// the lock (at least purgePause), and the server's writer gets the lock at
+// least half the time. Each chunk commits on its own: a purge that stops
+// half way (ctx ends, the process stops) has deleted what it deleted, and
+// the next one goes on. Finally the WAL is checkpointed and truncated
+// (checkpoint).
 func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) (int64, error) {
 	var e enc
 	cut, keyCut := e.time(olderThan), e.time(keyRetiredBefore)
 	if e.err != nil {
 		return 0, e.err
 	}
-	var n int64
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM sessions
-			WHERE revoked_at < ?1 OR refresh_expires_at < ?1 OR absolute_expires_at < ?1`, cut)
+	var total int64
+	for after, done := "", false; !done; {
+		if err := ctx.Err(); err != nil {
+			return total, db.wrap("purge", err)
+		}
+		var n int64
+		var last string
+		start := time.Now()
+		err := db.submit(ctx, false, func(t *wtx) error {
+			n, last, done = 0, "", true
+			var scanned int64
+			if err := t.rows(`SELECT max(id), count(*) FROM (SELECT id FROM sessions WHERE id > ? ORDER BY id LIMIT ?)`,
+				[]any{after, purgeScan}, func(st *sqlite3.Stmt) error {
+					last, scanned = st.ColumnText(0), st.ColumnInt64(1)
+					return nil
+				}); err != nil || scanned == 0 {
+				return err
+			}
+			done = scanned < purgeScan
+			var err error
+			n, err = t.exec(`DELETE FROM sessions WHERE id > ?1 AND id <= ?2
+				AND (revoked_at < ?3 OR refresh_expires_at < ?3 OR absolute_expires_at < ?3)`, after, last, cut)
+			return err
+		})
 		if err != nil {
-			return err
+			return total, db.wrap("purge", err)
 		}
-		if n, err = res.RowsAffected(); err != nil {
-			return err
+		total, after = total+n, last
+		if !done {
+			if err := pause(ctx, max(time.Since(start), purgePause)); err != nil {
+				return total, db.wrap("purge", err)
+			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM signing_keys WHERE retired_at < ?`, keyCut)
+	}
+	err := db.submit(ctx, false, func(t *wtx) error {
+		_, err := t.exec(`DELETE FROM signing_keys WHERE retired_at < ?`, keyCut)
 		return err
 	})
 	if err != nil {
-		return 0, db.wrap("purge", err)
+		return total, db.wrap("purge", err)
 	}
-	return n, nil
+	return total, db.wrap("purge: checkpoint", db.checkpoint(ctx))
+}
+
+// checkpoint copies the WAL into the database file and truncates it to
+// zero bytes (a TRUNCATE checkpoint), so that the space a purge wrote is
+// given back at once rather than kept until the process restarts. It runs
+// on the writer connection between two group commits, and waits for
+// readers of older snapshots up to the busy timeout; it is quick because
+// the chunks were checkpointed as they went (SQLite checkpoints after a
+// commit once the WAL passes 1,000 pages).
+func (db *DB) checkpoint(ctx context.Context) error {
+	var busy, logPages, done int
+	return db.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &done)
 }
 
 func scanSession(s scanner) (store.Session, error) {

@@ -93,7 +93,10 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		if err := c.BusyTimeout(opts.BusyTimeout); err != nil {
 			return err
 		}
-		return c.Exec(pragmas)
+		// journal_size_limit: when a checkpoint lets the writer start the
+		// WAL over, the file is cut back to this size, so a burst of writes
+		// (a large purge) does not leave a WAL of its size behind.
+		return c.Exec(pragmas + fmt.Sprintf(" PRAGMA journal_size_limit=%d;", walSizeLimit))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -145,6 +148,10 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	db.startWriter()
 	return db, nil
 }
+
+// walSizeLimit is the size the WAL file is cut back to after a checkpoint
+// (journal_size_limit).
+const walSizeLimit = 64 << 20
 
 func (o *Options) setDefaults() error {
 	switch s := strings.ToUpper(o.Synchronous); s {
@@ -265,28 +272,6 @@ func (db *DB) Close() error {
 	db.stopWriter()
 	stmtErr := db.closeStmts()
 	return errors.Join(stmtErr, db.r.Close(), db.w.Close())
-}
-
-// writeTx runs fn in an IMMEDIATE transaction on the writer connection.
-// IMMEDIATE takes the write lock at BEGIN, so another process holding it
-// makes us wait busy_timeout once, instead of failing mid-transaction on a
-// lock upgrade that cannot be retried.
-func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.w.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelSerializable})
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		return errors.Join(err, ignoreDone(tx.Rollback()))
-	}
-	return tx.Commit()
-}
-
-func ignoreDone(err error) error {
-	if errors.Is(err, sql.ErrTxDone) {
-		return nil
-	}
-	return err
 }
 
 // wrap names the operation and maps SQLite failures to the store's errors:

@@ -1,10 +1,17 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,6 +202,61 @@ func TestBusyIsUnavailable(t *testing.T) {
 	}
 	if err := db.Ping(t.Context()); err != nil {
 		t.Errorf("Ping while another connection writes: %v; WAL readers are not blocked", err)
+	}
+}
+
+// Migrating logs its progress (start, each step started and done, done,
+// with durations), so a long upgrade is visible before serve listens; an
+// up-to-date database logs nothing.
+func TestMigrateLogsProgress(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "progress.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	if err := db.MigrateLogged(ctx, log); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct {
+			Msg      string `json:"msg"`
+			Version  int64  `json:"version"`
+			Duration string `json:"duration"`
+			To       int64  `json:"to_version"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if strings.HasSuffix(rec.Msg, "done") && rec.Duration == "" {
+			t.Errorf("%q without a duration", line)
+		}
+		msgs = append(msgs, fmt.Sprintf("%s %d", rec.Msg, max(rec.Version, rec.To)))
+	}
+	files, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	var last int64
+	for _, f := range files {
+		v, err := strconv.ParseInt(strings.SplitN(f.Name(), "_", 2)[0], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, fmt.Sprintf("database migration: step started %d", v), fmt.Sprintf("database migration: step done %d", v))
+		last = v
+	}
+	want = append(append([]string{fmt.Sprintf("database migration: starting %d", last)}, want...), "database migration: done 0")
+	if !slices.Equal(msgs, want) {
+		t.Errorf("migration log:\n%s\nwant\n%s", strings.Join(msgs, "\n"), strings.Join(want, "\n"))
+	}
+	logs.Reset()
+	if err := db.MigrateLogged(ctx, log); err != nil || logs.Len() != 0 {
+		t.Errorf("migrating an up-to-date database: %v, logged %q", err, logs.String())
 	}
 }
 

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -53,8 +54,34 @@ func (db *DB) withRaw(ctx context.Context, f func(t *wtx) error) error {
 		// context the driver left from an earlier query must not
 		// interrupt them.
 		defer c.SetInterrupt(c.SetInterrupt(context.Background()))
-		return f(&wtx{c: c, cache: &db.cache})
+		t := &wtx{c: c, cache: &db.cache}
+		err := f(t)
+		if err == nil || c.GetAutocommit() {
+			return err
+		}
+		// f failed inside a transaction and could not end it (a failed
+		// ROLLBACK). Try once more; a connection that stays in a
+		// transaction would fail every later BEGIN IMMEDIATE, so it is
+		// discarded: its statements are finalized (SQLite refuses to close a
+		// connection with live statements, and database/sql would leak it)
+		// and driver.ErrBadConn makes database/sql close it and open another.
+		c.SetInterrupt(context.Background())
+		rerr := t.rollback()
+		if c.GetAutocommit() {
+			return err
+		}
+		return errors.Join(err, rerr, t.cache.finalize(), driver.ErrBadConn)
 	})
+}
+
+// finalize closes every cached statement (before their connection closes).
+func (c *stmtCache) finalize() error {
+	var errs []error
+	for q, s := range c.stmts {
+		errs = append(errs, s.Close())
+		delete(c.stmts, q)
+	}
+	return errors.Join(errs...)
 }
 
 // closeStmts finalizes the cached statements (before the connection closes:
@@ -63,14 +90,7 @@ func (db *DB) closeStmts() error {
 	if len(db.cache.stmts) == 0 {
 		return nil
 	}
-	return db.withRaw(context.Background(), func(t *wtx) error {
-		var errs []error
-		for q, s := range t.cache.stmts {
-			errs = append(errs, s.Close())
-			delete(t.cache.stmts, q)
-		}
-		return errors.Join(errs...)
-	})
+	return db.withRaw(context.Background(), func(t *wtx) error { return t.cache.finalize() })
 }
 
 // prepare returns the prepared statement for query, preparing it on first
@@ -130,7 +150,9 @@ func (t *wtx) exec(query string, args ...any) (int64, error) {
 	}
 	for s.Step() {
 	}
-	if err := s.Reset(); err != nil {
+	// Err before Reset, which clears it: a step refused before it reached
+	// SQLite (an interrupted connection) leaves Reset nothing to report.
+	if err := errors.Join(s.Err(), s.Reset()); err != nil {
 		return 0, err
 	}
 	return t.c.Changes(), nil
@@ -148,5 +170,5 @@ func (t *wtx) rows(query string, args []any, row func(s *sqlite3.Stmt) error) er
 			return errors.Join(err, s.Reset())
 		}
 	}
-	return s.Reset()
+	return errors.Join(s.Err(), s.Reset())
 }

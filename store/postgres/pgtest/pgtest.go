@@ -46,11 +46,20 @@ func URL(t testing.TB) string {
 // subtests have finished.
 func FreshDatabase(t testing.TB) string {
 	t.Helper()
+	return FreshDatabaseWith(t, "")
+}
+
+// FreshDatabaseWith is FreshDatabase with options appended to CREATE
+// DATABASE, such as `TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE
+// 'en-US' LOCALE 'C.UTF-8'` for a database whose collation is not byte
+// order.
+func FreshDatabaseWith(t testing.TB, options string) string {
+	t.Helper()
 	server := URL(t)
 	u := parse(t, server)
 	name := uniqueName(t)
 	// The name is ours (hex digits), so quoting it is enough.
-	if err := exec(server, `CREATE DATABASE "`+name+`"`); err != nil {
+	if err := exec(server, `CREATE DATABASE "`+name+`" `+options); err != nil {
 		t.Fatalf("pgtest: create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {

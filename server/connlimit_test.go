@@ -1,0 +1,96 @@
+package server_test
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey-dev/latchkey/config"
+)
+
+// keepAlive opens a connection to the server at base and sends one GET
+// /healthz on it, reading the answer, so the connection is left open and
+// idle, as a browser or an HTTP client pool leaves it.
+func keepAlive(t *testing.T, base string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	br := bufio.NewReader(c)
+	roundTrip(t, c, br)
+	return c, br
+}
+
+// roundTrip sends GET /healthz on c and reads a 200.
+func roundTrip(t *testing.T, c net.Conn, br *bufio.Reader) {
+	t.Helper()
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Close {
+		t.Fatalf("GET /healthz: %d, close %v", resp.StatusCode, resp.Close)
+	}
+}
+
+// closedByServer reports whether the server closes c within wait.
+func closedByServer(c net.Conn, br *bufio.Reader, wait time.Duration) bool {
+	c.SetReadDeadline(time.Now().Add(wait))
+	defer c.SetReadDeadline(time.Time{})
+	_, err := br.ReadByte()
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// TestConnectionCap: with MAX_CONNECTIONS=4, four clients keep idle
+// keep-alive connections open; a fifth client is still served, because the
+// connection idle the longest is closed to make room, and the others stay
+// open. Without the cap the first connection would stay open too: open
+// connections were bounded only by the idle timeout.
+func TestConnectionCap(t *testing.T) {
+	app := openApp(t, func(c *config.Config) { c.MaxConnections = 4 })
+	base, _, _ := serve(t, app)
+	type conn struct {
+		c  net.Conn
+		br *bufio.Reader
+	}
+	var conns []conn
+	for range 4 {
+		c, br := keepAlive(t, base)
+		conns = append(conns, conn{c, br})
+		time.Sleep(2 * time.Millisecond) // distinct idle times: the first is the oldest
+	}
+	keepAlive(t, base) // the fifth
+	if !closedByServer(conns[0].c, conns[0].br, 5*time.Second) {
+		t.Fatal("the connection idle the longest was not closed for the fifth client")
+	}
+	for i, c := range conns[1:] {
+		if closedByServer(c.c, c.br, 50*time.Millisecond) {
+			t.Errorf("connection %d closed, though only one was needed", i+2)
+		}
+		roundTrip(t, c.c, c.br) // still usable
+	}
+}
+
+// TestIdleConnectionClosed: a keep-alive connection with no request for
+// HTTP_IDLE_TIMEOUT is closed by the server.
+func TestIdleConnectionClosed(t *testing.T) {
+	app := openApp(t, func(c *config.Config) { c.HTTPIdleTimeout = config.Duration(200 * time.Millisecond) })
+	base, _, _ := serve(t, app)
+	c, br := keepAlive(t, base)
+	if !closedByServer(c, br, 10*time.Second) {
+		t.Fatal("an idle connection outlived HTTP_IDLE_TIMEOUT")
+	}
+}
