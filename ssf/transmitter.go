@@ -259,16 +259,9 @@ func storeErr(err error) error {
 // writeError is the transmitter's one error writer: RFC 8935 §2.4's
 // {"err", "description"} for every error (SSF 1.0 gives the management API
 // status codes but no body), 401 with a Bearer challenge (RFC 6750 §3),
-// a 500 that says nothing of its cause, and 499 without a body when the
-// receiver has gone.
+// and a 500 that says nothing of its cause. (A receiver that has gone gets
+// 499 from httpapi.Handle, before this.)
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
-		// The receiver went away (a waiting poll it gave up on): nobody
-		// reads the answer and nothing failed here. 499 is the customary
-		// "client closed request", as Middleware answers.
-		w.WriteHeader(499)
-		return
-	}
 	var e *httpapi.Error
 	if !errors.As(err, &e) || e.Status < 400 || e.Status > 599 {
 		e = &httpapi.Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "internal error"}
