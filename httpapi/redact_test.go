@@ -12,11 +12,12 @@ const sampleJWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6InJ0K2p3dCJ9.eyJzdWIiOiJ1MSIsImdl
 
 func TestRedactTokens(t *testing.T) {
 	for in, want := range map[string]string{
-		"/auth/sessions/" + sampleJWT:                         "/auth/sessions/[redacted-jwt]",
-		`unknown field "` + sampleJWT[:64] + `…"`:             `unknown field "[redacted-jwt]…"`,
-		"a " + sampleJWT + " b " + sampleJWT:                  "a [redacted-jwt] b [redacted-jwt]",
-		"/auth/sessions/01a200b5-eafe-777b-b968-6ba44f76ed":   "/auth/sessions/01a200b5-eafe-777b-b968-6ba44f76ed",
-		"refresh_token_invalid: the refresh token is invalid": "refresh_token_invalid: the refresh token is invalid",
+		"/auth/sessions/" + sampleJWT:                               "/auth/sessions/[redacted-jwt]",
+		`unknown field "` + sampleJWT[:64] + `…"`:                   `unknown field "[redacted-jwt]…"`,
+		"a " + sampleJWT + " b " + sampleJWT:                        "a [redacted-jwt] b [redacted-jwt]",
+		"/auth/sessions/01a200b5-eafe-777b-b968-6ba44f76ed":         "/auth/sessions/01a200b5-eafe-777b-b968-6ba44f76ed",
+		"refresh_token_invalid: the refresh token is invalid":       "refresh_token_invalid: the refresh token is invalid",
+		"/ssf/poll/lkr_tdRZysVJrwdyVWXRK4aD0Czyi_iucR8mrSUBHl9xqgk": "/ssf/poll/[redacted-credential]",
 	} {
 		if got := httpapi.RedactTokens(in); got != want {
 			t.Errorf("RedactTokens(%q) = %q, want %q", in, got, want)

@@ -20,7 +20,9 @@ import (
 //
 //   - http and https URLs only, without user information or fragment;
 //   - never link-local (169.254.0.0/16, fe80::/10: metadata services),
-//     unspecified or multicast addresses;
+//     unspecified or multicast addresses, nor the metadata and platform
+//     services of clouds that live elsewhere (metadataPrefixes), nor an
+//     IPv6 address that embeds a forbidden IPv4 one (embeddedIPv4);
 //   - loopback only when allowed (development, or SSF_PUSH_LOOPBACK=on);
 //   - the check runs on the address actually dialled, after DNS
 //     resolution, so a name that resolves (or re-resolves) to a forbidden
@@ -63,6 +65,18 @@ func checkPushURL(raw string, allowLoopback bool) error {
 	return nil
 }
 
+// metadataPrefixes are cloud metadata and platform services outside the
+// link-local ranges: AWS's IPv6 instance metadata and its neighbours
+// (fd00:ec2::254, ::23, ...: a unique local prefix, which private networks
+// otherwise use), Alibaba Cloud's metadata service, Azure's WireServer and
+// Oracle Cloud's legacy metadata address.
+var metadataPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("fd00:ec2::/64"),
+	netip.MustParsePrefix("100.100.100.200/32"),
+	netip.MustParsePrefix("168.63.129.16/32"),
+	netip.MustParsePrefix("192.0.0.192/32"),
+}
+
 // checkPushAddr applies the push policy to an address.
 func checkPushAddr(ip netip.Addr, allowLoopback bool) error {
 	ip = ip.Unmap()
@@ -76,7 +90,40 @@ func checkPushAddr(ip netip.Addr, allowLoopback bool) error {
 	case ip.IsUnspecified(), ip.IsMulticast(), ip.IsInterfaceLocalMulticast():
 		return fmt.Errorf("%s cannot receive pushes", ip)
 	}
+	for _, p := range metadataPrefixes {
+		if p.Contains(ip) {
+			return fmt.Errorf("%s is a cloud metadata or platform address: never pushed to", ip)
+		}
+	}
+	if v4, ok := embeddedIPv4(ip); ok {
+		if err := checkPushAddr(v4, allowLoopback); err != nil {
+			return fmt.Errorf("%s carries %s: %w", ip, v4, err)
+		}
+	}
 	return nil
+}
+
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// embeddedIPv4 returns the IPv4 address an IPv6 address stands for where a
+// host, a NAT64 gateway or a 6to4 relay may turn it into one: IPv4-compatible
+// (::a.b.c.d, RFC 4291 §2.5.5.1), the NAT64 well-known prefix
+// (64:ff9b::/96, RFC 6052 §2.1) and 6to4 (2002:AABB:CCDD::/48, RFC 3056
+// §2). (IPv4-mapped addresses are unmapped before.)
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	if !ip.Is6() {
+		return netip.Addr{}, false
+	}
+	b := ip.As16()
+	switch {
+	case [12]byte(b[:12]) == [12]byte{} && !ip.IsLoopback() && !ip.IsUnspecified():
+		return netip.AddrFrom4([4]byte(b[12:])), true
+	case nat64.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[12:])), true
+	case b[0] == 0x20 && b[1] == 0x02:
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
 }
 
 // pushClient returns the HTTP client pushes go through: its dialer applies

@@ -1,6 +1,8 @@
 package ssf
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -17,6 +19,10 @@ type pollRequest struct {
 	Ack               []string          `json:"ack"`
 	SetErrs           map[string]setErr `json:"setErrs"`
 }
+
+// maxLoggedSetErrs is how many of one poll's setErrs reports are logged one
+// by one.
+const maxLoggedSetErrs = 10
 
 // setErr is an RFC 8936 §2.4.4 error report on one SET.
 type setErr struct {
@@ -94,19 +100,29 @@ func (t *Transmitter) acknowledge(r *http.Request, s store.Stream, rcv store.Rec
 		}
 		ids = append(ids, id)
 	}
+	logged := 0
 	for id, e := range req.SetErrs {
 		if id == "" || len(id) > 128 {
 			return badRequest("every setErrs key must be a jti of at most 128 characters")
 		}
 		ids = append(ids, id)
-		t.log.WarnContext(r.Context(), "ssf: a receiver could not process a SET", "receiver", rcv.Name, "stream_id", s.ID,
-			"jti", id, "err", httpapi.Quote(e.Err), "description", httpapi.Quote(e.Description))
+		// A few reports a poll, then a count: a receiver must not be able
+		// to write a thousand log lines with one request.
+		if logged < maxLoggedSetErrs {
+			logged++
+			t.log.WarnContext(r.Context(), "ssf: a receiver could not process a SET", "receiver", rcv.Name, "stream_id", s.ID,
+				"jti", httpapi.Quote(id), "err", httpapi.Quote(e.Err), "description", httpapi.Quote(e.Description))
+		}
+	}
+	if more := len(req.SetErrs) - logged; more > 0 {
+		t.log.WarnContext(r.Context(), "ssf: a receiver could not process more SETs", "receiver", rcv.Name, "stream_id", s.ID,
+			"not_logged", more)
 	}
 	if len(ids) == 0 {
 		return nil
 	}
 	if err := t.feed.AckEvents(r.Context(), s.ID, ids); err != nil {
-		return storeErr(err)
+		return streamErr(err)
 	}
 	return nil
 }
@@ -120,12 +136,22 @@ func (t *Transmitter) waitForEvents(r *http.Request, streamID string, n int, wai
 		change := t.watch.wait()
 		events, err := t.feed.StreamEvents(r.Context(), streamID, n)
 		if err != nil {
-			return nil, storeErr(err)
+			return nil, streamErr(err)
+		}
+		if len(events) == 0 {
+			t.passOver(r.Context(), streamID)
 		}
 		if len(events) > 0 || !wait {
 			return events, nil
 		}
 		if deadline == nil {
+			if !t.startWaiting(streamID) {
+				h := http.Header{}
+				httpapi.WriteRetryAfter(h, time.Second)
+				return nil, &httpapi.Error{Status: http.StatusTooManyRequests, Code: "too_many_requests", Header: h,
+					Message: fmt.Sprintf("%d polls already wait on this stream", maxWaitingPolls)}
+			}
+			defer t.stopWaiting(streamID)
 			timer := time.NewTimer(t.o.LongPoll)
 			defer timer.Stop()
 			deadline = timer.C
@@ -139,5 +165,61 @@ func (t *Transmitter) waitForEvents(r *http.Request, streamID string, n int, wai
 		case <-r.Context().Done():
 			return nil, r.Context().Err()
 		}
+	}
+}
+
+// streamErr is storeErr for a call on a stream found moments before: the
+// stream may have been deleted since (its receiver replaced it, the
+// operator deleted the receiver, purge), which is 404 like a stream that
+// was never there.
+func streamErr(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound()
+	}
+	return storeErr(err)
+}
+
+// maxWaitingPolls bounds the polls that wait on one stream at once (on this
+// instance): each holds a connection and reads the store at every new
+// event, and a receiver needs one.
+const maxWaitingPolls = 4
+
+// startWaiting counts a poll that starts waiting on the stream, unless
+// maxWaitingPolls already do; stopWaiting counts it out.
+func (t *Transmitter) startWaiting(streamID string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.waiting[streamID] >= maxWaitingPolls {
+		return false
+	}
+	t.waiting[streamID]++
+	return true
+}
+
+func (t *Transmitter) stopWaiting(streamID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.waiting[streamID]--; t.waiting[streamID] <= 0 {
+		delete(t.waiting, streamID)
+	}
+}
+
+// passOverAfter is how far behind the feed's head a stream with nothing to
+// deliver may be before passOver moves it.
+const passOverAfter = 512
+
+// passOver moves the cursor of a stream that has nothing to deliver over
+// the events it does not receive (AckEvents with no ids), when they are
+// more than passOverAfter: else a stream that receives few of the feed's events
+// (credential-change only; its own only) reads every event since its last
+// acknowledgement again at every poll, every wake of a waiting poll and
+// every push round. A failure is only logged: the next one tries again.
+func (t *Transmitter) passOver(ctx context.Context, streamID string) {
+	s, err := t.feed.Stream(ctx, streamID)
+	if err != nil || t.watch.seen()-s.Cursor <= passOverAfter {
+		return
+	}
+	if err := t.feed.AckEvents(ctx, streamID, nil); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+		t.log.WarnContext(ctx, "ssf: cannot move a stream past the events it does not receive", "stream_id", streamID, "err", err)
 	}
 }

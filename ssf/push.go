@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -294,8 +295,12 @@ func (p *pusher) pushSome(ctx context.Context, w *pushWorker) (int, error) {
 		return 0, nil
 	}
 	events, err := t.feed.StreamEvents(ctx, s.ID, pushBatch)
-	if err != nil || len(events) == 0 {
+	if err != nil {
 		return 0, err
+	}
+	if len(events) == 0 {
+		t.passOver(ctx, s.ID)
+		return 0, nil
 	}
 	aud, err := t.audience(ctx, s.ReceiverID)
 	if err != nil {
@@ -384,6 +389,12 @@ func (t *Transmitter) pushOne(ctx context.Context, s store.Stream, e store.Event
 	}
 	resp, err := t.client.Do(req)
 	if err != nil {
+		// Not the *url.Error itself: it quotes the URL, whose query string
+		// may hold the receiver's secret (a webhook token), into the log.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("push to the stream's endpoint: %w", err)
 	}
 	defer resp.Body.Close()

@@ -27,6 +27,10 @@ func CredentialHash(credential string) []byte {
 	return h[:]
 }
 
+// credentialShape is what CreateReceiver makes: the prefix and 32 bytes in
+// unpadded base64url.
+var credentialShape = regexp.MustCompile(`^` + credentialPrefix + `[A-Za-z0-9_-]{43}$`)
+
 // validName is what a receiver may be called: it appears in the CLI's
 // output and in logs.
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -87,7 +91,11 @@ func (t *Transmitter) receiver(h receiverHandler) httpapi.HandlerFunc {
 			return &httpapi.Error{Status: http.StatusUnauthorized, Code: "authentication_failed",
 				Message: "a receiver credential is required (Authorization: Bearer <credential>)"}
 		}
-		rcv, err := t.feed.ReceiverByCredential(r.Context(), CredentialHash(cred))
+		var rcv store.Receiver
+		err := store.ErrNotFound // what cannot be a credential is refused without a database read
+		if credentialShape.MatchString(cred) {
+			rcv, err = t.feed.ReceiverByCredential(r.Context(), CredentialHash(cred))
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			return &httpapi.Error{Status: http.StatusUnauthorized, Code: "authentication_failed",
 				Message: "the receiver credential is not valid"}

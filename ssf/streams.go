@@ -1,6 +1,7 @@
 package ssf
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,16 +90,28 @@ func (t *Transmitter) createStream(w http.ResponseWriter, r *http.Request, rcv s
 	if err := t.applyRequest(&s, req, true); err != nil {
 		return err
 	}
+	tooMany := &httpapi.Error{Status: http.StatusConflict, Code: "conflict",
+		Message: fmt.Sprintf("a receiver may have at most %d streams; delete one first", maxStreamsPerReceiver)}
+	// Count and create one at a time here, and count again after: two
+	// instances may still create at once, and then the one that finds the
+	// limit passed takes its stream back.
+	t.createMu.Lock()
+	defer t.createMu.Unlock()
 	existing, err := t.feed.Streams(r.Context(), rcv.ID)
 	if err != nil {
 		return storeErr(err)
 	}
 	if len(existing) >= maxStreamsPerReceiver {
-		return &httpapi.Error{Status: http.StatusConflict, Code: "conflict",
-			Message: fmt.Sprintf("a receiver may have at most %d streams; delete one first", maxStreamsPerReceiver)}
+		return tooMany
 	}
 	if err := t.feed.CreateStream(r.Context(), s, now.Add(-(t.o.AccessTTL + t.o.Leeway))); err != nil {
 		return storeErr(err)
+	}
+	if after, err := t.feed.Streams(r.Context(), rcv.ID); err == nil && len(after) > maxStreamsPerReceiver {
+		if err := t.feed.DeleteStream(context.WithoutCancel(r.Context()), s.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return storeErr(err)
+		}
+		return tooMany
 	}
 	t.push.poke()
 	t.log.InfoContext(r.Context(), "audit", "event", "ssf.stream_created", "receiver", rcv.Name, "stream_id", s.ID, "push", s.Push)

@@ -114,8 +114,10 @@ type Transmitter struct {
 	lastVerify map[string]time.Time // stream id -> last verification request here
 	lastTouch  map[string]time.Time // stream id -> last TouchStream from here
 	lastPing   map[string]time.Time // stream id -> last liveness verification queued here (push.go)
+	waiting    map[string]int       // stream id -> polls waiting on it here (poll.go)
 	draining   chan struct{}        // closed by Drain: waiting polls return
 	drainOnce  sync.Once
+	createMu   sync.Mutex // stream creations, one at a time (the stream limit)
 }
 
 // New returns a Transmitter.
@@ -159,7 +161,7 @@ func New(o Options) (*Transmitter, error) {
 		return nil, err
 	}
 	t := &Transmitter{o: o, feed: o.Feed, log: o.Logger, now: o.Now, owner: hex.EncodeToString(b[:]),
-		lastVerify: map[string]time.Time{}, lastTouch: map[string]time.Time{}, lastPing: map[string]time.Time{}, draining: make(chan struct{})}
+		lastVerify: map[string]time.Time{}, lastTouch: map[string]time.Time{}, lastPing: map[string]time.Time{}, waiting: map[string]int{}, draining: make(chan struct{})}
 	t.client = o.Client
 	if t.client == nil {
 		t.client = pushClient(o.AllowLoopback, o.PushTimeout)
@@ -257,7 +259,8 @@ func storeErr(err error) error {
 // writeError is the transmitter's one error writer: RFC 8935 §2.4's
 // {"err", "description"} for every error (SSF 1.0 gives the management API
 // status codes but no body), 401 with a Bearer challenge (RFC 6750 §3),
-// and a 500 that says nothing of its cause.
+// and a 500 that says nothing of its cause. (A receiver that has gone gets
+// 499 from httpapi.Handle, before this.)
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *httpapi.Error
 	if !errors.As(err, &e) || e.Status < 400 || e.Status > 599 {

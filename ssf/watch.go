@@ -43,6 +43,14 @@ func (w *watcher) wait() <-chan struct{} {
 	return w.change
 }
 
+// seen returns the newest event's seq the watcher has seen (0 before it
+// has looked).
+func (w *watcher) seen() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.head
+}
+
 // poke asks for a look at the store now (an event was just written here).
 func (w *watcher) poke() {
 	select {

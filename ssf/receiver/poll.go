@@ -6,11 +6,22 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 )
 
-// pollBatch is how many SETs one poll asks for.
-const pollBatch = 500
+// pollBatch is how many SETs one poll asks for. The next poll acknowledges
+// or reports every one of them, and must fit in the transmitter's 64 KiB
+// limit on a request body even when all were refused: 100 reports of a jti
+// (at most 128 bytes) and a plain description of at most maxErrDescription
+// are under 40 KiB. (Reporting only some would not do: the SETs come as a JSON
+// object, in no order, and the transmitter moves a stream's cursor only
+// over an unbroken run of acknowledged SETs.)
+const (
+	pollBatch         = 100
+	maxErrDescription = 200
+)
 
 // run is the receiver's background loop: (re)creating the stream when it
 // has none, then polling (or, with push, checking now and then that the
@@ -129,13 +140,17 @@ func (r *Receiver) pollOnce(ctx context.Context, maxEvents int) (bool, error) {
 	}
 	r.mu.Unlock()
 	var unknownKey error
+	states := map[string]string{} // jti -> state of the verification SETs: ready once the whole poll is applied
 	for jti, set := range resp.Sets {
 		v, err := r.verify(ctx, set, s.aud)
 		if err == nil && v.jti != jti {
 			err = invalid("invalid_request", "the SET's jti is not the one it was delivered under")
 		}
 		if err == nil {
-			err = r.apply(v)
+			var state string
+			if state, err = r.apply(v); err == nil && state != "" {
+				states[jti] = state
+			}
 		}
 		r.mu.Lock()
 		switch {
@@ -144,15 +159,41 @@ func (r *Receiver) pollOnce(ctx context.Context, maxEvents int) (bool, error) {
 		case setErrCode(err) == "invalid_key":
 			unknownKey = err
 		default:
-			r.errs[jti] = pollSetErr{Err: setErrCode(err), Description: err.Error()}
+			r.errs[jti] = pollSetErr{Err: setErrCode(err), Description: plain(err.Error(), maxErrDescription)}
 			r.log.Warn("latchkey receiver: a SET was refused", "jti", jti, "err", err)
 		}
 		r.mu.Unlock()
 	}
 	if unknownKey != nil {
+		// A SET of this poll waits for its key and comes again. So must
+		// its verification SETs, unacknowledged: readiness waits until the
+		// whole poll can be applied.
+		r.mu.Lock()
+		r.acks = slices.DeleteFunc(r.acks, func(jti string) bool { _, ok := states[jti]; return ok })
+		r.mu.Unlock()
 		return false, unknownKey
 	}
+	for _, state := range states {
+		r.verified(state)
+	}
 	return resp.MoreAvailable, nil
+}
+
+// plain returns s as at most n bytes of printable ASCII that JSON encodes
+// as it is (other characters become '?'), so that a report's encoded size
+// is known.
+func plain(s string, n int) string {
+	b := make([]byte, 0, min(len(s), n))
+	for _, c := range s {
+		if len(b) == n {
+			break
+		}
+		if c < ' ' || c > '~' || strings.ContainsRune(`"\<>&`, c) {
+			c = '?'
+		}
+		b = append(b, byte(c))
+	}
+	return string(b)
 }
 
 // lostStream forgets the stream id, if it is still the current one, so

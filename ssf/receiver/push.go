@@ -52,7 +52,10 @@ func (r *Receiver) Handler() http.Handler {
 		}
 		v, err := r.verify(req.Context(), string(body), aud)
 		if err == nil {
-			err = r.apply(v)
+			var state string
+			if state, err = r.apply(v); err == nil {
+				r.verified(state) // pushes come one at a time, in order
+			}
 		}
 		if err != nil {
 			var se *setError

@@ -25,6 +25,7 @@ type transmitter struct {
 	t    *testing.T
 	db   *sqlite.DB
 	iss  *token.Issuer
+	key  store.SigningKey // the key iss signs with
 	url  string
 	cred string
 	down atomic.Bool  // every request answers 503
@@ -61,7 +62,7 @@ func newTransmitter(t *testing.T) *transmitter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := &transmitter{t: t, db: db, iss: iss, url: url}
+	x := &transmitter{t: t, db: db, iss: iss, key: k, url: url}
 	mux := http.NewServeMux()
 	tr.Register(mux)
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -81,7 +81,10 @@ func (r *Receiver) verify(ctx context.Context, raw, aud string) (verified, error
 	if len(r.o.HS256Secret) > 0 {
 		algs = append(algs, jose.HS256)
 	}
-	jws, err := jose.ParseSigned(strings.TrimSpace(raw), algs)
+	// A SET is a JWT: compact serialization only (RFC 7519 §1). The JSON
+	// serialization has an unprotected header, outside the signature, where
+	// a typ would not be the signer's.
+	jws, err := jose.ParseSignedCompact(strings.TrimSpace(raw), algs)
 	if err != nil {
 		return verified{}, invalid("invalid_request", "not a signed JWT: %v", err)
 	}
@@ -153,11 +156,12 @@ func hasAudience(raw json.RawMessage, want string) bool {
 }
 
 // apply acts on a verified SET: a revoked session joins the set; a
-// verification event with the state this receiver asked for marks it ready.
-// Other events (credential-change: its sessions come as session-revoked
+// verification event's state is returned, for the caller to mark the
+// receiver ready with (verified) once everything delivered with it is
+// applied too. Other events (credential-change: its sessions come as session-revoked
 // events of their own; types it does not know) are acknowledged and
 // otherwise ignored, as SSF 1.0 §4.2.3 asks.
-func (r *Receiver) apply(v verified) error {
+func (r *Receiver) apply(v verified) (state string, err error) {
 	for typ, body := range v.claims.Events {
 		switch typ {
 		case eventSessionRevoked:
@@ -169,14 +173,14 @@ func (r *Receiver) apply(v verified) error {
 				}
 			}
 			if sid == "" {
-				return invalid("invalid_request", "a session-revoked event without a session subject")
+				return "", invalid("invalid_request", "a session-revoked event without a session subject")
 			}
 			var ev struct {
 				MaxTokenExp    *float64 `json:"max_token_exp"`
 				EventTimestamp *float64 `json:"event_timestamp"`
 			}
 			if err := json.Unmarshal(body, &ev); err != nil {
-				return invalid("invalid_request", "malformed session-revoked event: %v", err)
+				return "", invalid("invalid_request", "malformed session-revoked event: %v", err)
 			}
 			now := r.now()
 			var until time.Time
@@ -195,10 +199,10 @@ func (r *Receiver) apply(v verified) error {
 				State string `json:"state"`
 			}
 			if err := json.Unmarshal(body, &ev); err != nil {
-				return invalid("invalid_request", "malformed verification event: %v", err)
+				return "", invalid("invalid_request", "malformed verification event: %v", err)
 			}
-			r.verified(ev.State)
+			state = ev.State
 		}
 	}
-	return nil
+	return state, nil
 }

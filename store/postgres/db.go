@@ -85,6 +85,7 @@ type DB struct {
 	schema       schema        // where the tables are (schema.go)
 	queryTimeout time.Duration // <= 0: calls are bounded by their callers only
 	rot          rotator       // batches concurrent Rotate calls (batch.go)
+	seq          sequencer     // one feed sequencer at a time (sequencer.go)
 }
 
 // Open parses url (postgres:// or postgresql://, or a keyword/value DSN) and

@@ -20,7 +20,7 @@ var _ store.Feed = (*DB)(nil)
 // sequencer holds (the second key is 0).
 const feedLock = 0x4c4b4631 // "LKF1"
 
-// sequence gives the events recorded without a seq (every revocation's)
+// sequenceOnce gives the events recorded without a seq (every revocation's)
 // their seq: in one transaction, under the feed lock, so sequencers run one
 // after another. An event gets its seq only once it has committed (the
 // UPDATE's snapshot is taken after the lock is granted, and sees what
@@ -30,8 +30,8 @@ const feedLock = 0x4c4b4631 // "LKF1"
 // themselves never wait for each other; the feed is numbered by whoever
 // reads it (StreamEvents, FeedHead: each instance's watcher does every
 // SSF_PUSH_INTERVAL). Events of one revocation are numbered in the order
-// they were recorded.
-func (db *DB) sequence(ctx context.Context) error {
+// they were recorded. Callers go through sequence (sequencer.go).
+func (db *DB) sequenceOnce(ctx context.Context) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, feedLock); err != nil {
 			return err

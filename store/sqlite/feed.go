@@ -343,49 +343,64 @@ func scanEvent(s scanner) (store.Event, error) {
 
 // AckEvents moves the stream's cursor over the acknowledged prefix of the
 // events it receives.
+//
+// The walk over the events reads on a reader connection, never in the
+// single writer: after a long quiet spell a sparse stream (one that asks
+// only for credential-change events, or none but its own) walks every
+// event since its cursor, and sign-ins and refreshes must not wait for
+// that. The writer then moves the cursor with one compare-and-set: forward
+// only (a concurrent acknowledgement may have moved it further; both walks
+// started at or after the old cursor, so the larger is right), and only if
+// the stream still receives what the walk judged by. Readers see a prefix
+// of the feed (one writer commits in seq order), so the walk never passes
+// an event that commits later.
 func (db *DB) AckEvents(ctx context.Context, streamID string, ids []string) error {
-	err := db.submit(ctx, false, func(t *wtx) error {
-		var s store.Stream
-		found := false
-		err := t.rows(`SELECT `+streamCols+` FROM ssf_streams WHERE id = ?`, []any{streamID}, func(st *sqlite3.Stmt) error {
-			found = true
-			var err error
-			s, err = readStream(st)
-			return err
-		})
+	for range 3 {
+		s, err := db.Stream(ctx, streamID)
 		if err != nil {
 			return err
 		}
-		if !found {
-			return expected(store.ErrNotFound)
-		}
 		cursor, err := ackwalk.Cursor(s, ids, func(after int64, n int) ([]ackwalk.Row, error) {
+			rows, err := db.r.QueryContext(ctx, `SELECT seq, id, kind, stream_id FROM ssf_events WHERE seq > ? ORDER BY seq LIMIT ?`, after, n)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
 			var out []ackwalk.Row
-			err := t.rows(`SELECT seq, id, kind, stream_id FROM ssf_events WHERE seq > ? ORDER BY seq LIMIT ?`, []any{after, n},
-				func(st *sqlite3.Stmt) error {
-					out = append(out, ackwalk.Row{Seq: st.ColumnInt64(0), ID: st.ColumnText(1),
-						Kind: store.EventKind(st.ColumnText(2)), StreamID: st.ColumnText(3)})
-					return nil
-				})
-			return out, err
+			for rows.Next() {
+				var r ackwalk.Row
+				var kind string
+				if err := rows.Scan(&r.Seq, &r.ID, &kind, &r.StreamID); err != nil {
+					return nil, err
+				}
+				r.Kind = store.EventKind(kind)
+				out = append(out, r)
+			}
+			return out, rows.Err()
 		})
-		if err != nil || cursor == s.Cursor {
+		if err != nil {
+			return db.wrap("ack events", err)
+		}
+		if cursor == s.Cursor {
+			return nil
+		}
+		_, del, err := encodeKinds(s)
+		if err != nil {
 			return err
 		}
-		_, err = t.exec(`UPDATE ssf_streams SET cursor = ? WHERE id = ? AND cursor < ?`, cursor, streamID, cursor)
-		return err
-	})
-	return db.wrap("ack events", err)
-}
-
-// readStream is scanStream for the writer's own statements.
-func readStream(st *sqlite3.Stmt) (store.Stream, error) {
-	x := store.Stream{ID: st.ColumnText(0), ReceiverID: st.ColumnText(1), Push: st.ColumnBool(2), EndpointURL: st.ColumnText(3),
-		Authorization: st.ColumnText(4), Description: st.ColumnText(7), Status: store.StreamStatus(st.ColumnText(8)),
-		StatusReason: st.ColumnText(9), Cursor: st.ColumnInt64(10), LeaseOwner: st.ColumnText(11),
-		LeaseUntil: fromLease(st.ColumnInt64(12)), SeenAt: fromNanos(st.ColumnInt64(13)),
-		CreatedAt: fromNanos(st.ColumnInt64(14)), UpdatedAt: fromNanos(st.ColumnInt64(15))}
-	return x, decodeKinds(&x, st.ColumnText(5), st.ColumnText(6))
+		var moved bool
+		err = db.submit(ctx, false, func(t *wtx) error {
+			n, err := t.exec(`UPDATE ssf_streams SET cursor = max(cursor, ?) WHERE id = ? AND events_delivered = ?`, cursor, streamID, del)
+			moved = n == 1
+			return err
+		})
+		if err != nil || moved {
+			return db.wrap("ack events", err)
+		}
+		// Deleted (the next read says so), or it changed what it receives
+		// since it was read: walk again.
+	}
+	return nil // the stream keeps changing: these acknowledgements are dropped, and the events delivered again
 }
 
 // FeedHead returns the newest event's seq.
