@@ -48,12 +48,13 @@ const MaxLength = 1024
 
 // Hasher hashes and verifies passwords with bounded concurrency.
 type Hasher struct {
-	p       Params
-	slots   chan struct{} // running hashes
-	waiting chan struct{} // running plus queued
-	signUps chan struct{} // sign-up hashes running or queued (HashSignUp)
-	dummy   string        // a hash to verify against for unknown users
-	refused atomic.Uint64 // checks and hashes answered ErrBusy
+	p         Params
+	slots     chan struct{} // running hashes
+	waiting   chan struct{} // running plus queued
+	signUps   chan struct{} // sign-ups holding a place, running or queued (HashSignUp)
+	signUpRun chan struct{} // sign-ups holding a hashing place (HashSignUp)
+	dummy     string        // a hash to verify against for unknown users
+	refused   atomic.Uint64 // checks and hashes answered ErrBusy
 
 	onPriorityError func(error) // see OnPriorityError
 	priorityOnce    sync.Once
@@ -83,7 +84,7 @@ func New(p Params, concurrency, queue int) *Hasher {
 		queue = 0
 	}
 	h := &Hasher{p: p, slots: make(chan struct{}, concurrency), waiting: make(chan struct{}, concurrency+queue),
-		signUps: make(chan struct{}, SignUpShare(concurrency))}
+		signUps: make(chan struct{}, SignUpPlaces(concurrency, queue)), signUpRun: make(chan struct{}, SignUpShare(concurrency))}
 	h.dummy = h.hash(randomBytes(16))
 	return h
 }
@@ -149,11 +150,21 @@ func (h *Hasher) release() {
 // on a Hasher with concurrency slots: half of them, at least one.
 func SignUpShare(concurrency int) int { return max(1, concurrency/2) }
 
-// HashSignUp is Hash for a new account. Sign-ups may hold at most
-// SignUpShare places, running or queued; beyond that HashSignUp answers
-// ErrBusy at once. Sign-ins keep the rest: with two slots or more a slot is
-// always theirs, and with one, a sign-in waits behind at most one sign-up
-// hash. A flood of sign-ups can then never take the capacity sign-ins need.
+// SignUpPlaces is how many sign-ups may be in progress at once, hashing or
+// waiting their turn: half of every place, running or queued, and at least
+// SignUpShare. A few people signing up in the same moment then wait a hash
+// or two instead of being refused, on the smallest machine too.
+func SignUpPlaces(concurrency, queue int) int {
+	return max(SignUpShare(concurrency), (max(concurrency, 1)+max(queue, 0))/2)
+}
+
+// HashSignUp is Hash for a new account. At most SignUpPlaces sign-ups are in
+// progress at once (beyond that HashSignUp answers ErrBusy at once), and of
+// those at most SignUpShare hold a place in the hasher, running or queued;
+// the others wait for one of those, outside the hasher. Sign-ins keep the
+// rest: with two slots or more a slot is always theirs, and with one, a
+// sign-in waits behind at most one sign-up hash. A flood of sign-ups can
+// then never take the capacity sign-ins need.
 func (h *Hasher) HashSignUp(ctx context.Context, pw string) (string, error) {
 	select {
 	case h.signUps <- struct{}{}:
@@ -162,6 +173,12 @@ func (h *Hasher) HashSignUp(ctx context.Context, pw string) (string, error) {
 		return "", ErrBusy
 	}
 	defer func() { <-h.signUps }()
+	select {
+	case h.signUpRun <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-h.signUpRun }()
 	return h.Hash(ctx, pw)
 }
 

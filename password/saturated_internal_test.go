@@ -76,41 +76,72 @@ func TestStats(t *testing.T) {
 	want(Stats{Slots: 2, QueueSize: 3, Refused: 2})
 }
 
-// Sign-ups hold at most SignUpShare places, running or queued; beyond that
-// HashSignUp is refused at once, and a sign-in still finds a place.
+// At most SignUpPlaces sign-ups are in progress, and of those at most
+// SignUpShare hold a place in the hasher; beyond that HashSignUp is refused
+// at once, and a sign-in still finds a place.
 func TestSignUpShare(t *testing.T) {
 	for _, c := range []struct{ slots, share int }{{1, 1}, {2, 1}, {4, 2}, {7, 3}} {
 		if got := SignUpShare(c.slots); got != c.share {
 			t.Errorf("SignUpShare(%d) = %d, want %d", c.slots, got, c.share)
 		}
 	}
-	h := New(Cheap, 1, 4)
+	for _, c := range []struct{ slots, queue, places int }{{1, 0, 1}, {1, 4, 2}, {2, 8, 5}, {4, 16, 10}, {0, -1, 1}} {
+		if got := SignUpPlaces(c.slots, c.queue); got != c.places {
+			t.Errorf("SignUpPlaces(%d, %d) = %d, want %d", c.slots, c.queue, got, c.places)
+		}
+	}
+	h := New(Cheap, 1, 4) // two sign-up places, one of them in the hasher
 	ctx := context.Background()
 	if err := h.acquire(ctx); err != nil { // a sign-in's hash holds the slot
 		t.Fatal(err)
 	}
-	waiting := make(chan error, 1)
-	go func() { _, err := h.HashSignUp(ctx, "pw"); waiting <- err }() // queued for the slot
-	for len(h.signUps) == 0 {
+	waiting := make(chan error, 2)
+	for range 2 {
+		go func() { _, err := h.HashSignUp(ctx, "pw"); waiting <- err }() // one queued for the slot, one waiting its turn
+	}
+	for len(h.signUps) < 2 || len(h.waiting) < 2 {
 		select {
 		case err := <-waiting:
-			t.Fatalf("the first sign-up did not wait for the slot: %v", err)
+			t.Fatalf("a sign-up did not wait: %v", err)
 		default:
 		}
 	}
 	for range 5 {
 		if _, err := h.HashSignUp(ctx, "pw"); !errors.Is(err, ErrBusy) {
-			t.Fatalf("a sign-up beyond the share: %v; want ErrBusy at once", err)
+			t.Fatalf("a sign-up beyond the places: %v; want ErrBusy at once", err)
 		}
+	}
+	if got := len(h.waiting); got != 2 {
+		t.Fatalf("%d places held in the hasher, want 2: the sign-in's and one sign-up's", got)
 	}
 	if h.Saturated() {
 		t.Fatal("saturated by sign-ups: a sign-in would be refused")
 	}
 	h.release()
-	if err := <-waiting; err != nil {
-		t.Fatalf("the queued sign-up: %v", err)
+	for range 2 {
+		if err := <-waiting; err != nil {
+			t.Fatalf("a waiting sign-up: %v", err)
+		}
 	}
 	if _, _, err := h.Verify(ctx, h.dummy, "pw"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A sign-up waiting its turn gives up with its request.
+func TestSignUpWaitEndsWithContext(t *testing.T) {
+	h := New(Cheap, 1, 4)
+	h.signUpRun <- struct{}{} // another sign-up holds the hasher's share
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := h.HashSignUp(ctx, "pw"); done <- err }()
+	for len(h.signUps) == 0 {
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("HashSignUp after cancel: %v, want context.Canceled", err)
+	}
+	if len(h.signUps) != 0 {
+		t.Fatal("the cancelled sign-up kept its place")
 	}
 }

@@ -61,7 +61,8 @@ func TestSignUpsGlobal(t *testing.T) {
 // each request from a new address (so no per-address limit stops them)
 // and the global limit out of reach. Sign-ups may hold only their share of
 // the hashing capacity (password.SignUpShare: one place here, of the slot
-// and four queue places), the excess refused at once with 503, so a user
+// and four queue places; one more may wait outside the hasher,
+// password.SignUpPlaces), the excess refused at once with 503, so a user
 // signing in meanwhile, also from a new address each time, is never
 // refused and waits behind at most one sign-up hash; and refreshes are
 // served throughout. Before, the flood filled the slot and every queue
