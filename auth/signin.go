@@ -142,7 +142,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	case err != nil:
 		return nil, s.internal(err)
 	}
-	ok, err := s.checkPassword(ctx, u, pw)
+	ok, rehash, err := s.checkPassword(ctx, u, pw)
 	if err != nil {
 		return nil, s.internal(err)
 	}
@@ -173,7 +173,19 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	}
 	sess := Session{ID: newID(), UserID: u.ID, Generation: 1, CreatedAt: now, LastRefreshedAt: now,
 		RefreshExpiresAt: refreshExp, AbsoluteExpiresAt: abs, ClientID: m.ClientID, UserAgent: truncate(m.UserAgent, 512), IP: m.IP}
-	evicted, err := s.store.CreateSession(ctx, sess, s.policy.MaxSessionsPerUser)
+	var evicted []string
+	if _, builtin := s.users.(*storeUsers); builtin && s.creds != nil {
+		// Stored only if the password checked is still the user's: a
+		// change or reset that committed meanwhile ended every session
+		// the old password had started, and this one must not outlive it.
+		evicted, err = s.creds.StartSession(ctx, store.SessionStart{Session: sess, MaxPerUser: s.policy.MaxSessionsPerUser,
+			PasswordHash: u.PasswordHash, NewPasswordHash: rehash})
+		if errors.Is(err, store.ErrStale) {
+			return nil, s.signInFailed(ctx, email, m, u.ID)
+		}
+	} else {
+		evicted, err = s.store.CreateSession(ctx, sess, s.policy.MaxSessionsPerUser)
+	}
 	if err != nil {
 		return nil, s.internal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,4 +146,36 @@ func post(url string, body any) (int, []byte, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
+}
+
+// TestSignInRehashes: a stored hash with other parameters than the
+// server's is replaced, on the next successful sign-in, by a hash of the
+// same password with the server's (stored with the sign-in's session).
+func TestSignInRehashes(t *testing.T) {
+	s := servertest.Start(t, nil)
+	const email = "rehash@example.com"
+	s.SignUp(t, email, pw1)
+	u, err := s.App.Store.UserByEmail(t.Context(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.PasswordHash, err = password.New(password.Params{Memory: 128, Time: 2, Threads: 1, KeyLen: 32, SaltLen: 16}, 1, 1).Hash(t.Context(), pw1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.App.Store.UpdateUser(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	if st, code := signInStatus(t, s, email, pw1); st != http.StatusOK {
+		t.Fatalf("sign-in: %d %s", st, code)
+	}
+	after, err := s.App.Store.UserByEmail(t.Context(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.PasswordHash == u.PasswordHash || !strings.Contains(after.PasswordHash, "$m=64,t=1,p=1$") {
+		t.Errorf("stored hash after the sign-in %q, want one with the server's parameters (m=64,t=1)", after.PasswordHash)
+	}
+	if st, code := signInStatus(t, s, email, pw1); st != http.StatusOK {
+		t.Fatalf("sign-in with the re-hashed password: %d %s", st, code)
+	}
 }
