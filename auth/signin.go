@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/latchkey-dev/latchkey/password"
@@ -20,11 +21,21 @@ const MinPasswordLength = 8
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 func validEmail(email string) bool {
-	if email == "" || len(email) > 254 || !utf8.ValidString(email) {
+	if email == "" || len(email) > 254 || !utf8.ValidString(email) || strings.IndexFunc(email, invisible) >= 0 {
 		return false
 	}
 	a, err := mail.ParseAddress(email)
 	return err == nil && a.Address == email && a.Name == ""
+}
+
+// invisible reports a character no address may hold, although net/mail
+// reads every non-ASCII character as a letter (RFC 6532 §3.2): a control
+// (C0, DEL, C1 such as U+0085), a line or paragraph separator (which break a
+// header line, so no message could be written to the address), or a format
+// character (zero-width, bidirectional overrides, soft hyphen: an address
+// that looks like another's).
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 func validPassword(pw string) error {
