@@ -185,13 +185,10 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	sess := Session{ID: newID(), UserID: u.ID, Generation: 1, CreatedAt: now, LastRefreshedAt: now,
 		RefreshExpiresAt: refreshExp, AbsoluteExpiresAt: abs, ClientID: m.ClientID, UserAgent: truncate(m.UserAgent, 512), IP: m.IP}
 	var evicted []string
-	if _, builtin := s.users.(*storeUsers); builtin && s.creds != nil {
-		// Stored only if the password checked is still the user's: a
-		// change or reset that committed meanwhile ended every session
-		// the old password had started, and this one must not outlive it.
-		evicted, err = s.creds.StartSession(ctx, store.SessionStart{Session: sess, MaxPerUser: s.policy.MaxSessionsPerUser,
-			PasswordHash: u.PasswordHash, NewPasswordHash: rehash})
-		if errors.Is(err, store.ErrStale) {
+	if su, builtin := s.users.(*storeUsers); builtin && s.creds != nil {
+		var ok bool
+		evicted, ok, err = s.startSession(ctx, su, sess, u, pw, rehash)
+		if err == nil && !ok {
 			return nil, s.signInFailed(ctx, email, m, u.ID)
 		}
 	} else {
@@ -211,6 +208,40 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	g.User = u
 	s.log.InfoContext(ctx, "audit", "event", "signin.success", "user_id", u.ID, "session_id", sess.ID, "ip", m.IP)
 	return g, nil
+}
+
+// startSession stores the session of a built-in user's sign-in only if the
+// password it checked is still the user's (store.Credentials.StartSession):
+// a change or reset that committed meanwhile ended every session the old
+// password had started, and this one must not outlive it. When the stored
+// hash is another than the one checked, the password is checked once more
+// against it: another sign-in may have stored its re-hash of the same
+// password (then this one goes on), or the password changed (then ok is
+// false).
+func (s *Service) startSession(ctx context.Context, su *storeUsers, sess Session, u User, pw, rehash string) (evicted []string, ok bool, err error) {
+	for attempt := 0; ; attempt++ {
+		evicted, err = s.creds.StartSession(ctx, store.SessionStart{Session: sess, MaxPerUser: s.policy.MaxSessionsPerUser,
+			PasswordHash: u.PasswordHash, NewPasswordHash: rehash})
+		if !errors.Is(err, store.ErrStale) {
+			return evicted, err == nil, err
+		}
+		if attempt > 0 {
+			return nil, false, nil
+		}
+		cur, rerr := s.store.UserByID(ctx, u.ID)
+		if errors.Is(rerr, store.ErrNotFound) {
+			return nil, false, nil
+		} else if rerr != nil {
+			return nil, false, rerr
+		}
+		if cur.Status != UserActive || cur.PasswordHash == u.PasswordHash {
+			return nil, false, nil
+		}
+		if ok, rehash, err = su.verify(ctx, cur, pw); err != nil || !ok {
+			return nil, false, err
+		}
+		u = cur
+	}
 }
 
 func (s *Service) signInFailed(ctx context.Context, email string, m Meta, userID string) error {
