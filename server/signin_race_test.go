@@ -240,3 +240,58 @@ func TestConcurrentSignInsRehash(t *testing.T) {
 		})
 	}
 }
+
+// TestChangePasswordRacingRehash: the user changes the password (the right
+// current one) while another of its sign-ins stores its re-hash of that
+// same password (the stored hash had other parameters than the server's):
+// the change is a compare-and-set on the hash it checked, which the re-hash
+// replaced, but the password it checked is still the user's, so the change
+// must succeed, not answer invalid_current_password (and count a failure).
+// A round where the change committed first (then the sign-in is refused, the
+// password having changed) proves nothing and is run again.
+func TestChangePasswordRacingRehash(t *testing.T) {
+	cfg := servertest.Config(t)
+	cfg.PasswordHashConcurrency = 4
+	s := servertest.StartConfig(t, cfg)
+	slow := password.New(slowParams, 1, 1)
+	for round := 1; ; round++ {
+		if round > 5 {
+			t.Skip("the machine is too loaded to order a re-hash inside a password change (5 rounds)")
+		}
+		email := fmt.Sprintf("change-rehash%d@example.com", round)
+		me := s.SignIn(t, email, pw1)
+		u, err := s.App.Store.UserByEmail(t.Context(), email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.PasswordHash, err = slow.Hash(t.Context(), pw1); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.App.Store.UpdateUser(t.Context(), u); err != nil {
+			t.Fatal(err)
+		}
+		signedIn := make(chan int, 1)
+		go func() {
+			st, _, _ := post(s.URL+"/auth/sign-in", map[string]string{"email": email, "password": pw1})
+			signedIn <- st
+		}()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			if scrape(t, s)["latchkey_password_hash_slots_in_use"] >= 1 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		r := s.Do(t, "POST", "/auth/password", map[string]any{"currentPassword": pw1, "newPassword": pw2}, bearer(me.AccessToken))
+		if st := <-signedIn; st != http.StatusOK {
+			t.Logf("round %d: the change committed first (the sign-in was answered %d); again", round, st)
+			continue
+		}
+		if r.Status != http.StatusNoContent {
+			t.Fatalf("a change with the right current password, racing a sign-in's re-hash of it: %d %s", r.Status, r.Body)
+		}
+		if st, _ := signInStatus(t, s, email, pw2); st != http.StatusOK {
+			t.Errorf("the new password does not sign in: %d", st)
+		}
+		return
+	}
+}
