@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime"
 	"slices"
 	"strings"
@@ -59,12 +60,13 @@ type Options struct {
 	Users auth.Users
 	// Issuer is the iss of every token and the base URL clients use for this
 	// handler, prefix included (e.g. "https://app.example.com/auth"); the
-	// OAuth metadata's issuer.
+	// OAuth metadata's issuer. No trailing slash (CheckIssuer).
 	Issuer string
 	// PublicURL is the external base URL of this handler, prefix included,
 	// when it is not Issuer: the OAuth metadata's endpoint URLs are built
 	// from it (from Issuer when empty), and a browser page of its origin is
-	// same-origin for the refresh cookie's cross-site rule.
+	// same-origin for the refresh cookie's cross-site rule. The same form
+	// as Issuer (CheckIssuer).
 	PublicURL string
 	// Prefix is the path the handler is mounted under ("" or e.g. "/auth");
 	// New strips it, and the refresh cookie's Path includes it.
@@ -182,6 +184,30 @@ type Handler struct {
 	closeOnce sync.Once
 }
 
+// CheckIssuer refuses a URL that cannot be the RFC 8414 issuer or the base
+// of the handler's endpoints: it must be an absolute http or https URL with
+// a host and no user, query or fragment (RFC 8414 §2), and no trailing
+// slash, since endpoint URLs are built by appending paths to it and the
+// value must match, to the letter, the iss resource servers expect; a
+// slash is refused rather than trimmed.
+func CheckIssuer(s string) error {
+	const want = "want an absolute URL such as https://auth.example.com"
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !u.IsAbs() || u.Opaque != "":
+		return fmt.Errorf("invalid issuer %q: %s", s, want)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("invalid issuer %q: scheme must be http or https; %s", s, want)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("invalid issuer %q: no host; %s", s, want)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.Contains(s, "#"):
+		return fmt.Errorf("invalid issuer %q: an issuer has no user, query or fragment (RFC 8414 §2)", s)
+	case strings.HasSuffix(s, "/"):
+		return fmt.Errorf("invalid issuer %q: remove the trailing slash (endpoints would be %s/oauth/token)", s, s)
+	}
+	return nil
+}
+
 // New builds the handler: it loads (or makes) the signing keys, builds the
 // domain service and mounts the dialects.
 func New(ctx context.Context, o Options) (*Handler, error) {
@@ -190,6 +216,14 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	}
 	if o.Issuer == "" {
 		return nil, errors.New("latchkey: Options.Issuer is required")
+	}
+	if err := CheckIssuer(o.Issuer); err != nil {
+		return nil, fmt.Errorf("latchkey: Options.Issuer: %w", err)
+	}
+	if o.PublicURL != "" {
+		if err := CheckIssuer(o.PublicURL); err != nil {
+			return nil, fmt.Errorf("latchkey: Options.PublicURL: %w", err)
+		}
 	}
 	if o.Audience == "" {
 		o.Audience = "latchkey"
