@@ -35,25 +35,46 @@ func batchDB(t *testing.T, wholeDB bool, opts Options) (*DB, string) {
 	return batchDBAt(t, u, opts), u
 }
 
-// batchDBAt is batchDB on the database of URL u.
+// batchDBAt is batchDB on the database of URL u. The set-up (schema, users,
+// and the sessions of batchSession) goes through a store of its own with
+// the default QueryTimeout: only the calls under test meet opts' (a short
+// one failed a set-up write on a loaded machine).
 func batchDBAt(t *testing.T, u string, opts Options) *DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, u, opts)
+	setup, err := Open(ctx, u, Options{Schema: opts.Schema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
+	t.Cleanup(func() { setup.Close() })
+	if err := setup.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range []store.User{
 		{ID: "u1", Email: "u1@example.com", PasswordHash: "x", Status: store.UserActive, CreatedAt: bt0, UpdatedAt: bt0},
 		{ID: "u0", Email: "u0@example.com", PasswordHash: "x", Status: store.UserInactive, CreatedAt: bt0, UpdatedAt: bt0},
 	} {
-		if err := db.CreateUser(ctx, u); err != nil {
+		if err := setup.CreateUser(ctx, u); err != nil {
 			t.Fatal(err)
 		}
+	}
+	db, err := Open(ctx, u, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	setupOf.Store(db, setup)
+	t.Cleanup(func() { setupOf.Delete(db) })
+	return db
+}
+
+// setupOf maps a store of batchDBAt to its set-up store.
+var setupOf sync.Map
+
+// setupStore returns db's set-up store (db itself if it has none).
+func setupStore(db *DB) *DB {
+	if s, ok := setupOf.Load(db); ok {
+		return s.(*DB)
 	}
 	return db
 }
@@ -68,7 +89,7 @@ func batchSession(t *testing.T, db *DB, id string, edit func(*store.Session)) st
 	if edit != nil {
 		edit(&s)
 	}
-	if _, err := db.CreateSession(context.Background(), s, 0); err != nil {
+	if _, err := setupStore(db).CreateSession(context.Background(), s, 0); err != nil {
 		t.Fatal(err)
 	}
 	return s
