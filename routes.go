@@ -78,6 +78,7 @@ func (h *Handler) Wrap(next http.Handler) http.Handler {
 	}
 	mws = append(mws,
 		httpapi.Recover(h.opts.Logger),
+		httpapi.DPoPMiddleware(h.dpop),
 		httpapi.SecurityHeaders(httpapi.SecurityOptions{}),
 		httpapi.CORS(origins),
 		httpapi.LimitBody(httpapi.MaxBodyBytes),
