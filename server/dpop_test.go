@@ -433,4 +433,3 @@ func TestDPoPReplayAcrossInstances(t *testing.T) {
 		t.Fatalf("refresh at B with a fresh proof: %d %s", r.Status, r.Body)
 	}
 }
-
