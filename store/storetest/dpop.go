@@ -156,6 +156,47 @@ var dpopCases = []testCase{
 		},
 	},
 	{
+		name: "DPoP/ParallelMixed",
+		what: "concurrent Rotates of distinct sessions, bound ones each with its own proof and bearer ones without (a backend may run them in one statement), all rotate, and every proof is recorded",
+		run: func(f *fixture) {
+			u := f.user().ID
+			const n = 16
+			type op struct {
+				s     store.Session
+				proof *store.ProofUse
+			}
+			ops := make([]op, n)
+			for i := range ops {
+				if i%2 == 0 {
+					ops[i] = op{s: f.session(u, bound), proof: proofUse(at(time.Hour + time.Minute))}
+				} else {
+					ops[i] = op{s: f.session(u)}
+				}
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, n)
+			for i, o := range ops {
+				wg.Go(func() {
+					p := advance(o.s, 0, at(time.Hour))
+					p.JKT, p.Proof = o.s.JKT, o.proof
+					_, errs[i] = f.s.Rotate(f.ctx, p)
+				})
+			}
+			wg.Wait()
+			for i, o := range ops {
+				if errs[i] != nil {
+					f.t.Fatalf("Rotate %d: %v", i, errs[i])
+				}
+				if got := f.get(o.s.ID); got.Generation != 1 {
+					f.t.Fatalf("session %d at generation %d", i, got.Generation)
+				}
+				if o.proof != nil {
+					f.wantErr("UseProof of a proof a Rotate recorded", f.s.UseProof(f.ctx, *o.proof), store.ErrReplay)
+				}
+			}
+		},
+	},
+	{
 		name: "DPoP/PurgeExpiredProofs",
 		what: "Purge forgets the proofs that expired before its cut-off (their key can be recorded again) and keeps the others",
 		run: func(f *fixture) {
