@@ -394,6 +394,22 @@ func TestDPoPNonce(t *testing.T) {
 	if r.Status != http.StatusOK {
 		t.Fatalf("/auth/me with the fresh nonce: %d %s", r.Status, r.Body)
 	}
+	// A refresh with a stale or a forged nonce changes nothing; with the
+	// current one it rotates.
+	before := sessionOf(t, s.App.Store, tr.AccessToken)
+	for _, n := range []string{nonce, "forged-nonce-forged-nonce-forged", ""} {
+		r = s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken},
+			"DPoP: "+d.proof(t, "POST", "/token", dpop.ProofOptions{Nonce: n}))
+		wantDPoPError(t, r, http.StatusBadRequest, "use_dpop_nonce", "")
+		if got := sessionOf(t, s.App.Store, tr.AccessToken); got != before {
+			t.Fatalf("nonce %q: session changed:\n got %+v\nwant %+v", n, got, before)
+		}
+	}
+	r = s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken},
+		"DPoP: "+d.proof(t, "POST", "/token", dpop.ProofOptions{Nonce: r.Header.Get("DPoP-Nonce")}))
+	if r.Status != http.StatusOK {
+		t.Fatalf("refresh with the current nonce: %d %s", r.Status, r.Body)
+	}
 }
 
 // A proof used at one instance is refused at another instance of the same
