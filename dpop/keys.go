@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"math/big"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -98,4 +99,34 @@ func signingAlg(pub crypto.PublicKey) (string, error) {
 func AccessTokenHash(accessToken string) string {
 	sum := sha256.Sum256([]byte(accessToken))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// verifySignature checks a JWS signature (RFC 7518 §3) of input by pub
+// under alg, which keyAllows has matched to pub's type: ES256 as the
+// 64-byte r||s, EdDSA as it is, RS256 PKCS #1 v1.5 and PS256 PSS over
+// SHA-256, each exactly the modulus' length.
+func verifySignature(alg string, pub crypto.PublicKey, input, sig []byte) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if alg != ES256 || len(sig) != 64 {
+			return false
+		}
+		sum := sha256.Sum256(input)
+		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+		return ecdsa.Verify(k, sum[:], r, s)
+	case ed25519.PublicKey:
+		return alg == EdDSA && len(sig) == ed25519.SignatureSize && ed25519.Verify(k, input, sig)
+	case *rsa.PublicKey:
+		if len(sig) != k.Size() {
+			return false
+		}
+		sum := sha256.Sum256(input)
+		switch alg {
+		case RS256:
+			return rsa.VerifyPKCS1v15(k, crypto.SHA256, sum[:], sig) == nil
+		case PS256:
+			return rsa.VerifyPSS(k, crypto.SHA256, sum[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+		}
+	}
+	return false
 }
