@@ -174,7 +174,16 @@ type Options struct {
 	// DPoPProofLifetime is how long after its iat a proof is accepted
 	// (default 60s); the clock leeway is 5s either way.
 	DPoPProofLifetime time.Duration
+	// DPoPPurgeInterval is how often the replay cache's expired proofs are
+	// deleted from Store (default 1m; negative: never, when the application
+	// purges itself). A busy server records one row per proof, so they are
+	// purged far more often than sessions; each instance doing it is
+	// harmless. New refuses a positive value under MinJobInterval.
+	DPoPPurgeInterval time.Duration
 }
+
+// DefaultDPoPPurgeInterval is Options.DPoPPurgeInterval's default.
+const DefaultDPoPPurgeInterval = time.Minute
 
 // The DPoP policies (Options.DPoP, the DPOP setting).
 const (
@@ -239,7 +248,7 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	for _, f := range []struct {
 		name string
 		d    time.Duration
-	}{{"KeyReloadInterval", o.KeyReloadInterval}, {"PurgeInterval", o.PurgeInterval}} {
+	}{{"KeyReloadInterval", o.KeyReloadInterval}, {"PurgeInterval", o.PurgeInterval}, {"DPoPPurgeInterval", o.DPoPPurgeInterval}} {
 		// A number without its unit (30, meaning seconds) is nanoseconds: the
 		// job would run back to back against the store.
 		if f.d > 0 && f.d < MinJobInterval {

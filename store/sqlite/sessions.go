@@ -239,25 +239,8 @@ func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) 
 			}
 		}
 	}
-	// The used DPoP proofs that have expired, in chunks as well: a busy
-	// server records one per proof.
-	for {
-		var n int64
-		err := db.submit(ctx, false, func(t *wtx) error {
-			var err error
-			n, err = t.exec(`DELETE FROM dpop_jti WHERE key IN (
-				SELECT key FROM dpop_jti WHERE expires_at < ? LIMIT ?)`, cut, purgeScan)
-			return err
-		})
-		if err != nil {
-			return total, db.wrap("purge", err)
-		}
-		if n < purgeScan {
-			break
-		}
-		if err := pause(ctx, purgePause); err != nil {
-			return total, db.wrap("purge", err)
-		}
+	if _, err := db.PurgeProofs(ctx, olderThan); err != nil {
+		return total, err
 	}
 	// The tokens (a few rows: at most one per user and kind) and the keys,
 	// in one last write.
@@ -315,4 +298,35 @@ func readSession(s *sqlite3.Stmt) store.Session {
 		x.RevokedAt = fromNanos(s.ColumnInt64(7))
 	}
 	return x
+}
+
+// PurgeProofs deletes the used DPoP proofs that expired before before, in
+// chunks of purgeScan rows (one group commit each), so the writer is never
+// held long.
+func (db *DB) PurgeProofs(ctx context.Context, before time.Time) (int64, error) {
+	var e enc
+	cut := e.time(before)
+	if e.err != nil {
+		return 0, e.err
+	}
+	var total int64
+	for {
+		var n int64
+		err := db.submit(ctx, false, func(t *wtx) error {
+			var err error
+			n, err = t.exec(`DELETE FROM dpop_jti WHERE key IN (
+				SELECT key FROM dpop_jti WHERE expires_at < ? LIMIT ?)`, cut, purgeScan)
+			return err
+		})
+		if err != nil {
+			return total, db.wrap("purge proofs", err)
+		}
+		total += n
+		if n < purgeScan {
+			return total, nil
+		}
+		if err := pause(ctx, purgePause); err != nil {
+			return total, db.wrap("purge proofs", err)
+		}
+	}
 }

@@ -197,6 +197,34 @@ var dpopCases = []testCase{
 		},
 	},
 	{
+		name: "DPoP/PurgeProofs",
+		what: "PurgeProofs deletes exactly the proofs that expired before its cut-off, says how many, and leaves sessions alone",
+		run: func(f *fixture) {
+			s := f.session(f.user().ID, func(s *store.Session) { s.RevokedAt, s.RevokeReason = at(time.Second), "x" })
+			var old []*store.ProofUse
+			for range 3 {
+				old = append(old, proofUse(at(time.Minute)))
+			}
+			live := proofUse(at(time.Hour))
+			for _, pr := range append(old, live) {
+				if err := f.s.UseProof(f.ctx, *pr); err != nil {
+					f.t.Fatal(err)
+				}
+			}
+			n, err := f.s.PurgeProofs(f.ctx, at(time.Hour))
+			if err != nil || n != 3 {
+				f.t.Fatalf("PurgeProofs = %d, %v; want 3", n, err)
+			}
+			for _, pr := range old {
+				if err := f.s.UseProof(f.ctx, *pr); err != nil {
+					f.t.Fatalf("purged proof: %v", err)
+				}
+			}
+			f.wantErr("unexpired proof after PurgeProofs", f.s.UseProof(f.ctx, *live), store.ErrReplay)
+			f.unchanged(s)
+		},
+	},
+	{
 		name: "DPoP/PurgeExpiredProofs",
 		what: "Purge forgets the proofs that expired before its cut-off (their key can be recorded again) and keeps the others",
 		run: func(f *fixture) {
