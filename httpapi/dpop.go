@@ -212,8 +212,14 @@ func DPoPChallenge(err error) string {
 
 // WriteChallenges sets the WWW-Authenticate challenges of a 401 on a route
 // that takes an access token: Bearer (RFC 6750 §3) and DPoP (RFC 9449 §7.1).
+// When the DPoP proof was the reason, the error is the DPoP challenge's
+// alone: the Bearer one then names no error.
 func WriteChallenges(h http.Header, err error) {
-	h.Set("WWW-Authenticate", BearerChallenge(err))
+	bearer := BearerChallenge(err)
+	if c := auth.ErrorCode(err); c == auth.CodeInvalidDPoPProof || c == auth.CodeUseDPoPNonce {
+		bearer = BearerChallenge(ErrNoBearer)
+	}
+	h.Set("WWW-Authenticate", bearer)
 	h.Add("WWW-Authenticate", DPoPChallenge(err))
 }
 

@@ -231,7 +231,7 @@ func TestDPoPAttackTable(t *testing.T) {
 	t.Run("resource/no proof", func(t *testing.T) {
 		r := me("Authorization: DPoP " + tr.AccessToken)
 		wantDPoPError(t, r, http.StatusUnauthorized, "invalid_dpop_proof", "missing")
-		if ch := r.Header.Values("WWW-Authenticate"); len(ch) != 2 || !strings.HasPrefix(ch[1], `DPoP error="invalid_dpop_proof", algs="ES256 EdDSA PS256 RS256"`) {
+		if ch := r.Header.Values("WWW-Authenticate"); len(ch) != 2 || ch[0] != `Bearer realm="latchkey"` || !strings.HasPrefix(ch[1], `DPoP error="invalid_dpop_proof", algs="ES256 EdDSA PS256 RS256"`) {
 			t.Fatalf("WWW-Authenticate %q", ch)
 		}
 	})
@@ -382,7 +382,7 @@ func TestDPoPNonce(t *testing.T) {
 	r = s.Do(t, "GET", "/auth/me", nil, "Authorization: DPoP "+tr.AccessToken,
 		"DPoP: "+d.proof(t, "GET", "/auth/me", dpop.ProofOptions{AccessToken: tr.AccessToken, Nonce: nonce}))
 	wantDPoPError(t, r, http.StatusUnauthorized, "use_dpop_nonce", "")
-	if ch := r.Header.Values("WWW-Authenticate"); len(ch) != 2 || !strings.HasPrefix(ch[1], `DPoP error="use_dpop_nonce"`) {
+	if ch := r.Header.Values("WWW-Authenticate"); len(ch) != 2 || ch[0] != `Bearer realm="latchkey"` || !strings.HasPrefix(ch[1], `DPoP error="use_dpop_nonce"`) {
 		t.Fatalf("WWW-Authenticate %q", ch)
 	}
 	fresh := r.Header.Get("DPoP-Nonce")
