@@ -213,10 +213,10 @@ func TestRevokeAndIntrospect(t *testing.T) {
 	if in, _ := e.Service.Introspect(ctx, "garbage", true); in.Active {
 		t.Fatal("garbage is active")
 	}
-	if err := e.Service.RevokeToken(ctx, "garbage", "", ""); err != nil {
+	if err := e.Service.RevokeToken(ctx, "garbage", "", "", auth.Meta{}); err != nil {
 		t.Fatalf("unknown tokens revoke fine (RFC 7009 §2.2): %v", err)
 	}
-	if err := e.Service.RevokeToken(ctx, g.RefreshToken, "refresh_token", "some-client"); err != nil {
+	if err := e.Service.RevokeToken(ctx, g.RefreshToken, "refresh_token", "some-client", auth.Meta{}); err != nil {
 		t.Fatalf("a session without a client is revoked for any caller: %v", err)
 	}
 	for _, tok := range []string{g.AccessToken, g.RefreshToken} {
@@ -263,13 +263,13 @@ func TestClientBinding(t *testing.T) {
 	// 7009 §2.1); another client, or none, changes nothing.
 	for _, tok := range []string{g2.RefreshToken, g2.AccessToken} {
 		for _, cid := range []string{"app-2", ""} {
-			authtest.WantCode(t, e.Service.RevokeToken(ctx, tok, "", cid), auth.CodeClientMismatch)
+			authtest.WantCode(t, e.Service.RevokeToken(ctx, tok, "", cid, auth.Meta{}), auth.CodeClientMismatch)
 		}
 	}
 	if s, _ := e.Store.Session(ctx, g.Session.ID); s.Revoked() {
 		t.Fatal("another client revoked the session")
 	}
-	if err := e.Service.RevokeToken(ctx, g2.AccessToken, "access_token", "app-1"); err != nil {
+	if err := e.Service.RevokeToken(ctx, g2.AccessToken, "access_token", "app-1", auth.Meta{}); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := e.Store.Session(ctx, g.Session.ID); !s.Revoked() {

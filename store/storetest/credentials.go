@@ -307,7 +307,7 @@ var passwordCases = []credCase{
 	},
 	{
 		name: "Password/StartSession",
-		what: "StartSession stores a sign-in's session (and the re-hash when given, UpdatedAt the session's creation) only while the user is active and its hash is the one checked; a hash changed since, or a user deactivated since, is ErrStale, storing neither the session nor the re-hash",
+		what: "StartSession stores a sign-in's session (its DPoP binding included, and the re-hash when given, UpdatedAt the session's creation) only while the user is active and its hash is the one checked; a hash changed since, or a user deactivated since, is ErrStale, storing neither the session nor the re-hash",
 		run: func(f *credFixture) {
 			u := f.user()
 			newSession := func() store.Session {
@@ -315,6 +315,7 @@ var passwordCases = []credCase{
 					RefreshExpiresAt: at(time.Minute + refreshTTL), AbsoluteExpiresAt: at(maxLifetime), ClientID: "web", IP: "192.0.2.1"}
 			}
 			kept := newSession()
+			kept.JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" // bound to a DPoP key (RFC 9449 §5)
 			if _, err := f.c.StartSession(f.ctx, store.SessionStart{Session: kept, PasswordHash: u.PasswordHash}); err != nil {
 				f.t.Fatalf("StartSession with the stored hash: %v", err)
 			}
