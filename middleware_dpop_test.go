@@ -1,0 +1,276 @@
+package latchkey_test
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/dpop"
+)
+
+func newP256(t *testing.T) crypto.Signer {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// signInBound signs ann in with a proof by key, as the token routes do
+// with a checked DPoP header, and returns her access token, bound to key
+// (cnf.jkt).
+func (a *api) signInBound(t *testing.T, key crypto.Signer) string {
+	t.Helper()
+	jkt, err := dpop.Thumbprint(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk := dpop.ReplayKey(jkt, rand.Text())
+	g, err := a.lk.Service.SignIn(t.Context(), "ann@example.com", "correct horse",
+		auth.Meta{Proof: &auth.Proof{JKT: jkt, Key: rk[:], Expires: a.clk.Now().Add(time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := a.lk.Tokens.VerifyAccess(g.AccessToken); err != nil || c.JKT != jkt {
+		t.Fatalf("the access token is not bound: %v %q", err, c.JKT)
+	}
+	return g.AccessToken
+}
+
+// call sends method url with an Authorization header (none when empty) and
+// a DPoP header (none when empty), and returns the answer and its body's
+// error members (or "body" on success).
+func call(t *testing.T, c *http.Client, method, url, authz, proof string) (*http.Response, map[string]string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	if proof != "" {
+		req.Header.Set("DPoP", proof)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	m := map[string]string{}
+	if resp.StatusCode != 200 {
+		_ = jsonDecode(strings.NewReader(string(raw)), &m)
+	} else {
+		m["body"] = string(raw)
+	}
+	return resp, m
+}
+
+func mustProof(t *testing.T, key crypto.Signer, method, url string, o dpop.ProofOptions) string {
+	t.Helper()
+	p, err := dpop.NewProof(key, method, url, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The middleware accepts a DPoP-bound token only with a fresh proof by its
+// key for this very request (RFC 9449 §4.3, §7.1), refuses it as Bearer
+// (§7.2), and keeps taking bearer tokens as before. Each refusal says why,
+// in the body and in the DPoP challenge.
+func TestMiddlewareDPoPAttacks(t *testing.T) {
+	a := newAPI(t, nil, nil)
+	key, other := newP256(t), newP256(t)
+	bound := a.signInBound(t, key)
+	bearer := a.signIn(t)
+	url := a.URL + "/api/whoami"
+	now := a.clk.Now()
+	proof := func(o dpop.ProofOptions) string {
+		if o.Now.IsZero() {
+			o.Now = now
+		}
+		return mustProof(t, key, "GET", url, o)
+	}
+
+	good := proof(dpop.ProofOptions{AccessToken: bound})
+	resp, m := call(t, a.Client(), "GET", url, "DPoP "+bound, good)
+	if resp.StatusCode != 200 || m["body"] != "u-1" {
+		t.Fatalf("a bound token with its proof: %d %v", resp.StatusCode, m)
+	}
+	if resp, m := call(t, a.Client(), "GET", url+"?page=2", "dpop "+bound, proof(dpop.ProofOptions{AccessToken: bound})); resp.StatusCode != 200 {
+		t.Errorf("the scheme is case-insensitive and the htu has no query (RFC 9449 §4.3): %d %v", resp.StatusCode, m)
+	}
+	if resp, m := a.get(t, bearer); resp.StatusCode != 200 || m["body"] != "u-1" {
+		t.Errorf("a bearer token without a proof: %d %v", resp.StatusCode, m)
+	}
+
+	ed := func() crypto.Signer {
+		_, k, _ := ed25519.GenerateKey(rand.Reader)
+		return k
+	}()
+	for _, c := range []struct {
+		name, authz, proof string
+		code, reason       string
+	}{
+		{"replayed proof", "DPoP " + bound, good, "invalid_dpop_proof", "replay"},
+		{"no proof", "DPoP " + bound, "", "invalid_dpop_proof", "missing"},
+		{"bound token as Bearer", "Bearer " + bound, "", "invalid_token", "dpop_bound"},
+		{"bound token as Bearer with a proof", "Bearer " + bound, proof(dpop.ProofOptions{AccessToken: bound}), "invalid_token", "dpop_bound"},
+		{"proof by another key", "DPoP " + bound, mustProof(t, other, "GET", url, dpop.ProofOptions{AccessToken: bound, Now: now}), "invalid_dpop_proof", "key_mismatch"},
+		{"proof by another kind of key", "DPoP " + bound, mustProof(t, ed, "GET", url, dpop.ProofOptions{AccessToken: bound, Now: now}), "invalid_dpop_proof", "key_mismatch"},
+		{"proof for POST", "DPoP " + bound, mustProof(t, key, "POST", url, dpop.ProofOptions{AccessToken: bound, Now: now}), "invalid_dpop_proof", "htm"},
+		{"proof for another path", "DPoP " + bound, mustProof(t, key, "GET", a.URL+"/api/other", dpop.ProofOptions{AccessToken: bound, Now: now}), "invalid_dpop_proof", "htu"},
+		{"proof for another host", "DPoP " + bound, mustProof(t, key, "GET", "http://api.example.com/api/whoami", dpop.ProofOptions{AccessToken: bound, Now: now}), "invalid_dpop_proof", "htu"},
+		{"proof for another scheme", "DPoP " + bound, mustProof(t, key, "GET", strings.Replace(url, "http:", "https:", 1), dpop.ProofOptions{AccessToken: bound, Now: now}), "invalid_dpop_proof", "htu"},
+		{"proof without ath", "DPoP " + bound, proof(dpop.ProofOptions{}), "invalid_dpop_proof", "ath"},
+		{"proof for another token", "DPoP " + bound, proof(dpop.ProofOptions{AccessToken: bearer}), "invalid_dpop_proof", "ath"},
+		{"expired proof", "DPoP " + bound, proof(dpop.ProofOptions{AccessToken: bound, Now: now.Add(-2 * time.Minute)}), "invalid_dpop_proof", "iat"},
+		{"proof from the future", "DPoP " + bound, proof(dpop.ProofOptions{AccessToken: bound, Now: now.Add(time.Minute)}), "invalid_dpop_proof", "iat"},
+		{"not a JWT", "DPoP " + bound, "not-a-proof", "invalid_dpop_proof", "malformed"},
+		{"bearer token with the DPoP scheme", "DPoP " + bearer, proof(dpop.ProofOptions{AccessToken: bearer}), "invalid_token", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, m := call(t, a.Client(), "GET", url, c.authz, c.proof)
+			if resp.StatusCode != 401 || m["error"] != c.code || m["error_reason"] != c.reason {
+				t.Fatalf("%d %v; want 401 %s (%s)", resp.StatusCode, m, c.code, c.reason)
+			}
+			ch := resp.Header.Values("WWW-Authenticate")
+			wantDPoP := `DPoP algs="ES256 EdDSA PS256 RS256"`
+			switch {
+			case c.code == "invalid_dpop_proof":
+				wantDPoP = `DPoP error="invalid_dpop_proof", algs="ES256 EdDSA PS256 RS256"`
+			case c.reason == "":
+				wantDPoP = `DPoP error="invalid_token", algs="ES256 EdDSA PS256 RS256"`
+			}
+			if len(ch) != 2 || !strings.HasPrefix(ch[0], "Bearer") || ch[1] != wantDPoP {
+				t.Errorf("challenges %q; want Bearer and %s", ch, wantDPoP)
+			}
+		})
+	}
+	if strings.Contains(a.log.String(), bound) || strings.Contains(a.log.String(), good) {
+		t.Error("a token or a proof was logged")
+	}
+
+	// Two proofs sent at once are no proof (RFC 9449 §4.3 point 1).
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "DPoP "+bound)
+	req.Header.Add("DPoP", proof(dpop.ProofOptions{AccessToken: bound}))
+	req.Header.Add("DPoP", proof(dpop.ProofOptions{AccessToken: bound}))
+	resp, err := a.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("two DPoP headers: %d; want 401", resp.StatusCode)
+	}
+
+	// No token at all: both schemes are offered.
+	resp, m = call(t, a.Client(), "GET", url, "", "")
+	if ch := resp.Header.Values("WWW-Authenticate"); resp.StatusCode != 401 || len(ch) != 2 || ch[0] != "Bearer" ||
+		ch[1] != `DPoP algs="ES256 EdDSA PS256 RS256"` {
+		t.Errorf("no token: %d %v %q", resp.StatusCode, m, ch)
+	}
+	// An expired bound token is invalid_token, whichever scheme names it.
+	a.clk.Advance(15*time.Minute + latchkey.AccessLeeway)
+	resp, m = call(t, a.Client(), "GET", url, "DPoP "+bound, mustProof(t, key, "GET", url, dpop.ProofOptions{AccessToken: bound, Now: a.clk.Now()}))
+	if ch := resp.Header.Values("WWW-Authenticate"); resp.StatusCode != 401 || m["error"] != "invalid_token" || len(ch) != 2 ||
+		!strings.HasPrefix(ch[1], `DPoP error="invalid_token"`) {
+		t.Errorf("expired bound token: %d %v %q", resp.StatusCode, m, ch)
+	}
+}
+
+// Behind a proxy that changes the scheme, host and path, proofs name the
+// URL the client called: MiddlewareDPoP.ExternalURL; a proof naming the
+// URL the request reached the host at is refused.
+func TestMiddlewareDPoPExternalURL(t *testing.T) {
+	a := newAPI(t, nil, func(o *latchkey.Options) {
+		o.MiddlewareDPoP = latchkey.DPoPOptions{ExternalURL: "https://api.example.com/v1/"}
+	})
+	key := newP256(t)
+	bound := a.signInBound(t, key)
+	now := a.clk.Now()
+	external := mustProof(t, key, "GET", "https://API.example.com:443/v1/api/whoami", dpop.ProofOptions{AccessToken: bound, Now: now})
+	if resp, m := call(t, a.Client(), "GET", a.URL+"/api/whoami", "DPoP "+bound, external); resp.StatusCode != 200 {
+		t.Errorf("a proof of the external URL: %d %v", resp.StatusCode, m)
+	}
+	internal := mustProof(t, key, "GET", a.URL+"/api/whoami", dpop.ProofOptions{AccessToken: bound, Now: now})
+	if resp, m := call(t, a.Client(), "GET", a.URL+"/api/whoami", "DPoP "+bound, internal); resp.StatusCode != 401 || m["error_reason"] != "htu" {
+		t.Errorf("a proof of the internal URL: %d %v; want 401 htu", resp.StatusCode, m)
+	}
+}
+
+// A resource with nonces (RFC 9449 §9) sends the current one on every
+// answer and refuses a proof without it with use_dpop_nonce; the proof
+// that carries it passes. A service that verifies with the JWKS URL alone
+// (NewAuthenticator) checks bound tokens the same way.
+func TestMiddlewareDPoPNonces(t *testing.T) {
+	a := newAPI(t, nil, nil)
+	nonces, err := dpop.NewNonces([]byte(strings.Repeat("n", 32)), 0, a.clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authn := latchkey.NewAuthenticator(latchkey.AuthOptions{Issuer: a.lk.Tokens.Issuer(), Now: a.clk.Now,
+		Keys:   latchkey.RemoteKeys(a.URL+"/.well-known/jwks.json", latchkey.RemoteOptions{Now: a.clk.Now}),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DPoP: latchkey.DPoPOptions{Nonces: nonces}})
+	svc := httptest.NewServer(authn.Middleware(http.HandlerFunc(whoami)))
+	t.Cleanup(svc.Close)
+	key := newP256(t)
+	bound := a.signInBound(t, key)
+	url := svc.URL + "/things"
+
+	resp, m := call(t, svc.Client(), "GET", url, "DPoP "+bound, mustProof(t, key, "GET", url, dpop.ProofOptions{AccessToken: bound, Now: a.clk.Now()}))
+	nonce := resp.Header.Get("DPoP-Nonce")
+	if ch := resp.Header.Values("WWW-Authenticate"); resp.StatusCode != 401 || m["error"] != "use_dpop_nonce" || nonce != nonces.Current() ||
+		len(ch) != 2 || !strings.HasPrefix(ch[1], `DPoP error="use_dpop_nonce"`) {
+		t.Fatalf("a proof without the nonce: %d %v nonce %q challenges %q", resp.StatusCode, m, nonce, ch)
+	}
+	resp, m = call(t, svc.Client(), "GET", url, "DPoP "+bound, mustProof(t, key, "GET", url, dpop.ProofOptions{AccessToken: bound, Now: a.clk.Now(), Nonce: nonce}))
+	if resp.StatusCode != 200 || m["body"] != "u-1" || resp.Header.Get("DPoP-Nonce") == "" {
+		t.Fatalf("a proof with the nonce: %d %v", resp.StatusCode, m)
+	}
+	resp, m = call(t, svc.Client(), "GET", url, "DPoP "+bound, mustProof(t, key, "GET", url, dpop.ProofOptions{AccessToken: bound, Now: a.clk.Now(), Nonce: "forged"}))
+	if resp.StatusCode != 401 || m["error"] != "use_dpop_nonce" {
+		t.Errorf("a forged nonce: %d %v", resp.StatusCode, m)
+	}
+	// A bearer token needs neither proof nor nonce.
+	if resp, m := call(t, svc.Client(), "GET", url, "Bearer "+a.signIn(t), ""); resp.StatusCode != 200 {
+		t.Errorf("bearer: %d %v", resp.StatusCode, m)
+	}
+}
+
+// The in-memory replay cache is bounded: when it is full a new proof is
+// answered 503 (retry later), not accepted unremembered nor refused as
+// invalid.
+func TestMiddlewareDPoPReplayCacheFull(t *testing.T) {
+	a := newAPI(t, nil, func(o *latchkey.Options) { o.MiddlewareDPoP = latchkey.DPoPOptions{ReplayMax: 1} })
+	key := newP256(t)
+	bound := a.signInBound(t, key)
+	url := a.URL + "/api/whoami"
+	send := func() (*http.Response, map[string]string) {
+		return call(t, a.Client(), "GET", url, "DPoP "+bound, mustProof(t, key, "GET", url, dpop.ProofOptions{AccessToken: bound, Now: a.clk.Now()}))
+	}
+	if resp, m := send(); resp.StatusCode != 200 {
+		t.Fatalf("first: %d %v", resp.StatusCode, m)
+	}
+	if resp, m := send(); resp.StatusCode != 503 || m["error"] != "temporarily_unavailable" || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("full: %d %v; want 503 with Retry-After", resp.StatusCode, m)
+	}
+	// Once the first proof's window is over its place is free again.
+	a.clk.Advance(dpop.DefaultLifetime + dpop.DefaultLeeway + time.Second)
+	if resp, m := send(); resp.StatusCode != 200 {
+		t.Errorf("after the window: %d %v", resp.StatusCode, m)
+	}
+}
+
