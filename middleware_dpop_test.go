@@ -273,4 +273,3 @@ func TestMiddlewareDPoPReplayCacheFull(t *testing.T) {
 		t.Errorf("after the window: %d %v", resp.StatusCode, m)
 	}
 }
-
