@@ -141,4 +141,3 @@ func TestDPoPSignInReplay(t *testing.T) {
 		t.Fatalf("%d sessions after refused sign-ins", len(sessions))
 	}
 }
-

@@ -172,6 +172,8 @@ func TestHostileProofs(t *testing.T) {
 		{"another path", forge(t, ecKey, goodHead(t), with(goodClaims(), "htu", "https://auth.example.com/auth/sign-in")), "", "", "", dpop.ReasonHTU},
 		{"another scheme", forge(t, ecKey, goodHead(t), with(goodClaims(), "htu", "http://auth.example.com/oauth/token")), "", "", "", dpop.ReasonHTU},
 		{"another port", forge(t, ecKey, goodHead(t), with(goodClaims(), "htu", "https://auth.example.com:8443/oauth/token")), "", "", "", dpop.ReasonHTU},
+		{"htu with a query", forge(t, ecKey, goodHead(t), with(goodClaims(), "htu", htu+"?a=1")), "", "", "", dpop.ReasonHTU},
+		{"htu with a fragment", forge(t, ecKey, goodHead(t), with(goodClaims(), "htu", htu+"#f")), "", "", "", dpop.ReasonHTU},
 		{"relative htu", forge(t, ecKey, goodHead(t), with(goodClaims(), "htu", "/oauth/token")), "", "", "", dpop.ReasonHTU},
 		{"no htu", forge(t, ecKey, goodHead(t), with(goodClaims(), "htu", nil)), "", "", "", dpop.ReasonHTU},
 		{"iat expired", forge(t, ecKey, goodHead(t), with(goodClaims(), "iat", t0.Add(-66*time.Second).Unix())), "", "", "", dpop.ReasonIAT},

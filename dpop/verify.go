@@ -122,6 +122,11 @@ func (v *Verifier) Check(proof, method, url, accessToken string) (*Proof, error)
 	if err != nil {
 		return nil, fmt.Errorf("dpop: request URL %q: %v", url, err)
 	}
+	// The htu names the URL without query and fragment (RFC 9449 §4.2): a
+	// claim carrying either is not this request's.
+	if strings.ContainsAny(c.HTU, "?#") {
+		return nil, fail(ReasonHTU, "query or fragment")
+	}
 	if got, err := NormalizeHTU(c.HTU); err != nil || got != want {
 		return nil, fail(ReasonHTU, "")
 	}
