@@ -337,9 +337,12 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, i
 }
 
 // doSigned is do for a token request (sign-in, refresh): with WithDPoP it
-// carries a new DPoP proof (RFC 9449 §5), and when the server asks for a
-// nonce (use_dpop_nonce, §8; it did nothing else) it is sent once more with
-// a new proof carrying the nonce the answer brought.
+// carries a new DPoP proof (RFC 9449 §5). A refused proof means the server
+// did nothing else, so the request is sent again, with a new proof, once
+// for each of two reasons: the server asks for a nonce (use_dpop_nonce,
+// §8), which the answer brought; or the proof's iat is out of the server's
+// window (the client's clock is off, and no token has told the client the
+// server's time yet), which is then taken from the answer's Date.
 func (c *Client) doSigned(ctx context.Context, method, path string, in, out any) error {
 	return c.exchange(ctx, c.hc, method, path, in, out, c.key != nil)
 }
@@ -352,7 +355,8 @@ func (c *Client) exchange(ctx context.Context, hc *http.Client, method, path str
 			return err
 		}
 	}
-	for try := 1; ; try++ {
+	nonceRetried, clockRetried := false, false
+	for {
 		var body io.Reader
 		if in != nil {
 			body = bytes.NewReader(raw)
@@ -372,22 +376,41 @@ func (c *Client) exchange(ctx context.Context, hc *http.Client, method, path str
 			}
 			req.Header.Set("DPoP", p)
 		}
-		err = c.read(hc, req, method, path, out)
+		var ans answerMeta
+		err = c.read(hc, req, method, path, out, &ans)
 		var e *Error
-		if signed && try == 1 && errors.As(err, &e) && e.Code == CodeUseDPoPNonce && e.nonce {
-			continue
+		if !signed || !errors.As(err, &e) {
+			return err
 		}
-		return err
+		switch {
+		case e.Code == CodeUseDPoPNonce && ans.nonce && !nonceRetried:
+			nonceRetried = true
+		case e.Code == CodeInvalidDPoPProof && e.Reason == "iat" && !ans.date.IsZero() && !clockRetried:
+			clockRetried = true
+			c.setSkew(ans.date.Sub(ans.received))
+		default:
+			return err
+		}
 	}
 }
 
+// answerMeta is what exchange looks at in an answer besides its body.
+type answerMeta struct {
+	nonce    bool      // it carried a DPoP-Nonce
+	date     time.Time // its Date (the server's clock), zero when none
+	received time.Time // when it came, by the client's clock
+}
+
 // read sends req with hc and reads its answer as do says.
-func (c *Client) read(hc *http.Client, req *http.Request, method, path string, out any) error {
+func (c *Client) read(hc *http.Client, req *http.Request, method, path string, out any, ans *answerMeta) error {
 	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	ans.received = c.now()
+	ans.nonce = resp.Header.Get("DPoP-Nonce") != ""
+	ans.date, _ = http.ParseTime(resp.Header.Get("Date"))
 	c.learnNonce(resp.Request.URL, resp.Header)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Redirects to another origin are not followed (sameOriginRedirects):
@@ -423,6 +446,5 @@ func (c *Client) errorOf(resp *http.Response) error {
 	if json.Unmarshal(raw, &b) == nil && b.Error != "" {
 		e.Code, e.Message, e.Reason = b.Error, b.Message, b.Reason
 	}
-	e.nonce = resp.Header.Get("DPoP-Nonce") != ""
 	return e
 }

@@ -126,8 +126,14 @@ func (c *Client) measureSkew(t Tokens) {
 	if !ok {
 		return
 	}
+	c.setSkew(exp.Sub(t.Expiry))
+}
+
+// setSkew sets how far the server's clock is ahead of the client's, to the
+// second (both measures are).
+func (c *Client) setSkew(d time.Duration) {
 	c.nonceMu.Lock()
-	c.skew = exp.Sub(t.Expiry).Round(time.Second)
+	c.skew = d.Round(time.Second)
 	c.nonceMu.Unlock()
 }
 

@@ -67,8 +67,6 @@ type Error struct {
 	// Reason refines some codes: which check a DPoP proof failed
 	// (CodeInvalidDPoPProof).
 	Reason string
-
-	nonce bool // the answer carried a DPoP-Nonce
 }
 
 func (e *Error) Error() string {
