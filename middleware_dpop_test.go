@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
-	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/dpop"
 )
 
@@ -28,25 +27,31 @@ func newP256(t *testing.T) crypto.Signer {
 	return k
 }
 
-// signInBound signs ann in with a proof by key, as the token routes do
-// with a checked DPoP header, and returns her access token, bound to key
-// (cnf.jkt).
+// signInBound signs ann in through the canonical route with a proof by
+// key, and returns her access token, bound to key (cnf.jkt).
 func (a *api) signInBound(t *testing.T, key crypto.Signer) string {
 	t.Helper()
+	proof := mustProof(t, key, "POST", a.URL+"/auth/sign-in", dpop.ProofOptions{Now: a.clk.Now()})
+	req, _ := http.NewRequest("POST", a.URL+"/auth/sign-in", strings.NewReader(`{"email":"ann@example.com","password":"correct horse"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("DPoP", proof)
+	resp, err := a.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m struct{ AccessToken, TokenType string }
+	if err := jsonDecode(resp.Body, &m); err != nil || resp.StatusCode != 200 || m.TokenType != "DPoP" {
+		t.Fatalf("sign-in with a proof: %d %v %q", resp.StatusCode, err, m.TokenType)
+	}
 	jkt, err := dpop.Thumbprint(key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
-	rk := dpop.ReplayKey(jkt, rand.Text())
-	g, err := a.lk.Service.SignIn(t.Context(), "ann@example.com", "correct horse",
-		auth.Meta{Proof: &auth.Proof{JKT: jkt, Key: rk[:], Expires: a.clk.Now().Add(time.Minute)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c, err := a.lk.Tokens.VerifyAccess(g.AccessToken); err != nil || c.JKT != jkt {
+	if c, err := a.lk.Tokens.VerifyAccess(m.AccessToken); err != nil || c.JKT != jkt {
 		t.Fatalf("the access token is not bound: %v %q", err, c.JKT)
 	}
-	return g.AccessToken
+	return m.AccessToken
 }
 
 // call sends method url with an Authorization header (none when empty) and
