@@ -1,12 +1,16 @@
 package client_test
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -413,5 +417,34 @@ func TestDPoPRefreshRetriesSendNewProofs(t *testing.T) {
 				t.Fatalf("GET /auth/me afterwards: %d %v", st, err)
 			}
 		})
+	}
+}
+
+// WithDPoP takes the keys proofs are signed with (ES256, EdDSA, PS256) and
+// refuses others at New, before any request depends on them; an Ed25519 and
+// an RSA client bind their sessions as an ECDSA one does.
+func TestDPoPKeys(t *testing.T) {
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
+	for _, k := range []crypto.Signer{p384, rsa1024} {
+		if _, err := client.New("https://auth.example.com", client.WithDPoP(k)); err == nil {
+			t.Errorf("New with a %T key: want an error", k.Public())
+		}
+	}
+	e := newDPoPEnv(t, nil)
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	rsa2048, _ := rsa.GenerateKey(rand.Reader, 2048)
+	for i, k := range []crypto.Signer{ed, rsa2048} {
+		c := e.signedIn(t, fmt.Sprintf("keys%d@example.com", i), client.WithDPoP(k))
+		if c.Tokens().TokenType != "DPoP" {
+			t.Fatalf("%T: token type %q", k, c.Tokens().TokenType)
+		}
+		e.srv.Clock.Advance(time.Second)
+		if _, err := c.Refresh(t.Context()); err != nil {
+			t.Fatalf("%T: %v", k, err)
+		}
+		if _, err := c.Me(t.Context()); err != nil {
+			t.Fatalf("%T: %v", k, err)
+		}
 	}
 }
