@@ -18,7 +18,7 @@ import (
 	"github.com/latchkey-dev/latchkey/dpop"
 )
 
-func newP256(t *testing.T) crypto.Signer {
+func newP256(t testing.TB) crypto.Signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -29,7 +29,7 @@ func newP256(t *testing.T) crypto.Signer {
 
 // signInBound signs ann in through the canonical route with a proof by
 // key, and returns her access token, bound to key (cnf.jkt).
-func (a *api) signInBound(t *testing.T, key crypto.Signer) string {
+func (a *api) signInBound(t testing.TB, key crypto.Signer) string {
 	t.Helper()
 	proof := mustProof(t, key, "POST", a.URL+"/auth/sign-in", dpop.ProofOptions{Now: a.clk.Now()})
 	req, _ := http.NewRequest("POST", a.URL+"/auth/sign-in", strings.NewReader(`{"email":"ann@example.com","password":"correct horse"}`))
@@ -81,7 +81,7 @@ func call(t *testing.T, c *http.Client, method, url, authz, proof string) (*http
 	return resp, m
 }
 
-func mustProof(t *testing.T, key crypto.Signer, method, url string, o dpop.ProofOptions) string {
+func mustProof(t testing.TB, key crypto.Signer, method, url string, o dpop.ProofOptions) string {
 	t.Helper()
 	p, err := dpop.NewProof(key, method, url, o)
 	if err != nil {
@@ -277,4 +277,80 @@ func TestMiddlewareDPoPReplayCacheFull(t *testing.T) {
 	if resp, m := send(); resp.StatusCode != 200 {
 		t.Errorf("after the window: %d %v", resp.StatusCode, m)
 	}
+}
+
+// FuzzMiddlewareDPoP sends arbitrary Authorization and DPoP headers and
+// methods through the middleware. In any input, $BOUND is a token bound to
+// the fuzzer's key, $BEARER a bearer token, and $PROOF a valid proof of that
+// key for the request (with $BOUND's ath). It must never answer other than
+// 200 or 401 (no 5xx, no panic), every refusal is a JSON object with an
+// error, and 200 comes only for a token with what it needs: a bearer token
+// as Bearer, or the bound one as DPoP with a proof.
+func FuzzMiddlewareDPoP(f *testing.F) {
+	a := newAPI(f, nil, nil)
+	key := newP256(f)
+	bound := a.signInBound(f, key)
+	bearer := a.signIn(f)
+	for _, s := range [][3]string{
+		{"GET", "DPoP $BOUND", "$PROOF"},
+		{"GET", "Bearer $BOUND", "$PROOF"},
+		{"GET", "DPoP $BOUND", ""},
+		{"GET", "DPoP $BEARER", "$PROOF"},
+		{"GET", "Bearer $BEARER", ""},
+		{"POST", "DPoP $BOUND", "$PROOF"},
+		{"GET", "dpop   $BOUND", "$PROOF.x"},
+		{"GET", "DPoP $BOUND", "e30.e30.e30"},
+		{"GET", "DPoP $BOUND", "$PROOF, $PROOF"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	url := a.URL + "/api/whoami"
+	f.Fuzz(func(t *testing.T, method, authz, proof string) {
+		if method != "GET" && method != "POST" {
+			method = "GET"
+		}
+		authz = strings.NewReplacer("$BOUND", bound, "$BEARER", bearer).Replace(authz)
+		if strings.Contains(proof, "$PROOF") {
+			p, err := dpop.NewProof(key, method, url, dpop.ProofOptions{AccessToken: bound, Now: a.clk.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			proof = strings.ReplaceAll(proof, "$PROOF", p)
+		}
+		req := httptest.NewRequest(method, url, nil)
+		if !validHeader(authz) || !validHeader(proof) {
+			return
+		}
+		req.Header.Set("Authorization", authz)
+		if proof != "" {
+			req.Header.Set("DPoP", proof)
+		}
+		rec := httptest.NewRecorder()
+		a.lk.Middleware(http.HandlerFunc(whoami)).ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK:
+			ok := authz == "Bearer "+bearer || strings.EqualFold(strings.SplitN(authz, " ", 2)[0], "DPoP") &&
+				strings.Contains(authz, bound) && proof != ""
+			if !ok {
+				t.Fatalf("200 for %q with proof %q", authz, proof)
+			}
+		case http.StatusUnauthorized:
+			var m map[string]string
+			if err := jsonDecode(rec.Body, &m); err != nil || m["error"] == "" {
+				t.Fatalf("401 body %q", rec.Body.String())
+			}
+		default:
+			t.Fatalf("status %d for %q with proof %q: %s", rec.Code, authz, proof, rec.Body.String())
+		}
+	})
+}
+
+// validHeader reports whether s can be sent as a header value.
+func validHeader(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
