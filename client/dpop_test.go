@@ -263,20 +263,9 @@ func TestDPoPNonces(t *testing.T) {
 // answer's Date; afterwards the tokens keep the client on the server's
 // time.
 func TestDPoPClockSkew(t *testing.T) {
-	// The server behind a front that writes the server's Date by its own
-	// clock, as every other time it sends (the http.Server would write the
-	// machine's); proofs name the front's URL, its PUBLIC_URL.
-	dated := httptest.NewUnstartedServer(nil)
-	srv := servertest.Start(t, func(c *config.Config) { c.PublicURL = "http://" + dated.Listener.Addr().String() })
-	dated.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Date", srv.Clock.Now().UTC().Format(http.TimeFormat))
-		srv.Config.Handler.ServeHTTP(w, r)
-	})
-	dated.Start()
-	t.Cleanup(dated.Close)
-	proofs := newProofLog(http.DefaultTransport)
+	srv, front, proofs := newDatedServer(t)
 	ahead := testkit.NewClock(srv.Clock.Now().Add(time.Hour))
-	c, err := client.New(dated.URL, client.WithDPoP(nil), client.WithClock(ahead.Now),
+	c, err := client.New(front, client.WithDPoP(nil), client.WithClock(ahead.Now),
 		client.WithHTTPClient(&http.Client{Transport: proofs}))
 	if err != nil {
 		t.Fatal(err)
@@ -300,6 +289,54 @@ func TestDPoPClockSkew(t *testing.T) {
 	}
 	if got := len(proofs.proofs("POST /token")); got != 1 {
 		t.Errorf("%d refreshes sent; want 1 (the client knows the server's time)", got)
+	}
+}
+
+// newDatedServer starts a real server behind a front that writes the
+// server's Date by the server's own clock, as every other time it sends
+// (the http.Server would write the machine's), and records the proofs it
+// passes on. The front's URL is the server's PUBLIC_URL, which proofs name.
+func newDatedServer(t *testing.T) (*servertest.Server, string, *proofLog) {
+	t.Helper()
+	dated := httptest.NewUnstartedServer(nil)
+	srv := servertest.Start(t, func(c *config.Config) { c.PublicURL = "http://" + dated.Listener.Addr().String() })
+	dated.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", srv.Clock.Now().UTC().Format(http.TimeFormat))
+		srv.Config.Handler.ServeHTTP(w, r)
+	})
+	dated.Start()
+	t.Cleanup(dated.Close)
+	return srv, dated.URL, newProofLog(http.DefaultTransport)
+}
+
+// The machine slept: the server's clock moved on, the client's stood still,
+// so the client calls with an access token that has expired at the server.
+// The 401 (invalid_token in the Bearer and DPoP challenges) makes it
+// refresh; the refresh's first proof is dated by the client's stale clock
+// and refused for its iat, the second by the server's Date passes, and the
+// call is sent again with the new token and a proof of it.
+func TestDPoPExpiredAt401(t *testing.T) {
+	srv, front, proofs := newDatedServer(t)
+	clk := testkit.NewClock(srv.Clock.Now())
+	c, err := client.New(front, client.WithDPoP(nil), client.WithClock(clk.Now),
+		client.WithHTTPClient(&http.Client{Transport: proofs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SignUp(t, "slept@example.com", password)
+	if _, err := c.SignIn(t.Context(), "slept@example.com", password); err != nil {
+		t.Fatal(err)
+	}
+	srv.Clock.Advance(accessLifetime + time.Minute)
+	if u, err := c.Me(t.Context()); err != nil || u.Email != "slept@example.com" {
+		t.Fatalf("Me after the machine slept: %v %v", u, err)
+	}
+	me, refreshes := proofs.proofs("GET /auth/me"), proofs.proofs("POST /token")
+	if len(me) != 2 || len(refreshes) != 2 {
+		t.Fatalf("sent %d GET /auth/me and %d POST /token; want 2 and 2", len(me), len(refreshes))
+	}
+	if jwtClaims(t, me[1])["ath"] != dpop.AccessTokenHash(c.Tokens().AccessToken) {
+		t.Error("the retried call's proof is not for the new access token")
 	}
 }
 
