@@ -168,8 +168,7 @@ func WithPrincipal(ctx context.Context, p auth.Principal) context.Context {
 //     missing or refused, its Reason says why (key_mismatch: signed by
 //     another key than the token's);
 //   - an error wrapping dpop.ErrReplayCacheFull, or the failure of a shared
-//     replay cache: the
-//     proof cannot be judged now;
+//     replay cache: the proof cannot be judged now;
 //   - token.ErrExpired: the token has expired (refresh, then retry);
 //   - token.ErrMalformed, token.ErrSignature (token.ErrUnknownKey among
 //     them), token.ErrWrongKind (a refresh token), token.ErrClaims: not a
