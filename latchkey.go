@@ -105,6 +105,12 @@ type Options struct {
 	CORSOrigins []string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// MiddlewareDPoP configures how Authenticator and Middleware check the
+	// DPoP proofs of bound access tokens on the host's own routes (RFC 9449
+	// §7): the URL clients call them at when a proxy is in front, the
+	// algorithms, the replay cache, nonces. The zero value takes the
+	// request's own URL and remembers proofs in memory.
+	MiddlewareDPoP DPoPOptions
 	// Now is the clock (time.Now when nil); Logger gets audit events and
 	// the access log (slog.Default when nil).
 	Now    func() time.Time
@@ -209,6 +215,9 @@ type Handler struct {
 	dpop   *httpapi.DPoP
 	h      http.Handler
 	reload flight // reloads of the signing keys for unknown key ids
+	// resourceDPoP checks proofs for Authenticator, one replay cache for
+	// every route the host protects.
+	resourceDPoP *dpopCheck
 
 	proxyWarned atomic.Bool // the undeclared-proxy warning was logged (routes.go)
 
@@ -318,7 +327,7 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("latchkey: %w", err)
 	}
-	h := &Handler{Tokens: iss, opts: o}
+	h := &Handler{Tokens: iss, opts: o, resourceDPoP: newDPoPCheck(o.MiddlewareDPoP, o.Now)}
 	h.reload = flight{now: o.Now, minGap: UnknownKeyReloadInterval, maxGap: time.Minute, run: func(time.Time) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
