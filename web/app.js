@@ -208,7 +208,7 @@
         jti: b64url(crypto.getRandomValues(new Uint8Array(16))),
         htm,
         htu: htu(url),
-        iat: Math.floor((Date.now() + (o.skewMs || 0)) / 1e3)
+        iat: Math.floor(((o.now ?? Date.now()) + (o.skewMs || 0)) / 1e3)
       };
       if (o.accessToken) payload.ath = b64url(await crypto.subtle.digest("SHA-256", enc.encode(o.accessToken)));
       if (o.nonce) payload.nonce = o.nonce;
@@ -331,7 +331,7 @@
         if (token) headers.set("Authorization", (token.tokenType === "DPoP" ? "DPoP " : "Bearer ") + token.accessToken);
         if (dpop) {
           const ath = token && token.tokenType === "DPoP" ? token.accessToken : void 0;
-          headers.set("DPoP", await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: (token || cur)?.skewMs }));
+          headers.set("DPoP", await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: (token || cur)?.skewMs, now: clock.now() }));
         }
         const resp = await doFetch(u, { ...init, method, headers, signal, cache: "no-store" });
         const n = resp.headers.get("DPoP-Nonce");

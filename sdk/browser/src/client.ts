@@ -251,7 +251,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       if (token) headers.set('Authorization', (token.tokenType === 'DPoP' ? 'DPoP ' : 'Bearer ') + token.accessToken);
       if (dpop) {
         const ath = token && token.tokenType === 'DPoP' ? token.accessToken : undefined;
-        headers.set('DPoP', await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: (token || cur)?.skewMs }));
+        headers.set('DPoP', await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: (token || cur)?.skewMs, now: clock.now() }));
       }
       const resp = await doFetch(u, { ...init, method, headers, signal, cache: 'no-store' });
       const n = resp.headers.get('DPoP-Nonce');

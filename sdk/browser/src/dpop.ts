@@ -34,6 +34,8 @@ export interface ProofOptions {
   nonce?: string;
   /** Server clock minus this machine's, in ms: iat is the server's time. */
   skewMs?: number;
+  /** This machine's time in ms (default Date.now()). */
+  now?: number;
 }
 
 export interface DPoPKey {
@@ -94,7 +96,7 @@ export function dpopKey(db: string, persist = idb.available()): DPoPKey {
       jti: b64url(crypto.getRandomValues(new Uint8Array(16))),
       htm,
       htu: htu(url),
-      iat: Math.floor((Date.now() + (o.skewMs || 0)) / 1000),
+      iat: Math.floor(((o.now ?? Date.now()) + (o.skewMs || 0)) / 1000),
     };
     if (o.accessToken) payload.ath = b64url(await crypto.subtle.digest('SHA-256', enc.encode(o.accessToken)));
     if (o.nonce) payload.nonce = o.nonce;
