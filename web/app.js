@@ -223,6 +223,8 @@
   var REFRESH_COOKIE_PATH = "/api/refresh/refreshtoken";
   var MAX_EARLY_MS = 6e4;
   var ASK_WAIT_MS = 150;
+  var GEN_WAIT_MS = 500;
+  var GEN_FRESH_MS = 2e3;
   function randomId() {
     const b = crypto.getRandomValues(new Uint8Array(12));
     return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
@@ -264,6 +266,9 @@
     const dpop = opts.dpop ? dpopKey(name) : null;
     const nonces = /* @__PURE__ */ new Map();
     const credentials = mode === "cookie" ? "include" : "omit";
+    const genDb = mode === "cookie" && shared && available();
+    const recent = /* @__PURE__ */ new Map();
+    let arrived = [];
     let cur = null;
     let epoch = 0;
     let timer;
@@ -316,6 +321,7 @@
       schedule();
       if (tell) {
         if (storage) await storage.set(null);
+        await writeGen(null);
         post({ type: "signedOut", reason, message });
       }
       if (had || tell) emit("signedOut", { reason, message });
@@ -411,7 +417,21 @@
       }
     }
     async function readShared() {
-      return storage ? storage.get() : cur;
+      if (storage) return storage.get();
+      if (!genDb) return cur;
+      const g = await read(name, "gen");
+      if (!g || cur && cur.id === g.id) return cur;
+      const end = clock.now() + GEN_WAIT_MS;
+      while (!recent.has(g.id) && clock.now() < end && Date.now() - g.at < GEN_FRESH_MS) {
+        await new Promise((r) => {
+          arrived.push(r);
+          clock.setTimeout(r, 25);
+        });
+      }
+      return recent.get(g.id) || cur;
+    }
+    async function writeGen(t) {
+      if (genDb) await update(name, "gen", () => t ? { id: t.id, at: Date.now() } : null);
     }
     function refreshFrom(seen, force = false) {
       if (inflight) return inflight;
@@ -430,6 +450,7 @@
         const t = await trade(latest);
         if (e !== epoch) throw new LatchkeyError(0, "not_signed_in", "signed out during the refresh");
         if (storage) await storage.set(t);
+        await writeGen(t);
         adopt(t, latest ? "refresh" : "sign-in");
         post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "shared" });
         return t;
@@ -509,6 +530,7 @@
         const server = Date.parse(b.serverTime);
         const t = tokensFrom(b, sentAt, isNaN(server) ? 0 : server - clock.now());
         if (storage) await storage.set(t);
+        await writeGen(t);
         adopt(t, "sign-in");
         post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "sign-in" });
         return b.user;
@@ -571,6 +593,11 @@
         const m = ev.data;
         if (!m || closed) return;
         if (m.type === "tokens") {
+          recent.set(m.t.id, m.t);
+          if (recent.size > 8) recent.delete(recent.keys().next().value);
+          const w = arrived;
+          arrived = [];
+          w.forEach((r) => r());
           if (m.source === "sign-in" || !cur || cur.id !== m.t.id && m.t.expiresAt >= cur.expiresAt) {
             adopt(m.t, m.source === "sign-in" ? "sign-in" : "shared");
           }

@@ -120,6 +120,8 @@ type Msg =
 const REFRESH_COOKIE_PATH = '/api/refresh/refreshtoken';
 const MAX_EARLY_MS = 60_000;
 const ASK_WAIT_MS = 150;
+const GEN_WAIT_MS = 500; // at most this long for another tab's tokens message
+const GEN_FRESH_MS = 2000; // only for a generation written this recently
 
 function randomId(): string {
   const b = crypto.getRandomValues(new Uint8Array(12));
@@ -167,6 +169,13 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   const dpop: DPoPKey | null = opts.dpop ? dpopKey(name) : null;
   const nonces = new Map<string, string>(); // origin -> latest DPoP-Nonce
   const credentials: RequestCredentials = mode === 'cookie' ? 'include' : 'omit';
+  // Cookie mode keeps the id of the latest generation (never a token) in
+  // IndexedDB, so that a tab that gets the lock can tell that another tab
+  // refreshed just before, even when that tab's message is still on its
+  // way.
+  const genDb = mode === 'cookie' && shared && idb.available();
+  const recent = new Map<string, StoredTokens>(); // tokens other tabs posted, by id
+  let arrived: (() => void)[] = [];
 
   let cur: StoredTokens | null = null;
   let epoch = 0; // changes at every sign-in and sign-out
@@ -230,6 +239,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     schedule();
     if (tell) {
       if (storage) await storage.set(null);
+      await writeGen(null);
       post({ type: 'signedOut', reason, message });
     }
     if (had || tell) emit('signedOut', { reason, message });
@@ -347,7 +357,24 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   // readShared returns the tokens as every tab sees them now.
   async function readShared(): Promise<StoredTokens | null> {
-    return storage ? storage.get() : cur;
+    if (storage) return storage.get();
+    if (!genDb) return cur;
+    const g = await idb.read<{ id: string; at: number }>(name, 'gen');
+    if (!g || (cur && cur.id === g.id)) return cur;
+    // Another tab wrote a newer generation; it posted the tokens before
+    // releasing the lock. Wait a moment for them when it did so just now.
+    const end = clock.now() + GEN_WAIT_MS;
+    while (!recent.has(g.id) && clock.now() < end && Date.now() - g.at < GEN_FRESH_MS) {
+      await new Promise<void>((r) => {
+        arrived.push(r);
+        clock.setTimeout(r, 25);
+      });
+    }
+    return recent.get(g.id) || cur;
+  }
+
+  async function writeGen(t: StoredTokens | null) {
+    if (genDb) await idb.update(name, 'gen', () => (t ? { id: t.id, at: Date.now() } : null));
   }
 
   // refreshFrom replaces the tokens of generation seen (undefined: none
@@ -371,6 +398,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       const t = await trade(latest);
       if (e !== epoch) throw new LatchkeyError(0, 'not_signed_in', 'signed out during the refresh');
       if (storage) await storage.set(t); // stored before it is used
+      await writeGen(t);
       adopt(t, latest ? 'refresh' : 'sign-in');
       post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'shared' });
       return t;
@@ -461,6 +489,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       const server = Date.parse(b.serverTime);
       const t = tokensFrom(b, sentAt, isNaN(server) ? 0 : server - clock.now());
       if (storage) await storage.set(t);
+      await writeGen(t);
       adopt(t, 'sign-in');
       post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'sign-in' });
       return b.user as User;
@@ -528,6 +557,11 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       const m = ev.data;
       if (!m || closed) return;
       if (m.type === 'tokens') {
+        recent.set(m.t.id, m.t);
+        if (recent.size > 8) recent.delete(recent.keys().next().value!);
+        const w = arrived;
+        arrived = [];
+        w.forEach((r) => r());
         if (m.source === 'sign-in' || !cur || (cur.id !== m.t.id && m.t.expiresAt >= cur.expiresAt)) {
           // In body mode the refresh token stays in the storage: the next
           // refresh reads it there.
