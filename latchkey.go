@@ -157,7 +157,31 @@ type Options struct {
 	// TokenResponse reshapes canonical token responses (kind is "sign-in",
 	// "refresh" or "renew").
 	TokenResponse func(r *http.Request, kind string, resp canonical.TokenResponse) any
+	// DPoP is the policy for DPoP proofs (RFC 9449) on the requests that
+	// mint tokens: DPoPAllowed (the default, ""): a sign-in with a proof
+	// binds the session to the proof's key, bearer clients still work;
+	// DPoPRequired: a token request without a proof is refused; DPoPOff:
+	// proofs on token requests are ignored (every new session is bearer).
+	// Tokens bound to a key always need its proofs.
+	DPoP string
+	// DPoPNonce makes every proof carry a server nonce (RFC 9449 §8), sent
+	// in the DPoP-Nonce header of every response. Nonces are derived from
+	// a secret kept in Store, so every instance issues and accepts the
+	// same ones; they rotate every DPoPNonceStep (default 5 minutes), the
+	// previous one staying valid for one more step.
+	DPoPNonce     bool
+	DPoPNonceStep time.Duration
+	// DPoPProofLifetime is how long after its iat a proof is accepted
+	// (default 60s); the clock leeway is 5s either way.
+	DPoPProofLifetime time.Duration
 }
+
+// The DPoP policies (Options.DPoP, the DPOP setting).
+const (
+	DPoPOff      = httpapi.DPoPOff
+	DPoPAllowed  = httpapi.DPoPAllowed
+	DPoPRequired = httpapi.DPoPRequired
+)
 
 // AllowRenewal is a Renew hook that renews access tokens for every live
 // session.
@@ -171,6 +195,7 @@ type Handler struct {
 	// dialect.
 	Tokens *token.Issuer
 	opts   Options
+	dpop   *httpapi.DPoP
 	h      http.Handler
 	reload flight // reloads of the signing keys for unknown key ids
 
@@ -258,6 +283,9 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	}}
 	if err := h.ReloadKeys(ctx); err != nil {
 		return nil, fmt.Errorf("latchkey: signing keys: %w", err)
+	}
+	if h.dpop, err = newDPoP(ctx, o); err != nil {
+		return nil, err
 	}
 	h.Service = auth.New(auth.Options{Store: o.Store, Tokens: iss, Hasher: o.Hasher, Policy: pol, Now: o.Now, Logger: o.Logger,
 		Throttle: o.Throttle, Claims: o.Claims, Users: o.Users, Renew: o.Renew, Observer: o.Observer, VerifyAccess: h.verifyAccess,

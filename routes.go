@@ -62,14 +62,18 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 }
 
-// Wrap puts the middleware every route shares around next: the client
+// Wrap puts the middleware every route shares around next: the DPoP setup
+// (RFC 9449: the request context, the DPoP-Nonce header), the client
 // address in the context (for audit events), access log (never query strings
 // or bodies), Options.Instrument, panic recovery, security headers, CORS for
 // the allowed origins, and the 64 KiB body limit.
 func (h *Handler) Wrap(next http.Handler) http.Handler {
 	origins, _ := httpapi.NewOrigins(h.opts.CORSOrigins) // checked by New
 	mws := []httpapi.Middleware{
-		withClientIP(h.ip()), // outermost: it replaces the request, so everything below shares one *http.Request
+		// Both replace the request (a context value), so they come first
+		// and everything below shares one *http.Request.
+		httpapi.DPoPMiddleware(h.dpop),
+		withClientIP(h.ip()),
 		h.warnUndeclaredProxy,
 		httpapi.AccessLog(h.opts.Logger, h.ip()),
 	}

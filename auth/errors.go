@@ -43,6 +43,13 @@ const (
 	// replaced by a newer one, voided by a password change; or expired.
 	CodeEmailTokenInvalid Code = "email_token_invalid"
 	CodeEmailTokenExpired Code = "email_token_expired"
+	// CodeInvalidDPoPProof: a DPoP proof (RFC 9449) that is missing where
+	// the session or token is bound to a key, made by another key, or
+	// invalid; Error.Reason says which check failed. Nothing is changed.
+	CodeInvalidDPoPProof Code = "invalid_dpop_proof"
+	// CodeUseDPoPNonce: the proof lacks the server's current nonce (RFC 9449
+	// §8); the response carries one in DPoP-Nonce, and the client retries.
+	CodeUseDPoPNonce Code = "use_dpop_nonce"
 )
 
 // Error is a domain failure: Code and Message are safe to show a client; Err
@@ -52,6 +59,9 @@ type Error struct {
 	Message    string
 	Err        error
 	RetryAfter time.Duration // for CodeRateLimited and CodeUnavailable
+	// Reason refines CodeInvalidDPoPProof: which check the proof failed
+	// (the dpop package's reasons: missing, htu, iat, replay, key_mismatch, ...).
+	Reason string
 }
 
 func (e *Error) Error() string {
@@ -98,6 +108,8 @@ var messages = map[Code]string{
 	CodeEmailNotVerified:       "the e-mail address is not verified yet: follow the link sent to it, or ask for a new one",
 	CodeEmailTokenInvalid:      "the link is invalid or has already been used; ask for a new one",
 	CodeEmailTokenExpired:      "the link has expired; ask for a new one",
+	CodeInvalidDPoPProof:       "the DPoP proof is missing or invalid",
+	CodeUseDPoPNonce:           "the DPoP proof must carry the server's current nonce (DPoP-Nonce)",
 }
 
 // newError builds an *Error with the standard message for c.

@@ -54,6 +54,16 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 		// checked, and leaving client_id out must not skip it).
 		return nil, fail(CodeRefreshInvalid, "the refresh token was issued to another client (client_id)", nil)
 	}
+	// A session bound to a key refreshes only with a valid proof by that
+	// key (RFC 9449 §5). A refusal writes nothing: the session stays as it
+	// was and the token does not count as reused.
+	if e := bindingError(rc.JKT, m); e != nil {
+		return nil, s.proofRefused(ctx, "refresh.dpop_refused", e, rc.Subject, rc.SessionID, m)
+	}
+	var proof *store.ProofUse
+	if rc.JKT != "" {
+		proof = &store.ProofUse{Key: m.Proof.Key, Expires: m.Proof.Expires}
+	}
 	if s.throttle != nil {
 		if err := s.throttle.AllowRefresh(ctx, m.IP); err != nil {
 			s.log.WarnContext(ctx, "audit", "event", "refresh.rate_limited", "limit", limitOf(err), "user_id", rc.Subject,
@@ -73,9 +83,16 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientID string, m 
 	const attempts = 3
 	for range attempts {
 		sess, err := s.store.Rotate(ctx, store.RotateParams{SessionID: rc.SessionID, Generation: rc.Generation,
-			Now: now, RefreshTTL: s.policy.RefreshTTL, Advance: s.policy.Rotation, SkipUserCheck: !s.builtin})
+			Now: now, RefreshTTL: s.policy.RefreshTTL, Advance: s.policy.Rotation, SkipUserCheck: !s.builtin,
+			JKT: rc.JKT, Proof: proof})
+		// The proof is recorded by the first attempt whatever its outcome
+		// (RotateParams.Proof); a retry must not present it again.
+		proof = nil
 		if err == nil {
 			return s.rotated(ctx, rc, refreshToken, sess, now, extra, m)
+		}
+		if errors.Is(err, store.ErrReplay) {
+			return nil, s.proofRefused(ctx, "refresh.dpop_refused", ProofRefused(ReasonReplay, false, err), rc.Subject, rc.SessionID, m)
 		}
 		if !errors.Is(err, store.ErrStale) {
 			if errors.Is(err, store.ErrInDoubt) && s.policy.Rotation {
@@ -149,7 +166,7 @@ func (s *Service) explainStale(ctx context.Context, rc token.RefreshClaims, now 
 		return nil, false, s.internal(err)
 	}
 	switch {
-	case sess.UserID != rc.Subject || sess.Generation < rc.Generation:
+	case sess.UserID != rc.Subject || sess.Generation < rc.Generation || sess.JKT != rc.JKT:
 		return nil, false, newError(CodeRefreshInvalid, nil)
 	case sess.Revoked():
 		if sess.RevokeReason == string(CodeRefreshReused) {

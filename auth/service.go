@@ -210,6 +210,23 @@ type Meta struct {
 	ClientID  string
 	UserAgent string
 	IP        string
+	// Proof is the request's DPoP proof (RFC 9449) once the HTTP layer has
+	// checked it (every check of §4.3 but the replay cache, which the
+	// domain consults, in the same transaction as a refresh); nil when the
+	// request carried none. ProofError is why a proof it carried was
+	// refused (an error carrying a reason, see ProofRefused).
+	Proof      *Proof
+	ProofError error
+}
+
+// Proof is a checked DPoP proof.
+type Proof struct {
+	// JKT is the RFC 7638 thumbprint of the proof's key.
+	JKT string
+	// Key identifies the proof in the replay cache (a hash of JKT and the
+	// proof's jti); Expires is when the proof stops being accepted.
+	Key     []byte
+	Expires time.Time
 }
 
 // Grant is the result of a sign-in or a refresh.
@@ -224,6 +241,15 @@ type Grant struct {
 	Reissued bool
 	// User is set by SignIn (a refresh does not read the user row).
 	User User
+}
+
+// TokenType is the token_type of the grant's tokens (RFC 9449 §5): "DPoP"
+// when the session is bound to a key, else "Bearer".
+func (g *Grant) TokenType() string {
+	if g.Session.Bound() {
+		return "DPoP"
+	}
+	return "Bearer"
 }
 
 // Principal is the authenticated caller of an access-token request.
@@ -269,7 +295,7 @@ func (s *Service) mintAccess(sess Session, now, notAfter time.Time, extra map[st
 		cid = DefaultClientID
 	}
 	c := token.AccessClaims{Subject: sess.UserID, SessionID: sess.ID, IssuedAt: now, ExpiresAt: exp,
-		Generation: sess.Generation, ClientID: cid, Extra: extra}
+		Generation: sess.Generation, ClientID: cid, JKT: sess.JKT, Extra: extra}
 	tok, _, err := s.tokens.MintAccess(c)
 	return tok, exp, err
 }
@@ -286,7 +312,7 @@ func (s *Service) grant(sess Session, now time.Time, gen int64, extra map[string
 	}
 	if gen > 0 {
 		g.RefreshToken, _, err = s.tokens.MintRefresh(token.RefreshClaims{Subject: sess.UserID, SessionID: sess.ID,
-			Generation: gen, ClientID: sess.ClientID, IssuedAt: now, ExpiresAt: sess.RefreshExpiresAt})
+			Generation: gen, ClientID: sess.ClientID, JKT: sess.JKT, IssuedAt: now, ExpiresAt: sess.RefreshExpiresAt})
 		if err != nil {
 			return nil, s.internal(err)
 		}

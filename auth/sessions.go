@@ -248,6 +248,9 @@ type Introspection struct {
 	Issuer    string
 	Audience  []string
 	ID        string
+	// JKT is the thumbprint of the DPoP key the token is bound to (the
+	// cnf.jkt of RFC 9449 §6.2), "" for a bearer token.
+	JKT string
 }
 
 // Introspect reports whether a token is active now (RFC 7662 §2.2): valid,
@@ -268,7 +271,7 @@ func (s *Service) Introspect(ctx context.Context, tok string, refresh bool) (Int
 			return Introspection{}, nil
 		}
 		in = Introspection{TokenUse: "refresh", Subject: c.Subject, SessionID: c.SessionID, ClientID: c.ClientID,
-			IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, Issuer: c.Issuer, ID: c.ID}
+			IssuedAt: c.IssuedAt, ExpiresAt: c.ExpiresAt, Issuer: c.Issuer, ID: c.ID, JKT: c.JKT}
 		sess, err := s.liveSession(ctx, c.SessionID, now)
 		if err != nil {
 			return Introspection{}, inactiveUnlessOutage(err)
@@ -278,7 +281,7 @@ func (s *Service) Introspect(ctx context.Context, tok string, refresh bool) (Int
 		}
 	} else if c, err := s.verify(ctx, tok); err == nil {
 		in = Introspection{TokenUse: "access", Subject: c.Subject, SessionID: c.SessionID, IssuedAt: c.IssuedAt,
-			ExpiresAt: c.ExpiresAt, Issuer: c.Issuer, Audience: c.Audience, ID: c.ID}
+			ExpiresAt: c.ExpiresAt, Issuer: c.Issuer, Audience: c.Audience, ID: c.ID, JKT: c.JKT}
 		sess, err := s.store.Session(ctx, c.SessionID)
 		if err != nil || sess.Revoked() || !now.Before(sess.AbsoluteExpiresAt) {
 			return Introspection{}, inactiveUnlessOutage(s.internalOrNil(err))

@@ -116,6 +116,20 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	if len(pw) > password.MaxLength || len(email) > 254 {
 		return nil, newError(CodeInvalidCredentials, nil)
 	}
+	// A proof that came with the sign-in must be valid and unused; the
+	// session is then bound to its key. Checked before the password, so a
+	// replayed proof costs no hash.
+	if e := proofError(m); e != nil {
+		return nil, s.proofRefused(ctx, "signin.dpop_refused", e, "", "", m)
+	}
+	if m.Proof != nil {
+		if err := s.useProof(ctx, m.Proof); err != nil {
+			if e, ok := err.(*Error); ok && e.Code == CodeInvalidDPoPProof {
+				return nil, s.proofRefused(ctx, "signin.dpop_refused", e, "", "", m)
+			}
+			return nil, err
+		}
+	}
 	if s.throttle != nil {
 		if err := s.throttle.AllowSignIn(ctx, email, m.IP); err != nil {
 			s.log.WarnContext(ctx, "audit", "event", "signin.rate_limited", "limit", limitOf(err), "ip", m.IP)
@@ -173,6 +187,9 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	}
 	sess := Session{ID: newID(), UserID: u.ID, Generation: 1, CreatedAt: now, LastRefreshedAt: now,
 		RefreshExpiresAt: refreshExp, AbsoluteExpiresAt: abs, ClientID: m.ClientID, UserAgent: truncate(m.UserAgent, 512), IP: m.IP}
+	if m.Proof != nil {
+		sess.JKT = m.Proof.JKT // RFC 9449 §5: the session is bound to the proof's key
+	}
 	evicted, err := s.store.CreateSession(ctx, sess, s.policy.MaxSessionsPerUser)
 	if err != nil {
 		return nil, s.internal(err)
@@ -186,7 +203,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 		return nil, err
 	}
 	g.User = u
-	s.log.InfoContext(ctx, "audit", "event", "signin.success", "user_id", u.ID, "session_id", sess.ID, "ip", m.IP)
+	s.log.InfoContext(ctx, "audit", "event", "signin.success", "user_id", u.ID, "session_id", sess.ID, "ip", m.IP, "dpop", sess.Bound())
 	return g, nil
 }
 

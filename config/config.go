@@ -66,6 +66,10 @@ type Config struct {
 	AccessTokenRenewal        Switch   `name:"access-token-renewal" env:"ACCESS_TOKEN_RENEWAL" default:"on" help:"on: POST /token/refresh issues a new access token for a live session; off: it answers 501."`
 	MaxSessionsPerUser        int      `name:"max-sessions-per-user" env:"MAX_SESSIONS_PER_USER" default:"100" help:"A sign-in beyond this revokes the user's least recently refreshed session (0: no limit)."`
 
+	DPoP              string   `name:"dpop" env:"DPOP" default:"allowed" help:"DPoP proofs (RFC 9449) on token requests: allowed (a sign-in with a proof binds the session to the client's key; bearer clients still work), required (token requests without a proof are refused), off (proofs on token requests are ignored)."`
+	DPoPNonce         Switch   `name:"dpop-nonce" env:"DPOP_NONCE" default:"off" help:"on: every DPoP proof must carry a server nonce (DPoP-Nonce header, RFC 9449 §8); nonces rotate every 5 minutes and are accepted by every instance."`
+	DPoPProofLifetime Duration `name:"dpop-proof-lifetime" env:"DPOP_PROOF_LIFETIME" default:"1m" help:"How long after its iat a DPoP proof is accepted (plus 5s of clock leeway); its jti is remembered that long."`
+
 	RefreshCookie      Switch   `name:"refresh-cookie" env:"REFRESH_COOKIE" default:"on" help:"on: sign-in also sets the refresh token as an HttpOnly cookie."`
 	RefreshCookieName  string   `name:"refresh-cookie-name" env:"REFRESH_COOKIE_NAME" default:"refreshToken" help:"Name of the refresh cookie."`
 	CORSAllowedOrigins Origins  `name:"cors-allowed-origins" placeholder:"ORIGIN,..." env:"CORS_ALLOWED_ORIGINS" default:"" help:"Comma-separated browser origins (scheme://host[:port]) allowed to call the API cross-site."`

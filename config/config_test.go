@@ -45,6 +45,8 @@ func TestDefaults(t *testing.T) {
 		RefreshTokenReuseInterval:          Duration(10 * time.Second),
 		AccessTokenRenewal:                 true,
 		MaxSessionsPerUser:                 100,
+		DPoP:                               "allowed",
+		DPoPProofLifetime:                  Duration(time.Minute),
 		RefreshCookie:                      true,
 		RefreshCookieName:                  "refreshToken",
 		CORSAllowedOrigins:                 Origins{},

@@ -148,6 +148,11 @@ func (c *Config) Validate() error {
 	if c.MaxSessionsPerUser < 0 {
 		bad("MAX_SESSIONS_PER_USER", "must not be negative, got %d", c.MaxSessionsPerUser)
 	}
+	oneOf("DPOP", c.DPoP, "off", "allowed", "required")
+	positive("DPOP_PROOF_LIFETIME", c.DPoPProofLifetime)
+	if c.DPoPProofLifetime.D() > 10*time.Minute {
+		bad("DPOP_PROOF_LIFETIME", "%s is longer than 10m: a proof is meant to be fresh (RFC 9449 §11.1)", c.DPoPProofLifetime)
+	}
 
 	if !validCookieName(c.RefreshCookieName) {
 		bad("REFRESH_COOKIE_NAME", "invalid cookie name %q: want letters, digits and !#$%%&'*+-.^_`|~ (RFC 6265 §4.1.1)", c.RefreshCookieName)

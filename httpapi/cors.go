@@ -165,7 +165,9 @@ func (o Origins) selfOtherScheme(scheme, host string) bool {
 // Access-Control-Allow-Origin to that exact origin (never "*", which
 // browsers refuse with credentials), Access-Control-Allow-Credentials: true
 // (the refresh cookie) and Access-Control-Expose-Headers: Retry-After (not
-// a safelisted header, and clients need it on a 429 or 503). It answers a
+// a safelisted header, and clients need it on a 429 or 503), DPoP-Nonce and
+// WWW-Authenticate (a DPoP client reads the nonce and the challenge's error,
+// RFC 9449 §8, §9). It answers a
 // preflight (OPTIONS with Access-Control-Request-Method) itself: 204 with the
 // methods and headers the API uses, cached for two hours (Chromium's cap),
 // or 403 with no CORS headers for an origin not on the list. Other requests
@@ -196,7 +198,7 @@ func CORS(o Origins) Middleware {
 				h.Set("Access-Control-Allow-Origin", origin)
 				h.Set("Access-Control-Allow-Credentials", "true")
 				h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
 				h.Set("Access-Control-Max-Age", "7200")
 				w.WriteHeader(http.StatusNoContent)
 				return
@@ -204,7 +206,7 @@ func CORS(o Origins) Middleware {
 			if allowed {
 				h.Set("Access-Control-Allow-Origin", origin)
 				h.Set("Access-Control-Allow-Credentials", "true")
-				h.Set("Access-Control-Expose-Headers", "Retry-After")
+				h.Set("Access-Control-Expose-Headers", "Retry-After, DPoP-Nonce, WWW-Authenticate")
 			}
 			next.ServeHTTP(w, r)
 		})

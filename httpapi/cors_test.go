@@ -58,7 +58,7 @@ func TestCORSOverHTTP(t *testing.T) {
 			"Access-Control-Allow-Origin":      "https://app.example.com",
 			"Access-Control-Allow-Credentials": "true",
 			"Access-Control-Allow-Methods":     "GET, POST, DELETE, OPTIONS",
-			"Access-Control-Allow-Headers":     "Authorization, Content-Type",
+			"Access-Control-Allow-Headers":     "Authorization, Content-Type, DPoP",
 			"Access-Control-Max-Age":           "7200",
 		}
 		if res.Status != 204 {
@@ -88,7 +88,7 @@ func TestCORSOverHTTP(t *testing.T) {
 		res := do(t, srv, "POST", "/token", "", nil, "Origin", "https://app.example.com")
 		if res.Status != 200 || res.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
 			res.Header.Get("Access-Control-Allow-Credentials") != "true" ||
-			res.Header.Get("Access-Control-Expose-Headers") != "Retry-After" || res.Header.Get("Vary") != "Origin" {
+			res.Header.Get("Access-Control-Expose-Headers") != "Retry-After, DPoP-Nonce, WWW-Authenticate" || res.Header.Get("Vary") != "Origin" {
 			t.Fatalf("%d %v", res.Status, res.Header)
 		}
 	})

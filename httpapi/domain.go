@@ -11,23 +11,22 @@ import (
 // description, the authenticated caller, and the public form of a user.
 // They are here, not in one dialect, so that no dialect depends on another.
 
-// Meta describes the requesting client for the domain.
+// Meta describes the requesting client of a token request (sign-in,
+// refresh) for the domain, with its DPoP proof once checked (tokenProof).
 func Meta(r *http.Request, ip ClientIP, clientID string) auth.Meta {
 	m := auth.Meta{ClientID: clientID, UserAgent: r.UserAgent()}
 	if a := ip.Of(r); a.IsValid() {
 		m.IP = a.String()
 	}
+	tokenProof(r, &m)
 	return m
 }
 
-// Principal authenticates the request's bearer access token (NoBearer when
-// it has none).
+// Principal authenticates the request's access token (AccessToken:
+// Bearer, or DPoP with its proof; NoBearer when it has none).
 func Principal(r *http.Request, svc *auth.Service) (auth.Principal, error) {
-	tok, ok := BearerToken(r)
-	if !ok {
-		return auth.Principal{}, NoBearer()
-	}
-	return svc.Authenticate(r.Context(), tok)
+	_, p, err := AccessToken(r, svc)
+	return p, err
 }
 
 // CurrentUser is GET /auth/me's work, shared by the dialects that serve it:

@@ -127,6 +127,7 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 		// Purges are `latchkey purge`'s job, from a scheduler
 		// (docs/infrastructure.md).
 		KeyReloadInterval: cfg.KeyReloadInterval.D(), PurgeInterval: -1,
+		DPoP: cfg.DPoP, DPoPNonce: cfg.DPoPNonce.On(), DPoPProofLifetime: cfg.DPoPProofLifetime.D(),
 	}
 	if cfg.RefreshCookie.On() {
 		lo.CookieName, lo.SecureCookie = cfg.RefreshCookieName, cfg.Production()

@@ -26,6 +26,9 @@ var (
 	// not have been applied. Backends wrap it together with ErrUnavailable,
 	// so callers that only look for an outage still see one.
 	ErrInDoubt = errors.New("store: outcome in doubt")
+	// ErrReplay: a DPoP proof's replay key is already recorded (UseProof,
+	// Rotate with a Proof): the proof was used before (RFC 9449 §11.1).
+	ErrReplay = errors.New("store: DPoP proof already used")
 )
 
 // UserStatus is the account state checked at every refresh.
@@ -72,6 +75,22 @@ type Session struct {
 	ClientID          string
 	UserAgent         string
 	IP                string
+	// JKT is the RFC 7638 thumbprint of the key the session is bound to
+	// (DPoP, RFC 9449 §6): every refresh needs a proof by that key. Empty
+	// for a bearer session. It never changes after CreateSession.
+	JKT string
+}
+
+// Bound reports whether the session is bound to a DPoP key.
+func (s Session) Bound() bool { return s.JKT != "" }
+
+// ProofUse is one use of a DPoP proof for the replay cache (RFC 9449
+// §11.1): Key identifies the proof (a hash of its key's thumbprint and its
+// jti, at most 64 bytes), Expires is when it stops being accepted, after
+// which the record may be purged.
+type ProofUse struct {
+	Key     []byte
+	Expires time.Time
 }
 
 // Revoked reports whether the session has been revoked.
@@ -102,6 +121,16 @@ type RotateParams struct {
 	// application keeps its users elsewhere (auth.Users) and the caller checks
 	// them itself.
 	SkipUserCheck bool
+	// JKT is the key binding the session must have (empty: a bearer
+	// session), part of the compare-and-set: a session bound otherwise is
+	// ErrStale.
+	JKT string
+	// Proof, when set, is recorded in the replay cache in the same
+	// transaction as the compare-and-set, before it: if its Key is already
+	// recorded nothing changes and Rotate returns ErrReplay. Once recorded it
+	// stays recorded even when the compare-and-set then fails (ErrStale): a
+	// proof is used once, whatever the outcome.
+	Proof *ProofUse
 }
 
 // RevokeParams select sessions to revoke. Exactly one of SessionID or UserID
@@ -175,9 +204,13 @@ type Store interface {
 	// that are not revoked yet, and returns how many it revoked. Params that
 	// select nothing (neither SessionID nor UserID) are an error.
 	RevokeSessions(ctx context.Context, p RevokeParams) (int, error)
+	// UseProof records u in the replay cache; ErrReplay, and no change, if
+	// u.Key is already recorded (by any instance sharing the database).
+	UseProof(ctx context.Context, u ProofUse) error
 	// Purge deletes sessions that were revoked, or expired (refresh or
 	// absolute), strictly before olderThan, single-use tokens (Credentials)
-	// that expired strictly before olderThan, and signing keys retired
+	// and replay-cache records (UseProof) that expired strictly before
+	// olderThan, and signing keys retired
 	// strictly before keyRetiredBefore. It returns the number of sessions
 	// deleted.
 	Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) (int64, error)

@@ -26,10 +26,10 @@ import (
 // registeredClaims are the members of payload: what the verifier decodes
 // into fields, and never returns as extra claims.
 var registeredClaims = map[string]bool{"iss": true, "sub": true, "aud": true, "exp": true, "iat": true,
-	"nbf": true, "jti": true, "sid": true, "gen": true, "client_id": true, "token_use": true}
+	"nbf": true, "jti": true, "sid": true, "gen": true, "client_id": true, "token_use": true, "cnf": true}
 
 // registeredList is registeredClaims in a fixed order, for the fold check.
-var registeredList = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "gen", "client_id", "token_use"}
+var registeredList = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "sid", "gen", "client_id", "token_use", "cnf"}
 
 var registeredBytes = func() [][]byte {
 	out := make([][]byte, len(registeredList))

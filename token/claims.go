@@ -50,6 +50,10 @@ type AccessClaims struct {
 	// ClientID (client_id, RFC 9068 §2.2) is the client the session was
 	// issued to.
 	ClientID string
+	// JKT is the cnf.jkt claim (RFC 9449 §6.1): the RFC 7638 thumbprint of
+	// the DPoP key the token is bound to; empty for a bearer token. A bound
+	// token is accepted only with a proof by that key.
+	JKT string
 	// Extra claims added by the application (Feathers' getPayload); they
 	// never override the registered claims above, whatever their spelling:
 	// a name that is, or folds onto, a registered one is dropped.
@@ -64,7 +68,10 @@ type RefreshClaims struct {
 	SessionID  string
 	Generation int64
 	ClientID   string // the OAuth client the session was issued to, if any
-	IssuedAt   time.Time
-	ExpiresAt  time.Time
-	ID         string
+	// JKT is the thumbprint of the DPoP key the session is bound to (cnf.jkt);
+	// empty for a bearer session. A refresh needs a proof by that key.
+	JKT       string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	ID        string
 }

@@ -180,6 +180,29 @@ type payload struct {
 	Gen int64    `json:"gen,omitempty"`
 	Cid string   `json:"client_id,omitempty"`
 	Use string   `json:"token_use"`
+	Cnf *cnf     `json:"cnf,omitempty"`
+}
+
+// cnf is the confirmation claim (RFC 7800) of a token bound to a DPoP key:
+// jkt, the key's RFC 7638 thumbprint (RFC 9449 §6.1).
+type cnf struct {
+	JKT string `json:"jkt"`
+}
+
+// cnfOf returns the cnf claim of a token bound to jkt, nil for a bearer one.
+func cnfOf(jkt string) *cnf {
+	if jkt == "" {
+		return nil
+	}
+	return &cnf{JKT: jkt}
+}
+
+// jktOf returns the thumbprint of a decoded cnf claim ("" when none).
+func jktOf(c *cnf) string {
+	if c == nil {
+		return ""
+	}
+	return c.JKT
 }
 
 // audience accepts the two JSON forms of "aud" (RFC 7519 §4.1.3).
@@ -229,7 +252,7 @@ func (i *Issuer) MintAccess(c AccessClaims) (string, AccessClaims, error) {
 		c.Audience = []string{i.aud}
 	}
 	p := payload{Iss: c.Issuer, Sub: c.Subject, Aud: c.Audience, Exp: c.ExpiresAt.Unix(), Iat: c.IssuedAt.Unix(),
-		Jti: c.ID, Sid: c.SessionID, Gen: c.Generation, Cid: c.ClientID, Use: useAccess}
+		Jti: c.ID, Sid: c.SessionID, Gen: c.Generation, Cid: c.ClientID, Use: useAccess, Cnf: cnfOf(c.JKT)}
 	body, err := marshalWithExtra(p, c.Extra)
 	if err != nil {
 		return "", c, err
@@ -278,7 +301,7 @@ func (i *Issuer) MintRefresh(c RefreshClaims) (string, RefreshClaims, error) {
 		c.Issuer = i.iss
 	}
 	body, err := json.Marshal(payload{Iss: c.Issuer, Sub: c.Subject, Exp: c.ExpiresAt.Unix(), Iat: c.IssuedAt.Unix(),
-		Jti: c.ID, Sid: c.SessionID, Gen: c.Generation, Cid: c.ClientID, Use: useRefresh})
+		Jti: c.ID, Sid: c.SessionID, Gen: c.Generation, Cid: c.ClientID, Use: useRefresh, Cnf: cnfOf(c.JKT)})
 	if err != nil {
 		return "", c, err
 	}
@@ -315,7 +338,7 @@ func checkAccess(p *payload, extra map[string]any, typ, iss, aud string, leeway 
 		return AccessClaims{}, ErrWrongKind
 	}
 	c := AccessClaims{Issuer: p.Iss, Subject: p.Sub, Audience: p.Aud, IssuedAt: time.Unix(p.Iat, 0).UTC(),
-		ExpiresAt: time.Unix(p.Exp, 0).UTC(), ID: p.Jti, SessionID: p.Sid, Generation: p.Gen, ClientID: p.Cid}
+		ExpiresAt: time.Unix(p.Exp, 0).UTC(), ID: p.Jti, SessionID: p.Sid, Generation: p.Gen, ClientID: p.Cid, JKT: jktOf(p.Cnf)}
 	if len(extra) > 0 {
 		c.Extra = extra
 	}
@@ -361,7 +384,7 @@ func (i *Issuer) VerifyRefresh(tok string) (RefreshClaims, error) {
 		return RefreshClaims{}, ErrWrongKind
 	}
 	c := RefreshClaims{Issuer: p.Iss, Subject: p.Sub, SessionID: p.Sid, Generation: p.Gen, ClientID: p.Cid,
-		IssuedAt: time.Unix(p.Iat, 0).UTC(), ExpiresAt: time.Unix(p.Exp, 0).UTC(), ID: p.Jti}
+		IssuedAt: time.Unix(p.Iat, 0).UTC(), ExpiresAt: time.Unix(p.Exp, 0).UTC(), ID: p.Jti, JKT: jktOf(p.Cnf)}
 	now := i.now()
 	switch {
 	case p.Iss != i.iss:

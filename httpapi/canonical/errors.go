@@ -24,7 +24,8 @@ func (b bearerFailure) Unwrap() error { return b.error }
 // Status returns the HTTP status of a domain error code in this dialect.
 func Status(c auth.Code) int {
 	switch c {
-	case auth.CodeInvalidRequest, auth.CodeCurrentPasswordInvalid, auth.CodeEmailTokenInvalid, auth.CodeEmailTokenExpired:
+	case auth.CodeInvalidRequest, auth.CodeCurrentPasswordInvalid, auth.CodeEmailTokenInvalid, auth.CodeEmailTokenExpired,
+		auth.CodeInvalidDPoPProof, auth.CodeUseDPoPNonce:
 		return http.StatusBadRequest
 	case auth.CodeInvalidCredentials, auth.CodeInvalidToken, auth.CodeAccessSuperseded:
 		return http.StatusUnauthorized
@@ -50,6 +51,8 @@ func Status(c auth.Code) int {
 type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`
+	// Reason refines invalid_dpop_proof: which check the proof failed.
+	Reason string `json:"reason,omitempty"`
 }
 
 // WriteError is the canonical dialect's error mapping. Domain errors keep
@@ -69,12 +72,17 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 			httpapi.WriteRetryAfter(w.Header(), ae.RetryAfter)
 		}
 		var bf bearerFailure
-		if status == http.StatusUnauthorized && (errors.As(err, &bf) || ae.Code == auth.CodeInvalidToken) {
-			// RFC 6750 §3: every 401 of a bearer-protected route names the
-			// scheme, with error="invalid_token" when a token was refused.
-			w.Header().Set("WWW-Authenticate", httpapi.BearerChallenge(err))
+		isBearer := errors.As(err, &bf)
+		if isBearer && (ae.Code == auth.CodeInvalidDPoPProof || ae.Code == auth.CodeUseDPoPNonce) {
+			status = http.StatusUnauthorized // RFC 9449 §7.1, §9: a resource's proof failure is a 401
 		}
-		_ = httpapi.WriteJSON(w, status, errorBody{Error: string(ae.Code), Message: ae.Message})
+		if status == http.StatusUnauthorized && (isBearer || ae.Code == auth.CodeInvalidToken) {
+			// RFC 6750 §3 and RFC 9449 §7.1: every 401 of a route that takes
+			// an access token names the schemes, with the error when a token
+			// or proof was refused.
+			httpapi.WriteChallenges(w.Header(), err)
+		}
+		_ = httpapi.WriteJSON(w, status, errorBody{Error: string(ae.Code), Message: ae.Message, Reason: ae.Reason})
 		return
 	}
 	httpapi.WriteError(w, r, err)

@@ -69,7 +69,7 @@ func (h *handler) signIn(w http.ResponseWriter, r *http.Request) error {
 	h.Cookie.SetGrant(w, r, g)
 	abs, user := g.Session.AbsoluteExpiresAt.UTC(), httpapi.UserOf(g.User)
 	return h.tokens(w, r, "sign-in", TokenResponse{
-		AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, TokenType: "Bearer",
+		AccessToken: g.AccessToken, RefreshToken: g.RefreshToken, TokenType: g.TokenType(),
 		ExpiresIn: seconds(g.AccessExpiresAt, now), RefreshExpiresIn: seconds(g.RefreshExpiresAt, now),
 		SessionExpiresAt: &abs, ServerTime: &now, User: &user,
 	})
@@ -102,21 +102,21 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 	now := h.Service.Now()
 	h.Cookie.SetGrant(w, r, g)
 	return h.tokens(w, r, "refresh", TokenResponse{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
-		TokenType: "Bearer", ExpiresIn: seconds(g.AccessExpiresAt, now), RefreshExpiresIn: seconds(g.RefreshExpiresAt, now)})
+		TokenType: g.TokenType(), ExpiresIn: seconds(g.AccessExpiresAt, now), RefreshExpiresIn: seconds(g.RefreshExpiresAt, now)})
 }
 
 // renew is bearer renewal, POST /token/refresh: a still-valid access token
 // buys a new one for the same session; 501 when ACCESS_TOKEN_RENEWAL=off.
 func (h *handler) renew(w http.ResponseWriter, r *http.Request) error {
-	tok, ok := httpapi.BearerToken(r)
-	if !ok {
-		return bearerFailure{httpapi.NoBearer()}
+	tok, _, err := httpapi.AccessToken(r, h.Service)
+	if err != nil {
+		return bearerFailure{err}
 	}
 	g, err := h.Service.RenewAccess(r.Context(), tok)
 	if err != nil {
 		return bearerFailure{err}
 	}
-	return h.tokens(w, r, "renew", TokenResponse{AccessToken: g.AccessToken, TokenType: "Bearer",
+	return h.tokens(w, r, "renew", TokenResponse{AccessToken: g.AccessToken, TokenType: g.TokenType(),
 		ExpiresIn: seconds(g.AccessExpiresAt, h.Service.Now())})
 }
 

@@ -11,6 +11,8 @@ import (
 type errorBody struct {
 	Message string `json:"message"`
 	Error   string `json:"error"`
+	// Reason refines invalid_dpop_proof: which check the proof failed.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Status returns the HTTP status of a domain failure in this dialect and
@@ -18,7 +20,8 @@ type errorBody struct {
 func Status(c auth.Code) (int, bool) {
 	switch c {
 	case auth.CodeRefreshExpired, auth.CodeRefreshReused, auth.CodeRefreshInvalid,
-		auth.CodeSessionRevoked, auth.CodeSessionExpired, auth.CodeUserInactive, auth.CodeInvalidRequest:
+		auth.CodeSessionRevoked, auth.CodeSessionExpired, auth.CodeUserInactive, auth.CodeInvalidRequest,
+		auth.CodeInvalidDPoPProof, auth.CodeUseDPoPNonce:
 		return http.StatusBadRequest, true
 	case auth.CodeUserNotFound:
 		return http.StatusNotFound, true
@@ -45,7 +48,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 			if ae.RetryAfter > 0 {
 				httpapi.WriteRetryAfter(w.Header(), ae.RetryAfter)
 			}
-			status, body = s, errorBody{Message: ae.Message, Error: string(ae.Code)}
+			status, body = s, errorBody{Message: ae.Message, Error: string(ae.Code), Reason: ae.Reason}
 		}
 	case errors.As(err, &he) && he.Status >= 400 && he.Status < 500:
 		// The plumbing's errors and the dialect's own (no cookie, a

@@ -54,9 +54,14 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 	}
 	g, err := h.Service.Refresh(r.Context(), tok, "", httpapi.Meta(r, h.ClientIP, ""))
 	if err != nil {
-		if status, _ := Status(auth.ErrorCode(err)); status == http.StatusBadRequest || status == http.StatusNotFound {
+		code := auth.ErrorCode(err)
+		dpopFailure := code == auth.CodeInvalidDPoPProof || code == auth.CodeUseDPoPNonce
+		if status, _ := Status(code); (status == http.StatusBadRequest || status == http.StatusNotFound) && !dpopFailure {
 			h.Cookie.Clear(w, r) // the token can never work again
 		}
+		// A refused DPoP proof leaves the token as good as it was (a retry
+		// with a proof by the session's key, or the server's nonce, works):
+		// the cookie stays.
 		return err
 	}
 	// Rotation off: g.RefreshToken is the presented token and

@@ -1,7 +1,6 @@
 package feathers
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/latchkey-dev/latchkey/auth"
@@ -60,7 +59,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) error {
 	case in.Strategy == "local":
 		res, err = h.local(w, r, in)
 	case in.Strategy == "jwt":
-		res, _, err = h.jwt(r.Context(), in.AccessToken)
+		res, _, err = h.jwt(r, in.AccessToken)
 	case in.Strategy == "":
 		return badRequest(`Invalid authentication information (no "strategy" set)`)
 	default:
@@ -128,7 +127,11 @@ func (h *handler) granted(w http.ResponseWriter, r *http.Request, strategy strin
 // the user to exist and be active and the token's session to be live
 // (CheckSession): after sign-out, revocation or deactivation the client
 // cannot re-authenticate with the access token it still holds.
-func (h *handler) jwt(ctx context.Context, accessToken string) (*result, auth.Principal, error) {
+//
+// A token bound to a DPoP key needs the request's DPoP header: a proof by
+// that key for this request with the token's hash (RFC 9449 §7.1).
+func (h *handler) jwt(r *http.Request, accessToken string) (*result, auth.Principal, error) {
+	ctx := r.Context()
 	if accessToken == "" {
 		return nil, auth.Principal{}, &auth.Error{Code: auth.CodeInvalidToken, Message: "No access token"}
 	}
@@ -136,6 +139,16 @@ func (h *handler) jwt(ctx context.Context, accessToken string) (*result, auth.Pr
 	if err != nil {
 		return nil, p, err
 	}
+	if err := httpapi.ConfirmProof(r, h.Service, accessToken, p); err != nil {
+		return nil, p, err
+	}
+	return h.authenticated(r, accessToken, p)
+}
+
+// authenticated is jwt's answer for a token already verified (and its
+// proof checked): the user must exist and be active, the session live.
+func (h *handler) authenticated(r *http.Request, accessToken string, p auth.Principal) (*result, auth.Principal, error) {
+	ctx := r.Context()
 	u, err := h.Service.User(ctx, p.UserID)
 	if err != nil {
 		return nil, p, err
@@ -163,7 +176,7 @@ func (h *handler) jwt(ctx context.Context, accessToken string) (*result, auth.Pr
 // like a Feathers server, answers the token's authentication result. With an
 // id (DELETE /authentication/:id) the id must be that same access token.
 func (h *handler) remove(w http.ResponseWriter, r *http.Request) error {
-	tok, ok := httpapi.BearerToken(r)
+	tok, ok := httpapi.PresentedToken(r)
 	if !ok {
 		return bearerFailure{&auth.Error{Code: auth.CodeInvalidToken,
 			Message: "Not authenticated: an access token is required (Authorization: Bearer)", Err: httpapi.ErrNoBearer}}
@@ -171,7 +184,12 @@ func (h *handler) remove(w http.ResponseWriter, r *http.Request) error {
 	if id := r.PathValue("id"); id != "" && id != tok {
 		return bearerFailure{&auth.Error{Code: auth.CodeInvalidToken, Message: "Invalid access token"}}
 	}
-	res, p, err := h.jwt(r.Context(), tok)
+	// Bearer, or DPoP with its proof (httpapi.AccessToken).
+	tok, p, err := httpapi.AccessToken(r, h.Service)
+	if err != nil {
+		return bearerFailure{err}
+	}
+	res, p, err := h.authenticated(r, tok, p)
 	if err != nil {
 		return bearerFailure{err}
 	}

@@ -23,6 +23,8 @@ type errorBody struct {
 // "retry" from "sign in again".
 type errorData struct {
 	Reason string `json:"reason"`
+	// DPoPReason refines invalid_dpop_proof: which check the proof failed.
+	DPoPReason string `json:"dpopReason,omitempty"`
 }
 
 // class is a Feathers error class: its name and className.
@@ -55,7 +57,7 @@ func status(c auth.Code) int {
 		auth.CodeRefreshExpired, auth.CodeRefreshReused, auth.CodeRefreshInvalid,
 		auth.CodeSessionRevoked, auth.CodeSessionExpired:
 		return http.StatusUnauthorized
-	case auth.CodeInvalidRequest:
+	case auth.CodeInvalidRequest, auth.CodeInvalidDPoPProof, auth.CodeUseDPoPNonce:
 		return http.StatusBadRequest
 	case auth.CodeEmailNotVerified:
 		// Not a reason to drop a token: there is none yet, and signing in
@@ -111,13 +113,20 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	var bf bearerFailure
-	if code == http.StatusUnauthorized && errors.As(err, &bf) {
-		w.Header().Set("WWW-Authenticate", httpapi.BearerChallenge(err))
+	if errors.As(err, &bf) && ae != nil && (ae.Code == auth.CodeInvalidDPoPProof || ae.Code == auth.CodeUseDPoPNonce) {
+		code = http.StatusUnauthorized // RFC 9449 §7.1, §9
 	}
+	if code == http.StatusUnauthorized && errors.As(err, &bf) {
+		httpapi.WriteChallenges(w.Header(), err)
+	}
+
 	c := classes[code]
 	body := errorBody{Name: c.name, Message: msg, Code: code, ClassName: c.className}
 	if reason != "" {
 		body.Data = &errorData{Reason: reason}
+		if ae != nil && code < 500 {
+			body.Data.DPoPReason = ae.Reason
+		}
 	}
 	_ = httpapi.WriteJSON(w, code, body)
 }

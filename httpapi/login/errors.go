@@ -47,6 +47,8 @@ func Status(c auth.Code) (int, string) {
 		return http.StatusBadRequest, "invalid_grant"
 	case auth.CodeInvalidToken:
 		return http.StatusUnauthorized, "invalid_token"
+	case auth.CodeInvalidDPoPProof, auth.CodeUseDPoPNonce:
+		return http.StatusBadRequest, string(c) // RFC 9449 §5, §8
 	case auth.CodeRateLimited:
 		return http.StatusTooManyRequests, "slow_down"
 	case auth.CodeUnavailable:
@@ -81,7 +83,12 @@ func mapError(err error, h http.Header) (int, errorBody) {
 			rf refreshFailure
 			bf bearerFailure
 		)
+		isDPoP := ae.Code == auth.CodeInvalidDPoPProof || ae.Code == auth.CodeUseDPoPNonce
 		switch {
+		case errors.As(err, &bf) && isDPoP:
+			status = http.StatusUnauthorized // RFC 9449 §7.1, §9
+		case isDPoP:
+			// The proof's own codes, on a refresh too (RFC 9449 §5, §8).
 		case errors.As(err, &rf) && status < 500 && status != http.StatusTooManyRequests:
 			status, code = http.StatusBadRequest, "invalid_grant"
 		case errors.As(err, &bf) && status < 500 && status != http.StatusTooManyRequests:
@@ -90,11 +97,16 @@ func mapError(err error, h http.Header) (int, errorBody) {
 		if ae.RetryAfter > 0 {
 			httpapi.WriteRetryAfter(h, ae.RetryAfter)
 		}
-		if code == "invalid_token" {
-			// RFC 6750 §3: a 401 for a bearer-protected resource names the scheme.
-			h.Set("WWW-Authenticate", httpapi.BearerChallenge(err))
+		if status == http.StatusUnauthorized && (code == "invalid_token" || isDPoP) {
+			// RFC 6750 §3 and RFC 9449 §7.1: a 401 for a protected resource
+			// names the schemes.
+			httpapi.WriteChallenges(h, err)
 		}
-		return status, errorBody{Error: code, Description: httpapi.OAuthText(ae.Message), Reason: string(ae.Code)}
+		reason := string(ae.Code)
+		if ae.Reason != "" && isDPoP {
+			reason = ae.Reason
+		}
+		return status, errorBody{Error: code, Description: httpapi.OAuthText(ae.Message), Reason: reason}
 	case errors.As(err, &he) && he.Status >= 400 && he.Status < 500:
 		// The plumbing's errors and the dialect's own RFC 6749 §5.2 ones
 		// (invalid_request, invalid_client, invalid_scope,

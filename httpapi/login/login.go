@@ -160,7 +160,7 @@ func (h *handler) writeTokens(w http.ResponseWriter, r *http.Request, status int
 		exp = int64(d.Seconds())
 	}
 	return httpapi.WriteJSON(w, status, tokenResponse{AccessToken: g.AccessToken, RefreshToken: g.RefreshToken,
-		TokenType: "Bearer", ExpiresIn: exp, User: httpapi.UserOf(g.User)})
+		TokenType: g.TokenType(), ExpiresIn: exp, User: httpapi.UserOf(g.User)})
 }
 
 // me is GET /auth/me (aurelia's getMe, src/authService.js line 238: a GET of

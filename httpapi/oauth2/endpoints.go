@@ -80,6 +80,13 @@ type introspection struct {
 	Iss       string   `json:"iss,omitempty"`
 	Aud       []string `json:"aud,omitempty"`
 	Jti       string   `json:"jti,omitempty"`
+	// Cnf is the key a DPoP-bound token is bound to (RFC 9449 §6.2).
+	Cnf *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is RFC 7800's cnf with RFC 9449's jkt member.
+type confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // introspect is RFC 7662 §2: {"active": false} for anything not active now.
@@ -100,6 +107,12 @@ func (h *handler) introspect(w http.ResponseWriter, r *http.Request) error {
 			Exp: in.ExpiresAt.Unix(), Iat: in.IssuedAt.Unix(), Iss: in.Issuer, Aud: in.Audience, Jti: in.ID}
 		if in.TokenUse == "access" {
 			out.TokenType = "Bearer"
+			if in.JKT != "" {
+				out.TokenType = "DPoP"
+			}
+		}
+		if in.JKT != "" {
+			out.Cnf = &confirmation{JKT: in.JKT}
 		}
 	}
 	httpapi.NoStore(w)
@@ -118,6 +131,7 @@ type metadata struct {
 	RevocationEndpointAuthMethods []string `json:"revocation_endpoint_auth_methods_supported"`
 	IntrospectionAuthMethods      []string `json:"introspection_endpoint_auth_methods_supported"`
 	SigningAlgValues              []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	DPoPSigningAlgValues          []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // metadata is RFC 8414 §3: issuer equals the base URL clients use, exactly;
@@ -136,7 +150,7 @@ func (h *handler) metadata(w http.ResponseWriter, r *http.Request) error {
 		IntrospectionEndpoint: base + "/oauth/introspect", JWKSURI: base + "/.well-known/jwks.json",
 		GrantTypesSupported: []string{"password", "refresh_token"}, ResponseTypesSupported: []string{},
 		TokenEndpointAuthMethods: []string{"none"}, RevocationEndpointAuthMethods: []string{"none"},
-		IntrospectionAuthMethods: []string{"none"},
+		IntrospectionAuthMethods: []string{"none"}, DPoPSigningAlgValues: httpapi.DPoPAlgs(r),
 	})
 }
 

@@ -12,6 +12,8 @@ type errorBody struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description,omitempty"`
 	Reason      string `json:"error_reason,omitempty"`
+	// DPoPReason refines invalid_dpop_proof: which check the proof failed.
+	DPoPReason string `json:"dpop_reason,omitempty"`
 }
 
 // WriteError maps every failure of this dialect to RFC 6749 §5.2's shape,
@@ -38,11 +40,15 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 			status, code = http.StatusServiceUnavailable, "temporarily_unavailable"
 		case auth.CodeNotFound, auth.CodeNotImplemented, auth.CodeEmailTaken:
 			code = "invalid_request"
+		case auth.CodeInvalidDPoPProof, auth.CodeUseDPoPNonce:
+			// RFC 9449 §5 and §8: the token endpoint's own error codes.
+			code = string(ae.Code)
 		}
 		if ae.RetryAfter > 0 {
 			httpapi.WriteRetryAfter(w.Header(), ae.RetryAfter)
 		}
-		_ = httpapi.WriteJSON(w, status, errorBody{Error: code, Description: httpapi.OAuthText(ae.Message), Reason: string(ae.Code)})
+		_ = httpapi.WriteJSON(w, status, errorBody{Error: code, Description: httpapi.OAuthText(ae.Message), Reason: string(ae.Code),
+			DPoPReason: ae.Reason})
 	case errors.As(err, &he) && he.Status < 500:
 		// The plumbing's errors and the dialect's own RFC 6749 §5.2 ones.
 		for k, v := range he.Header {

@@ -68,7 +68,7 @@ func (h *handler) token(w http.ResponseWriter, r *http.Request) error {
 	if d := g.AccessExpiresAt.Sub(now); d > 0 {
 		exp = int64(d.Seconds())
 	}
-	return httpapi.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: g.AccessToken, TokenType: "Bearer",
+	return httpapi.WriteJSON(w, http.StatusOK, tokenResponse{AccessToken: g.AccessToken, TokenType: g.TokenType(),
 		ExpiresIn: exp, RefreshToken: g.RefreshToken})
 }
 

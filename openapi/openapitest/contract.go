@@ -182,6 +182,13 @@ func authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) err
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" || len(r.Header.Values("Authorization")) != 1 {
 			return in.NewError(errors.New("no bearer token"))
 		}
+	case s.Type == "http" && strings.EqualFold(s.Scheme, "dpop"):
+		// RFC 9449 §7.1: the token with the DPoP scheme, and one DPoP proof.
+		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "DPoP") || strings.TrimSpace(tok) == "" || len(r.Header.Values("Authorization")) != 1 ||
+			len(r.Header.Values("DPoP")) != 1 {
+			return in.NewError(errors.New("no DPoP-bound token with its proof"))
+		}
 	case s.Type == "http" && strings.EqualFold(s.Scheme, "basic"):
 		if _, _, ok := r.BasicAuth(); !ok {
 			return in.NewError(errors.New("no HTTP Basic credentials"))

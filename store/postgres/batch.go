@@ -145,6 +145,7 @@ type rotateOp struct {
 	err      error
 	answered bool // s and err are settled apart from the statement's outcome (see execBatch, settle)
 	found    bool // the statement returned the op's row: s is set
+	replay   bool // the statement found the op's DPoP proof recorded already
 
 	// lead is set, before the wake signal, when the caller is to run this
 	// batch.
@@ -172,17 +173,25 @@ type rotateBatch struct {
 	sid                  []string
 	gen, step, now, exps []int64
 	skip                 []bool
+	jkt                  []string
+	// proofKey and proofExp are v.proof_key and v.proof_exp (nil and 0 for
+	// a refresh without a proof); proofs is how many ops have one (0: the
+	// plain statement runs).
+	proofKey [][]byte
+	proofExp []int64
+	proofs   int
 
 	// opIndex and row are the scan targets of one returned row, and dest
 	// points at them, built once.
 	opIndex int32
+	replay  bool
 	row     sessionRow
 	dest    []any
 }
 
 var batchPool = sync.Pool{New: func() any {
 	b := &rotateBatch{}
-	b.dest = b.row.dest(append(make([]any, 0, 13), &b.opIndex))
+	b.dest = b.row.dest(append(make([]any, 0, 15), &b.opIndex, &b.replay))
 	return b
 }}
 
@@ -408,6 +417,8 @@ func (r *rotator) finish(self *rotateOp, b *rotateBatch, err error) (mine bool) 
 		case op.answered:
 		case failed != nil:
 			op.s, op.err = store.Session{}, failed
+		case op.replay:
+			op.err = errReplay
 		case !op.found:
 			op.err = errStale
 		}
@@ -419,8 +430,11 @@ func (r *rotator) finish(self *rotateOp, b *rotateBatch, err error) (mine bool) 
 	}
 	clear(b.ops)
 	clear(b.sid)
+	clear(b.jkt)
+	clear(b.proofKey)
 	b.ops, b.op, b.sid, b.gen, b.step, b.now, b.exps, b.skip =
 		b.ops[:0], b.op[:0], b.sid[:0], b.gen[:0], b.step[:0], b.now[:0], b.exps[:0], b.skip[:0]
+	b.jkt, b.proofKey, b.proofExp, b.proofs = b.jkt[:0], b.proofKey[:0], b.proofExp[:0], 0
 	b.row = sessionRow{}
 	batchPool.Put(b)
 	return mine

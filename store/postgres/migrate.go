@@ -66,7 +66,10 @@ func (db *DB) MigrateLogged(ctx context.Context, log *slog.Logger) error {
 
 	sqlDB := stdlib.OpenDB(*db.adminConfig()) // no statement_timeout: a migration may take long
 	defer sqlDB.Close()
-	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys, goose.WithTableName(migrationTable))
+	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, fsys, goose.WithTableName(migrationTable),
+		// Versions are reserved per change and may land out of order: a
+		// database at a later version still gets an earlier one it misses.
+		goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}

@@ -65,20 +65,77 @@ const (
 	    last_refreshed_at  = v.now_ns,
 	    refresh_expires_at = LEAST(v.exp_ns, s.absolute_expires_at)
 	FROM `
-	rotateTail = ` AS v(op, sid, gen, step, now_ns, exp_ns, skip_user)
+	rotateCond = `
 	WHERE s.id = v.sid
 	  AND s.generation = v.gen
 	  AND s.revoked_at IS NULL
 	  AND s.refresh_expires_at > v.now_ns
 	  AND s.absolute_expires_at > v.now_ns
 	  AND (v.skip_user OR EXISTS (SELECT 1 FROM users AS u WHERE u.id = s.user_id AND u.status = 'active'))
-	RETURNING v.op, ` + sessionColumns
+	  AND s.jkt = v.want_jkt`
+	rotateColumns = ` AS v(op, sid, gen, step, now_ns, exp_ns, skip_user, want_jkt`
+	rotateTail    = rotateColumns + `)` + rotateCond + `
+	RETURNING v.op, false, ` + sessionColumns
 
-	rotateManySQL = rotateHead +
-		`unnest($1::int4[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::bool[])` + rotateTail
-	rotateOneSQL = rotateHead +
-		`(SELECT $1::int4, $2::text, $3::int8, $4::int8, $5::int8, $6::int8, $7::bool)` + rotateTail
+	rotateManyArgs = `unnest($1::int4[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::bool[], $8::text[]`
+	rotateOneArgs  = `(SELECT $1::int4, $2::text, $3::int8, $4::int8, $5::int8, $6::int8, $7::bool, $8::text`
+
+	rotateManySQL = rotateHead + rotateManyArgs + `)` + rotateTail
+	rotateOneSQL  = rotateHead + rotateOneArgs + `)` + rotateTail
+
+	// rotateProofSQL is the statement of a batch in which some refresh came
+	// with a DPoP proof (v.proof_key; NULL for the others): each proof is
+	// recorded in dpop_jti first (used), and a session rotates only if its
+	// proof, if any, was recorded by this statement; so a proof already
+	// recorded (by any instance) changes nothing, and the statement returns
+	// a row with replay true for it. A proof recorded stays recorded when
+	// its compare-and-set fails: it was used. INSERT … ON CONFLICT waits for
+	// a concurrent statement inserting the same key and skips the row if
+	// that one commits, so of two statements presenting one proof exactly
+	// one rotates. A batch never holds one key twice (execBatch).
+	rotateProofHead = `
+	WITH v AS (SELECT * FROM `
+	rotateProofTail = rotateColumns + `, proof_key, proof_exp)),
+	used AS (
+		INSERT INTO dpop_jti (key, expires_at)
+		SELECT v.proof_key, v.proof_exp FROM v WHERE v.proof_key IS NOT NULL
+		ON CONFLICT (key) DO NOTHING
+		RETURNING key),
+	rotated AS (
+		UPDATE sessions AS s
+		SET generation         = s.generation + v.step,
+		    last_refreshed_at  = v.now_ns,
+		    refresh_expires_at = LEAST(v.exp_ns, s.absolute_expires_at)
+		FROM v` + rotateCond + `
+		  AND (v.proof_key IS NULL OR v.proof_key IN (SELECT key FROM used))
+		RETURNING v.op, false, ` + sessionColumns + `)
+	SELECT * FROM rotated
+	UNION ALL
+	SELECT v.op, true, '', '', 0::int8, 0::int8, 0::int8, 0::int8, 0::int8, NULL::int8, '', '', '', '', ''
+	FROM v WHERE v.proof_key IS NOT NULL AND v.proof_key NOT IN (SELECT key FROM used)`
+
+	rotateProofManySQL = rotateProofHead + rotateManyArgs + `, $9::bytea[], $10::int8[])` + rotateProofTail
+	rotateProofOneSQL  = rotateProofHead + rotateOneArgs + `, $9::bytea, $10::int8)` + rotateProofTail
 )
+
+// errReplay is a refresh whose DPoP proof was recorded before.
+var errReplay = fmt.Errorf("postgres: rotate: %w", store.ErrReplay)
+
+// UseProof records a used DPoP proof; store.ErrReplay if its key was
+// recorded before (by any instance).
+func (db *DB) UseProof(ctx context.Context, u store.ProofUse) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	tag, err := db.pool.Exec(ctx, `INSERT INTO dpop_jti (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`,
+		u.Key, nanos(u.Expires))
+	if err != nil {
+		return wrap("use proof", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: use proof: %w", store.ErrReplay)
+	}
+	return nil
+}
 
 // errStale is allocated once: a stale refresh (a replayed token) is common
 // enough not to pay for a new error each time.

@@ -79,7 +79,7 @@ func TestMigrateBesideApplicationTables(t *testing.T) {
 	if _, err := db.UserByID(context.Background(), "u1"); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(tablesIn(t, dbURL, "latchkey"), ","); got != "latchkey_schema_migrations,mail_queue,secrets,sessions,signing_keys,ssf_events,ssf_receivers,ssf_streams,user_tokens,users" {
+	if got := strings.Join(tablesIn(t, dbURL, "latchkey"), ","); got != "dpop_jti,latchkey_schema_migrations,mail_queue,secrets,sessions,signing_keys,ssf_events,ssf_receivers,ssf_streams,user_tokens,users" {
 		t.Fatalf("schema latchkey holds %s", got)
 	}
 	if got := strings.Join(tablesIn(t, dbURL, "public"), ","); got != "users" {
@@ -99,8 +99,8 @@ func TestSchemaOption(t *testing.T) {
 	if _, err := migrate(t, dbURL, postgres.Options{Schema: "auth_store"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(tablesIn(t, dbURL, "auth_store")); got != 10 {
-		t.Fatalf("schema auth_store holds %d tables; want 10", got)
+	if got := len(tablesIn(t, dbURL, "auth_store")); got != 11 {
+		t.Fatalf("schema auth_store holds %d tables; want 11", got)
 	}
 	if got := tablesIn(t, dbURL, "latchkey"); len(got) != 0 {
 		t.Fatalf("schema latchkey holds %v; want nothing", got)

@@ -15,7 +15,7 @@ import (
 
 const sessionColumns = `id, user_id, generation, created_at, last_refreshed_at,
 	refresh_expires_at, absolute_expires_at, revoked_at, revoke_reason,
-	client_id, user_agent, ip`
+	client_id, user_agent, ip, jkt`
 
 // sessionLimitLock is the first key of the transaction-scoped advisory lock
 // that serialises CreateSession per user (the second key is a hash of the user
@@ -60,10 +60,10 @@ func (db *DB) createSession(ctx context.Context, tx pgx.Tx, s store.Session, max
 	}
 	if _, err := tx.Exec(ctx, `
 		INSERT INTO sessions (`+sessionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		s.ID, s.UserID, s.Generation, nanos(s.CreatedAt), nanos(s.LastRefreshedAt),
 		nanos(s.RefreshExpiresAt), nanos(s.AbsoluteExpiresAt), nullNanos(s.RevokedAt),
-		s.RevokeReason, s.ClientID, s.UserAgent, s.IP); err != nil {
+		s.RevokeReason, s.ClientID, s.UserAgent, s.IP, s.JKT); err != nil {
 		return err
 	}
 	if maxPerUser <= 0 {
@@ -256,6 +256,9 @@ func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) 
 		if _, err := tx.Exec(ctx, `DELETE FROM user_tokens WHERE expires_at < $1`, nanos(olderThan)); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM dpop_jti WHERE expires_at < $1`, nanos(olderThan)); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `DELETE FROM signing_keys WHERE retired_at < $1`, nanos(keyRetiredBefore))
 		return err
 	})
@@ -279,7 +282,7 @@ type sessionRow struct {
 func (r *sessionRow) dest(d []any) []any {
 	return append(d, &r.s.ID, &r.s.UserID, &r.s.Generation, &r.created, &r.refreshed,
 		&r.refreshExpires, &r.absExpires, &r.revoked, &r.s.RevokeReason,
-		&r.s.ClientID, &r.s.UserAgent, &r.s.IP)
+		&r.s.ClientID, &r.s.UserAgent, &r.s.IP, &r.s.JKT)
 }
 
 // session returns the session r holds.

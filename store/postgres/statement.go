@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -81,8 +82,23 @@ func (db *DB) execBatch(b *rotateBatch) error {
 			op.err, op.answered = wrap("rotate", err), true
 			continue
 		}
+		var key []byte
+		var keyExp int64
+		if pr := op.p.Proof; pr != nil {
+			if slices.ContainsFunc(b.proofKey, func(k []byte) bool { return bytes.Equal(k, pr.Key) }) {
+				// The same proof twice in one batch: the later one is the
+				// replay (one statement could rotate both).
+				op.err, op.answered = errReplay, true
+				continue
+			}
+			key, keyExp = pr.Key, nanos(pr.Expires)
+			b.proofs++
+		}
 		step, at, exp := rotateArgs(op.p)
 		b.op = append(b.op, int32(i))
+		b.jkt = append(b.jkt, op.p.JKT)
+		b.proofKey = append(b.proofKey, key)
+		b.proofExp = append(b.proofExp, keyExp)
 		b.sid = append(b.sid, op.p.SessionID)
 		b.gen = append(b.gen, op.p.Generation)
 		b.step = append(b.step, step)
@@ -130,16 +146,23 @@ func (db *DB) execBatch(b *rotateBatch) error {
 // returns.
 func (db *DB) queryBatch(conn *pgxpool.Conn, b *rotateBatch) error {
 	for _, op := range b.ops {
-		op.found, op.s = false, store.Session{}
+		op.found, op.replay, op.s = false, false, store.Session{}
 	}
 	ctx, cancel := db.bound(context.Background())
 	defer cancel()
 	var rows pgx.Rows
 	var err error
-	if len(b.op) == 1 {
-		rows, err = conn.Query(ctx, rotateOneSQL, b.op[0], b.sid[0], b.gen[0], b.step[0], b.now[0], b.exps[0], b.skip[0])
-	} else {
-		rows, err = conn.Query(ctx, rotateManySQL, b.op, b.sid, b.gen, b.step, b.now, b.exps, b.skip)
+	switch {
+	case len(b.op) == 1 && b.proofs == 0:
+		rows, err = conn.Query(ctx, rotateOneSQL, b.op[0], b.sid[0], b.gen[0], b.step[0], b.now[0], b.exps[0], b.skip[0], b.jkt[0])
+	case b.proofs == 0:
+		rows, err = conn.Query(ctx, rotateManySQL, b.op, b.sid, b.gen, b.step, b.now, b.exps, b.skip, b.jkt)
+	case len(b.op) == 1:
+		rows, err = conn.Query(ctx, rotateProofOneSQL, b.op[0], b.sid[0], b.gen[0], b.step[0], b.now[0], b.exps[0], b.skip[0], b.jkt[0],
+			b.proofKey[0], b.proofExp[0])
+	default:
+		rows, err = conn.Query(ctx, rotateProofManySQL, b.op, b.sid, b.gen, b.step, b.now, b.exps, b.skip, b.jkt,
+			b.proofKey, b.proofExp)
 	}
 	if err != nil {
 		return err
@@ -153,6 +176,10 @@ func (db *DB) queryBatch(conn *pgxpool.Conn, b *rotateBatch) error {
 		i := int(b.opIndex)
 		if i < 0 || i >= len(b.ops) {
 			unreadable = true
+			continue
+		}
+		if b.replay {
+			b.ops[i].replay = true
 			continue
 		}
 		b.ops[i].s, b.ops[i].found = b.row.session(), true

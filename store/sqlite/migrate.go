@@ -30,7 +30,10 @@ func (db *DB) MigrateLogged(ctx context.Context, log *slog.Logger) error {
 	}
 	// The writer pool: migrations write, and its single connection is what
 	// keeps writes serial.
-	p, err := goose.NewProvider(goose.DialectSQLite3, db.w, fsys)
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.w, fsys,
+		// Versions are reserved per change and may land out of order: a
+		// database at a later version still gets an earlier one it misses.
+		goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 
 const sessionCols = `id, user_id, generation, created_at, last_refreshed_at,
 	refresh_expires_at, absolute_expires_at, revoked_at, revoke_reason,
-	client_id, user_agent, ip`
+	client_id, user_agent, ip, jkt`
 
 // liveAt selects the sessions live at a time: not revoked, and neither
 // expiry reached. It binds the time twice.
@@ -28,7 +28,7 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 	var e enc
 	args := []any{s.ID, s.UserID, s.Generation, e.time(s.CreatedAt), e.time(s.LastRefreshedAt),
 		e.time(s.RefreshExpiresAt), e.time(s.AbsoluteExpiresAt), e.time(s.RevokedAt),
-		s.RevokeReason, s.ClientID, s.UserAgent, s.IP}
+		s.RevokeReason, s.ClientID, s.UserAgent, s.IP, s.JKT}
 	now := e.time(s.CreatedAt)
 	if e.err != nil {
 		return nil, e.err
@@ -39,7 +39,7 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 	err := db.submit(ctx, true, func(t *wtx) error {
 		evicted = evicted[:0]
 		if _, err := t.exec(`INSERT INTO sessions (`+sessionCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
 			if constraintOnly(err) {
 				return expected(err)
 			}
@@ -239,6 +239,26 @@ func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) 
 			}
 		}
 	}
+	// The used DPoP proofs that have expired, in chunks as well: a busy
+	// server records one per proof.
+	for {
+		var n int64
+		err := db.submit(ctx, false, func(t *wtx) error {
+			var err error
+			n, err = t.exec(`DELETE FROM dpop_jti WHERE key IN (
+				SELECT key FROM dpop_jti WHERE expires_at < ? LIMIT ?)`, cut, purgeScan)
+			return err
+		})
+		if err != nil {
+			return total, db.wrap("purge", err)
+		}
+		if n < purgeScan {
+			break
+		}
+		if err := pause(ctx, purgePause); err != nil {
+			return total, db.wrap("purge", err)
+		}
+	}
 	// The tokens (a few rows: at most one per user and kind) and the keys,
 	// in one last write.
 	err := db.submit(ctx, false, func(t *wtx) error {
@@ -273,7 +293,7 @@ func scanSession(s scanner) (store.Session, error) {
 		revoked                               sql.NullInt64
 	)
 	err := s.Scan(&x.ID, &x.UserID, &x.Generation, &created, &refreshed, &expires, &absolute,
-		&revoked, &x.RevokeReason, &x.ClientID, &x.UserAgent, &x.IP)
+		&revoked, &x.RevokeReason, &x.ClientID, &x.UserAgent, &x.IP, &x.JKT)
 	if err != nil {
 		return store.Session{}, err
 	}
@@ -289,7 +309,8 @@ func readSession(s *sqlite3.Stmt) store.Session {
 	x := store.Session{ID: s.ColumnText(0), UserID: s.ColumnText(1), Generation: s.ColumnInt64(2),
 		CreatedAt: fromNanos(s.ColumnInt64(3)), LastRefreshedAt: fromNanos(s.ColumnInt64(4)),
 		RefreshExpiresAt: fromNanos(s.ColumnInt64(5)), AbsoluteExpiresAt: fromNanos(s.ColumnInt64(6)),
-		RevokeReason: s.ColumnText(8), ClientID: s.ColumnText(9), UserAgent: s.ColumnText(10), IP: s.ColumnText(11)}
+		RevokeReason: s.ColumnText(8), ClientID: s.ColumnText(9), UserAgent: s.ColumnText(10), IP: s.ColumnText(11),
+		JKT: s.ColumnText(12)}
 	if s.ColumnType(7) != sqlite3.NULL {
 		x.RevokedAt = fromNanos(s.ColumnInt64(7))
 	}

@@ -15,7 +15,7 @@ import (
 // Run runs every conformance case as a subtest of t, each against a new store
 // from newStore. newStore should register the store's cleanup with t.Cleanup.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
-	groups := [][]testCase{userCases, sessionCases, rotateCases, revokeCases, purgeCases, keyCases, deactivateCases}
+	groups := [][]testCase{userCases, sessionCases, rotateCases, dpopCases, revokeCases, purgeCases, keyCases, deactivateCases}
 	for _, group := range groups {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
@@ -208,6 +208,7 @@ func (f *fixture) sameSession(what string, got, want store.Session) {
 		field("ClientID", got.ClientID, want.ClientID),
 		field("UserAgent", got.UserAgent, want.UserAgent),
 		field("IP", got.IP, want.IP),
+		field("JKT", got.JKT, want.JKT),
 	))
 }
 

@@ -1,0 +1,236 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/dpop"
+)
+
+// DPoP policies (the DPOP setting).
+const (
+	// DPoPOff ignores DPoP headers on token requests: every session is a
+	// bearer session. Tokens bound before keep needing their proofs.
+	DPoPOff = "off"
+	// DPoPAllowed honours a proof on a token request (the session is bound
+	// to its key) and still serves bearer clients.
+	DPoPAllowed = "allowed"
+	// DPoPRequired refuses a token request without a proof.
+	DPoPRequired = "required"
+)
+
+// DPoP is the HTTP side of RFC 9449, shared by every dialect: DPoPMiddleware
+// puts it in each request's context, where Meta finds the proof of a token
+// request and Authenticate checks the proof of a request that presents an
+// access token.
+type DPoP struct {
+	// Mode is DPoPOff, DPoPAllowed (the zero value's meaning) or
+	// DPoPRequired.
+	Mode string
+	// Verifier checks proofs (its Replay is not used: the domain records
+	// proofs in the store, a refresh's in the same transaction); its Nonces,
+	// when set, make every proof carry a current server nonce.
+	Verifier *dpop.Verifier
+	// External is the base URL clients use for this handler, prefix
+	// included (PUBLIC_URL, else the issuer): the htu a proof must name is
+	// External plus the request's path below the prefix (dpop.HTU).
+	External string
+}
+
+type dpopKey struct{}
+
+// DPoPMiddleware puts d in every request's context and, when d's Verifier
+// has Nonces, sends the current nonce in DPoP-Nonce on every response (RFC
+// 9449 §8: the client uses it in its next proof).
+func DPoPMiddleware(d *DPoP) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if d.Verifier.Nonces != nil {
+				w.Header().Set("DPoP-Nonce", d.Verifier.Nonces.Current())
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), dpopKey{}, d)))
+		})
+	}
+}
+
+// dpopOf returns the DPoP of r's context, nil when none is set up (a
+// handler used without DPoPMiddleware: tokens are bearer only).
+func dpopOf(r *http.Request) *DPoP {
+	d, _ := r.Context().Value(dpopKey{}).(*DPoP)
+	return d
+}
+
+// tokenProof fills m's Proof, or ProofError, from the DPoP header of a
+// token request (sign-in, refresh): the domain binds a new session to the
+// proof's key and checks a bound session's refresh against it.
+func tokenProof(r *http.Request, m *auth.Meta) {
+	d := dpopOf(r)
+	if d == nil || d.Mode == DPoPOff {
+		return
+	}
+	header, err := dpop.FromHeader(r.Header)
+	if err != nil {
+		m.ProofError = proofError(err)
+		return
+	}
+	if header == "" {
+		if d.Mode == DPoPRequired {
+			m.ProofError = &auth.Error{Code: auth.CodeInvalidDPoPProof, Reason: dpop.ReasonMissing,
+				Message: "a DPoP proof is required (DPOP=required): send a DPoP header (RFC 9449)"}
+		}
+		return
+	}
+	p, err := d.Verifier.Check(header, r.Method, dpop.HTU(r, d.External), "")
+	if err != nil {
+		m.ProofError = proofError(err)
+		return
+	}
+	m.Proof = proofOf(p)
+}
+
+func proofOf(p *dpop.Proof) *auth.Proof {
+	key := dpop.ReplayKey(p.JKT, p.JTI)
+	return &auth.Proof{JKT: p.JKT, Key: key[:], Expires: p.Until}
+}
+
+// proofError is the domain error of a proof the dpop package refused.
+func proofError(err error) error {
+	reason := dpop.Reason(err)
+	if reason == "" {
+		reason = dpop.ReasonHTU // the request's own URL could not be normalised
+	}
+	return auth.ProofRefused(reason, reason == dpop.ReasonUseNonce, err)
+}
+
+// AccessToken returns the access token a request presents and its
+// principal. A token bound to a DPoP key (cnf.jkt) must come as
+// "Authorization: DPoP <token>" with a proof by that key whose ath is the
+// token's hash (RFC 9449 §7.1); sent as Bearer it is refused (§7.2), and
+// so is a bearer token sent with the DPoP scheme. The proof is recorded in
+// the replay cache. Without a token it is NoBearer.
+func AccessToken(r *http.Request, svc *auth.Service) (string, auth.Principal, error) {
+	tok, scheme, ok := authorization(r)
+	if !ok {
+		return "", auth.Principal{}, NoBearer()
+	}
+	p, err := svc.Authenticate(r.Context(), tok)
+	if err != nil {
+		return "", p, err
+	}
+	bound := p.Claims.JKT != ""
+	switch {
+	case bound && scheme != "DPoP":
+		return "", auth.Principal{}, &auth.Error{Code: auth.CodeInvalidToken, Reason: "dpop_bound",
+			Message: "the access token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof"}
+	case !bound && scheme == "DPoP":
+		return "", auth.Principal{}, &auth.Error{Code: auth.CodeInvalidToken,
+			Message: "the access token is not bound to a DPoP key: send it as Authorization: Bearer"}
+	}
+	if err := ConfirmProof(r, svc, tok, p); err != nil {
+		return "", auth.Principal{}, err
+	}
+	return tok, p, nil
+}
+
+// ConfirmProof checks, for an access token tok of principal p that the
+// request presents (in a header or elsewhere), that a token bound to a DPoP
+// key comes with the request's proof by that key, for this request, whose
+// ath is the token's hash (RFC 9449 §7.1), and records the proof in the
+// replay cache. A bearer token needs nothing.
+func ConfirmProof(r *http.Request, svc *auth.Service, tok string, p auth.Principal) error {
+	if p.Claims.JKT == "" {
+		return nil
+	}
+	header, err := dpop.FromHeader(r.Header)
+	if err == nil && header == "" {
+		err = &dpop.Error{Reason: dpop.ReasonMissing}
+	}
+	var proof *dpop.Proof
+	if err == nil {
+		d := dpopOf(r)
+		v, external := &dpop.Verifier{}, ""
+		if d != nil {
+			v, external = d.Verifier, d.External
+		}
+		proof, err = v.Check(header, r.Method, dpop.HTU(r, external), tok)
+	}
+	if err == nil && proof.JKT != p.Claims.JKT {
+		err = &dpop.Error{Reason: dpop.ReasonKeyMismatch}
+	}
+	if err != nil {
+		return proofError(err)
+	}
+	return svc.UseProof(r.Context(), *proofOf(proof))
+}
+
+// authorization returns the credential of an "Authorization: Bearer" or
+// "Authorization: DPoP" header (RFC 6750 §2.1, RFC 9449 §7.1) and its
+// scheme ("Bearer" or "DPoP").
+func authorization(r *http.Request) (tok, scheme string, ok bool) {
+	if tok, ok := BearerToken(r); ok {
+		return tok, "Bearer", true
+	}
+	vals := r.Header.Values("Authorization")
+	if len(vals) != 1 {
+		return "", "", false
+	}
+	s, tok, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
+	if !ok || !strings.EqualFold(s, "DPoP") {
+		return "", "", false
+	}
+	tok = strings.TrimLeft(tok, " ")
+	if tok == "" || !isB64Token(tok) {
+		return "", "", false
+	}
+	return tok, "DPoP", true
+}
+
+// DPoPChallenge returns the DPoP challenge of a 401 on a route that takes
+// an access token (RFC 9449 §7.1), sent beside the Bearer one: the accepted
+// algorithms, and error="use_dpop_nonce" or "invalid_dpop_proof" when that
+// is why the request was refused.
+func DPoPChallenge(err error) string {
+	algs := strings.Join(dpop.DefaultAlgs(), " ")
+	var e *auth.Error
+	if errors.As(err, &e) {
+		switch e.Code {
+		case auth.CodeUseDPoPNonce:
+			return `DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="` + algs + `"`
+		case auth.CodeInvalidDPoPProof:
+			return `DPoP error="invalid_dpop_proof", algs="` + algs + `"`
+		case auth.CodeInvalidToken:
+			if !errors.Is(err, ErrNoBearer) {
+				return `DPoP error="invalid_token", algs="` + algs + `"`
+			}
+		}
+	}
+	return `DPoP algs="` + algs + `"`
+}
+
+// WriteChallenges sets the WWW-Authenticate challenges of a 401 on a route
+// that takes an access token: Bearer (RFC 6750 §3) and DPoP (RFC 9449 §7.1).
+func WriteChallenges(h http.Header, err error) {
+	h.Set("WWW-Authenticate", BearerChallenge(err))
+	h.Add("WWW-Authenticate", DPoPChallenge(err))
+}
+
+// DPoPAlgs returns the proof algorithms the server accepts on token
+// requests (RFC 8414's dpop_signing_alg_values_supported, RFC 9449 §5.1),
+// nil when DPoP is off for them.
+func DPoPAlgs(r *http.Request) []string {
+	d := dpopOf(r)
+	if d == nil || d.Mode == DPoPOff {
+		return nil
+	}
+	return d.Verifier.AllowedAlgs()
+}
+
+// PresentedToken returns the access token of an "Authorization: Bearer" or
+// "Authorization: DPoP" header, unchecked.
+func PresentedToken(r *http.Request) (string, bool) {
+	tok, _, ok := authorization(r)
+	return tok, ok
+}
