@@ -41,7 +41,9 @@ type front struct {
 func startFront(t *testing.T, upstream string, lib []byte) *front {
 	t.Helper()
 	f := &front{}
-	f.setUpstream(t, upstream)
+	if upstream != "" { // else setUpstream before the first request
+		f.setUpstream(t, upstream)
+	}
 	f.reset()
 	files := map[string][]byte{"/sdk-test/latchkey.js": lib}
 	for name, path := range map[string]string{"index.html": "/sdk-test/", "app.js": "/sdk-test/app.js"} {

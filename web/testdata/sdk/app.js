@@ -79,6 +79,18 @@ window.t = {
   stopCalls() {
     clearInterval(loop);
   },
+  // stolenRefreshToken reads the body mode's refresh token out of
+  // IndexedDB, as a script injected into the page could.
+  stolenRefreshToken: () =>
+    new Promise((resolve, reject) => {
+      const open = indexedDB.open('latchkey');
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const get = open.result.transaction('kv').objectStore('kv').get('tokens');
+        get.onsuccess = () => resolve(get.result ? get.result.refreshToken : '');
+        get.onerror = () => reject(get.error);
+      };
+    }),
   keyInfo: async () => {
     const p = await client.dpopKeyPair();
     return { extractable: p.privateKey.extractable, publicJwk: await crypto.subtle.exportKey('jwk', p.publicKey) };
