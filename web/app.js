@@ -252,7 +252,11 @@
     const doFetch = opts.fetch || ((i, n) => globalThis.fetch(i, n));
     const clock = {
       now: () => Date.now(),
-      setTimeout: (fn, ms) => setTimeout(fn, ms),
+      setTimeout: (fn, ms) => {
+        const id = setTimeout(fn, ms);
+        if (id && id.unref) id.unref();
+        return id;
+      },
       clearTimeout: (id) => clearTimeout(id),
       random: Math.random,
       ...opts.clock
@@ -263,6 +267,7 @@
     const shared = opts.crossTab !== false && (mode === "cookie" || storage.shared);
     const lock = makeLock(name + "-refresh", shared, clock, name);
     const channel = shared && typeof BroadcastChannel !== "undefined" ? new BroadcastChannel(name) : null;
+    if (channel && channel.unref) channel.unref();
     const dpop = opts.dpop ? dpopKey(name) : null;
     const nonces = /* @__PURE__ */ new Map();
     const credentials = mode === "cookie" ? "include" : "omit";
@@ -613,11 +618,11 @@
         }
       };
     }
-    if (typeof document !== "undefined" && document.addEventListener) {
-      document.addEventListener("visibilitychange", () => {
-        if (document.visibilityState === "visible" && cur && clock.now() >= dueAt(cur)) refreshFrom(cur.id).catch(() => void 0);
-      });
-    }
+    const onVisible = () => {
+      if (document.visibilityState === "visible" && cur && clock.now() >= dueAt(cur)) refreshFrom(cur.id).catch(() => void 0);
+    };
+    const hasDocument = typeof document !== "undefined" && !!document.addEventListener;
+    if (hasDocument) document.addEventListener("visibilitychange", onVisible);
     return {
       signUp,
       signIn: signIn2,
@@ -648,6 +653,7 @@
         closed = true;
         clock.clearTimeout(timer);
         if (channel) channel.close();
+        if (hasDocument) document.removeEventListener("visibilitychange", onVisible);
       }
     };
   }

@@ -155,7 +155,12 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   const doFetch = opts.fetch || ((i: RequestInfo | URL, n?: RequestInit) => globalThis.fetch(i, n));
   const clock: Clock = {
     now: () => Date.now(),
-    setTimeout: (fn, ms) => setTimeout(fn, ms),
+    setTimeout: (fn, ms) => {
+      // In Node a pending refresh must not keep a finished script alive.
+      const id: any = setTimeout(fn, ms);
+      if (id && id.unref) id.unref();
+      return id;
+    },
     clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
     random: Math.random,
     ...opts.clock,
@@ -166,6 +171,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   const shared = opts.crossTab !== false && (mode === 'cookie' || storage!.shared);
   const lock = makeLock(name + '-refresh', shared, clock, name);
   const channel = shared && typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(name) : null;
+  if (channel && (channel as any).unref) (channel as any).unref(); // Node
   const dpop: DPoPKey | null = opts.dpop ? dpopKey(name) : null;
   const nonces = new Map<string, string>(); // origin -> latest DPoP-Nonce
   const credentials: RequestCredentials = mode === 'cookie' ? 'include' : 'omit';
@@ -581,11 +587,11 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   }
 
   // A hidden tab's timers are throttled: catch up when it is shown again.
-  if (typeof document !== 'undefined' && document.addEventListener) {
-    document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible' && cur && clock.now() >= dueAt(cur)) refreshFrom(cur.id).catch(() => undefined);
-    });
-  }
+  const onVisible = () => {
+    if (document.visibilityState === 'visible' && cur && clock.now() >= dueAt(cur)) refreshFrom(cur.id).catch(() => undefined);
+  };
+  const hasDocument = typeof document !== 'undefined' && !!document.addEventListener;
+  if (hasDocument) document.addEventListener('visibilitychange', onVisible);
 
   return {
     signUp,
@@ -617,6 +623,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       closed = true;
       clock.clearTimeout(timer);
       if (channel) channel.close();
+      if (hasDocument) document.removeEventListener('visibilitychange', onVisible);
     },
   };
 }
