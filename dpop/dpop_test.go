@@ -416,3 +416,25 @@ func TestFromHeader(t *testing.T) {
 		t.Fatalf("two: %v", err)
 	}
 }
+
+// FuzzCheck feeds arbitrary proofs to a Verifier: it must never panic, and
+// every refusal is an *Error with a Reason.
+func FuzzCheck(f *testing.F) {
+	good, _ := dpop.NewProof(ecKey, "POST", htu, dpop.ProofOptions{Now: t0, AccessToken: "tok"})
+	f.Add(good, "POST", htu, "tok")
+	f.Add(good+"x", "GET", "https://auth.example.com/x?y", "")
+	f.Add("e30.e30.e30", "POST", htu, "")
+	f.Fuzz(func(t *testing.T, proof, method, url, token string) {
+		v := &dpop.Verifier{Now: clock(t0)}
+		p, err := v.Check(proof, method, url, token)
+		if err == nil {
+			if p.JKT == "" {
+				t.Fatal("accepted proof without a thumbprint")
+			}
+			return
+		}
+		if dpop.Reason(err) == "" && !strings.HasPrefix(err.Error(), "dpop: request URL") {
+			t.Fatalf("refusal without a reason: %v", err)
+		}
+	})
+}

@@ -98,7 +98,7 @@ func New() *Metrics {
 	codes := []auth.Code{auth.CodeInvalidRequest, auth.CodeInvalidCredentials, auth.CodeEmailTaken, auth.CodeRefreshExpired,
 		auth.CodeRefreshReused, auth.CodeRefreshInvalid, auth.CodeSessionRevoked, auth.CodeSessionExpired, auth.CodeUserInactive,
 		auth.CodeUserNotFound, auth.CodeInvalidToken, auth.CodeNotFound, auth.CodeNotImplemented, auth.CodeRateLimited,
-		auth.CodeUnavailable, auth.CodeEmailNotVerified}
+		auth.CodeUnavailable, auth.CodeEmailNotVerified, auth.CodeInvalidDPoPProof, auth.CodeUseDPoPNonce}
 	outcomes := []string{auth.OutcomeInternal, auth.OutcomeClientClosed}
 	for _, c := range codes {
 		outcomes = append(outcomes, string(c))

@@ -19,6 +19,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
@@ -222,6 +223,13 @@ func prepare(ctx context.Context, o options, env map[string]string, client *http
 	var s *sessions
 	var err error
 	prefix := randomPrefix()
+	var keys []crypto.Signer
+	var jkts []string
+	if o.mode == modeDPoP {
+		if keys, jkts, err = newKeys(o.c); err != nil {
+			return nil, nil, err
+		}
+	}
 	switch {
 	case o.seed:
 		if t.app == nil {
@@ -237,9 +245,9 @@ func prepare(ctx context.Context, o options, env map[string]string, client *http
 			}
 			t.app, closeSeeder = seeder, func() { seeder.Close() }
 		}
-		s, err = seedStore(ctx, t.app.Store, t.app.Tokens, t.app.Service.Policy(), o.sessions, o.perUser, 64, prefix, stdout)
+		s, err = seedStore(ctx, t.app.Store, t.app.Tokens, t.app.Service.Policy(), o.sessions, o.perUser, 64, prefix, keys, jkts, stdout)
 	case o.mode != modeCeiling && !o.hold:
-		s, err = signInAll(ctx, client, t.base, o.sessions, o.perUser, 2*runtime.GOMAXPROCS(0), prefix, stdout)
+		s, err = signInAll(ctx, client, t.base, o.sessions, o.perUser, 2*runtime.GOMAXPROCS(0), prefix, keys, jkts, stdout)
 	}
 	if err != nil {
 		closeSeeder()

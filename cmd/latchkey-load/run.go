@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/dpop"
 )
 
 // The modes. ceiling is GET /healthz: a trivial JSON handler (httpapi.Handle
@@ -24,6 +26,7 @@ import (
 // capacity it reaches.
 const (
 	modeRefresh = "refresh" // canonical POST /token, JSON
+	modeDPoP    = "dpop"    // canonical POST /token of sessions bound to a DPoP key, a fresh proof each (RFC 9449)
 	modeOAuth   = "oauth"   // POST /oauth/token grant_type=refresh_token, form
 	modeSignIn  = "signin"  // canonical POST /auth/sign-in (argon2id)
 	modeMe      = "me"      // GET /auth/me with a bearer access token
@@ -32,7 +35,10 @@ const (
 	modeSignUp  = "signup"  // canonical POST /auth/sign-up of a new account (argon2id); only as -signup-flood
 )
 
-var modes = []string{modeRefresh, modeOAuth, modeSignIn, modeMe, modeSignOut, modeCeiling}
+var modes = []string{modeRefresh, modeDPoP, modeOAuth, modeSignIn, modeMe, modeSignOut, modeCeiling}
+
+// rotates reports whether mode follows refresh-token rotation chains.
+func rotates(mode string) bool { return mode == modeRefresh || mode == modeDPoP || mode == modeOAuth }
 
 // signUps numbers the accounts a sign-up flood asks for.
 var signUps atomic.Int64
@@ -115,7 +121,7 @@ func worker(ctx context.Context, client *http.Client, base, mode string, w, c in
 		if resp.StatusCode/100 != 2 {
 			r.status[resp.StatusCode]++
 			r.errs[fmt.Sprintf("%d %s", resp.StatusCode, clip(buf.String()))]++
-			if i >= 0 && (mode == modeRefresh || mode == modeOAuth) {
+			if i >= 0 && rotates(mode) {
 				s.dead[i] = true
 			}
 			continue
@@ -125,7 +131,7 @@ func worker(ctx context.Context, client *http.Client, base, mode string, w, c in
 			s.dead[i] = true // revoked: its next sign-out would revoke nothing
 			signedOut++
 		}
-		if mode == modeRefresh || mode == modeOAuth {
+		if rotates(mode) {
 			if err := advance(s, i, mode, buf.Bytes()); err != nil {
 				r.errs["response: "+err.Error()]++
 				s.dead[i] = true
@@ -142,7 +148,7 @@ func newRequest(ctx context.Context, base, mode string, s *sessions, i, k int) (
 	switch mode {
 	case modeCeiling:
 		method, path = http.MethodGet, "/healthz"
-	case modeRefresh, modeOAuth:
+	case modeRefresh, modeDPoP, modeOAuth:
 		if i < 0 {
 			return nil, errors.New("no session")
 		}
@@ -151,7 +157,7 @@ func newRequest(ctx context.Context, base, mode string, s *sessions, i, k int) (
 			return nil, err
 		}
 		method = http.MethodPost
-		if mode == modeRefresh {
+		if mode == modeRefresh || mode == modeDPoP {
 			path, ctype = "/token", "application/json"
 			body = strings.NewReader(`{"refreshToken":"` + tok + `"}`)
 		} else {
@@ -183,6 +189,15 @@ func newRequest(ctx context.Context, base, mode string, s *sessions, i, k int) (
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
+	}
+	if mode == modeDPoP {
+		// Session i is bound to the key of its owner (keyOf): every
+		// refresh carries a new proof by it.
+		p, err := dpop.NewProof(s.keyOf(i), method, base+path, dpop.ProofOptions{})
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("DPoP", p)
 	}
 	if mode == modeMe || mode == modeSignOut {
 		tok, err := s.accessToken(i)

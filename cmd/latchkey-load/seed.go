@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +17,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/dpop"
 	"github.com/latchkey-dev/latchkey/password"
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/token"
@@ -50,6 +55,45 @@ type sessions struct {
 	gen     []int64
 	dead    []bool // the chain broke (an error mid-rotation); skipped
 	emails  []string
+
+	// keys are the DPoP keys of mode dpop, one per worker: session i is
+	// bound to keys[i%len(keys)], and the worker that owns it (runLoad
+	// gives worker w the sessions of one residue modulo the worker count)
+	// is the only one that uses that key. jkts are their thumbprints.
+	keys []crypto.Signer
+	jkts []string
+}
+
+// newKeys returns n ECDSA P-256 keys and their RFC 7638 thumbprints.
+func newKeys(n int) ([]crypto.Signer, []string, error) {
+	keys, jkts := make([]crypto.Signer, n), make([]string, n)
+	for i := range keys {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		if jkts[i], err = dpop.Thumbprint(k.Public()); err != nil {
+			return nil, nil, err
+		}
+		keys[i] = k
+	}
+	return keys, jkts, nil
+}
+
+// keyOf returns the DPoP key session i is bound to (nil without keys).
+func (s *sessions) keyOf(i int) crypto.Signer {
+	if len(s.keys) == 0 {
+		return nil
+	}
+	return s.keys[i%len(s.keys)]
+}
+
+// jktOf returns the thumbprint session i is bound to ("" without keys).
+func (s *sessions) jktOf(i int) string {
+	if len(s.jkts) == 0 {
+		return ""
+	}
+	return s.jkts[i%len(s.jkts)]
 }
 
 func seededUserID(prefix uint32, i int) string {
@@ -85,7 +129,7 @@ func (s *sessions) refreshToken(i int) (string, error) {
 	}
 	now := time.Now()
 	tok, _, err := s.iss.MintRefresh(token.RefreshClaims{Subject: s.subject(i), SessionID: s.sessionID(i),
-		Generation: s.gen[i], IssuedAt: now, ExpiresAt: now.Add(s.policy.RefreshTTL)})
+		Generation: s.gen[i], JKT: s.jktOf(i), IssuedAt: now, ExpiresAt: now.Add(s.policy.RefreshTTL)})
 	return tok, err
 }
 
@@ -96,7 +140,7 @@ func (s *sessions) accessToken(i int) (string, error) {
 	}
 	now := time.Now()
 	tok, _, err := s.iss.MintAccess(token.AccessClaims{Subject: s.subject(i), SessionID: s.sessionID(i),
-		IssuedAt: now, ExpiresAt: now.Add(s.policy.AccessTTL)})
+		JKT: s.jktOf(i), IssuedAt: now, ExpiresAt: now.Add(s.policy.AccessTTL)})
 	return tok, err
 }
 
@@ -105,13 +149,13 @@ func (s *sessions) accessToken(i int) (string, error) {
 // argon2id sign-ins could create. The users get one real argon2id hash of
 // loadPassword, so the signin mode works with them too.
 func seedStore(ctx context.Context, st store.Store, iss *token.Issuer, policy auth.Policy, n, perUser, workers int,
-	prefix uint32, progress io.Writer) (*sessions, error) {
+	prefix uint32, keys []crypto.Signer, jkts []string, progress io.Writer) (*sessions, error) {
 	hash, err := password.New(password.Default, 1, 1).Hash(ctx, loadPassword)
 	if err != nil {
 		return nil, err
 	}
 	s := &sessions{n: n, seeded: true, prefix: prefix, perUser: perUser, iss: iss, policy: policy,
-		gen: make([]int64, n), dead: make([]bool, n)}
+		gen: make([]int64, n), dead: make([]bool, n), keys: keys, jkts: jkts}
 	now := time.Now().UTC()
 	var next atomic.Int64
 	var done atomic.Int64
@@ -144,7 +188,8 @@ func seedStore(ctx context.Context, st store.Store, iss *token.Issuer, policy au
 				}
 				if _, err := st.CreateSession(ctx, store.Session{ID: seededSessionID(prefix, i), UserID: seededUserID(prefix, i/perUser),
 					Generation: 1, CreatedAt: now, LastRefreshedAt: now, RefreshExpiresAt: now.Add(policy.RefreshTTL),
-					AbsoluteExpiresAt: now.Add(policy.SessionMaxLifetime), UserAgent: "latchkey-load", IP: "127.0.0.1"}, 0); err != nil {
+					AbsoluteExpiresAt: now.Add(policy.SessionMaxLifetime), UserAgent: "latchkey-load", IP: "127.0.0.1",
+					JKT: s.jktOf(i)}, 0); err != nil {
 					errc <- fmt.Errorf("seed session %d: %w", i, err)
 					return
 				}
@@ -168,9 +213,10 @@ func seedStore(ctx context.Context, st store.Store, iss *token.Issuer, policy au
 // signInAll signs up users and signs in n sessions through the canonical API
 // (argon2id for every one: slow, and the honest path for small n).
 func signInAll(ctx context.Context, c *http.Client, base string, n, perUser, workers int, prefix uint32,
-	progress io.Writer) (*sessions, error) {
+	keys []crypto.Signer, jkts []string, progress io.Writer) (*sessions, error) {
 	s := &sessions{n: n, prefix: prefix, perUser: perUser, ids: make([]string, n), subs: make([]string, n),
-		refresh: make([]string, n), access: make([]string, n), gen: make([]int64, n), dead: make([]bool, n)}
+		refresh: make([]string, n), access: make([]string, n), gen: make([]int64, n), dead: make([]bool, n),
+		keys: keys, jkts: jkts}
 	users := (n + perUser - 1) / perUser
 	s.emails = make([]string, users)
 	start := time.Now()
@@ -191,7 +237,16 @@ func signInAll(ctx context.Context, c *http.Client, base string, n, perUser, wor
 			RefreshToken string `json:"refreshToken"`
 		}
 		for attempt := 0; ; attempt++ {
-			st, body, err := postJSON(ctx, c, base+"/auth/sign-in", map[string]string{"email": s.emails[i/perUser], "password": loadPassword})
+			var hdr []string
+			if key := s.keyOf(i); key != nil {
+				// Bound to the key of the worker that will own session i.
+				p, err := dpop.NewProof(key, http.MethodPost, base+"/auth/sign-in", dpop.ProofOptions{})
+				if err != nil {
+					return err
+				}
+				hdr = append(hdr, "DPoP", p)
+			}
+			st, body, err := postJSON(ctx, c, base+"/auth/sign-in", map[string]string{"email": s.emails[i/perUser], "password": loadPassword}, hdr...)
 			if err != nil {
 				return err
 			}
@@ -250,7 +305,8 @@ func parallel(ctx context.Context, n, workers int, f func(i int) error) error {
 	return first
 }
 
-func postJSON(ctx context.Context, c *http.Client, url string, v any) (int, []byte, error) {
+// postJSON posts v as JSON with the headers given as name, value pairs.
+func postJSON(ctx context.Context, c *http.Client, url string, v any, headers ...string) (int, []byte, error) {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return 0, nil, err
@@ -260,6 +316,9 @@ func postJSON(ctx context.Context, c *http.Client, url string, v any) (int, []by
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, nil, err

@@ -38,8 +38,8 @@ func TestDatabaseSchema(t *testing.T) {
 	}
 	// users, sessions, signing_keys, secrets, the migrations' table, the
 	// security-event feed's ssf_events, ssf_receivers and ssf_streams, and
-	// the password lifecycle's user_tokens and mail_queue.
-	const tables = 10
+	// the password lifecycle's user_tokens and mail_queue, and dpop_jti.
+	const tables = 11
 	if n := count("public"); n != tables {
 		t.Fatalf("public holds %d tables; want Latchkey's %d", n, tables)
 	}
