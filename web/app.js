@@ -281,6 +281,7 @@
     let hold = null;
     let backoff = 1e3;
     let forcedId = "";
+    let skew;
     let closed = false;
     const listeners = {};
     function emit(ev, e) {
@@ -342,9 +343,12 @@
         if (token) headers.set("Authorization", (token.tokenType === "DPoP" ? "DPoP " : "Bearer ") + token.accessToken);
         if (dpop) {
           const ath = token && token.tokenType === "DPoP" ? token.accessToken : void 0;
-          headers.set("DPoP", await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: (token || cur)?.skewMs, now: clock.now() }));
+          headers.set("DPoP", await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: skew ?? (token || cur)?.skewMs, now: clock.now() }));
         }
+        const sent = clock.now();
         const resp = await doFetch(u, { ...init, method, headers, signal, cache: "no-store" });
+        const date = Date.parse(resp.headers.get("Date") || "");
+        if (!isNaN(date)) skew = date + 500 - (sent + clock.now()) / 2;
         const n = resp.headers.get("DPoP-Nonce");
         if (n) nonces.set(origin, n);
         if (!dpop || i > 0 || !n || resp.status !== 400 && resp.status !== 401) return resp;

@@ -190,6 +190,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   let hold: { id: string; until: number; err: LatchkeyError } | null = null;
   let backoff = 1000;
   let forcedId = ''; // tokens got by a refresh that a 401 asked for
+  let skew: number | undefined; // server clock minus this one, ms, from the latest Date header
   let closed = false;
   const listeners: { [K in keyof Events]?: Set<(e: any) => void> } = {};
 
@@ -267,9 +268,15 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       if (token) headers.set('Authorization', (token.tokenType === 'DPoP' ? 'DPoP ' : 'Bearer ') + token.accessToken);
       if (dpop) {
         const ath = token && token.tokenType === 'DPoP' ? token.accessToken : undefined;
-        headers.set('DPoP', await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: (token || cur)?.skewMs, now: clock.now() }));
+        headers.set('DPoP', await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: skew ?? (token || cur)?.skewMs, now: clock.now() }));
       }
+      const sent = clock.now();
       const resp = await doFetch(u, { ...init, method, headers, signal, cache: 'no-store' });
+      // The server's clock, for the proofs' iat: its Date header (whole
+      // seconds; readable same-origin or when exposed), measured against
+      // the middle of the exchange.
+      const date = Date.parse(resp.headers.get('Date') || '');
+      if (!isNaN(date)) skew = date + 500 - (sent + clock.now()) / 2;
       const n = resp.headers.get('DPoP-Nonce');
       if (n) nonces.set(origin, n);
       if (!dpop || i > 0 || !n || (resp.status !== 400 && resp.status !== 401)) return resp;
