@@ -16,13 +16,14 @@
     "not_signed_in"
   ];
   var LatchkeyError = class extends Error {
-    constructor(status, code, message, retryAfterMs2 = 0) {
+    constructor(status, code, message, retryAfterMs2 = 0, reason = "") {
       super(message || code);
       this.name = "LatchkeyError";
       this.status = status;
       this.code = code;
       this.retryAfterMs = retryAfterMs2;
-      this.reauthRequired = REAUTH_CODES.includes(code);
+      this.reason = reason;
+      this.reauthRequired = REAUTH_CODES.includes(code) || code === "invalid_dpop_proof" && reason === "key_mismatch";
     }
   };
   var MAX_RETRY_AFTER_MS = 10 * 60 * 1e3;
@@ -43,14 +44,16 @@
   async function errorOf(resp) {
     let code = "";
     let message = "";
+    let reason = "";
     try {
       const b = await resp.json();
       code = typeof b.error === "string" ? b.error : "";
       message = typeof b.message === "string" ? b.message : "";
+      reason = typeof b.reason === "string" ? b.reason : "";
     } catch {
     }
     if (!code) code = resp.status >= 500 ? "temporarily_unavailable" : "http_" + resp.status;
-    return new LatchkeyError(resp.status, code, message || resp.status + " " + resp.statusText, retryAfterMs(resp.headers));
+    return new LatchkeyError(resp.status, code, message || resp.status + " " + resp.statusText, retryAfterMs(resp.headers), reason);
   }
 
   // sdk/browser/src/idb.ts

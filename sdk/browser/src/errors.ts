@@ -30,14 +30,19 @@ export class LatchkeyError extends Error {
   readonly retryAfterMs: number;
   /** True when only a new sign-in helps (the session is over). */
   readonly reauthRequired: boolean;
+  /** The server's finer reason where it gives one (DPoP refusals: missing, key_mismatch, iat, …). */
+  readonly reason: string;
 
-  constructor(status: number, code: string, message: string, retryAfterMs = 0) {
+  constructor(status: number, code: string, message: string, retryAfterMs = 0, reason = '') {
     super(message || code);
     this.name = 'LatchkeyError';
     this.status = status;
     this.code = code;
     this.retryAfterMs = retryAfterMs;
-    this.reauthRequired = REAUTH_CODES.includes(code);
+    this.reason = reason;
+    // A session bound to a DPoP key this client no longer holds (its
+    // IndexedDB was cleared) can never be refreshed again.
+    this.reauthRequired = REAUTH_CODES.includes(code) || (code === 'invalid_dpop_proof' && reason === 'key_mismatch');
   }
 }
 
@@ -78,13 +83,15 @@ export function retryAfterMs(h: Headers): number {
 export async function errorOf(resp: Response): Promise<LatchkeyError> {
   let code = '';
   let message = '';
+  let reason = '';
   try {
     const b = await resp.json();
     code = typeof b.error === 'string' ? b.error : '';
     message = typeof b.message === 'string' ? b.message : '';
+    reason = typeof b.reason === 'string' ? b.reason : '';
   } catch {
     // not JSON
   }
   if (!code) code = resp.status >= 500 ? 'temporarily_unavailable' : 'http_' + resp.status;
-  return new LatchkeyError(resp.status, code, message || resp.status + ' ' + resp.statusText, retryAfterMs(resp.headers));
+  return new LatchkeyError(resp.status, code, message || resp.status + ' ' + resp.statusText, retryAfterMs(resp.headers), reason);
 }

@@ -75,3 +75,22 @@ test('the private key cannot be exported', async (t) => {
   await assert.rejects(webcrypto.subtle.exportKey('jwk', pair.privateKey));
   assert.equal(await c.dpopKeyPair(), pair, 'the same key for every proof');
 });
+
+test('a refresh refused because the session is bound to another key ends the session; a stale proof does not', async (t) => {
+  let answer;
+  const srv = await startServer(t, (r) => (r.path === '/auth/sign-in' ? signInAnswer(0, 100) : answer));
+  const fc = fakeClock();
+  const c = createClient({ baseUrl: srv.url, mode: 'body', storage: memoryStorage(), dpop: true, clock: fc.clock });
+  t.after(() => c.close());
+  const out = [];
+  c.on('signedOut', (e) => out.push(e.reason));
+  await c.signIn('ann@example.com', 'pw');
+  answer = { status: 400, body: { error: 'invalid_dpop_proof', message: 'the DPoP proof is missing or invalid (iat)', reason: 'iat' } };
+  await assert.rejects(c.refresh(), (e) => e.code === 'invalid_dpop_proof' && e.reason === 'iat' && !e.reauthRequired);
+  assert.equal(c.signedIn, true, 'a stale proof is worth another try');
+  await fc.advance(2000); // the hold
+  answer = { status: 400, body: { error: 'invalid_dpop_proof', message: 'the DPoP proof is missing or invalid (key_mismatch)', reason: 'key_mismatch' } };
+  await assert.rejects(c.refresh(), (e) => e.reason === 'key_mismatch' && e.reauthRequired);
+  assert.equal(c.signedIn, false);
+  assert.deepEqual(out, ['invalid_dpop_proof']);
+});
