@@ -1,7 +1,7 @@
 // A minimal key-value store on IndexedDB: one database per name with one
 // object store, "kv". Every tab of an origin sees the same data, and
-// readwrite transactions on one store run one at a time (IndexedDB 3.0
-// §2.7.2), which update() relies on.
+// readwrite transactions on one store run one at a time (IndexedDB 3.0,
+// "Transaction scheduling"), which update() relies on.
 
 const dbs = new Map<string, Promise<IDBDatabase>>();
 

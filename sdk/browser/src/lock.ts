@@ -9,8 +9,9 @@
 // fallback is a lease in IndexedDB: a tab takes the lock by writing
 // {owner, until} in a readwrite transaction that first checks that no
 // unexpired lease is there. IndexedDB runs readwrite transactions on one
-// store one at a time (IndexedDB 3.0 §2.7.2), so the check and the write
-// are one atomic step and two tabs never hold the lease at once. A tab that
+// store one at a time (IndexedDB 3.0, "Transaction scheduling"), so the
+// check and the write are one atomic step and two tabs never hold the
+// lease at once. A tab that
 // closes while holding it blocks the others until the lease runs out
 // (LEASE_MS, longer than a refresh with all its retries may last). Without
 // IndexedDB either, the lock serializes the calls of this page only.
