@@ -128,7 +128,7 @@ function randomId(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
-/** lifetimeOf reads exp - iat from a JWT's payload (read, never trusted: the server verifies it). */
+/** claimsOf returns a JWT's payload claims: read, never trusted (the server verifies the token). */
 export function claimsOf(jwt: string): Record<string, any> {
   try {
     let p = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
