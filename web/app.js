@@ -1,500 +1,931 @@
-// Latchkey account page: plain JavaScript, no framework, no build step.
-//
-// Tokens. The access token lives in this script's memory only (never in
-// Web Storage, nor in a cookie the script can read). The refresh token is the
-// HttpOnly cookie that POST /auth/sign-in sets and GET
-// /api/refresh/refreshtoken rotates; the script never sees it, and it drops
-// the copy that the sign-in response body carries.
-//
-// Renewal. A token is renewed when 80% of its lifetime has passed (at most
-// a minute early), through the cookie: one request, no body.
-//
-// Several tabs. All tabs of this origin share the one cookie, and with
-// rotation every refresh spends it: two tabs refreshing with the same
-// cookie at once would look like a stolen token being replayed, and the
-// server would revoke the session (reuse detection). So
-//   1. every request that writes the cookie (refresh, sign-in, sign-out)
-//      runs under one Web Lock, navigator.locks "latchkey-refresh": one at a
-//      time per browser profile, each reading the cookie the previous one
-//      left;
-//   2. the tab that refreshed posts the new access token on the
-//      BroadcastChannel "latchkey", and the other tabs adopt it;
-//   3. a tab whose timer fires queues for the lock, and once it holds it,
-//      looks again: if a fresh token arrived on the channel meanwhile it
-//      does not call the server at all.
-// Point 1 alone prevents reuse; 2 and 3 save the redundant refreshes. A
-// sign-in or sign-out in one tab is broadcast too, since it changes the
-// cookie under every tab. Where navigator.locks is missing (a page served
-// over plain HTTP to another host is not a secure context), tabs refresh
-// without the lock, and the server's REFRESH_TOKEN_REUSE_INTERVAL absorbs
-// the rare collision.
-'use strict';
-
+// Generated from web/page/app.js and the browser SDK (sdk/browser/src) by
+// sdk/browser/build.mjs: do not edit. `npm run build` in sdk/browser writes it
+// again; web/bundle_test.go fails when it differs from a fresh build.
 (() => {
-  const REFRESH_URL = '/api/refresh/refreshtoken';
-  const LOCK_NAME = 'latchkey-refresh';
-  const CHANNEL_NAME = 'latchkey';
-  const MAX_EARLY_MS = 60 * 1000; // refresh at most this long before expiry
-
-  const $ = (id) => document.getElementById(id);
-  const el = {
-    body: document.body,
-    message: $('message'),
-    loading: $('loading'),
-    signin: $('signin'),
-    form: $('signin-form'),
-    email: $('email'),
-    password: $('password'),
-    signinButton: $('signin-button'),
-    account: $('account'),
-    userEmail: $('user-email'),
-    countdown: $('countdown'),
-    renewals: $('renewals'),
-    ownRefreshes: $('own-refreshes'),
-    renewedAt: $('renewed-at'),
-    signout: $('signout'),
-    signoutAll: $('signout-all'),
-    reload: $('reload-sessions'),
-    sessions: $('sessions-body'),
-  };
-
-  // The signed-in state. epoch changes at every sign-in and sign-out, so
-  // that an answer to a request made before it is ignored.
-  const state = {
-    token: null,
-    email: '',
-    lifetimeMs: 0,
-    expiresAt: 0, // this browser's clock, ms
-    renewals: 0,
-    own: 0,
-    epoch: 0,
-  };
-  let timer = 0;
-  let retryMs = 1000;
-
-  const channel = 'BroadcastChannel' in self ? new BroadcastChannel(CHANNEL_NAME) : null;
-
-  // withLock runs fn while this tab holds the refresh lock.
-  function withLock(fn) {
-    if (navigator.locks && navigator.locks.request) {
-      return navigator.locks.request(LOCK_NAME, fn);
+  // sdk/browser/src/errors.ts
+  var REAUTH_CODES = [
+    "refresh_token_expired",
+    "refresh_token_reused",
+    "refresh_token_invalid",
+    "refresh_token_missing",
+    "session_revoked",
+    "session_expired",
+    "user_inactive",
+    "user_not_found",
+    "cookie_disabled",
+    "not_signed_in"
+  ];
+  var LatchkeyError = class extends Error {
+    constructor(status, code, message, retryAfterMs2 = 0, reason = "") {
+      super(message || code);
+      this.name = "LatchkeyError";
+      this.status = status;
+      this.code = code;
+      this.retryAfterMs = retryAfterMs2;
+      this.reason = reason;
+      this.reauthRequired = REAUTH_CODES.includes(code) || code === "invalid_dpop_proof" && reason === "key_mismatch";
     }
-    return fn();
-  }
-
-  function post(msg) {
-    if (channel) channel.postMessage(msg);
-  }
-
-  // ---- messages and views ----
-
-  function say(text, kind) {
-    el.message.textContent = text || '';
-    el.message.className = 'message' + (kind ? ' ' + kind : '');
-    el.message.hidden = !text;
-  }
-
-  function show(view) {
-    el.body.dataset.state = view;
-    el.loading.hidden = view !== 'loading';
-    el.signin.hidden = view !== 'signed-out';
-    el.account.hidden = view !== 'signed-in';
-  }
-
-  // ---- tokens ----
-
-  // lifetimeOf reads exp - iat from a JWT's payload. The payload is only
-  // read, never trusted: the server verifies the token. Measuring the
-  // lifetime instead of comparing exp with this browser's clock keeps the
-  // schedule right when the clocks disagree.
-  function lifetimeOf(jwt) {
-    try {
-      let p = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-      p += '='.repeat((4 - (p.length % 4)) % 4);
-      const c = JSON.parse(atob(p));
-      if (typeof c.exp === 'number' && typeof c.iat === 'number' && c.exp > c.iat) {
-        return (c.exp - c.iat) * 1000;
-      }
-    } catch (e) {
-      // fall through
-    }
-    return 60 * 1000;
-  }
-
-  function dueAt() {
-    return state.expiresAt - Math.min(state.lifetimeMs * 0.2, MAX_EARLY_MS);
-  }
-
-  function due() {
-    return !state.token || Date.now() >= dueAt();
-  }
-
-  // adopt makes t ({token, expiresAt, lifetimeMs, email}) the current
-  // token. how is 'sign-in', 'refresh' (this tab called the server) or
-  // 'shared' (another tab did).
-  function adopt(t, how) {
-    const renewal = state.token !== null;
-    if (!renewal) state.epoch++;
-    state.token = t.token;
-    state.expiresAt = t.expiresAt;
-    state.lifetimeMs = t.lifetimeMs;
-    if (t.email) state.email = t.email;
-    if (renewal) {
-      state.renewals++;
-      if (how === 'refresh') state.own++;
-    }
-    retryMs = 1000;
-    el.userEmail.textContent = state.email;
-    el.renewals.textContent = String(state.renewals);
-    el.ownRefreshes.textContent = String(state.own);
-    el.renewedAt.textContent = renewal ? new Date().toLocaleTimeString() : '–';
-    if (!renewal || el.message.classList.contains('warn')) say('');
-    if (!renewal) show('signed-in');
-    tick();
-    schedule(dueAt() - Date.now());
-    loadSessions();
-  }
-
-  function shared() {
-    return { token: state.token, expiresAt: state.expiresAt, lifetimeMs: state.lifetimeMs, email: state.email };
-  }
-
-  function schedule(ms) {
-    clearTimeout(timer);
-    timer = setTimeout(() => refresh(), Math.max(0, ms));
-  }
-
-  // signedOut forgets the token and shows the form with text.
-  function signedOut(text, kind) {
-    clearTimeout(timer);
-    state.token = null;
-    state.email = '';
-    state.expiresAt = 0;
-    state.lifetimeMs = 0;
-    state.renewals = 0;
-    state.own = 0;
-    state.epoch++;
-    el.sessions.replaceChildren();
-    el.password.value = '';
-    show('signed-out');
-    say(text, kind || 'error');
-  }
-
-  // refresh renews the access token through the cookie unless another tab
-  // already did. It resolves when this tab has a fresh token, has been
-  // signed out, or has scheduled a retry.
-  function refresh() {
-    return withLock(async () => {
-      if (!due()) return; // a fresh token came on the channel while we queued
-      if (state.token === null && el.body.dataset.state !== 'loading') return; // signed out meanwhile
-      const epoch = state.epoch;
-      let resp;
-      try {
-        resp = await fetch(REFRESH_URL, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
-      } catch (e) {
-        retry('The server cannot be reached; retrying.');
-        return;
-      }
-      if (epoch !== state.epoch) return; // signed in or out meanwhile
-      if (resp.ok) {
-        const body = await resp.json();
-        const t = { token: body.accessToken, lifetimeMs: lifetimeOf(body.accessToken), email: state.email };
-        t.expiresAt = Date.now() + t.lifetimeMs;
-        if (!t.email) t.email = await whoAmI(t.token);
-        adopt(t, 'refresh');
-        post({ type: 'token', ...shared() });
-        return;
-      }
-      const err = await errorOf(resp);
-      if (resp.status === 429 || resp.status >= 500) {
-        retry('The server is busy; retrying.', retryAfter(resp));
-        return;
-      }
-      // 400 (missing, invalid, expired, reused or revoked), 404 (no such
-      // user, or the cookie dialect is off), 403: signing in again is the
-      // only way on.
-      const wasSignedIn = state.token !== null;
-      if (resp.status === 404 && err.error !== 'user_not_found') {
-        // The cookie dialect is off (DIALECTS) or REFRESH_COOKIE=off.
-        const text = 'This server does not refresh tokens through a cookie, so this page cannot keep you signed in.';
-        signedOut(wasSignedIn ? text + ' Sign in again.' : text, 'warn');
-        return;
-      }
-      if (err.error === 'refresh_token_missing' && !wasSignedIn) {
-        signedOut(''); // no session yet: just the form
-        return;
-      }
-      const text = reasons[err.error] || err.message || 'Your session has ended.';
-      signedOut(text + ' Sign in again.');
-      post({ type: 'signed-out', message: text + ' Sign in again.' });
-    });
-  }
-
-  const reasons = {
-    refresh_token_reused: 'This session was ended because its refresh token was used twice.',
-    session_revoked: 'This session was revoked.',
-    session_expired: 'This session reached its maximum lifetime.',
-    refresh_token_expired: 'This session expired.',
-    refresh_token_missing: 'This session has ended.',
-    user_inactive: 'This account is deactivated.',
-    user_not_found: 'This account no longer exists.',
   };
-
-  // retry keeps the current view (a token that is still valid goes on
-  // working) and tries again later.
-  function retry(text, ms) {
-    say(text, 'warn');
-    schedule(ms || retryMs);
-    retryMs = Math.min(retryMs * 2, 30 * 1000);
+  var MAX_RETRY_AFTER_MS = 10 * 60 * 1e3;
+  function retryAfterMs(h) {
+    const v = (h.get("Retry-After") || "").trim();
+    if (!v) return 0;
+    let ms;
+    if (/^\d+$/.test(v)) {
+      ms = Number(v) * 1e3;
+    } else {
+      const at = Date.parse(v);
+      const date = Date.parse(h.get("Date") || "");
+      if (isNaN(at) || isNaN(date)) return 0;
+      ms = at - date;
+    }
+    return ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : 0;
   }
-
-  function retryAfter(resp) {
-    const s = Number(resp.headers.get('Retry-After'));
-    return s > 0 ? s * 1000 : 0;
-  }
-
   async function errorOf(resp) {
+    let code = "";
+    let message = "";
+    let reason = "";
     try {
       const b = await resp.json();
-      return { error: String(b.error || ''), message: String(b.message || '') };
-    } catch (e) {
-      return { error: '', message: resp.status + ' ' + resp.statusText };
+      code = typeof b.error === "string" ? b.error : "";
+      message = typeof b.message === "string" ? b.message : "";
+      reason = typeof b.reason === "string" ? b.reason : "";
+    } catch {
     }
+    if (!code) code = resp.status >= 500 ? "temporarily_unavailable" : "http_" + resp.status;
+    return new LatchkeyError(resp.status, code, message || resp.status + " " + resp.statusText, retryAfterMs(resp.headers), reason);
   }
 
-  async function whoAmI(token) {
-    const resp = await fetch('/auth/me', { headers: { Authorization: 'Bearer ' + token, Accept: 'application/json' }, cache: 'no-store' });
-    if (!resp.ok) return '';
-    const b = await resp.json();
-    return (b.user && b.user.email) || '';
-  }
-
-  // api calls a Bearer route with a token that is not about to expire. A
-  // 401 means the session is over. It returns the response, or null when
-  // the request could not be made.
-  async function api(method, path, body) {
-    if (state.token && Date.now() >= state.expiresAt - 1000) await refresh();
-    if (!state.token) return null;
-    const epoch = state.epoch;
-    const init = { method, headers: { Authorization: 'Bearer ' + state.token, Accept: 'application/json' }, cache: 'no-store' };
-    if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    let resp;
-    try {
-      resp = await fetch(path, init);
-    } catch (e) {
-      say('The server cannot be reached.', 'warn');
-      return null;
-    }
-    if (epoch !== state.epoch) return null;
-    if (resp.status === 401) {
-      const err = await errorOf(resp);
-      signedOut((err.message ? err.message + '. ' : 'Your session has ended. ') + 'Sign in again.');
-      return null;
-    }
-    return resp;
-  }
-
-  // ---- sessions ----
-
-  async function loadSessions() {
-    const epoch = state.epoch;
-    const resp = await api('GET', '/auth/sessions');
-    if (!resp || epoch !== state.epoch) return;
-    if (!resp.ok) {
-      say('Could not list the sessions: ' + (await errorOf(resp)).message, 'warn');
-      return;
-    }
-    const { sessions } = await resp.json();
-    if (epoch !== state.epoch) return;
-    el.sessions.replaceChildren(...sessions.map(row));
-  }
-
-  function cell(text, title) {
-    const td = document.createElement('td');
-    td.textContent = text;
-    if (title) td.title = title;
-    return td;
-  }
-
-  function row(s) {
-    const tr = document.createElement('tr');
-    tr.dataset.sessionId = s.id;
-    if (s.current) tr.className = 'current';
-    const id = cell(shortId(s.id));
-    id.title = s.id;
-    if (s.current) {
-      const mark = document.createElement('span');
-      mark.className = 'badge';
-      mark.textContent = 'this session';
-      id.append(' ', mark);
-    }
-    const act = document.createElement('td');
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.className = 'small danger';
-    b.textContent = 'Revoke';
-    b.dataset.revoke = s.id;
-    b.dataset.current = s.current ? 'true' : 'false';
-    act.append(b);
-    tr.append(id, cell(device(s.userAgent), s.userAgent), cell(s.ip || ''), cell(when(s.createdAt)), cell(when(s.lastRefreshedAt)), act);
-    return tr;
-  }
-
-  // shortId shows the end of a session id: ids are UUIDv7, whose first
-  // digits are the creation time and so alike for sessions of one day.
-  function shortId(id) {
-    return '…' + id.slice(-8);
-  }
-
-  function when(iso) {
-    const d = new Date(iso);
-    return isNaN(d) ? '' : d.toLocaleString();
-  }
-
-  // device turns a User-Agent into "Chrome 156 on Linux".
-  function device(ua) {
-    if (!ua) return 'unknown';
-    const b = /(Edg|OPR|Firefox|HeadlessChrome|Chrome|Version(?=.*Safari))\/(\d+)/.exec(ua);
-    const os = /(Windows|Android|iPhone|iPad|Mac OS X|CrOS|Linux)/.exec(ua);
-    const names = { Edg: 'Edge', OPR: 'Opera', Version: 'Safari', HeadlessChrome: 'Headless Chrome', 'Mac OS X': 'macOS', CrOS: 'ChromeOS' };
-    const name = b ? (names[b[1]] || b[1]) + ' ' + b[2] : ua.split(' ')[0];
-    return os ? name + ' on ' + (names[os[1]] || os[1]) : name;
-  }
-
-  async function revoke(id, current) {
-    const resp = await api('DELETE', '/auth/sessions/' + encodeURIComponent(id));
-    if (!resp) return;
-    if (!resp.ok && resp.status !== 404) {
-      say('Could not revoke the session: ' + (await errorOf(resp)).message, 'warn');
-      return;
-    }
-    if (current) {
-      const text = 'This session was revoked. Sign in again.';
-      signedOut(text, 'info');
-      post({ type: 'signed-out', message: text });
-      return;
-    }
-    say('Session ' + shortId(id) + ' revoked: it is signed out at its next refresh.', 'info');
-    loadSessions();
-  }
-
-  // ---- sign-in and sign-out ----
-
-  async function signIn(email, password) {
-    el.signinButton.disabled = true;
-    try {
-      await withLock(async () => {
-        let resp;
-        try {
-          resp = await fetch('/auth/sign-in', {
-            method: 'POST',
-            credentials: 'same-origin',
-            cache: 'no-store',
-            headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-            body: JSON.stringify({ email, password }),
-          });
-        } catch (e) {
-          say('The server cannot be reached.', 'error');
-          return;
-        }
-        if (!resp.ok) {
-          const err = await errorOf(resp);
-          const wait = retryAfter(resp);
-          say((err.message || 'Sign-in failed.') + (wait ? ' Try again in ' + wait / 1000 + ' s.' : ''), 'error');
-          return;
-        }
-        // Take what the page needs; the refresh token in the body is
-        // dropped with it (the browser keeps it in the HttpOnly cookie).
-        const { accessToken, expiresIn, user } = await resp.json();
-        el.password.value = '';
-        const t = { token: accessToken, lifetimeMs: expiresIn * 1000, email: user.email };
-        t.expiresAt = Date.now() + t.lifetimeMs;
-        state.token = null; // a new session, not a renewal
-        adopt(t, 'sign-in');
-        post({ type: 'token', ...shared() });
+  // sdk/browser/src/idb.ts
+  var dbs = /* @__PURE__ */ new Map();
+  function open(name) {
+    let p = dbs.get(name);
+    if (!p) {
+      p = new Promise((resolve, reject) => {
+        const req = indexedDB.open(name, 1);
+        req.onupgradeneeded = () => req.result.createObjectStore("kv");
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
       });
-    } finally {
-      el.signinButton.disabled = false;
+      dbs.set(name, p);
+      p.catch(() => dbs.delete(name));
     }
+    return p;
   }
-
-  async function signOut(scope) {
-    if (state.token && Date.now() >= state.expiresAt - 1000) await refresh();
-    if (!state.token) return;
-    const token = state.token;
-    await withLock(async () => {
-      let resp;
-      try {
-        resp = await fetch('/auth/sign-out', {
-          method: 'POST',
-          credentials: 'same-origin',
-          cache: 'no-store',
-          headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json', Accept: 'application/json' },
-          body: JSON.stringify({ scope }),
-        });
-      } catch (e) {
-        say('The server cannot be reached.', 'warn');
-        return;
-      }
-      if (!resp.ok && resp.status !== 401) {
-        say('Could not sign out: ' + (await errorOf(resp)).message, 'warn');
-        return;
-      }
-      const text = scope === 'global' ? 'Signed out everywhere.' : 'Signed out.';
-      signedOut(text, 'info');
-      post({ type: 'signed-out', message: text });
+  async function update(db, key, change) {
+    const d = await open(db);
+    return new Promise((resolve, reject) => {
+      const tx = d.transaction("kv", "readwrite");
+      const store = tx.objectStore("kv");
+      let out;
+      const get = store.get(key);
+      get.onsuccess = () => {
+        out = change(get.result);
+        if (out === null) store.delete(key);
+        else if (out !== void 0) store.put(out, key);
+      };
+      tx.oncomplete = () => resolve(out);
+      tx.onerror = tx.onabort = () => reject(tx.error);
     });
   }
+  async function read(db, key) {
+    let v;
+    await update(db, key, (old) => {
+      v = old;
+      return void 0;
+    });
+    return v;
+  }
+  function available() {
+    return typeof indexedDB !== "undefined";
+  }
 
-  // ---- other tabs ----
-
-  if (channel) {
-    channel.onmessage = (ev) => {
-      const m = ev.data || {};
-      if (m.type === 'token' && typeof m.token === 'string') {
-        if (state.token === null || m.expiresAt > state.expiresAt) adopt(m, 'shared');
-      } else if (m.type === 'signed-out' && (state.token !== null || el.body.dataset.state === 'loading')) {
-        signedOut(String(m.message || 'Signed out in another tab.'), 'info');
+  // sdk/browser/src/storage.ts
+  function memoryStorage() {
+    let v = null;
+    return {
+      shared: false,
+      get: async () => v,
+      set: async (t) => {
+        v = t;
+      }
+    };
+  }
+  function indexedDBStorage(name = "latchkey") {
+    return {
+      shared: true,
+      get: async () => await read(name, "tokens") || null,
+      set: async (t) => {
+        await update(name, "tokens", () => t);
       }
     };
   }
 
-  // ---- wiring ----
-
-  function tick() {
-    if (!state.token) return;
-    const left = state.expiresAt - Date.now();
-    el.countdown.textContent = String(Math.max(0, Math.ceil(left / 1000)));
-    el.countdown.classList.toggle('soon', Date.now() >= dueAt());
+  // sdk/browser/src/lock.ts
+  var LEASE_MS = 2e4;
+  var POLL_MS = 50;
+  function sleep(clock, ms) {
+    return new Promise((resolve) => clock.setTimeout(resolve, ms));
+  }
+  function makeLock(name, crossTab, clock, db) {
+    let tail = Promise.resolve();
+    const locks = typeof navigator !== "undefined" ? navigator.locks : void 0;
+    const kind = !crossTab ? "local" : locks && typeof locks.request === "function" ? "web-locks" : available() ? "indexeddb" : "local";
+    async function lease(fn) {
+      const me = String(clock.random()).slice(2) + clock.now();
+      for (; ; ) {
+        const got = await update(db, "lock:" + name, (l) => !l || l.until <= Date.now() ? { owner: me, until: Date.now() + LEASE_MS } : void 0);
+        if (got) break;
+        await sleep(clock, POLL_MS + clock.random() * POLL_MS);
+      }
+      try {
+        return await fn();
+      } finally {
+        await update(db, "lock:" + name, (l) => l && l.owner === me ? null : void 0);
+      }
+    }
+    function run(fn) {
+      if (kind === "web-locks") return locks.request(name, fn);
+      const p = tail.then(() => kind === "indexeddb" ? lease(fn) : fn());
+      tail = p.catch(() => void 0);
+      return p;
+    }
+    return { run, kind };
   }
 
-  el.form.addEventListener('submit', (ev) => {
+  // sdk/browser/src/dpop.ts
+  var enc = new TextEncoder();
+  function b64url(bytes) {
+    const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+    let s = "";
+    for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  var b64json = (v) => b64url(enc.encode(JSON.stringify(v)));
+  function htu(url) {
+    const u = new URL(url);
+    return u.origin + u.pathname;
+  }
+  function generate() {
+    return crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+  }
+  function dpopKey(db, persist = available()) {
+    let pair;
+    let jwk;
+    async function load() {
+      if (!persist) return generate();
+      const have = await read(db, "dpop");
+      if (have) return have;
+      const made = await generate();
+      let winner = made;
+      await update(db, "dpop", (old) => {
+        if (old) {
+          winner = old;
+          return void 0;
+        }
+        return made;
+      });
+      return winner;
+    }
+    function keyPair() {
+      if (!pair) {
+        pair = load();
+        pair.catch(() => pair = void 0);
+      }
+      return pair;
+    }
+    async function publicJwk() {
+      if (!jwk) {
+        jwk = keyPair().then(async (p) => {
+          const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", p.publicKey);
+          return { kty, crv, x, y };
+        });
+        jwk.catch(() => jwk = void 0);
+      }
+      return jwk;
+    }
+    async function proof(htm, url, o = {}) {
+      const p = await keyPair();
+      const header = { typ: "dpop+jwt", alg: "ES256", jwk: await publicJwk() };
+      const payload = {
+        jti: b64url(crypto.getRandomValues(new Uint8Array(16))),
+        htm,
+        htu: htu(url),
+        iat: Math.floor(((o.now ?? Date.now()) + (o.skewMs || 0)) / 1e3)
+      };
+      if (o.accessToken) payload.ath = b64url(await crypto.subtle.digest("SHA-256", enc.encode(o.accessToken)));
+      if (o.nonce) payload.nonce = o.nonce;
+      const input = b64json(header) + "." + b64json(payload);
+      const sig = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, p.privateKey, enc.encode(input));
+      return input + "." + b64url(sig);
+    }
+    return { keyPair, proof };
+  }
+
+  // sdk/browser/src/client.ts
+  var REFRESH_COOKIE_PATH = "/api/refresh/refreshtoken";
+  var MAX_EARLY_MS = 6e4;
+  var ASK_WAIT_MS = 150;
+  var GEN_WAIT_MS = 500;
+  var GEN_FRESH_MS = 2e3;
+  function randomId() {
+    const b = crypto.getRandomValues(new Uint8Array(12));
+    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+  function claimsOf(jwt) {
+    try {
+      let p = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      p += "=".repeat((4 - p.length % 4) % 4);
+      return JSON.parse(atob(p));
+    } catch {
+      return {};
+    }
+  }
+  function dueAt(t) {
+    return t.expiresAt - Math.min(t.lifetimeMs / 5, MAX_EARLY_MS);
+  }
+  function createClient(opts) {
+    const mode = opts.mode;
+    if (mode !== "cookie" && mode !== "body") throw new TypeError('latchkey: mode must be "cookie" or "body"');
+    const name = opts.name || "latchkey";
+    const loc = typeof location !== "undefined" ? location.href : void 0;
+    const base = new URL(opts.baseUrl || "/", loc).href.replace(/\/$/, "");
+    const origins = /* @__PURE__ */ new Set([new URL(base).origin, ...(opts.apiOrigins || []).map((o) => new URL(o).origin)]);
+    if (loc) origins.add(new URL(loc).origin);
+    const doFetch = opts.fetch || ((i, n) => globalThis.fetch(i, n));
+    const clock = {
+      now: () => Date.now(),
+      setTimeout: (fn, ms) => {
+        const id = setTimeout(fn, ms);
+        if (id && id.unref) id.unref();
+        return id;
+      },
+      clearTimeout: (id) => clearTimeout(id),
+      random: Math.random,
+      ...opts.clock
+    };
+    const T = opts.attemptTimeoutMs ?? 3e3;
+    const I = opts.reuseIntervalMs ?? 1e4;
+    const storage = mode === "body" ? opts.storage || (available() ? indexedDBStorage(name) : memoryStorage()) : null;
+    const shared = opts.crossTab !== false && (mode === "cookie" || storage.shared);
+    const lock = makeLock(name + "-refresh", shared, clock, name);
+    const channel = shared && typeof BroadcastChannel !== "undefined" ? new BroadcastChannel(name) : null;
+    if (channel && channel.unref) channel.unref();
+    const dpop = opts.dpop ? dpopKey(name) : null;
+    const nonces = /* @__PURE__ */ new Map();
+    const credentials = mode === "cookie" ? "include" : "omit";
+    const genDb = mode === "cookie" && shared && available();
+    const recent = /* @__PURE__ */ new Map();
+    let arrived = [];
+    let cur = null;
+    let epoch = 0;
+    let timer;
+    let inflight = null;
+    let hold = null;
+    let backoff = 1e3;
+    let forcedId = "";
+    let skew;
+    let closed = false;
+    const listeners = {};
+    function emit(ev, e) {
+      for (const fn of listeners[ev] || []) {
+        try {
+          fn(e);
+        } catch (err) {
+          setTimeout(() => {
+            throw err;
+          });
+        }
+      }
+    }
+    const post = (m) => channel && channel.postMessage(m);
+    function schedule() {
+      clock.clearTimeout(timer);
+      if (closed) return;
+      const at = cur ? Math.max(dueAt(cur), hold ? hold.until : 0) : hold ? hold.until : 0;
+      if (!at) return;
+      timer = clock.setTimeout(() => {
+        if (cur) {
+          if (clock.now() >= dueAt(cur)) refreshFrom(cur.id).catch(() => void 0);
+          else schedule();
+        } else if (mode === "cookie" && hold) {
+          hold = null;
+          refreshFrom(void 0).catch(() => void 0);
+        }
+      }, Math.max(0, at - clock.now()));
+    }
+    function adopt(t, source) {
+      if (source === "sign-in") epoch++;
+      cur = t;
+      if (hold && hold.id !== t.id) hold = null;
+      if (source !== "shared") backoff = 1e3;
+      schedule();
+      emit("tokens", { accessToken: t.accessToken, expiresAt: t.expiresAt, source });
+    }
+    async function signedOutHere(reason, message, tell) {
+      const had = cur !== null;
+      cur = null;
+      hold = null;
+      epoch++;
+      schedule();
+      if (tell) {
+        if (storage) await storage.set(null);
+        await writeGen(null);
+        post({ type: "signedOut", reason, message });
+      }
+      if (had || tell) emit("signedOut", { reason, message });
+    }
+    function url(path) {
+      return base + path;
+    }
+    async function send(method, u, init, token, signal) {
+      const origin = new URL(u).origin;
+      for (let i = 0; ; i++) {
+        const headers = new Headers(init.headers);
+        if (!headers.has("Accept")) headers.set("Accept", "application/json");
+        if (token) headers.set("Authorization", (token.tokenType === "DPoP" ? "DPoP " : "Bearer ") + token.accessToken);
+        if (dpop) {
+          const ath = token && token.tokenType === "DPoP" ? token.accessToken : void 0;
+          headers.set("DPoP", await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: skew ?? (token || cur)?.skewMs, now: clock.now() }));
+        }
+        const sent = clock.now();
+        const resp = await doFetch(u, { ...init, method, headers, signal, cache: "no-store" });
+        const date = Date.parse(resp.headers.get("Date") || "");
+        if (!isNaN(date)) skew = date + 500 - (sent + clock.now()) / 2;
+        const n = resp.headers.get("DPoP-Nonce");
+        if (n) nonces.set(origin, n);
+        if (!dpop || i > 0 || !n || resp.status !== 400 && resp.status !== 401) return resp;
+        const challenge = resp.headers.get("WWW-Authenticate") || "";
+        let code = "";
+        if (!/use_dpop_nonce/.test(challenge)) {
+          try {
+            code = (await resp.clone().json()).error;
+          } catch {
+          }
+        }
+        if (!/use_dpop_nonce/.test(challenge) && code !== "use_dpop_nonce") return resp;
+      }
+    }
+    function tokensFrom(b, sentAt, skewMs) {
+      if (!b || typeof b.accessToken !== "string") throw new LatchkeyError(0, "bad_response", "the answer has no access token");
+      const c = claimsOf(b.accessToken);
+      const lifetimeMs = typeof b.expiresIn === "number" ? b.expiresIn * 1e3 : typeof c.exp === "number" && typeof c.iat === "number" && c.exp > c.iat ? (c.exp - c.iat) * 1e3 : 6e4;
+      const t = {
+        id: randomId(),
+        accessToken: b.accessToken,
+        tokenType: b.tokenType === "DPoP" || c.cnf && c.cnf.jkt ? "DPoP" : "Bearer",
+        expiresAt: sentAt + lifetimeMs,
+        lifetimeMs,
+        skewMs
+      };
+      if (mode === "body" && typeof b.refreshToken === "string") t.refreshToken = b.refreshToken;
+      return t;
+    }
+    async function attempt(from) {
+      const ctl = new AbortController();
+      const to = clock.setTimeout(() => ctl.abort(), T);
+      const sentAt = clock.now();
+      try {
+        const resp = mode === "cookie" ? await send("GET", url(REFRESH_COOKIE_PATH), { credentials }, void 0, ctl.signal) : await send("POST", url("/token"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refreshToken: from.refreshToken }) }, void 0, ctl.signal);
+        if (!resp.ok) return { err: await errorOf(resp) };
+        return { t: tokensFrom(await resp.json(), sentAt, from ? from.skewMs : 0) };
+      } catch (e) {
+        if (e instanceof LatchkeyError) return { err: e };
+        return { err: ctl.signal.aborted ? new LatchkeyError(0, "timeout", "the refresh took longer than " + T + " ms") : new LatchkeyError(0, "network_error", "the server cannot be reached") };
+      } finally {
+        clock.clearTimeout(to);
+      }
+    }
+    function startHold(id, err) {
+      const wait = Math.max(Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS), backoff * (1 + clock.random() / 4));
+      backoff = Math.min(backoff * 2, 3e4);
+      hold = { id, until: clock.now() + wait, err };
+      post({ type: "hold", id, until: hold.until });
+      schedule();
+      emit("retrying", { error: err, retryInMs: wait });
+    }
+    async function trade(from) {
+      const t0 = clock.now();
+      let pause = 250;
+      let unknown = false;
+      for (let n = 1; ; n++) {
+        const r = await attempt(from);
+        if (r.t) return r.t;
+        const err = r.err;
+        if (err.reauthRequired || mode === "cookie" && err.status === 404) {
+          const e = err.reauthRequired ? err : new LatchkeyError(404, "cookie_disabled", err.message);
+          await signedOutHere(e.code, e.message, e.code !== "refresh_token_missing" || from !== null);
+          throw e;
+        }
+        unknown = unknown || err.status === 0 || err.status >= 500;
+        const wait = Math.max(pause, err.retryAfterMs);
+        if (!unknown || n >= 4 || clock.now() + wait + T > t0 + I) {
+          startHold(from ? from.id : "", err);
+          throw err;
+        }
+        emit("retrying", { error: err, retryInMs: wait });
+        await sleep(clock, wait);
+        pause *= 2;
+      }
+    }
+    async function readShared() {
+      if (storage) return storage.get();
+      if (!genDb) return cur;
+      const g = await read(name, "gen");
+      if (!g || cur && cur.id === g.id) return cur;
+      const end = clock.now() + GEN_WAIT_MS;
+      while (!recent.has(g.id) && clock.now() < end && Date.now() - g.at < GEN_FRESH_MS) {
+        await new Promise((r) => {
+          arrived.push(r);
+          clock.setTimeout(r, 25);
+        });
+      }
+      return recent.get(g.id) || cur;
+    }
+    async function writeGen(t) {
+      if (genDb) await update(name, "gen", () => t ? { id: t.id, at: Date.now() } : null);
+    }
+    function refreshFrom(seen, force = false) {
+      if (inflight) return inflight;
+      const p = lock.run(async () => {
+        const e = epoch;
+        const latest = await readShared();
+        if (latest && latest.id !== seen && (force || clock.now() < dueAt(latest))) {
+          if (!cur || cur.id !== latest.id) adopt(latest, "shared");
+          return latest;
+        }
+        if (!latest && (mode === "body" || seen !== void 0)) {
+          if (cur) await signedOutHere("signed_out", "Signed out in another tab.", false);
+          throw new LatchkeyError(0, "not_signed_in", "not signed in");
+        }
+        if (hold && hold.id === (latest ? latest.id : "") && clock.now() < hold.until) throw hold.err;
+        const t = await trade(latest);
+        if (e !== epoch) throw new LatchkeyError(0, "not_signed_in", "signed out during the refresh");
+        if (storage) await storage.set(t);
+        await writeGen(t);
+        adopt(t, latest ? "refresh" : "sign-in");
+        post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "shared" });
+        return t;
+      });
+      inflight = p;
+      p.then(
+        () => inflight = null,
+        () => inflight = null
+      );
+      return p;
+    }
+    async function getAccessToken() {
+      return (await fresh()).accessToken;
+    }
+    async function fresh() {
+      let t = cur;
+      if (!t) throw new LatchkeyError(0, "not_signed_in", "not signed in");
+      const now = clock.now();
+      if (now < dueAt(t)) return t;
+      if (now < t.expiresAt) {
+        refreshFrom(t.id).catch(() => void 0);
+        return t;
+      }
+      return refreshFrom(t.id);
+    }
+    function attachable(u) {
+      try {
+        return origins.has(new URL(u).origin);
+      } catch {
+        return false;
+      }
+    }
+    async function apiFetch(input, init) {
+      const req = new Request(input instanceof URL ? input.href : input, init);
+      if (!attachable(req.url)) return doFetch(req);
+      const go = async (t2) => {
+        const headers = new Headers(req.headers);
+        const body = req.body ? await req.clone().arrayBuffer() : void 0;
+        return send(req.method, req.url, { headers, body, credentials: req.credentials, redirect: req.redirect, signal: req.signal }, t2);
+      };
+      const t = await fresh();
+      const resp = await go(t);
+      if (resp.status !== 401) return resp;
+      if (cur && cur.id !== t.id) return go(cur);
+      let invalid = /invalid_token/.test(resp.headers.get("WWW-Authenticate") || "");
+      if (!invalid) {
+        try {
+          invalid = (await resp.clone().json()).error === "invalid_token";
+        } catch {
+        }
+      }
+      if (!invalid || t.id === forcedId) return resp;
+      const n = await refreshFrom(t.id, true);
+      forcedId = n.id;
+      return go(n);
+    }
+    async function call(method, path, body) {
+      const resp = await apiFetch(url(path), {
+        method,
+        headers: body ? { "Content-Type": "application/json" } : {},
+        body: body ? JSON.stringify(body) : void 0
+      });
+      if (!resp.ok) throw await errorOf(resp);
+      return resp.status === 204 ? void 0 : resp.json();
+    }
+    async function signIn2(email, password) {
+      return lock.run(async () => {
+        const sentAt = clock.now();
+        let resp;
+        try {
+          resp = await send("POST", url("/auth/sign-in"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
+        } catch {
+          throw new LatchkeyError(0, "network_error", "the server cannot be reached");
+        }
+        if (!resp.ok) throw await errorOf(resp);
+        const b = await resp.json();
+        const server = Date.parse(b.serverTime);
+        const t = tokensFrom(b, sentAt, isNaN(server) ? 0 : server - clock.now());
+        if (storage) await storage.set(t);
+        await writeGen(t);
+        adopt(t, "sign-in");
+        post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "sign-in" });
+        return b.user;
+      });
+    }
+    async function signUp(email, password) {
+      let resp;
+      try {
+        resp = await send("POST", url("/auth/sign-up"), { credentials: "omit", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
+      } catch {
+        throw new LatchkeyError(0, "network_error", "the server cannot be reached");
+      }
+      if (!resp.ok) throw await errorOf(resp);
+      return (await resp.json()).user;
+    }
+    async function signOut2(o = {}) {
+      const scope = o.scope || "local";
+      let t;
+      try {
+        t = await fresh();
+      } catch (e) {
+        if (e instanceof LatchkeyError && e.reauthRequired) return;
+        throw e;
+      }
+      await lock.run(async () => {
+        let resp;
+        try {
+          resp = await send("POST", url("/auth/sign-out"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ scope }) }, cur || t);
+        } catch {
+          throw new LatchkeyError(0, "network_error", "the server cannot be reached");
+        }
+        if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
+        if (scope !== "others") await signedOutHere("signed_out", scope === "global" ? "Signed out everywhere." : "Signed out.", true);
+      });
+    }
+    async function resume() {
+      if (cur) return true;
+      if (storage) {
+        const t = await storage.get();
+        if (!t) return false;
+        adopt(t, "storage");
+        if (clock.now() >= t.expiresAt) await refreshFrom(t.id);
+        return cur !== null;
+      }
+      if (channel) {
+        post({ type: "ask" });
+        await sleep(clock, ASK_WAIT_MS);
+        if (cur) return true;
+      }
+      try {
+        await refreshFrom(void 0);
+      } catch (e) {
+        if (e instanceof LatchkeyError && e.reauthRequired) return false;
+        throw e;
+      }
+      return cur !== null;
+    }
+    if (channel) {
+      channel.onmessage = (ev) => {
+        const m = ev.data;
+        if (!m || closed) return;
+        if (m.type === "tokens") {
+          recent.set(m.t.id, m.t);
+          if (recent.size > 8) recent.delete(recent.keys().next().value);
+          const w = arrived;
+          arrived = [];
+          w.forEach((r) => r());
+          if (m.source === "sign-in" || !cur || cur.id !== m.t.id && m.t.expiresAt >= cur.expiresAt) {
+            adopt(m.t, m.source === "sign-in" ? "sign-in" : "shared");
+          }
+        } else if (m.type === "signedOut") {
+          signedOutHere(m.reason, m.message, false);
+        } else if (m.type === "hold") {
+          if (cur && cur.id === m.id && (!hold || hold.until < m.until)) {
+            hold = { id: m.id, until: m.until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh") };
+            schedule();
+          }
+        } else if (m.type === "ask") {
+          if (cur) post({ type: "tokens", t: { ...cur, refreshToken: void 0 }, source: "shared" });
+        }
+      };
+    }
+    const onVisible = () => {
+      if (document.visibilityState === "visible" && cur && clock.now() >= dueAt(cur)) refreshFrom(cur.id).catch(() => void 0);
+    };
+    const hasDocument = typeof document !== "undefined" && !!document.addEventListener;
+    if (hasDocument) document.addEventListener("visibilitychange", onVisible);
+    return {
+      signUp,
+      signIn: signIn2,
+      signOut: signOut2,
+      me: async () => (await call("GET", "/auth/me")).user,
+      sessions: async () => (await call("GET", "/auth/sessions")).sessions,
+      async revokeSession(id) {
+        const sid = cur ? claimsOf(cur.accessToken).sid : void 0;
+        await call("DELETE", "/auth/sessions/" + encodeURIComponent(id));
+        if (sid === id) await signedOutHere("session_revoked", "This session was revoked.", true);
+      },
+      getAccessToken,
+      fetch: apiFetch,
+      resume,
+      async refresh() {
+        await refreshFrom(cur ? cur.id : void 0, true);
+      },
+      on(ev, fn) {
+        (listeners[ev] || (listeners[ev] = /* @__PURE__ */ new Set())).add(fn);
+        return () => listeners[ev].delete(fn);
+      },
+      get signedIn() {
+        return cur !== null;
+      },
+      lockKind: lock.kind,
+      dpopKeyPair: async () => dpop ? dpop.keyPair() : void 0,
+      close() {
+        closed = true;
+        clock.clearTimeout(timer);
+        if (channel) channel.close();
+        if (hasDocument) document.removeEventListener("visibilitychange", onVisible);
+      }
+    };
+  }
+
+  // web/page/app.js
+  var client = createClient({ baseUrl: "/", mode: "cookie" });
+  var $ = (id) => document.getElementById(id);
+  var el = {
+    body: document.body,
+    message: $("message"),
+    loading: $("loading"),
+    signin: $("signin"),
+    form: $("signin-form"),
+    email: $("email"),
+    password: $("password"),
+    signinButton: $("signin-button"),
+    account: $("account"),
+    userEmail: $("user-email"),
+    countdown: $("countdown"),
+    renewals: $("renewals"),
+    ownRefreshes: $("own-refreshes"),
+    renewedAt: $("renewed-at"),
+    signout: $("signout"),
+    signoutAll: $("signout-all"),
+    reload: $("reload-sessions"),
+    sessions: $("sessions-body")
+  };
+  var view = { email: "", expiresAt: 0, lifetimeMs: 0, renewals: 0, own: 0, epoch: 0, signedIn: false };
+  var quietSignOut = false;
+  function say(text, kind) {
+    el.message.textContent = text || "";
+    el.message.className = "message" + (kind ? " " + kind : "");
+    el.message.hidden = !text;
+  }
+  function show(state) {
+    el.body.dataset.state = state;
+    el.loading.hidden = state !== "loading";
+    el.signin.hidden = state !== "signed-out";
+    el.account.hidden = state !== "signed-in";
+  }
+  var reasons = {
+    refresh_token_reused: "This session was ended because its refresh token was used twice.",
+    session_revoked: "This session was revoked.",
+    session_expired: "This session reached its maximum lifetime.",
+    refresh_token_expired: "This session expired.",
+    refresh_token_missing: "This session has ended.",
+    refresh_token_invalid: "This session has ended.",
+    user_inactive: "This account is deactivated.",
+    user_not_found: "This account no longer exists."
+  };
+  client.on("tokens", (e) => {
+    const renewal = view.signedIn && e.source !== "sign-in";
+    if (!renewal) {
+      view.epoch++;
+      view.signedIn = true;
+      view.renewals = 0;
+      view.own = 0;
+    } else {
+      view.renewals++;
+      if (e.source === "refresh") view.own++;
+    }
+    view.expiresAt = e.expiresAt;
+    view.lifetimeMs = Math.max(1, e.expiresAt - Date.now());
+    el.renewals.textContent = String(view.renewals);
+    el.ownRefreshes.textContent = String(view.own);
+    el.renewedAt.textContent = renewal ? (/* @__PURE__ */ new Date()).toLocaleTimeString() : "–";
+    if (!renewal || el.message.classList.contains("warn")) say("");
+    if (!renewal) {
+      show("signed-in");
+      if (!view.email) whoAmI();
+    }
+    tick();
+    loadSessions();
+  });
+  client.on("signedOut", (e) => {
+    if (quietSignOut) {
+      quietSignOut = false;
+      return;
+    }
+    if (e.reason === "signed_out") {
+      signedOut(e.message, "info");
+    } else if (e.reason === "cookie_disabled") {
+      const text = "This server does not refresh tokens through a cookie, so this page cannot keep you signed in.";
+      signedOut(view.signedIn ? text + " Sign in again." : text, "warn");
+    } else {
+      signedOut((reasons[e.reason] || e.message || "Your session has ended.") + " Sign in again.", "error");
+    }
+  });
+  client.on("retrying", (e) => {
+    say(e.error.status === 0 ? "The server cannot be reached; retrying." : "The server is busy; retrying.", "warn");
+  });
+  function signedOut(text, kind) {
+    view.signedIn = false;
+    view.email = "";
+    view.renewals = 0;
+    view.own = 0;
+    view.epoch++;
+    el.sessions.replaceChildren();
+    el.password.value = "";
+    show("signed-out");
+    say(text, kind || "error");
+    if (client.signedIn) {
+      quietSignOut = true;
+      client.signOut().catch(() => quietSignOut = false);
+    }
+  }
+  async function whoAmI() {
+    const epoch = view.epoch;
+    try {
+      const user = await client.me();
+      if (epoch !== view.epoch) return;
+      view.email = user.email;
+      el.userEmail.textContent = user.email;
+    } catch (e) {
+    }
+  }
+  async function errorOf2(resp) {
+    try {
+      const b = await resp.json();
+      return { error: String(b.error || ""), message: String(b.message || "") };
+    } catch (e) {
+      return { error: "", message: resp.status + " " + resp.statusText };
+    }
+  }
+  async function api(method, path, body) {
+    if (!client.signedIn) return null;
+    const epoch = view.epoch;
+    const init = { method, headers: { Accept: "application/json" } };
+    if (body !== void 0) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let resp;
+    try {
+      resp = await client.fetch(path, init);
+    } catch (e) {
+      if (!(e instanceof LatchkeyError) || !e.reauthRequired) say("The server cannot be reached.", "warn");
+      return null;
+    }
+    if (epoch !== view.epoch) return null;
+    if (resp.status === 401) {
+      const err = await errorOf2(resp);
+      signedOut((err.message ? err.message + ". " : "Your session has ended. ") + "Sign in again.");
+      return null;
+    }
+    return resp;
+  }
+  async function loadSessions() {
+    const epoch = view.epoch;
+    const resp = await api("GET", "/auth/sessions");
+    if (!resp || epoch !== view.epoch) return;
+    if (!resp.ok) {
+      say("Could not list the sessions: " + (await errorOf2(resp)).message, "warn");
+      return;
+    }
+    const { sessions } = await resp.json();
+    if (epoch !== view.epoch) return;
+    el.sessions.replaceChildren(...sessions.map(row));
+  }
+  function cell(text, title) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (title) td.title = title;
+    return td;
+  }
+  function row(s) {
+    const tr = document.createElement("tr");
+    tr.dataset.sessionId = s.id;
+    if (s.current) tr.className = "current";
+    const id = cell(shortId(s.id));
+    id.title = s.id;
+    if (s.current) {
+      const mark = document.createElement("span");
+      mark.className = "badge";
+      mark.textContent = "this session";
+      id.append(" ", mark);
+    }
+    const act = document.createElement("td");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "small danger";
+    b.textContent = "Revoke";
+    b.dataset.revoke = s.id;
+    b.dataset.current = s.current ? "true" : "false";
+    act.append(b);
+    tr.append(id, cell(device(s.userAgent), s.userAgent), cell(s.ip || ""), cell(when(s.createdAt)), cell(when(s.lastRefreshedAt)), act);
+    return tr;
+  }
+  function shortId(id) {
+    return "…" + id.slice(-8);
+  }
+  function when(iso) {
+    const d = new Date(iso);
+    return isNaN(d) ? "" : d.toLocaleString();
+  }
+  function device(ua) {
+    if (!ua) return "unknown";
+    const b = /(Edg|OPR|Firefox|HeadlessChrome|Chrome|Version(?=.*Safari))\/(\d+)/.exec(ua);
+    const os = /(Windows|Android|iPhone|iPad|Mac OS X|CrOS|Linux)/.exec(ua);
+    const names = { Edg: "Edge", OPR: "Opera", Version: "Safari", HeadlessChrome: "Headless Chrome", "Mac OS X": "macOS", CrOS: "ChromeOS" };
+    const name = b ? (names[b[1]] || b[1]) + " " + b[2] : ua.split(" ")[0];
+    return os ? name + " on " + (names[os[1]] || os[1]) : name;
+  }
+  async function revoke(id, current) {
+    try {
+      await client.revokeSession(id);
+    } catch (e) {
+      if (e instanceof LatchkeyError && e.status === 404) {
+        loadSessions();
+        return;
+      }
+      say("Could not revoke the session: " + e.message, "warn");
+      return;
+    }
+    if (current) return;
+    say("Session " + shortId(id) + " revoked: it is signed out at its next refresh.", "info");
+    loadSessions();
+  }
+  async function signIn(email, password) {
+    el.signinButton.disabled = true;
+    try {
+      const user = await client.signIn(email, password);
+      el.password.value = "";
+      view.email = user.email;
+      el.userEmail.textContent = user.email;
+    } catch (e) {
+      const wait = e.retryAfterMs || 0;
+      const text = e.code === "network_error" ? "The server cannot be reached." : e.message || "Sign-in failed.";
+      say(text + (wait ? " Try again in " + Math.ceil(wait / 1e3) + " s." : ""), "error");
+    } finally {
+      el.signinButton.disabled = false;
+    }
+  }
+  async function signOut(scope) {
+    try {
+      await client.signOut({ scope });
+    } catch (e) {
+      say(e.code === "network_error" ? "The server cannot be reached." : "Could not sign out: " + e.message, "warn");
+    }
+  }
+  function tick() {
+    if (!view.signedIn) return;
+    const left = view.expiresAt - Date.now();
+    el.countdown.textContent = String(Math.max(0, Math.ceil(left / 1e3)));
+    el.countdown.classList.toggle("soon", left <= view.lifetimeMs / 5);
+  }
+  el.form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    say('');
+    say("");
     signIn(el.email.value.trim(), el.password.value);
   });
-  el.signout.addEventListener('click', () => signOut('local'));
-  el.signoutAll.addEventListener('click', () => signOut('global'));
-  el.reload.addEventListener('click', () => loadSessions());
-  el.sessions.addEventListener('click', (ev) => {
-    const b = ev.target.closest('button[data-revoke]');
-    if (b) revoke(b.dataset.revoke, b.dataset.current === 'true');
-  });
-  // A hidden tab's timers are throttled; catch up when it is shown again.
-  document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible' && state.token && due()) refresh();
+  el.signout.addEventListener("click", () => signOut("local"));
+  el.signoutAll.addEventListener("click", () => signOut("global"));
+  el.reload.addEventListener("click", () => loadSessions());
+  el.sessions.addEventListener("click", (ev) => {
+    const b = ev.target.closest("button[data-revoke]");
+    if (b) revoke(b.dataset.revoke, b.dataset.current === "true");
   });
   setInterval(tick, 250);
-
-  // What password.js (the password forms) uses of this page: its session's
-  // calls, its message line, its session list and its sign-out.
   self.latchkeyAccount = { api, say, loadSessions, signedOut };
-
-  // On load the cookie may already hold a session: try it before showing
-  // the form.
-  show('loading');
-  refresh();
+  show("loading");
+  client.resume().then(
+    (ok) => {
+      if (!ok && el.body.dataset.state === "loading") show("signed-out");
+    },
+    () => say("The server cannot be reached; retrying.", "warn")
+  );
 })();

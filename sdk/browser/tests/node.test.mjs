@@ -1,0 +1,28 @@
+// In Node (server-side rendering, scripts) a signed-in client does not
+// keep the process alive: its refresh timer and channel are unref'd.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+
+const script = `
+import http from 'node:http';
+import { createClient } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+const srv = http.createServer((q, r) => {
+  r.setHeader('Content-Type', 'application/json');
+  r.end(JSON.stringify({ accessToken: 'a.eyJ9.c', refreshToken: 'r', tokenType: 'Bearer', expiresIn: 900, user: { email: 'ann@example.com' } }));
+});
+srv.listen(0, '127.0.0.1', async () => {
+  const c = createClient({ baseUrl: 'http://127.0.0.1:' + srv.address().port, mode: 'cookie' });
+  await c.signIn('ann@example.com', 'pw');
+  srv.closeAllConnections();
+  srv.close();
+  console.log('signed in:', c.signedIn, c.lockKind);
+});
+`;
+
+test('a script with a signed-in client ends by itself', () => {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000, encoding: 'utf8' });
+  assert.equal(r.error, undefined, 'the script did not end within 20 s: ' + (r.error && r.error.message));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /signed in: true local/);
+});
