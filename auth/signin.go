@@ -131,7 +131,11 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	// session is then bound to its key. Checked before the password, so a
 	// replayed proof costs no hash; recorded in the replay cache only once
 	// the rate limits let the sign-in through, so a client over them
-	// cannot make the server write a row per request.
+	// cannot make the server write a row per request. A policy that binds
+	// no new session (Meta.BoundOnly) ignores it.
+	if m.BoundOnly {
+		m.Proof, m.ProofError = nil, nil
+	}
 	if e := proofError(m); e != nil {
 		return nil, s.proofRefused(ctx, "signin.dpop_refused", e, "", "", m)
 	}

@@ -68,9 +68,12 @@ func dpopOf(r *http.Request) *DPoP {
 // proof's key and checks a bound session's refresh against it.
 func tokenProof(r *http.Request, m *auth.Meta) {
 	d := dpopOf(r)
-	if d == nil || d.Mode == DPoPOff {
+	if d == nil {
 		return
 	}
+	// DPOP=off binds no new session, but a session bound before still
+	// refreshes with proofs by its key: the proof is checked for it alone.
+	m.BoundOnly = d.Mode == DPoPOff
 	header, err := dpop.FromHeader(r.Header)
 	if err != nil {
 		m.ProofError = proofError(err)

@@ -61,3 +61,53 @@ func TestDPoPRateLimitedSignInRecordsNoProof(t *testing.T) {
 }
 
 var _ = filepath.Join
+
+// DPOP=off ignores proofs for binding (new sessions are bearer), but a
+// session bound before keeps refreshing with proofs by its key, and only
+// with them: switching the setting off neither locks its users out nor
+// lets its refresh token work alone.
+func TestDPoPOffKeepsBoundSessions(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "shared.db")
+	const public = "https://auth.example.com"
+	on := servertest.Start(t, func(c *config.Config) { c.DatabaseURL, c.PublicURL = db, public })
+	off := servertest.Start(t, func(c *config.Config) { c.DatabaseURL, c.PublicURL, c.DPoP = db, public, "off" })
+	d := dpopSigner{base: public, now: on.Clock.Now, key: newKey(t)}
+	tr := dpopSignIn(t, on, d, "bound-before@example.com")
+	before := sessionOf(t, off.App.Store, tr.AccessToken)
+
+	// Without a proof, or with another key's, the bound session is refused
+	// and left as it was.
+	thief := dpopSigner{base: public, now: off.Clock.Now, key: newKey(t)}
+	for name, hdr := range map[string][]string{
+		"no proof":    nil,
+		"another key": {"DPoP: " + thief.proof(t, "POST", "/token", dpop.ProofOptions{})},
+	} {
+		r := off.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken}, hdr...)
+		if r.Status != http.StatusBadRequest || r.Map(t)["error"] != "invalid_dpop_proof" {
+			t.Fatalf("%s: %d %s", name, r.Status, r.Body)
+		}
+		if got := sessionOf(t, off.App.Store, tr.AccessToken); got != before {
+			t.Fatalf("%s: session changed:\n got %+v\nwant %+v", name, got, before)
+		}
+	}
+	// With a proof by its key it refreshes, still bound.
+	r := off.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken},
+		"DPoP: "+d.proof(t, "POST", "/token", dpop.ProofOptions{}))
+	var got tokenResponse
+	if r.JSON(t, &got); r.Status != http.StatusOK || got.TokenType != "DPoP" || claimsOf(t, got.AccessToken)["cnf"] == nil {
+		t.Fatalf("bound refresh with its proof under DPOP=off: %d %s", r.Status, r.Body)
+	}
+	// A new sign-in with a proof is still a bearer session.
+	r = off.Do(t, "POST", "/auth/sign-in", map[string]string{"email": "bound-before@example.com", "password": "password123"},
+		"DPoP: "+d.proof(t, "POST", "/auth/sign-in", dpop.ProofOptions{}))
+	if r.JSON(t, &got); r.Status != http.StatusOK || got.TokenType != "Bearer" {
+		t.Fatalf("sign-in with a proof under DPOP=off: %d %s", r.Status, r.Body)
+	}
+	// Its refresh ignores a DPoP header, even an invalid proof (of another
+	// route).
+	r = off.Do(t, "POST", "/token", map[string]string{"refreshToken": got.RefreshToken},
+		"DPoP: "+d.proof(t, "POST", "/auth/sign-in", dpop.ProofOptions{}))
+	if r.JSON(t, &got); r.Status != http.StatusOK || got.TokenType != "Bearer" {
+		t.Fatalf("bearer refresh with an invalid proof under DPOP=off: %d %s", r.Status, r.Body)
+	}
+}
