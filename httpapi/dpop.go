@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/dpop"
@@ -94,9 +95,17 @@ func tokenProof(r *http.Request, m *auth.Meta) {
 	m.Proof = proofOf(p)
 }
 
+// ProofReplayMargin is how long past the end of its proof's window a jti
+// stays in the store's replay cache. Every instance purges the cache by its
+// own clock; the margin keeps a proof recorded until it is past its window
+// at every instance whose clock is less than that far behind the purging
+// one's (RFC 9449 §11.1: a jti must be remembered for as long as the proof
+// would be accepted).
+const ProofReplayMargin = time.Minute
+
 func proofOf(p *dpop.Proof) *auth.Proof {
 	key := dpop.ReplayKey(p.JKT, p.JTI)
-	return &auth.Proof{JKT: p.JKT, Key: key[:], Expires: p.Until}
+	return &auth.Proof{JKT: p.JKT, Key: key[:], Expires: p.Until.Add(ProofReplayMargin)}
 }
 
 // proofError is the domain error of a proof the dpop package refused.

@@ -12,6 +12,7 @@ import (
 	"github.com/latchkey-dev/latchkey/dpop"
 	"github.com/latchkey-dev/latchkey/server/servertest"
 	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/store/postgres/pgtest"
 )
 
 // recorded reports whether the store's replay cache holds the proof of key
@@ -109,5 +110,43 @@ func TestDPoPOffKeepsBoundSessions(t *testing.T) {
 		"DPoP: "+d.proof(t, "POST", "/auth/sign-in", dpop.ProofOptions{}))
 	if r.JSON(t, &got); r.Status != http.StatusOK || got.TokenType != "Bearer" {
 		t.Fatalf("bearer refresh with an invalid proof under DPOP=off: %d %s", r.Status, r.Body)
+	}
+}
+
+// A proof is remembered as long as any instance may accept it, even one
+// whose clock is behind the instance that purges the replay cache: a
+// purge by the clock of an instance ahead must not let a lagging one take
+// the proof again.
+func TestDPoPReplayAfterPurgeByAnInstanceAhead(t *testing.T) {
+	for name, db := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "shared.db") },
+		"postgres": func(t *testing.T) string { return pgtest.FreshSchema(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			u := db(t)
+			const public = "https://auth.example.com"
+			start := func() *servertest.Server {
+				return servertest.Start(t, func(c *config.Config) { c.DatabaseURL, c.PublicURL = u, public })
+			}
+			ahead, behind := start(), start()
+			ahead.Clock.Advance(10 * time.Second) // instance clocks a few seconds apart
+			d := dpopSigner{base: public, now: behind.Clock.Now, key: newKey(t)}
+			tr := dpopSignIn(t, behind, d, "skew@example.com")
+			p := d.proof(t, "GET", "/auth/me", dpop.ProofOptions{AccessToken: tr.AccessToken})
+			me := func() *servertest.Response {
+				return behind.Do(t, "GET", "/auth/me", nil, "Authorization: DPoP "+tr.AccessToken, "DPoP: "+p)
+			}
+			if r := me(); r.Status != http.StatusOK {
+				t.Fatalf("/auth/me: %d %s", r.Status, r.Body)
+			}
+			// 60 s on, the proof is still within its window at the lagging
+			// instance; the instance ahead purges what its clock says expired.
+			ahead.Clock.Advance(time.Minute)
+			behind.Clock.Advance(time.Minute)
+			if _, err := ahead.App.Store.PurgeProofs(context.Background(), ahead.Clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			wantDPoPError(t, me(), http.StatusUnauthorized, "invalid_dpop_proof", "replay")
+		})
 	}
 }
