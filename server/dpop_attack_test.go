@@ -150,3 +150,49 @@ func TestDPoPReplayAfterPurgeByAnInstanceAhead(t *testing.T) {
 		})
 	}
 }
+
+// Two requests, one proof: of concurrent refreshes presenting the same
+// refresh token and the same proof, exactly one rotates the session; the
+// others are replays, and none counts as reuse.
+func TestDPoPConcurrentRefreshesOneProof(t *testing.T) {
+	for name, db := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "one.db") },
+		"postgres": func(t *testing.T) string { return pgtest.FreshSchema(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			u := db(t)
+			s := servertest.Start(t, func(c *config.Config) { c.DatabaseURL = u })
+			d := dpopSigner{base: s.URL, now: s.Clock.Now, key: newKey(t)}
+			tr := dpopSignIn(t, s, d, "race@example.com")
+			p := d.proof(t, "POST", "/token", dpop.ProofOptions{})
+			const n = 8
+			statuses := make(chan *servertest.Response, n)
+			start := make(chan struct{})
+			for range n {
+				go func() {
+					<-start
+					statuses <- s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken}, "DPoP: "+p)
+				}()
+			}
+			close(start)
+			ok := 0
+			for range n {
+				r := <-statuses
+				switch {
+				case r.Status == http.StatusOK:
+					ok++
+				case r.Status == http.StatusBadRequest && r.Map(t)["reason"] == "replay":
+				default:
+					t.Errorf("refresh: %d %s", r.Status, r.Body)
+				}
+			}
+			if ok != 1 {
+				t.Fatalf("%d refreshes with one proof succeeded, want exactly 1", ok)
+			}
+			sess := sessionOf(t, s.App.Store, tr.AccessToken)
+			if sess.Revoked() || sess.Generation != 2 {
+				t.Fatalf("session after the race: %+v", sess)
+			}
+		})
+	}
+}
