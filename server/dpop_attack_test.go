@@ -196,3 +196,36 @@ func TestDPoPConcurrentRefreshesOneProof(t *testing.T) {
 		})
 	}
 }
+
+// The reuse interval answers a second tab's refresh of the superseded
+// token with the current tokens; the proof that came with it is used up all
+// the same, so replaying that request is refused as a replay (and changes
+// nothing).
+func TestDPoPReissueProofIsUsedUp(t *testing.T) {
+	for name, db := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "one.db") },
+		"postgres": func(t *testing.T) string { return pgtest.FreshSchema(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			u := db(t)
+			s := servertest.Start(t, func(c *config.Config) { c.DatabaseURL = u })
+			d := dpopSigner{base: s.URL, now: s.Clock.Now, key: newKey(t)}
+			tr := dpopSignIn(t, s, d, "tabs@example.com")
+			refresh := func(p string) *servertest.Response {
+				return s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken}, "DPoP: "+p)
+			}
+			if r := refresh(d.proof(t, "POST", "/token", dpop.ProofOptions{})); r.Status != http.StatusOK {
+				t.Fatalf("first tab: %d %s", r.Status, r.Body)
+			}
+			second := d.proof(t, "POST", "/token", dpop.ProofOptions{})
+			if r := refresh(second); r.Status != http.StatusOK {
+				t.Fatalf("second tab within the reuse interval: %d %s", r.Status, r.Body)
+			}
+			before := sessionOf(t, s.App.Store, tr.AccessToken)
+			wantDPoPError(t, refresh(second), http.StatusBadRequest, "invalid_dpop_proof", "replay")
+			if got := sessionOf(t, s.App.Store, tr.AccessToken); got != before {
+				t.Fatalf("session changed:\n got %+v\nwant %+v", got, before)
+			}
+		})
+	}
+}
