@@ -3,8 +3,10 @@ package server_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,7 +63,6 @@ func TestDPoPRateLimitedSignInRecordsNoProof(t *testing.T) {
 	}
 }
 
-var _ = filepath.Join
 
 // DPOP=off ignores proofs for binding (new sessions are bearer), but a
 // session bound before keeps refreshing with proofs by its key, and only
@@ -227,5 +228,55 @@ func TestDPoPReissueProofIsUsedUp(t *testing.T) {
 				t.Fatalf("session changed:\n got %+v\nwant %+v", got, before)
 			}
 		})
+	}
+}
+
+// The htu a proof must name comes from PUBLIC_URL, never from the request's
+// Host or X-Forwarded-* headers: a proof made for another host is refused
+// however the request dresses itself, and one for the public URL is
+// accepted whatever Host the request came with. A nonce issued by another
+// deployment (another database, another secret) is refused too.
+func TestDPoPHostSpoofingAndForeignNonces(t *testing.T) {
+	const public = "https://auth.example.com"
+	s := servertest.Start(t, func(c *config.Config) { c.PublicURL, c.DPoPNonce = public, true })
+	other := servertest.Start(t, func(c *config.Config) { c.PublicURL, c.DPoPNonce = public, true })
+	d := dpopSigner{base: public, now: s.Clock.Now, key: newKey(t)}
+	nonce := s.Do(t, "GET", "/.well-known/oauth-authorization-server", nil).Header.Get("DPoP-Nonce")
+	foreign := other.Do(t, "GET", "/.well-known/oauth-authorization-server", nil).Header.Get("DPoP-Nonce")
+	if nonce == "" || foreign == "" || nonce == foreign {
+		t.Fatalf("nonces %q and %q", nonce, foreign)
+	}
+	s.SignUp(t, "host@example.com", "password123")
+	signIn := func(p, host string, hdr ...string) *servertest.Response {
+		t.Helper()
+		req, err := http.NewRequest("POST", s.URL+"/auth/sign-in", strings.NewReader(`{"email":"host@example.com","password":"password123"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("DPoP", p)
+		for _, h := range hdr {
+			k, v, _ := strings.Cut(h, ": ")
+			req.Header.Set(k, v)
+		}
+		resp, err := s.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return &servertest.Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+	}
+	evil := dpopSigner{base: "https://evil.example.com", now: s.Clock.Now, key: d.key}
+	r := signIn(evil.proof(t, "POST", "/auth/sign-in", dpop.ProofOptions{Nonce: nonce}), "evil.example.com",
+		"X-Forwarded-Host: evil.example.com", "X-Forwarded-Proto: https", "Forwarded: host=evil.example.com;proto=https")
+	wantDPoPError(t, r, http.StatusBadRequest, "invalid_dpop_proof", "htu")
+	r = signIn(d.proof(t, "POST", "/auth/sign-in", dpop.ProofOptions{Nonce: foreign}), "auth.example.com")
+	wantDPoPError(t, r, http.StatusBadRequest, "use_dpop_nonce", "")
+	r = signIn(d.proof(t, "POST", "/auth/sign-in", dpop.ProofOptions{Nonce: nonce}), "evil.example.com",
+		"X-Forwarded-Host: evil.example.com")
+	if r.Status != http.StatusOK {
+		t.Fatalf("sign-in with a proof for the public URL: %d %s", r.Status, r.Body)
 	}
 }
