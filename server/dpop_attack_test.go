@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/dpop"
 	"github.com/latchkey-dev/latchkey/server/servertest"
@@ -62,7 +64,6 @@ func TestDPoPRateLimitedSignInRecordsNoProof(t *testing.T) {
 		}
 	}
 }
-
 
 // DPOP=off ignores proofs for binding (new sessions are bearer), but a
 // session bound before keeps refreshing with proofs by its key, and only
@@ -278,5 +279,58 @@ func TestDPoPHostSpoofingAndForeignNonces(t *testing.T) {
 		"X-Forwarded-Host: evil.example.com")
 	if r.Status != http.StatusOK {
 		t.Fatalf("sign-in with a proof for the public URL: %d %s", r.Status, r.Body)
+	}
+}
+
+// A bound refresh whose rotation committed but could not be reported
+// (store.ErrInDoubt: PostgreSQL applied it, its row could not be read back)
+// is answered 503; the client's retry of the same token with a new proof,
+// long after the reuse interval, is answered with the rotation it made.
+// The first proof was used by the rotation that committed: presented again
+// it is a replay, and changes nothing.
+func TestDPoPInDoubtRotationRetriedWithANewProof(t *testing.T) {
+	u := pgtest.FreshSchema(t)
+	s := servertest.Start(t, func(c *config.Config) { c.DatabaseURL = u })
+	d := dpopSigner{base: s.URL, now: s.Clock.Now, key: newKey(t)}
+	tr := dpopSignIn(t, s, d, "doubt@example.com")
+	exec := func(sql string) {
+		t.Helper()
+		conn, err := pgx.Connect(t.Context(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(t.Context())
+		if _, err := conn.Exec(t.Context(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`ALTER TABLE sessions ALTER COLUMN ip DROP NOT NULL;
+		CREATE FUNCTION null_ip() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN NEW.ip := NULL; RETURN NEW; END $$;
+		CREATE TRIGGER null_ip BEFORE UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION null_ip()`)
+	refresh := func(p string) *servertest.Response {
+		return s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken}, "DPoP: "+p)
+	}
+	first := d.proof(t, "POST", "/token", dpop.ProofOptions{})
+	if r := refresh(first); r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("refresh whose row is unreadable: %d %s; want 503", r.Status, r.Body)
+	}
+	exec(`DROP TRIGGER null_ip ON sessions; UPDATE sessions SET ip = '' WHERE ip IS NULL`)
+	before := sessionOf(t, s.App.Store, tr.AccessToken)
+	if before.Generation != 2 {
+		t.Fatalf("the rotation did not commit: %+v", before)
+	}
+	wantDPoPError(t, refresh(first), http.StatusBadRequest, "invalid_dpop_proof", "replay")
+	if got := sessionOf(t, s.App.Store, tr.AccessToken); got != before {
+		t.Fatalf("the replayed proof changed the session:\n got %+v\nwant %+v", got, before)
+	}
+	s.Clock.Advance(10 * time.Minute) // far past the reuse interval
+	r := refresh(d.proof(t, "POST", "/token", dpop.ProofOptions{}))
+	var got tokenResponse
+	if r.JSON(t, &got); r.Status != http.StatusOK || got.TokenType != "DPoP" {
+		t.Fatalf("the client's retry with a new proof: %d %s", r.Status, r.Body)
+	}
+	if sess := sessionOf(t, s.App.Store, got.AccessToken); sess.Revoked() || sess.Generation != 2 {
+		t.Fatalf("session after the retry: %+v", sess)
 	}
 }
