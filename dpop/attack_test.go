@@ -94,3 +94,34 @@ func TestHostileKeysAndURLs(t *testing.T) {
 		t.Errorf("signed by another key than the jwk's: %v", err)
 	}
 }
+
+// Instances' clocks differ a little: just after a step boundary by the
+// clock of one instance, the nonce it hands out is for a step the
+// instance behind has not reached yet. That instance accepts it (the step
+// after its own), so a client is not sent round again because its
+// requests landed on instances a few seconds apart; a nonce two steps
+// ahead, or stale, is still refused.
+func TestNoncesAcrossSkewedInstances(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	step := 5 * time.Minute
+	boundary := t0.Truncate(step).Add(step)
+	ahead, _ := dpop.NewNonces(secret, step, clock(boundary.Add(5*time.Second)))
+	behind, _ := dpop.NewNonces(secret, step, clock(boundary.Add(-5*time.Second)))
+	if ahead.Current() == behind.Current() {
+		t.Fatal("the two instances are in the same step")
+	}
+	if !behind.Valid(ahead.Current()) {
+		t.Error("the nonce of an instance 10 s ahead, just past a step boundary, is refused by the one behind")
+	}
+	if !ahead.Valid(behind.Current()) {
+		t.Error("the nonce of the instance behind is refused by the one ahead")
+	}
+	far, _ := dpop.NewNonces(secret, step, clock(boundary.Add(step+5*time.Second)))
+	if behind.Valid(far.Current()) {
+		t.Error("a nonce two steps ahead is accepted")
+	}
+	stale, _ := dpop.NewNonces(secret, step, clock(boundary.Add(-step-5*time.Second)))
+	if ahead.Valid(stale.Current()) {
+		t.Error("a nonce two steps behind is accepted")
+	}
+}
