@@ -334,3 +334,30 @@ func TestDPoPInDoubtRotationRetriedWithANewProof(t *testing.T) {
 		t.Fatalf("session after the retry: %+v", sess)
 	}
 }
+
+// Two instances of one database whose clocks are a few seconds apart,
+// straddling a nonce step boundary: the nonce the instance ahead hands out
+// is accepted by the instance behind.
+func TestDPoPNonceAcrossSkewedInstances(t *testing.T) {
+	u := pgtest.FreshSchema(t)
+	const public = "https://auth.example.com"
+	start := func() *servertest.Server {
+		return servertest.Start(t, func(c *config.Config) { c.DatabaseURL, c.PublicURL, c.DPoPNonce = u, public, true })
+	}
+	ahead, behind := start(), start()
+	step := 5 * time.Minute
+	next := servertest.Epoch.Truncate(step).Add(step)
+	ahead.Clock.Advance(next.Add(3 * time.Second).Sub(ahead.Clock.Now()))
+	behind.Clock.Advance(next.Add(-3 * time.Second).Sub(behind.Clock.Now()))
+	nonce := ahead.Do(t, "GET", "/.well-known/oauth-authorization-server", nil).Header.Get("DPoP-Nonce")
+	if nonce == "" || nonce == behind.Do(t, "GET", "/.well-known/oauth-authorization-server", nil).Header.Get("DPoP-Nonce") {
+		t.Fatalf("the instances are not in two steps: %q", nonce)
+	}
+	behind.SignUp(t, "skewed-nonce@example.com", "password123")
+	d := dpopSigner{base: public, now: behind.Clock.Now, key: newKey(t)}
+	r := behind.Do(t, "POST", "/auth/sign-in", map[string]string{"email": "skewed-nonce@example.com", "password": "password123"},
+		"DPoP: "+d.proof(t, "POST", "/auth/sign-in", dpop.ProofOptions{Nonce: nonce}))
+	if r.Status != http.StatusOK {
+		t.Fatalf("sign-in at the instance behind with the nonce of the one ahead: %d %s", r.Status, r.Body)
+	}
+}
