@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"io"
 	"net/http"
@@ -359,5 +360,69 @@ func TestDPoPNonceAcrossSkewedInstances(t *testing.T) {
 		"DPoP: "+d.proof(t, "POST", "/auth/sign-in", dpop.ProofOptions{Nonce: nonce}))
 	if r.Status != http.StatusOK {
 		t.Fatalf("sign-in at the instance behind with the nonce of the one ahead: %d %s", r.Status, r.Body)
+	}
+}
+
+// Hostile DPoP and Authorization headers on every route that reads them:
+// always a 4xx with a JSON error, never a 5xx, and the bound session is
+// left as it was.
+func TestDPoPHostileHeadersEveryRoute(t *testing.T) {
+	s := servertest.Start(t, nil)
+	d := dpopSigner{base: s.URL, now: s.Clock.Now, key: newKey(t)}
+	tr := dpopSignIn(t, s, d, "hostile@example.com")
+	before := sessionOf(t, s.App.Store, tr.AccessToken)
+	k := d.key.(*ecdsa.PrivateKey)
+	head := map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": jwkMap(t, k.Public())}
+	// Well formed and signed by the session's key, but for a route none of
+	// the requests goes to.
+	claims := map[string]any{"jti": "j", "htm": "POST", "htu": s.URL + "/nowhere", "iat": s.Clock.Now().Unix()}
+	valid := forgeProof(t, k, head, claims)
+	hostile := [][]string{
+		{"DPoP: " + valid, "DPoP: " + valid},
+		{"DPoP: " + strings.Repeat("a", 9000) + "." + strings.Repeat("b", 9000) + "." + "c"},
+		{"DPoP: ..."},
+		{"DPoP: " + strings.ReplaceAll(valid, ".", "..")},
+		{"DPoP: é.é.é"},
+		{"DPoP: " + forgeProof(t, k, map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": []any{1, 2}}, claims)},
+		{"DPoP: " + forgeProof(t, k, map[string]any{"typ": "dpop+jwt", "alg": "ES256", "jwk": map[string]any{"kty": "EC", "crv": "P-256", "x": 1, "y": nil}}, claims)},
+		{"DPoP: " + forgeProof(t, k, head, map[string]any{"jti": "j", "htm": "POST", "htu": "http://[::1", "iat": "x"})},
+		{"DPoP: " + forgeProof(t, k, head, map[string]any{"jti": map[string]any{}, "htm": []any{}, "htu": 1, "iat": -1})},
+		{"DPoP: " + valid, "Authorization: DPoP"},
+		{"DPoP: " + valid, "Authorization: DPoP " + tr.AccessToken + " extra"},
+		{"DPoP: " + valid, "Authorization: dpop " + tr.AccessToken, "Authorization: Bearer " + tr.AccessToken},
+		{"DPoP: " + valid, "Authorization: DPoP " + tr.RefreshToken},
+	}
+	routes := []struct {
+		method, path string
+		body         any
+		ctype        string
+	}{
+		{"POST", "/token", map[string]string{"refreshToken": tr.RefreshToken}, ""},
+		{"POST", "/token/refresh", nil, ""},
+		{"GET", "/auth/me", nil, ""},
+		{"GET", "/auth/sessions", nil, ""},
+		{"POST", "/auth/sign-out", nil, ""},
+		{"POST", "/oauth/token", "grant_type=refresh_token&refresh_token=" + tr.RefreshToken, formType},
+		{"POST", "/oauth/revoke", "token=" + tr.RefreshToken, formType},
+		{"POST", "/auth/login", "grant_type=refresh_token&refresh_token=" + tr.RefreshToken, formType},
+		{"POST", "/authentication", map[string]string{"action": "refresh", "refresh_token": tr.RefreshToken}, ""},
+		{"POST", "/authentication", map[string]string{"strategy": "jwt", "accessToken": tr.AccessToken}, ""},
+		{"DELETE", "/authentication", nil, ""},
+		{"GET", "/api/refresh/refreshtoken", nil, "Cookie: refreshToken=" + tr.RefreshToken},
+	}
+	for _, rt := range routes {
+		for i, h := range hostile {
+			hdr := append([]string(nil), h...)
+			if rt.ctype != "" {
+				hdr = append(hdr, rt.ctype)
+			}
+			r := s.Do(t, rt.method, rt.path, rt.body, hdr...)
+			if r.Status < 400 || r.Status >= 500 {
+				t.Errorf("%s %s, headers %d: %d %s", rt.method, rt.path, i, r.Status, r.Body)
+			}
+		}
+	}
+	if got := sessionOf(t, s.App.Store, tr.AccessToken); got != before {
+		t.Fatalf("session changed:\n got %+v\nwant %+v", got, before)
 	}
 }
