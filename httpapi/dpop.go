@@ -178,6 +178,32 @@ func ConfirmProof(r *http.Request, svc *auth.Service, tok string, p auth.Princip
 	return svc.UseProof(r.Context(), *proofOf(proof))
 }
 
+// RequiredProof is, for a request that mints a token from a bearer access
+// token (bearer renewal), what DPOP=required asks of every request that
+// mints a token: a proof of the request, checked and recorded in the replay
+// cache (the token stays bearer: a session's binding never changes). Nil
+// under the other policies, and for a bound token, whose proof
+// AccessToken has checked already.
+func RequiredProof(r *http.Request, svc *auth.Service, p auth.Principal) error {
+	d := dpopOf(r)
+	if d == nil || d.Mode != DPoPRequired || p.Claims.JKT != "" {
+		return nil
+	}
+	header, err := dpop.FromHeader(r.Header)
+	if err != nil {
+		return proofError(err)
+	}
+	if header == "" {
+		return &auth.Error{Code: auth.CodeInvalidDPoPProof, Reason: dpop.ReasonMissing,
+			Message: "a DPoP proof is required (DPOP=required): send a DPoP header (RFC 9449)"}
+	}
+	proof, err := d.Verifier.Check(header, r.Method, dpop.HTU(r, d.External), "")
+	if err != nil {
+		return proofError(err)
+	}
+	return svc.UseProof(r.Context(), *proofOf(proof))
+}
+
 // authorization returns the credential of an "Authorization: Bearer" or
 // "Authorization: DPoP" header (RFC 6750 §2.1, RFC 9449 §7.1) and its
 // scheme ("Bearer" or "DPoP").

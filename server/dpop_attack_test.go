@@ -426,3 +426,34 @@ func TestDPoPHostileHeadersEveryRoute(t *testing.T) {
 		t.Fatalf("session changed:\n got %+v\nwant %+v", got, before)
 	}
 }
+
+// DPOP=required: every request that mints a token carries a proof, and
+// bearer renewal (POST /token/refresh) mints one. A bearer session from
+// before the setting renews its access token only with a proof of the
+// request (it stays bearer, as its refresh does); without one it is
+// refused with the reason and the setting named.
+func TestDPoPRequiredRenewal(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "shared.db")
+	const public = "https://auth.example.com"
+	before := servertest.Start(t, func(c *config.Config) { c.DatabaseURL, c.PublicURL = db, public })
+	required := servertest.Start(t, func(c *config.Config) { c.DatabaseURL, c.PublicURL, c.DPoP = db, public, "required" })
+	tk := before.SignIn(t, "legacy@example.com", "password123")
+	r := required.Do(t, "POST", "/token/refresh", nil, "Authorization: Bearer "+tk.AccessToken)
+	wantDPoPError(t, r, http.StatusUnauthorized, "invalid_dpop_proof", "missing")
+	if msg, _ := r.Map(t)["message"].(string); !strings.Contains(msg, "DPOP=required") {
+		t.Fatalf("the refusal does not name the setting: %s", r.Body)
+	}
+	d := dpopSigner{base: public, now: required.Clock.Now, key: newKey(t)}
+	p := d.proof(t, "POST", "/token/refresh", dpop.ProofOptions{})
+	r = required.Do(t, "POST", "/token/refresh", nil, "Authorization: Bearer "+tk.AccessToken, "DPoP: "+p)
+	var got tokenResponse
+	if r.JSON(t, &got); r.Status != http.StatusOK || got.TokenType != "Bearer" {
+		t.Fatalf("renewal with a proof: %d %s", r.Status, r.Body)
+	}
+	r = required.Do(t, "POST", "/token/refresh", nil, "Authorization: Bearer "+got.AccessToken, "DPoP: "+p)
+	wantDPoPError(t, r, http.StatusUnauthorized, "invalid_dpop_proof", "replay")
+	// Under DPOP=allowed a bearer token renews without one, as before.
+	if r := before.Do(t, "POST", "/token/refresh", nil, "Authorization: Bearer "+got.AccessToken); r.Status != http.StatusOK {
+		t.Fatalf("renewal under DPOP=allowed: %d %s", r.Status, r.Body)
+	}
+}
