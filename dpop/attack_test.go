@@ -63,9 +63,11 @@ func TestHostileKeysAndURLs(t *testing.T) {
 		{"iat far in the future", forge(t, ecKey, goodHead(t), with(goodClaims(), "iat", t0.Add(24*time.Hour).Unix())), dpop.ReasonIAT},
 		{"iat out of range", forge(t, ecKey, goodHead(t), with(goodClaims(), "iat", 1e300)), dpop.ReasonIAT},
 		{"jti a number", forge(t, ecKey, goodHead(t), with(goodClaims(), "jti", 5)), dpop.ReasonJTI},
+		{"ath over the Authorization value", forge(t, ecKey, goodHead(t), with(goodClaims(), "ath", dpop.AccessTokenHash("DPoP tok"))), dpop.ReasonATH},
+		{"ath over the token's payload", forge(t, ecKey, goodHead(t), with(goodClaims(), "ath", dpop.AccessTokenHash("t"))), dpop.ReasonATH},
 	}
 	for _, tc := range refused {
-		if _, err := v.Check(tc.proof, "POST", htu, ""); dpop.Reason(err) != tc.reason {
+		if _, err := v.Check(tc.proof, "POST", htu, "tok"); dpop.Reason(err) != tc.reason {
 			t.Errorf("%s: %v, want reason %s", tc.name, err, tc.reason)
 		}
 	}

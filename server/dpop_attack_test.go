@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -455,5 +456,40 @@ func TestDPoPRequiredRenewal(t *testing.T) {
 	// Under DPOP=allowed a bearer token renews without one, as before.
 	if r := before.Do(t, "POST", "/token/refresh", nil, "Authorization: Bearer "+got.AccessToken); r.Status != http.StatusOK {
 		t.Fatalf("renewal under DPOP=allowed: %d %s", r.Status, r.Body)
+	}
+}
+
+// DPOP=required on every dialect: a request that mints tokens without a
+// proof is refused with invalid_dpop_proof in the dialect's shape and a
+// message naming the setting, whatever the dialect's clients are.
+func TestDPoPRequiredEveryDialect(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "shared.db")
+	const public = "https://auth.example.com"
+	allowed := servertest.Start(t, func(c *config.Config) { c.DatabaseURL, c.PublicURL = db, public })
+	s := servertest.Start(t, func(c *config.Config) { c.DatabaseURL, c.PublicURL, c.DPoP = db, public, "required" })
+	tk := allowed.SignIn(t, "required@example.com", "password123")
+	creds := url.Values{"username": {"required@example.com"}, "email": {"required@example.com"}, "password": {"password123"}}
+	for _, c := range []struct {
+		name, method, path string
+		body               any
+		hdr                []string
+	}{
+		{"oauth2 password", "POST", "/oauth/token", "grant_type=password&" + creds.Encode(), []string{formType}},
+		{"oauth2 refresh", "POST", "/oauth/token", "grant_type=refresh_token&refresh_token=" + tk.RefreshToken, []string{formType}},
+		{"login", "POST", "/auth/login", creds.Encode(), []string{formType}},
+		{"login refresh", "POST", "/auth/login", "grant_type=refresh_token&refresh_token=" + tk.RefreshToken, []string{formType}},
+		{"feathers local", "POST", "/authentication", map[string]string{"strategy": "local", "email": "required@example.com", "password": "password123"}, nil},
+		{"feathers refresh", "POST", "/authentication", map[string]string{"action": "refresh", "refresh_token": tk.RefreshToken}, nil},
+		{"cookie refresh", "GET", "/api/refresh/refreshtoken", nil, []string{"Cookie: refreshToken=" + tk.RefreshToken}},
+		{"canonical refresh", "POST", "/token", map[string]string{"refreshToken": tk.RefreshToken}, nil},
+	} {
+		r := s.Do(t, c.method, c.path, c.body, c.hdr...)
+		if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "invalid_dpop_proof") || !strings.Contains(string(r.Body), "DPOP=required") {
+			t.Errorf("%s without a proof: %d %s", c.name, r.Status, r.Body)
+		}
+	}
+	// Nothing was minted, and the bearer session is as it was.
+	if sess := sessionOf(t, s.App.Store, tk.AccessToken); sess.Generation != 1 || sess.Revoked() {
+		t.Fatalf("session after the refused requests: %+v", sess)
 	}
 }
