@@ -493,3 +493,46 @@ func TestDPoPRequiredEveryDialect(t *testing.T) {
 		t.Fatalf("session after the refused requests: %+v", sess)
 	}
 }
+
+// Tabs at the same moment: concurrent refreshes of one bound token, each
+// with its own proof by the key. One rotates, the others are answered with
+// the current tokens within the reuse interval; nothing is taken for reuse.
+func TestDPoPConcurrentRefreshesOwnProofs(t *testing.T) {
+	for name, db := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "one.db") },
+		"postgres": func(t *testing.T) string { return pgtest.FreshSchema(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			u := db(t)
+			s := servertest.Start(t, func(c *config.Config) { c.DatabaseURL = u })
+			d := dpopSigner{base: s.URL, now: s.Clock.Now, key: newKey(t)}
+			tr := dpopSignIn(t, s, d, "tabs-at-once@example.com")
+			const n = 8
+			proofs := make([]string, n)
+			for i := range proofs {
+				proofs[i] = d.proof(t, "POST", "/token", dpop.ProofOptions{})
+			}
+			answers := make(chan *servertest.Response, n)
+			start := make(chan struct{})
+			for i := range n {
+				go func() {
+					<-start
+					answers <- s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken}, "DPoP: "+proofs[i])
+				}()
+			}
+			close(start)
+			for range n {
+				if r := <-answers; r.Status != http.StatusOK {
+					t.Errorf("refresh: %d %s", r.Status, r.Body)
+				}
+			}
+			sess := sessionOf(t, s.App.Store, tr.AccessToken)
+			if sess.Revoked() || sess.Generation != 2 {
+				t.Fatalf("session after the tabs: %+v", sess)
+			}
+			if strings.Contains(s.Logs.String(), "reuse_detected") {
+				t.Fatal("a tab's refresh was taken for reuse")
+			}
+		})
+	}
+}
