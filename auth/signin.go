@@ -129,21 +129,27 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	}
 	// A proof that came with the sign-in must be valid and unused; the
 	// session is then bound to its key. Checked before the password, so a
-	// replayed proof costs no hash.
+	// replayed proof costs no hash; recorded in the replay cache only once
+	// the rate limits let the sign-in through, so a client over them
+	// cannot make the server write a row per request. A policy that binds
+	// no new session (Meta.BoundOnly) ignores it.
+	if m.BoundOnly {
+		m.Proof, m.ProofError = nil, nil
+	}
 	if e := proofError(m); e != nil {
 		return nil, s.proofRefused(ctx, "signin.dpop_refused", e, "", "", m)
+	}
+	if s.throttle != nil {
+		if err := s.throttle.AllowSignIn(ctx, email, m.IP); err != nil {
+			s.log.WarnContext(ctx, "audit", "event", "signin.rate_limited", "limit", limitOf(err), "ip", m.IP)
+			return nil, err
+		}
 	}
 	if m.Proof != nil {
 		if err := s.useProof(ctx, m.Proof); err != nil {
 			if e, ok := err.(*Error); ok && e.Code == CodeInvalidDPoPProof {
 				return nil, s.proofRefused(ctx, "signin.dpop_refused", e, "", "", m)
 			}
-			return nil, err
-		}
-	}
-	if s.throttle != nil {
-		if err := s.throttle.AllowSignIn(ctx, email, m.IP); err != nil {
-			s.log.WarnContext(ctx, "audit", "event", "signin.rate_limited", "limit", limitOf(err), "ip", m.IP)
 			return nil, err
 		}
 	}
