@@ -32,7 +32,7 @@ import (
 // fresh jti for every attempt, retries included), and Transport sends the
 // access token as "Authorization: DPoP" with a proof of the request (method,
 // URL, the token's hash). ECDSA P-256 (ES256), Ed25519 (EdDSA) and RSA of
-// 2048 bits or more (PS256) keys sign; the key may live in a hardware
+// 2048 to 4096 bits with exponent 65537 (PS256) keys sign; the key may live in a hardware
 // module, as any crypto.Signer.
 //
 // A nil key makes New generate an ECDSA P-256 key, which lives as long as
@@ -63,7 +63,7 @@ func (c *Client) setUpDPoP() error {
 		c.key = k
 	}
 	if c.key != nil && !proofKey(c.key.Public()) {
-		return fmt.Errorf("latchkey: a DPoP key must be ECDSA P-256, Ed25519 or RSA of 2048 bits or more, not %T", c.key.Public())
+		return fmt.Errorf("latchkey: a DPoP key must be ECDSA P-256, Ed25519 or RSA of 2048 to 4096 bits (exponent 65537), not %T", c.key.Public())
 	}
 	if c.st.gen != 0 && isDPoP(c.st.tok.TokenType) && c.key == nil {
 		return errors.New("latchkey: the tokens are bound to a DPoP key: pass the key with WithDPoP")
@@ -83,7 +83,7 @@ func proofKey(pub crypto.PublicKey) bool {
 	case ed25519.PublicKey:
 		return true
 	case *rsa.PublicKey:
-		return k.N.BitLen() >= 2048
+		return k.N.BitLen() >= 2048 && k.N.BitLen() <= 4096 && k.E == 65537 // what servers accept (dpop)
 	}
 	return false
 }

@@ -30,6 +30,19 @@ func TestHostileKeysAndURLs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rsa2048, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exponent3 := jwkOf(t, rsa2048.Public())
+	exponent3["e"] = b64.EncodeToString([]byte{3})
+	hugeExponent := jwkOf(t, rsa2048.Public())
+	hugeExponent["e"] = b64.EncodeToString(new(big.Int).Lsh(big.NewInt(1), 8000).Add(new(big.Int).Lsh(big.NewInt(1), 8000), big.NewInt(1)).Bytes())
+	rsa8192 := jwkOf(t, rsa2048.Public())
+	rsa8192["n"] = b64.EncodeToString(new(big.Int).Add(new(big.Int).Lsh(big.NewInt(1), 8191), big.NewInt(1)).Bytes())
+	rs256 := func(jwk map[string]any) string {
+		return forge(t, rsa2048, with(with(goodHead(t), "alg", "RS256"), "jwk", jwk), goodClaims())
+	}
 	offCurve := jwkOf(t, ecKey.Public())
 	offCurve["y"] = b64.EncodeToString(new(big.Int).Add(ecKey.Y, big.NewInt(1)).FillBytes(make([]byte, 32)))
 	leadingZero := jwkOf(t, ecKey.Public())
@@ -46,6 +59,9 @@ func TestHostileKeysAndURLs(t *testing.T) {
 	}{
 		{"P-384 key as ES256", forge(t, ecKey, with(goodHead(t), "jwk", jwkOf(t, p384.Public())), goodClaims()), dpop.ReasonJWK},
 		{"RSA 1024", forge(t, rsa1024, with(with(goodHead(t), "alg", "RS256"), "jwk", jwkOf(t, rsa1024.Public())), goodClaims()), dpop.ReasonJWK},
+		{"RSA exponent 3", rs256(exponent3), dpop.ReasonJWK},
+		{"RSA exponent of 8,001 bits", rs256(hugeExponent), dpop.ReasonJWK},
+		{"RSA 8192", rs256(rsa8192), dpop.ReasonJWK},
 		{"point off the curve", forge(t, ecKey, with(goodHead(t), "jwk", offCurve), goodClaims()), dpop.ReasonJWK},
 		{"coordinate with a leading zero", forge(t, ecKey, with(goodHead(t), "jwk", leadingZero), goodClaims()), dpop.ReasonJWK},
 		{"X25519 key", forge(t, ecKey, with(with(goodHead(t), "alg", "EdDSA"), "jwk", x25519), goodClaims()), dpop.ReasonJWK},
