@@ -182,7 +182,7 @@ func WithPrincipal(ctx context.Context, p auth.Principal) context.Context {
 //   - anything else is a failure of the application's Users or of the store
 //     (a plain error).
 func (a *Authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
-	tok, isDPoP, ok := authorization(r)
+	tok, isDPoP, ok := httpapi.Authorization(r)
 	if !ok {
 		return auth.Principal{}, ErrNoBearerToken
 	}

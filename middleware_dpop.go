@@ -116,56 +116,6 @@ func (d *dpopCheck) check(r *http.Request, tok, jkt string) error {
 // answers 503, as for any other part it cannot reach.
 var errReplayUnavailable = errors.New("latchkey: the DPoP replay cache is unavailable")
 
-// authorization returns the credential of an "Authorization: Bearer" or
-// "Authorization: DPoP" header (RFC 6750 §2.1, RFC 9449 §7.1; the scheme is
-// case-insensitive, RFC 9110 §11.1) and whether it came with the DPoP
-// scheme. A request with two Authorization headers, another scheme, or a
-// credential that is not a b64token has none.
-func authorization(r *http.Request) (tok string, isDPoP, ok bool) {
-	vals := r.Header.Values("Authorization")
-	if len(vals) != 1 {
-		return "", false, false
-	}
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
-	if !ok {
-		return "", false, false
-	}
-	switch {
-	case strings.EqualFold(scheme, "Bearer"):
-	case strings.EqualFold(scheme, "DPoP"):
-		isDPoP = true
-	default:
-		return "", false, false
-	}
-	tok = strings.TrimLeft(tok, " ")
-	if !isB64Token(tok) {
-		return "", false, false
-	}
-	return tok, isDPoP, true
-}
-
-// isB64Token reports whether s is an RFC 6750 §2.1 b64token:
-// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
-func isB64Token(s string) bool {
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0 {
-			continue
-		}
-		break
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
-}
-
 // challenges sets the WWW-Authenticate challenges of a 401 (RFC 6750 §3,
 // RFC 9449 §7.1): one for each scheme Middleware takes, the DPoP one with
 // the algorithms it accepts. bearerErr and dpopErr are the error codes of

@@ -9,25 +9,40 @@ import (
 )
 
 // BearerToken returns the token of an "Authorization: Bearer <token>"
-// header (RFC 6750 §2.1). The scheme is matched without regard to case
-// (RFC 9110 §11.1) and surrounding spaces are trimmed. It reports false when
-// the header is absent, repeated, uses another scheme, or the token is empty
-// or contains a character outside RFC 6750's b64token set (so a space, a
-// comma or a second credential never reaches a token verifier).
+// header (RFC 6750 §2.1): Authorization's credential when its scheme is
+// Bearer.
 func BearerToken(r *http.Request) (string, bool) {
+	tok, isDPoP, ok := Authorization(r)
+	return tok, ok && !isDPoP
+}
+
+// Authorization returns the credential of an "Authorization: Bearer" or
+// "Authorization: DPoP" header (RFC 6750 §2.1, RFC 9449 §7.1) and whether
+// its scheme is DPoP. The scheme is matched without regard to case (RFC
+// 9110 §11.1) and surrounding spaces are trimmed. It reports false when the
+// header is absent, repeated, uses another scheme, or the credential is
+// empty or contains a character outside RFC 6750's b64token set (so a
+// space, a comma or a second credential never reaches a token verifier).
+func Authorization(r *http.Request) (tok string, isDPoP, ok bool) {
 	vals := r.Header.Values("Authorization")
 	if len(vals) != 1 {
-		return "", false
+		return "", false, false
 	}
-	scheme, token, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
+	scheme, tok, found := strings.Cut(strings.TrimSpace(vals[0]), " ")
+	switch {
+	case !found:
+		return "", false, false
+	case strings.EqualFold(scheme, "Bearer"):
+	case strings.EqualFold(scheme, "DPoP"):
+		isDPoP = true
+	default:
+		return "", false, false
 	}
-	token = strings.TrimLeft(token, " ")
-	if token == "" || !isB64Token(token) {
-		return "", false
+	tok = strings.TrimLeft(tok, " ")
+	if !isB64Token(tok) {
+		return "", false, false
 	}
-	return token, true
+	return tok, isDPoP, true
 }
 
 // isB64Token reports whether s matches RFC 6750 §2.1:

@@ -208,22 +208,11 @@ func RequiredProof(r *http.Request, svc *auth.Service, p auth.Principal) error {
 // "Authorization: DPoP" header (RFC 6750 §2.1, RFC 9449 §7.1) and its
 // scheme ("Bearer" or "DPoP").
 func authorization(r *http.Request) (tok, scheme string, ok bool) {
-	if tok, ok := BearerToken(r); ok {
-		return tok, "Bearer", true
+	tok, isDPoP, ok := Authorization(r)
+	if scheme = "Bearer"; isDPoP {
+		scheme = "DPoP"
 	}
-	vals := r.Header.Values("Authorization")
-	if len(vals) != 1 {
-		return "", "", false
-	}
-	s, tok, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
-	if !ok || !strings.EqualFold(s, "DPoP") {
-		return "", "", false
-	}
-	tok = strings.TrimLeft(tok, " ")
-	if tok == "" || !isB64Token(tok) {
-		return "", "", false
-	}
-	return tok, "DPoP", true
+	return tok, scheme, ok
 }
 
 // DPoPChallenge returns the DPoP challenge of a 401 on a route that takes
