@@ -67,7 +67,7 @@ func TestRemoteKeysSkipUnreadableKeys(t *testing.T) {
 
 // attack: RemoteOptions.MinInterval written without its unit
 // (MinInterval: 10, meaning seconds, is 10 ns) brought back the refetch
-// storm of issue 21: every lookup of an unknown kid against a failing JWKS
+// storm that MinInterval exists to prevent: every lookup of an unknown kid against a failing JWKS
 // fetched it again.
 func TestRemoteKeysMinIntervalWithoutUnit(t *testing.T) {
 	s := newJWKSServer(t, testkit.NewClock(jwksT0))

@@ -29,7 +29,7 @@ func (a *api) signInVia(t *testing.T, client, email, pw string) int {
 // attack: an application behind a reverse proxy it has not declared in
 // Options.TrustedProxies (the usual first deployment: nginx, an ingress, a
 // platform's router) sees one client address, the proxy's. The default
-// throttle, on since issue 24, then counts every user together: 50 failed
+// throttle (on by default) then counts every user together: 50 failed
 // sign-ins by anyone (an attacker's, at no cost) lock every user out of
 // sign-in for 15 minutes, and nothing said why. Latchkey cannot tell a
 // proxy from a client forging X-Forwarded-For, so it must not guess; it

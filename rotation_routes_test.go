@@ -17,7 +17,7 @@ import (
 
 // attack: after a key rotation on instance A, instance B's own routes
 // judged A's new access tokens with the keys B had loaded, without the
-// reload on an unknown kid that B's Middleware does (issue 24, defect 6):
+// reload on an unknown kid that B's Middleware does:
 // until B's next periodic reload, GET /auth/me answered 401 (the client signs
 // its user out), POST /oauth/introspect answered inactive (a resource server
 // refuses the user), and POST /oauth/revoke answered 200 but revoked nothing

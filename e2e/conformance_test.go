@@ -14,7 +14,7 @@ import (
 	"github.com/latchkey-dev/latchkey/server/servertest"
 )
 
-// The protocol conformance table (issue #25): what a strict client or a
+// The protocol conformance table: what a strict client or a
 // conformance suite checks, one row per exchange, through the real handler
 // over HTTP (servertest also checks every exchange against the OpenAPI
 // document). Each row names the item it covers, builds its request from a

@@ -20,7 +20,7 @@ import (
 	"github.com/latchkey-dev/latchkey/store/postgres/pgtest"
 )
 
-// The acceptance test of issue 4: the real binary, two instances on the
+// The scale-out acceptance test: the real binary, two instances on the
 // loopback, one PostgreSQL database. Each test gets a database of its own
 // (pgtest.FreshDatabase) and skips with one line when
 // LATCHKEY_TEST_POSTGRES_URL is unset (fails under CI=true).

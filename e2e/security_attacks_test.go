@@ -240,7 +240,7 @@ var secAttacks = []secAttack{
 	}},
 	// encoding/json matches member names with Unicode case folding, the
 	// last match winning: an application claim "ſub" (U+017F) or "SUB"
-	// minted after "sub" would replace it (issue #21.2). Signed with the
+	// minted after "sub" would replace it. Signed with the
 	// server's own key, as a claims hook copying user input would.
 	{name: "access claims with ſub (U+017F) naming another user (server key)", build: func(t *testing.T, e *secEnv) string {
 		other := secSignIn(t, e.s, "mallory@example.com")

@@ -10,7 +10,7 @@ import (
 	"github.com/latchkey-dev/latchkey/server/servertest"
 )
 
-// Attacks on the client binding of issue #21 and #25.6: a session started
+// Attacks on the client binding (RFC 6749 §6, RFC 9700 §4.14): a session started
 // with a client_id is revoked only by a request that names that client.
 
 // secOAuthSignIn signs in through the password grant with client_id and

@@ -11,7 +11,7 @@ import (
 	"github.com/latchkey-dev/latchkey/server/servertest"
 )
 
-// Variants of the cross-site rule (issue #21.1) tried as an attacker would:
+// Variants of the cross-site rule tried as an attacker would:
 // the deployment is https://auth.example.com behind a proxy that keeps the
 // Host header, so the request's Host is the public host. Each Origin is
 // what a browser would send from the page that submits a form with the

@@ -12,7 +12,7 @@ import (
 	"github.com/latchkey-dev/latchkey/server/servertest"
 )
 
-// Login CSRF and cookie injection (issue #21.1). Browsers store a cookie
+// Login CSRF and cookie injection. Browsers store a cookie
 // that the response to a top-level form POST from another site sets, even a
 // SameSite=Strict one: an attacker's page auto-submitting its own
 // credentials would leave the victim's browser signed in as the attacker,

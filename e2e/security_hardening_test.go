@@ -13,7 +13,7 @@ import (
 	"github.com/latchkey-dev/latchkey/token"
 )
 
-// The stolen-token rows of the hardening suite (issue #21): what a thief
+// The stolen-token rows of the hardening suite: what a thief
 // holding one token could do on the previous code, each replayed through
 // the real HTTP stack, and refused now. The folded-claim forgeries are rows
 // of secAttacks (every route); the cross-site rows are in

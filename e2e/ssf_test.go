@@ -8,7 +8,7 @@ import (
 	"github.com/latchkey-dev/latchkey/e2e/e2etest"
 )
 
-// TestSSFRevocationReachesTheAPI is issue 14's acceptance test: the real
+// TestSSFRevocationReachesTheAPI is the revocation feed's acceptance test: the real
 // latchkey binary, and a separate API process (examples/api: latchkey's
 // Middleware over the JWKS, with the Go receiver) that has never called
 // latchkey about the session. A session ended by sign-out, by reuse

@@ -21,7 +21,7 @@ var foldedNames = []string{"SUB", "Sub", "ſub", "ſid", "SID", "ISS", "TOKEN_US
 
 // TestMintDropsFoldedClaims: an application claim whose name folds onto a
 // registered one never reaches the token, so the token verifies with the
-// registered claims the issuer wrote (the hook of issue #21: "ſub" replaced
+// registered claims the issuer wrote (a claims hook returning "ſub" replaced
 // sub, and a user minted a token for another).
 func TestMintDropsFoldedClaims(t *testing.T) {
 	iss, _, _ := newIssuer(t, token.ES256)

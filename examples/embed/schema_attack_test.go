@@ -12,7 +12,7 @@ import (
 // names it in its DATABASE_URL (?search_path=notes). The example hands that
 // same URL to Latchkey, and Latchkey takes a URL's search_path as its
 // schema: its migration met the application's users table in notes,
-// "relation users already exists", issue 24's first defect again for every
+// "relation users already exists", the embedding failure DATABASE_SCHEMA prevents, again for every
 // application with a search_path in its URL. The example must give
 // Latchkey its schema explicitly.
 func TestApplicationSchemaInURL(t *testing.T) {

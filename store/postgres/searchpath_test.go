@@ -14,7 +14,7 @@ import (
 // or names one in capitals (PostgreSQL folds an unquoted Auth to auth) was
 // "used as given" without creating its first schema; the tables then went to
 // the first schema that existed, public, and collided with the application's
-// own users table (issue 24's first defect, back by the documented
+// own users table (the collision DATABASE_SCHEMA prevents, back by the documented
 // search_path route), or Migrate failed with "no schema has been selected to
 // create in".
 func TestSearchPathListInURL(t *testing.T) {
