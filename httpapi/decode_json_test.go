@@ -68,7 +68,7 @@ func TestDecodeJSONOverHTTP(t *testing.T) {
 		{"no content type", true, "", ok, 400, "invalid_request", "missing Content-Type; expected application/json"},
 		{"latin-1", true, "application/json; charset=ISO-8859-1", ok, 400, "invalid_request", `unsupported charset "ISO-8859-1"; the body must be UTF-8`},
 		{"malformed content type", true, "application/json; =", ok, 400, "invalid_request", "malformed Content-Type; expected application/json"},
-		// The JSON decoder agrees with the form parser (issue #25, 13):
+		// The JSON decoder agrees with the form parser:
 		// a repeated field, text that is not UTF-8 and a name that only
 		// folds onto a field's are refused, not resolved by encoding/json.
 		{"repeated field, strict", true, "application/json", `{"email":"a","password":"p","email":"b"}`, 400, "invalid_request", `field "email" is repeated`},

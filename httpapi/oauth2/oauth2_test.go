@@ -85,7 +85,7 @@ func TestGolangOAuth2Client(t *testing.T) {
 // golang.org/x/oauth2 with a wrong client secret gets no tokens, whichever
 // way it sends the secret: its auto-detection first sends HTTP Basic, then,
 // after the 401, retries with the secret in the body, which used to be
-// ignored and got tokens (issue #25.2). Latchkey has only public clients, so
+// ignored and got tokens. Latchkey has only public clients, so
 // every secret is refused with invalid_client, and a refused refresh
 // consumes nothing.
 func TestGolangOAuth2ClientWrongSecret(t *testing.T) {
