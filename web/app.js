@@ -267,7 +267,8 @@
     const T = opts.attemptTimeoutMs ?? 3e3;
     const I = opts.reuseIntervalMs ?? 1e4;
     const storage = mode === "body" ? opts.storage || (available() ? indexedDBStorage(name) : memoryStorage()) : null;
-    const shared = opts.crossTab !== false && (mode === "cookie" || storage.shared);
+    const inBrowser = typeof document !== "undefined" || typeof globalThis.WorkerGlobalScope !== "undefined";
+    const shared = (opts.crossTab ?? inBrowser) && (mode === "cookie" || storage.shared);
     const lock = makeLock(name + "-refresh", shared, clock, name);
     const channel = shared && typeof BroadcastChannel !== "undefined" ? new BroadcastChannel(name) : null;
     if (channel && channel.unref) channel.unref();

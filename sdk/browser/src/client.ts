@@ -38,7 +38,7 @@ export interface ClientOptions {
   storage?: TokenStorage;
   /** Bind the tokens to a non-extractable DPoP key (RFC 9449). */
   dpop?: boolean;
-  /** Share the session with the other tabs (lock and BroadcastChannel); default true. */
+  /** Share the session with the other tabs (lock and BroadcastChannel); default true in a browser (a page or a worker), false elsewhere: in Node every client of the process would share one session. */
   crossTab?: boolean;
   /** Names the lock, the BroadcastChannel and the IndexedDB database; default "latchkey". Apps that talk to two servers give each client its own. */
   name?: string;
@@ -168,7 +168,11 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   const T = opts.attemptTimeoutMs ?? 3000;
   const I = opts.reuseIntervalMs ?? 10_000;
   const storage = mode === 'body' ? opts.storage || (idb.available() ? indexedDBStorage(name) : memoryStorage()) : null;
-  const shared = opts.crossTab !== false && (mode === 'cookie' || storage!.shared);
+  // Tabs exist in a browser only. Elsewhere (Node: server-side rendering,
+  // one client per user) a BroadcastChannel reaches every client of the
+  // process, which would hand one user's tokens to all.
+  const inBrowser = typeof document !== 'undefined' || typeof (globalThis as any).WorkerGlobalScope !== 'undefined';
+  const shared = (opts.crossTab ?? inBrowser) && (mode === 'cookie' || storage!.shared);
   const lock = makeLock(name + '-refresh', shared, clock, name);
   const channel = shared && typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(name) : null;
   if (channel && (channel as any).unref) (channel as any).unref(); // Node

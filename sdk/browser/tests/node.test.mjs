@@ -26,3 +26,24 @@ test('a script with a signed-in client ends by itself', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /signed in: true local/);
 });
+
+// In Node every BroadcastChannel of a name reaches every other one in the
+// process (and its workers): a server rendering pages for many users holds
+// one client per user, and none may hand its tokens to another.
+test('clients in one Node process do not share sessions', async (t) => {
+  const { createClient } = await import('../dist/index.js');
+  const { startServer, signInAnswer } = await import('./helpers.mjs');
+  const srv = await startServer(t, (r) =>
+    r.path === '/auth/sign-in' ? signInAnswer(0, 900) : { status: 400, body: { error: 'refresh_token_missing', message: 'no cookie' } },
+  );
+  const bob = createClient({ baseUrl: srv.url, mode: 'cookie' });
+  const ann = createClient({ baseUrl: srv.url, mode: 'cookie' });
+  t.after(() => (ann.close(), bob.close()));
+  const got = [];
+  bob.on('tokens', (e) => got.push(e.source));
+  await ann.signIn('ann@example.com', 'pw');
+  assert.equal(await bob.resume(), false, "bob's client took up ann's session");
+  assert.equal(bob.signedIn, false);
+  assert.deepEqual(got, []);
+  assert.equal(ann.lockKind, 'local');
+});
