@@ -345,9 +345,10 @@
         const headers = new Headers(init.headers);
         if (!headers.has("Accept")) headers.set("Accept", "application/json");
         if (token) headers.set("Authorization", (token.tokenType === "DPoP" ? "DPoP " : "Bearer ") + token.accessToken);
+        const skewMs = skew ?? (token || cur)?.skewMs ?? 0;
         if (dpop) {
           const ath = token && token.tokenType === "DPoP" ? token.accessToken : void 0;
-          headers.set("DPoP", await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: skew ?? (token || cur)?.skewMs, now: clock.now() }));
+          headers.set("DPoP", await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs, now: clock.now() }));
         }
         const sent = clock.now();
         const resp = await doFetch(u, { ...init, method, headers, signal, cache: "no-store" });
@@ -355,16 +356,18 @@
         if (!isNaN(date)) skew = date + 500 - (sent + clock.now()) / 2;
         const n = resp.headers.get("DPoP-Nonce");
         if (n) nonces.set(origin, n);
-        if (!dpop || i > 0 || !n || resp.status !== 400 && resp.status !== 401) return resp;
+        if (!dpop || i > 0 || resp.status !== 400 && resp.status !== 401) return resp;
+        let b = {};
         const challenge = resp.headers.get("WWW-Authenticate") || "";
-        let code = "";
         if (!/use_dpop_nonce/.test(challenge)) {
           try {
-            code = (await resp.clone().json()).error;
+            b = await resp.clone().json() || {};
           } catch {
           }
         }
-        if (!/use_dpop_nonce/.test(challenge) && code !== "use_dpop_nonce") return resp;
+        const nonce = n && (/use_dpop_nonce/.test(challenge) || b.error === "use_dpop_nonce");
+        const iat = b.error === "invalid_dpop_proof" && b.reason === "iat" && skew !== void 0 && Math.abs(skew - skewMs) > 2e3;
+        if (!nonce && !iat) return resp;
       }
     }
     function tokensFrom(b, sentAt, skewMs) {

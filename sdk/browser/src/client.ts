@@ -262,17 +262,22 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     return base + path;
   }
 
-  // send makes one request to the server, with a DPoP proof when on, and
-  // follows a DPoP-Nonce challenge once (RFC 9449 §8, §9).
+  // send makes one request to the server, with a DPoP proof when on. It
+  // sends it again once when the proof was refused and the answer tells how
+  // to make a good one: the server's nonce (RFC 9449 §8, §9), or, for a
+  // proof refused for its iat, the server's time (its Date header), which
+  // a client whose clock is off learns from this very answer (§11.1). A
+  // refused proof spends nothing: the server checks it first.
   async function send(method: string, u: string, init: RequestInit, token?: StoredTokens, signal?: AbortSignal): Promise<Response> {
     const origin = new URL(u).origin;
     for (let i = 0; ; i++) {
       const headers = new Headers(init.headers);
       if (!headers.has('Accept')) headers.set('Accept', 'application/json');
       if (token) headers.set('Authorization', (token.tokenType === 'DPoP' ? 'DPoP ' : 'Bearer ') + token.accessToken);
+      const skewMs = skew ?? (token || cur)?.skewMs ?? 0;
       if (dpop) {
         const ath = token && token.tokenType === 'DPoP' ? token.accessToken : undefined;
-        headers.set('DPoP', await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: skew ?? (token || cur)?.skewMs, now: clock.now() }));
+        headers.set('DPoP', await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs, now: clock.now() }));
       }
       const sent = clock.now();
       const resp = await doFetch(u, { ...init, method, headers, signal, cache: 'no-store' });
@@ -283,18 +288,20 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       if (!isNaN(date)) skew = date + 500 - (sent + clock.now()) / 2;
       const n = resp.headers.get('DPoP-Nonce');
       if (n) nonces.set(origin, n);
-      if (!dpop || i > 0 || !n || (resp.status !== 400 && resp.status !== 401)) return resp;
+      if (!dpop || i > 0 || (resp.status !== 400 && resp.status !== 401)) return resp;
+      let b: any = {};
       const challenge = resp.headers.get('WWW-Authenticate') || '';
-      let code = '';
       if (!/use_dpop_nonce/.test(challenge)) {
         try {
-          code = (await resp.clone().json()).error;
+          b = (await resp.clone().json()) || {};
         } catch {
           // not JSON
         }
       }
-      if (!/use_dpop_nonce/.test(challenge) && code !== 'use_dpop_nonce') return resp;
-      // resend once with the server's nonce (init.body is a string or absent)
+      const nonce = n && (/use_dpop_nonce/.test(challenge) || b.error === 'use_dpop_nonce');
+      const iat = b.error === 'invalid_dpop_proof' && b.reason === 'iat' && skew !== undefined && Math.abs(skew - skewMs) > 2000;
+      if (!nonce && !iat) return resp;
+      // resend once (init.body is a string, a buffer or absent)
     }
   }
 
