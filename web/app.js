@@ -225,6 +225,7 @@
   // sdk/browser/src/client.ts
   var REFRESH_COOKIE_PATH = "/api/refresh/refreshtoken";
   var MAX_EARLY_MS = 6e4;
+  var MAX_TIMER_MS = 2 ** 31 - 1;
   var ASK_WAIT_MS = 150;
   var GEN_WAIT_MS = 500;
   var GEN_FRESH_MS = 2e3;
@@ -306,14 +307,13 @@
       const at = cur ? Math.max(dueAt(cur), hold ? hold.until : 0) : hold ? hold.until : 0;
       if (!at) return;
       timer = clock.setTimeout(() => {
-        if (cur) {
-          if (clock.now() >= dueAt(cur)) refreshFrom(cur.id).catch(() => void 0);
-          else schedule();
-        } else if (mode === "cookie" && hold) {
+        if (clock.now() < at) schedule();
+        else if (cur) refreshFrom(cur.id).catch(() => void 0);
+        else if (mode === "cookie" && hold) {
           hold = null;
           refreshFrom(void 0).catch(() => void 0);
         }
-      }, Math.max(0, at - clock.now()));
+      }, Math.min(Math.max(0, at - clock.now()), MAX_TIMER_MS));
     }
     function adopt(t, source) {
       if (source === "sign-in") epoch++;

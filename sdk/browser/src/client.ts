@@ -119,6 +119,7 @@ type Msg =
 
 const REFRESH_COOKIE_PATH = '/api/refresh/refreshtoken';
 const MAX_EARLY_MS = 60_000;
+const MAX_TIMER_MS = 2 ** 31 - 1; // HTML's timers (and Node's) take a signed 32-bit delay
 const ASK_WAIT_MS = 150;
 const GEN_WAIT_MS = 500; // at most this long for another tab's tokens message
 const GEN_FRESH_MS = 2000; // only for a generation written this recently
@@ -220,15 +221,16 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     // later. Without (a cookie-mode resume that failed): when the hold ends.
     const at = cur ? Math.max(dueAt(cur), hold ? hold.until : 0) : hold ? hold.until : 0;
     if (!at) return;
+    // A timer waits at most MAX_TIMER_MS (a longer delay fires at once):
+    // one that fires early is armed again.
     timer = clock.setTimeout(() => {
-      if (cur) {
-        if (clock.now() >= dueAt(cur)) refreshFrom(cur.id).catch(() => undefined);
-        else schedule();
-      } else if (mode === 'cookie' && hold) {
+      if (clock.now() < at) schedule();
+      else if (cur) refreshFrom(cur.id).catch(() => undefined);
+      else if (mode === 'cookie' && hold) {
         hold = null;
         refreshFrom(undefined).catch(() => undefined);
       }
-    }, Math.max(0, at - clock.now()));
+    }, Math.min(Math.max(0, at - clock.now()), MAX_TIMER_MS));
   }
 
   function adopt(t: StoredTokens, source: TokenSource) {

@@ -343,3 +343,25 @@ test('cookie mode never sees the refresh token and sends credentials', async (t)
   await b.signIn('ann@example.com', 'pw');
   assert.equal(seen.credentials, 'omit');
 });
+
+// Timers take at most 2^31 - 1 ms (HTML "timer initialisation steps";
+// Node's setTimeout alike): a longer delay fires at once, and a refresh
+// timer re-armed for a token not yet due would spin. JWT_EXPIRES_IN has no
+// upper bound, and a client clock moved back leaves a long wait too.
+test('a refresh due in more than 24.8 days never asks for a longer timer', async (t) => {
+  const days30 = 30 * 24 * 3600;
+  const srv = await startServer(t, (r) => (r.path === '/auth/sign-in' ? signInAnswer(0, days30) : tokens(1, days30)));
+  const fc = fakeClock();
+  const asked = [];
+  const clock = { ...fc.clock, setTimeout: (fn, ms) => (asked.push(ms), fc.clock.setTimeout(fn, ms)) };
+  const { c } = client(t, srv, fc, { clock });
+  await c.signIn('ann@example.com', 'pw');
+  assert.ok(asked.length > 0);
+  assert.ok(Math.max(...asked) <= 2 ** 31 - 1, `asked for a ${Math.max(...asked)} ms timer`);
+  // The shorter timer re-arms without refreshing until the token is due.
+  await fc.advance(days30 * 800);
+  assert.equal(refreshes(srv).length, 0, 'refreshed before it was due');
+  await fc.advance(days30 * 200);
+  await until(() => refreshes(srv).length === 1, 'the refresh when due');
+  assert.ok(Math.max(...asked) <= 2 ** 31 - 1);
+});
