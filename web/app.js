@@ -127,26 +127,34 @@
   function sleep(clock, ms) {
     return new Promise((resolve) => clock.setTimeout(resolve, ms));
   }
+  var LeaseLost = class extends Error {
+  };
+  var held = async () => void 0;
   function makeLock(name, crossTab, clock, db) {
     let tail = Promise.resolve();
     const locks = typeof navigator !== "undefined" ? navigator.locks : void 0;
     const kind = !crossTab ? "local" : locks && typeof locks.request === "function" ? "web-locks" : available() ? "indexeddb" : "local";
+    const key = "lock:" + name;
     async function lease(fn) {
-      const me = String(clock.random()).slice(2) + clock.now();
+      const me = String(clock.random()).slice(2) + clock.now() + Math.random();
       for (; ; ) {
-        const got = await update(db, "lock:" + name, (l) => !l || l.until <= Date.now() ? { owner: me, until: Date.now() + LEASE_MS } : void 0);
+        const got = await update(db, key, (l) => !l || l.until <= Date.now() ? { owner: me, until: Date.now() + LEASE_MS } : void 0);
         if (got) break;
         await sleep(clock, POLL_MS + clock.random() * POLL_MS);
       }
+      const guard = async () => {
+        const ok = await update(db, key, (l) => l && l.owner === me ? { owner: me, until: Date.now() + LEASE_MS } : void 0);
+        if (!ok) throw new LeaseLost("the lock was lost");
+      };
       try {
-        return await fn();
+        return await fn(guard);
       } finally {
-        await update(db, "lock:" + name, (l) => l && l.owner === me ? null : void 0);
+        await update(db, key, (l) => l && l.owner === me ? null : void 0);
       }
     }
     function run(fn) {
-      if (kind === "web-locks") return locks.request(name, fn);
-      const p = tail.then(() => kind === "indexeddb" ? lease(fn) : fn());
+      if (kind === "web-locks") return locks.request(name, () => fn(held));
+      const p = tail.then(() => kind === "indexeddb" ? lease(fn) : fn(held));
       tail = p.catch(() => void 0);
       return p;
     }
@@ -339,7 +347,7 @@
     function url(path) {
       return base + path;
     }
-    async function send(method, u, init, token, signal) {
+    async function send(method, u, init, token, signal, before) {
       const origin = new URL(u).origin;
       for (let i = 0; ; i++) {
         const headers = new Headers(init.headers);
@@ -350,6 +358,7 @@
           const ath = token && token.tokenType === "DPoP" ? token.accessToken : void 0;
           headers.set("DPoP", await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs, now: clock.now() }));
         }
+        if (before) await before();
         const sent = clock.now();
         const resp = await doFetch(u, { ...init, method, headers, signal, cache: "no-store" });
         const date = Date.parse(resp.headers.get("Date") || "");
@@ -385,16 +394,17 @@
       if (mode === "body" && typeof b.refreshToken === "string") t.refreshToken = b.refreshToken;
       return t;
     }
-    async function attempt(from) {
+    async function attempt(from, guard) {
       const ctl = new AbortController();
       const to = clock.setTimeout(() => ctl.abort(), T);
       const sentAt = clock.now();
       try {
-        const resp = mode === "cookie" ? await send("GET", url(REFRESH_COOKIE_PATH), { credentials }, void 0, ctl.signal) : await send("POST", url("/token"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refreshToken: from.refreshToken }) }, void 0, ctl.signal);
+        const resp = mode === "cookie" ? await send("GET", url(REFRESH_COOKIE_PATH), { credentials }, void 0, ctl.signal, guard) : await send("POST", url("/token"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refreshToken: from.refreshToken }) }, void 0, ctl.signal, guard);
         if (!resp.ok) return { err: await errorOf(resp) };
         return { t: tokensFrom(await resp.json(), sentAt, from ? from.skewMs : 0) };
       } catch (e) {
         if (e instanceof LatchkeyError) return { err: e };
+        if (e instanceof LeaseLost) throw e;
         return { err: ctl.signal.aborted ? new LatchkeyError(0, "timeout", "the refresh took longer than " + T + " ms") : new LatchkeyError(0, "network_error", "the server cannot be reached") };
       } finally {
         clock.clearTimeout(to);
@@ -408,12 +418,12 @@
       schedule();
       emit("retrying", { error: err, retryInMs: wait });
     }
-    async function trade(from) {
+    async function trade(from, guard) {
       const t0 = clock.now();
       let pause = 250;
       let unknown = false;
       for (let n = 1; ; n++) {
-        const r = await attempt(from);
+        const r = await attempt(from, guard);
         if (r.t) return r.t;
         const err = r.err;
         if (err.reauthRequired || mode === "cookie" && err.status === 404) {
@@ -451,7 +461,7 @@
     }
     function refreshFrom(seen, force = false) {
       if (inflight) return inflight;
-      const p = lock.run(async () => {
+      const once = () => lock.run(async (guard) => {
         const e = epoch;
         const latest = await readShared();
         if (latest && latest.id !== seen && (force || clock.now() < dueAt(latest))) {
@@ -463,7 +473,7 @@
           throw new LatchkeyError(0, "not_signed_in", "not signed in");
         }
         if (hold && hold.id === (latest ? latest.id : "") && clock.now() < hold.until) throw hold.err;
-        const t = await trade(latest);
+        const t = await trade(latest, guard);
         if (e !== epoch) throw new LatchkeyError(0, "not_signed_in", "signed out during the refresh");
         if (storage) await storage.set(t);
         await writeGen(t);
@@ -471,6 +481,16 @@
         post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "shared" });
         return t;
       });
+      const p = (async () => {
+        for (let i = 1; ; i++) {
+          try {
+            return await once();
+          } catch (err) {
+            if (!(err instanceof LeaseLost)) throw err;
+            if (i >= 3) throw new LatchkeyError(0, "timeout", "the lock was lost while waiting to refresh");
+          }
+        }
+      })();
       inflight = p;
       p.then(
         () => inflight = null,

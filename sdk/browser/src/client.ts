@@ -23,7 +23,7 @@
 
 import { LatchkeyError, errorOf, MAX_RETRY_AFTER_MS } from './errors.js';
 import { StoredTokens, TokenStorage, memoryStorage, indexedDBStorage } from './storage.js';
-import { Clock, makeLock, sleep } from './lock.js';
+import { Clock, Guard, LeaseLost, makeLock, sleep } from './lock.js';
 import { dpopKey, DPoPKey } from './dpop.js';
 import * as idb from './idb.js';
 
@@ -270,7 +270,8 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   // proof refused for its iat, the server's time (its Date header), which
   // a client whose clock is off learns from this very answer (§11.1). A
   // refused proof spends nothing: the server checks it first.
-  async function send(method: string, u: string, init: RequestInit, token?: StoredTokens, signal?: AbortSignal): Promise<Response> {
+  // before, when given, runs right before each request goes out.
+  async function send(method: string, u: string, init: RequestInit, token?: StoredTokens, signal?: AbortSignal, before?: Guard): Promise<Response> {
     const origin = new URL(u).origin;
     for (let i = 0; ; i++) {
       const headers = new Headers(init.headers);
@@ -281,6 +282,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
         const ath = token && token.tokenType === 'DPoP' ? token.accessToken : undefined;
         headers.set('DPoP', await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs, now: clock.now() }));
       }
+      if (before) await before(); // nothing async between it and the request
       const sent = clock.now();
       const resp = await doFetch(u, { ...init, method, headers, signal, cache: 'no-store' });
       // The server's clock, for the proofs' iat: its Date header (whole
@@ -326,19 +328,20 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   // attempt makes one refresh request, bounded by T from sending to the
   // whole answer read.
-  async function attempt(from: StoredTokens | null): Promise<{ t?: StoredTokens; err?: LatchkeyError }> {
+  async function attempt(from: StoredTokens | null, guard: Guard): Promise<{ t?: StoredTokens; err?: LatchkeyError }> {
     const ctl = new AbortController();
     const to = clock.setTimeout(() => ctl.abort(), T);
     const sentAt = clock.now();
     try {
       const resp =
         mode === 'cookie'
-          ? await send('GET', url(REFRESH_COOKIE_PATH), { credentials }, undefined, ctl.signal)
-          : await send('POST', url('/token'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refreshToken: from!.refreshToken }) }, undefined, ctl.signal);
+          ? await send('GET', url(REFRESH_COOKIE_PATH), { credentials }, undefined, ctl.signal, guard)
+          : await send('POST', url('/token'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refreshToken: from!.refreshToken }) }, undefined, ctl.signal, guard);
       if (!resp.ok) return { err: await errorOf(resp) };
       return { t: tokensFrom(await resp.json(), sentAt, from ? from.skewMs : 0) };
     } catch (e) {
       if (e instanceof LatchkeyError) return { err: e };
+      if (e instanceof LeaseLost) throw e;
       return { err: ctl.signal.aborted ? new LatchkeyError(0, 'timeout', 'the refresh took longer than ' + T + ' ms') : new LatchkeyError(0, 'network_error', 'the server cannot be reached') };
     } finally {
       clock.clearTimeout(to);
@@ -356,12 +359,12 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   // trade spends the refresh token of from (body mode) or the cookie, with
   // prompt retries of unknown outcomes inside the reuse interval.
-  async function trade(from: StoredTokens | null): Promise<StoredTokens> {
+  async function trade(from: StoredTokens | null, guard: Guard): Promise<StoredTokens> {
     const t0 = clock.now();
     let pause = 250;
     let unknown = false;
     for (let n = 1; ; n++) {
-      const r = await attempt(from);
+      const r = await attempt(from, guard);
       if (r.t) return r.t;
       const err = r.err!;
       if (err.reauthRequired || (mode === 'cookie' && err.status === 404)) {
@@ -407,28 +410,42 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   // yet, a cookie-mode resume) unless they have been replaced already.
   function refreshFrom(seen: string | undefined, force = false): Promise<StoredTokens> {
     if (inflight) return inflight;
-    const p = lock.run(async () => {
-      const e = epoch;
-      const latest = await readShared();
-      if (latest && latest.id !== seen && (force || clock.now() < dueAt(latest))) {
-        // Another tab refreshed (or signed in) meanwhile.
-        if (!cur || cur.id !== latest.id) adopt(latest, 'shared');
-        return latest;
+    const once = () =>
+      lock.run(async (guard) => {
+        const e = epoch;
+        const latest = await readShared();
+        if (latest && latest.id !== seen && (force || clock.now() < dueAt(latest))) {
+          // Another tab refreshed (or signed in) meanwhile.
+          if (!cur || cur.id !== latest.id) adopt(latest, 'shared');
+          return latest;
+        }
+        if (!latest && (mode === 'body' || seen !== undefined)) {
+          // Signed out in another tab (the storage is empty).
+          if (cur) await signedOutHere('signed_out', 'Signed out in another tab.', false);
+          throw new LatchkeyError(0, 'not_signed_in', 'not signed in');
+        }
+        if (hold && hold.id === (latest ? latest.id : '') && clock.now() < hold.until) throw hold.err;
+        const t = await trade(latest, guard);
+        if (e !== epoch) throw new LatchkeyError(0, 'not_signed_in', 'signed out during the refresh');
+        if (storage) await storage.set(t); // stored before it is used
+        await writeGen(t);
+        adopt(t, latest ? 'refresh' : 'sign-in');
+        post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'shared' });
+        return t;
+      });
+    // The lease ran out before the request went out (this tab was
+    // stopped): another tab may have refreshed since; start again from
+    // what it stored.
+    const p = (async () => {
+      for (let i = 1; ; i++) {
+        try {
+          return await once();
+        } catch (err) {
+          if (!(err instanceof LeaseLost)) throw err;
+          if (i >= 3) throw new LatchkeyError(0, 'timeout', 'the lock was lost while waiting to refresh');
+        }
       }
-      if (!latest && (mode === 'body' || seen !== undefined)) {
-        // Signed out in another tab (the storage is empty).
-        if (cur) await signedOutHere('signed_out', 'Signed out in another tab.', false);
-        throw new LatchkeyError(0, 'not_signed_in', 'not signed in');
-      }
-      if (hold && hold.id === (latest ? latest.id : '') && clock.now() < hold.until) throw hold.err;
-      const t = await trade(latest);
-      if (e !== epoch) throw new LatchkeyError(0, 'not_signed_in', 'signed out during the refresh');
-      if (storage) await storage.set(t); // stored before it is used
-      await writeGen(t);
-      adopt(t, latest ? 'refresh' : 'sign-in');
-      post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'shared' });
-      return t;
-    });
+    })();
     inflight = p;
     p.then(
       () => (inflight = null),
