@@ -285,6 +285,8 @@
     const nonces = /* @__PURE__ */ new Map();
     const credentials = mode === "cookie" ? "include" : "omit";
     const genDb = mode === "cookie" && shared && available();
+    const holdDb = shared && available();
+    const setSharedHold = (until) => holdDb && update(name, "hold", () => until ? { until } : null);
     const recent = /* @__PURE__ */ new Map();
     let arrived = [];
     let cur = null;
@@ -340,6 +342,7 @@
       if (tell) {
         if (storage) await storage.set(null);
         await writeGen(null);
+        await setSharedHold(null);
         post({ type: "signedOut", reason, message });
       }
       if (had || tell) emit("signedOut", { reason, message });
@@ -410,10 +413,11 @@
         clock.clearTimeout(to);
       }
     }
-    function startHold(id, err) {
+    async function startHold(id, err) {
       const wait = Math.max(Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS), backoff * (1 + clock.random() / 4));
       backoff = Math.min(backoff * 2, 3e4);
       hold = { id, until: clock.now() + wait, err };
+      await setSharedHold(hold.until);
       post({ type: "hold", id, until: hold.until });
       schedule();
       emit("retrying", { error: err, retryInMs: wait });
@@ -434,7 +438,7 @@
         unknown = unknown || err.status === 0 || err.status >= 500;
         const wait = Math.max(pause, err.retryAfterMs);
         if (!unknown || n >= 4 || clock.now() + wait + T > t0 + I) {
-          startHold(from ? from.id : "", err);
+          await startHold(from ? from.id : "", err);
           throw err;
         }
         emit("retrying", { error: err, retryInMs: wait });
@@ -472,11 +476,18 @@
           if (cur) await signedOutHere("signed_out", "Signed out in another tab.", false);
           throw new LatchkeyError(0, "not_signed_in", "not signed in");
         }
-        if (hold && hold.id === (latest ? latest.id : "") && clock.now() < hold.until) throw hold.err;
+        const id = latest ? latest.id : "";
+        const h = holdDb && await read(name, "hold");
+        if (h && clock.now() < h.until && !(hold && hold.until >= h.until)) {
+          hold = { id, until: h.until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh", h.until - clock.now()) };
+          schedule();
+        }
+        if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
         const t = await trade(latest, guard);
         if (e !== epoch) throw new LatchkeyError(0, "not_signed_in", "signed out during the refresh");
         if (storage) await storage.set(t);
         await writeGen(t);
+        await setSharedHold(null);
         adopt(t, latest ? "refresh" : "sign-in");
         post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "shared" });
         return t;
@@ -567,6 +578,7 @@
         const t = tokensFrom(b, sentAt, isNaN(server) ? 0 : server - clock.now());
         if (storage) await storage.set(t);
         await writeGen(t);
+        await setSharedHold(null);
         adopt(t, "sign-in");
         post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "sign-in" });
         return b.user;

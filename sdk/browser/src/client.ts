@@ -185,6 +185,12 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   // refreshed just before, even when that tab's message is still on its
   // way.
   const genDb = mode === 'cookie' && shared && idb.available();
+  // The tabs' hold (after a failed refresh, when the next may be tried) is
+  // kept in IndexedDB too, written before the lock is released and read
+  // under it: a tab that takes the lock next, or that opened meanwhile,
+  // waits for it as well, whether or not the hold message reached it yet.
+  const holdDb = shared && idb.available();
+  const setSharedHold = (until: number | null) => holdDb && idb.update(name, 'hold', () => (until ? { until } : null));
   const recent = new Map<string, StoredTokens>(); // tokens other tabs posted, by id
   let arrived: (() => void)[] = [];
 
@@ -253,6 +259,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     if (tell) {
       if (storage) await storage.set(null);
       await writeGen(null);
+      await setSharedHold(null);
       post({ type: 'signedOut', reason, message });
     }
     if (had || tell) emit('signedOut', { reason, message });
@@ -348,10 +355,11 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     }
   }
 
-  function startHold(id: string, err: LatchkeyError) {
+  async function startHold(id: string, err: LatchkeyError) {
     const wait = Math.max(Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS), backoff * (1 + clock.random() / 4));
     backoff = Math.min(backoff * 2, 30_000);
     hold = { id, until: clock.now() + wait, err };
+    await setSharedHold(hold.until);
     post({ type: 'hold', id, until: hold.until });
     schedule();
     emit('retrying', { error: err, retryInMs: wait });
@@ -375,7 +383,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       unknown = unknown || err.status === 0 || err.status >= 500;
       const wait = Math.max(pause, err.retryAfterMs);
       if (!unknown || n >= 4 || clock.now() + wait + T > t0 + I) {
-        startHold(from ? from.id : '', err);
+        await startHold(from ? from.id : '', err);
         throw err;
       }
       emit('retrying', { error: err, retryInMs: wait });
@@ -424,11 +432,18 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
           if (cur) await signedOutHere('signed_out', 'Signed out in another tab.', false);
           throw new LatchkeyError(0, 'not_signed_in', 'not signed in');
         }
-        if (hold && hold.id === (latest ? latest.id : '') && clock.now() < hold.until) throw hold.err;
+        const id = latest ? latest.id : '';
+        const h = holdDb && (await idb.read<{ until: number }>(name, 'hold'));
+        if (h && clock.now() < h.until && !(hold && hold.until >= h.until)) {
+          hold = { id, until: h.until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh', h.until - clock.now()) };
+          schedule();
+        }
+        if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
         const t = await trade(latest, guard);
         if (e !== epoch) throw new LatchkeyError(0, 'not_signed_in', 'signed out during the refresh');
         if (storage) await storage.set(t); // stored before it is used
         await writeGen(t);
+        await setSharedHold(null);
         adopt(t, latest ? 'refresh' : 'sign-in');
         post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'shared' });
         return t;
@@ -533,6 +548,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       const t = tokensFrom(b, sentAt, isNaN(server) ? 0 : server - clock.now());
       if (storage) await storage.set(t);
       await writeGen(t);
+      await setSharedHold(null);
       adopt(t, 'sign-in');
       post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'sign-in' });
       return b.user as User;
