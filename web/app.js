@@ -310,7 +310,7 @@
         }
       }
     }
-    const post = (m) => channel && channel.postMessage(m);
+    const post = (m) => channel && channel.postMessage({ ...m, server: base });
     function schedule() {
       clock.clearTimeout(timer);
       if (closed) return;
@@ -639,8 +639,10 @@
     if (channel) {
       channel.onmessage = (ev) => {
         const m = ev.data;
-        if (!m || closed) return;
+        if (!m || closed || m.server !== base) return;
         if (m.type === "tokens") {
+          const t = m.t;
+          if (!t || typeof t.id !== "string" || typeof t.accessToken !== "string" || !(t.expiresAt > 0) || !(t.lifetimeMs > 0)) return;
           recent.set(m.t.id, m.t);
           if (recent.size > 8) recent.delete(recent.keys().next().value);
           const w = arrived;
@@ -652,8 +654,9 @@
         } else if (m.type === "signedOut") {
           signedOutHere(m.reason, m.message, false);
         } else if (m.type === "hold") {
-          if (cur && cur.id === m.id && (!hold || hold.until < m.until)) {
-            hold = { id: m.id, until: m.until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh") };
+          const until = Math.min(m.until, clock.now() + MAX_RETRY_AFTER_MS);
+          if (cur && cur.id === m.id && (!hold || hold.until < until)) {
+            hold = { id: m.id, until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh") };
             schedule();
           }
         } else if (m.type === "ask") {

@@ -216,7 +216,10 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       }
     }
   }
-  const post = (m: Msg) => channel && channel.postMessage(m);
+  // Every message names the server: other code on the origin may use a
+  // channel of the same name (a client of another server left with the
+  // default name), and its tokens and sign-outs are not this client's.
+  const post = (m: Msg) => channel && channel.postMessage({ ...m, server: base });
 
   // ---- timers ----
 
@@ -614,8 +617,10 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   if (channel) {
     channel.onmessage = (ev: MessageEvent<Msg>) => {
       const m = ev.data;
-      if (!m || closed) return;
+      if (!m || closed || (m as any).server !== base) return;
       if (m.type === 'tokens') {
+        const t = m.t;
+        if (!t || typeof t.id !== 'string' || typeof t.accessToken !== 'string' || !(t.expiresAt > 0) || !(t.lifetimeMs > 0)) return;
         recent.set(m.t.id, m.t);
         if (recent.size > 8) recent.delete(recent.keys().next().value!);
         const w = arrived;
@@ -629,8 +634,9 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       } else if (m.type === 'signedOut') {
         signedOutHere(m.reason, m.message, false);
       } else if (m.type === 'hold') {
-        if (cur && cur.id === m.id && (!hold || hold.until < m.until)) {
-          hold = { id: m.id, until: m.until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh') };
+        const until = Math.min(m.until, clock.now() + MAX_RETRY_AFTER_MS);
+        if (cur && cur.id === m.id && (!hold || hold.until < until)) {
+          hold = { id: m.id, until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh') };
           schedule();
         }
       } else if (m.type === 'ask') {

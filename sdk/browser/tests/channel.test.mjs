@@ -1,0 +1,45 @@
+// What the tabs tell each other on the BroadcastChannel. A script of the
+// page's own origin is trusted as the web trusts it (it can read IndexedDB
+// and call the server with the page's cookie), so the SDK does not try to
+// tell a hostile message from a tab's. But the channel's name is shared by
+// everything on the origin: a client of another Latchkey server left with
+// the default name, or any other code posting on "latchkey", must neither
+// install its tokens here nor sign this client out, and a message of
+// another shape is ignored. Node's BroadcastChannel stands for the
+// browser's (crossTab: true: every client here is a tab of one origin).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createClient } from '../dist/index.js';
+import { startServer, until, signInAnswer, tokens } from './helpers.mjs';
+
+test('tokens and sign-outs of another server, or of another shape, are not taken up', async (t) => {
+  let n = 0;
+  const mine = await startServer(t, (r) => (r.path === '/auth/sign-in' ? signInAnswer(0, 900) : tokens(++n, 900)));
+  const theirs = await startServer(t, (r) => (r.path === '/auth/sign-in' ? signInAnswer(100, 900) : { status: 204 }));
+  const open = (url) => {
+    const c = createClient({ baseUrl: url, mode: 'cookie', crossTab: true });
+    t.after(() => c.close());
+    return c;
+  };
+  const tab1 = open(mine.url);
+  const tab2 = open(mine.url);
+  const other = open(theirs.url); // another app of the origin, same default name
+  const seen = [];
+  tab1.on('tokens', (e) => seen.push(e.accessToken));
+  tab1.on('signedOut', (e) => seen.push('signedOut:' + e.reason));
+  const raw = new BroadcastChannel('latchkey');
+  t.after(() => raw.close());
+  raw.postMessage({ type: 'tokens', t: { id: 'x', accessToken: 42, expiresAt: 'soon' }, source: 'sign-in' });
+  raw.postMessage({ type: 'tokens', source: 'sign-in' });
+  raw.postMessage('hello');
+  await other.signIn('bob@example.com', 'pw');
+  await tab2.signIn('ann@example.com', 'pw');
+  const ann = await tab2.getAccessToken();
+  await until(() => seen.includes(ann), "tab2's sign-in reaching tab1");
+  await other.signOut({ scope: 'local' });
+  await tab2.refresh();
+  const renewed = await tab2.getAccessToken();
+  await until(() => seen.includes(renewed), "tab2's refresh reaching tab1");
+  assert.deepEqual(seen, [ann, renewed], 'tab1 took up only its own server\'s tokens, and was not signed out');
+  assert.equal(tab1.signedIn, true);
+});
