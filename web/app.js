@@ -258,8 +258,13 @@
     if (mode !== "cookie" && mode !== "body") throw new TypeError('latchkey: mode must be "cookie" or "body"');
     const name = opts.name || "latchkey";
     const loc = typeof location !== "undefined" ? location.href : void 0;
-    const base = new URL(opts.baseUrl || "/", loc).href.replace(/\/$/, "");
-    const origins = /* @__PURE__ */ new Set([new URL(base).origin, ...(opts.apiOrigins || []).map((o) => new URL(o).origin)]);
+    let base = "";
+    try {
+      base = new URL(opts.baseUrl || "/", loc).href.replace(/\/$/, "");
+    } catch {
+    }
+    const origins = new Set((opts.apiOrigins || []).map((o) => new URL(o).origin));
+    if (base) origins.add(new URL(base).origin);
     if (loc) origins.add(new URL(loc).origin);
     const doFetch = opts.fetch || ((i, n) => globalThis.fetch(i, n));
     const clock = {
@@ -348,6 +353,7 @@
       if (had || tell) emit("signedOut", { reason, message });
     }
     function url(path) {
+      if (!base) throw new LatchkeyError(0, "no_server", 'baseUrl "' + opts.baseUrl + '" is relative, and there is no page to resolve it against');
       return base + path;
     }
     async function send(method, u, init, token, signal, before) {
@@ -398,11 +404,12 @@
       return t;
     }
     async function attempt(from, guard) {
+      const u = url(mode === "cookie" ? REFRESH_COOKIE_PATH : "/token");
       const ctl = new AbortController();
       const to = clock.setTimeout(() => ctl.abort(), T);
       const sentAt = clock.now();
       try {
-        const resp = mode === "cookie" ? await send("GET", url(REFRESH_COOKIE_PATH), { credentials }, void 0, ctl.signal, guard) : await send("POST", url("/token"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refreshToken: from.refreshToken }) }, void 0, ctl.signal, guard);
+        const resp = mode === "cookie" ? await send("GET", u, { credentials }, void 0, ctl.signal, guard) : await send("POST", u, { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refreshToken: from.refreshToken }) }, void 0, ctl.signal, guard);
         if (!resp.ok) return { err: await errorOf(resp) };
         return { t: tokensFrom(await resp.json(), sentAt, from ? from.skewMs : 0) };
       } catch (e) {
@@ -567,8 +574,9 @@
       return lock.run(async () => {
         const sentAt = clock.now();
         let resp;
+        const u = url("/auth/sign-in");
         try {
-          resp = await send("POST", url("/auth/sign-in"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
+          resp = await send("POST", u, { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
         } catch {
           throw new LatchkeyError(0, "network_error", "the server cannot be reached");
         }
@@ -586,8 +594,9 @@
     }
     async function signUp(email, password) {
       let resp;
+      const u = url("/auth/sign-up");
       try {
-        resp = await send("POST", url("/auth/sign-up"), { credentials: "omit", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
+        resp = await send("POST", u, { credentials: "omit", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
       } catch {
         throw new LatchkeyError(0, "network_error", "the server cannot be reached");
       }
@@ -615,6 +624,7 @@
       });
     }
     async function resume() {
+      if (!base) return false;
       if (cur) return true;
       if (storage) {
         const t = await storage.get();

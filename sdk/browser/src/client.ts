@@ -150,8 +150,17 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   if (mode !== 'cookie' && mode !== 'body') throw new TypeError('latchkey: mode must be "cookie" or "body"');
   const name = opts.name || 'latchkey';
   const loc = typeof location !== 'undefined' ? location.href : undefined;
-  const base = new URL(opts.baseUrl || '/', loc).href.replace(/\/$/, '');
-  const origins = new Set([new URL(base).origin, ...(opts.apiOrigins || []).map((o) => new URL(o).origin)]);
+  // A baseUrl relative to the page cannot be resolved outside one
+  // (server-side rendering imports the app's modules in Node): the client
+  // is made all the same, and every request to the server fails (url()).
+  let base = '';
+  try {
+    base = new URL(opts.baseUrl || '/', loc).href.replace(/\/$/, '');
+  } catch {
+    // no page
+  }
+  const origins = new Set((opts.apiOrigins || []).map((o) => new URL(o).origin));
+  if (base) origins.add(new URL(base).origin);
   if (loc) origins.add(new URL(loc).origin);
   const doFetch = opts.fetch || ((i: RequestInfo | URL, n?: RequestInit) => globalThis.fetch(i, n));
   const clock: Clock = {
@@ -271,6 +280,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   // ---- requests ----
 
   function url(path: string) {
+    if (!base) throw new LatchkeyError(0, 'no_server', 'baseUrl "' + opts.baseUrl + '" is relative, and there is no page to resolve it against');
     return base + path;
   }
 
@@ -339,14 +349,15 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   // attempt makes one refresh request, bounded by T from sending to the
   // whole answer read.
   async function attempt(from: StoredTokens | null, guard: Guard): Promise<{ t?: StoredTokens; err?: LatchkeyError }> {
+    const u = url(mode === 'cookie' ? REFRESH_COOKIE_PATH : '/token');
     const ctl = new AbortController();
     const to = clock.setTimeout(() => ctl.abort(), T);
     const sentAt = clock.now();
     try {
       const resp =
         mode === 'cookie'
-          ? await send('GET', url(REFRESH_COOKIE_PATH), { credentials }, undefined, ctl.signal, guard)
-          : await send('POST', url('/token'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refreshToken: from!.refreshToken }) }, undefined, ctl.signal, guard);
+          ? await send('GET', u, { credentials }, undefined, ctl.signal, guard)
+          : await send('POST', u, { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refreshToken: from!.refreshToken }) }, undefined, ctl.signal, guard);
       if (!resp.ok) return { err: await errorOf(resp) };
       return { t: tokensFrom(await resp.json(), sentAt, from ? from.skewMs : 0) };
     } catch (e) {
@@ -540,8 +551,9 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     return lock.run(async () => {
       const sentAt = clock.now();
       let resp: Response;
+      const u = url('/auth/sign-in');
       try {
-        resp = await send('POST', url('/auth/sign-in'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
+        resp = await send('POST', u, { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
       } catch {
         throw new LatchkeyError(0, 'network_error', 'the server cannot be reached');
       }
@@ -560,8 +572,9 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   async function signUp(email: string, password: string): Promise<User> {
     let resp: Response;
+    const u = url('/auth/sign-up');
     try {
-      resp = await send('POST', url('/auth/sign-up'), { credentials: 'omit', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
+      resp = await send('POST', u, { credentials: 'omit', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
     } catch {
       throw new LatchkeyError(0, 'network_error', 'the server cannot be reached');
     }
@@ -591,6 +604,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   }
 
   async function resume(): Promise<boolean> {
+    if (!base) return false;
     if (cur) return true;
     if (storage) {
       const t = await storage.get();

@@ -47,3 +47,23 @@ test('clients in one Node process do not share sessions', async (t) => {
   assert.deepEqual(got, []);
   assert.equal(ann.lockKind, 'local');
 });
+
+// Server-side rendering imports the app's modules in Node, where a client
+// made at the top of a module with a baseUrl relative to the page (the
+// usual "/" of an app served with its Latchkey) has no page to resolve it
+// against. Making the client must not throw (the render would fail); using
+// it says why it cannot work.
+test('a client with a relative baseUrl can be made outside a page', async () => {
+  const { createClient, LatchkeyError } = await import('../dist/index.js');
+  assert.equal(typeof location, 'undefined');
+  for (const mode of ['cookie', 'body']) {
+    const c = createClient({ baseUrl: '/', mode, dpop: true });
+    assert.equal(c.signedIn, false);
+    assert.equal(await c.resume(), false);
+    for (const call of [() => c.signIn('ann@example.com', 'pw'), () => c.signUp('ann@example.com', 'pw'), () => c.refresh(), () => c.me()]) {
+      await assert.rejects(call(), (e) => e instanceof LatchkeyError && (e.code === 'no_server' || e.code === 'not_signed_in') && /relative|not signed in/.test(e.message));
+    }
+    await assert.rejects(c.signIn('ann@example.com', 'pw'), (e) => e.code === 'no_server' && !e.reauthRequired);
+    c.close();
+  }
+});
