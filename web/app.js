@@ -237,6 +237,7 @@
   var ASK_WAIT_MS = 150;
   var GEN_WAIT_MS = 500;
   var GEN_FRESH_MS = 2e3;
+  var netErr = (e) => e instanceof LatchkeyError ? e : new LatchkeyError(0, "network_error", "the server cannot be reached");
   function randomId() {
     const b = crypto.getRandomValues(new Uint8Array(12));
     return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
@@ -365,7 +366,13 @@
         const skewMs = skew ?? (token || cur)?.skewMs ?? 0;
         if (dpop) {
           const ath = token && token.tokenType === "DPoP" ? token.accessToken : void 0;
-          headers.set("DPoP", await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs, now: clock.now() }));
+          let proof;
+          try {
+            proof = await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs, now: clock.now() });
+          } catch (e) {
+            throw new LatchkeyError(0, "dpop_unavailable", "the DPoP key cannot be loaded or kept: " + (e.message || e));
+          }
+          headers.set("DPoP", proof);
         }
         if (before) await before();
         const sent = clock.now();
@@ -577,8 +584,8 @@
         const u = url("/auth/sign-in");
         try {
           resp = await send("POST", u, { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
-        } catch {
-          throw new LatchkeyError(0, "network_error", "the server cannot be reached");
+        } catch (e) {
+          throw netErr(e);
         }
         if (!resp.ok) throw await errorOf(resp);
         const b = await resp.json();
@@ -597,8 +604,8 @@
       const u = url("/auth/sign-up");
       try {
         resp = await send("POST", u, { credentials: "omit", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
-      } catch {
-        throw new LatchkeyError(0, "network_error", "the server cannot be reached");
+      } catch (e) {
+        throw netErr(e);
       }
       if (!resp.ok) throw await errorOf(resp);
       return (await resp.json()).user;
@@ -616,8 +623,8 @@
         let resp;
         try {
           resp = await send("POST", url("/auth/sign-out"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ scope }) }, cur || t);
-        } catch {
-          throw new LatchkeyError(0, "network_error", "the server cannot be reached");
+        } catch (e) {
+          throw netErr(e);
         }
         if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
         if (scope !== "others") await signedOutHere("signed_out", scope === "global" ? "Signed out everywhere." : "Signed out.", true);

@@ -124,6 +124,9 @@ const ASK_WAIT_MS = 150;
 const GEN_WAIT_MS = 500; // at most this long for another tab's tokens message
 const GEN_FRESH_MS = 2000; // only for a generation written this recently
 
+// netErr is the error of a request that got no answer (or was not sent).
+const netErr = (e: unknown) => (e instanceof LatchkeyError ? e : new LatchkeyError(0, 'network_error', 'the server cannot be reached'));
+
 function randomId(): string {
   const b = crypto.getRandomValues(new Uint8Array(12));
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
@@ -300,7 +303,14 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       const skewMs = skew ?? (token || cur)?.skewMs ?? 0;
       if (dpop) {
         const ath = token && token.tokenType === 'DPoP' ? token.accessToken : undefined;
-        headers.set('DPoP', await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs, now: clock.now() }));
+        let proof: string;
+        try {
+          proof = await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs, now: clock.now() });
+        } catch (e) {
+          // No key (IndexedDB refused): nothing is sent without a proof.
+          throw new LatchkeyError(0, 'dpop_unavailable', 'the DPoP key cannot be loaded or kept: ' + ((e as Error).message || e));
+        }
+        headers.set('DPoP', proof);
       }
       if (before) await before(); // nothing async between it and the request
       const sent = clock.now();
@@ -554,8 +564,8 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       const u = url('/auth/sign-in');
       try {
         resp = await send('POST', u, { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
-      } catch {
-        throw new LatchkeyError(0, 'network_error', 'the server cannot be reached');
+      } catch (e) {
+        throw netErr(e);
       }
       if (!resp.ok) throw await errorOf(resp);
       const b = await resp.json();
@@ -575,8 +585,8 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     const u = url('/auth/sign-up');
     try {
       resp = await send('POST', u, { credentials: 'omit', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
-    } catch {
-      throw new LatchkeyError(0, 'network_error', 'the server cannot be reached');
+    } catch (e) {
+      throw netErr(e);
     }
     if (!resp.ok) throw await errorOf(resp);
     return (await resp.json()).user;
@@ -595,8 +605,8 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       let resp: Response;
       try {
         resp = await send('POST', url('/auth/sign-out'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ scope }) }, cur || t);
-      } catch {
-        throw new LatchkeyError(0, 'network_error', 'the server cannot be reached');
+      } catch (e) {
+        throw netErr(e);
       }
       if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
       if (scope !== 'others') await signedOutHere('signed_out', scope === 'global' ? 'Signed out everywhere.' : 'Signed out.', true);
