@@ -304,6 +304,7 @@
     let forcedId = "";
     let skew;
     let closed = false;
+    let out = false;
     const listeners = {};
     function emit(ev, e) {
       for (const fn of listeners[ev] || []) {
@@ -333,6 +334,7 @@
     }
     function adopt(t, source) {
       if (source === "sign-in") epoch++;
+      if (source !== "shared") out = false;
       cur = t;
       if (hold && hold.id !== t.id) hold = null;
       if (source !== "shared") backoff = 1e3;
@@ -341,6 +343,7 @@
     }
     async function signedOutHere(reason, message, tell) {
       const had = cur !== null;
+      out = true;
       cur = null;
       hold = null;
       epoch++;
@@ -665,7 +668,7 @@
           const w = arrived;
           arrived = [];
           w.forEach((r) => r());
-          if (m.source === "sign-in" || !cur || cur.id !== m.t.id && m.t.expiresAt >= cur.expiresAt) {
+          if (m.source === "sign-in" || !out && (!cur || cur.id !== m.t.id && m.t.expiresAt >= cur.expiresAt)) {
             adopt(m.t, m.source === "sign-in" ? "sign-in" : "shared");
           }
         } else if (m.type === "signedOut") {

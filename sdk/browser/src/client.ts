@@ -215,6 +215,10 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   let forcedId = ''; // tokens got by a refresh that a 401 asked for
   let skew: number | undefined; // server clock minus this one, ms, from the latest Date header
   let closed = false;
+  // out: signed out here (sign-out, a refusal). Until a sign-in, tokens
+  // other tabs post are stale: messages of two tabs may arrive in any
+  // order, and a refresh's may come after the sign-out that followed it.
+  let out = false;
   const listeners: { [K in keyof Events]?: Set<(e: any) => void> } = {};
 
   function emit<K extends keyof Events>(ev: K, e: Events[K]) {
@@ -256,6 +260,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   function adopt(t: StoredTokens, source: TokenSource) {
     if (source === 'sign-in') epoch++;
+    if (source !== 'shared') out = false;
     cur = t;
     if (hold && hold.id !== t.id) hold = null;
     if (source !== 'shared') backoff = 1000;
@@ -267,6 +272,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   // storage and the other tabs).
   async function signedOutHere(reason: string, message: string, tell: boolean) {
     const had = cur !== null;
+    out = true;
     cur = null;
     hold = null;
     epoch++;
@@ -650,7 +656,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
         const w = arrived;
         arrived = [];
         w.forEach((r) => r());
-        if (m.source === 'sign-in' || !cur || (cur.id !== m.t.id && m.t.expiresAt >= cur.expiresAt)) {
+        if (m.source === 'sign-in' || (!out && (!cur || (cur.id !== m.t.id && m.t.expiresAt >= cur.expiresAt)))) {
           // In body mode the refresh token stays in the storage: the next
           // refresh reads it there.
           adopt(m.t, m.source === 'sign-in' ? 'sign-in' : 'shared');

@@ -43,3 +43,45 @@ test('tokens and sign-outs of another server, or of another shape, are not taken
   assert.deepEqual(seen, [ann, renewed], 'tab1 took up only its own server\'s tokens, and was not signed out');
   assert.equal(tab1.signedIn, true);
 });
+
+// Messages of different tabs may arrive in any order: the tokens a tab got
+// from a refresh just before another tab signed out can reach a third tab
+// after the sign-out (or the signing-out tab itself, whose lock was granted
+// when the refreshing tab released it, before its message arrived). The
+// late message must not bring the session back: after a sign-out only a
+// new sign-in does.
+test('tokens that arrive after a sign-out do not sign the tab in again', async (t) => {
+  let n = 0;
+  const srv = await startServer(t, (r) => (r.path === '/auth/sign-in' ? signInAnswer(0, 900) : r.path === '/auth/sign-out' ? { status: 204 } : tokens(++n, 900)));
+  const open = () => {
+    const c = createClient({ baseUrl: srv.url, mode: 'cookie', crossTab: true });
+    t.after(() => c.close());
+    return c;
+  };
+  const tab1 = open();
+  const tab2 = open();
+  const spy = new BroadcastChannel('latchkey');
+  t.after(() => spy.close());
+  const msgs = [];
+  spy.onmessage = (e) => msgs.push(e.data);
+  await tab1.signIn('ann@example.com', 'pw');
+  await until(() => tab2.signedIn, 'the sign-in reaching tab2');
+  await tab2.refresh();
+  await until(() => msgs.some((m) => m.type === 'tokens' && m.source === 'shared'), "tab2's refresh message");
+  const late = msgs.find((m) => m.type === 'tokens' && m.source === 'shared');
+  await tab1.signOut();
+  await until(() => !tab2.signedIn, 'the sign-out reaching tab2');
+  const back = [];
+  tab1.on('tokens', () => back.push('tab1'));
+  tab2.on('tokens', () => back.push('tab2'));
+  spy.postMessage(late); // delivered late
+  // A message posted after it by the same sender arrives after it.
+  spy.postMessage({ type: 'ask', server: late.server });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(back, []);
+  assert.equal(tab1.signedIn, false);
+  assert.equal(tab2.signedIn, false);
+  // A new sign-in does sign every tab in.
+  await tab2.signIn('ann@example.com', 'pw');
+  await until(() => tab1.signedIn, 'the new sign-in reaching tab1');
+});
