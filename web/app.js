@@ -301,7 +301,6 @@
     let inflight = null;
     let hold = null;
     let backoff = 1e3;
-    let forcedId = "";
     let skew;
     let closed = false;
     let out = false;
@@ -480,7 +479,7 @@
     async function writeGen(t) {
       if (genDb) await update(name, "gen", () => t ? { id: t.id, at: Date.now() } : null);
     }
-    function refreshFrom(seen, force = false) {
+    function refreshFrom(seen, force = false, for401 = false) {
       if (inflight) return inflight;
       const once = () => lock.run(async (guard) => {
         const e = epoch;
@@ -501,6 +500,7 @@
         }
         if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
         const t = await trade(latest, guard);
+        if (for401) t.forced = true;
         if (e !== epoch) throw new LatchkeyError(0, "not_signed_in", "signed out during the refresh");
         if (storage) await storage.set(t);
         await writeGen(t);
@@ -566,9 +566,8 @@
         } catch {
         }
       }
-      if (!invalid || t.id === forcedId) return resp;
-      const n = await refreshFrom(t.id, true);
-      forcedId = n.id;
+      if (!invalid || t.forced) return resp;
+      const n = await refreshFrom(t.id, true, true);
       return go(n);
     }
     async function call(method, path, body) {

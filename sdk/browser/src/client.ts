@@ -212,7 +212,6 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   let inflight: Promise<StoredTokens> | null = null;
   let hold: { id: string; until: number; err: LatchkeyError } | null = null;
   let backoff = 1000;
-  let forcedId = ''; // tokens got by a refresh that a 401 asked for
   let skew: number | undefined; // server clock minus this one, ms, from the latest Date header
   let closed = false;
   // out: signed out here (sign-out, a refusal). Until a sign-in, tokens
@@ -446,7 +445,9 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   // refreshFrom replaces the tokens of generation seen (undefined: none
   // yet, a cookie-mode resume) unless they have been replaced already.
-  function refreshFrom(seen: string | undefined, force = false): Promise<StoredTokens> {
+  // for401: a 401 asked for it; the tokens are marked (and shared so), and
+  // a 401 for them does not refresh again, in any tab.
+  function refreshFrom(seen: string | undefined, force = false, for401 = false): Promise<StoredTokens> {
     if (inflight) return inflight;
     const once = () =>
       lock.run(async (guard) => {
@@ -470,6 +471,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
         }
         if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
         const t = await trade(latest, guard);
+        if (for401) t.forced = true;
         if (e !== epoch) throw new LatchkeyError(0, 'not_signed_in', 'signed out during the refresh');
         if (storage) await storage.set(t); // stored before it is used
         await writeGen(t);
@@ -547,9 +549,8 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
         // not JSON
       }
     }
-    if (!invalid || t.id === forcedId) return resp;
-    const n = await refreshFrom(t.id, true);
-    forcedId = n.id;
+    if (!invalid || t.forced) return resp;
+    const n = await refreshFrom(t.id, true, true);
     return go(n);
   }
 

@@ -85,3 +85,35 @@ test('tokens that arrive after a sign-out do not sign the tab in again', async (
   await tab2.signIn('ann@example.com', 'pw');
   await until(() => tab1.signedIn, 'the new sign-in reaching tab1');
 });
+
+// An API that refuses every token with error="invalid_token" (it does not
+// accept this server's tokens, say) gets one refresh and one resend, and no
+// more for tokens that came from such a refresh. The tabs share the tokens,
+// so they must share that too: else each tab refreshes for the tokens
+// another tab's 401 got, and the tabs take turns refreshing at every call.
+test('an API that answers every token 401 costs one refresh for all tabs, not one per call', async (t) => {
+  let n = 0;
+  const srv = await startServer(t, (r) => {
+    if (r.path === '/auth/sign-in') return signInAnswer(0, 900);
+    if (r.path === '/api') return { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' }, body: { error: 'invalid_token', message: 'no' } };
+    return tokens(++n, 900);
+  });
+  const open = () => {
+    const c = createClient({ baseUrl: srv.url, mode: 'cookie', crossTab: true });
+    t.after(() => c.close());
+    return c;
+  };
+  const tabs = [open(), open()];
+  const latest = new Map();
+  for (const tab of tabs) tab.on('tokens', (e) => latest.set(tab, e.accessToken));
+  await tabs[0].signIn('ann@example.com', 'pw');
+  await until(() => tabs[1].signedIn, 'the sign-in reaching tab 2');
+  const refreshes = () => srv.requests.filter((r) => r.path === '/api/refresh/refreshtoken').length;
+  for (let i = 0; i < 6; i++) {
+    const [tab, other] = i % 2 ? [tabs[1], tabs[0]] : [tabs[0], tabs[1]];
+    assert.equal((await tab.fetch(srv.url + '/api')).status, 401);
+    const now = await tab.getAccessToken();
+    await until(() => latest.get(other) === now, 'the tokens reaching the other tab');
+  }
+  assert.equal(refreshes(), 1, `${refreshes()} refreshes for 6 calls refused 401`);
+});
