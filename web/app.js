@@ -62,9 +62,16 @@
     let p = dbs.get(name);
     if (!p) {
       p = new Promise((resolve, reject) => {
-        const req = indexedDB.open(name, 1);
+        const req = indexedDB.open(name);
         req.onupgradeneeded = () => req.result.createObjectStore("kv");
-        req.onsuccess = () => resolve(req.result);
+        req.onsuccess = () => {
+          const d = req.result;
+          d.onversionchange = () => {
+            d.close();
+            if (dbs.get(name) === p) dbs.delete(name);
+          };
+          resolve(d);
+        };
         req.onerror = () => reject(req.error);
       });
       dbs.set(name, p);
