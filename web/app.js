@@ -184,17 +184,20 @@
   function generate() {
     return crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
   }
+  function usable(p) {
+    return !!p && p.privateKey instanceof CryptoKey && p.publicKey instanceof CryptoKey && p.privateKey.algorithm.name === "ECDSA";
+  }
   function dpopKey(db, persist = available()) {
     let pair;
     let jwk;
     async function load() {
       if (!persist) return generate();
       const have = await read(db, "dpop");
-      if (have) return have;
+      if (usable(have)) return have;
       const made = await generate();
       let winner = made;
       await update(db, "dpop", (old) => {
-        if (old) {
+        if (usable(old)) {
           winner = old;
           return void 0;
         }

@@ -84,3 +84,49 @@ func TestSDKLetsGoOfItsDatabase(t *testing.T) {
 		t.Errorf("GET /auth/me after signing in again: %s", got)
 	}
 }
+
+// TestSDKReplacesAnUnusableKey stores something else than a key pair where
+// the SDK keeps its DPoP key (another code of the origin using the same
+// database name, an older format), before the page's first sign-in. The
+// SDK must not be stuck failing every request for good: it replaces what
+// is there with a new non-extractable key pair, and signs in.
+func TestSDKReplacesAnUnusableKey(t *testing.T) {
+	e2etest.RequireChromium(t, "the SDK's IndexedDB browser test")
+	_, _ = buildSDK(t)
+	lib, err := os.ReadFile(filepath.Join(sdkDir, "dist", "index.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := startFront(t, "", lib)
+	srv := e2etest.StartServer(t, map[string]string{"JWT_EXPIRES_IN": "1m", "PUBLIC_URL": f.srv.URL})
+	f.setUpstream(t, srv.URL)
+	const email, password = "idbkey@example.com", "correct horse battery staple"
+	api := &apiClient{t: t, base: srv.URL}
+	if status, body := api.do("POST", "/auth/sign-up", map[string]string{"email": email, "password": password}, ""); status != http.StatusCreated {
+		t.Fatalf("sign-up: %d %s", status, body)
+	}
+	anchor := e2etest.StartBrowser(t, 2*time.Minute)
+	tab := &sdkTab{Tab: anchor.NewTab(t, "idbkey", false)}
+	tab.open(t, f.srv.URL+"/sdk-test/?mode=body&dpop=1")
+	const plant = `new Promise((resolve, reject) => {
+		const r = indexedDB.open('latchkey');
+		r.onupgradeneeded = () => r.result.createObjectStore('kv');
+		r.onsuccess = () => {
+			const tx = r.result.transaction('kv', 'readwrite');
+			tx.objectStore('kv').put({ privateKey: 'not a key', publicKey: { kty: 'EC' } }, 'dpop');
+			tx.oncomplete = () => { r.result.close(); resolve(true); };
+			tx.onerror = () => reject(tx.error);
+		};
+		r.onerror = () => reject(r.error);
+	})`
+	tab.eval(t, plant)
+	if got := string(tab.eval(t, fmt.Sprintf("t.client.signIn(%q, %q).then((u) => u.email, (e) => e.code + ': ' + e.message)", email, password))); got != fmt.Sprintf("%q", email) {
+		t.Fatalf("sign-in with an unusable stored key: %s", got)
+	}
+	if got := string(tab.eval(t, "t.keyInfo().then((k) => k.extractable)")); got != "false" {
+		t.Errorf("the new key's extractable: %s", got)
+	}
+	if got := string(tab.eval(t, "t.me()")); got != "200" {
+		t.Errorf("GET /auth/me: %s", got)
+	}
+}
