@@ -417,7 +417,8 @@
         tokenType: b.tokenType === "DPoP" || c.cnf && c.cnf.jkt ? "DPoP" : "Bearer",
         expiresAt: sentAt + lifetimeMs,
         lifetimeMs,
-        skewMs
+        skewMs,
+        server: base
       };
       if (mode === "body" && typeof b.refreshToken === "string") t.refreshToken = b.refreshToken;
       return t;
@@ -472,8 +473,12 @@
         pause *= 2;
       }
     }
+    async function stored() {
+      const t = await storage.get();
+      return t && t.server === base ? t : null;
+    }
     async function readShared() {
-      if (storage) return storage.get();
+      if (storage) return stored();
       if (!genDb) return cur;
       const g = await read(name, "gen");
       if (!g || cur && cur.id === g.id) return cur;
@@ -646,7 +651,7 @@
       if (!base) return false;
       if (cur) return true;
       if (storage) {
-        const t = await storage.get();
+        const t = await stored();
         if (!t) return false;
         adopt(t, "storage");
         if (clock.now() >= t.expiresAt) await refreshFrom(t.id);

@@ -356,6 +356,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       expiresAt: sentAt + lifetimeMs,
       lifetimeMs,
       skewMs,
+      server: base,
     };
     if (mode === 'body' && typeof b.refreshToken === 'string') t.refreshToken = b.refreshToken;
     return t;
@@ -421,9 +422,17 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     }
   }
 
+  // stored returns the storage's tokens when they are this server's (two
+  // apps of an origin left with one name share a storage): another
+  // server's refresh token is never sent here.
+  async function stored(): Promise<StoredTokens | null> {
+    const t = await storage!.get();
+    return t && t.server === base ? t : null;
+  }
+
   // readShared returns the tokens as every tab sees them now.
   async function readShared(): Promise<StoredTokens | null> {
-    if (storage) return storage.get();
+    if (storage) return stored();
     if (!genDb) return cur;
     const g = await idb.read<{ id: string; at: number }>(name, 'gen');
     if (!g || (cur && cur.id === g.id)) return cur;
@@ -624,7 +633,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     if (!base) return false;
     if (cur) return true;
     if (storage) {
-      const t = await storage.get();
+      const t = await stored();
       if (!t) return false;
       adopt(t, 'storage');
       if (clock.now() >= t.expiresAt) await refreshFrom(t.id);

@@ -365,3 +365,21 @@ test('a refresh due in more than 24.8 days never asks for a longer timer', async
   await until(() => refreshes(srv).length === 1, 'the refresh when due');
   assert.ok(Math.max(...asked) <= 2 ** 31 - 1);
 });
+
+// Two clients of two servers that share a storage (two apps of one origin
+// left with the default name share its IndexedDB database) must not take
+// up each other's tokens: the refresh token of one server would be sent to
+// the other.
+test('tokens stored by a client of another server are not used', async (t) => {
+  const x = await startServer(t, (r) => (r.path === '/auth/sign-in' ? signInAnswer(0, 100) : tokens(1, 100)));
+  const y = await startServer(t, () => ({ status: 400, body: { error: 'refresh_token_invalid', message: 'not ours' } }));
+  const fc = fakeClock();
+  const storage = memoryStorage(); // one storage, as one IndexedDB database
+  const { c: cx } = client(t, x, fc, { storage });
+  await cx.signIn('ann@example.com', 'pw');
+  const { c: cy } = client(t, y, fc, { storage });
+  assert.equal(await cy.resume(), false);
+  await assert.rejects(cy.refresh(), (e) => e.code === 'not_signed_in');
+  assert.equal(y.requests.length, 0, "the other server's refresh token was sent");
+  assert.equal((await storage.get()).refreshToken, 'rt-0', "the other client's tokens are left alone");
+});
