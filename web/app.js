@@ -326,7 +326,7 @@
         }
       }
     }
-    const post = (m) => channel && channel.postMessage({ ...m, server: base });
+    const post = (m) => channel && !closed && channel.postMessage({ ...m, server: base });
     function schedule() {
       clock.clearTimeout(timer);
       if (closed) return;

@@ -234,7 +234,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   // Every message names the server: other code on the origin may use a
   // channel of the same name (a client of another server left with the
   // default name), and its tokens and sign-outs are not this client's.
-  const post = (m: Msg) => channel && channel.postMessage({ ...m, server: base });
+  const post = (m: Msg) => channel && !closed && channel.postMessage({ ...m, server: base }); // a closed channel throws
 
   // ---- timers ----
 

@@ -117,3 +117,19 @@ test('an API that answers every token 401 costs one refresh for all tabs, not on
   }
   assert.equal(refreshes(), 1, `${refreshes()} refreshes for 6 calls refused 401`);
 });
+
+// An app closes its client (a component unmounted, a page hidden for good)
+// while a refresh or a sign-in is in flight: what was in flight ends as it
+// would have, and does not throw because the channel is closed.
+test('a client closed while its refresh is in flight', async (t) => {
+  let release;
+  const gate = new Promise((r) => (release = r));
+  const srv = await startServer(t, async (r) => (r.path === '/auth/sign-in' ? signInAnswer(0, 900) : (await gate, tokens(1, 900))));
+  const c = createClient({ baseUrl: srv.url, mode: 'cookie', crossTab: true });
+  await c.signIn('ann@example.com', 'pw');
+  const p = c.refresh();
+  await until(() => srv.requests.length === 2, 'the refresh request');
+  c.close();
+  release();
+  await p;
+});
