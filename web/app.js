@@ -145,7 +145,7 @@
     async function lease(fn) {
       const me = String(clock.random()).slice(2) + clock.now() + Math.random();
       for (; ; ) {
-        const got = await update(db, key, (l) => !l || l.until <= Date.now() ? { owner: me, until: Date.now() + LEASE_MS } : void 0);
+        const got = await update(db, key, (l) => !l || l.until <= Date.now() || l.until > Date.now() + LEASE_MS ? { owner: me, until: Date.now() + LEASE_MS } : void 0);
         if (got) break;
         await sleep(clock, POLL_MS + clock.random() * POLL_MS);
       }
@@ -327,9 +327,13 @@
       }
     }
     const post = (m) => channel && !closed && channel.postMessage({ ...m, server: base });
+    function dropStaleHold() {
+      if (hold && hold.until > clock.now() + MAX_RETRY_AFTER_MS) hold = null;
+    }
     function schedule() {
       clock.clearTimeout(timer);
       if (closed) return;
+      dropStaleHold();
       const at = cur ? Math.max(dueAt(cur), hold ? hold.until : 0) : hold ? hold.until : 0;
       if (!at) return;
       timer = clock.setTimeout(() => {
@@ -509,10 +513,11 @@
         }
         const id = latest ? latest.id : "";
         const h = holdDb && await read(name, "hold");
-        if (h && clock.now() < h.until && !(hold && hold.until >= h.until)) {
+        if (h && clock.now() < h.until && h.until <= clock.now() + MAX_RETRY_AFTER_MS && !(hold && hold.until >= h.until)) {
           hold = { id, until: h.until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh", h.until - clock.now()) };
           schedule();
         }
+        dropStaleHold();
         if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
         const t = await trade(latest, guard);
         if (for401) t.forced = true;
@@ -688,8 +693,8 @@
         } else if (m.type === "signedOut") {
           signedOutHere(m.reason, m.message, false);
         } else if (m.type === "hold") {
-          const until = Math.min(m.until, clock.now() + MAX_RETRY_AFTER_MS);
-          if (cur && cur.id === m.id && (!hold || hold.until < until)) {
+          const until = m.until;
+          if (cur && cur.id === m.id && until <= clock.now() + MAX_RETRY_AFTER_MS && (!hold || hold.until < until)) {
             hold = { id: m.id, until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh") };
             schedule();
           }

@@ -238,9 +238,16 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   // ---- timers ----
 
+  // A wait longer than any the SDK sets was set before the clock was set
+  // back: it is over.
+  function dropStaleHold() {
+    if (hold && hold.until > clock.now() + MAX_RETRY_AFTER_MS) hold = null;
+  }
+
   function schedule() {
     clock.clearTimeout(timer);
     if (closed) return;
+    dropStaleHold();
     // With tokens: when they are due, or when a hold ends, whichever is
     // later. Without (a cookie-mode resume that failed): when the hold ends.
     const at = cur ? Math.max(dueAt(cur), hold ? hold.until : 0) : hold ? hold.until : 0;
@@ -474,10 +481,13 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
         }
         const id = latest ? latest.id : '';
         const h = holdDb && (await idb.read<{ until: number }>(name, 'hold'));
-        if (h && clock.now() < h.until && !(hold && hold.until >= h.until)) {
+        // (a wait longer than any the SDK sets was written before the clock
+        // was set back: it is over)
+        if (h && clock.now() < h.until && h.until <= clock.now() + MAX_RETRY_AFTER_MS && !(hold && hold.until >= h.until)) {
           hold = { id, until: h.until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh', h.until - clock.now()) };
           schedule();
         }
+        dropStaleHold();
         if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
         const t = await trade(latest, guard);
         if (for401) t.forced = true;
@@ -674,8 +684,10 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       } else if (m.type === 'signedOut') {
         signedOutHere(m.reason, m.message, false);
       } else if (m.type === 'hold') {
-        const until = Math.min(m.until, clock.now() + MAX_RETRY_AFTER_MS);
-        if (cur && cur.id === m.id && (!hold || hold.until < until)) {
+        // (a wait longer than any the SDK sets is not one: the clock was
+        // set back since, or the message is not a tab's)
+        const until = m.until;
+        if (cur && cur.id === m.id && until <= clock.now() + MAX_RETRY_AFTER_MS && (!hold || hold.until < until)) {
           hold = { id: m.id, until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh') };
           schedule();
         }

@@ -55,7 +55,9 @@ export function makeLock(name: string, crossTab: boolean, clock: Clock, db: stri
   async function lease<T>(fn: (guard: Guard) => Promise<T>): Promise<T> {
     const me = String(clock.random()).slice(2) + clock.now() + Math.random();
     for (;;) {
-      const got = await idb.update<Lease>(db, key, (l) => (!l || l.until <= Date.now() ? { owner: me, until: Date.now() + LEASE_MS } : undefined));
+      // A lease ends LEASE_MS after it was taken at most: one that ends
+      // later was taken before the clock was set back, and is over.
+      const got = await idb.update<Lease>(db, key, (l) => (!l || l.until <= Date.now() || l.until > Date.now() + LEASE_MS ? { owner: me, until: Date.now() + LEASE_MS } : undefined));
       if (got) break;
       await sleep(clock, POLL_MS + clock.random() * POLL_MS);
     }
