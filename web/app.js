@@ -524,7 +524,7 @@
         if (e !== epoch) throw new LatchkeyError(0, "not_signed_in", "signed out during the refresh");
         if (storage) await storage.set(t);
         await writeGen(t);
-        await setSharedHold(null);
+        if (h) await setSharedHold(null);
         adopt(t, latest ? "refresh" : "sign-in");
         post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "shared" });
         return t;

@@ -494,7 +494,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
         if (e !== epoch) throw new LatchkeyError(0, 'not_signed_in', 'signed out during the refresh');
         if (storage) await storage.set(t); // stored before it is used
         await writeGen(t);
-        await setSharedHold(null);
+        if (h) await setSharedHold(null);
         adopt(t, latest ? 'refresh' : 'sign-in');
         post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'shared' });
         return t;
