@@ -579,16 +579,18 @@
       const resp = await go(t);
       if (resp.status !== 401) return resp;
       if (cur && cur.id !== t.id) return go(cur);
-      let invalid = /invalid_token/.test(resp.headers.get("WWW-Authenticate") || "");
-      if (!invalid) {
-        try {
-          invalid = (await resp.clone().json()).error === "invalid_token";
-        } catch {
-        }
-      }
+      const invalid = await invalidToken(resp);
       if (!invalid || t.forced) return resp;
       const n = await refreshFrom(t.id, true, true);
       return go(n);
+    }
+    async function invalidToken(resp) {
+      if (/invalid_token/.test(resp.headers.get("WWW-Authenticate") || "")) return true;
+      try {
+        return (await resp.clone().json()).error === "invalid_token";
+      } catch {
+        return false;
+      }
     }
     async function call(method, path, body) {
       const resp = await apiFetch(url(path), {
@@ -634,23 +636,33 @@
     }
     async function signOut2(o = {}) {
       const scope = o.scope || "local";
-      let t;
-      try {
-        t = await fresh();
-      } catch (e) {
-        if (e instanceof LatchkeyError && e.reauthRequired) return;
-        throw e;
-      }
-      await lock.run(async () => {
-        let resp;
+      for (let again = true; ; again = false) {
+        let t;
         try {
-          resp = await send("POST", url("/auth/sign-out"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ scope }) }, cur || t);
+          t = await fresh();
         } catch (e) {
-          throw netErr(e);
+          if (e instanceof LatchkeyError && e.reauthRequired) return;
+          throw e;
         }
-        if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
-        if (scope !== "others") await signedOutHere("signed_out", scope === "global" ? "Signed out everywhere." : "Signed out.", true);
-      });
+        const refused = await lock.run(async () => {
+          let resp;
+          try {
+            resp = await send("POST", url("/auth/sign-out"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ scope }) }, cur || t);
+          } catch (e) {
+            throw netErr(e);
+          }
+          if (again && resp.status === 401 && await invalidToken(resp)) return cur || t;
+          if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
+          if (scope !== "others") await signedOutHere("signed_out", scope === "global" ? "Signed out everywhere." : "Signed out.", true);
+        });
+        if (!refused) return;
+        try {
+          await refreshFrom(refused.id, true);
+        } catch (e) {
+          if (e instanceof LatchkeyError && e.reauthRequired) return;
+          throw e;
+        }
+      }
     }
     async function resume() {
       if (!base) return false;

@@ -560,17 +560,21 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     // the token is invalid (RFC 6750 §3.1) and these tokens did not come
     // from a refresh a 401 asked for.
     if (cur && cur.id !== t.id) return go(cur);
-    let invalid = /invalid_token/.test(resp.headers.get('WWW-Authenticate') || '');
-    if (!invalid) {
-      try {
-        invalid = (await resp.clone().json()).error === 'invalid_token';
-      } catch {
-        // not JSON
-      }
-    }
+    const invalid = await invalidToken(resp);
     if (!invalid || t.forced) return resp;
     const n = await refreshFrom(t.id, true, true);
     return go(n);
+  }
+
+  // invalidToken: a 401 that says the token is no good (RFC 6750 §3.1, in
+  // the challenge or the JSON body).
+  async function invalidToken(resp: Response): Promise<boolean> {
+    if (/invalid_token/.test(resp.headers.get('WWW-Authenticate') || '')) return true;
+    try {
+      return (await resp.clone().json()).error === 'invalid_token';
+    } catch {
+      return false; // not JSON
+    }
   }
 
   async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -620,23 +624,36 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   async function signOut(o: { scope?: 'local' | 'others' | 'global' } = {}) {
     const scope = o.scope || 'local';
-    let t: StoredTokens;
-    try {
-      t = await fresh();
-    } catch (e) {
-      if (e instanceof LatchkeyError && e.reauthRequired) return; // already over
-      throw e;
-    }
-    await lock.run(async () => {
-      let resp: Response;
+    // A 401 invalid_token says the access token is no good, not that the
+    // session is over (the token may have expired under a clock set back):
+    // refresh and sign out again once; a second refusal ends it here.
+    for (let again = true; ; again = false) {
+      let t: StoredTokens;
       try {
-        resp = await send('POST', url('/auth/sign-out'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ scope }) }, cur || t);
+        t = await fresh();
       } catch (e) {
-        throw netErr(e);
+        if (e instanceof LatchkeyError && e.reauthRequired) return; // already over
+        throw e;
       }
-      if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
-      if (scope !== 'others') await signedOutHere('signed_out', scope === 'global' ? 'Signed out everywhere.' : 'Signed out.', true);
-    });
+      const refused = await lock.run(async () => {
+        let resp: Response;
+        try {
+          resp = await send('POST', url('/auth/sign-out'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ scope }) }, cur || t);
+        } catch (e) {
+          throw netErr(e);
+        }
+        if (again && resp.status === 401 && (await invalidToken(resp))) return cur || t;
+        if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
+        if (scope !== 'others') await signedOutHere('signed_out', scope === 'global' ? 'Signed out everywhere.' : 'Signed out.', true);
+      });
+      if (!refused) return;
+      try {
+        await refreshFrom(refused.id, true);
+      } catch (e) {
+        if (e instanceof LatchkeyError && e.reauthRequired) return; // over
+        throw e;
+      }
+    }
   }
 
   async function resume(): Promise<boolean> {

@@ -383,3 +383,40 @@ test('tokens stored by a client of another server are not used', async (t) => {
   assert.equal(y.requests.length, 0, "the other server's refresh token was sent");
   assert.equal((await storage.get()).refreshToken, 'rt-0', "the other client's tokens are left alone");
 });
+
+// A sign-out is refused 401 invalid_token when the access token is no good
+// though this client believes it valid (the clock was set back since it
+// got it): the session is alive, and with it the refresh token (the cookie
+// stays; the next page takes the session up again). The client refreshes
+// and signs out with the new token; only when that is refused too is the
+// session taken for over.
+test('a sign-out refused for its access token refreshes and signs out again', async (t) => {
+  let outs = 0;
+  const srv = await startServer(t, (r) => {
+    if (r.path === '/auth/sign-in') return signInAnswer(0, 100);
+    if (r.path === '/token') return tokens(1, 100);
+    if (++outs === 1) return { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' }, body: { error: 'invalid_token', message: 'the access token expired' } };
+    return { status: 204 };
+  });
+  const fc = fakeClock();
+  const { c, storage } = client(t, srv, fc);
+  await c.signIn('ann@example.com', 'pw');
+  const first = await c.getAccessToken();
+  await c.signOut();
+  const sent = srv.requests.filter((r) => r.path === '/auth/sign-out');
+  assert.equal(sent.length, 2, 'signed out again after the refresh');
+  assert.equal(sent[0].headers.authorization, 'Bearer ' + first);
+  assert.notEqual(sent[1].headers.authorization, 'Bearer ' + first);
+  assert.deepEqual(refreshes(srv).map((r) => r.body.refreshToken), ['rt-0']);
+  assert.equal(c.signedIn, false);
+  assert.equal(await storage.get(), null);
+  // Refused again: the session is over all the same.
+  const srv2 = await startServer(t, (r) =>
+    r.path === '/auth/sign-in' ? signInAnswer(0, 100) : r.path === '/token' ? tokens(1, 100) : { status: 401, body: { error: 'invalid_token', message: 'no' } },
+  );
+  const { c: c2 } = client(t, srv2, fc);
+  await c2.signIn('ann@example.com', 'pw');
+  await c2.signOut();
+  assert.equal(c2.signedIn, false);
+  assert.equal(srv2.requests.filter((r) => r.path === '/auth/sign-out').length, 2);
+});
