@@ -24,6 +24,7 @@ func TestNewRefusesIntervalsWithoutUnit(t *testing.T) {
 	}{
 		{func(o *latchkey.Options) { o.KeyReloadInterval = 30 }, "KeyReloadInterval"},
 		{func(o *latchkey.Options) { o.PurgeInterval = 3600 }, "PurgeInterval"},
+		{func(o *latchkey.Options) { o.DPoPPurgeInterval = 60 }, "DPoPPurgeInterval"},
 	} {
 		o := latchkey.Options{Store: st, Issuer: "http://localhost", RefreshSecret: []byte(strings.Repeat("r", 32))}
 		tc.mod(&o)

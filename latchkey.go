@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime"
 	"slices"
 	"strings"
@@ -59,12 +60,13 @@ type Options struct {
 	Users auth.Users
 	// Issuer is the iss of every token and the base URL clients use for this
 	// handler, prefix included (e.g. "https://app.example.com/auth"); the
-	// OAuth metadata's issuer.
+	// OAuth metadata's issuer. No trailing slash (CheckIssuer).
 	Issuer string
 	// PublicURL is the external base URL of this handler, prefix included,
 	// when it is not Issuer: the OAuth metadata's endpoint URLs are built
 	// from it (from Issuer when empty), and a browser page of its origin is
-	// same-origin for the refresh cookie's cross-site rule.
+	// same-origin for the refresh cookie's cross-site rule. The same form
+	// as Issuer (CheckIssuer).
 	PublicURL string
 	// Prefix is the path the handler is mounted under ("" or e.g. "/auth");
 	// New strips it, and the refresh cookie's Path includes it.
@@ -103,6 +105,12 @@ type Options struct {
 	CORSOrigins []string
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// MiddlewareDPoP configures how Authenticator and Middleware check the
+	// DPoP proofs of bound access tokens on the host's own routes (RFC 9449
+	// §7): the URL clients call them at when a proxy is in front, the
+	// algorithms, the replay cache, nonces. The zero value takes the
+	// request's own URL and remembers proofs in memory.
+	MiddlewareDPoP DPoPOptions
 	// Now is the clock (time.Now when nil); Logger gets audit events and
 	// the access log (slog.Default when nil).
 	Now    func() time.Time
@@ -174,7 +182,16 @@ type Options struct {
 	// DPoPProofLifetime is how long after its iat a proof is accepted
 	// (default 60s); the clock leeway is 5s either way.
 	DPoPProofLifetime time.Duration
+	// DPoPPurgeInterval is how often the replay cache's expired proofs are
+	// deleted from Store (default 1m; negative: never, when the application
+	// purges itself). A busy server records one row per proof, so they are
+	// purged far more often than sessions; each instance doing it is
+	// harmless. New refuses a positive value under MinJobInterval.
+	DPoPPurgeInterval time.Duration
 }
+
+// DefaultDPoPPurgeInterval is Options.DPoPPurgeInterval's default.
+const DefaultDPoPPurgeInterval = time.Minute
 
 // The DPoP policies (Options.DPoP, the DPOP setting).
 const (
@@ -198,6 +215,9 @@ type Handler struct {
 	dpop   *httpapi.DPoP
 	h      http.Handler
 	reload flight // reloads of the signing keys for unknown key ids
+	// resourceDPoP checks proofs for Authenticator, one replay cache for
+	// every route the host protects.
+	resourceDPoP *dpopCheck
 
 	proxyWarned atomic.Bool // the undeclared-proxy warning was logged (routes.go)
 
@@ -205,6 +225,30 @@ type Handler struct {
 	stopJobs  context.CancelFunc
 	jobs      sync.WaitGroup
 	closeOnce sync.Once
+}
+
+// CheckIssuer refuses a URL that cannot be the RFC 8414 issuer or the base
+// of the handler's endpoints: it must be an absolute http or https URL with
+// a host and no user, query or fragment (RFC 8414 §2), and no trailing
+// slash, since endpoint URLs are built by appending paths to it and the
+// value must match, to the letter, the iss resource servers expect; a
+// slash is refused rather than trimmed.
+func CheckIssuer(s string) error {
+	const want = "want an absolute URL such as https://auth.example.com"
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || !u.IsAbs() || u.Opaque != "":
+		return fmt.Errorf("invalid issuer %q: %s", s, want)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("invalid issuer %q: scheme must be http or https; %s", s, want)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("invalid issuer %q: no host; %s", s, want)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.Contains(s, "#"):
+		return fmt.Errorf("invalid issuer %q: an issuer has no user, query or fragment (RFC 8414 §2)", s)
+	case strings.HasSuffix(s, "/"):
+		return fmt.Errorf("invalid issuer %q: remove the trailing slash (endpoints would be %s/oauth/token)", s, s)
+	}
+	return nil
 }
 
 // New builds the handler: it loads (or makes) the signing keys, builds the
@@ -215,6 +259,14 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	}
 	if o.Issuer == "" {
 		return nil, errors.New("latchkey: Options.Issuer is required")
+	}
+	if err := CheckIssuer(o.Issuer); err != nil {
+		return nil, fmt.Errorf("latchkey: Options.Issuer: %w", err)
+	}
+	if o.PublicURL != "" {
+		if err := CheckIssuer(o.PublicURL); err != nil {
+			return nil, fmt.Errorf("latchkey: Options.PublicURL: %w", err)
+		}
 	}
 	if o.Audience == "" {
 		o.Audience = "latchkey"
@@ -239,7 +291,7 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	for _, f := range []struct {
 		name string
 		d    time.Duration
-	}{{"KeyReloadInterval", o.KeyReloadInterval}, {"PurgeInterval", o.PurgeInterval}} {
+	}{{"KeyReloadInterval", o.KeyReloadInterval}, {"PurgeInterval", o.PurgeInterval}, {"DPoPPurgeInterval", o.DPoPPurgeInterval}} {
 		// A number without its unit (30, meaning seconds) is nanoseconds: the
 		// job would run back to back against the store.
 		if f.d > 0 && f.d < MinJobInterval {
@@ -275,7 +327,7 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("latchkey: %w", err)
 	}
-	h := &Handler{Tokens: iss, opts: o}
+	h := &Handler{Tokens: iss, opts: o, resourceDPoP: newDPoPCheck(o.MiddlewareDPoP, o.Now)}
 	h.reload = flight{now: o.Now, minGap: UnknownKeyReloadInterval, maxGap: time.Minute, run: func(time.Time) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

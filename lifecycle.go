@@ -18,7 +18,8 @@ const (
 )
 
 // startJobs starts the background jobs Options ask for: the reload of the
-// signing keys and the purge. Close stops them.
+// signing keys, the purge, and the purge of used DPoP proofs. Close stops
+// them.
 func (h *Handler) startJobs() {
 	h.jobsCtx, h.stopJobs = context.WithCancel(context.Background())
 	o := h.opts
@@ -31,6 +32,12 @@ func (h *Handler) startJobs() {
 				return err
 			}
 			return h.purgeEvents(ctx)
+		})
+	}
+	if every := orDefault(o.DPoPPurgeInterval, DefaultDPoPPurgeInterval); every > 0 {
+		h.every(every, "purge of used DPoP proofs failed", func(ctx context.Context) error {
+			_, err := o.Store.PurgeProofs(ctx, o.Now())
+			return err
 		})
 	}
 }

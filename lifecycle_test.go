@@ -89,7 +89,15 @@ func TestBackgroundJobs(t *testing.T) {
 	bStore := openSQLite(t, path)
 	b := newAPI(t, bStore, func(o *latchkey.Options) {
 		o.KeyReloadInterval, o.PurgeInterval, o.Issuer = 5*time.Millisecond, 5*time.Millisecond, a.URL
+		o.DPoPPurgeInterval = 5 * time.Millisecond
 	})
+	// A used DPoP proof that has expired is purged (re-recording it
+	// succeeds once it is gone).
+	expired := store.ProofUse{Key: []byte("an expired proof"), Expires: b.clk.Now().Add(-time.Second)}
+	if err := bStore.UseProof(context.Background(), expired); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the expired proof is purged", func() bool { return bStore.UseProof(context.Background(), expired) == nil })
 	kid, err := a.lk.Tokens.RotateKey(context.Background(), a.st, token.ES256)
 	if err != nil {
 		t.Fatal(err)

@@ -15,8 +15,9 @@ import (
 )
 
 // ErrNoBearerToken is Authenticate's error for a request without a usable
-// "Authorization: Bearer" header (none, two, another scheme, or a value that
-// is not an RFC 6750 token): the caller is not signed in.
+// "Authorization: Bearer" or "Authorization: DPoP" header (none, two,
+// another scheme, or a value that is not an RFC 6750 token): the caller is
+// not signed in.
 var ErrNoBearerToken = errors.New("latchkey: no bearer token")
 
 // ErrKeysUnavailable is token.ErrKeysUnavailable: the verification keys
@@ -52,11 +53,17 @@ type AuthOptions struct {
 	// Logger gets the cause of every 500 and 503 Middleware answers
 	// (slog.Default when nil). Tokens are never logged.
 	Logger *slog.Logger
+	// DPoP configures the checks of DPoP-bound access tokens (RFC 9449 §7);
+	// the zero value checks them against the request's own URL with a
+	// replay cache in memory, on the clock Now.
+	DPoP DPoPOptions
 }
 
 // Authenticator verifies Latchkey access tokens on the host's own routes:
 // signature with the key set, expiry with a small leeway, issuer and
-// audience; refresh tokens are refused. With CheckSession it also asks
+// audience; refresh tokens are refused. A token bound to a DPoP key (RFC
+// 9449) is accepted only with a proof by that key (see DPoPOptions); bearer
+// tokens need none. With CheckSession it also asks
 // whether the token's session is still live (Handler.Authenticator does:
 // one indexed read, two with the application's own Users); without it, as in
 // a service that only knows the JWKS URL, it touches no database, and a token
@@ -67,6 +74,7 @@ type Authenticator struct {
 	check   func(ctx context.Context, p auth.Principal) error
 	revoked func(sessionID string) bool
 	log     *slog.Logger
+	dpop    *dpopCheck
 }
 
 // NewAuthenticator returns an Authenticator over a key source (RemoteKeys,
@@ -81,7 +89,8 @@ func NewAuthenticator(o AuthOptions) *Authenticator {
 	keys := o.Keys
 	v := &token.Verifier{Issuer: o.Issuer, Audience: o.Audience, Leeway: o.Leeway, Now: o.Now,
 		Key: func(ctx context.Context, kid string) (token.PublicKey, error) { return keys(ctx, kid) }}
-	return &Authenticator{verify: v.VerifyAccess, check: o.CheckSession, revoked: o.Revoked, log: o.Logger}
+	return &Authenticator{verify: v.VerifyAccess, check: o.CheckSession, revoked: o.Revoked, log: o.Logger,
+		dpop: newDPoPCheck(o.DPoP, o.Now)}
 }
 
 // Authenticator returns an Authenticator over this handler's own keys, in
@@ -89,9 +98,11 @@ func NewAuthenticator(o AuthOptions) *Authenticator {
 // sign-out and deactivation refuse the host's routes at once. A token signed
 // with a key this instance has not loaded yet (another instance rotated)
 // makes it reload the keys from the store, at most once per
-// UnknownKeyReloadInterval.
+// UnknownKeyReloadInterval. DPoP proofs are checked as
+// Options.MiddlewareDPoP says, with one replay cache for every
+// Authenticator of h.
 func (h *Handler) Authenticator() *Authenticator {
-	return &Authenticator{verify: h.verifyAccess, check: h.Service.CheckSession, log: h.opts.Logger}
+	return &Authenticator{verify: h.verifyAccess, check: h.Service.CheckSession, log: h.opts.Logger, dpop: h.resourceDPoP}
 }
 
 // UnknownKeyReloadInterval is the least time between two reloads of the
@@ -146,9 +157,18 @@ func WithPrincipal(ctx context.Context, p auth.Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-// Authenticate verifies the request's bearer access token. Its errors, told
-// apart with errors.Is:
+// Authenticate verifies the request's access token: "Authorization:
+// Bearer", or for a token bound to a DPoP key (cnf.jkt, RFC 9449 §6)
+// "Authorization: DPoP" with the request's proof (§7.1), which is then
+// remembered in the replay cache. Its errors, told apart with errors.Is:
 //   - ErrNoBearerToken: no token was sent (not signed in);
+//   - ErrDPoPBoundAsBearer: a bound token came as Bearer (§7.2);
+//     ErrNotDPoPBound: a bearer token came with the DPoP scheme;
+//   - a *dpop.Error (errors.As; dpop.ErrUseNonce among them): the proof is
+//     missing or refused, its Reason says why (key_mismatch: signed by
+//     another key than the token's);
+//   - an error wrapping dpop.ErrReplayCacheFull, or the failure of a shared
+//     replay cache: the proof cannot be judged now;
 //   - token.ErrExpired: the token has expired (refresh, then retry);
 //   - token.ErrMalformed, token.ErrSignature (token.ErrUnknownKey among
 //     them), token.ErrWrongKind (a refresh token), token.ErrClaims: not a
@@ -162,13 +182,23 @@ func WithPrincipal(ctx context.Context, p auth.Principal) context.Context {
 //   - anything else is a failure of the application's Users or of the store
 //     (a plain error).
 func (a *Authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
-	tok, ok := httpapi.BearerToken(r)
+	tok, isDPoP, ok := authorization(r)
 	if !ok {
 		return auth.Principal{}, ErrNoBearerToken
 	}
 	c, err := a.verify(r.Context(), tok)
 	if err != nil {
 		return auth.Principal{}, err
+	}
+	switch bound := c.JKT != ""; {
+	case bound && !isDPoP:
+		return auth.Principal{}, ErrDPoPBoundAsBearer
+	case !bound && isDPoP:
+		return auth.Principal{}, ErrNotDPoPBound
+	case bound:
+		if err := a.dpop.check(r, tok, c.JKT); err != nil {
+			return auth.Principal{}, err
+		}
 	}
 	p := auth.Principal{UserID: c.Subject, SessionID: c.SessionID, Claims: c}
 	if a.revoked != nil && a.revoked(c.SessionID) {
@@ -194,8 +224,19 @@ func (a *Authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 //     client should retry, not sign out;
 //   - 500 internal_error for anything else (an unexpected error of the
 //     application's Users, say), with the cause logged, never shown.
+//
+// Every 401 challenges both schemes it takes: Bearer (RFC 6750 §3) and DPoP
+// with the algorithms it accepts (RFC 9449 §7.1). A DPoP-bound token whose
+// proof is refused gets 401 invalid_dpop_proof (error_reason says which
+// check failed) and the DPoP challenge error="invalid_dpop_proof"; one sent
+// as Bearer gets 401 invalid_token (error_reason dpop_bound). With nonces
+// (DPoPOptions.Nonces) every answer carries the current one in DPoP-Nonce,
+// and a proof without it gets 401 use_dpop_nonce (RFC 9449 §9).
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := a.dpop.v.Nonces; n != nil {
+			w.Header().Set("DPoP-Nonce", n.Current())
+		}
 		p, err := a.Authenticate(r)
 		if err != nil {
 			a.refuse(w, r, err)
@@ -224,10 +265,12 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error
 		w.WriteHeader(httpapi.StatusClientClosedRequest)
 	case errors.Is(err, ErrNoBearerToken):
 		// No credentials: a challenge without an error code (RFC 6750 §3.1).
-		w.Header().Set("WWW-Authenticate", `Bearer`)
+		a.dpop.challenges(w.Header(), "", "")
 		writeRefusal(w, http.StatusUnauthorized, "invalid_token", "a valid access token is required")
+	case a.refuseDPoP(w, r, err):
 	case isAuth && ae.Code == auth.CodeUnavailable, errors.Is(err, token.ErrKeysUnavailable),
-		errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, errReplayUnavailable):
 		retry := 2 * time.Second
 		if isAuth && ae.RetryAfter > 0 {
 			retry = ae.RetryAfter
@@ -239,14 +282,13 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error
 		httpapi.WriteRetryAfter(w.Header(), max(ae.RetryAfter, time.Second))
 		writeRefusal(w, http.StatusTooManyRequests, string(ae.Code), ae.Message)
 	case isAuth:
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		a.dpop.challenges(w.Header(), "invalid_token", "invalid_token")
 		body := map[string]string{"error": "invalid_token", "message": ae.Message}
 		if ae.Code != auth.CodeInvalidToken {
 			body["error_reason"] = string(ae.Code) // session_revoked, session_expired, ...
 		}
 		_ = httpapi.WriteJSON(w, http.StatusUnauthorized, body)
-	case errors.Is(err, token.ErrExpired), errors.Is(err, token.ErrWrongKind), errors.Is(err, token.ErrMalformed),
-		errors.Is(err, token.ErrSignature), errors.Is(err, token.ErrClaims):
+	case isTokenError(err):
 		msg := "a valid access token is required"
 		switch {
 		case errors.Is(err, token.ErrExpired):
@@ -254,7 +296,7 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error
 		case errors.Is(err, token.ErrWrongKind):
 			msg = "a refresh token cannot be used as an access token"
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		a.dpop.challenges(w.Header(), "invalid_token", "invalid_token")
 		writeRefusal(w, http.StatusUnauthorized, "invalid_token", msg)
 	default:
 		log.ErrorContext(r.Context(), "access token not checked: internal error", "err", err)
@@ -263,8 +305,12 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error
 }
 
 func writeRefusal(w http.ResponseWriter, status int, code, msg string) {
+	writeRefusalBody(w, status, map[string]string{"error": code, "message": msg})
+}
+
+func writeRefusalBody(w http.ResponseWriter, status int, body map[string]string) {
 	if status >= 500 {
 		httpapi.NoStore(w)
 	}
-	_ = httpapi.WriteJSON(w, status, map[string]string{"error": code, "message": msg})
+	_ = httpapi.WriteJSON(w, status, body)
 }

@@ -52,7 +52,7 @@ type api struct {
 	users *failingUsers
 }
 
-func newAPI(t *testing.T, st *sqlite.DB, mod func(*latchkey.Options)) *api {
+func newAPI(t testing.TB, st *sqlite.DB, mod func(*latchkey.Options)) *api {
 	t.Helper()
 	ctx := context.Background()
 	if st == nil {
@@ -87,7 +87,7 @@ func whoami(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, p.UserID)
 }
 
-func openSQLite(t *testing.T, path string) *sqlite.DB {
+func openSQLite(t testing.TB, path string) *sqlite.DB {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), path)
 	if err != nil {
@@ -102,7 +102,7 @@ func openSQLite(t *testing.T, path string) *sqlite.DB {
 
 // signIn signs ann in through the canonical route and returns her access
 // token.
-func (a *api) signIn(t *testing.T) string {
+func (a *api) signIn(t testing.TB) string {
 	t.Helper()
 	resp, err := a.Client().Post(a.URL+"/auth/sign-in", "application/json", strings.NewReader(`{"email":"ann@example.com","password":"correct horse"}`))
 	if err != nil {

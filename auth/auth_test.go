@@ -3,12 +3,14 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/auth/authtest"
 	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/token"
 )
 
 var t0 = authtest.Epoch
@@ -211,10 +213,10 @@ func TestRevokeAndIntrospect(t *testing.T) {
 	if in, _ := e.Service.Introspect(ctx, "garbage", true); in.Active {
 		t.Fatal("garbage is active")
 	}
-	if err := e.Service.RevokeToken(ctx, "garbage", "", ""); err != nil {
+	if err := e.Service.RevokeToken(ctx, "garbage", "", "", auth.Meta{}); err != nil {
 		t.Fatalf("unknown tokens revoke fine (RFC 7009 §2.2): %v", err)
 	}
-	if err := e.Service.RevokeToken(ctx, g.RefreshToken, "refresh_token", "some-client"); err != nil {
+	if err := e.Service.RevokeToken(ctx, g.RefreshToken, "refresh_token", "some-client", auth.Meta{}); err != nil {
 		t.Fatalf("a session without a client is revoked for any caller: %v", err)
 	}
 	for _, tok := range []string{g.AccessToken, g.RefreshToken} {
@@ -261,13 +263,13 @@ func TestClientBinding(t *testing.T) {
 	// 7009 §2.1); another client, or none, changes nothing.
 	for _, tok := range []string{g2.RefreshToken, g2.AccessToken} {
 		for _, cid := range []string{"app-2", ""} {
-			authtest.WantCode(t, e.Service.RevokeToken(ctx, tok, "", cid), auth.CodeClientMismatch)
+			authtest.WantCode(t, e.Service.RevokeToken(ctx, tok, "", cid, auth.Meta{}), auth.CodeClientMismatch)
 		}
 	}
 	if s, _ := e.Store.Session(ctx, g.Session.ID); s.Revoked() {
 		t.Fatal("another client revoked the session")
 	}
-	if err := e.Service.RevokeToken(ctx, g2.AccessToken, "access_token", "app-1"); err != nil {
+	if err := e.Service.RevokeToken(ctx, g2.AccessToken, "access_token", "app-1", auth.Meta{}); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := e.Store.Session(ctx, g.Session.ID); !s.Revoked() {
@@ -304,4 +306,47 @@ func BenchmarkRefresh(b *testing.B) {
 		}
 		tok = g.RefreshToken
 	}
+}
+
+// An access token minted before tokens carried gen (gen absent, read as 0)
+// renews when it was issued by the session's current generation (iat not
+// before its last rotation), and is superseded when the session has rotated
+// since: an upgrade signs no renewing client out, and a copy still stops
+// renewing at the next rotation.
+func TestRenewAccessWithoutGen(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	g := e.SignIn(t, "a@example.com")
+	old := token.Options{Issuer: "http://authtest", Audience: "latchkey", RefreshSecret: []byte(strings.Repeat("k", 32)),
+		Leeway: 5 * time.Second, PublishRetiredFor: time.Hour, Now: e.Clock.Now}
+	iss, err := token.NewIssuer(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.LoadKeys(ctx, e.Store, token.ES256, nil); err != nil {
+		t.Fatal(err)
+	}
+	mint := func() string {
+		t.Helper()
+		tok, _, err := iss.MintAccess(token.AccessClaims{Subject: g.User.ID, SessionID: g.Session.ID,
+			ExpiresAt: e.Clock.Now().Add(15 * time.Minute)}) // no Generation: a token from before gen
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	beforeRotation := mint()
+	e.Clock.Advance(2 * time.Second)
+	e.Refresh(t, g.RefreshToken)
+	afterRotation := mint()
+	e.Clock.Advance(time.Minute)
+	r, err := e.Service.RenewAccess(ctx, afterRotation)
+	if err != nil {
+		t.Fatalf("a gen-less token of the current generation: %v", err)
+	}
+	if p, err := e.Service.Authenticate(ctx, r.AccessToken); err != nil || p.Claims.Generation != 2 {
+		t.Fatalf("the renewed token: %+v %v; want gen 2", p, err)
+	}
+	_, err = e.Service.RenewAccess(ctx, beforeRotation)
+	authtest.WantCode(t, err, auth.CodeAccessSuperseded)
 }

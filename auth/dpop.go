@@ -72,6 +72,9 @@ func proofError(m Meta) *Error {
 // bindingError checks a refresh's proof against the key the session is
 // bound to (jkt, "" for a bearer session): nil when the refresh may go on.
 func bindingError(jkt string, m Meta) *Error {
+	if jkt == "" && m.BoundOnly {
+		return nil
+	}
 	if e := proofError(m); e != nil {
 		return e
 	}

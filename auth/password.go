@@ -75,8 +75,20 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err != nil {
 		return s.internal(err)
 	}
-	res, err := s.creds.SetPassword(ctx, store.PasswordChange{UserID: u.ID, CurrentHash: u.PasswordHash, NewHash: hash,
-		KeepSessions: !signOutOthers, ExceptSessionID: p.SessionID, Reason: ReasonPasswordChanged, Now: s.now().UTC(), Txn: newID()})
+	change := store.PasswordChange{UserID: u.ID, CurrentHash: u.PasswordHash, NewHash: hash,
+		KeepSessions: !signOutOthers, ExceptSessionID: p.SessionID, Reason: ReasonPasswordChanged, Now: s.now().UTC(), Txn: newID()}
+	res, err := s.creds.SetPassword(ctx, change)
+	if errors.Is(err, store.ErrStale) {
+		// The stored hash is no longer the one checked: a sign-in may have
+		// stored its re-hash of the same password. Check the current
+		// password once more against what is stored now.
+		if again, ok, verr := s.recheck(ctx, u, current); verr != nil {
+			return s.internal(verr)
+		} else if ok {
+			change.CurrentHash = again.PasswordHash
+			res, err = s.creds.SetPassword(ctx, change)
+		}
+	}
 	switch {
 	case errors.Is(err, store.ErrStale):
 		return s.wrongPassword(ctx, u, ip) // changed meanwhile: the password given is no longer the current one
@@ -88,6 +100,25 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	s.log.InfoContext(ctx, "audit", "event", "password.changed", "user_id", u.ID, "session_id", p.SessionID,
 		"sessions_revoked", res.Revoked, "txn", res.Txn, "ip", ip)
 	return nil
+}
+
+// recheck reads u again and, when its stored hash has changed, checks pw
+// against the new one: ok when pw is still the active user's password.
+func (s *Service) recheck(ctx context.Context, u User, pw string) (User, bool, error) {
+	cur, err := s.store.UserByID(ctx, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return User{}, false, nil
+	} else if err != nil {
+		return User{}, false, err
+	}
+	if cur.Status != UserActive || cur.PasswordHash == u.PasswordHash {
+		return User{}, false, nil
+	}
+	ok, _, err := s.hasher.Verify(ctx, cur.PasswordHash, pw)
+	if err != nil && (errors.Is(err, password.ErrBusy) || ctx.Err() != nil) {
+		return User{}, false, err
+	}
+	return cur, err == nil && ok, nil
 }
 
 func (s *Service) wrongPassword(ctx context.Context, u User, ip string) error {

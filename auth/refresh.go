@@ -314,13 +314,12 @@ func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, 
 	if err != nil {
 		return nil, err
 	}
-	if p.Claims.Generation < sess.Generation {
+	if p.Claims.Generation < sess.Generation && !ungenerated(p.Claims, sess) {
 		// The session has rotated since this token was issued: whoever
 		// holds it is not the client that holds the session's current
 		// tokens (or is, and has newer ones). Without this a stolen access
 		// token renews itself for as long as the legitimate client keeps
-		// the session alive. A token without gen (minted before the claim
-		// existed) is 0 and refused the same way.
+		// the session alive.
 		return nil, newError(CodeAccessSuperseded, nil)
 	}
 	u, err := s.checkUser(ctx, sess.ID, sess.UserID, now)
@@ -334,6 +333,16 @@ func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, 
 	// The new token carries the session's generation, which is the
 	// presented token's: renewal never moves a token past a rotation.
 	return s.grant(sess, now, 0, extra)
+}
+
+// ungenerated reports whether c is an access token minted before tokens
+// carried gen (so it reads as 0) that was nonetheless issued by the
+// session's current generation: its iat is not before the session's last
+// rotation (in whole seconds, iat's precision). Such tokens, still live
+// after an upgrade, renew as their generation's tokens would, instead of
+// signing their clients out; they are all gone one access lifetime later.
+func ungenerated(c token.AccessClaims, sess Session) bool {
+	return c.Generation == 0 && !c.IssuedAt.Before(sess.LastRefreshedAt.Truncate(time.Second))
 }
 
 // liveSession returns a session that is live at now, or the reason it is not.

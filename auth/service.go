@@ -217,6 +217,10 @@ type Meta struct {
 	// refused (an error carrying a reason, see ProofRefused).
 	Proof      *Proof
 	ProofError error
+	// BoundOnly says the proof counts only for a session bound to a key
+	// before (the policy binds no new session): a sign-in ignores it, and
+	// so does the refresh or revocation of a bearer session.
+	BoundOnly bool
 }
 
 // Proof is a checked DPoP proof.

@@ -184,13 +184,18 @@ func (s *Service) AdminListSessions(ctx context.Context, email string) ([]Sessio
 // another client, or none, gets CodeClientMismatch and nothing changes
 // (§2.1: the server "verifies whether the token was issued to the client
 // making the revocation request").
-func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string) error {
-	sid, uid, bound := "", "", ""
+//
+// A token bound to a DPoP key is revoked only with a valid proof by that key
+// in m (as its refresh would be): the token alone is worthless, so whoever
+// holds it without the key must not be able to end the session either.
+// Without one it is CodeInvalidDPoPProof and nothing changes.
+func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string, m Meta) error {
+	sid, uid, bound, jkt := "", "", "", ""
 	var keysErr error // the access token could not be judged: keys unavailable
 	tryRefresh := func() bool {
 		c, err := s.tokens.VerifyRefresh(tok)
 		if err == nil || errors.Is(err, token.ErrExpired) {
-			sid, uid, bound = c.SessionID, c.Subject, c.ClientID
+			sid, uid, bound, jkt = c.SessionID, c.Subject, c.ClientID, c.JKT
 			return true
 		}
 		return false
@@ -198,7 +203,7 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string) e
 	tryAccess := func() bool {
 		c, err := s.verify(ctx, tok)
 		if err == nil || errors.Is(err, token.ErrExpired) {
-			sid, uid, bound = c.SessionID, c.Subject, c.ClientID
+			sid, uid, bound, jkt = c.SessionID, c.Subject, c.ClientID, c.JKT
 			return true
 		}
 		if errors.Is(err, token.ErrKeysUnavailable) {
@@ -231,6 +236,17 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string) e
 	}
 	if bound != "" && clientID != bound {
 		return newError(CodeClientMismatch, nil)
+	}
+	if e := bindingError(jkt, m); e != nil {
+		return s.proofRefused(ctx, "revoke.dpop_refused", e, uid, sid, m)
+	}
+	if jkt != "" {
+		if err := s.useProof(ctx, m.Proof); err != nil {
+			if e, ok := err.(*Error); ok && e.Code == CodeInvalidDPoPProof {
+				return s.proofRefused(ctx, "revoke.dpop_refused", e, uid, sid, m)
+			}
+			return err
+		}
 	}
 	_, err := s.revoke(ctx, store.RevokeParams{SessionID: sid, Reason: "token_revoked", Now: s.now().UTC()}, uid)
 	return err

@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/latchkey-dev/latchkey/password"
@@ -20,11 +21,21 @@ const MinPasswordLength = 8
 func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 func validEmail(email string) bool {
-	if email == "" || len(email) > 254 || !utf8.ValidString(email) {
+	if email == "" || len(email) > 254 || !utf8.ValidString(email) || strings.IndexFunc(email, invisible) >= 0 {
 		return false
 	}
 	a, err := mail.ParseAddress(email)
 	return err == nil && a.Address == email && a.Name == ""
+}
+
+// invisible reports a character no address may hold, although net/mail
+// reads every non-ASCII character as a letter (RFC 6532 §3.2): a control
+// (C0, DEL, C1 such as U+0085), a line or paragraph separator (which break a
+// header line, so no message could be written to the address), or a format
+// character (zero-width, bidirectional overrides, soft hyphen: an address
+// that looks like another's).
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 func validPassword(pw string) error {
@@ -118,21 +129,27 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	}
 	// A proof that came with the sign-in must be valid and unused; the
 	// session is then bound to its key. Checked before the password, so a
-	// replayed proof costs no hash.
+	// replayed proof costs no hash; recorded in the replay cache only once
+	// the rate limits let the sign-in through, so a client over them
+	// cannot make the server write a row per request. A policy that binds
+	// no new session (Meta.BoundOnly) ignores it.
+	if m.BoundOnly {
+		m.Proof, m.ProofError = nil, nil
+	}
 	if e := proofError(m); e != nil {
 		return nil, s.proofRefused(ctx, "signin.dpop_refused", e, "", "", m)
+	}
+	if s.throttle != nil {
+		if err := s.throttle.AllowSignIn(ctx, email, m.IP); err != nil {
+			s.log.WarnContext(ctx, "audit", "event", "signin.rate_limited", "limit", limitOf(err), "ip", m.IP)
+			return nil, err
+		}
 	}
 	if m.Proof != nil {
 		if err := s.useProof(ctx, m.Proof); err != nil {
 			if e, ok := err.(*Error); ok && e.Code == CodeInvalidDPoPProof {
 				return nil, s.proofRefused(ctx, "signin.dpop_refused", e, "", "", m)
 			}
-			return nil, err
-		}
-	}
-	if s.throttle != nil {
-		if err := s.throttle.AllowSignIn(ctx, email, m.IP); err != nil {
-			s.log.WarnContext(ctx, "audit", "event", "signin.rate_limited", "limit", limitOf(err), "ip", m.IP)
 			return nil, err
 		}
 	}
@@ -156,7 +173,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	case err != nil:
 		return nil, s.internal(err)
 	}
-	ok, err := s.checkPassword(ctx, u, pw)
+	ok, rehash, err := s.checkPassword(ctx, u, pw)
 	if err != nil {
 		return nil, s.internal(err)
 	}
@@ -190,7 +207,16 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	if m.Proof != nil {
 		sess.JKT = m.Proof.JKT // RFC 9449 §5: the session is bound to the proof's key
 	}
-	evicted, err := s.store.CreateSession(ctx, sess, s.policy.MaxSessionsPerUser)
+	var evicted []string
+	if su, builtin := s.users.(*storeUsers); builtin && s.creds != nil {
+		var ok bool
+		evicted, ok, err = s.startSession(ctx, su, sess, u, pw, rehash)
+		if err == nil && !ok {
+			return nil, s.signInFailed(ctx, email, m, u.ID)
+		}
+	} else {
+		evicted, err = s.store.CreateSession(ctx, sess, s.policy.MaxSessionsPerUser)
+	}
 	if err != nil {
 		return nil, s.internal(err)
 	}
@@ -205,6 +231,40 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 	g.User = u
 	s.log.InfoContext(ctx, "audit", "event", "signin.success", "user_id", u.ID, "session_id", sess.ID, "ip", m.IP, "dpop", sess.Bound())
 	return g, nil
+}
+
+// startSession stores the session of a built-in user's sign-in only if the
+// password it checked is still the user's (store.Credentials.StartSession):
+// a change or reset that committed meanwhile ended every session the old
+// password had started, and this one must not outlive it. When the stored
+// hash is another than the one checked, the password is checked once more
+// against it: another sign-in may have stored its re-hash of the same
+// password (then this one goes on), or the password changed (then ok is
+// false).
+func (s *Service) startSession(ctx context.Context, su *storeUsers, sess Session, u User, pw, rehash string) (evicted []string, ok bool, err error) {
+	for attempt := 0; ; attempt++ {
+		evicted, err = s.creds.StartSession(ctx, store.SessionStart{Session: sess, MaxPerUser: s.policy.MaxSessionsPerUser,
+			PasswordHash: u.PasswordHash, NewPasswordHash: rehash})
+		if !errors.Is(err, store.ErrStale) {
+			return evicted, err == nil, err
+		}
+		if attempt > 0 {
+			return nil, false, nil
+		}
+		cur, rerr := s.store.UserByID(ctx, u.ID)
+		if errors.Is(rerr, store.ErrNotFound) {
+			return nil, false, nil
+		} else if rerr != nil {
+			return nil, false, rerr
+		}
+		if cur.Status != UserActive || cur.PasswordHash == u.PasswordHash {
+			return nil, false, nil
+		}
+		if ok, rehash, err = su.verify(ctx, cur, pw); err != nil || !ok {
+			return nil, false, err
+		}
+		u = cur
+	}
 }
 
 func (s *Service) signInFailed(ctx context.Context, email string, m Meta, userID string) error {

@@ -74,17 +74,34 @@ func (s *storeUsers) VerifyDummy(ctx context.Context, pw string) error {
 }
 
 func (s *storeUsers) VerifyPassword(ctx context.Context, u User, pw string) (bool, error) {
-	ok, rehash, err := s.h.Verify(ctx, u.PasswordHash, pw)
-	if err != nil {
-		return false, verifyErr(err)
-	}
-	if ok && rehash {
-		if h, err := s.h.Hash(ctx, pw); err == nil {
-			u.PasswordHash = h
-			_ = s.st.UpdateUser(ctx, u) // best effort; the next sign-in tries again
+	ok, rehash, err := s.verify(ctx, u, pw)
+	if err == nil && rehash != "" {
+		if _, creds := s.st.(store.Credentials); !creds {
+			// A store without StartSession: store the re-hash now, best
+			// effort (the next sign-in tries again).
+			u.PasswordHash = rehash
+			_ = s.st.UpdateUser(ctx, u)
 		}
 	}
-	return ok, nil
+	return ok, err
+}
+
+// verify checks pw against u's hash and returns, when it matches and the
+// hash has other parameters than the hasher's (or is an imported bcrypt
+// hash), the password hashed again, for the sign-in to store with its
+// session (store.Credentials.StartSession): written there, it cannot replace
+// a password changed since u was read.
+func (s *storeUsers) verify(ctx context.Context, u User, pw string) (ok bool, rehash string, err error) {
+	ok, again, err := s.h.Verify(ctx, u.PasswordHash, pw)
+	if err != nil {
+		return false, "", verifyErr(err)
+	}
+	if ok && again {
+		if h, err := s.h.Hash(ctx, pw); err == nil {
+			rehash = h // else not now; the next sign-in tries again
+		}
+	}
+	return ok, rehash, nil
 }
 
 // verifyErr keeps the errors of a password check that are failures (the
@@ -98,13 +115,19 @@ func verifyErr(err error) error {
 }
 
 // checkPassword is Users.VerifyPassword; for Users without VerifyDummy it
-// also keeps the moving average of how long the check takes.
-func (s *Service) checkPassword(ctx context.Context, u User, pw string) (bool, error) {
+// also keeps the moving average of how long the check takes. For the
+// built-in users on a store with StartSession it returns the re-hash to
+// store with the session (see storeUsers.verify) instead of writing it.
+func (s *Service) checkPassword(ctx context.Context, u User, pw string) (ok bool, rehash string, err error) {
+	if su, builtin := s.users.(*storeUsers); builtin && s.creds != nil {
+		return su.verify(ctx, u, pw)
+	}
 	if _, ok := s.users.(DummyVerifier); ok {
-		return s.users.VerifyPassword(ctx, u, pw)
+		ok, err := s.users.VerifyPassword(ctx, u, pw)
+		return ok, "", err
 	}
 	start := time.Now()
-	ok, err := s.users.VerifyPassword(ctx, u, pw)
+	ok, err = s.users.VerifyPassword(ctx, u, pw)
 	if err == nil {
 		d := time.Since(start)
 		if avg := time.Duration(s.verifyTime.Load()); avg > 0 {
@@ -112,7 +135,7 @@ func (s *Service) checkPassword(ctx context.Context, u User, pw string) (bool, e
 		}
 		s.verifyTime.Store(int64(d)) // a lost update between two sign-ins is harmless
 	}
-	return ok, err
+	return ok, "", err
 }
 
 // spendOnUnknown spends, for an email that matches no user, what a password

@@ -25,6 +25,8 @@ func (c *Client) SignUp(ctx context.Context, email, password string) (User, erro
 
 // SignIn signs in (POST /auth/sign-in) and keeps the new session's tokens
 // in the client, replacing any it held; the OnTokens hook sees them first.
+// With WithDPoP the request carries a proof, and the session is bound to
+// the client's key (Tokens.TokenType "DPoP") if the server has DPoP on.
 // Wrong credentials are an *Error with Code CodeInvalidCredentials.
 func (c *Client) SignIn(ctx context.Context, email, password string) (Tokens, error) {
 	var out struct {
@@ -38,7 +40,7 @@ func (c *Client) SignIn(ctx context.Context, email, password string) (Tokens, er
 		User             User      `json:"user"`
 	}
 	sent := c.now()
-	if err := c.do(ctx, c.hc, http.MethodPost, "/auth/sign-in", credentials{email, password}, &out); err != nil {
+	if err := c.doSigned(ctx, http.MethodPost, "/auth/sign-in", credentials{email, password}, &out); err != nil {
 		return Tokens{}, err
 	}
 	t := Tokens{AccessToken: out.AccessToken, RefreshToken: out.RefreshToken, TokenType: out.TokenType,

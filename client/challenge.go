@@ -34,18 +34,18 @@ func expiredAt(accessToken string, h http.Header) bool {
 	return !time.Unix(*claims.Exp, 0).After(date)
 }
 
-// bearerError returns the error parameter of the Bearer challenge in h's
-// WWW-Authenticate (RFC 6750 §3), e.g. "invalid_token", or "" when there is
-// none.
+// challengeError returns the error parameter of the challenge of scheme
+// (Bearer, RFC 6750 §3; DPoP, RFC 9449 §7.1) in h's WWW-Authenticate, e.g.
+// "invalid_token", or "" when there is none.
 //
 // A WWW-Authenticate field holds one or more challenges, each a scheme
 // followed by comma-separated name=value parameters, the value a token or
 // a quoted string (RFC 9110 §11.6.1); several fields add up. Other schemes,
 // and a token68 in place of parameters, are skipped.
-func bearerError(h http.Header) string {
+func challengeError(h http.Header, scheme string) string {
 	for _, v := range h.Values("WWW-Authenticate") {
 		p := challengeParser{s: v}
-		bearer := false
+		in := false
 		for {
 			name, value, isParam, ok := p.next()
 			if !ok {
@@ -53,8 +53,8 @@ func bearerError(h http.Header) string {
 			}
 			switch {
 			case !isParam:
-				bearer = strings.EqualFold(name, "Bearer")
-			case bearer && strings.EqualFold(name, "error"):
+				in = strings.EqualFold(name, scheme)
+			case in && strings.EqualFold(name, "error"):
 				return value
 			}
 		}

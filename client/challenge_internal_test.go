@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestBearerError(t *testing.T) {
+func TestChallengeError(t *testing.T) {
 	for _, tt := range []struct {
 		fields []string
 		want   string
@@ -30,9 +30,27 @@ func TestBearerError(t *testing.T) {
 		for _, f := range tt.fields {
 			h.Add("WWW-Authenticate", f)
 		}
-		if got := bearerError(h); got != tt.want {
-			t.Errorf("bearerError(%q) = %q; want %q", tt.fields, got, tt.want)
+		if got := challengeError(h, "Bearer"); got != tt.want {
+			t.Errorf("challengeError(%q, Bearer) = %q; want %q", tt.fields, got, tt.want)
 		}
+	}
+}
+
+// The DPoP challenge (RFC 9449 §7.1) is read apart from the Bearer one
+// beside it.
+func TestDPoPChallengeError(t *testing.T) {
+	h := http.Header{}
+	h.Add("WWW-Authenticate", `Bearer error="invalid_token"`)
+	h.Add("WWW-Authenticate", `DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="ES256 EdDSA"`)
+	if got := challengeError(h, "DPoP"); got != "use_dpop_nonce" {
+		t.Errorf("DPoP: %q", got)
+	}
+	if got := challengeError(h, "Bearer"); got != "invalid_token" {
+		t.Errorf("Bearer: %q", got)
+	}
+	one := http.Header{"Www-Authenticate": {`Bearer, DPoP algs="ES256"`}}
+	if got := challengeError(one, "DPoP"); got != "" {
+		t.Errorf("a DPoP challenge without error: %q", got)
 	}
 }
 

@@ -42,6 +42,8 @@ type Client struct {
 	st     state   // guarded by mu
 	fl     *flight // the refresh in progress, if any; guarded by mu
 	held   hold    // guarded by mu
+
+	dpopState // WithDPoP
 }
 
 // state is the client's current tokens. gen grows with every change, so a
@@ -204,6 +206,10 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if c.st.gen != 0 {
 		c.st.refreshAt = c.st.tok.Expiry.Add(-c.marginFor(0))
 	}
+	if err := c.setUpDPoP(); err != nil {
+		return nil, err
+	}
+	c.measureSkew(c.st.tok)
 	app := c.hc
 	server := *app
 	server.CheckRedirect = sameOriginRedirects(app.CheckRedirect)
@@ -282,6 +288,7 @@ func (c *Client) setTokens(t Tokens, lifetime time.Duration, ifGen uint64, f *fl
 	}
 	c.mu.Unlock()
 	err := c.persist(t)
+	c.measureSkew(t)
 	c.mu.Lock()
 	c.st = state{tok: t, refreshAt: t.Expiry.Add(-c.marginFor(lifetime)), gen: c.st.gen + 1, forced: f != nil && f.forced,
 		accepted: new(atomic.Bool)}
@@ -326,27 +333,85 @@ func (c *Client) persist(t Tokens) error {
 // do sends a JSON request to the server with hc and decodes a JSON answer
 // into out (when not nil). Statuses other than 2xx become *Error.
 func (c *Client) do(ctx context.Context, hc *http.Client, method, path string, in, out any) error {
-	var body io.Reader
+	return c.exchange(ctx, hc, method, path, in, out, false)
+}
+
+// doSigned is do for a token request (sign-in, refresh): with WithDPoP it
+// carries a new DPoP proof (RFC 9449 §5). A refused proof means the server
+// did nothing else, so the request is sent again, with a new proof, once
+// for each of two reasons: the server asks for a nonce (use_dpop_nonce,
+// §8), which the answer brought; or the proof's iat is out of the server's
+// window (the client's clock is off, and no token has told the client the
+// server's time yet), which is then taken from the answer's Date.
+func (c *Client) doSigned(ctx context.Context, method, path string, in, out any) error {
+	return c.exchange(ctx, c.hc, method, path, in, out, c.key != nil)
+}
+
+func (c *Client) exchange(ctx context.Context, hc *http.Client, method, path string, in, out any, signed bool) error {
+	var raw []byte
 	if in != nil {
-		raw, err := json.Marshal(in)
+		var err error
+		if raw, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	nonceRetried, clockRetried := false, false
+	for {
+		var body io.Reader
+		if in != nil {
+			body = bytes.NewReader(raw)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(raw)
+		req.Header.Set("Accept", "application/json")
+		if in != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if signed {
+			p, err := c.proof(method, req.URL, "")
+			if err != nil {
+				return fmt.Errorf("latchkey: signing a DPoP proof: %w", err)
+			}
+			req.Header.Set("DPoP", p)
+		}
+		var ans answerMeta
+		err = c.read(hc, req, method, path, out, &ans)
+		var e *Error
+		if !signed || !errors.As(err, &e) {
+			return err
+		}
+		switch {
+		case e.Code == CodeUseDPoPNonce && ans.nonce && !nonceRetried:
+			nonceRetried = true
+		case e.Code == CodeInvalidDPoPProof && e.Reason == "iat" && !ans.date.IsZero() && !clockRetried:
+			clockRetried = true
+			c.setSkew(ans.date.Sub(ans.received))
+		default:
+			return err
+		}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+}
+
+// answerMeta is what exchange looks at in an answer besides its body.
+type answerMeta struct {
+	nonce    bool      // it carried a DPoP-Nonce
+	date     time.Time // its Date (the server's clock), zero when none
+	received time.Time // when it came, by the client's clock
+}
+
+// read sends req with hc and reads its answer as do says.
+func (c *Client) read(hc *http.Client, req *http.Request, method, path string, out any, ans *answerMeta) error {
 	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
+	ans.received = c.now()
+	ans.nonce = resp.Header.Get("DPoP-Nonce") != ""
+	ans.date, _ = http.ParseTime(resp.Header.Get("Date"))
+	c.learnNonce(resp.Request.URL, resp.Header)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Redirects to another origin are not followed (sameOriginRedirects):
 		// they end here, as errors.
@@ -376,9 +441,10 @@ func (c *Client) errorOf(resp *http.Response) error {
 	var b struct {
 		Error   string `json:"error"`
 		Message string `json:"message"`
+		Reason  string `json:"reason"`
 	}
 	if json.Unmarshal(raw, &b) == nil && b.Error != "" {
-		e.Code, e.Message = b.Error, b.Message
+		e.Code, e.Message, e.Reason = b.Error, b.Message, b.Reason
 	}
 	return e
 }

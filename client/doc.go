@@ -22,6 +22,11 @@
 // it has not expired. These rules, which every Latchkey client follows, are
 // stated in docs/clients.md ("Refreshing safely").
 //
+// With WithDPoP the client binds its sessions to a key it holds (DPoP, RFC
+// 9449): every sign-in, refresh and call through Transport carries a new
+// proof signed by the key, with the server's latest nonce, so tokens taken
+// from the client are worthless elsewhere.
+//
 // Errors from the server are *Error values with a stable Code.
 // IsReauthRequired tells the failures that end the session ("sign in
 // again") from those worth retrying.

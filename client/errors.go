@@ -36,6 +36,15 @@ const (
 	CodeSessionExpired = "session_expired"
 	CodeUserInactive   = "user_inactive"
 	CodeUserNotFound   = "user_not_found"
+
+	// DPoP (RFC 9449, WithDPoP). CodeInvalidDPoPProof: the server refused
+	// the request's proof, Error.Reason says why (e.g. "iat" for a clock
+	// far off, "key_mismatch" when the session is bound to another key).
+	// CodeUseDPoPNonce: the proof lacked the server's current nonce; the
+	// client retries by itself with the nonce the answer carried, so this
+	// reaches the caller only when that failed too.
+	CodeInvalidDPoPProof = "invalid_dpop_proof"
+	CodeUseDPoPNonce     = "use_dpop_nonce"
 )
 
 // ErrNotSignedIn is returned by calls that need tokens when the client has
@@ -55,6 +64,9 @@ type Error struct {
 	// and 503 answers; zero when absent or not a valid value, and at most
 	// MaxRetryAfter.
 	RetryAfter time.Duration
+	// Reason refines some codes: which check a DPoP proof failed
+	// (CodeInvalidDPoPProof).
+	Reason string
 }
 
 func (e *Error) Error() string {
@@ -71,7 +83,9 @@ func (e *Error) Error() string {
 // IsReauthRequired reports whether err means the session is over and the
 // user has to sign in again: the refresh token expired, was reused, or is
 // invalid; the session was revoked or reached its maximum lifetime; the user
-// is inactive or gone; or the client holds no tokens (ErrNotSignedIn).
+// is inactive or gone; the session is bound to a DPoP key the client does
+// not hold (CodeInvalidDPoPProof with Reason "key_mismatch" or "missing");
+// or the client holds no tokens (ErrNotSignedIn).
 // Other errors (network failures, 429, 5xx, ErrOnTokensFailed) are worth
 // retrying later with the same tokens; the client itself waits before it
 // refreshes again (see Client.Refresh).
@@ -83,7 +97,7 @@ func IsReauthRequired(err error) bool {
 	if !errors.As(err, &e) {
 		return false
 	}
-	return reauthCode(e.Code)
+	return reauthCode(e.Code) || e.Code == CodeInvalidDPoPProof && (e.Reason == "key_mismatch" || e.Reason == "missing")
 }
 
 func reauthCode(code string) bool {

@@ -2,6 +2,10 @@ package client_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,4 +122,47 @@ func ExampleIsReauthRequired() {
 	default:
 		fmt.Println("retry later:", err)
 	}
+}
+
+// A session bound to a key the program holds (DPoP, RFC 9449): the key is
+// kept beside the tokens, since the tokens are worthless without it.
+func ExampleWithDPoP() {
+	ctx := context.Background()
+	const keyFile = "dpop-key.der"
+
+	var key *ecdsa.PrivateKey
+	if der, err := os.ReadFile(keyFile); err == nil {
+		if key, err = x509.ParseECPrivateKey(der); err != nil {
+			log.Fatal(err)
+		}
+	} else {
+		if key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+			log.Fatal(err)
+		}
+		der, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := os.WriteFile(keyFile, der, 0o600); err != nil {
+			log.Fatal(err)
+		}
+	}
+	c, err := client.New("https://auth.example.com", client.WithDPoP(key))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := c.SignIn(ctx, "ada@example.com", "correct horse battery staple"); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(c.Tokens().TokenType) // "DPoP" when the server has DPoP on
+	// Every call carries Authorization: DPoP and a new proof of the call.
+	api := &http.Client{Transport: c.Transport(nil)}
+	resp, err := api.Get("https://api.example.com/things")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// Code on golang.org/x/oauth2 adds the proofs with DPoPTransport.
+	hc := &http.Client{Transport: &oauth2.Transport{Source: c.TokenSource(), Base: c.DPoPTransport(nil)}}
+	_ = hc
 }

@@ -140,7 +140,9 @@ func (c *Client) attempt(ctx context.Context, refreshToken string) (answer, time
 	}{refreshToken}
 	var out answer
 	sent := c.now()
-	err := c.do(ctx, c.hc, http.MethodPost, "/token", in, &out)
+	// A proof is made for every attempt: a retry is a new request, and a
+	// proof is accepted once (RFC 9449 §11.1).
+	err := c.doSigned(ctx, http.MethodPost, "/token", in, &out)
 	switch {
 	case err != nil && errors.Is(context.Cause(ctx), errAttemptTimeout):
 		return out, sent, fmt.Errorf("latchkey: POST /token: no answer within %v; the server may have rotated the token: %w",

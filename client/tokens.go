@@ -13,7 +13,7 @@ import "time"
 type Tokens struct {
 	AccessToken  string `json:"accessToken,omitempty"`
 	RefreshToken string `json:"refreshToken,omitempty"`
-	TokenType    string `json:"tokenType,omitempty"` // "Bearer"
+	TokenType    string `json:"tokenType,omitempty"` // "Bearer", or "DPoP" for a session bound to the DPoP key (WithDPoP)
 	// Expiry is when the access token expires.
 	Expiry time.Time `json:"expiry,omitzero"`
 	// RefreshExpiry is when the refresh token expires unless used; each

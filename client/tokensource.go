@@ -19,6 +19,10 @@ import (
 // default, time for a refresh and its retries), it returns an error
 // wrapping context.DeadlineExceeded. The refresh goes on without it.
 //
+// For a session bound to a DPoP key (WithDPoP) the token's type is "DPoP":
+// x/oauth2 sends it as "Authorization: DPoP", and the proof each request
+// needs is added by DPoPTransport, as x/oauth2's Transport's Base.
+//
 // Unlike Transport, x/oauth2 does not retry on a 401. When there is no
 // session to continue, Token returns an error for which IsReauthRequired
 // reports true.
@@ -40,6 +44,10 @@ func (s tokenSource) Token() (*oauth2.Token, error) {
 		}
 		return nil, err
 	}
-	return &oauth2.Token{AccessToken: st.tok.AccessToken, TokenType: "Bearer",
+	typ := "Bearer"
+	if isDPoP(st.tok.TokenType) {
+		typ = "DPoP"
+	}
+	return &oauth2.Token{AccessToken: st.tok.AccessToken, TokenType: typ,
 		RefreshToken: st.tok.RefreshToken, Expiry: st.tok.Expiry}, nil
 }

@@ -8,7 +8,11 @@ import (
 
 // Transport returns an http.RoundTripper that sends requests through base
 // (http.DefaultTransport when nil) with the client's access token in an
-// "Authorization: Bearer" header (RFC 6750 §2.1). Use it for the APIs that
+// "Authorization: Bearer" header (RFC 6750 §2.1), or, for a session bound
+// to the client's DPoP key (WithDPoP), in an "Authorization: DPoP" header
+// with a DPoP header holding a new proof of the request (RFC 9449 §7.1; see
+// DPoPTransport, which also retries once when a target asks for a nonce).
+// Use it for the APIs that
 // accept Latchkey access tokens, and only for them: every request it
 // carries gets the token — except a redirect to another origin (scheme,
 // host or port) than the request the caller made, which goes without it.
@@ -41,7 +45,7 @@ func (c *Client) Transport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &transport{c: c, base: base}
+	return &transport{c: c, base: c.DPoPTransport(base)}
 }
 
 type transport struct {
@@ -68,7 +72,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
 		return resp, nil // the body is gone: nothing to retry with
 	}
-	next, retry, err := t.c.afterUnauthorized(ctx, st, bearerError(resp.Header) == "invalid_token",
+	invalidToken := challengeError(resp.Header, "Bearer") == "invalid_token" || challengeError(resp.Header, "DPoP") == "invalid_token"
+	next, retry, err := t.c.afterUnauthorized(ctx, st, invalidToken,
 		expiredAt(st.tok.AccessToken, resp.Header))
 	if err != nil {
 		discard(resp)
@@ -122,7 +127,12 @@ func (c *Client) afterUnauthorized(ctx context.Context, used state, invalidToken
 func (t *transport) send(req *http.Request, st state, body io.ReadCloser) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	r.Body = body
-	r.Header.Set("Authorization", "Bearer "+st.tok.AccessToken)
+	if isDPoP(st.tok.TokenType) {
+		// base, DPoPTransport, adds the proof.
+		r.Header.Set("Authorization", "DPoP "+st.tok.AccessToken)
+	} else {
+		r.Header.Set("Authorization", "Bearer "+st.tok.AccessToken)
+	}
 	resp, err := t.base.RoundTrip(r)
 	if err == nil && resp.StatusCode < 400 {
 		st.accept()

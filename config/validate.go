@@ -259,29 +259,14 @@ func checkPublicURL(s string) (string, error) {
 	return strings.TrimRight(s, "/"), nil
 }
 
-// checkIssuer refuses a JWT_ISSUER that cannot be the RFC 8414 issuer: the
-// metadata's issuer is a URL with the https scheme (http is let through
-// outside production, for http://localhost) and no query or fragment (RFC
-// 8414 §2), and the endpoint URLs clients build from it must not get a
-// double slash, so a trailing slash is refused rather than trimmed (the
-// value must match, to the letter, the iss that resource servers expect).
+// checkIssuer refuses a JWT_ISSUER that cannot be the RFC 8414 issuer
+// (latchkey.CheckIssuer), and, in production, one without https.
 func checkIssuer(s string, production bool) error {
-	const want = "want an absolute URL such as https://auth.example.com"
-	u, err := url.Parse(s)
-	switch {
-	case err != nil || !u.IsAbs() || u.Opaque != "":
-		return fmt.Errorf("invalid issuer %q: %s", s, want)
-	case u.Scheme != "https" && (production || u.Scheme != "http"):
-		if production {
-			return fmt.Errorf("invalid issuer %q: APP_ENV=production requires https; %s", s, want)
-		}
-		return fmt.Errorf("invalid issuer %q: scheme must be http or https; %s", s, want)
-	case u.Host == "" || u.Hostname() == "":
-		return fmt.Errorf("invalid issuer %q: no host; %s", s, want)
-	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.Contains(s, "#"):
-		return fmt.Errorf("invalid issuer %q: an issuer has no user, query or fragment (RFC 8414 §2)", s)
-	case strings.HasSuffix(s, "/"):
-		return fmt.Errorf("invalid issuer %q: remove the trailing slash (endpoints would be %s/oauth/token)", s, s)
+	if err := latchkey.CheckIssuer(s); err != nil {
+		return err
+	}
+	if u, _ := url.Parse(s); production && u.Scheme != "https" {
+		return fmt.Errorf("invalid issuer %q: APP_ENV=production requires https; want an absolute URL such as https://auth.example.com", s)
 	}
 	return nil
 }

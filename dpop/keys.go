@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"math/big"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -26,8 +27,17 @@ const (
 // slice each time).
 func DefaultAlgs() []string { return []string{ES256, EdDSA, PS256, RS256} }
 
-// minRSABits is the smallest RSA modulus accepted (NIST SP 800-131A).
-const minRSABits = 2048
+// minRSABits is the smallest RSA modulus accepted (NIST SP 800-131A);
+// maxRSABits the largest, and rsaExponent the only public exponent: the
+// one every WebCrypto, Go and OpenSSL key uses (FIPS 186-5 §A.1.1 allows
+// no smaller one). A verification's cost grows with the modulus and the
+// exponent, and a proof is checked before any rate limit: an 8192-bit key
+// or a huge exponent would make each hostile proof many times dearer.
+const (
+	minRSABits  = 2048
+	maxRSABits  = 4096
+	rsaExponent = 65537
+)
 
 // Thumbprint returns the RFC 7638 JWK SHA-256 thumbprint of pub, base64url
 // without padding: the jkt a DPoP-bound token carries (RFC 9449 §6.1).
@@ -43,7 +53,7 @@ func Thumbprint(pub crypto.PublicKey) (string, error) {
 }
 
 // checkPublic accepts the public keys a proof may carry: ECDSA on P-256,
-// Ed25519, RSA of at least 2048 bits.
+// Ed25519, RSA of 2048 to 4096 bits with exponent 65537.
 func checkPublic(pub crypto.PublicKey) error {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
@@ -55,8 +65,11 @@ func checkPublic(pub crypto.PublicKey) error {
 			return fmt.Errorf("dpop: Ed25519 key of %d bytes", len(k))
 		}
 	case *rsa.PublicKey:
-		if k.N == nil || k.N.BitLen() < minRSABits {
-			return fmt.Errorf("dpop: RSA key under %d bits", minRSABits)
+		if k.N == nil || k.N.BitLen() < minRSABits || k.N.BitLen() > maxRSABits {
+			return fmt.Errorf("dpop: RSA key must have %d to %d bits", minRSABits, maxRSABits)
+		}
+		if k.E != rsaExponent {
+			return fmt.Errorf("dpop: RSA public exponent must be %d", rsaExponent)
 		}
 	default:
 		return fmt.Errorf("dpop: unsupported key type %T", pub)
@@ -98,4 +111,34 @@ func signingAlg(pub crypto.PublicKey) (string, error) {
 func AccessTokenHash(accessToken string) string {
 	sum := sha256.Sum256([]byte(accessToken))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// verifySignature checks a JWS signature (RFC 7518 §3) of input by pub
+// under alg, which keyAllows has matched to pub's type: ES256 as the
+// 64-byte r||s, EdDSA as it is, RS256 PKCS #1 v1.5 and PS256 PSS over
+// SHA-256, each exactly the modulus' length.
+func verifySignature(alg string, pub crypto.PublicKey, input, sig []byte) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if alg != ES256 || len(sig) != 64 {
+			return false
+		}
+		sum := sha256.Sum256(input)
+		r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+		return ecdsa.Verify(k, sum[:], r, s)
+	case ed25519.PublicKey:
+		return alg == EdDSA && len(sig) == ed25519.SignatureSize && ed25519.Verify(k, input, sig)
+	case *rsa.PublicKey:
+		if len(sig) != k.Size() {
+			return false
+		}
+		sum := sha256.Sum256(input)
+		switch alg {
+		case RS256:
+			return rsa.VerifyPKCS1v15(k, crypto.SHA256, sum[:], sig) == nil
+		case PS256:
+			return rsa.VerifyPSS(k, crypto.SHA256, sum[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash}) == nil
+		}
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/latchkey-dev/latchkey/auth"
 	"github.com/latchkey-dev/latchkey/dpop"
@@ -68,9 +69,12 @@ func dpopOf(r *http.Request) *DPoP {
 // proof's key and checks a bound session's refresh against it.
 func tokenProof(r *http.Request, m *auth.Meta) {
 	d := dpopOf(r)
-	if d == nil || d.Mode == DPoPOff {
+	if d == nil {
 		return
 	}
+	// DPOP=off binds no new session, but a session bound before still
+	// refreshes with proofs by its key: the proof is checked for it alone.
+	m.BoundOnly = d.Mode == DPoPOff
 	header, err := dpop.FromHeader(r.Header)
 	if err != nil {
 		m.ProofError = proofError(err)
@@ -91,9 +95,17 @@ func tokenProof(r *http.Request, m *auth.Meta) {
 	m.Proof = proofOf(p)
 }
 
+// ProofReplayMargin is how long past the end of its proof's window a jti
+// stays in the store's replay cache. Every instance purges the cache by its
+// own clock; the margin keeps a proof recorded until it is past its window
+// at every instance whose clock is less than that far behind the purging
+// one's (RFC 9449 §11.1: a jti must be remembered for as long as the proof
+// would be accepted).
+const ProofReplayMargin = time.Minute
+
 func proofOf(p *dpop.Proof) *auth.Proof {
 	key := dpop.ReplayKey(p.JKT, p.JTI)
-	return &auth.Proof{JKT: p.JKT, Key: key[:], Expires: p.Until}
+	return &auth.Proof{JKT: p.JKT, Key: key[:], Expires: p.Until.Add(ProofReplayMargin)}
 }
 
 // proofError is the domain error of a proof the dpop package refused.
@@ -166,6 +178,32 @@ func ConfirmProof(r *http.Request, svc *auth.Service, tok string, p auth.Princip
 	return svc.UseProof(r.Context(), *proofOf(proof))
 }
 
+// RequiredProof is, for a request that mints a token from a bearer access
+// token (bearer renewal), what DPOP=required asks of every request that
+// mints a token: a proof of the request, checked and recorded in the replay
+// cache (the token stays bearer: a session's binding never changes). Nil
+// under the other policies, and for a bound token, whose proof
+// AccessToken has checked already.
+func RequiredProof(r *http.Request, svc *auth.Service, p auth.Principal) error {
+	d := dpopOf(r)
+	if d == nil || d.Mode != DPoPRequired || p.Claims.JKT != "" {
+		return nil
+	}
+	header, err := dpop.FromHeader(r.Header)
+	if err != nil {
+		return proofError(err)
+	}
+	if header == "" {
+		return &auth.Error{Code: auth.CodeInvalidDPoPProof, Reason: dpop.ReasonMissing,
+			Message: "a DPoP proof is required (DPOP=required): send a DPoP header (RFC 9449)"}
+	}
+	proof, err := d.Verifier.Check(header, r.Method, dpop.HTU(r, d.External), "")
+	if err != nil {
+		return proofError(err)
+	}
+	return svc.UseProof(r.Context(), *proofOf(proof))
+}
+
 // authorization returns the credential of an "Authorization: Bearer" or
 // "Authorization: DPoP" header (RFC 6750 §2.1, RFC 9449 §7.1) and its
 // scheme ("Bearer" or "DPoP").
@@ -212,8 +250,14 @@ func DPoPChallenge(err error) string {
 
 // WriteChallenges sets the WWW-Authenticate challenges of a 401 on a route
 // that takes an access token: Bearer (RFC 6750 §3) and DPoP (RFC 9449 §7.1).
+// When the DPoP proof was the reason, the error is the DPoP challenge's
+// alone: the Bearer one then names no error.
 func WriteChallenges(h http.Header, err error) {
-	h.Set("WWW-Authenticate", BearerChallenge(err))
+	bearer := BearerChallenge(err)
+	if c := auth.ErrorCode(err); c == auth.CodeInvalidDPoPProof || c == auth.CodeUseDPoPNonce {
+		bearer = BearerChallenge(ErrNoBearer)
+	}
+	h.Set("WWW-Authenticate", bearer)
 	h.Add("WWW-Authenticate", DPoPChallenge(err))
 }
 

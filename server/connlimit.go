@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -14,22 +16,35 @@ import (
 // a connection lives, not how many there are. So the API listener accepts
 // at most MAX_CONNECTIONS at once.
 //
-// A connection over the cap is not refused: Accept closes the connection
-// that has been idle (between two requests) the longest, which costs its
-// client nothing but a new connection for its next request, and gives the
-// new one the slot it frees. Only when every connection is busy with a
-// request does a new one wait (and the ones after it, in the kernel's
-// accept queue) until one ends. So many idle keep-alive connections cannot lock new clients out,
-// and the memory of open connections stays bounded.
+// A connection over the cap is not refused: Accept closes, to give the new
+// one its slot, the connection that has been waiting the longest without
+// being served: idle between two requests (which costs its client nothing
+// but a new connection for its next request), or not through a request
+// after waitGrace (connected and silent, or trickling its headers or body
+// in, which no real client does for that long). Only when every connection
+// has a request being handled, or has been waiting less than waitGrace, does
+// a new one wait (and the ones after it, in the kernel's accept queue). So
+// neither idle keep-alive connections nor connections that never finish a
+// request (one client holding every slot, each for up to the 10 s header or
+// 30 s read timeout) can lock new clients out, and the memory of open connections
+// stays bounded.
+
+// waitGrace is how long a connection that is not idle may take to bring a
+// request (headers and body) before it may be closed for a new connection: long
+// enough for any real client to send them, so that a burst of new
+// connections over the cap does not close each other's before they ask.
+const waitGrace = time.Second
 
 // limitConnections returns ln capped at max open connections (max <= 0:
-// ln unchanged), and sets srv.ConnState to keep track of the idle ones.
+// ln unchanged). It sets srv.ConnState and srv.ConnContext, and wraps
+// srv.Handler, to keep track of the connections that are waiting: open and
+// not serving a request (its handler not running).
 func limitConnections(ln net.Listener, srv *http.Server, max int) net.Listener {
 	if max <= 0 {
 		return ln
 	}
 	l := &connLimit{Listener: ln, slots: make(chan struct{}, max), done: make(chan struct{}),
-		idle: map[net.Conn]time.Time{}}
+		changed: make(chan struct{}, 1), waiting: map[net.Conn]waitingSince{}}
 	next := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
 		l.track(c, s)
@@ -37,41 +52,125 @@ func limitConnections(ln net.Listener, srv *http.Server, max int) net.Listener {
 			next(c, s)
 		}
 	}
+	nextCtx := srv.ConnContext
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if nextCtx != nil {
+			ctx = nextCtx(ctx, c)
+		}
+		return context.WithValue(ctx, connKey{}, c)
+	}
+	h := srv.Handler
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := r.Context().Value(connKey{}).(net.Conn)
+		if !ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if r.Body == nil || r.Body == http.NoBody {
+			l.serving(c)
+		} else {
+			// Still waiting for the client until its body is in.
+			r.Body = &bodyIn{ReadCloser: r.Body, in: func() { l.serving(c) }}
+		}
+		h.ServeHTTP(w, r)
+		l.serving(c) // until the server marks it idle
+	})
 	return l
 }
+
+// bodyIn calls in once its body has been read to the end (or failed).
+type bodyIn struct {
+	io.ReadCloser
+	once sync.Once
+	in   func()
+}
+
+func (b *bodyIn) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.once.Do(b.in)
+	}
+	return n, err
+}
+
+// connKey is the context key of a request's connection.
+type connKey struct{}
 
 type connLimit struct {
 	net.Listener
 	slots     chan struct{} // one per open connection
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
+	changed   chan struct{} // a connection started waiting (wakes a blocked Accept)
 
-	mu   sync.Mutex
-	idle map[net.Conn]time.Time // connections between two requests, since when
+	mu      sync.Mutex
+	waiting map[net.Conn]waitingSince
+}
+
+// waitingSince is when a connection started waiting, and whether it is
+// idle between two requests (else it is new, or reading a request's
+// headers).
+type waitingSince struct {
+	at   time.Time
+	idle bool
 }
 
 // Accept accepts a connection, then gives it a slot: a free one, or the one
-// the longest-idle connection frees when it is closed for it, or else the
-// first one a busy connection frees. (Making room only once a connection
-// has arrived: the server calls Accept again as soon as it returns, and
-// must not close an idle connection for a client that has not come.)
+// a waiting connection frees when it is closed for it, or else the first
+// one that frees up. (Making room only once a connection has arrived: the
+// server calls Accept again as soon as it returns, and must not close a
+// connection for a client that has not come.)
 func (l *connLimit) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case l.slots <- struct{}{}:
-	default:
-		l.closeOldestIdle()
+	for {
 		select {
 		case l.slots <- struct{}{}:
+			return &limitedConn{Conn: c, free: func() { <-l.slots }}, nil
+		default:
+		}
+		closed, in := l.closeOldestWaiting(time.Now())
+		if closed {
+			continue // its Close freed its slot
+		}
+		var (
+			t     *time.Timer
+			retry <-chan time.Time
+		)
+		if in > 0 {
+			t = time.NewTimer(in)
+			retry = t.C
+		}
+		got := false
+		select {
+		case l.slots <- struct{}{}:
+			got = true
+		case <-l.changed:
+		case <-retry:
 		case <-l.done:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		switch {
+		case got:
+			return &limitedConn{Conn: c, free: func() { <-l.slots }}, nil
+		case isClosed(l.done):
 			c.Close()
 			return nil, net.ErrClosed
 		}
 	}
-	return &limitedConn{Conn: c, free: func() { <-l.slots }}, nil
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // Close closes the listener and wakes an Accept waiting for a slot.
@@ -80,32 +179,68 @@ func (l *connLimit) Close() error {
 	return l.Listener.Close()
 }
 
-// track records which connections are idle (http.Server.ConnState).
+// track records which connections are waiting (http.Server.ConnState): a
+// new one, until its first request's handler starts (serving), and one
+// idle between two requests, until its next request starts: from then on
+// it is given waitGrace for the headers, as a new one is.
 func (l *connLimit) track(c net.Conn, s http.ConnState) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if s == http.StateIdle {
-		l.idle[c] = time.Now()
-	} else {
-		delete(l.idle, c)
+	switch s {
+	case http.StateNew, http.StateIdle, http.StateActive:
+		if s == http.StateActive {
+			if _, ok := l.waiting[c]; !ok {
+				return // already serving (HTTP/2: another stream)
+			}
+		}
+		l.waiting[c] = waitingSince{at: time.Now(), idle: s == http.StateIdle}
+		select {
+		case l.changed <- struct{}{}:
+		default:
+		}
+	default:
+		delete(l.waiting, c)
 	}
 }
 
-// closeOldestIdle closes the connection idle the longest, if any.
-func (l *connLimit) closeOldestIdle() {
+// serving records that a request's handler runs on c: it is not waiting
+// until it is idle again.
+func (l *connLimit) serving(c net.Conn) {
 	l.mu.Lock()
-	var oldest net.Conn
-	var since time.Time
-	for c, t := range l.idle {
-		if oldest == nil || t.Before(since) {
-			oldest, since = c, t
+	delete(l.waiting, c)
+	l.mu.Unlock()
+}
+
+// closeOldestWaiting closes the connection waiting the longest of those
+// that may be closed at now: idle ones, and others waiting for waitGrace
+// or more. When there is none, in is how long until the first of the
+// others may be (0: there is no waiting connection).
+func (l *connLimit) closeOldestWaiting(now time.Time) (closed bool, in time.Duration) {
+	l.mu.Lock()
+	var (
+		oldest net.Conn
+		since  time.Time
+	)
+	for c, w := range l.waiting {
+		if !w.idle {
+			if left := w.at.Add(waitGrace).Sub(now); left > 0 {
+				if in == 0 || left < in {
+					in = left
+				}
+				continue
+			}
+		}
+		if oldest == nil || w.at.Before(since) {
+			oldest, since = c, w.at
 		}
 	}
-	delete(l.idle, oldest)
+	delete(l.waiting, oldest)
 	l.mu.Unlock()
-	if oldest != nil {
-		oldest.Close()
+	if oldest == nil {
+		return false, in
 	}
+	oldest.Close()
+	return true, 0
 }
 
 // limitedConn frees its slot once, when it is closed.

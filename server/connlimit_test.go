@@ -94,3 +94,70 @@ func TestIdleConnectionClosed(t *testing.T) {
 		t.Fatal("an idle connection outlived HTTP_IDLE_TIMEOUT")
 	}
 }
+
+// TestConnectionCapSilentClients: with MAX_CONNECTIONS=4, one client holds
+// every slot with connections that never finish a request: silent, or
+// stopping in the middle of a request's headers, or in its body. Such
+// connections are not serving anyone; a new client must be served without
+// waiting for the header or read timeout (10 s, 30 s) to free a slot, by
+// closing the one that has waited the longest. Before, only connections
+// idle between two requests were closed for a new one, so a single client
+// with MAX_CONNECTIONS such sockets, renewed at each timeout, kept every
+// other client waiting.
+func TestConnectionCapSilentClients(t *testing.T) {
+	const (
+		headers = "GET /healthz HTTP/1.1\r\nHost: test\r\n"
+		body    = "POST /auth/sign-in HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":"
+	)
+	for _, tc := range []struct {
+		name  string
+		sends []string
+	}{
+		{"silent or mid-headers", []string{"", "", headers, headers}},
+		{"mid-body", []string{body, body, body, body}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := openApp(t, func(c *config.Config) { c.MaxConnections = 4 })
+			base, _, _ := serve(t, app)
+			keepAlive(t, base) // the server is up; this connection stays idle
+			addr := strings.TrimPrefix(base, "http://")
+			start := time.Now()
+			var stuck []net.Conn
+			for _, send := range tc.sends {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				if _, err := io.WriteString(c, send); err != nil {
+					t.Fatal(err)
+				}
+				stuck = append(stuck, c)
+			}
+			// The fifth client: served, before any stuck connection's header
+			// timeout (10 s) could have freed a slot.
+			const headerTimeout = 10 * time.Second
+			client := &http.Client{Timeout: headerTimeout - time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			resp, err := client.Get(base + "/healthz")
+			if err != nil {
+				t.Fatalf("a new client while stuck connections hold every slot: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET /healthz: %d", resp.StatusCode)
+			}
+			if waited := time.Since(start); waited >= headerTimeout {
+				t.Fatalf("served only after %v: a timeout freed the slot, not the cap", waited)
+			}
+			closed := 0
+			for _, c := range stuck {
+				if closedByServer(c, bufio.NewReader(c), 50*time.Millisecond) {
+					closed++
+				}
+			}
+			if closed == 0 {
+				t.Error("no stuck connection was closed for the new client")
+			}
+		})
+	}
+}

@@ -38,10 +38,26 @@ func TestDPoPDialects(t *testing.T) {
 		if m := r.Map(t); r.Status != http.StatusOK || m["token_type"] != "DPoP" {
 			t.Fatalf("refresh with the proof: %d %s", r.Status, r.Body)
 		}
-		r = s.Do(t, "POST", "/oauth/introspect", url.Values{"token": {r.Map(t)["access_token"].(string)}}.Encode(), formType)
+		m = r.Map(t)
+		at, rt := m["access_token"].(string), m["refresh_token"].(string)
+		r = s.Do(t, "POST", "/oauth/introspect", url.Values{"token": {at}}.Encode(), formType)
 		m = r.Map(t)
 		if cnf, _ := m["cnf"].(map[string]any); r.Status != http.StatusOK || m["active"] != true || m["token_type"] != "DPoP" || cnf["jkt"] != jkt {
 			t.Fatalf("introspection: %d %s", r.Status, r.Body)
+		}
+		// The token alone cannot revoke the bound session either.
+		before := sessionOf(t, s.App.Store, at)
+		revoke := url.Values{"token": {rt}}.Encode()
+		r = s.Do(t, "POST", "/oauth/revoke", revoke, formType)
+		if m := r.Map(t); r.Status != http.StatusBadRequest || m["error"] != "invalid_dpop_proof" || m["dpop_reason"] != "missing" {
+			t.Fatalf("revocation without a proof: %d %s", r.Status, r.Body)
+		}
+		if got := sessionOf(t, s.App.Store, at); got != before {
+			t.Fatalf("session changed by a refused revocation: %+v", got)
+		}
+		r = s.Do(t, "POST", "/oauth/revoke", revoke, formType, proof("POST", "/oauth/revoke"))
+		if r.Status != http.StatusOK || !sessionOf(t, s.App.Store, at).Revoked() {
+			t.Fatalf("revocation with the proof: %d %s", r.Status, r.Body)
 		}
 	})
 

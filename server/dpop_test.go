@@ -231,7 +231,7 @@ func TestDPoPAttackTable(t *testing.T) {
 	t.Run("resource/no proof", func(t *testing.T) {
 		r := me("Authorization: DPoP " + tr.AccessToken)
 		wantDPoPError(t, r, http.StatusUnauthorized, "invalid_dpop_proof", "missing")
-		if ch := r.Header.Values("WWW-Authenticate"); len(ch) != 2 || !strings.HasPrefix(ch[1], `DPoP error="invalid_dpop_proof", algs="ES256 EdDSA PS256 RS256"`) {
+		if ch := r.Header.Values("WWW-Authenticate"); len(ch) != 2 || ch[0] != `Bearer realm="latchkey"` || !strings.HasPrefix(ch[1], `DPoP error="invalid_dpop_proof", algs="ES256 EdDSA PS256 RS256"`) {
 			t.Fatalf("WWW-Authenticate %q", ch)
 		}
 	})
@@ -382,7 +382,7 @@ func TestDPoPNonce(t *testing.T) {
 	r = s.Do(t, "GET", "/auth/me", nil, "Authorization: DPoP "+tr.AccessToken,
 		"DPoP: "+d.proof(t, "GET", "/auth/me", dpop.ProofOptions{AccessToken: tr.AccessToken, Nonce: nonce}))
 	wantDPoPError(t, r, http.StatusUnauthorized, "use_dpop_nonce", "")
-	if ch := r.Header.Values("WWW-Authenticate"); len(ch) != 2 || !strings.HasPrefix(ch[1], `DPoP error="use_dpop_nonce"`) {
+	if ch := r.Header.Values("WWW-Authenticate"); len(ch) != 2 || ch[0] != `Bearer realm="latchkey"` || !strings.HasPrefix(ch[1], `DPoP error="use_dpop_nonce"`) {
 		t.Fatalf("WWW-Authenticate %q", ch)
 	}
 	fresh := r.Header.Get("DPoP-Nonce")
@@ -393,6 +393,22 @@ func TestDPoPNonce(t *testing.T) {
 		"DPoP: "+d.proof(t, "GET", "/auth/me", dpop.ProofOptions{AccessToken: tr.AccessToken, Nonce: fresh}))
 	if r.Status != http.StatusOK {
 		t.Fatalf("/auth/me with the fresh nonce: %d %s", r.Status, r.Body)
+	}
+	// A refresh with a stale or a forged nonce changes nothing; with the
+	// current one it rotates.
+	before := sessionOf(t, s.App.Store, tr.AccessToken)
+	for _, n := range []string{nonce, "forged-nonce-forged-nonce-forged", ""} {
+		r = s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken},
+			"DPoP: "+d.proof(t, "POST", "/token", dpop.ProofOptions{Nonce: n}))
+		wantDPoPError(t, r, http.StatusBadRequest, "use_dpop_nonce", "")
+		if got := sessionOf(t, s.App.Store, tr.AccessToken); got != before {
+			t.Fatalf("nonce %q: session changed:\n got %+v\nwant %+v", n, got, before)
+		}
+	}
+	r = s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken},
+		"DPoP: "+d.proof(t, "POST", "/token", dpop.ProofOptions{Nonce: r.Header.Get("DPoP-Nonce")}))
+	if r.Status != http.StatusOK {
+		t.Fatalf("refresh with the current nonce: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -433,4 +449,3 @@ func TestDPoPReplayAcrossInstances(t *testing.T) {
 		t.Fatalf("refresh at B with a fresh proof: %d %s", r.Status, r.Body)
 	}
 }
-

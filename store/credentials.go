@@ -72,6 +72,19 @@ type PasswordChange struct {
 	Txn string
 }
 
+// SessionStart is a sign-in's session, to be stored only while what the
+// sign-in checked still holds (Credentials.StartSession).
+type SessionStart struct {
+	Session    Session
+	MaxPerUser int // as for CreateSession
+	// PasswordHash is the user's stored hash the sign-in checked the
+	// password against.
+	PasswordHash string
+	// NewPasswordHash, when set, is the same password hashed again with the
+	// current parameters, stored in place of PasswordHash.
+	NewPasswordHash string
+}
+
 // PasswordChanged is the outcome of SetPassword.
 type PasswordChanged struct {
 	UserID  string
@@ -113,4 +126,16 @@ type Credentials interface {
 	// EmailVerifiedAt now), in one transaction, and returns the user's id.
 	// ErrStale, changing nothing, when there is no such live token.
 	VerifyEmail(ctx context.Context, hash []byte, now time.Time) (userID string, err error)
+	// StartSession stores the session of a sign-in that checked the
+	// password against r.PasswordHash: in one transaction, if the user is
+	// active and its stored hash is still r.PasswordHash, it stores
+	// r.NewPasswordHash when set (UpdatedAt = r.Session.CreatedAt) and
+	// creates r.Session as CreateSession does. Otherwise it returns ErrStale
+	// and changes nothing: the password was changed (or the user
+	// deactivated) after the sign-in read it, and neither may a session
+	// started with the old password outlive the change that ended the
+	// user's sessions, nor the old password, re-hashed, replace the new one.
+	// A concurrent SetPassword or DeactivateUser of the user either commits
+	// first (then this is ErrStale) or sees, and revokes, the new session.
+	StartSession(ctx context.Context, r SessionStart) (evicted []string, err error)
 }

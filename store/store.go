@@ -207,6 +207,11 @@ type Store interface {
 	// UseProof records u in the replay cache; ErrReplay, and no change, if
 	// u.Key is already recorded (by any instance sharing the database).
 	UseProof(ctx context.Context, u ProofUse) error
+	// PurgeProofs deletes the replay-cache records that expired strictly
+	// before before (Purge does too): a busy server records one per proof,
+	// so they are purged far more often than sessions. It returns how many
+	// it deleted.
+	PurgeProofs(ctx context.Context, before time.Time) (int64, error)
 	// Purge deletes sessions that were revoked, or expired (refresh or
 	// absolute), strictly before olderThan, single-use tokens (Credentials)
 	// and replay-cache records (UseProof) that expired strictly before

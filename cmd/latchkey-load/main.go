@@ -54,6 +54,7 @@ type options struct {
 	serverPID   int
 	serverLog   string
 	mode        string
+	dpopAlg     string
 	c           int
 	duration    time.Duration
 	warmup      time.Duration
@@ -85,6 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.serverPID, "server-pid", 0, "with -url: PID of the server, whose RSS is reported")
 	fs.StringVar(&o.serverLog, "server-log", os.DevNull, "with -serve: file the server's logs (access log included) are written to")
 	fs.StringVar(&o.mode, "mode", modeRefresh, "one of "+strings.Join(modes, ", "))
+	fs.StringVar(&o.dpopAlg, "dpop-alg", "ES256", "with -mode dpop: the workers' key type, ES256 (ECDSA P-256, what browsers' WebCrypto offers everywhere) or EdDSA (Ed25519)")
 	fs.IntVar(&o.c, "c", 32, "concurrent workers (connections)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured run time (at most 2m)")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured run before the measured one (connections, caches, JIT of the SQLite wasm)")
@@ -226,7 +228,7 @@ func prepare(ctx context.Context, o options, env map[string]string, client *http
 	var keys []crypto.Signer
 	var jkts []string
 	if o.mode == modeDPoP {
-		if keys, jkts, err = newKeys(o.c); err != nil {
+		if keys, jkts, err = newKeys(o.c, o.dpopAlg); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -108,9 +108,14 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 // renew is bearer renewal, POST /token/refresh: a still-valid access token
 // buys a new one for the same session; 501 when ACCESS_TOKEN_RENEWAL=off.
 func (h *handler) renew(w http.ResponseWriter, r *http.Request) error {
-	tok, _, err := httpapi.AccessToken(r, h.Service)
+	tok, p, err := httpapi.AccessToken(r, h.Service)
 	if err != nil {
 		return bearerFailure{err}
+	}
+	if h.Service.Policy().AccessRenewal {
+		if err := httpapi.RequiredProof(r, h.Service, p); err != nil {
+			return bearerFailure{err}
+		}
 	}
 	g, err := h.Service.RenewAccess(r.Context(), tok)
 	if err != nil {

@@ -53,13 +53,13 @@ func tokenForm(r *http.Request, bearerOK bool) (form url.Values, client, tok str
 // issued to a client is revoked only by a request that names that client
 // (400 unauthorized_client otherwise, §2.1). The refresh cookie is cleared,
 // except for a cross-site request: another site's page must not sign the
-// browser out.
+// browser out. A DPoP-bound token needs the request's proof by its key.
 func (h *handler) revoke(w http.ResponseWriter, r *http.Request) error {
 	form, client, tok, err := tokenForm(r, false)
 	if err != nil {
 		return err
 	}
-	if err := h.Service.RevokeToken(r.Context(), tok, form.Get("token_type_hint"), client); err != nil {
+	if err := h.Service.RevokeToken(r.Context(), tok, form.Get("token_type_hint"), client, httpapi.Meta(r, h.ClientIP, client)); err != nil {
 		return err
 	}
 	h.Cookie.Clear(w, r)

@@ -35,25 +35,46 @@ func batchDB(t *testing.T, wholeDB bool, opts Options) (*DB, string) {
 	return batchDBAt(t, u, opts), u
 }
 
-// batchDBAt is batchDB on the database of URL u.
+// batchDBAt is batchDB on the database of URL u. The set-up (schema, users,
+// and the sessions of batchSession) goes through a store of its own with
+// the default QueryTimeout: only the calls under test meet opts' (a short
+// one failed a set-up write on a loaded machine).
 func batchDBAt(t *testing.T, u string, opts Options) *DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := Open(ctx, u, opts)
+	setup, err := Open(ctx, u, Options{Schema: opts.Schema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
+	t.Cleanup(func() { setup.Close() })
+	if err := setup.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range []store.User{
 		{ID: "u1", Email: "u1@example.com", PasswordHash: "x", Status: store.UserActive, CreatedAt: bt0, UpdatedAt: bt0},
 		{ID: "u0", Email: "u0@example.com", PasswordHash: "x", Status: store.UserInactive, CreatedAt: bt0, UpdatedAt: bt0},
 	} {
-		if err := db.CreateUser(ctx, u); err != nil {
+		if err := setup.CreateUser(ctx, u); err != nil {
 			t.Fatal(err)
 		}
+	}
+	db, err := Open(ctx, u, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	setupOf.Store(db, setup)
+	t.Cleanup(func() { setupOf.Delete(db) })
+	return db
+}
+
+// setupOf maps a store of batchDBAt to its set-up store.
+var setupOf sync.Map
+
+// setupStore returns db's set-up store (db itself if it has none).
+func setupStore(db *DB) *DB {
+	if s, ok := setupOf.Load(db); ok {
+		return s.(*DB)
 	}
 	return db
 }
@@ -68,7 +89,7 @@ func batchSession(t *testing.T, db *DB, id string, edit func(*store.Session)) st
 	if edit != nil {
 		edit(&s)
 	}
-	if _, err := db.CreateSession(context.Background(), s, 0); err != nil {
+	if _, err := setupStore(db).CreateSession(context.Background(), s, 0); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -231,10 +252,17 @@ func TestBatchMixed(t *testing.T) {
 	now := bt0.Add(2 * time.Hour)
 	ttl := 24 * time.Hour
 	type tc struct {
-		name  string
-		edit  func(*store.Session)
-		p     func(*store.RotateParams)
-		stale bool
+		name   string
+		edit   func(*store.Session)
+		p      func(*store.RotateParams)
+		stale  bool
+		replay bool
+	}
+	// DPoP: a proof's key is derived from the session id; "replayed"
+	// presents one recorded before.
+	bind := func(s *store.Session) { s.JKT = "jkt" }
+	withProof := func(p *store.RotateParams) {
+		p.JKT, p.Proof = "jkt", &store.ProofUse{Key: []byte("proof " + p.SessionID), Expires: now.Add(time.Minute)}
 	}
 	cases := []tc{
 		{name: "fresh"},
@@ -251,6 +279,16 @@ func TestBatchMixed(t *testing.T) {
 		{name: "revoked", edit: func(s *store.Session) { s.RevokedAt, s.RevokeReason = bt0.Add(time.Minute), "logout" }, stale: true},
 		{name: "inactive-user", edit: func(s *store.Session) { s.UserID = "u0" }, stale: true},
 		{name: "unknown-user", edit: func(s *store.Session) { s.UserID = "nobody" }, stale: true},
+		{name: "bound-proof", edit: bind, p: withProof},
+		{name: "bound-no-proof", edit: bind, p: func(p *store.RotateParams) { p.JKT = "jkt" }},
+		{name: "bound-as-bearer", edit: bind, stale: true},
+		{name: "bearer-as-bound", p: withProof, stale: true},
+		{name: "replayed", edit: bind, p: func(p *store.RotateParams) {
+			withProof(p)
+			if err := db.UseProof(ctx, *p.Proof); err != nil {
+				t.Fatal(err)
+			}
+		}, replay: true},
 	}
 	// The same cases twice: all in one batch (rotateManySQL), and each alone
 	// (rotateOneSQL). Both must answer exactly the same.
@@ -285,6 +323,15 @@ func TestBatchMixed(t *testing.T) {
 		for i, c := range cases {
 			r, p := out[i], ps[i]
 			got := get(t, db, p.SessionID)
+			if c.replay {
+				if !errors.Is(r.err, store.ErrReplay) || r.s != (store.Session{}) {
+					t.Errorf("%s: %+v, %v; want ErrReplay", p.SessionID, r.s, r.err)
+				}
+				if got != before[i] {
+					t.Errorf("%s: replayed, yet the session changed: %+v; was %+v", p.SessionID, got, before[i])
+				}
+				continue
+			}
 			if c.stale {
 				if !errors.Is(r.err, store.ErrStale) || r.s != (store.Session{}) {
 					t.Errorf("%s: %+v, %v; want ErrStale", p.SessionID, r.s, r.err)
@@ -313,6 +360,44 @@ func TestBatchMixed(t *testing.T) {
 		if _, err := db.Session(ctx, prefix+"no-such-session"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a rotation of an unknown session created it: %v", err)
 		}
+	}
+}
+
+// TestBatchSameProof: two rotations of distinct sessions presenting one
+// DPoP proof, queued into one batch: one statement could rotate both (its
+// INSERT … ON CONFLICT skips the second row but both updates would see the
+// key inserted), so the batch answers the later one ErrReplay itself; the
+// first rotates, the second session is unchanged.
+func TestBatchSameProof(t *testing.T) {
+	db, _ := batchDB(t, false, Options{})
+	now := bt0.Add(time.Hour)
+	bind := func(s *store.Session) { s.JKT = "jkt" }
+	a, b := batchSession(t, db, "same-proof-a", bind), batchSession(t, db, "same-proof-b", bind)
+	proof := &store.ProofUse{Key: []byte("one proof"), Expires: now.Add(time.Minute)}
+	release := hold(t, db)
+	s0, _ := db.BatchStats()
+	out := make([]result, 2)
+	var wg sync.WaitGroup
+	for i, s := range []store.Session{a, b} {
+		wg.Go(func() {
+			out[i].s, out[i].err = db.Rotate(context.Background(), store.RotateParams{SessionID: s.ID, Generation: 1, Now: now,
+				RefreshTTL: time.Hour, Advance: true, JKT: "jkt", Proof: proof})
+		})
+		waitQueued(t, db, i+1)
+	}
+	release()
+	wg.Wait()
+	if s1, _ := db.BatchStats(); s1-s0 != 1 {
+		t.Errorf("%d statements, want 1", s1-s0)
+	}
+	if out[0].err != nil || out[0].s.Generation != 2 {
+		t.Errorf("first: %+v, %v", out[0].s, out[0].err)
+	}
+	if !errors.Is(out[1].err, store.ErrReplay) {
+		t.Errorf("second: %v, want ErrReplay", out[1].err)
+	}
+	if got := get(t, db, b.ID); got != b {
+		t.Errorf("the replaying session changed: %+v; was %+v", got, b)
 	}
 }
 

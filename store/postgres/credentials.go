@@ -170,6 +170,45 @@ func (db *DB) SetPassword(ctx context.Context, p store.PasswordChange) (store.Pa
 	return out, nil
 }
 
+// StartSession creates a sign-in's session, and stores the re-hash of its
+// password, in one transaction, only while the user is active and its hash
+// is the one the sign-in checked; see store.Credentials. The user's row is
+// locked first (FOR SHARE, or by the re-hash's UPDATE): a password change
+// or deactivation holding it is waited for and its outcome re-checked
+// (READ COMMITTED re-reads the newest version), and one that comes later
+// waits for this session to be committed, so its revocation sees it.
+func (db *DB) StartSession(ctx context.Context, r store.SessionStart) ([]string, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	if r.PasswordHash == "" {
+		return nil, errors.New("postgres: start session: the checked password hash is required")
+	}
+	var evicted []string
+	err := retryDeadlock(ctx, func() error {
+		evicted = evicted[:0]
+		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			query, args := `SELECT 1 FROM users WHERE id = $1 AND password_hash = $2 AND status = 'active' FOR SHARE`,
+				[]any{r.Session.UserID, r.PasswordHash}
+			if r.NewPasswordHash != "" {
+				query, args = `UPDATE users SET password_hash = $3, updated_at = $4
+					WHERE id = $1 AND password_hash = $2 AND status = 'active' RETURNING 1`,
+					[]any{r.Session.UserID, r.PasswordHash, r.NewPasswordHash, nanos(r.Session.CreatedAt)}
+			}
+			var one int
+			if err := tx.QueryRow(ctx, query, args...).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
+				return errNoMatch
+			} else if err != nil {
+				return err
+			}
+			return db.createSession(ctx, tx, r.Session, r.MaxPerUser, &evicted)
+		})
+	})
+	if err != nil {
+		return nil, wrapCAS("start session", err)
+	}
+	return evicted, nil
+}
+
 // VerifyEmail consumes a verification token and marks its user's address
 // verified, in one transaction.
 func (db *DB) VerifyEmail(ctx context.Context, hash []byte, now time.Time) (string, error) {

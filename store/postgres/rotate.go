@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/latchkey-dev/latchkey/store"
 )
@@ -183,4 +184,15 @@ func addSaturating(a, b int64) int64 {
 		return math.MinInt64
 	}
 	return a + b
+}
+
+// PurgeProofs deletes the used DPoP proofs that expired before before.
+func (db *DB) PurgeProofs(ctx context.Context, before time.Time) (int64, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	tag, err := db.pool.Exec(ctx, `DELETE FROM dpop_jti WHERE expires_at < $1`, nanos(before))
+	if err != nil {
+		return 0, wrap("purge proofs", err)
+	}
+	return tag.RowsAffected(), nil
 }

@@ -172,6 +172,45 @@ func userExists(t *wtx, id string) bool {
 	return found
 }
 
+// StartSession creates a sign-in's session, and stores the re-hash of its
+// password, in one write, only while the user is active and its hash is the
+// one the sign-in checked; see store.Credentials. The single writer runs it
+// before or after a password change, never across it.
+func (db *DB) StartSession(ctx context.Context, r store.SessionStart) ([]string, error) {
+	var e enc
+	args, now := sessionArgs(&e, r.Session)
+	if e.err != nil {
+		return nil, e.err
+	}
+	if r.PasswordHash == "" {
+		return nil, errors.New("sqlite: start session: the checked password hash is required")
+	}
+	var evicted []string
+	err := db.submit(ctx, true, func(t *wtx) error {
+		evicted = evicted[:0]
+		query, qargs := `SELECT 1 FROM users WHERE id = ? AND password_hash = ? AND status = 'active'`, []any{r.Session.UserID, r.PasswordHash}
+		if r.NewPasswordHash != "" {
+			query, qargs = `UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ? AND status = 'active'
+				RETURNING 1`, []any{r.NewPasswordHash, now, r.Session.UserID, r.PasswordHash}
+		}
+		found := false
+		if err := t.rows(query, qargs, func(*sqlite3.Stmt) error {
+			found = true
+			return nil
+		}); err != nil {
+			return err
+		}
+		if !found {
+			return expected(store.ErrStale)
+		}
+		return createSession(t, r.Session, args, now, r.MaxPerUser, &evicted)
+	})
+	if err != nil {
+		return nil, db.wrap("start session", err)
+	}
+	return evicted, nil
+}
+
 // VerifyEmail consumes a verification token and marks its user's address
 // verified, in one write.
 func (db *DB) VerifyEmail(ctx context.Context, hash []byte, now time.Time) (string, error) {

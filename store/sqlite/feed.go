@@ -43,20 +43,7 @@ func (db *DB) CreateReceiver(ctx context.Context, r store.Receiver) error {
 
 // Receivers returns every receiver, by name.
 func (db *DB) Receivers(ctx context.Context) ([]store.Receiver, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+receiverCols+` FROM ssf_receivers ORDER BY name`)
-	if err != nil {
-		return nil, db.wrap("receivers", err)
-	}
-	defer rows.Close()
-	var out []store.Receiver
-	for rows.Next() {
-		r, err := scanReceiver(rows)
-		if err != nil {
-			return nil, db.wrap("receivers", err)
-		}
-		out = append(out, r)
-	}
-	return out, db.wrap("receivers", rows.Err())
+	return queryAll(ctx, db, "receivers", scanReceiver, `SELECT `+receiverCols+` FROM ssf_receivers ORDER BY name`)
 }
 
 // ReceiverByCredential returns the receiver whose credential hash is hash.
@@ -150,21 +137,8 @@ func (db *DB) Stream(ctx context.Context, id string) (store.Stream, error) {
 
 // Streams returns the streams of receiverID (all when ""), oldest first.
 func (db *DB) Streams(ctx context.Context, receiverID string) ([]store.Stream, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+streamCols+` FROM ssf_streams
+	return queryAll(ctx, db, "streams", scanStream, `SELECT `+streamCols+` FROM ssf_streams
 		WHERE ? = '' OR receiver_id = ? ORDER BY created_at, id`, receiverID, receiverID)
-	if err != nil {
-		return nil, db.wrap("streams", err)
-	}
-	defer rows.Close()
-	var out []store.Stream
-	for rows.Next() {
-		s, err := scanStream(rows)
-		if err != nil {
-			return nil, db.wrap("streams", err)
-		}
-		out = append(out, s)
-	}
-	return out, db.wrap("streams", rows.Err())
 }
 
 // UpdateStream writes s's configuration and status; a stream leaving
@@ -295,20 +269,7 @@ func (db *DB) StreamEvents(ctx context.Context, streamID string, limit int) ([]s
 		return nil, err
 	}
 	q, args := streamEventsQuery(s, limit)
-	rows, err := db.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, db.wrap("stream events", err)
-	}
-	defer rows.Close()
-	var out []store.Event
-	for rows.Next() {
-		ev, err := scanEvent(rows)
-		if err != nil {
-			return nil, db.wrap("stream events", err)
-		}
-		out = append(out, ev)
-	}
-	return out, db.wrap("stream events", rows.Err())
+	return queryAll(ctx, db, "stream events", scanEvent, q, args...)
 }
 
 // streamEventsQuery selects the events after s's cursor that s receives:

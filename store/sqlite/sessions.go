@@ -26,10 +26,7 @@ const liveAt = `revoked_at IS NULL AND refresh_expires_at > ? AND absolute_expir
 // as the most recent, whatever the other sessions' timestamps.
 func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int) ([]string, error) {
 	var e enc
-	args := []any{s.ID, s.UserID, s.Generation, e.time(s.CreatedAt), e.time(s.LastRefreshedAt),
-		e.time(s.RefreshExpiresAt), e.time(s.AbsoluteExpiresAt), e.time(s.RevokedAt),
-		s.RevokeReason, s.ClientID, s.UserAgent, s.IP, s.JKT}
-	now := e.time(s.CreatedAt)
+	args, now := sessionArgs(&e, s)
 	if e.err != nil {
 		return nil, e.err
 	}
@@ -38,43 +35,57 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 	// fails this sign-in alone.
 	err := db.submit(ctx, true, func(t *wtx) error {
 		evicted = evicted[:0]
-		if _, err := t.exec(`INSERT INTO sessions (`+sessionCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
-			if constraintOnly(err) {
-				return expected(err)
-			}
-			return err
-		}
-		if maxPerUser <= 0 {
-			return nil
-		}
-		// Keep the newest maxPerUser-1 others (OFFSET), revoke the rest.
-		if err := t.rows(`UPDATE sessions SET revoked_at = ?, revoke_reason = 'session_limit'
-			WHERE id IN (
-				SELECT id FROM sessions
-				WHERE user_id = ? AND id <> ? AND `+liveAt+`
-				ORDER BY last_refreshed_at DESC, created_at DESC, id DESC
-				LIMIT -1 OFFSET ?)
-			RETURNING id`, []any{now, s.UserID, s.ID, now, now, maxPerUser - 1},
-			func(st *sqlite3.Stmt) error {
-				evicted = append(evicted, st.ColumnText(0))
-				return nil
-			}); err != nil {
-			return err
-		}
-		// The events of the evictions: their cause, and so their txn, is
-		// this sign-in.
-		for _, id := range evicted {
-			if err := recordEvent(t, store.EventSessionRevoked, id, s.UserID, "session_limit", s.ID, now); err != nil {
-				return err
-			}
-		}
-		return nil
+		return createSession(t, s, args, now, maxPerUser, &evicted)
 	})
 	if err != nil {
 		return nil, db.wrap("create session", err)
 	}
 	return evicted, nil
+}
+
+// sessionArgs returns s's columns in sessionCols order, and its creation
+// time, encoded.
+func sessionArgs(e *enc, s store.Session) ([]any, any) {
+	return []any{s.ID, s.UserID, s.Generation, e.time(s.CreatedAt), e.time(s.LastRefreshedAt),
+		e.time(s.RefreshExpiresAt), e.time(s.AbsoluteExpiresAt), e.time(s.RevokedAt),
+		s.RevokeReason, s.ClientID, s.UserAgent, s.IP, s.JKT}, e.time(s.CreatedAt)
+}
+
+// createSession is CreateSession's write: args are the session's columns in
+// sessionCols order, now its creation time, encoded.
+func createSession(t *wtx, s store.Session, args []any, now any, maxPerUser int, evicted *[]string) error {
+	if _, err := t.exec(`INSERT INTO sessions (`+sessionCols+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
+		if constraintOnly(err) {
+			return expected(err)
+		}
+		return err
+	}
+	if maxPerUser <= 0 {
+		return nil
+	}
+	// Keep the newest maxPerUser-1 others (OFFSET), revoke the rest.
+	if err := t.rows(`UPDATE sessions SET revoked_at = ?, revoke_reason = 'session_limit'
+		WHERE id IN (
+			SELECT id FROM sessions
+			WHERE user_id = ? AND id <> ? AND `+liveAt+`
+			ORDER BY last_refreshed_at DESC, created_at DESC, id DESC
+			LIMIT -1 OFFSET ?)
+		RETURNING id`, []any{now, s.UserID, s.ID, now, now, maxPerUser - 1},
+		func(st *sqlite3.Stmt) error {
+			*evicted = append(*evicted, st.ColumnText(0))
+			return nil
+		}); err != nil {
+		return err
+	}
+	// The events of the evictions: their cause, and so their txn, is
+	// this sign-in.
+	for _, id := range *evicted {
+		if err := recordEvent(t, store.EventSessionRevoked, id, s.UserID, "session_limit", s.ID, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Session returns the session with id in whatever state, or
@@ -239,25 +250,8 @@ func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) 
 			}
 		}
 	}
-	// The used DPoP proofs that have expired, in chunks as well: a busy
-	// server records one per proof.
-	for {
-		var n int64
-		err := db.submit(ctx, false, func(t *wtx) error {
-			var err error
-			n, err = t.exec(`DELETE FROM dpop_jti WHERE key IN (
-				SELECT key FROM dpop_jti WHERE expires_at < ? LIMIT ?)`, cut, purgeScan)
-			return err
-		})
-		if err != nil {
-			return total, db.wrap("purge", err)
-		}
-		if n < purgeScan {
-			break
-		}
-		if err := pause(ctx, purgePause); err != nil {
-			return total, db.wrap("purge", err)
-		}
+	if _, err := db.PurgeProofs(ctx, olderThan); err != nil {
+		return total, err
 	}
 	// The tokens (a few rows: at most one per user and kind) and the keys,
 	// in one last write.
@@ -315,4 +309,35 @@ func readSession(s *sqlite3.Stmt) store.Session {
 		x.RevokedAt = fromNanos(s.ColumnInt64(7))
 	}
 	return x
+}
+
+// PurgeProofs deletes the used DPoP proofs that expired before before, in
+// chunks of purgeScan rows (one group commit each), so the writer is never
+// held long.
+func (db *DB) PurgeProofs(ctx context.Context, before time.Time) (int64, error) {
+	var e enc
+	cut := e.time(before)
+	if e.err != nil {
+		return 0, e.err
+	}
+	var total int64
+	for {
+		var n int64
+		err := db.submit(ctx, false, func(t *wtx) error {
+			var err error
+			n, err = t.exec(`DELETE FROM dpop_jti WHERE key IN (
+				SELECT key FROM dpop_jti WHERE expires_at < ? LIMIT ?)`, cut, purgeScan)
+			return err
+		})
+		if err != nil {
+			return total, db.wrap("purge proofs", err)
+		}
+		total += n
+		if n < purgeScan {
+			return total, nil
+		}
+		if err := pause(ctx, purgePause); err != nil {
+			return total, db.wrap("purge proofs", err)
+		}
+	}
 }

@@ -52,20 +52,7 @@ func (db *DB) user(ctx context.Context, op, query, arg string) (store.User, erro
 
 // ListUsers returns every user, oldest first (ties in insertion order).
 func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY created_at, rowid`)
-	if err != nil {
-		return nil, db.wrap("list users", err)
-	}
-	defer rows.Close()
-	var users []store.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, db.wrap("list users", err)
-		}
-		users = append(users, u)
-	}
-	return users, db.wrap("list users", rows.Err())
+	return queryAll(ctx, db, "list users", scanUser, `SELECT `+userCols+` FROM users ORDER BY created_at, rowid`)
 }
 
 // UpdateUser writes u's Status, PasswordHash and UpdatedAt, and nothing else.
@@ -119,6 +106,25 @@ func (db *DB) DeactivateUser(ctx context.Context, id, reason string, now time.Ti
 }
 
 type scanner interface{ Scan(dest ...any) error }
+
+// queryAll runs q on the reader pool and scans every row with scan; op
+// names the operation in errors.
+func queryAll[T any](ctx context.Context, db *DB, op string, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, db.wrap(op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, db.wrap(op, err)
+		}
+		out = append(out, v)
+	}
+	return out, db.wrap(op, rows.Err())
+}
 
 func scanUser(s scanner) (store.User, error) {
 	var (

@@ -306,6 +306,58 @@ var passwordCases = []credCase{
 		},
 	},
 	{
+		name: "Password/StartSession",
+		what: "StartSession stores a sign-in's session (its DPoP binding included, and the re-hash when given, UpdatedAt the session's creation) only while the user is active and its hash is the one checked; a hash changed since, or a user deactivated since, is ErrStale, storing neither the session nor the re-hash",
+		run: func(f *credFixture) {
+			u := f.user()
+			newSession := func() store.Session {
+				return store.Session{ID: newID(), UserID: u.ID, Generation: 1, CreatedAt: at(time.Minute), LastRefreshedAt: at(time.Minute),
+					RefreshExpiresAt: at(time.Minute + refreshTTL), AbsoluteExpiresAt: at(maxLifetime), ClientID: "web", IP: "192.0.2.1"}
+			}
+			kept := newSession()
+			kept.JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" // bound to a DPoP key (RFC 9449 §5)
+			if _, err := f.c.StartSession(f.ctx, store.SessionStart{Session: kept, PasswordHash: u.PasswordHash}); err != nil {
+				f.t.Fatalf("StartSession with the stored hash: %v", err)
+			}
+			f.unchanged(kept)
+			f.sameUser("user after a sign-in without a re-hash", f.getUser(u.ID), u)
+
+			rehashed := newSession()
+			if _, err := f.c.StartSession(f.ctx, store.SessionStart{Session: rehashed, PasswordHash: u.PasswordHash, NewPasswordHash: "rehashed"}); err != nil {
+				f.t.Fatalf("StartSession with a re-hash: %v", err)
+			}
+			f.unchanged(rehashed)
+			want := u
+			want.PasswordHash, want.UpdatedAt = "rehashed", rehashed.CreatedAt
+			f.sameUser("user after a sign-in with a re-hash", f.getUser(u.ID), want)
+
+			// The password changes; a sign-in that checked the old hash stores nothing.
+			if _, err := f.c.SetPassword(f.ctx, store.PasswordChange{UserID: u.ID, NewHash: "changed", Reason: "password_reset", Now: at(2 * time.Minute)}); err != nil {
+				f.t.Fatal(err)
+			}
+			for _, rehash := range []string{"", "old-rehashed"} {
+				late := newSession()
+				_, err := f.c.StartSession(f.ctx, store.SessionStart{Session: late, PasswordHash: "rehashed", NewPasswordHash: rehash})
+				f.wantErr("StartSession with a hash changed since", err, store.ErrStale)
+				if _, err := f.s.Session(f.ctx, late.ID); !errors.Is(err, store.ErrNotFound) {
+					f.t.Errorf("a refused StartSession stored its session: %v", err)
+				}
+			}
+			if got := f.getUser(u.ID).PasswordHash; got != "changed" {
+				f.t.Errorf("password hash %q after refused sign-ins, want the changed one", got)
+			}
+			if _, err := f.s.DeactivateUser(f.ctx, u.ID, "user_deactivated", at(3*time.Minute)); err != nil {
+				f.t.Fatal(err)
+			}
+			gone := newSession()
+			_, err := f.c.StartSession(f.ctx, store.SessionStart{Session: gone, PasswordHash: "changed"})
+			f.wantErr("StartSession for a user deactivated since", err, store.ErrStale)
+			if _, err := f.s.Session(f.ctx, gone.ID); !errors.Is(err, store.ErrNotFound) {
+				f.t.Errorf("a refused StartSession stored its session: %v", err)
+			}
+		},
+	},
+	{
 		name: "Password/ChangeVoidsToken",
 		what: "a password change by user id (the user's own, or an administrator's) voids the user's reset token, so a link mailed before the change no longer works",
 		run: func(f *credFixture) {

@@ -156,6 +156,75 @@ var dpopCases = []testCase{
 		},
 	},
 	{
+		name: "DPoP/ParallelMixed",
+		what: "concurrent Rotates of distinct sessions, bound ones each with its own proof and bearer ones without (a backend may run them in one statement), all rotate, and every proof is recorded",
+		run: func(f *fixture) {
+			u := f.user().ID
+			const n = 16
+			type op struct {
+				s     store.Session
+				proof *store.ProofUse
+			}
+			ops := make([]op, n)
+			for i := range ops {
+				if i%2 == 0 {
+					ops[i] = op{s: f.session(u, bound), proof: proofUse(at(time.Hour + time.Minute))}
+				} else {
+					ops[i] = op{s: f.session(u)}
+				}
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, n)
+			for i, o := range ops {
+				wg.Go(func() {
+					p := advance(o.s, 0, at(time.Hour))
+					p.JKT, p.Proof = o.s.JKT, o.proof
+					_, errs[i] = f.s.Rotate(f.ctx, p)
+				})
+			}
+			wg.Wait()
+			for i, o := range ops {
+				if errs[i] != nil {
+					f.t.Fatalf("Rotate %d: %v", i, errs[i])
+				}
+				if got := f.get(o.s.ID); got.Generation != 1 {
+					f.t.Fatalf("session %d at generation %d", i, got.Generation)
+				}
+				if o.proof != nil {
+					f.wantErr("UseProof of a proof a Rotate recorded", f.s.UseProof(f.ctx, *o.proof), store.ErrReplay)
+				}
+			}
+		},
+	},
+	{
+		name: "DPoP/PurgeProofs",
+		what: "PurgeProofs deletes exactly the proofs that expired before its cut-off, says how many, and leaves sessions alone",
+		run: func(f *fixture) {
+			s := f.session(f.user().ID, func(s *store.Session) { s.RevokedAt, s.RevokeReason = at(time.Second), "x" })
+			var old []*store.ProofUse
+			for range 3 {
+				old = append(old, proofUse(at(time.Minute)))
+			}
+			live := proofUse(at(time.Hour))
+			for _, pr := range append(old, live) {
+				if err := f.s.UseProof(f.ctx, *pr); err != nil {
+					f.t.Fatal(err)
+				}
+			}
+			n, err := f.s.PurgeProofs(f.ctx, at(time.Hour))
+			if err != nil || n != 3 {
+				f.t.Fatalf("PurgeProofs = %d, %v; want 3", n, err)
+			}
+			for _, pr := range old {
+				if err := f.s.UseProof(f.ctx, *pr); err != nil {
+					f.t.Fatalf("purged proof: %v", err)
+				}
+			}
+			f.wantErr("unexpired proof after PurgeProofs", f.s.UseProof(f.ctx, *live), store.ErrReplay)
+			f.unchanged(s)
+		},
+	},
+	{
 		name: "DPoP/PurgeExpiredProofs",
 		what: "Purge forgets the proofs that expired before its cut-off (their key can be recorded again) and keeps the others",
 		run: func(f *fixture) {
