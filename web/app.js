@@ -62,9 +62,16 @@
     let p = dbs.get(name);
     if (!p) {
       p = new Promise((resolve, reject) => {
-        const req = indexedDB.open(name, 1);
+        const req = indexedDB.open(name);
         req.onupgradeneeded = () => req.result.createObjectStore("kv");
-        req.onsuccess = () => resolve(req.result);
+        req.onsuccess = () => {
+          const d = req.result;
+          d.onversionchange = () => {
+            d.close();
+            if (dbs.get(name) === p) dbs.delete(name);
+          };
+          resolve(d);
+        };
         req.onerror = () => reject(req.error);
       });
       dbs.set(name, p);
@@ -127,26 +134,34 @@
   function sleep(clock, ms) {
     return new Promise((resolve) => clock.setTimeout(resolve, ms));
   }
+  var LeaseLost = class extends Error {
+  };
+  var held = async () => void 0;
   function makeLock(name, crossTab, clock, db) {
     let tail = Promise.resolve();
     const locks = typeof navigator !== "undefined" ? navigator.locks : void 0;
     const kind = !crossTab ? "local" : locks && typeof locks.request === "function" ? "web-locks" : available() ? "indexeddb" : "local";
+    const key = "lock:" + name;
     async function lease(fn) {
-      const me = String(clock.random()).slice(2) + clock.now();
+      const me = String(clock.random()).slice(2) + clock.now() + Math.random();
       for (; ; ) {
-        const got = await update(db, "lock:" + name, (l) => !l || l.until <= Date.now() ? { owner: me, until: Date.now() + LEASE_MS } : void 0);
+        const got = await update(db, key, (l) => !l || l.until <= Date.now() || l.until > Date.now() + LEASE_MS ? { owner: me, until: Date.now() + LEASE_MS } : void 0);
         if (got) break;
         await sleep(clock, POLL_MS + clock.random() * POLL_MS);
       }
+      const guard = async () => {
+        const ok = await update(db, key, (l) => l && l.owner === me ? { owner: me, until: Date.now() + LEASE_MS } : void 0);
+        if (!ok) throw new LeaseLost("the lock was lost");
+      };
       try {
-        return await fn();
+        return await fn(guard);
       } finally {
-        await update(db, "lock:" + name, (l) => l && l.owner === me ? null : void 0);
+        await update(db, key, (l) => l && l.owner === me ? null : void 0);
       }
     }
     function run(fn) {
-      if (kind === "web-locks") return locks.request(name, fn);
-      const p = tail.then(() => kind === "indexeddb" ? lease(fn) : fn());
+      if (kind === "web-locks") return locks.request(name, () => fn(held));
+      const p = tail.then(() => kind === "indexeddb" ? lease(fn) : fn(held));
       tail = p.catch(() => void 0);
       return p;
     }
@@ -169,17 +184,20 @@
   function generate() {
     return crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
   }
+  function usable(p) {
+    return !!p && p.privateKey instanceof CryptoKey && p.publicKey instanceof CryptoKey && p.privateKey.algorithm.name === "ECDSA";
+  }
   function dpopKey(db, persist = available()) {
     let pair;
     let jwk;
     async function load() {
       if (!persist) return generate();
       const have = await read(db, "dpop");
-      if (have) return have;
+      if (usable(have)) return have;
       const made = await generate();
       let winner = made;
       await update(db, "dpop", (old) => {
-        if (old) {
+        if (usable(old)) {
           winner = old;
           return void 0;
         }
@@ -225,9 +243,11 @@
   // sdk/browser/src/client.ts
   var REFRESH_COOKIE_PATH = "/api/refresh/refreshtoken";
   var MAX_EARLY_MS = 6e4;
+  var MAX_TIMER_MS = 2 ** 31 - 1;
   var ASK_WAIT_MS = 150;
   var GEN_WAIT_MS = 500;
   var GEN_FRESH_MS = 2e3;
+  var netErr = (e) => e instanceof LatchkeyError ? e : new LatchkeyError(0, "network_error", "the server cannot be reached");
   function randomId() {
     const b = crypto.getRandomValues(new Uint8Array(12));
     return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
@@ -249,8 +269,13 @@
     if (mode !== "cookie" && mode !== "body") throw new TypeError('latchkey: mode must be "cookie" or "body"');
     const name = opts.name || "latchkey";
     const loc = typeof location !== "undefined" ? location.href : void 0;
-    const base = new URL(opts.baseUrl || "/", loc).href.replace(/\/$/, "");
-    const origins = /* @__PURE__ */ new Set([new URL(base).origin, ...(opts.apiOrigins || []).map((o) => new URL(o).origin)]);
+    let base = "";
+    try {
+      base = new URL(opts.baseUrl || "/", loc).href.replace(/\/$/, "");
+    } catch {
+    }
+    const origins = new Set((opts.apiOrigins || []).map((o) => new URL(o).origin));
+    if (base) origins.add(new URL(base).origin);
     if (loc) origins.add(new URL(loc).origin);
     const doFetch = opts.fetch || ((i, n) => globalThis.fetch(i, n));
     const clock = {
@@ -267,7 +292,8 @@
     const T = opts.attemptTimeoutMs ?? 3e3;
     const I = opts.reuseIntervalMs ?? 1e4;
     const storage = mode === "body" ? opts.storage || (available() ? indexedDBStorage(name) : memoryStorage()) : null;
-    const shared = opts.crossTab !== false && (mode === "cookie" || storage.shared);
+    const inBrowser = typeof document !== "undefined" || typeof globalThis.WorkerGlobalScope !== "undefined";
+    const shared = (opts.crossTab ?? inBrowser) && (mode === "cookie" || storage.shared);
     const lock = makeLock(name + "-refresh", shared, clock, name);
     const channel = shared && typeof BroadcastChannel !== "undefined" ? new BroadcastChannel(name) : null;
     if (channel && channel.unref) channel.unref();
@@ -275,6 +301,8 @@
     const nonces = /* @__PURE__ */ new Map();
     const credentials = mode === "cookie" ? "include" : "omit";
     const genDb = mode === "cookie" && shared && available();
+    const holdDb = shared && available();
+    const setSharedHold = (until) => holdDb && update(name, "hold", () => until ? { until } : null);
     const recent = /* @__PURE__ */ new Map();
     let arrived = [];
     let cur = null;
@@ -283,9 +311,9 @@
     let inflight = null;
     let hold = null;
     let backoff = 1e3;
-    let forcedId = "";
     let skew;
     let closed = false;
+    let out = false;
     const listeners = {};
     function emit(ev, e) {
       for (const fn of listeners[ev] || []) {
@@ -298,24 +326,28 @@
         }
       }
     }
-    const post = (m) => channel && channel.postMessage(m);
+    const post = (m) => channel && !closed && channel.postMessage({ ...m, server: base });
+    function dropStaleHold() {
+      if (hold && hold.until > clock.now() + MAX_RETRY_AFTER_MS) hold = null;
+    }
     function schedule() {
       clock.clearTimeout(timer);
       if (closed) return;
+      dropStaleHold();
       const at = cur ? Math.max(dueAt(cur), hold ? hold.until : 0) : hold ? hold.until : 0;
       if (!at) return;
       timer = clock.setTimeout(() => {
-        if (cur) {
-          if (clock.now() >= dueAt(cur)) refreshFrom(cur.id).catch(() => void 0);
-          else schedule();
-        } else if (mode === "cookie" && hold) {
+        if (clock.now() < at) schedule();
+        else if (cur) refreshFrom(cur.id).catch(() => void 0);
+        else if (mode === "cookie" && hold) {
           hold = null;
           refreshFrom(void 0).catch(() => void 0);
         }
-      }, Math.max(0, at - clock.now()));
+      }, Math.min(Math.max(0, at - clock.now()), MAX_TIMER_MS));
     }
     function adopt(t, source) {
       if (source === "sign-in") epoch++;
+      if (source !== "shared") out = false;
       cur = t;
       if (hold && hold.id !== t.id) hold = null;
       if (source !== "shared") backoff = 1e3;
@@ -324,6 +356,7 @@
     }
     async function signedOutHere(reason, message, tell) {
       const had = cur !== null;
+      out = true;
       cur = null;
       hold = null;
       epoch++;
@@ -331,39 +364,51 @@
       if (tell) {
         if (storage) await storage.set(null);
         await writeGen(null);
+        await setSharedHold(null);
         post({ type: "signedOut", reason, message });
       }
       if (had || tell) emit("signedOut", { reason, message });
     }
     function url(path) {
+      if (!base) throw new LatchkeyError(0, "no_server", 'baseUrl "' + opts.baseUrl + '" is relative, and there is no page to resolve it against');
       return base + path;
     }
-    async function send(method, u, init, token, signal) {
+    async function send(method, u, init, token, signal, before) {
       const origin = new URL(u).origin;
       for (let i = 0; ; i++) {
         const headers = new Headers(init.headers);
         if (!headers.has("Accept")) headers.set("Accept", "application/json");
         if (token) headers.set("Authorization", (token.tokenType === "DPoP" ? "DPoP " : "Bearer ") + token.accessToken);
+        const skewMs = skew ?? (token || cur)?.skewMs ?? 0;
         if (dpop) {
           const ath = token && token.tokenType === "DPoP" ? token.accessToken : void 0;
-          headers.set("DPoP", await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: skew ?? (token || cur)?.skewMs, now: clock.now() }));
+          let proof;
+          try {
+            proof = await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs, now: clock.now() });
+          } catch (e) {
+            throw new LatchkeyError(0, "dpop_unavailable", "the DPoP key cannot be loaded or kept: " + (e.message || e));
+          }
+          headers.set("DPoP", proof);
         }
+        if (before) await before();
         const sent = clock.now();
         const resp = await doFetch(u, { ...init, method, headers, signal, cache: "no-store" });
         const date = Date.parse(resp.headers.get("Date") || "");
         if (!isNaN(date)) skew = date + 500 - (sent + clock.now()) / 2;
         const n = resp.headers.get("DPoP-Nonce");
         if (n) nonces.set(origin, n);
-        if (!dpop || i > 0 || !n || resp.status !== 400 && resp.status !== 401) return resp;
+        if (!dpop || i > 0 || resp.status !== 400 && resp.status !== 401) return resp;
+        let b = {};
         const challenge = resp.headers.get("WWW-Authenticate") || "";
-        let code = "";
         if (!/use_dpop_nonce/.test(challenge)) {
           try {
-            code = (await resp.clone().json()).error;
+            b = await resp.clone().json() || {};
           } catch {
           }
         }
-        if (!/use_dpop_nonce/.test(challenge) && code !== "use_dpop_nonce") return resp;
+        const nonce = n && (/use_dpop_nonce/.test(challenge) || b.error === "use_dpop_nonce");
+        const iat = b.error === "invalid_dpop_proof" && b.reason === "iat" && skew !== void 0 && Math.abs(skew - skewMs) > 2e3;
+        if (!nonce && !iat) return resp;
       }
     }
     function tokensFrom(b, sentAt, skewMs) {
@@ -376,40 +421,44 @@
         tokenType: b.tokenType === "DPoP" || c.cnf && c.cnf.jkt ? "DPoP" : "Bearer",
         expiresAt: sentAt + lifetimeMs,
         lifetimeMs,
-        skewMs
+        skewMs,
+        server: base
       };
       if (mode === "body" && typeof b.refreshToken === "string") t.refreshToken = b.refreshToken;
       return t;
     }
-    async function attempt(from) {
+    async function attempt(from, guard) {
+      const u = url(mode === "cookie" ? REFRESH_COOKIE_PATH : "/token");
       const ctl = new AbortController();
       const to = clock.setTimeout(() => ctl.abort(), T);
       const sentAt = clock.now();
       try {
-        const resp = mode === "cookie" ? await send("GET", url(REFRESH_COOKIE_PATH), { credentials }, void 0, ctl.signal) : await send("POST", url("/token"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refreshToken: from.refreshToken }) }, void 0, ctl.signal);
+        const resp = mode === "cookie" ? await send("GET", u, { credentials }, void 0, ctl.signal, guard) : await send("POST", u, { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refreshToken: from.refreshToken }) }, void 0, ctl.signal, guard);
         if (!resp.ok) return { err: await errorOf(resp) };
         return { t: tokensFrom(await resp.json(), sentAt, from ? from.skewMs : 0) };
       } catch (e) {
         if (e instanceof LatchkeyError) return { err: e };
+        if (e instanceof LeaseLost) throw e;
         return { err: ctl.signal.aborted ? new LatchkeyError(0, "timeout", "the refresh took longer than " + T + " ms") : new LatchkeyError(0, "network_error", "the server cannot be reached") };
       } finally {
         clock.clearTimeout(to);
       }
     }
-    function startHold(id, err) {
+    async function startHold(id, err) {
       const wait = Math.max(Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS), backoff * (1 + clock.random() / 4));
       backoff = Math.min(backoff * 2, 3e4);
       hold = { id, until: clock.now() + wait, err };
+      await setSharedHold(hold.until);
       post({ type: "hold", id, until: hold.until });
       schedule();
       emit("retrying", { error: err, retryInMs: wait });
     }
-    async function trade(from) {
+    async function trade(from, guard) {
       const t0 = clock.now();
       let pause = 250;
       let unknown = false;
       for (let n = 1; ; n++) {
-        const r = await attempt(from);
+        const r = await attempt(from, guard);
         if (r.t) return r.t;
         const err = r.err;
         if (err.reauthRequired || mode === "cookie" && err.status === 404) {
@@ -420,7 +469,7 @@
         unknown = unknown || err.status === 0 || err.status >= 500;
         const wait = Math.max(pause, err.retryAfterMs);
         if (!unknown || n >= 4 || clock.now() + wait + T > t0 + I) {
-          startHold(from ? from.id : "", err);
+          await startHold(from ? from.id : "", err);
           throw err;
         }
         emit("retrying", { error: err, retryInMs: wait });
@@ -428,8 +477,12 @@
         pause *= 2;
       }
     }
+    async function stored() {
+      const t = await storage.get();
+      return t && t.server === base ? t : null;
+    }
     async function readShared() {
-      if (storage) return storage.get();
+      if (storage) return stored();
       if (!genDb) return cur;
       const g = await read(name, "gen");
       if (!g || cur && cur.id === g.id) return cur;
@@ -445,9 +498,9 @@
     async function writeGen(t) {
       if (genDb) await update(name, "gen", () => t ? { id: t.id, at: Date.now() } : null);
     }
-    function refreshFrom(seen, force = false) {
+    function refreshFrom(seen, force = false, for401 = false) {
       if (inflight) return inflight;
-      const p = lock.run(async () => {
+      const once = () => lock.run(async (guard) => {
         const e = epoch;
         const latest = await readShared();
         if (latest && latest.id !== seen && (force || clock.now() < dueAt(latest))) {
@@ -458,15 +511,34 @@
           if (cur) await signedOutHere("signed_out", "Signed out in another tab.", false);
           throw new LatchkeyError(0, "not_signed_in", "not signed in");
         }
-        if (hold && hold.id === (latest ? latest.id : "") && clock.now() < hold.until) throw hold.err;
-        const t = await trade(latest);
+        const id = latest ? latest.id : "";
+        const h = holdDb && await read(name, "hold");
+        if (h && clock.now() < h.until && h.until <= clock.now() + MAX_RETRY_AFTER_MS && !(hold && hold.until >= h.until)) {
+          hold = { id, until: h.until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh", h.until - clock.now()) };
+          schedule();
+        }
+        dropStaleHold();
+        if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
+        const t = await trade(latest, guard);
+        if (for401) t.forced = true;
         if (e !== epoch) throw new LatchkeyError(0, "not_signed_in", "signed out during the refresh");
         if (storage) await storage.set(t);
         await writeGen(t);
+        if (h) await setSharedHold(null);
         adopt(t, latest ? "refresh" : "sign-in");
         post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "shared" });
         return t;
       });
+      const p = (async () => {
+        for (let i = 1; ; i++) {
+          try {
+            return await once();
+          } catch (err) {
+            if (!(err instanceof LeaseLost)) throw err;
+            if (i >= 3) throw new LatchkeyError(0, "timeout", "the lock was lost while waiting to refresh");
+          }
+        }
+      })();
       inflight = p;
       p.then(
         () => inflight = null,
@@ -507,17 +579,18 @@
       const resp = await go(t);
       if (resp.status !== 401) return resp;
       if (cur && cur.id !== t.id) return go(cur);
-      let invalid = /invalid_token/.test(resp.headers.get("WWW-Authenticate") || "");
-      if (!invalid) {
-        try {
-          invalid = (await resp.clone().json()).error === "invalid_token";
-        } catch {
-        }
-      }
-      if (!invalid || t.id === forcedId) return resp;
-      const n = await refreshFrom(t.id, true);
-      forcedId = n.id;
+      const invalid = await invalidToken(resp);
+      if (!invalid || t.forced) return resp;
+      const n = await refreshFrom(t.id, true, true);
       return go(n);
+    }
+    async function invalidToken(resp) {
+      if (/invalid_token/.test(resp.headers.get("WWW-Authenticate") || "")) return true;
+      try {
+        return (await resp.clone().json()).error === "invalid_token";
+      } catch {
+        return false;
+      }
     }
     async function call(method, path, body) {
       const resp = await apiFetch(url(path), {
@@ -532,10 +605,11 @@
       return lock.run(async () => {
         const sentAt = clock.now();
         let resp;
+        const u = url("/auth/sign-in");
         try {
-          resp = await send("POST", url("/auth/sign-in"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
-        } catch {
-          throw new LatchkeyError(0, "network_error", "the server cannot be reached");
+          resp = await send("POST", u, { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
+        } catch (e) {
+          throw netErr(e);
         }
         if (!resp.ok) throw await errorOf(resp);
         const b = await resp.json();
@@ -543,6 +617,7 @@
         const t = tokensFrom(b, sentAt, isNaN(server) ? 0 : server - clock.now());
         if (storage) await storage.set(t);
         await writeGen(t);
+        await setSharedHold(null);
         adopt(t, "sign-in");
         post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "sign-in" });
         return b.user;
@@ -550,38 +625,50 @@
     }
     async function signUp(email, password) {
       let resp;
+      const u = url("/auth/sign-up");
       try {
-        resp = await send("POST", url("/auth/sign-up"), { credentials: "omit", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
-      } catch {
-        throw new LatchkeyError(0, "network_error", "the server cannot be reached");
+        resp = await send("POST", u, { credentials: "omit", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
+      } catch (e) {
+        throw netErr(e);
       }
       if (!resp.ok) throw await errorOf(resp);
       return (await resp.json()).user;
     }
     async function signOut2(o = {}) {
       const scope = o.scope || "local";
-      let t;
-      try {
-        t = await fresh();
-      } catch (e) {
-        if (e instanceof LatchkeyError && e.reauthRequired) return;
-        throw e;
-      }
-      await lock.run(async () => {
-        let resp;
+      for (let again = true; ; again = false) {
+        let t;
         try {
-          resp = await send("POST", url("/auth/sign-out"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ scope }) }, cur || t);
-        } catch {
-          throw new LatchkeyError(0, "network_error", "the server cannot be reached");
+          t = await fresh();
+        } catch (e) {
+          if (e instanceof LatchkeyError && e.reauthRequired) return;
+          throw e;
         }
-        if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
-        if (scope !== "others") await signedOutHere("signed_out", scope === "global" ? "Signed out everywhere." : "Signed out.", true);
-      });
+        const refused = await lock.run(async () => {
+          let resp;
+          try {
+            resp = await send("POST", url("/auth/sign-out"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ scope }) }, cur || t);
+          } catch (e) {
+            throw netErr(e);
+          }
+          if (again && resp.status === 401 && await invalidToken(resp)) return cur || t;
+          if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
+          if (scope !== "others") await signedOutHere("signed_out", scope === "global" ? "Signed out everywhere." : "Signed out.", true);
+        });
+        if (!refused) return;
+        try {
+          await refreshFrom(refused.id, true);
+        } catch (e) {
+          if (e instanceof LatchkeyError && e.reauthRequired) return;
+          throw e;
+        }
+      }
     }
     async function resume() {
+      if (!base) return false;
       if (cur) return true;
       if (storage) {
-        const t = await storage.get();
+        const t = await stored();
         if (!t) return false;
         adopt(t, "storage");
         if (clock.now() >= t.expiresAt) await refreshFrom(t.id);
@@ -603,21 +690,24 @@
     if (channel) {
       channel.onmessage = (ev) => {
         const m = ev.data;
-        if (!m || closed) return;
+        if (!m || closed || m.server !== base) return;
         if (m.type === "tokens") {
+          const t = m.t;
+          if (!t || typeof t.id !== "string" || typeof t.accessToken !== "string" || !(t.expiresAt > 0) || !(t.lifetimeMs > 0)) return;
           recent.set(m.t.id, m.t);
           if (recent.size > 8) recent.delete(recent.keys().next().value);
           const w = arrived;
           arrived = [];
           w.forEach((r) => r());
-          if (m.source === "sign-in" || !cur || cur.id !== m.t.id && m.t.expiresAt >= cur.expiresAt) {
+          if (m.source === "sign-in" || !out && (!cur || cur.id !== m.t.id && m.t.expiresAt >= cur.expiresAt)) {
             adopt(m.t, m.source === "sign-in" ? "sign-in" : "shared");
           }
         } else if (m.type === "signedOut") {
           signedOutHere(m.reason, m.message, false);
         } else if (m.type === "hold") {
-          if (cur && cur.id === m.id && (!hold || hold.until < m.until)) {
-            hold = { id: m.id, until: m.until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh") };
+          const until = m.until;
+          if (cur && cur.id === m.id && until <= clock.now() + MAX_RETRY_AFTER_MS && (!hold || hold.until < until)) {
+            hold = { id: m.id, until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh") };
             schedule();
           }
         } else if (m.type === "ask") {

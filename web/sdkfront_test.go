@@ -10,9 +10,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // front is the origin the SDK's test app is served from: the app's own
@@ -34,6 +36,8 @@ type front struct {
 	ok        int            // refreshes answered 200
 	codes     map[string]int // error codes of refused refreshes
 	stallNext bool           // withhold the next refresh's answer
+	busy      int            // > 0: answer every refresh 503 with Retry-After busy (s), without passing it on
+	refreshAt []time.Time    // when each refresh arrived
 	stalled   chan struct{}  // closed when a refresh's answer is withheld
 	release   chan struct{}  // closing it hands the withheld answer over
 }
@@ -88,6 +92,22 @@ func (f *front) reset() {
 	f.answered = map[string]int{}
 	f.codes = map[string]int{}
 	f.ok = 0
+	f.refreshAt = nil
+}
+
+// setBusy makes the front answer every refresh itself with 503 and
+// Retry-After: secs (0: pass them on again).
+func (f *front) setBusy(secs int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.busy = secs
+}
+
+// refreshTimes returns when each refresh since the last reset arrived.
+func (f *front) refreshTimes() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.refreshAt...)
 }
 
 // counts returns the refreshes answered 200, the refused ones by code, and
@@ -136,7 +156,18 @@ func (f *front) pass(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	up := *f.upstream
+	busy := f.busy
+	if refresh {
+		f.refreshAt = append(f.refreshAt, time.Now())
+	}
 	f.mu.Unlock()
+	if refresh && busy > 0 {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", strconv.Itoa(busy))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":"temporarily_unavailable","message":"the database is unavailable"}`))
+		return
+	}
 	// The request goes on even when the browser gives up on it (a closed
 	// tab): the server carries it out, as it would behind a real proxy.
 	out := r.Clone(context.WithoutCancel(r.Context()))

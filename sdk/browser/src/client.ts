@@ -23,7 +23,7 @@
 
 import { LatchkeyError, errorOf, MAX_RETRY_AFTER_MS } from './errors.js';
 import { StoredTokens, TokenStorage, memoryStorage, indexedDBStorage } from './storage.js';
-import { Clock, makeLock, sleep } from './lock.js';
+import { Clock, Guard, LeaseLost, makeLock, sleep } from './lock.js';
 import { dpopKey, DPoPKey } from './dpop.js';
 import * as idb from './idb.js';
 
@@ -38,7 +38,7 @@ export interface ClientOptions {
   storage?: TokenStorage;
   /** Bind the tokens to a non-extractable DPoP key (RFC 9449). */
   dpop?: boolean;
-  /** Share the session with the other tabs (lock and BroadcastChannel); default true. */
+  /** Share the session with the other tabs (lock and BroadcastChannel); default true in a browser (a page or a worker), false elsewhere: in Node every client of the process would share one session. */
   crossTab?: boolean;
   /** Names the lock, the BroadcastChannel and the IndexedDB database; default "latchkey". Apps that talk to two servers give each client its own. */
   name?: string;
@@ -119,9 +119,13 @@ type Msg =
 
 const REFRESH_COOKIE_PATH = '/api/refresh/refreshtoken';
 const MAX_EARLY_MS = 60_000;
+const MAX_TIMER_MS = 2 ** 31 - 1; // HTML's timers (and Node's) take a signed 32-bit delay
 const ASK_WAIT_MS = 150;
 const GEN_WAIT_MS = 500; // at most this long for another tab's tokens message
 const GEN_FRESH_MS = 2000; // only for a generation written this recently
+
+// netErr is the error of a request that got no answer (or was not sent).
+const netErr = (e: unknown) => (e instanceof LatchkeyError ? e : new LatchkeyError(0, 'network_error', 'the server cannot be reached'));
 
 function randomId(): string {
   const b = crypto.getRandomValues(new Uint8Array(12));
@@ -149,8 +153,17 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   if (mode !== 'cookie' && mode !== 'body') throw new TypeError('latchkey: mode must be "cookie" or "body"');
   const name = opts.name || 'latchkey';
   const loc = typeof location !== 'undefined' ? location.href : undefined;
-  const base = new URL(opts.baseUrl || '/', loc).href.replace(/\/$/, '');
-  const origins = new Set([new URL(base).origin, ...(opts.apiOrigins || []).map((o) => new URL(o).origin)]);
+  // A baseUrl relative to the page cannot be resolved outside one
+  // (server-side rendering imports the app's modules in Node): the client
+  // is made all the same, and every request to the server fails (url()).
+  let base = '';
+  try {
+    base = new URL(opts.baseUrl || '/', loc).href.replace(/\/$/, '');
+  } catch {
+    // no page
+  }
+  const origins = new Set((opts.apiOrigins || []).map((o) => new URL(o).origin));
+  if (base) origins.add(new URL(base).origin);
   if (loc) origins.add(new URL(loc).origin);
   const doFetch = opts.fetch || ((i: RequestInfo | URL, n?: RequestInit) => globalThis.fetch(i, n));
   const clock: Clock = {
@@ -168,7 +181,11 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   const T = opts.attemptTimeoutMs ?? 3000;
   const I = opts.reuseIntervalMs ?? 10_000;
   const storage = mode === 'body' ? opts.storage || (idb.available() ? indexedDBStorage(name) : memoryStorage()) : null;
-  const shared = opts.crossTab !== false && (mode === 'cookie' || storage!.shared);
+  // Tabs exist in a browser only. Elsewhere (Node: server-side rendering,
+  // one client per user) a BroadcastChannel reaches every client of the
+  // process, which would hand one user's tokens to all.
+  const inBrowser = typeof document !== 'undefined' || typeof (globalThis as any).WorkerGlobalScope !== 'undefined';
+  const shared = (opts.crossTab ?? inBrowser) && (mode === 'cookie' || storage!.shared);
   const lock = makeLock(name + '-refresh', shared, clock, name);
   const channel = shared && typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(name) : null;
   if (channel && (channel as any).unref) (channel as any).unref(); // Node
@@ -180,6 +197,12 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   // refreshed just before, even when that tab's message is still on its
   // way.
   const genDb = mode === 'cookie' && shared && idb.available();
+  // The tabs' hold (after a failed refresh, when the next may be tried) is
+  // kept in IndexedDB too, written before the lock is released and read
+  // under it: a tab that takes the lock next, or that opened meanwhile,
+  // waits for it as well, whether or not the hold message reached it yet.
+  const holdDb = shared && idb.available();
+  const setSharedHold = (until: number | null) => holdDb && idb.update(name, 'hold', () => (until ? { until } : null));
   const recent = new Map<string, StoredTokens>(); // tokens other tabs posted, by id
   let arrived: (() => void)[] = [];
 
@@ -189,9 +212,12 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   let inflight: Promise<StoredTokens> | null = null;
   let hold: { id: string; until: number; err: LatchkeyError } | null = null;
   let backoff = 1000;
-  let forcedId = ''; // tokens got by a refresh that a 401 asked for
   let skew: number | undefined; // server clock minus this one, ms, from the latest Date header
   let closed = false;
+  // out: signed out here (sign-out, a refusal). Until a sign-in, tokens
+  // other tabs post are stale: messages of two tabs may arrive in any
+  // order, and a refresh's may come after the sign-out that followed it.
+  let out = false;
   const listeners: { [K in keyof Events]?: Set<(e: any) => void> } = {};
 
   function emit<K extends keyof Events>(ev: K, e: Events[K]) {
@@ -205,30 +231,42 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       }
     }
   }
-  const post = (m: Msg) => channel && channel.postMessage(m);
+  // Every message names the server: other code on the origin may use a
+  // channel of the same name (a client of another server left with the
+  // default name), and its tokens and sign-outs are not this client's.
+  const post = (m: Msg) => channel && !closed && channel.postMessage({ ...m, server: base }); // a closed channel throws
 
   // ---- timers ----
+
+  // A wait longer than any the SDK sets was set before the clock was set
+  // back: it is over.
+  function dropStaleHold() {
+    if (hold && hold.until > clock.now() + MAX_RETRY_AFTER_MS) hold = null;
+  }
 
   function schedule() {
     clock.clearTimeout(timer);
     if (closed) return;
+    dropStaleHold();
     // With tokens: when they are due, or when a hold ends, whichever is
     // later. Without (a cookie-mode resume that failed): when the hold ends.
     const at = cur ? Math.max(dueAt(cur), hold ? hold.until : 0) : hold ? hold.until : 0;
     if (!at) return;
+    // A timer waits at most MAX_TIMER_MS (a longer delay fires at once):
+    // one that fires early is armed again.
     timer = clock.setTimeout(() => {
-      if (cur) {
-        if (clock.now() >= dueAt(cur)) refreshFrom(cur.id).catch(() => undefined);
-        else schedule();
-      } else if (mode === 'cookie' && hold) {
+      if (clock.now() < at) schedule();
+      else if (cur) refreshFrom(cur.id).catch(() => undefined);
+      else if (mode === 'cookie' && hold) {
         hold = null;
         refreshFrom(undefined).catch(() => undefined);
       }
-    }, Math.max(0, at - clock.now()));
+    }, Math.min(Math.max(0, at - clock.now()), MAX_TIMER_MS));
   }
 
   function adopt(t: StoredTokens, source: TokenSource) {
     if (source === 'sign-in') epoch++;
+    if (source !== 'shared') out = false;
     cur = t;
     if (hold && hold.id !== t.id) hold = null;
     if (source !== 'shared') backoff = 1000;
@@ -240,6 +278,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   // storage and the other tabs).
   async function signedOutHere(reason: string, message: string, tell: boolean) {
     const had = cur !== null;
+    out = true;
     cur = null;
     hold = null;
     epoch++;
@@ -247,6 +286,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     if (tell) {
       if (storage) await storage.set(null);
       await writeGen(null);
+      await setSharedHold(null);
       post({ type: 'signedOut', reason, message });
     }
     if (had || tell) emit('signedOut', { reason, message });
@@ -255,21 +295,36 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   // ---- requests ----
 
   function url(path: string) {
+    if (!base) throw new LatchkeyError(0, 'no_server', 'baseUrl "' + opts.baseUrl + '" is relative, and there is no page to resolve it against');
     return base + path;
   }
 
-  // send makes one request to the server, with a DPoP proof when on, and
-  // follows a DPoP-Nonce challenge once (RFC 9449 §8, §9).
-  async function send(method: string, u: string, init: RequestInit, token?: StoredTokens, signal?: AbortSignal): Promise<Response> {
+  // send makes one request to the server, with a DPoP proof when on. It
+  // sends it again once when the proof was refused and the answer tells how
+  // to make a good one: the server's nonce (RFC 9449 §8, §9), or, for a
+  // proof refused for its iat, the server's time (its Date header), which
+  // a client whose clock is off learns from this very answer (§11.1). A
+  // refused proof spends nothing: the server checks it first.
+  // before, when given, runs right before each request goes out.
+  async function send(method: string, u: string, init: RequestInit, token?: StoredTokens, signal?: AbortSignal, before?: Guard): Promise<Response> {
     const origin = new URL(u).origin;
     for (let i = 0; ; i++) {
       const headers = new Headers(init.headers);
       if (!headers.has('Accept')) headers.set('Accept', 'application/json');
       if (token) headers.set('Authorization', (token.tokenType === 'DPoP' ? 'DPoP ' : 'Bearer ') + token.accessToken);
+      const skewMs = skew ?? (token || cur)?.skewMs ?? 0;
       if (dpop) {
         const ath = token && token.tokenType === 'DPoP' ? token.accessToken : undefined;
-        headers.set('DPoP', await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs: skew ?? (token || cur)?.skewMs, now: clock.now() }));
+        let proof: string;
+        try {
+          proof = await dpop.proof(method, u, { accessToken: ath, nonce: nonces.get(origin), skewMs, now: clock.now() });
+        } catch (e) {
+          // No key (IndexedDB refused): nothing is sent without a proof.
+          throw new LatchkeyError(0, 'dpop_unavailable', 'the DPoP key cannot be loaded or kept: ' + ((e as Error).message || e));
+        }
+        headers.set('DPoP', proof);
       }
+      if (before) await before(); // nothing async between it and the request
       const sent = clock.now();
       const resp = await doFetch(u, { ...init, method, headers, signal, cache: 'no-store' });
       // The server's clock, for the proofs' iat: its Date header (whole
@@ -279,18 +334,20 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       if (!isNaN(date)) skew = date + 500 - (sent + clock.now()) / 2;
       const n = resp.headers.get('DPoP-Nonce');
       if (n) nonces.set(origin, n);
-      if (!dpop || i > 0 || !n || (resp.status !== 400 && resp.status !== 401)) return resp;
+      if (!dpop || i > 0 || (resp.status !== 400 && resp.status !== 401)) return resp;
+      let b: any = {};
       const challenge = resp.headers.get('WWW-Authenticate') || '';
-      let code = '';
       if (!/use_dpop_nonce/.test(challenge)) {
         try {
-          code = (await resp.clone().json()).error;
+          b = (await resp.clone().json()) || {};
         } catch {
           // not JSON
         }
       }
-      if (!/use_dpop_nonce/.test(challenge) && code !== 'use_dpop_nonce') return resp;
-      // resend once with the server's nonce (init.body is a string or absent)
+      const nonce = n && (/use_dpop_nonce/.test(challenge) || b.error === 'use_dpop_nonce');
+      const iat = b.error === 'invalid_dpop_proof' && b.reason === 'iat' && skew !== undefined && Math.abs(skew - skewMs) > 2000;
+      if (!nonce && !iat) return resp;
+      // resend once (init.body is a string, a buffer or absent)
     }
   }
 
@@ -306,6 +363,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       expiresAt: sentAt + lifetimeMs,
       lifetimeMs,
       skewMs,
+      server: base,
     };
     if (mode === 'body' && typeof b.refreshToken === 'string') t.refreshToken = b.refreshToken;
     return t;
@@ -313,29 +371,32 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   // attempt makes one refresh request, bounded by T from sending to the
   // whole answer read.
-  async function attempt(from: StoredTokens | null): Promise<{ t?: StoredTokens; err?: LatchkeyError }> {
+  async function attempt(from: StoredTokens | null, guard: Guard): Promise<{ t?: StoredTokens; err?: LatchkeyError }> {
+    const u = url(mode === 'cookie' ? REFRESH_COOKIE_PATH : '/token');
     const ctl = new AbortController();
     const to = clock.setTimeout(() => ctl.abort(), T);
     const sentAt = clock.now();
     try {
       const resp =
         mode === 'cookie'
-          ? await send('GET', url(REFRESH_COOKIE_PATH), { credentials }, undefined, ctl.signal)
-          : await send('POST', url('/token'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refreshToken: from!.refreshToken }) }, undefined, ctl.signal);
+          ? await send('GET', u, { credentials }, undefined, ctl.signal, guard)
+          : await send('POST', u, { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ refreshToken: from!.refreshToken }) }, undefined, ctl.signal, guard);
       if (!resp.ok) return { err: await errorOf(resp) };
       return { t: tokensFrom(await resp.json(), sentAt, from ? from.skewMs : 0) };
     } catch (e) {
       if (e instanceof LatchkeyError) return { err: e };
+      if (e instanceof LeaseLost) throw e;
       return { err: ctl.signal.aborted ? new LatchkeyError(0, 'timeout', 'the refresh took longer than ' + T + ' ms') : new LatchkeyError(0, 'network_error', 'the server cannot be reached') };
     } finally {
       clock.clearTimeout(to);
     }
   }
 
-  function startHold(id: string, err: LatchkeyError) {
+  async function startHold(id: string, err: LatchkeyError) {
     const wait = Math.max(Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS), backoff * (1 + clock.random() / 4));
     backoff = Math.min(backoff * 2, 30_000);
     hold = { id, until: clock.now() + wait, err };
+    await setSharedHold(hold.until);
     post({ type: 'hold', id, until: hold.until });
     schedule();
     emit('retrying', { error: err, retryInMs: wait });
@@ -343,12 +404,12 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   // trade spends the refresh token of from (body mode) or the cookie, with
   // prompt retries of unknown outcomes inside the reuse interval.
-  async function trade(from: StoredTokens | null): Promise<StoredTokens> {
+  async function trade(from: StoredTokens | null, guard: Guard): Promise<StoredTokens> {
     const t0 = clock.now();
     let pause = 250;
     let unknown = false;
     for (let n = 1; ; n++) {
-      const r = await attempt(from);
+      const r = await attempt(from, guard);
       if (r.t) return r.t;
       const err = r.err!;
       if (err.reauthRequired || (mode === 'cookie' && err.status === 404)) {
@@ -359,7 +420,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       unknown = unknown || err.status === 0 || err.status >= 500;
       const wait = Math.max(pause, err.retryAfterMs);
       if (!unknown || n >= 4 || clock.now() + wait + T > t0 + I) {
-        startHold(from ? from.id : '', err);
+        await startHold(from ? from.id : '', err);
         throw err;
       }
       emit('retrying', { error: err, retryInMs: wait });
@@ -368,9 +429,17 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     }
   }
 
+  // stored returns the storage's tokens when they are this server's (two
+  // apps of an origin left with one name share a storage): another
+  // server's refresh token is never sent here.
+  async function stored(): Promise<StoredTokens | null> {
+    const t = await storage!.get();
+    return t && t.server === base ? t : null;
+  }
+
   // readShared returns the tokens as every tab sees them now.
   async function readShared(): Promise<StoredTokens | null> {
-    if (storage) return storage.get();
+    if (storage) return stored();
     if (!genDb) return cur;
     const g = await idb.read<{ id: string; at: number }>(name, 'gen');
     if (!g || (cur && cur.id === g.id)) return cur;
@@ -392,30 +461,57 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   // refreshFrom replaces the tokens of generation seen (undefined: none
   // yet, a cookie-mode resume) unless they have been replaced already.
-  function refreshFrom(seen: string | undefined, force = false): Promise<StoredTokens> {
+  // for401: a 401 asked for it; the tokens are marked (and shared so), and
+  // a 401 for them does not refresh again, in any tab.
+  function refreshFrom(seen: string | undefined, force = false, for401 = false): Promise<StoredTokens> {
     if (inflight) return inflight;
-    const p = lock.run(async () => {
-      const e = epoch;
-      const latest = await readShared();
-      if (latest && latest.id !== seen && (force || clock.now() < dueAt(latest))) {
-        // Another tab refreshed (or signed in) meanwhile.
-        if (!cur || cur.id !== latest.id) adopt(latest, 'shared');
-        return latest;
+    const once = () =>
+      lock.run(async (guard) => {
+        const e = epoch;
+        const latest = await readShared();
+        if (latest && latest.id !== seen && (force || clock.now() < dueAt(latest))) {
+          // Another tab refreshed (or signed in) meanwhile.
+          if (!cur || cur.id !== latest.id) adopt(latest, 'shared');
+          return latest;
+        }
+        if (!latest && (mode === 'body' || seen !== undefined)) {
+          // Signed out in another tab (the storage is empty).
+          if (cur) await signedOutHere('signed_out', 'Signed out in another tab.', false);
+          throw new LatchkeyError(0, 'not_signed_in', 'not signed in');
+        }
+        const id = latest ? latest.id : '';
+        const h = holdDb && (await idb.read<{ until: number }>(name, 'hold'));
+        // (a wait longer than any the SDK sets was written before the clock
+        // was set back: it is over)
+        if (h && clock.now() < h.until && h.until <= clock.now() + MAX_RETRY_AFTER_MS && !(hold && hold.until >= h.until)) {
+          hold = { id, until: h.until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh', h.until - clock.now()) };
+          schedule();
+        }
+        dropStaleHold();
+        if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
+        const t = await trade(latest, guard);
+        if (for401) t.forced = true;
+        if (e !== epoch) throw new LatchkeyError(0, 'not_signed_in', 'signed out during the refresh');
+        if (storage) await storage.set(t); // stored before it is used
+        await writeGen(t);
+        if (h) await setSharedHold(null);
+        adopt(t, latest ? 'refresh' : 'sign-in');
+        post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'shared' });
+        return t;
+      });
+    // The lease ran out before the request went out (this tab was
+    // stopped): another tab may have refreshed since; start again from
+    // what it stored.
+    const p = (async () => {
+      for (let i = 1; ; i++) {
+        try {
+          return await once();
+        } catch (err) {
+          if (!(err instanceof LeaseLost)) throw err;
+          if (i >= 3) throw new LatchkeyError(0, 'timeout', 'the lock was lost while waiting to refresh');
+        }
       }
-      if (!latest && (mode === 'body' || seen !== undefined)) {
-        // Signed out in another tab (the storage is empty).
-        if (cur) await signedOutHere('signed_out', 'Signed out in another tab.', false);
-        throw new LatchkeyError(0, 'not_signed_in', 'not signed in');
-      }
-      if (hold && hold.id === (latest ? latest.id : '') && clock.now() < hold.until) throw hold.err;
-      const t = await trade(latest);
-      if (e !== epoch) throw new LatchkeyError(0, 'not_signed_in', 'signed out during the refresh');
-      if (storage) await storage.set(t); // stored before it is used
-      await writeGen(t);
-      adopt(t, latest ? 'refresh' : 'sign-in');
-      post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'shared' });
-      return t;
-    });
+    })();
     inflight = p;
     p.then(
       () => (inflight = null),
@@ -464,18 +560,21 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     // the token is invalid (RFC 6750 §3.1) and these tokens did not come
     // from a refresh a 401 asked for.
     if (cur && cur.id !== t.id) return go(cur);
-    let invalid = /invalid_token/.test(resp.headers.get('WWW-Authenticate') || '');
-    if (!invalid) {
-      try {
-        invalid = (await resp.clone().json()).error === 'invalid_token';
-      } catch {
-        // not JSON
-      }
-    }
-    if (!invalid || t.id === forcedId) return resp;
-    const n = await refreshFrom(t.id, true);
-    forcedId = n.id;
+    const invalid = await invalidToken(resp);
+    if (!invalid || t.forced) return resp;
+    const n = await refreshFrom(t.id, true, true);
     return go(n);
+  }
+
+  // invalidToken: a 401 that says the token is no good (RFC 6750 §3.1, in
+  // the challenge or the JSON body).
+  async function invalidToken(resp: Response): Promise<boolean> {
+    if (/invalid_token/.test(resp.headers.get('WWW-Authenticate') || '')) return true;
+    try {
+      return (await resp.clone().json()).error === 'invalid_token';
+    } catch {
+      return false; // not JSON
+    }
   }
 
   async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -492,10 +591,11 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     return lock.run(async () => {
       const sentAt = clock.now();
       let resp: Response;
+      const u = url('/auth/sign-in');
       try {
-        resp = await send('POST', url('/auth/sign-in'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
-      } catch {
-        throw new LatchkeyError(0, 'network_error', 'the server cannot be reached');
+        resp = await send('POST', u, { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
+      } catch (e) {
+        throw netErr(e);
       }
       if (!resp.ok) throw await errorOf(resp);
       const b = await resp.json();
@@ -503,6 +603,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       const t = tokensFrom(b, sentAt, isNaN(server) ? 0 : server - clock.now());
       if (storage) await storage.set(t);
       await writeGen(t);
+      await setSharedHold(null);
       adopt(t, 'sign-in');
       post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'sign-in' });
       return b.user as User;
@@ -511,10 +612,11 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   async function signUp(email: string, password: string): Promise<User> {
     let resp: Response;
+    const u = url('/auth/sign-up');
     try {
-      resp = await send('POST', url('/auth/sign-up'), { credentials: 'omit', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
-    } catch {
-      throw new LatchkeyError(0, 'network_error', 'the server cannot be reached');
+      resp = await send('POST', u, { credentials: 'omit', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
+    } catch (e) {
+      throw netErr(e);
     }
     if (!resp.ok) throw await errorOf(resp);
     return (await resp.json()).user;
@@ -522,29 +624,43 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   async function signOut(o: { scope?: 'local' | 'others' | 'global' } = {}) {
     const scope = o.scope || 'local';
-    let t: StoredTokens;
-    try {
-      t = await fresh();
-    } catch (e) {
-      if (e instanceof LatchkeyError && e.reauthRequired) return; // already over
-      throw e;
-    }
-    await lock.run(async () => {
-      let resp: Response;
+    // A 401 invalid_token says the access token is no good, not that the
+    // session is over (the token may have expired under a clock set back):
+    // refresh and sign out again once; a second refusal ends it here.
+    for (let again = true; ; again = false) {
+      let t: StoredTokens;
       try {
-        resp = await send('POST', url('/auth/sign-out'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ scope }) }, cur || t);
-      } catch {
-        throw new LatchkeyError(0, 'network_error', 'the server cannot be reached');
+        t = await fresh();
+      } catch (e) {
+        if (e instanceof LatchkeyError && e.reauthRequired) return; // already over
+        throw e;
       }
-      if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
-      if (scope !== 'others') await signedOutHere('signed_out', scope === 'global' ? 'Signed out everywhere.' : 'Signed out.', true);
-    });
+      const refused = await lock.run(async () => {
+        let resp: Response;
+        try {
+          resp = await send('POST', url('/auth/sign-out'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ scope }) }, cur || t);
+        } catch (e) {
+          throw netErr(e);
+        }
+        if (again && resp.status === 401 && (await invalidToken(resp))) return cur || t;
+        if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
+        if (scope !== 'others') await signedOutHere('signed_out', scope === 'global' ? 'Signed out everywhere.' : 'Signed out.', true);
+      });
+      if (!refused) return;
+      try {
+        await refreshFrom(refused.id, true);
+      } catch (e) {
+        if (e instanceof LatchkeyError && e.reauthRequired) return; // over
+        throw e;
+      }
+    }
   }
 
   async function resume(): Promise<boolean> {
+    if (!base) return false;
     if (cur) return true;
     if (storage) {
-      const t = await storage.get();
+      const t = await stored();
       if (!t) return false;
       adopt(t, 'storage');
       if (clock.now() >= t.expiresAt) await refreshFrom(t.id);
@@ -568,14 +684,16 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   if (channel) {
     channel.onmessage = (ev: MessageEvent<Msg>) => {
       const m = ev.data;
-      if (!m || closed) return;
+      if (!m || closed || (m as any).server !== base) return;
       if (m.type === 'tokens') {
+        const t = m.t;
+        if (!t || typeof t.id !== 'string' || typeof t.accessToken !== 'string' || !(t.expiresAt > 0) || !(t.lifetimeMs > 0)) return;
         recent.set(m.t.id, m.t);
         if (recent.size > 8) recent.delete(recent.keys().next().value!);
         const w = arrived;
         arrived = [];
         w.forEach((r) => r());
-        if (m.source === 'sign-in' || !cur || (cur.id !== m.t.id && m.t.expiresAt >= cur.expiresAt)) {
+        if (m.source === 'sign-in' || (!out && (!cur || (cur.id !== m.t.id && m.t.expiresAt >= cur.expiresAt)))) {
           // In body mode the refresh token stays in the storage: the next
           // refresh reads it there.
           adopt(m.t, m.source === 'sign-in' ? 'sign-in' : 'shared');
@@ -583,8 +701,11 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       } else if (m.type === 'signedOut') {
         signedOutHere(m.reason, m.message, false);
       } else if (m.type === 'hold') {
-        if (cur && cur.id === m.id && (!hold || hold.until < m.until)) {
-          hold = { id: m.id, until: m.until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh') };
+        // (a wait longer than any the SDK sets is not one: the clock was
+        // set back since, or the message is not a tab's)
+        const until = m.until;
+        if (cur && cur.id === m.id && until <= clock.now() + MAX_RETRY_AFTER_MS && (!hold || hold.until < until)) {
+          hold = { id: m.id, until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh') };
           schedule();
         }
       } else if (m.type === 'ask') {

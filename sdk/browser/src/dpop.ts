@@ -49,6 +49,10 @@ function generate(): Promise<CryptoKeyPair> {
   return crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']) as Promise<CryptoKeyPair>;
 }
 
+function usable(p: CryptoKeyPair | undefined): boolean {
+  return !!p && p.privateKey instanceof CryptoKey && p.publicKey instanceof CryptoKey && p.privateKey.algorithm.name === 'ECDSA';
+}
+
 /** dpopKey returns the origin's DPoP key, made on first use (db: the IndexedDB database, when there is one). */
 export function dpopKey(db: string, persist = idb.available()): DPoPKey {
   let pair: Promise<CryptoKeyPair> | undefined;
@@ -57,12 +61,15 @@ export function dpopKey(db: string, persist = idb.available()): DPoPKey {
   async function load(): Promise<CryptoKeyPair> {
     if (!persist) return generate();
     const have = await idb.read<CryptoKeyPair>(db, 'dpop');
-    if (have) return have;
+    if (usable(have)) return have!;
+    // None yet, or something else under the name (other code of the
+    // origin, another format): a new pair, unless another tab stored one
+    // meanwhile.
     const made = await generate();
     let winner: CryptoKeyPair = made;
     await idb.update<CryptoKeyPair>(db, 'dpop', (old) => {
-      if (old) {
-        winner = old;
+      if (usable(old)) {
+        winner = old!;
         return undefined;
       }
       return made;

@@ -20,7 +20,7 @@ export const REAUTH_CODES: readonly string[] = [
   'not_signed_in',
 ];
 
-/** A failed call. `code` is the server's reason (`error` in its answer) or one of the SDK's own: `network_error`, `timeout`, `not_signed_in`, `bad_response`. */
+/** A failed call. `code` is the server's reason (`error` in its answer) or one of the SDK's own: `network_error`, `timeout`, `not_signed_in`, `bad_response`, `no_server` (a relative baseUrl outside a page). */
 export class LatchkeyError extends Error {
   /** The HTTP status, 0 when there was no answer. */
   readonly status: number;

@@ -9,9 +9,21 @@ function open(name: string): Promise<IDBDatabase> {
   let p = dbs.get(name);
   if (!p) {
     p = new Promise((resolve, reject) => {
-      const req = indexedDB.open(name, 1);
+      // Whatever version is there (a later version of this SDK may have
+      // upgraded it): made with the one store when new.
+      const req = indexedDB.open(name);
       req.onupgradeneeded = () => req.result.createObjectStore('kv');
-      req.onsuccess = () => resolve(req.result);
+      req.onsuccess = () => {
+        const d = req.result;
+        // Let go when another page deletes the database or opens a new
+        // version of it: an open connection blocks both (IndexedDB 3.0,
+        // "versionchange"). The next use opens it again.
+        d.onversionchange = () => {
+          d.close();
+          if (dbs.get(name) === p) dbs.delete(name);
+        };
+        resolve(d);
+      };
       req.onerror = () => reject(req.error);
     });
     dbs.set(name, p);

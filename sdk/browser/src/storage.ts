@@ -17,6 +17,10 @@ export interface StoredTokens {
   lifetimeMs: number;
   /** Server clock minus this machine's clock, in ms, from the sign-in's serverTime. */
   skewMs: number;
+  /** The server (baseUrl) the tokens are for. */
+  server: string;
+  /** Got by a refresh that a 401 asked for: a 401 for these tokens does not refresh again. */
+  forced?: boolean;
   /** Body mode only: the refresh token. Never present in cookie mode. */
   refreshToken?: string;
 }

@@ -343,3 +343,80 @@ test('cookie mode never sees the refresh token and sends credentials', async (t)
   await b.signIn('ann@example.com', 'pw');
   assert.equal(seen.credentials, 'omit');
 });
+
+// Timers take at most 2^31 - 1 ms (HTML "timer initialisation steps";
+// Node's setTimeout alike): a longer delay fires at once, and a refresh
+// timer re-armed for a token not yet due would spin. JWT_EXPIRES_IN has no
+// upper bound, and a client clock moved back leaves a long wait too.
+test('a refresh due in more than 24.8 days never asks for a longer timer', async (t) => {
+  const days30 = 30 * 24 * 3600;
+  const srv = await startServer(t, (r) => (r.path === '/auth/sign-in' ? signInAnswer(0, days30) : tokens(1, days30)));
+  const fc = fakeClock();
+  const asked = [];
+  const clock = { ...fc.clock, setTimeout: (fn, ms) => (asked.push(ms), fc.clock.setTimeout(fn, ms)) };
+  const { c } = client(t, srv, fc, { clock });
+  await c.signIn('ann@example.com', 'pw');
+  assert.ok(asked.length > 0);
+  assert.ok(Math.max(...asked) <= 2 ** 31 - 1, `asked for a ${Math.max(...asked)} ms timer`);
+  // The shorter timer re-arms without refreshing until the token is due.
+  await fc.advance(days30 * 800);
+  assert.equal(refreshes(srv).length, 0, 'refreshed before it was due');
+  await fc.advance(days30 * 200);
+  await until(() => refreshes(srv).length === 1, 'the refresh when due');
+  assert.ok(Math.max(...asked) <= 2 ** 31 - 1);
+});
+
+// Two clients of two servers that share a storage (two apps of one origin
+// left with the default name share its IndexedDB database) must not take
+// up each other's tokens: the refresh token of one server would be sent to
+// the other.
+test('tokens stored by a client of another server are not used', async (t) => {
+  const x = await startServer(t, (r) => (r.path === '/auth/sign-in' ? signInAnswer(0, 100) : tokens(1, 100)));
+  const y = await startServer(t, () => ({ status: 400, body: { error: 'refresh_token_invalid', message: 'not ours' } }));
+  const fc = fakeClock();
+  const storage = memoryStorage(); // one storage, as one IndexedDB database
+  const { c: cx } = client(t, x, fc, { storage });
+  await cx.signIn('ann@example.com', 'pw');
+  const { c: cy } = client(t, y, fc, { storage });
+  assert.equal(await cy.resume(), false);
+  await assert.rejects(cy.refresh(), (e) => e.code === 'not_signed_in');
+  assert.equal(y.requests.length, 0, "the other server's refresh token was sent");
+  assert.equal((await storage.get()).refreshToken, 'rt-0', "the other client's tokens are left alone");
+});
+
+// A sign-out is refused 401 invalid_token when the access token is no good
+// though this client believes it valid (the clock was set back since it
+// got it): the session is alive, and with it the refresh token (the cookie
+// stays; the next page takes the session up again). The client refreshes
+// and signs out with the new token; only when that is refused too is the
+// session taken for over.
+test('a sign-out refused for its access token refreshes and signs out again', async (t) => {
+  let outs = 0;
+  const srv = await startServer(t, (r) => {
+    if (r.path === '/auth/sign-in') return signInAnswer(0, 100);
+    if (r.path === '/token') return tokens(1, 100);
+    if (++outs === 1) return { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' }, body: { error: 'invalid_token', message: 'the access token expired' } };
+    return { status: 204 };
+  });
+  const fc = fakeClock();
+  const { c, storage } = client(t, srv, fc);
+  await c.signIn('ann@example.com', 'pw');
+  const first = await c.getAccessToken();
+  await c.signOut();
+  const sent = srv.requests.filter((r) => r.path === '/auth/sign-out');
+  assert.equal(sent.length, 2, 'signed out again after the refresh');
+  assert.equal(sent[0].headers.authorization, 'Bearer ' + first);
+  assert.notEqual(sent[1].headers.authorization, 'Bearer ' + first);
+  assert.deepEqual(refreshes(srv).map((r) => r.body.refreshToken), ['rt-0']);
+  assert.equal(c.signedIn, false);
+  assert.equal(await storage.get(), null);
+  // Refused again: the session is over all the same.
+  const srv2 = await startServer(t, (r) =>
+    r.path === '/auth/sign-in' ? signInAnswer(0, 100) : r.path === '/token' ? tokens(1, 100) : { status: 401, body: { error: 'invalid_token', message: 'no' } },
+  );
+  const { c: c2 } = client(t, srv2, fc);
+  await c2.signIn('ann@example.com', 'pw');
+  await c2.signOut();
+  assert.equal(c2.signedIn, false);
+  assert.equal(srv2.requests.filter((r) => r.path === '/auth/sign-out').length, 2);
+});

@@ -94,3 +94,23 @@ test('a refresh refused because the session is bound to another key ends the ses
   assert.equal(c.signedIn, false);
   assert.deepEqual(out, ['invalid_dpop_proof']);
 });
+
+// Where IndexedDB refuses to open (some private modes, sandboxed frames:
+// indexedDB.open throws SecurityError), the key can be neither loaded nor
+// kept. The client must not fall back to an unbound session (no request
+// without a proof), and must say so: not "the server cannot be reached",
+// which an app shows as "offline, retrying".
+test('a DPoP key that cannot be kept fails the sign-in with its own code, sending nothing', async (t) => {
+  const srv = await startServer(t, () => signInAnswer(0, 100));
+  globalThis.indexedDB = {
+    open() {
+      throw new DOMException('The operation is insecure.', 'SecurityError');
+    },
+  };
+  t.after(() => delete globalThis.indexedDB);
+  const c = createClient({ baseUrl: srv.url, mode: 'body', storage: memoryStorage(), dpop: true, crossTab: false });
+  t.after(() => c.close());
+  await assert.rejects(c.signIn('ann@example.com', 'pw'), (e) => e.code === 'dpop_unavailable' && /insecure/.test(e.message) && !e.reauthRequired);
+  await assert.rejects(c.signUp('ann@example.com', 'pw'), (e) => e.code === 'dpop_unavailable');
+  assert.equal(srv.requests.length, 0, 'nothing was sent without a proof');
+});

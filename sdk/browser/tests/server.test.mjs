@@ -50,3 +50,22 @@ test('sign-up, sign-in, calls, refresh, sessions, sign-out against the real serv
   assert.equal((await replay.json()).error, 'session_revoked');
   assert.ok(mine.id);
 });
+
+// A DPoP proof's iat must be the server's time within seconds (RFC 9449
+// §11.1). A client whose clock is hours off learns the server's from the
+// Date header of the first answer: the very first request (a sign-in
+// straight after loading the page) must not fail for it.
+test('DPoP: a client whose clock is hours off signs in at the first try', { skip }, async (t) => {
+  const email = `sdk-skew-${Date.now()}-${Math.random().toString(36).slice(2)}@example.com`;
+  const password = 'correct horse battery staple';
+  const setup = createClient({ baseUrl: base, mode: 'body', storage: memoryStorage() });
+  t.after(() => setup.close());
+  await setup.signUp(email, password);
+  for (const hours of [-3, 2]) {
+    const c = createClient({ baseUrl: base, mode: 'body', storage: memoryStorage(), dpop: true, clock: { now: () => Date.now() + hours * 3_600_000 } });
+    t.after(() => c.close());
+    assert.equal((await c.signIn(email, password)).email, email, `clock ${hours} h off`);
+    await c.refresh();
+    assert.equal((await c.fetch(base + '/auth/me')).status, 200);
+  }
+});

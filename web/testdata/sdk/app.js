@@ -7,7 +7,34 @@ if (q.get('nolocks') === '1') {
   // What a page outside a secure context sees: no Web Locks.
   Object.defineProperty(Navigator.prototype, 'locks', { value: undefined, configurable: true });
 }
-const { createClient } = await import('/sdk-test/latchkey.js');
+const { createClient, indexedDBStorage } = await import('/sdk-test/latchkey.js');
+
+// The page's clock, which the test may move ahead of the other tabs' (a tab
+// that has been frozen sees the time jump when it thaws; the others, which
+// went on, see the time the frozen one saw move on). The SDK reads it
+// through Date.now.
+const realNow = Date.now.bind(Date);
+let clockShift = 0;
+Date.now = () => realNow() + clockShift;
+
+// Body mode's storage: IndexedDB, whose reads the test can stop right after
+// they happen (a tab frozen or starved just after it read the tokens).
+const idbStore = indexedDBStorage();
+const reads = { hold: false, held: false, release: null };
+const storage = {
+  shared: true,
+  async get() {
+    const v = await idbStore.get();
+    if (reads.hold) {
+      reads.hold = false;
+      reads.held = true;
+      await new Promise((r) => (reads.release = r));
+      reads.held = false;
+    }
+    return v;
+  },
+  set: (t) => idbStore.set(t),
+};
 
 const stats = {
   tokens: 0,
@@ -21,12 +48,14 @@ const stats = {
   signedOut: '',
   signedOutAt: 0,
   signOutStartedAt: 0,
+  refreshOutcome: '',
 };
 const isRefresh = (u) => /\/token$|\/api\/refresh\/refreshtoken$/.test(String(u));
 const client = createClient({
   baseUrl: '/',
   mode: q.get('mode'),
   dpop: q.get('dpop') === '1',
+  storage: q.get('mode') === 'body' ? storage : undefined,
   fetch: (u, init) => {
     if (!isRefresh(u)) return fetch(u, init);
     stats.refreshInFlight++;
@@ -91,6 +120,26 @@ window.t = {
         get.onerror = () => reject(get.error);
       };
     }),
+  // holdNextRead stops the next read of the storage after it has read.
+  holdNextRead() {
+    reads.hold = true;
+  },
+  readHeld: () => reads.held,
+  releaseRead() {
+    if (reads.release) reads.release();
+  },
+  shiftClock(ms) {
+    clockShift += ms;
+  },
+  // refreshInBackground starts a refresh; its outcome lands in
+  // stats.refreshOutcome.
+  refreshInBackground() {
+    stats.refreshOutcome = '';
+    client.refresh().then(
+      () => (stats.refreshOutcome = 'ok'),
+      (e) => (stats.refreshOutcome = String(e.code || e)),
+    );
+  },
   keyInfo: async () => {
     const p = await client.dpopKeyPair();
     return { extractable: p.privateKey.extractable, publicJwk: await crypto.subtle.exportKey('jwk', p.publicKey) };
