@@ -167,7 +167,9 @@ func (o Origins) selfOtherScheme(scheme, host string) bool {
 // (the refresh cookie) and Access-Control-Expose-Headers: Retry-After (not
 // a safelisted header, and clients need it on a 429 or 503), DPoP-Nonce and
 // WWW-Authenticate (a DPoP client reads the nonce and the challenge's error,
-// RFC 9449 §8, §9). It answers a
+// RFC 9449 §8, §9), and Date (not safelisted either: a client whose clock
+// is off dates its next DPoP proof by the server's, since a proof's iat
+// must fall within the server's window). It answers a
 // preflight (OPTIONS with Access-Control-Request-Method) itself: 204 with the
 // methods and headers the API uses, cached for two hours (Chromium's cap),
 // or 403 with no CORS headers for an origin not on the list. Other requests
@@ -206,7 +208,7 @@ func CORS(o Origins) Middleware {
 			if allowed {
 				h.Set("Access-Control-Allow-Origin", origin)
 				h.Set("Access-Control-Allow-Credentials", "true")
-				h.Set("Access-Control-Expose-Headers", "Retry-After, DPoP-Nonce, WWW-Authenticate")
+				h.Set("Access-Control-Expose-Headers", "Retry-After, DPoP-Nonce, WWW-Authenticate, Date")
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -88,7 +88,7 @@ func TestCORSOverHTTP(t *testing.T) {
 		res := do(t, srv, "POST", "/token", "", nil, "Origin", "https://app.example.com")
 		if res.Status != 200 || res.Header.Get("Access-Control-Allow-Origin") != "https://app.example.com" ||
 			res.Header.Get("Access-Control-Allow-Credentials") != "true" ||
-			res.Header.Get("Access-Control-Expose-Headers") != "Retry-After, DPoP-Nonce, WWW-Authenticate" || res.Header.Get("Vary") != "Origin" {
+			res.Header.Get("Access-Control-Expose-Headers") != "Retry-After, DPoP-Nonce, WWW-Authenticate, Date" || res.Header.Get("Vary") != "Origin" {
 			t.Fatalf("%d %v", res.Status, res.Header)
 		}
 	})
