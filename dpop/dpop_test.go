@@ -438,3 +438,24 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// A header remembered from one Verifier's check (headers are cached by
+// their encoded form) is still judged by each Verifier's own algorithms,
+// and a proof with that header is still checked in full: a bad signature
+// under a known header is refused.
+func TestCachedHeaderStillChecked(t *testing.T) {
+	v := &dpop.Verifier{Now: clock(t0)}
+	good := forge(t, ecKey, goodHead(t), goodClaims())
+	if _, err := v.Check(good, "POST", htu, ""); err != nil {
+		t.Fatal(err)
+	}
+	strict := &dpop.Verifier{Now: clock(t0), Algs: []string{dpop.EdDSA}}
+	if _, err := strict.Check(forge(t, ecKey, goodHead(t), with(goodClaims(), "jti", "j2")), "POST", htu, ""); dpop.Reason(err) != dpop.ReasonAlg {
+		t.Fatalf("an ES256 proof under a known header to an EdDSA-only verifier: %v, want reason alg", err)
+	}
+	other := forge(t, ecKey, goodHead(t), with(goodClaims(), "jti", "j3"))
+	tampered := good[:strings.LastIndexByte(good, '.')] + other[strings.LastIndexByte(other, '.'):]
+	if _, err := v.Check(tampered, "POST", htu, ""); dpop.Reason(err) != dpop.ReasonSignature {
+		t.Fatalf("another proof's signature under a known header: %v, want reason signature", err)
+	}
+}
