@@ -193,9 +193,11 @@ func newRequest(ctx context.Context, base, mode string, s *sessions, i, k int) (
 	if mode == modeDPoP {
 		// Session i is bound to the key of its owner (keyOf): every
 		// refresh carries a new proof by it.
-		p, err := dpop.NewProof(s.keyOf(i), method, base+path, dpop.ProofOptions{})
-		if err != nil {
-			return nil, err
+		p := s.presigned(i)
+		if p == "" {
+			if p, err = dpop.NewProof(s.keyOf(i), method, base+path, dpop.ProofOptions{}); err != nil {
+				return nil, err
+			}
 		}
 		req.Header.Set("DPoP", p)
 	}

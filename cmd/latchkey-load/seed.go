@@ -63,6 +63,41 @@ type sessions struct {
 	// is the only one that uses that key. jkts are their thumbprints.
 	keys []crypto.Signer
 	jkts []string
+	// proofs are proofs signed before the run (-dpop-presign), by key:
+	// the worker that owns a key spends them first, in order.
+	proofs [][]string
+}
+
+// presign signs n proofs of method and url by each key, for a run to spend
+// (presigned) instead of signing as it goes.
+func (s *sessions) presign(method, url string, n int) error {
+	s.proofs = make([][]string, len(s.keys))
+	for k, key := range s.keys {
+		s.proofs[k] = make([]string, n)
+		for j := range n {
+			p, err := dpop.NewProof(key, method, url, dpop.ProofOptions{})
+			if err != nil {
+				return err
+			}
+			s.proofs[k][j] = p
+		}
+	}
+	return nil
+}
+
+// presigned returns the next unspent proof of session i's key, or "" when
+// none is left. Only the worker that owns the key calls it.
+func (s *sessions) presigned(i int) string {
+	if len(s.proofs) == 0 {
+		return ""
+	}
+	k := i % len(s.proofs)
+	if len(s.proofs[k]) == 0 {
+		return ""
+	}
+	p := s.proofs[k][0]
+	s.proofs[k] = s.proofs[k][1:]
+	return p
 }
 
 // newKeys returns n keys of alg (ES256: ECDSA P-256, EdDSA: Ed25519) and
