@@ -348,7 +348,13 @@ func (s *Service) SetUserActive(ctx context.Context, email string, active bool) 
 		return u, nil
 	}
 	u.Status, u.UpdatedAt = UserActive, now
-	if err := s.store.UpdateUser(ctx, u); err != nil {
+	if c, ok := s.store.(store.Credentials); ok {
+		// Status alone: a password set since u was read stays.
+		err = c.ActivateUser(ctx, u.ID, now)
+	} else {
+		err = s.store.UpdateUser(ctx, u)
+	}
+	if err != nil {
 		return u, s.internal(err)
 	}
 	s.log.InfoContext(ctx, "audit", "event", "user.activated", "user_id", u.ID)

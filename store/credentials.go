@@ -138,4 +138,9 @@ type Credentials interface {
 	// A concurrent SetPassword or DeactivateUser of the user either commits
 	// first (then this is ErrStale) or sees, and revokes, the new session.
 	StartSession(ctx context.Context, r SessionStart) (evicted []string, err error)
+	// ActivateUser sets the user's Status to UserActive and UpdatedAt to
+	// now, and nothing else: a password set meanwhile stays (UpdateUser
+	// would write back the hash its caller read). ErrNotFound if there is
+	// no such user.
+	ActivateUser(ctx context.Context, id string, now time.Time) error
 }

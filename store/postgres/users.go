@@ -71,6 +71,21 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 	return nil
 }
 
+// ActivateUser makes the user active, writing its status and UpdatedAt only.
+func (db *DB) ActivateUser(ctx context.Context, id string, now time.Time) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	tag, err := db.pool.Exec(ctx, `UPDATE users SET status = $2, updated_at = $3 WHERE id = $1`,
+		id, string(store.UserActive), nanos(now))
+	if err != nil {
+		return wrap("activate user", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return wrap("activate user", pgx.ErrNoRows)
+	}
+	return nil
+}
+
 // DeactivateUser makes the user inactive and revokes its sessions in one
 // transaction. The user's row is updated first; the sessions are then locked
 // in id order, as RevokeSessions locks them (sessions.go).

@@ -77,6 +77,23 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 	return nil
 }
 
+// ActivateUser makes the user active, writing its status and UpdatedAt only.
+func (db *DB) ActivateUser(ctx context.Context, id string, now time.Time) error {
+	var e enc
+	at := e.time(now)
+	if e.err != nil {
+		return e.err
+	}
+	err := db.submit(ctx, true, func(t *wtx) error {
+		found, err := t.exec(`UPDATE users SET status = ?, updated_at = ? WHERE id = ?`, string(store.UserActive), at, id)
+		if err == nil && found == 0 {
+			return expected(store.ErrNotFound)
+		}
+		return err
+	})
+	return db.wrap("activate user", err)
+}
+
 // DeactivateUser makes the user inactive and revokes its live sessions in
 // one write of the group commit (batch.go), inside a SAVEPOINT: both
 // statements, and the revocations' events, commit together or not at all.

@@ -306,6 +306,26 @@ var passwordCases = []credCase{
 		},
 	},
 	{
+		name: "Password/ActivateUser",
+		what: "ActivateUser makes an inactive user active with UpdatedAt now and changes nothing else: a password set after the caller read the user stays; an unknown user is ErrNotFound",
+		run: func(f *credFixture) {
+			u := f.user()
+			if _, err := f.s.DeactivateUser(f.ctx, u.ID, "user_deactivated", at(time.Second)); err != nil {
+				f.t.Fatal(err)
+			}
+			if _, err := f.c.SetPassword(f.ctx, store.PasswordChange{UserID: u.ID, NewHash: "set while inactive", Reason: "admin", Now: at(2 * time.Second)}); err != nil {
+				f.t.Fatal(err)
+			}
+			if err := f.c.ActivateUser(f.ctx, u.ID, at(3*time.Second)); err != nil {
+				f.t.Fatalf("ActivateUser: %v", err)
+			}
+			want := u
+			want.Status, want.PasswordHash, want.UpdatedAt = store.UserActive, "set while inactive", at(3*time.Second)
+			f.sameUser("user after ActivateUser", f.getUser(u.ID), want)
+			f.wantErr("ActivateUser of an unknown user", f.c.ActivateUser(f.ctx, newID(), at(4*time.Second)), store.ErrNotFound)
+		},
+	},
+	{
 		name: "Password/StartSession",
 		what: "StartSession stores a sign-in's session (its DPoP binding included, and the re-hash when given, UpdatedAt the session's creation) only while the user is active and its hash is the one checked; a hash changed since, or a user deactivated since, is ErrStale, storing neither the session nor the re-hash",
 		run: func(f *credFixture) {
