@@ -185,6 +185,7 @@ func TestHostileProofs(t *testing.T) {
 		{"jti too long", forge(t, ecKey, goodHead(t), with(goodClaims(), "jti", strings.Repeat("j", 257))), "", "", "", dpop.ReasonJTI},
 		{"no ath with a token", forge(t, ecKey, goodHead(t), goodClaims()), "", "", "tok", dpop.ReasonATH},
 		{"ath of another token", forge(t, ecKey, goodHead(t), with(goodClaims(), "ath", dpop.AccessTokenHash("other"))), "", "", "tok", dpop.ReasonATH},
+		{"nonce not a string", forge(t, ecKey, goodHead(t), with(goodClaims(), "nonce", 42)), "", "", "", dpop.ReasonMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			method, url := "POST", htu

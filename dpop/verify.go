@@ -342,7 +342,10 @@ func decodeClaims(payload []byte) (claims, error) {
 		return claims{}, fail(ReasonATH, "not a string")
 	}
 	if _, ok := m["nonce"]; ok && !str("nonce", &c.Nonce) {
-		return claims{}, fail(ReasonUseNonce, "not a string")
+		// Malformed, not use_dpop_nonce: that answer asks the client to
+		// retry with the DPoP-Nonce it carries, which a server without
+		// nonces never sends.
+		return claims{}, fail(ReasonMalformed, "nonce not a string")
 	}
 	return c, nil
 }
