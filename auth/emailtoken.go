@@ -69,6 +69,46 @@ func (s *Service) mailFlow(what string, needsMailer bool) error {
 	return nil
 }
 
+// linkRequest describes a request that mails a link: the flow's name (for
+// CodeNotImplemented), the token's kind and lifetime, its limit, and its
+// two audit events.
+type linkRequest struct {
+	what               string
+	kind               store.TokenKind
+	ttl                time.Duration
+	allow              func(MailThrottle, context.Context, string, string) error
+	limited, requested string
+}
+
+// requestLink is the work of RequestPasswordReset and ResendVerification:
+// check the address, apply the limit per address and per client IP
+// (MailThrottle), then sendLink. The caller learns nil whether or not the
+// address is a user's.
+func (s *Service) requestLink(ctx context.Context, email string, r linkRequest) error {
+	if err := s.mailFlow(r.what, true); err != nil {
+		return err
+	}
+	email = NormalizeEmail(email)
+	if !validEmail(email) {
+		return fail(CodeInvalidRequest, "email must be a valid address", nil)
+	}
+	ip := clientIP(ctx)
+	if t, ok := s.throttle.(MailThrottle); ok {
+		if err := r.allow(t, ctx, email, ip); err != nil {
+			s.log.WarnContext(ctx, "audit", "event", r.limited, "limit", limitOf(err), "ip", ip)
+			return err
+		}
+	}
+	id, err := s.sendLink(ctx, r.kind, email, r.ttl)
+	if err != nil {
+		return s.internal(err)
+	}
+	// user_id is empty when the address is nobody's (or an inactive
+	// user's): the log says so, the caller never learns it.
+	s.log.InfoContext(ctx, "audit", "event", r.requested, "user_id", id, "mail_queued", id != "", "ip", ip)
+	return nil
+}
+
 // sendLink issues a token of kind for the user with email (if one
 // qualifies: see store.Credentials.IssueToken) and queues the e-mail with
 // its link, valid for ttl. The work is the same whether or not the address

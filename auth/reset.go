@@ -19,28 +19,9 @@ import (
 // Requests are limited per address and per client IP (MailThrottle);
 // CodeNotImplemented without a Mailer.
 func (s *Service) RequestPasswordReset(ctx context.Context, email string) error {
-	if err := s.mailFlow("password reset", true); err != nil {
-		return err
-	}
-	email = NormalizeEmail(email)
-	if !validEmail(email) {
-		return fail(CodeInvalidRequest, "email must be a valid address", nil)
-	}
-	ip := clientIP(ctx)
-	if t, ok := s.throttle.(MailThrottle); ok {
-		if err := t.AllowPasswordReset(ctx, email, ip); err != nil {
-			s.log.WarnContext(ctx, "audit", "event", "password.reset_rate_limited", "limit", limitOf(err), "ip", ip)
-			return err
-		}
-	}
-	id, err := s.sendLink(ctx, store.TokenPasswordReset, email, s.policy.PasswordResetTTL)
-	if err != nil {
-		return s.internal(err)
-	}
-	// user_id is empty when the address is nobody's (or an inactive
-	// user's): the log says so, the caller never learns it.
-	s.log.InfoContext(ctx, "audit", "event", "password.reset_requested", "user_id", id, "mail_queued", id != "", "ip", ip)
-	return nil
+	return s.requestLink(ctx, email, linkRequest{what: "password reset", kind: store.TokenPasswordReset,
+		ttl: s.policy.PasswordResetTTL, allow: MailThrottle.AllowPasswordReset,
+		limited: "password.reset_rate_limited", requested: "password.reset_requested"})
 }
 
 // ResetPassword sets a new password with a token from a reset link. The

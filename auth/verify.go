@@ -33,26 +33,9 @@ func (s *Service) VerifyEmail(ctx context.Context, tok string) error {
 // previous link; otherwise it does nothing visible, after the same work
 // (as RequestPasswordReset). Limited per address and per client IP.
 func (s *Service) ResendVerification(ctx context.Context, email string) error {
-	if err := s.mailFlow("e-mail verification", true); err != nil {
-		return err
-	}
-	email = NormalizeEmail(email)
-	if !validEmail(email) {
-		return fail(CodeInvalidRequest, "email must be a valid address", nil)
-	}
-	ip := clientIP(ctx)
-	if t, ok := s.throttle.(MailThrottle); ok {
-		if err := t.AllowVerificationResend(ctx, email, ip); err != nil {
-			s.log.WarnContext(ctx, "audit", "event", "email.verification_rate_limited", "limit", limitOf(err), "ip", ip)
-			return err
-		}
-	}
-	id, err := s.sendLink(ctx, store.TokenEmailVerification, email, s.policy.EmailVerificationTTL)
-	if err != nil {
-		return s.internal(err)
-	}
-	s.log.InfoContext(ctx, "audit", "event", "email.verification_requested", "user_id", id, "mail_queued", id != "", "ip", ip)
-	return nil
+	return s.requestLink(ctx, email, linkRequest{what: "e-mail verification", kind: store.TokenEmailVerification,
+		ttl: s.policy.EmailVerificationTTL, allow: MailThrottle.AllowVerificationResend,
+		limited: "email.verification_rate_limited", requested: "email.verification_requested"})
 }
 
 // verifyAfterSignUp sends the verification link of a user just created
