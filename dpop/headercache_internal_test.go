@@ -3,6 +3,7 @@ package dpop
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,56 @@ func TestHeaderCacheKeepsNoProof(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("the header was not cached; the test no longer exercises the cache")
+	}
+}
+
+// Checks running at once while a stream of new headers fills the cache
+// again and again (it starts again empty when full) each get their own
+// header's key: a client's proofs verify throughout, and none verifies
+// under another's key. Run under -race, it also checks the cache's locking.
+func TestHeaderCacheConcurrent(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	const url = "https://auth.example.com/oauth/token"
+	v := &Verifier{Now: func() time.Time { return now }}
+	newKey := func() ed25519.PrivateKey {
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Error(err)
+		}
+		return k
+	}
+	const workers, each = 4, headerCacheSize/2 + 64 // half of them new headers: together past one fill
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			mine := newKey()
+			for i := range each {
+				k := mine
+				if i%2 == 1 {
+					k = newKey() // a header never seen
+				}
+				p, err := NewProof(k, "POST", url, ProofOptions{Now: now})
+				if err == nil {
+					var got *Proof
+					got, err = v.Check(p, "POST", url, "")
+					if err == nil {
+						want, _ := Thumbprint(k.Public())
+						if got.JKT != want {
+							err = errors.New("a proof verified under another key")
+						}
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
