@@ -424,3 +424,32 @@ func TestRenewAccessWithoutGenAttacks(t *testing.T) {
 		authtest.WantCode(t, err, auth.CodeAccessSuperseded)
 	})
 }
+
+// A gen-less copy issued in the same second as a later rotation, or by an
+// instance whose clock is ahead of the rotating one's, still renews once
+// after that rotation (and its renewal then lasts until the next one).
+func TestRenewAccessWithoutGenSameSecond(t *testing.T) {
+	t.Skip("known: iat has whole seconds and the token a rotation issues has iat = the rotation's second, so a gen-less copy issued earlier in that second (or up to MaxClockSkew ahead by another instance's clock) cannot be told from it; only tokens minted before gen existed, for one access lifetime after the last such instance stops")
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	g := e.SignIn(t, "a@example.com")
+	old := token.Options{Issuer: "http://authtest", Audience: "latchkey", RefreshSecret: []byte(strings.Repeat("k", 32)),
+		Leeway: 5 * time.Second, PublishRetiredFor: time.Hour, Now: e.Clock.Now}
+	iss, err := token.NewIssuer(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.LoadKeys(ctx, e.Store, token.ES256, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(1100 * time.Millisecond)
+	stolen, _, err := iss.MintAccess(token.AccessClaims{Subject: g.User.ID, SessionID: g.Session.ID,
+		ExpiresAt: e.Clock.Now().Add(15 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Clock.Advance(500 * time.Millisecond)
+	e.Refresh(t, g.RefreshToken) // the same second, after the copy
+	_, err = e.Service.RenewAccess(ctx, stolen)
+	authtest.WantCode(t, err, auth.CodeAccessSuperseded)
+}
