@@ -258,7 +258,8 @@ func (c *headerCache) put(h64 string, h header) {
 	if len(c.m) >= headerCacheSize {
 		clear(c.m)
 	}
-	c.m[h64] = h
+	// A copy: h64 is a slice of the proof, which the map would keep alive.
+	c.m[strings.Clone(h64)] = h
 }
 
 // parseHeader reads and checks a proof's protected header (header).

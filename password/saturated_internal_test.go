@@ -145,3 +145,51 @@ func TestSignUpWaitEndsWithContext(t *testing.T) {
 		t.Fatal("the cancelled sign-up kept its place")
 	}
 }
+
+// Attacks on waiting sign-ups (held): a sign-up cancelled while queued in
+// the hasher and one cancelled while waiting outside it give back every
+// place they held (hasher queue, hasher share, sign-up place), and while
+// every sign-up place is taken and the slots are busy a sign-in still finds
+// a queue place: sign-ups never hold more than their share of the hasher.
+func TestSignUpCancelGivesBackEveryPlace(t *testing.T) {
+	h := New(Cheap, 2, 8) // five sign-up places, one of them in the hasher
+	ctx := context.Background()
+	for range 2 { // sign-ins' hashes hold both slots
+		if err := h.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, SignUpPlaces(2, 8))
+	for range SignUpPlaces(2, 8) {
+		go func() { _, err := h.HashSignUp(sctx, "pw"); done <- err }()
+	}
+	for len(h.signUps) < SignUpPlaces(2, 8) || len(h.waiting) < 3 {
+		select {
+		case err := <-done:
+			t.Fatalf("a sign-up did not wait: %v", err)
+		default:
+		}
+	}
+	if _, err := h.HashSignUp(ctx, "pw"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a sign-up beyond the places: %v; want ErrBusy", err)
+	}
+	if got := len(h.waiting); got != 3 {
+		t.Fatalf("%d hasher places held, want 3: two sign-ins and one sign-up", got)
+	}
+	if h.Saturated() {
+		t.Fatal("saturated by sign-ups: a sign-in would be refused")
+	}
+	cancel()
+	for range SignUpPlaces(2, 8) {
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("a cancelled sign-up: %v, want context.Canceled", err)
+		}
+	}
+	if len(h.signUps) != 0 || len(h.signUpRun) != 0 || len(h.waiting) != 2 {
+		t.Fatalf("after cancelling: %d sign-up places, %d in the hasher's share, %d hasher places held; want 0, 0, 2",
+			len(h.signUps), len(h.signUpRun), len(h.waiting))
+	}
+	h.release()
+	h.release()
+}
