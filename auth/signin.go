@@ -348,9 +348,9 @@ func (s *Service) SetUserActive(ctx context.Context, email string, active bool) 
 		return u, nil
 	}
 	u.Status, u.UpdatedAt = UserActive, now
-	if c, ok := s.store.(store.Credentials); ok {
+	if s.creds != nil {
 		// Status alone: a password set since u was read stays.
-		err = c.ActivateUser(ctx, u.ID, now)
+		err = s.creds.ActivateUser(ctx, u.ID, now)
 	} else {
 		err = s.store.UpdateUser(ctx, u)
 	}
