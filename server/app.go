@@ -161,6 +161,7 @@ func Open(ctx context.Context, cfg config.Config, st store.Store, o Options) (*A
 			a.closeLimiter()
 			return nil, err
 		}
+		a.Metrics.WatchFeed(st.(store.Feed), now) // openTransmitter checked it is one
 	}
 	return a, nil
 }

@@ -210,6 +210,14 @@ func exportedNames(t *testing.T) map[string]bool {
 	rt := c.signIn(t, "names@example.com")
 	c.mustPost(t, "/token", map[string]string{"refreshToken": rt}, 200)
 	c.mustPost(t, "/auth/sign-in", map[string]string{"email": "names@example.com", "password": "wrong password"}, 401)
+	// A receiver of the revocation feed with a poll stream: the feed's lag
+	// is exported per enabled stream.
+	cred := strings.TrimSpace(e2etest.RunCLI(t, map[string]string{"DATABASE_URL": p.Env["DATABASE_URL"], "LOG_LEVEL": "error"},
+		"ssf", "receiver", "create", "names-api"))
+	rc := *c
+	rc.bearer = cred
+	rc.mustPost(t, "/ssf/stream", map[string]any{"events_requested": []string{
+		"https://schemas.openid.net/secevent/caep/event-type/session-revoked"}}, 201)
 
 	body := c.get(t, "/metrics")
 	out := map[string]bool{}
@@ -227,8 +235,9 @@ func exportedNames(t *testing.T) map[string]bool {
 // client talks JSON to a latchkey serve, failing the test on a transport
 // error.
 type client struct {
-	base string
-	hc   *http.Client
+	base   string
+	hc     *http.Client
+	bearer string // sent as Authorization: Bearer, when set
 }
 
 func newClient(base string) *client {
@@ -248,7 +257,15 @@ func (c *client) post(t *testing.T, path string, body any) (int, map[string]any)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := c.hc.Post(c.base+path, "application/json", bytes.NewReader(raw))
+	req, err := http.NewRequest("POST", c.base+path, bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
+	}
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", path, err)
 	}
