@@ -164,7 +164,8 @@ type Service struct {
 	undelivered   undelivered  // rotations that may have committed unannounced (undelivered.go)
 	lastClockWarn atomic.Int64 // Unix nanoseconds of the last clock warning (refresh.go)
 	// verifyTime is the moving average of Users.VerifyPassword's duration
-	// (nanoseconds), for Users without VerifyDummy (users.go).
+	// (nanoseconds; failed checks only raise it), for Users without
+	// VerifyDummy (users.go).
 	verifyTime atomic.Int64
 }
 

@@ -36,12 +36,13 @@ type Users interface {
 //
 // Users that do not implement it get the same time, though not the same
 // work: for an unknown email SignIn waits as long as the application's
-// VerifyPassword has been taking (a moving average of the calls so far), or,
-// before the first call, verifies a dummy argon2id hash. Implement it when
-// the hashes are costly (bcrypt cost 12 takes about ten times Latchkey's
-// argon2id) or their cost varies between users, and whenever some accounts'
-// checks are instant (no password): failed sign-ins to such an account of
-// the attacker's own drag the average down.
+// VerifyPassword has been taking (a moving average of the checks so far, which
+// failed checks may raise but never lower: an attacker makes those at will, and
+// some are instant), or, before the first check, verifies a dummy argon2id
+// hash. Implement it when the hashes are costly (bcrypt cost 12
+// takes about ten times Latchkey's argon2id) or their cost varies between
+// users: an attacker whose own account has a cheaper hash than others' could
+// then drag the average down with successful sign-ins of their own.
 type DummyVerifier interface {
 	VerifyDummy(ctx context.Context, password string) error
 }
@@ -129,11 +130,22 @@ func (s *Service) checkPassword(ctx context.Context, u User, pw string) (ok bool
 	start := time.Now()
 	ok, err = s.users.VerifyPassword(ctx, u, pw)
 	if err == nil {
+		// A check that succeeded compared the right password with the
+		// user's real hash: it did a check's whole work, and is learnt from
+		// either way. A failed check may have been instant (an account
+		// without a password, one the application refuses before hashing),
+		// and failed sign-ins are what an attacker makes at will: they may
+		// raise the average, never lower it, or a burst of them on an
+		// account of the attacker's own would drag the wait for unknown
+		// emails down to nothing.
 		d := time.Since(start)
-		if avg := time.Duration(s.verifyTime.Load()); avg > 0 {
+		avg := time.Duration(s.verifyTime.Load())
+		if avg > 0 {
 			d = avg + (d-avg)/8
 		}
-		s.verifyTime.Store(int64(d)) // a lost update between two sign-ins is harmless
+		if ok || d > avg {
+			s.verifyTime.Store(int64(d)) // a lost update between two sign-ins is harmless
+		}
 	}
 	return ok, "", err
 }
