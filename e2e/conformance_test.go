@@ -17,10 +17,11 @@ import (
 // The protocol conformance table: what a strict client or a
 // conformance suite checks, one row per exchange, through the real handler
 // over HTTP (servertest also checks every exchange against the OpenAPI
-// document). Each row names the item it covers, builds its request from a
-// fresh server's tokens, and states the answer: status, headers (exact,
-// absent, or by prefix), the members of the JSON body, and, where the issue
-// is about what must not happen, a check of the state afterwards.
+// document). Each row names the rule it covers (a tag of the numbered groups
+// below), builds its request from a fresh server's tokens, and states the
+// answer: status, headers (exact, absent, or by prefix), the members of the
+// JSON body, and, where the rule is about what must not happen, a check of
+// the state afterwards.
 
 // confEnv is a row's server and the sign-ins it starts from.
 type confEnv struct {
@@ -84,9 +85,9 @@ func confRefreshWorks(t *testing.T, e *confEnv, rt, client string) {
 var oauthDescription = regexp.MustCompile(`^[\x20\x21\x23-\x5B\x5D-\x7E]*$`)
 
 var confCases = []confCase{
-	// 1. A HEAD of the cookie refresh must not rotate the refresh token
+	// 1. [safe-methods] A HEAD of the cookie refresh must not rotate the refresh token
 	// (RFC 9110 §9.3.2); nor may any method but GET.
-	{item: "25.1", name: "HEAD on the cookie refresh",
+	{item: "safe-methods", name: "HEAD on the cookie refresh",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "HEAD", "/api/refresh/refreshtoken", "", "", "Cookie: "+e.cookie)
 		},
@@ -96,7 +97,7 @@ var confCases = []confCase{
 				t.Fatalf("the HEAD changed the session: %+v", s)
 			}
 		}},
-	{item: "25.1", name: "POST on the cookie refresh",
+	{item: "safe-methods", name: "POST on the cookie refresh",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "POST", "/api/refresh/refreshtoken", "", "", "Cookie: "+e.cookie)
 		},
@@ -106,7 +107,7 @@ var confCases = []confCase{
 				t.Fatalf("the POST rotated the session: %+v", s)
 			}
 		}},
-	{item: "25.1", name: "GET on the cookie refresh (control)",
+	{item: "safe-methods", name: "GET on the cookie refresh (control)",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "GET", "/api/refresh/refreshtoken", "", "", "Cookie: "+e.cookie)
 		},
@@ -117,98 +118,98 @@ var confCases = []confCase{
 			}
 		}},
 
-	// 2. Any client credential the server cannot verify is 401
+	// 2. [client-credentials] Any client credential the server cannot verify is 401
 	// invalid_client, before anything is consumed (RFC 6749 §2.3.1, §5.2).
-	{item: "25.2", name: "client_secret in the body of a password grant",
+	{item: "client-credentials", name: "client_secret in the body of a password grant",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {"ann@example.com"},
 				"password": {secPassword}, "client_id": {"app-a"}, "client_secret": {"wrong"}})
 		},
 		want: confWant{status: 401, header: map[string]string{"WWW-Authenticate": "Basic *", "Cache-Control": "no-store", "Set-Cookie": ""},
 			body: map[string]any{"error": "invalid_client"}}},
-	{item: "25.2", name: "client_secret in the body of a refresh grant",
+	{item: "client-credentials", name: "client_secret in the body of a refresh grant",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {e.o.Refresh},
 				"client_id": {"app-a"}, "client_secret": {"wrong"}})
 		},
 		want:  confWant{status: 401, header: map[string]string{"WWW-Authenticate": "Basic *"}, body: map[string]any{"error": "invalid_client"}},
 		after: func(t *testing.T, e *confEnv, _ *secResponse) { confRefreshWorks(t, e, e.o.Refresh, "app-a") }},
-	{item: "25.2", name: "client_secret in the body of a revocation",
+	{item: "client-credentials", name: "client_secret in the body of a revocation",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/revoke", url.Values{"token": {e.o.Refresh}, "client_id": {"app-a"}, "client_secret": {"wrong"}})
 		},
 		want:  confWant{status: 401, header: map[string]string{"WWW-Authenticate": "Basic *"}, body: map[string]any{"error": "invalid_client"}},
 		after: func(t *testing.T, e *confEnv, _ *secResponse) { confRefreshWorks(t, e, e.o.Refresh, "app-a") }},
-	{item: "25.2", name: "client_secret in the body of an introspection",
+	{item: "client-credentials", name: "client_secret in the body of an introspection",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/introspect", url.Values{"token": {e.v.Access}, "client_secret": {"wrong"}})
 		},
 		want: confWant{status: 401, header: map[string]string{"WWW-Authenticate": "Basic *"}, body: map[string]any{"error": "invalid_client"}}},
-	{item: "25.2", name: "client_assertion on the token endpoint",
+	{item: "client-credentials", name: "client_assertion on the token endpoint",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {e.o.Refresh}, "client_id": {"app-a"},
 				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {"eyJ.x.y"}})
 		},
 		want:  confWant{status: 401, header: map[string]string{"WWW-Authenticate": "Basic *"}, body: map[string]any{"error": "invalid_client"}},
 		after: func(t *testing.T, e *confEnv, _ *secResponse) { confRefreshWorks(t, e, e.o.Refresh, "app-a") }},
-	{item: "25.2", name: "a wrong secret in Basic",
+	{item: "client-credentials", name: "a wrong secret in Basic",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {e.o.Refresh}}, basic("app-a", "wrong"))
 		},
 		want:  confWant{status: 401, header: map[string]string{"WWW-Authenticate": "Basic *"}, body: map[string]any{"error": "invalid_client"}},
 		after: func(t *testing.T, e *confEnv, _ *secResponse) { confRefreshWorks(t, e, e.o.Refresh, "app-a") }},
 
-	// 3. The metadata advertises what works (RFC 8414 §2).
-	{item: "25.3", name: "authentication methods in the metadata",
+	// 3. [metadata] The metadata advertises what works (RFC 8414 §2).
+	{item: "metadata", name: "authentication methods in the metadata",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "GET", "/.well-known/oauth-authorization-server", "", "")
 		},
 		want: confWant{status: 200, body: map[string]any{"token_endpoint_auth_methods_supported": []any{"none"},
 			"revocation_endpoint_auth_methods_supported": []any{"none"}, "introspection_endpoint_auth_methods_supported": []any{"none"}}}},
 
-	// 4. A scope is refused until scopes exist (RFC 6749 §3.3, §5.2, §6).
-	{item: "25.4", name: "scope on a password grant",
+	// 4. [scope] A scope is refused until scopes exist (RFC 6749 §3.3, §5.2, §6).
+	{item: "scope", name: "scope on a password grant",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {"ann@example.com"}, "password": {secPassword}, "scope": {"admin"}})
 		},
 		want: confWant{status: 400, header: map[string]string{"WWW-Authenticate": "", "Cache-Control": "no-store"}, body: map[string]any{"error": "invalid_scope"}}},
-	{item: "25.4", name: "scope on a refresh grant never granted",
+	{item: "scope", name: "scope on a refresh grant never granted",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {e.o.Refresh}, "client_id": {"app-a"}, "scope": {"admin"}})
 		},
 		want:  confWant{status: 400, body: map[string]any{"error": "invalid_scope"}},
 		after: func(t *testing.T, e *confEnv, _ *secResponse) { confRefreshWorks(t, e, e.o.Refresh, "app-a") }},
-	{item: "25.4", name: "scope on the login URL",
+	{item: "scope", name: "scope on the login URL",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/auth/login", url.Values{"email": {"ann@example.com"}, "password": {secPassword}, "scope": {"admin"}})
 		},
 		want: confWant{status: 400, body: map[string]any{"error": "invalid_scope"}}},
-	{item: "25.4", name: "an empty scope is no scope (control)",
+	{item: "scope", name: "an empty scope is no scope (control)",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {"ann@example.com"}, "password": {secPassword}, "scope": {""}})
 		},
 		want: confWant{status: 200, body: map[string]any{"token_type": "Bearer", "refresh_token": nil}}},
 
-	// 5. Strict client authentication (RFC 6749 §2.3, §5.2).
-	{item: "25.5", name: "Basic and client_id at once",
+	// 5. [client-auth] Strict client authentication (RFC 6749 §2.3, §5.2).
+	{item: "client-auth", name: "Basic and client_id at once",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {e.o.Refresh}, "client_id": {"app-a"}}, basic("app-a", ""))
 		},
 		want:  confWant{status: 400, header: map[string]string{"WWW-Authenticate": ""}, body: map[string]any{"error": "invalid_request"}},
 		after: func(t *testing.T, e *confEnv, _ *secResponse) { confRefreshWorks(t, e, e.o.Refresh, "app-a") }},
-	{item: "25.5", name: "an Authorization header that is not Basic",
+	{item: "client-auth", name: "an Authorization header that is not Basic",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {"ann@example.com"}, "password": {secPassword}}, "Authorization: Basic !!!")
 		},
 		want: confWant{status: 401, header: map[string]string{"WWW-Authenticate": "Basic *"}, body: map[string]any{"error": "invalid_client"}}},
-	{item: "25.5", name: "a Bearer header on the token endpoint",
+	{item: "client-auth", name: "a Bearer header on the token endpoint",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {e.o.Refresh}, "client_id": {"app-a"}},
 				"Authorization: Bearer "+e.o.Access)
 		},
 		want:  confWant{status: 401, header: map[string]string{"WWW-Authenticate": "Basic *"}, body: map[string]any{"error": "invalid_client"}},
 		after: func(t *testing.T, e *confEnv, _ *secResponse) { confRefreshWorks(t, e, e.o.Refresh, "app-a") }},
-	{item: "25.5", name: "a Bearer header on revocation",
+	{item: "client-auth", name: "a Bearer header on revocation",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/revoke", url.Values{"token": {e.v.Refresh}}, "Authorization: Bearer "+e.v.Access)
 		},
@@ -218,31 +219,31 @@ var confCases = []confCase{
 				t.Fatal("the refused revocation revoked the session")
 			}
 		}},
-	{item: "25.5", name: "a resource server's Bearer header on introspection is let through (RFC 7662 §2.1)",
+	{item: "client-auth", name: "a resource server's Bearer header on introspection is let through (RFC 7662 §2.1)",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/introspect", url.Values{"token": {e.v.Access}}, "Authorization: Bearer "+e.o.Access)
 		},
 		want: confWant{status: 200, body: map[string]any{"active": true}}},
-	{item: "25.5", name: "Basic with the client id and an empty secret (control)",
+	{item: "client-auth", name: "Basic with the client id and an empty secret (control)",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {e.o.Refresh}}, basic("app-a", ""))
 		},
 		want: confWant{status: 200, body: map[string]any{"token_type": "Bearer", "refresh_token": nil, "expires_in": nil}}},
 
-	// 6. Revocation applies the refresh grant's client check (RFC 7009 §2.1).
-	{item: "25.6", name: "another client revokes app-a's refresh token",
+	// 6. [revocation-client] Revocation applies the refresh grant's client check (RFC 7009 §2.1).
+	{item: "revocation-client", name: "another client revokes app-a's refresh token",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/revoke", url.Values{"token": {e.o.Refresh}, "client_id": {"app-b"}})
 		},
 		want:  confWant{status: 400, header: map[string]string{"Set-Cookie": ""}, body: map[string]any{"error": "unauthorized_client", "error_reason": "client_mismatch"}},
 		after: func(t *testing.T, e *confEnv, _ *secResponse) { confRefreshWorks(t, e, e.o.Refresh, "app-a") }},
-	{item: "25.6", name: "a request naming no client revokes app-a's access token",
+	{item: "revocation-client", name: "a request naming no client revokes app-a's access token",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/revoke", url.Values{"token": {e.o.Access}, "token_type_hint": {"access_token"}})
 		},
 		want:  confWant{status: 400, body: map[string]any{"error": "unauthorized_client", "error_reason": "client_mismatch"}},
 		after: func(t *testing.T, e *confEnv, _ *secResponse) { confRefreshWorks(t, e, e.o.Refresh, "app-a") }},
-	{item: "25.6", name: "app-a revokes its own token (control)",
+	{item: "revocation-client", name: "app-a revokes its own token (control)",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/revoke", url.Values{"token": {e.o.Refresh}}, basic("app-a", ""))
 		},
@@ -254,8 +255,8 @@ var confCases = []confCase{
 			}
 		}},
 
-	// 7. GET /auth/me checks the session (RFC 7009 §2.2).
-	{item: "25.7", name: "/auth/me with a signed-out session's access token",
+	// 7. [me-session] GET /auth/me checks the session (RFC 7009 §2.2).
+	{item: "me-session", name: "/auth/me with a signed-out session's access token",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			if r := secMustDo(t, e.s, "POST", "/auth/sign-out", "", "", "Authorization: Bearer "+e.v.Access); r.Status != 204 {
 				t.Fatalf("sign-out: %d %s", r.Status, r.Body)
@@ -264,7 +265,7 @@ var confCases = []confCase{
 		},
 		want: confWant{status: 401, header: map[string]string{"WWW-Authenticate": `Bearer realm="latchkey", error="invalid_token"`, "Cache-Control": "no-store"},
 			body: map[string]any{"error": "session_revoked"}}},
-	{item: "25.7", name: "/auth/me of the login dialect with a revoked session's access token",
+	{item: "me-session", name: "/auth/me of the login dialect with a revoked session's access token",
 		cfg: func(c *config.Config) { c.Dialects = config.Dialects{"login", "oauth2", "cookie"} },
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			if r := confPost(t, e, "/oauth/revoke", url.Values{"token": {e.o.Access}, "client_id": {"app-a"}}); r.Status != 200 {
@@ -274,44 +275,44 @@ var confCases = []confCase{
 		},
 		want: confWant{status: 401, header: map[string]string{"WWW-Authenticate": `Bearer realm="latchkey", error="invalid_token"`},
 			body: map[string]any{"error": "invalid_token", "error_reason": "session_revoked"}}},
-	{item: "25.7", name: "/auth/me with a live session's token (control)",
+	{item: "me-session", name: "/auth/me with a live session's token (control)",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "GET", "/auth/me", "", "", "Authorization: Bearer "+e.v.Access)
 		},
 		want: confWant{status: 200, header: map[string]string{"Cache-Control": "no-store"}, body: map[string]any{"user": nil}}},
 
-	// 8. Every 401 of a bearer route carries a challenge (RFC 6750 §3),
+	// 8. [bearer-challenge] Every 401 of a bearer route carries a challenge (RFC 6750 §3),
 	// without an error code when no token was sent (§3.1).
-	{item: "25.8", name: "renewal without a token",
+	{item: "bearer-challenge", name: "renewal without a token",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "POST", "/token/refresh", "", "")
 		},
 		want: confWant{status: 401, header: map[string]string{"WWW-Authenticate": `Bearer realm="latchkey"`}, body: map[string]any{"error": "invalid_token"}}},
-	{item: "25.8", name: "renewal of a revoked session's token",
+	{item: "bearer-challenge", name: "renewal of a revoked session's token",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			secMustDo(t, e.s, "POST", "/auth/sign-out", "", "", "Authorization: Bearer "+e.v.Access)
 			return secMustDo(t, e.s, "POST", "/token/refresh", "", "", "Authorization: Bearer "+e.v.Access)
 		},
 		want: confWant{status: 401, header: map[string]string{"WWW-Authenticate": `Bearer realm="latchkey", error="invalid_token"`},
 			body: map[string]any{"error": "session_revoked"}}},
-	{item: "25.8", name: "/auth/sessions with a revoked session's token",
+	{item: "bearer-challenge", name: "/auth/sessions with a revoked session's token",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			secMustDo(t, e.s, "POST", "/auth/sign-out", "", "", "Authorization: Bearer "+e.v.Access)
 			return secMustDo(t, e.s, "GET", "/auth/sessions", "", "", "Authorization: Bearer "+e.v.Access)
 		},
 		want: confWant{status: 401, header: map[string]string{"WWW-Authenticate": `Bearer realm="latchkey", error="invalid_token"`},
 			body: map[string]any{"error": "session_revoked"}}},
-	{item: "25.8", name: "/auth/sessions without a token",
+	{item: "bearer-challenge", name: "/auth/sessions without a token",
 		do:   func(t *testing.T, e *confEnv) *secResponse { return secMustDo(t, e.s, "GET", "/auth/sessions", "", "") },
 		want: confWant{status: 401, header: map[string]string{"WWW-Authenticate": `Bearer realm="latchkey"`}}},
-	{item: "25.8", name: "Feathers sign-out without a token",
+	{item: "bearer-challenge", name: "Feathers sign-out without a token",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "DELETE", "/authentication", "", "")
 		},
 		want: confWant{status: 401, header: map[string]string{"WWW-Authenticate": `Bearer realm="latchkey"`}, body: map[string]any{"name": "NotAuthenticated"}}},
 
-	// 9. at+jwt access tokens carry client_id (RFC 9068 §2.2).
-	{item: "25.9", name: "an OAuth client's access token names it",
+	// 9. [client-id-claim] at+jwt access tokens carry client_id (RFC 9068 §2.2).
+	{item: "client-id-claim", name: "an OAuth client's access token names it",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return confPost(t, e, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {"ann@example.com"}, "password": {secPassword}, "client_id": {"app-z"}})
 		},
@@ -329,8 +330,8 @@ var confCases = []confCase{
 			}
 		}},
 
-	// 10. The endpoints are built from PUBLIC_URL; the issuer is JWT_ISSUER.
-	{item: "25.10", name: "metadata with JWT_ISSUER and PUBLIC_URL",
+	// 10. [issuer-urls] The endpoints are built from PUBLIC_URL; the issuer is JWT_ISSUER.
+	{item: "issuer-urls", name: "metadata with JWT_ISSUER and PUBLIC_URL",
 		cfg: func(c *config.Config) {
 			c.JWTIssuer, c.PublicURL = "https://id.example.com", "https://auth.example.com/lk"
 		},
@@ -340,73 +341,73 @@ var confCases = []confCase{
 		want: confWant{status: 200, body: map[string]any{"issuer": "https://id.example.com", "token_endpoint": "https://auth.example.com/lk/oauth/token",
 			"jwks_uri": "https://auth.example.com/lk/.well-known/jwks.json"}}},
 
-	// 11. error_description stays in RFC 6749 §5.2's characters, whatever
+	// 11. [error-description] error_description stays in RFC 6749 §5.2's characters, whatever
 	// the input it quotes (checkConf checks every row's).
-	{item: "25.11", name: "error_description of a repeated parameter with quotes and non-ASCII",
+	{item: "error-description", name: "error_description of a repeated parameter with quotes and non-ASCII",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "POST", "/oauth/token", confForm, `a%22%5C%C3%A9%0A=1&a%22%5C%C3%A9%0A=2`)
 		},
 		want: confWant{status: 400, body: map[string]any{"error": "invalid_request", "error_description": `parameter 'a/'//?/n' is repeated`}}},
-	{item: "25.11", name: "error_description of the login URL quoting its input",
+	{item: "error-description", name: "error_description of the login URL quoting its input",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "POST", "/auth/login", "application/json", `{"email":"a","password":"b","grant_type":"“x”"}`)
 		},
 		want: confWant{status: 400, body: map[string]any{"error": "unsupported_grant_type"}}},
 
-	// 12. A wrong method on a known path is 405 with Allow (RFC 9110
+	// 12. [method-not-allowed] A wrong method on a known path is 405 with Allow (RFC 9110
 	// §15.5.6); an unknown path is still 404.
-	{item: "25.12", name: "GET /oauth/token",
+	{item: "method-not-allowed", name: "GET /oauth/token",
 		do:   func(t *testing.T, e *confEnv) *secResponse { return secMustDo(t, e.s, "GET", "/oauth/token", "", "") },
 		want: confWant{status: 405, header: map[string]string{"Allow": "POST"}, body: map[string]any{"error": "method_not_allowed"}}},
-	{item: "25.12", name: "DELETE /auth/me",
+	{item: "method-not-allowed", name: "DELETE /auth/me",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "DELETE", "/auth/me", "", "", "Authorization: Bearer "+e.v.Access)
 		},
 		want: confWant{status: 405, header: map[string]string{"Allow": "GET, HEAD"}}},
-	{item: "25.12", name: "PUT /token",
+	{item: "method-not-allowed", name: "PUT /token",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "PUT", "/token", "application/json", `{}`)
 		},
 		want: confWant{status: 405, header: map[string]string{"Allow": "POST"}}},
-	{item: "25.12", name: "POST /healthz",
+	{item: "method-not-allowed", name: "POST /healthz",
 		do:   func(t *testing.T, e *confEnv) *secResponse { return secMustDo(t, e.s, "POST", "/healthz", "", "") },
 		want: confWant{status: 405, header: map[string]string{"Allow": "GET, HEAD"}}},
-	{item: "25.12", name: "GET /auth/sessions/{id}",
+	{item: "method-not-allowed", name: "GET /auth/sessions/{id}",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "GET", "/auth/sessions/"+e.v.SID, "", "")
 		},
 		want: confWant{status: 405, header: map[string]string{"Allow": "DELETE"}}},
-	{item: "25.12", name: "an unknown path",
+	{item: "method-not-allowed", name: "an unknown path",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "POST", "/oauth/nothing", "", "")
 		},
 		want: confWant{status: 404, header: map[string]string{"Allow": ""}, body: map[string]any{"error": "not_found"}}},
 
-	// 13. The docs' promises: no-store on canonical token errors, the
+	// 13. [docs-promises] The docs' promises: no-store on canonical token errors, the
 	// login dialect's invalid_client without a challenge, and JSON bodies
 	// held to the form parser's rules.
-	{item: "25.13", name: "a refused refresh on POST /token is not cached",
+	{item: "docs-promises", name: "a refused refresh on POST /token is not cached",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "POST", "/token", "application/json", `{"refreshToken":"x.y.z"}`)
 		},
 		want: confWant{status: 400, header: map[string]string{"Cache-Control": "no-store", "Pragma": "no-cache"}, body: map[string]any{"error": "refresh_token_invalid"}}},
-	{item: "25.13", name: "a refused sign-in is not cached",
+	{item: "docs-promises", name: "a refused sign-in is not cached",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "POST", "/auth/sign-in", "application/json", `{"email":"ann@example.com","password":"wrong password"}`)
 		},
 		want: confWant{status: 401, header: map[string]string{"Cache-Control": "no-store", "WWW-Authenticate": ""}, body: map[string]any{"error": "invalid_credentials"}}},
-	{item: "25.13", name: "the login URL's invalid_client has no challenge",
+	{item: "docs-promises", name: "the login URL's invalid_client has no challenge",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "POST", "/auth/login", "application/json", `{"email":"ann@example.com","password":"x","client_id":"s","client_secret":"y"}`)
 		},
 		want: confWant{status: 401, header: map[string]string{"WWW-Authenticate": ""}, body: map[string]any{"error": "invalid_client"}}},
-	{item: "25.13", name: "a repeated member of a canonical body",
+	{item: "docs-promises", name: "a repeated member of a canonical body",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "POST", "/auth/sign-in", "application/json",
 				`{"email":"ann@example.com","password":"wrong password","password":"`+secPassword+`"}`)
 		},
 		want: confWant{status: 400, body: map[string]any{"error": "invalid_request", "message": `field "password" is repeated`}}},
-	{item: "25.13", name: "invalid UTF-8 in a canonical body",
+	{item: "docs-promises", name: "invalid UTF-8 in a canonical body",
 		do: func(t *testing.T, e *confEnv) *secResponse {
 			return secMustDo(t, e.s, "POST", "/auth/sign-up", "application/json", "{\"email\":\"b\xff@example.com\",\"password\":\"long enough\"}")
 		},

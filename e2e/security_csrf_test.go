@@ -105,7 +105,7 @@ var secCSRFRoutes = []secCSRFRoute{
 		send: func(t *testing.T, e *secCSRFEnv, h ...string) *secResponse {
 			return secMustDo(t, e.s, "GET", "/api/refresh/refreshtoken", "", "", append(h, "Cookie: refreshToken="+e.v.Refresh)...)
 		}},
-	// The forced sign-out of the issue: a form POST to the revocation
+	// The forced sign-out a cross-site page could cause: a form POST to the revocation
 	// endpoint (any token, even an unknown one) cleared the cookie.
 	{name: "OAuth revocation (form)", status: 200, clears: true,
 		send: func(t *testing.T, e *secCSRFEnv, h ...string) *secResponse {

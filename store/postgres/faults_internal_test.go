@@ -71,7 +71,7 @@ func waitLockWait(t *testing.T, db *DB, like string, n int) {
 // (statement.go), and on a machine starved of CPU (load 14 on 2 cores,
 // under -race) the server's error can take longer than the 100 ms margin
 // to arrive. So in-doubt answers are allowed and logged; what is asserted
-// is the promise (no failure while the row advanced) and that the
+// is the promise of the in-doubt handling (no failure while the row advanced) and that the
 // server decided: without statement_timeout every failure here is the
 // client's timeout, in doubt.
 //

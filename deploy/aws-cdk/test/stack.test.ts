@@ -169,7 +169,7 @@ describe('LatchkeyStack synthesized through bin/app.ts with the variable unset',
     });
   });
 
-  it('(item 2) health-checks the targets on /healthz, not /readyz: a database blip does not replace every task', () => {
+  it('health-checks the targets on /healthz, not /readyz: a database blip does not replace every task', () => {
     s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       TargetType: 'ip',
       HealthCheckPath: '/healthz',
@@ -185,14 +185,14 @@ describe('LatchkeyStack synthesized through bin/app.ts with the variable unset',
     });
   });
 
-  it('(item 3) trusts X-Forwarded-For from the VPC, where the load balancer is', () => {
+  it('trusts X-Forwarded-For from the VPC, where the load balancer is', () => {
     const vpcId = only(Object.keys(s.template.findResources('AWS::EC2::VPC')), 'VPC');
     assert.deepEqual(envEntries(s.app, 'TRUSTED_PROXIES'), [
       { Name: 'TRUSTED_PROXIES', Value: { 'Fn::GetAtt': [vpcId, 'CidrBlock'] } },
     ]);
   });
 
-  it('(item 4) serves /metrics on METRICS_ADDR, a port neither mapped nor reachable from the load balancer', () => {
+  it('serves /metrics on METRICS_ADDR, a port neither mapped nor reachable from the load balancer', () => {
     assert.deepEqual(envEntries(s.app, 'METRICS_ADDR'), [{ Name: 'METRICS_ADDR', Value: `:${METRICS_PORT}` }]);
     assert.deepEqual(s.app.PortMappings?.map((p) => p.ContainerPort), [8080]);
     const template = JSON.stringify(s.template.toJSON());
@@ -299,7 +299,7 @@ describe('bin/app.ts with an invalid CDK_APP_JWT_REFRESH_EXPIRES_IN', () => {
   });
 });
 
-describe('(item 5) TLS is required', () => {
+describe('TLS is required', () => {
   const build = (context: Record<string, string>) => () => buildApp({}, new App({ context: { imageUri: IMAGE, ...context } }));
 
   it('refuses to synthesize without a certificate', () => {
@@ -353,7 +353,7 @@ describe('(item 5) TLS is required', () => {
   });
 });
 
-describe('(item 6) the image is pinned', () => {
+describe('the image is pinned', () => {
   const build = (imageUri?: string) => () =>
     buildApp({}, new App({ context: { certificateArn: CERT, publicUrl: URL, ...(imageUri ? { imageUri } : {}) } }));
 
