@@ -67,6 +67,7 @@ type options struct {
 	memProfile  string
 	flood       int
 	signupFlood int
+	idleConns   int
 }
 
 func main() {
@@ -100,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of this process after the measured run")
 	fs.IntVar(&o.flood, "signin-flood", 0, "extra workers signing in (argon2id) during the measured run, reported separately")
 	fs.IntVar(&o.signupFlood, "signup-flood", 0, "extra workers signing up new accounts, from this one address, during the measured run, reported separately")
+	fs.IntVar(&o.idleConns, "idle-conns", 0, "connections opened before the warm-up, each with one request (GET /healthz), then held idle through the measured run; how many the server kept open is reported")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -126,6 +128,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-dpop-presign: only with -mode dpop, and -warmup plus -duration at most 50s (a proof is accepted for 60 s after it is signed)")
 	case o.signupFlood < 0 || o.signupFlood > maxWorkers:
 		return o, fmt.Errorf("-signup-flood %d: want 0..%d", o.signupFlood, maxWorkers)
+	case o.idleConns < 0 || o.idleConns > maxIdleConns:
+		return o, fmt.Errorf("-idle-conns %d: want 0..%d", o.idleConns, maxIdleConns)
 	case o.serve && o.databaseURL == "":
 		return o, errors.New("-serve needs -database-url (or DATABASE_URL)")
 	case o.seed && o.databaseURL == "":

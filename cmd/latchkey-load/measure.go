@@ -20,6 +20,10 @@ type measurement struct {
 	// flood is the sign-in flood's result (-signin-flood), or nil;
 	// signupFlood the sign-up flood's (-signup-flood).
 	flood, signupFlood *result
+	// idle is the idle-connection flood (-idle-conns), or nil; idleOpen
+	// how many of its connections were still open after the run.
+	idle     *idleFlood
+	idleOpen int
 	// commits and commitWrites are the group commits of an in-process
 	// SQLite store during the run, and the writes they carried.
 	commits, commitWrites int64
@@ -36,6 +40,15 @@ type measurement struct {
 // measure runs the warm-up, then the measured run (with the sign-in flood,
 // the RSS sampler and the profiles it was asked for).
 func measure(ctx context.Context, o options, client *http.Client, t *target, s *sessions) (*measurement, error) {
+	m := &measurement{pid: t.pid}
+	if o.idleConns > 0 {
+		idle, err := openIdle(ctx, t.base, o.idleConns)
+		if err != nil {
+			return nil, err
+		}
+		defer idle.close()
+		m.idle = idle
+	}
 	if o.warmup > 0 {
 		runLoad(ctx, client, t.base, o.mode, o.c, o.warmup, s, 0)
 	}
@@ -61,7 +74,6 @@ func measure(ctx context.Context, o options, client *http.Client, t *target, s *
 			signupDone <- r
 		}()
 	}
-	m := &measurement{pid: t.pid}
 	c0, w0 := batchStats(t.app)
 	selfCPU0, _ := cpuTime(os.Getpid())
 	serverCPU0, _ := cpuTime(t.pid)
@@ -82,6 +94,9 @@ func measure(ctx context.Context, o options, client *http.Client, t *target, s *
 	}
 	if o.signupFlood > 0 {
 		m.signupFlood = <-signupDone
+	}
+	if m.idle != nil {
+		m.idleOpen = m.idle.stillOpen()
 	}
 	if sampler != nil {
 		m.rssPeak, m.rssErr = sampler.Stop()
@@ -105,6 +120,9 @@ func (m *measurement) report(w io.Writer, o options) {
 	}
 	if m.signupFlood != nil {
 		m.signupFlood.report(w, fmt.Sprintf("signup flood (%d workers, one address)", o.signupFlood), o.duration)
+	}
+	if m.idle != nil {
+		m.idle.report(w, m.idleOpen)
 	}
 	cores := func(d time.Duration) float64 { return d.Seconds() / m.elapsed.Seconds() }
 	if o.serve {
