@@ -92,6 +92,7 @@ test('password change against the real server: the other session is revoked, thi
   theirs.on('signedOut', (e) => theirsOut.push(e.reason));
 
   await assert.rejects(mine.changePassword('not my password', pw2), (e) => e.status === 400 && e.code === 'invalid_current_password' && !isReauthRequired(e));
+  await assert.rejects(mine.changePassword(pw1, 'short'), (e) => e.status === 400 && e.code === 'invalid_request');
   await theirs.refresh(); // nothing changed: the other session goes on
 
   await mine.changePassword(pw1, pw2);
