@@ -1,6 +1,7 @@
 // Generated from web/page/app.js and the browser SDK (sdk/browser/src) by
 // sdk/browser/build.mjs: do not edit. `npm run build` in sdk/browser writes it
-// again; web/bundle_test.go fails when it differs from a fresh build.
+// again; web/sdk_test.go (TestBundleIsCurrent) fails when it differs from a
+// fresh build.
 (() => {
   // sdk/browser/src/errors.ts
   var REAUTH_CODES = [
@@ -601,6 +602,16 @@
       if (!resp.ok) throw await errorOf(resp);
       return resp.status === 204 ? void 0 : resp.json();
     }
+    async function anon(path, body) {
+      let resp;
+      const u = url(path);
+      try {
+        resp = await doFetch(u, { method: "POST", credentials: "omit", cache: "no-store", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify(body) });
+      } catch (e) {
+        throw netErr(e);
+      }
+      if (!resp.ok) throw await errorOf(resp);
+    }
     async function signIn2(email, password) {
       return lock.run(async () => {
         const sentAt = clock.now();
@@ -731,6 +742,16 @@
         await call("DELETE", "/auth/sessions/" + encodeURIComponent(id));
         if (sid === id) await signedOutHere("session_revoked", "This session was revoked.", true);
       },
+      async changePassword(currentPassword, newPassword, o = {}) {
+        await call("POST", "/auth/password", { currentPassword, newPassword, signOutOthers: o.signOutOthers ?? true });
+      },
+      requestPasswordReset: (email) => anon("/auth/recover", { email }),
+      async resetPassword(token, newPassword) {
+        await anon("/auth/reset", { token, newPassword });
+        if (cur) await refreshFrom(cur.id, true).catch(() => void 0);
+      },
+      verifyEmail: (token) => anon("/auth/verify", { token }),
+      resendVerification: (email) => anon("/auth/verify/resend", { email }),
       getAccessToken,
       fetch: apiFetch,
       resume,

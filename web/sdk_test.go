@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,14 +68,26 @@ func TestBundleIsCurrent(t *testing.T) {
 
 // TestSDKNodeTests runs the SDK's own tests (node --test sdk/browser/tests):
 // schedule, clock skew, retries, error mapping, fetch, storage adapters,
-// DPoP proofs, the 8 kB size limit, and the client against a real
-// `latchkey serve`.
+// DPoP proofs, the password calls, the 8 kB size limit, and the client
+// against a real `latchkey serve`. The server runs in development without
+// SMTP_URL, so it writes its e-mails' links to its log; the tests read
+// the log's development-only mail lines at LATCHKEY_MAIL_LOG_URL (a
+// loopback server of this test) to follow a reset link.
 func TestSDKNodeTests(t *testing.T) {
 	node, _ := buildSDK(t)
 	srv := e2etest.StartServer(t, nil)
-	out := e2etest.RunNode(t, node, sdkDir, map[string]string{"LATCHKEY_URL": srv.URL}, "--test", "--test-reporter=spec", "tests/")
+	mailLog := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		for _, line := range strings.Split(srv.Logs(), "\n") {
+			if strings.Contains(line, "DEVELOPMENT ONLY") && strings.Contains(line, "mail_link") {
+				_, _ = w.Write([]byte(line + "\n"))
+			}
+		}
+	}))
+	defer mailLog.Close()
+	out := e2etest.RunNode(t, node, sdkDir, map[string]string{"LATCHKEY_URL": srv.URL, "LATCHKEY_MAIL_LOG_URL": mailLog.URL}, "--test", "--test-reporter=spec", "tests/")
 	t.Logf("node --test output:\n%s", out)
-	for _, want := range []string{"size:", "against the real server"} {
+	for _, want := range []string{"size:", "against the real server", "password change against the real server"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("node --test output lacks %q", want)
 		}

@@ -30,6 +30,7 @@ await build({
     js:
       '// Generated from web/page/app.js and the browser SDK (sdk/browser/src) by\n' +
       '// sdk/browser/build.mjs: do not edit. `npm run build` in sdk/browser writes it\n' +
-      '// again; web/bundle_test.go fails when it differs from a fresh build.',
+      '// again; web/sdk_test.go (TestBundleIsCurrent) fails when it differs from a\n' +
+      '// fresh build.',
   },
 });

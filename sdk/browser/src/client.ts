@@ -93,6 +93,30 @@ export interface LatchkeyClient {
   me(): Promise<User>;
   sessions(): Promise<Session[]>;
   revokeSession(id: string): Promise<void>;
+  /**
+   * Changes the signed-in user's password (POST /auth/password), as an
+   * authenticated call: DPoP proof and nonce, a 401 invalid_token refreshed
+   * and resent once. signOutOthers (default true) ends every other session
+   * of the user; this one, which this browser's tabs share, stays with its
+   * tokens, and nothing is posted to the other tabs. A wrong current
+   * password: LatchkeyError invalid_current_password (it counts as a failed
+   * sign-in: rate_limited after too many).
+   */
+  changePassword(currentPassword: string, newPassword: string, o?: { signOutOthers?: boolean }): Promise<void>;
+  /** Asks for a password-reset link by e-mail (POST /auth/recover); resolves whether or not the address is a user's (the server never says). */
+  requestPasswordReset(email: string): Promise<void>;
+  /**
+   * Sets a new password with a reset link's token (POST /auth/reset): every
+   * session of the user ends. A client that holds a session then refreshes
+   * it: when it was the user's, the refresh is refused session_revoked, and
+   * the session ends here and in every tab (signedOut). Refused tokens:
+   * email_token_invalid (unknown, used, superseded, voided), email_token_expired.
+   */
+  resetPassword(token: string, newPassword: string): Promise<void>;
+  /** Verifies the user's address with a verification link's token (POST /auth/verify); errors as resetPassword's. */
+  verifyEmail(token: string): Promise<void>;
+  /** Asks for a new verification link (POST /auth/verify/resend); resolves whatever the address. */
+  resendVerification(email: string): Promise<void>;
   /** A fresh access token, refreshing first when it is due. Throws LatchkeyError (not_signed_in, or the refresh's error). */
   getAccessToken(): Promise<string>;
   /** fetch with the access token (to baseUrl's origin and apiOrigins), refreshed as needed; a 401 refreshes and resends once. */
@@ -587,6 +611,19 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     return resp.status === 204 ? (undefined as T) : resp.json();
   }
 
+  // anon makes a call that needs no session: no token, no cookie, no
+  // proof (a reset must not depend on the DPoP key's storage).
+  async function anon(path: string, body: unknown): Promise<void> {
+    let resp: Response;
+    const u = url(path);
+    try {
+      resp = await doFetch(u, { method: 'POST', credentials: 'omit', cache: 'no-store', headers: { 'Content-Type': 'application/json', Accept: 'application/json' }, body: JSON.stringify(body) });
+    } catch (e) {
+      throw netErr(e);
+    }
+    if (!resp.ok) throw await errorOf(resp);
+  }
+
   async function signIn(email: string, password: string): Promise<User> {
     return lock.run(async () => {
       const sentAt = clock.now();
@@ -732,6 +769,18 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       await call('DELETE', '/auth/sessions/' + encodeURIComponent(id));
       if (sid === id) await signedOutHere('session_revoked', 'This session was revoked.', true);
     },
+    async changePassword(currentPassword: string, newPassword: string, o: { signOutOthers?: boolean } = {}) {
+      await call('POST', '/auth/password', { currentPassword, newPassword, signOutOthers: o.signOutOthers ?? true });
+    },
+    requestPasswordReset: (email: string) => anon('/auth/recover', { email }),
+    async resetPassword(token: string, newPassword: string) {
+      await anon('/auth/reset', { token, newPassword });
+      // Every session of the token's user is over. The one held here is
+      // most likely that user's; a refresh tells (another user's goes on).
+      if (cur) await refreshFrom(cur.id, true).catch(() => undefined);
+    },
+    verifyEmail: (token: string) => anon('/auth/verify', { token }),
+    resendVerification: (email: string) => anon('/auth/verify/resend', { email }),
     getAccessToken,
     fetch: apiFetch,
     resume,

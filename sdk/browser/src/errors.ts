@@ -20,12 +20,50 @@ export const REAUTH_CODES: readonly string[] = [
   'not_signed_in',
 ];
 
+/**
+ * The codes a LatchkeyError may carry that an app is likely to tell apart
+ * (docs/api.md lists every one the server answers; any other string may
+ * come too): the server's, then the SDK's own.
+ */
+export type ErrorCode =
+  | 'invalid_request'
+  | 'invalid_credentials'
+  | 'email_taken'
+  | 'email_not_verified'
+  | 'invalid_current_password'
+  | 'email_token_invalid'
+  | 'email_token_expired'
+  | 'refresh_token_expired'
+  | 'refresh_token_reused'
+  | 'refresh_token_invalid'
+  | 'refresh_token_missing'
+  | 'session_revoked'
+  | 'session_expired'
+  | 'user_inactive'
+  | 'user_not_found'
+  | 'invalid_token'
+  | 'not_found'
+  | 'not_implemented'
+  | 'invalid_dpop_proof'
+  | 'use_dpop_nonce'
+  | 'rate_limited'
+  | 'temporarily_unavailable'
+  | 'request_too_large'
+  | 'network_error'
+  | 'timeout'
+  | 'not_signed_in'
+  | 'bad_response'
+  | 'no_server'
+  | 'dpop_unavailable'
+  | 'cookie_disabled'
+  | (string & {});
+
 /** A failed call. `code` is the server's reason (`error` in its answer) or one of the SDK's own: `network_error`, `timeout`, `not_signed_in`, `bad_response`, `no_server` (a relative baseUrl outside a page). */
 export class LatchkeyError extends Error {
   /** The HTTP status, 0 when there was no answer. */
   readonly status: number;
   /** The machine-readable reason. */
-  readonly code: string;
+  readonly code: ErrorCode;
   /** How long the server asked to wait before trying again (Retry-After), in ms; 0 when it did not say. */
   readonly retryAfterMs: number;
   /** True when only a new sign-in helps (the session is over). */
@@ -33,7 +71,7 @@ export class LatchkeyError extends Error {
   /** The server's finer reason where it gives one (DPoP refusals: missing, key_mismatch, iat, …). */
   readonly reason: string;
 
-  constructor(status: number, code: string, message: string, retryAfterMs = 0, reason = '') {
+  constructor(status: number, code: ErrorCode, message: string, retryAfterMs = 0, reason = '') {
     super(message || code);
     this.name = 'LatchkeyError';
     this.status = status;
