@@ -46,7 +46,10 @@ func (w *wire) pollUntil(t *testing.T, base, sid string) {
 // SIGKILL of latchkey right after a revocation was acknowledged: the
 // revocation's event committed with it, so after the restart it is
 // delivered, to the independent receiver (which had not polled since) and
-// to the API, which kept running through the outage.
+// to the API, which kept running through the outage. While latchkey is
+// down the API, whose polls fail, goes on answering from what it knows:
+// a live session's token is accepted (verified with the keys it holds) and
+// a session revoked before the outage stays refused.
 func TestSSFServiceKilledAfterRevocation(t *testing.T) {
 	env := fixedAddrEnv(t, nil)
 	p := e2etest.StartServer(t, env)
@@ -58,14 +61,40 @@ func TestSSFServiceKilledAfterRevocation(t *testing.T) {
 	}
 	c := &http.Client{Timeout: 10 * time.Second}
 	at, _ := signIn(t, c, p, "crash@example.com")
-	if status, _ := api.me(t, at); status != http.StatusOK {
-		t.Fatalf("the API refuses a live session: %d", status)
+	live, _ := signIn(t, c, p, "live@example.com")
+	gone, _ := signIn(t, c, p, "gone@example.com")
+	for _, tok := range []string{at, live, gone} {
+		if status, _ := api.me(t, tok); status != http.StatusOK {
+			t.Fatalf("the API refuses a live session: %d", status)
+		}
 	}
+	// Revoked, and known to the API, before the outage.
+	mustCall(t, c, "POST", p.URL+"/auth/sign-out", map[string]string{"scope": "local"}, gone, http.StatusNoContent)
+	api.refusedAfter(t, gone, time.Now())
 	mustCall(t, c, "POST", p.URL+"/auth/sign-out", map[string]string{"scope": "local"}, at, http.StatusNoContent)
 	p.Kill() // at once: the acknowledgement is all the client had
+
+	// The outage as the API sees it: a poll has failed (at most 10s).
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(api.out.String(), "polling failed; the revoked sessions known so far stay enforced") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no poll of the API failed while latchkey was down:\n%s", api.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if status, reason := api.me(t, live); status != http.StatusOK {
+		t.Fatalf("during the outage the API answers %d %q for a live session, want 200", status, reason)
+	}
+	if status, reason := api.me(t, gone); status != http.StatusUnauthorized || reason != "session_revoked" {
+		t.Fatalf("during the outage the API answers %d %q for a session revoked before it, want 401 session_revoked", status, reason)
+	}
+
 	p = e2etest.StartServer(t, env)
 	w.pollUntil(t, p.URL, sidOf(at))
 	api.refusedAfter(t, at, time.Now())
+	if status, reason := api.me(t, live); status != http.StatusOK {
+		t.Fatalf("after the restart the API answers %d %q for a live session, want 200", status, reason)
+	}
 }
 
 // SIGKILL of a polling receiver (the API): the revocations made while it was

@@ -403,6 +403,7 @@ func TestDPoPHostileHeadersEveryRoute(t *testing.T) {
 		{"GET", "/auth/me", nil, ""},
 		{"GET", "/auth/sessions", nil, ""},
 		{"POST", "/auth/sign-out", nil, ""},
+		{"POST", "/auth/password", map[string]string{"currentPassword": "password123", "newPassword": "a hostile new password"}, ""},
 		{"POST", "/oauth/token", "grant_type=refresh_token&refresh_token=" + tr.RefreshToken, formType},
 		{"POST", "/oauth/revoke", "token=" + tr.RefreshToken, formType},
 		{"POST", "/auth/login", "grant_type=refresh_token&refresh_token=" + tr.RefreshToken, formType},
@@ -425,6 +426,10 @@ func TestDPoPHostileHeadersEveryRoute(t *testing.T) {
 	}
 	if got := sessionOf(t, s.App.Store, tr.AccessToken); got != before {
 		t.Fatalf("session changed:\n got %+v\nwant %+v", got, before)
+	}
+	// No hostile request changed the password.
+	if st, code := signInStatus(t, s, "hostile@example.com", "password123"); st != http.StatusOK {
+		t.Fatalf("sign-in with the password after the hostile requests: %d %s", st, code)
 	}
 }
 
