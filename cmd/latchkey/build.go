@@ -14,7 +14,8 @@ import (
 	"time"
 
 	// CA roots for outbound TLS (PostgreSQL with sslmode=verify-full, Redis
-	// over rediss://) where the system has none, as in the container image,
+	// over rediss://, pushes to SSF receivers over HTTPS, whose client leaves
+	// RootCAs unset) where the system has none, as in the container image,
 	// which holds nothing but this binary: Mozilla's set, used only when the
 	// system's cannot be loaded.
 	_ "golang.org/x/crypto/x509roots/fallback"

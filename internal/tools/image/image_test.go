@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,29 +34,25 @@ import (
 const testRef = Repository + ":test"
 
 // buildImage builds the image into dir by running the command itself (as
-// `go run ./internal/tools/image` would, compiled once), with the version
-// fixed (the tree may have uncommitted changes). A separate process, not
-// Build in the test binary: under -race the compression would take minutes.
-// env is added to the command's environment.
+// `go run ./internal/tools/image` would, compiled once), from the one source
+// snapshot of the test binary (see source), with the version fixed (the tree
+// may have uncommitted changes). A separate process, not Build in the test
+// binary: under -race the compression would take minutes. env is added to
+// the command's environment.
 func buildImage(t *testing.T, dir string, env ...string) (*Result, string) {
 	t.Helper()
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := source(t)
 	out := filepath.Join(dir, "latchkey.tar")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, imageTool(t, root), "-tag", testRef, "-o", out, "-arch", "amd64", "-version", "v0.0.0-test")
-	cmd.Dir = root
+	cmd := exec.CommandContext(ctx, imageTool(t), "-tag", testRef, "-o", out, "-arch", "amd64", "-version", "v0.0.0-test",
+		"-revision", src.revision, "-time", src.time, "-modified", strconv.FormatBool(src.modified))
+	cmd.Dir = src.dir
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}
 	b, err := cmd.CombinedOutput()
 	if err != nil {
-		if errors.Is(err, exec.ErrNotFound) || strings.Contains(string(b), "outside a git checkout") {
-			skipOutsideCI(t, "cannot build the image here: "+strings.TrimSpace(string(b)))
-		}
 		t.Fatalf("./internal/tools/image: %v\n%s", err, b)
 	}
 	// digest sha256:…
@@ -79,6 +76,114 @@ func buildImage(t *testing.T, dir string, env ...string) (*Result, string) {
 	return r, out
 }
 
+// snapshot is the source every build of the test binary compiles: a copy of
+// the checkout's files (tracked ones as they are in the working tree, with
+// any uncommitted change, and untracked ones that are not ignored), taken
+// once, and its commit, commit time and modified flag, read once with git.
+// So a commit landing in the checkout while the tests run (HEAD moves, files
+// change) cannot make two builds differ: only the builder can.
+type snapshot struct {
+	dir            string
+	revision, time string
+	modified       bool
+}
+
+var snap struct {
+	sync.Mutex
+	s   *snapshot
+	err string // why there is none: a skip outside CI
+}
+
+func source(t *testing.T) *snapshot {
+	t.Helper()
+	snap.Lock()
+	defer snap.Unlock()
+	if snap.s == nil && snap.err == "" {
+		snap.s, snap.err = takeSnapshot(t)
+	}
+	if snap.s == nil {
+		skipOutsideCI(t, "cannot build the image here: "+snap.err)
+	}
+	return snap.s
+}
+
+func takeSnapshot(t *testing.T) (*snapshot, string) {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	git := func(args ...string) (string, error) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = root
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("git %s: %v %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		}
+		return string(out), nil
+	}
+	s := &snapshot{}
+	rev, err := git("rev-parse", "HEAD")
+	if err != nil {
+		return nil, err.Error() + " (outside a git checkout)"
+	}
+	s.revision = strings.TrimSpace(rev)
+	tm, err := git("log", "-1", "--format=%cI", s.revision)
+	if err != nil {
+		return nil, err.Error()
+	}
+	s.time = strings.TrimSpace(tm)
+	st, err := git("status", "--porcelain", "--untracked-files=no")
+	if err != nil {
+		return nil, err.Error()
+	}
+	s.modified = strings.TrimSpace(st) != ""
+	files, err := git("ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	if err != nil {
+		return nil, err.Error()
+	}
+	if s.dir, err = os.MkdirTemp("", "latchkey-image-src-"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range strings.Split(files, "\x00") {
+		if name == "" {
+			continue
+		}
+		from, to := filepath.Join(root, name), filepath.Join(s.dir, name)
+		fi, err := os.Lstat(from)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted in the working tree, not yet committed
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, to); err != nil {
+				t.Fatal(err)
+			}
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(to, b, fi.Mode().Perm()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return s, ""
+}
+
 // skipOutsideCI skips with one line, except under CI=true where it fails.
 func skipOutsideCI(t *testing.T, why string) {
 	t.Helper()
@@ -100,8 +205,9 @@ var tool struct {
 }
 
 // imageTool compiles ./internal/tools/image once per test binary.
-func imageTool(t *testing.T, root string) string {
+func imageTool(t *testing.T) string {
 	t.Helper()
+	src := source(t)
 	tool.Lock()
 	defer tool.Unlock()
 	if tool.path == "" {
@@ -111,7 +217,7 @@ func imageTool(t *testing.T, root string) string {
 		}
 		tool.dir = dir
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "image"), "./internal/tools/image")
-		cmd.Dir = root
+		cmd.Dir = src.dir
 		if b, err := cmd.CombinedOutput(); err != nil {
 			if errors.Is(err, exec.ErrNotFound) {
 				skipOutsideCI(t, "cannot build the image here: "+err.Error())
@@ -147,10 +253,16 @@ func TestMain(m *testing.M) {
 	if tool.dir != "" {
 		os.RemoveAll(tool.dir)
 	}
+	if snap.s != nil {
+		os.RemoveAll(snap.s.dir)
+	}
 	os.Exit(code)
 }
 
-// Two builds of one tree give one digest, and byte-identical tarballs.
+// Two builds of one tree give one digest, and byte-identical tarballs. Both
+// compile the same source snapshot with the same commit stamped in, so only
+// the builder's own non-reproducibility can fail this, not a commit landing
+// in the checkout between the builds.
 func TestImageReproducible(t *testing.T) {
 	a, pa := sharedImage(t)
 	b, pb := buildImage(t, t.TempDir())
@@ -207,6 +319,30 @@ func TestImageContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkConfig(t, cf, r)
+	if len(r.Revision) != 40 {
+		t.Errorf("revision %q: want a full commit id", r.Revision)
+	}
+
+	rootDir := t.TempDir()
+	listing := unpack(t, img, rootDir)
+	t.Logf("image %s, %s; files:\n%s", testRef, r.Digest, strings.Join(listing, "\n"))
+	if len(listing) != 2 || !strings.HasPrefix(listing[0], "drwx------ 65532:65532 ") || !strings.HasSuffix(listing[0], " /data/") ||
+		!strings.HasPrefix(listing[1], "-rwxr-xr-x 0:0 ") || !strings.HasSuffix(listing[1], " /latchkey") {
+		t.Errorf("want exactly /data/ (65532, 0700) and /latchkey (root, 0755), got:\n%s", strings.Join(listing, "\n"))
+	}
+	const budget = 20 << 20
+	t.Logf("compressed size %d bytes (%.1f MiB; target %d MiB)", r.Size, float64(r.Size)/(1<<20), budget>>20)
+	if r.Size > budget {
+		t.Errorf("compressed size %d bytes is above the %d MiB target", r.Size, budget>>20)
+	}
+}
+
+// checkConfig checks what the deployment files rely on in the image config:
+// platform, user, entrypoint and command, environment, port, volume, health
+// check and labels.
+func checkConfig(t *testing.T, cf *v1.ConfigFile, r *Result) {
+	t.Helper()
 	c := cf.Config
 	if cf.OS != "linux" || cf.Architecture != "amd64" || c.User != "65532:65532" ||
 		!slices.Equal(c.Entrypoint, []string{"/latchkey"}) || !slices.Equal(c.Cmd, []string{"serve"}) {
@@ -233,22 +369,6 @@ func TestImageContents(t *testing.T) {
 		if c.Labels[k] != want {
 			t.Errorf("label %s = %q; want %q", k, c.Labels[k], want)
 		}
-	}
-	if len(r.Revision) != 40 {
-		t.Errorf("revision %q: want a full commit id", r.Revision)
-	}
-
-	rootDir := t.TempDir()
-	listing := unpack(t, img, rootDir)
-	t.Logf("image %s, %s; files:\n%s", testRef, r.Digest, strings.Join(listing, "\n"))
-	if len(listing) != 2 || !strings.HasPrefix(listing[0], "drwx------ 65532:65532 ") || !strings.HasSuffix(listing[0], " /data/") ||
-		!strings.HasPrefix(listing[1], "-rwxr-xr-x 0:0 ") || !strings.HasSuffix(listing[1], " /latchkey") {
-		t.Errorf("want exactly /data/ (65532, 0700) and /latchkey (root, 0755), got:\n%s", strings.Join(listing, "\n"))
-	}
-	const budget = 20 << 20
-	t.Logf("compressed size %d bytes (%.1f MiB; target %d MiB)", r.Size, float64(r.Size)/(1<<20), budget>>20)
-	if r.Size > budget {
-		t.Errorf("compressed size %d bytes is above the %d MiB target", r.Size, budget>>20)
 	}
 }
 

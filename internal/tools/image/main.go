@@ -10,7 +10,10 @@
 //	docker load -i latchkey.tar          # or: podman load -i latchkey.tar
 //	crane push latchkey.tar ghcr.io/latchkey-dev/latchkey:1.4.0
 //
-// It prints the image digest and its compressed size.
+// It prints the image digest and its compressed size. With -push it then
+// pushes the tarball's image to the -tag reference itself, as crane push
+// would, with the credentials docker login or crane auth login stored
+// (~/.docker/config.json, or $DOCKER_CONFIG): no daemon and no crane needed.
 package main
 
 import (
@@ -23,6 +26,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 func main() {
@@ -35,9 +42,10 @@ func main() {
 	flag.StringVar(&o.Licenses, "licenses", "NOASSERTION", "SPDX expression for the org.opencontainers.image.licenses label")
 	flag.StringVar(&o.Revision, "revision", "", "commit to record (default: git rev-parse HEAD)")
 	flag.StringVar(&o.Time, "time", "", "commit time, RFC 3339 (default: the commit's, from git)")
+	push := flag.Bool("push", false, "then push the image to the -tag reference (credentials of docker login / crane auth login)")
 	flag.Parse()
 	if o.Ref == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: go run ./internal/tools/image -tag NAME:TAG [-o latchkey.tar] [-version V] [-arch amd64|arm64]")
+		fmt.Fprintln(os.Stderr, "usage: go run ./internal/tools/image -tag NAME:TAG [-o latchkey.tar] [-version V] [-arch amd64|arm64] [-push]")
 		os.Exit(2)
 	}
 	if *modified != "" {
@@ -58,6 +66,36 @@ func main() {
 	fmt.Printf("%s %s\n", o.Out, o.Ref)
 	fmt.Printf("digest %s\n", r.Digest)
 	fmt.Printf("compressed %d bytes (%.1f MiB); version %s, revision %s\n", r.Size, float64(r.Size)/(1<<20), r.Version, r.Revision)
+	if *push {
+		pushed, err := Push(ctx, o.Out, o.Ref, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+		if err != nil {
+			fail(err)
+		}
+		fmt.Printf("pushed %s\n", pushed)
+	}
+}
+
+// Push uploads the image of the tarball at path to ref (name:tag) as
+// `crane push path ref` does: it reads the file back as a docker save
+// archive, so what is pushed is what was written. It returns the pushed
+// image's name@digest.
+func Push(ctx context.Context, path, ref string, opts ...remote.Option) (string, error) {
+	tag, err := CheckRef(ref)
+	if err != nil {
+		return "", err
+	}
+	img, err := tarball.ImageFromPath(path, nil)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := remote.Write(tag, img, append([]remote.Option{remote.WithContext(ctx)}, opts...)...); err != nil {
+		return "", fmt.Errorf("push %s: %w", tag, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	return tag.Context().Digest(d.String()).String(), nil
 }
 
 func fail(err error) {
