@@ -11,9 +11,7 @@ import (
 
 // FeedReader is the part of store.Feed the revocation feed's metrics read.
 type FeedReader interface {
-	Receivers(ctx context.Context) ([]store.Receiver, error)
-	Streams(ctx context.Context, receiverID string) ([]store.Stream, error)
-	StreamEvents(ctx context.Context, streamID string, limit int) ([]store.Event, error)
+	Backlogs(ctx context.Context) ([]store.Backlog, error)
 }
 
 var feedLagDesc = prometheus.NewDesc("latchkey_ssf_stream_lag_seconds",
@@ -26,9 +24,12 @@ var feedLagDesc = prometheus.NewDesc("latchkey_ssf_stream_lag_seconds",
 // acknowledged by its receiver (poll) or its endpoint (push): how late
 // revocations reach that API. Paused and disabled streams are left out: a
 // paused stream holds its events because its receiver asked. The values are
-// read from feed at each scrape, bounded by PingTimeout; a scrape whose
-// reads fail or time out exports the streams read until then (and
-// latchkey_database_up says why). Call it once.
+// read from feed at each scrape, in one read (store.Feed.Backlogs) bounded
+// by PingTimeout that takes no lock: however many streams there are, and
+// however many instances are scraped, a scrape neither waits for the
+// feed's sequencer nor holds up revocations and polls. A scrape whose read
+// fails or times out exports no lag (and latchkey_database_up says why).
+// Call it once.
 func (m *Metrics) WatchFeed(feed FeedReader, now func() time.Time) {
 	m.reg.MustRegister(feedCollector{feed: feed, now: now})
 }
@@ -43,38 +44,20 @@ func (c feedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- feedLagDesc 
 func (c feedCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), PingTimeout)
 	defer cancel()
-	receivers, err := c.feed.Receivers(ctx)
-	if err != nil {
-		return
-	}
-	names := make(map[string]string, len(receivers))
-	for _, r := range receivers {
-		names[r.ID] = r.Name
-	}
-	streams, err := c.feed.Streams(ctx, "")
+	backlogs, err := c.feed.Backlogs(ctx)
 	if err != nil {
 		return
 	}
 	now := c.now()
-	for _, s := range streams {
-		if s.Status != store.StreamEnabled {
-			continue
-		}
-		next, err := c.feed.StreamEvents(ctx, s.ID, 1)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			continue // deleted since it was listed
-		}
+	for _, b := range backlogs {
 		lag := 0.0
-		if len(next) > 0 {
-			lag = max(now.Sub(next[0].At).Seconds(), 0)
+		if !b.Oldest.IsZero() {
+			lag = max(now.Sub(b.Oldest).Seconds(), 0)
 		}
 		delivery := "poll"
-		if s.Push {
+		if b.Push {
 			delivery = "push"
 		}
-		ch <- prometheus.MustNewConstMetric(feedLagDesc, prometheus.GaugeValue, lag, names[s.ReceiverID], s.ID, delivery)
+		ch <- prometheus.MustNewConstMetric(feedLagDesc, prometheus.GaugeValue, lag, b.Receiver, b.StreamID, delivery)
 	}
 }

@@ -187,4 +187,19 @@ type Feed interface {
 	// was last seen strictly before unseenBefore (none when unseenBefore is
 	// zero). It returns how many events and streams it deleted.
 	PurgeFeed(ctx context.Context, eventsBefore, unseenBefore time.Time) (events, streams int64, err error)
+	// Backlogs returns, for every enabled stream, the time of the oldest
+	// event it receives that is not acknowledged, counting events the feed
+	// has not yet ordered (given a Seq) as waiting. One read that changes
+	// nothing and waits for no lock: the metrics read it at every scrape.
+	Backlogs(ctx context.Context) ([]Backlog, error)
+}
+
+// Backlog is what Feed.Backlogs reports of one enabled stream.
+type Backlog struct {
+	StreamID string
+	Receiver string // the receiver's name
+	Push     bool
+	// Oldest is when the oldest event the stream receives and has not had
+	// acknowledged happened; zero when it is caught up.
+	Oldest time.Time
 }

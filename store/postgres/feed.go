@@ -410,3 +410,35 @@ func (db *DB) PurgeFeed(ctx context.Context, eventsBefore, unseenBefore time.Tim
 	})
 	return events, streams, wrap("purge feed", err)
 }
+
+// Backlogs reads every enabled stream's oldest waiting event: the first
+// after its cursor, or the oldest not yet sequenced (which no sequencer
+// run is needed for: a scrape must neither wait for the feed lock nor
+// take it once per stream).
+func (db *DB) Backlogs(ctx context.Context) ([]store.Backlog, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	rows, err := db.pool.Query(ctx, `SELECT s.id, r.name, s.push, coalesce(least(
+			(SELECT e.at FROM ssf_events e WHERE e.seq > s.cursor
+				AND (e.stream_id = s.id OR (e.stream_id = '' AND jsonb_exists(s.events_delivered, e.kind)))
+				ORDER BY e.seq LIMIT 1),
+			(SELECT min(e.at) FROM ssf_events e WHERE e.seq IS NULL
+				AND (e.stream_id = s.id OR (e.stream_id = '' AND jsonb_exists(s.events_delivered, e.kind))))), 0)
+		FROM ssf_streams s JOIN ssf_receivers r ON r.id = s.receiver_id
+		WHERE s.status = 'enabled' ORDER BY s.created_at, s.id`)
+	if err != nil {
+		return nil, wrap("backlogs", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Backlog, error) {
+		var (
+			b  store.Backlog
+			at int64
+		)
+		err := r.Scan(&b.StreamID, &b.Receiver, &b.Push, &at)
+		if at != 0 {
+			b.Oldest = fromNanos(at)
+		}
+		return b, err
+	})
+	return out, wrap("backlogs", err)
+}

@@ -435,3 +435,25 @@ func (db *DB) PurgeFeed(ctx context.Context, eventsBefore, unseenBefore time.Tim
 	})
 	return events, streams, db.wrap("purge feed", err)
 }
+
+// Backlogs reads every enabled stream's oldest waiting event (the first
+// after its cursor that it receives) in one query.
+func (db *DB) Backlogs(ctx context.Context) ([]store.Backlog, error) {
+	return queryAll(ctx, db, "backlogs", func(sc scanner) (store.Backlog, error) {
+		var (
+			b  store.Backlog
+			at int64
+		)
+		if err := sc.Scan(&b.StreamID, &b.Receiver, &b.Push, &at); err != nil {
+			return store.Backlog{}, err
+		}
+		if at != 0 {
+			b.Oldest = fromNanos(at)
+		}
+		return b, nil
+	}, `SELECT s.id, r.name, s.push, coalesce((SELECT e.at FROM ssf_events e WHERE e.seq > s.cursor
+			AND (e.stream_id = s.id OR (e.stream_id = '' AND e.kind IN (SELECT value FROM json_each(s.events_delivered))))
+			ORDER BY e.seq LIMIT 1), 0)
+		FROM ssf_streams s JOIN ssf_receivers r ON r.id = s.receiver_id
+		WHERE s.status = 'enabled' ORDER BY s.created_at, s.id`)
+}

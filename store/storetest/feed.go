@@ -16,7 +16,7 @@ import (
 // security-event feed of the SSF transmitter) as subtests of t, each against
 // a new store from newStore, which must also implement store.Feed.
 func RunFeed(t *testing.T, newStore func(t *testing.T) store.Store) {
-	for _, group := range [][]testCase{receiverCases, streamCases, deliveryCases, leaseCases, outboxCases} {
+	for _, group := range [][]testCase{receiverCases, streamCases, deliveryCases, leaseCases, outboxCases, backlogCases} {
 		for _, c := range group {
 			t.Run(c.name, func(t *testing.T) {
 				t.Cleanup(func() {

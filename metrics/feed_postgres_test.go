@@ -1,0 +1,85 @@
+package metrics_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/latchkey-dev/latchkey/metrics"
+	"github.com/latchkey-dev/latchkey/store"
+	"github.com/latchkey-dev/latchkey/store/postgres"
+	"github.com/latchkey-dev/latchkey/store/postgres/pgtest"
+)
+
+// feedLockKey is the first key of the PostgreSQL feed sequencer's advisory
+// lock (store/postgres/feed.go); the second is 0.
+const feedLockKey = 0x4c4b4631
+
+// When the feed's sequencer is stuck (another instance holds the feed lock:
+// paused, or on a connection its database has not yet noticed is dead),
+// no revocation reaches any receiver: that is when the lag must show. A
+// scrape reads the lag without taking the lock, and counts an event not
+// yet numbered as waiting: the stream is exported with its event's age,
+// not left out (which would keep LatchkeyRevocationFeedLag from firing).
+func TestWatchFeedStuckSequencerPostgres(t *testing.T) {
+	u := pgtest.FreshDatabase(t) // advisory locks are per database
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, u, postgres.Options{QueryTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	now := t0
+	m := metrics.New()
+	m.WatchFeed(db, func() time.Time { return now })
+	if err := db.CreateReceiver(ctx, store.Receiver{ID: "r1", Name: "orders-api", Audience: "https://orders.example",
+		CredentialHash: []byte("0123456789abcdef0123456789abcdef"), CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateStream(ctx, store.Stream{ID: "s1", ReceiverID: "r1", Delivered: []store.EventKind{store.EventSessionRevoked},
+		Status: store.StreamEnabled, CreatedAt: t0, UpdatedAt: t0}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	wantLine(t, scrape(t, m), `latchkey_ssf_stream_lag_seconds{delivery="poll",receiver="orders-api",stream="s1"} 0`)
+
+	holder, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, feedLockKey); err != nil {
+		t.Fatal(err)
+	}
+	// Recorded (without a seq, as every event is) while the lock is held.
+	if err := db.AddStreamEvent(ctx, store.Event{ID: "ev1", Kind: store.EventVerification, StreamID: "s1", At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(60 * time.Second)
+	body := scrape(t, m)
+	wantLine(t, body, `latchkey_ssf_stream_lag_seconds{delivery="poll",receiver="orders-api",stream="s1"} 60`)
+	if t.Failed() {
+		t.Logf("scrape:\n%s", grepLines(body, "latchkey_ssf_stream_lag_seconds"))
+	}
+}
+
+func grepLines(body, s string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
