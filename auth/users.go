@@ -39,10 +39,13 @@ type Users interface {
 // VerifyPassword has been taking (a moving average of the checks so far, which
 // failed checks may raise but never lower: an attacker makes those at will, and
 // some are instant), or, before the first check, verifies a dummy argon2id
-// hash. Implement it when the hashes are costly (bcrypt cost 12
-// takes about ten times Latchkey's argon2id) or their cost varies between
-// users: an attacker whose own account has a cheaper hash than others' could
-// then drag the average down with successful sign-ins of their own.
+// hash. The average is an estimate an attacker can push: down with successful
+// sign-ins to an account of their own with a cheaper hash than others', up by
+// loading the server (checks under load are slower), after which unknown
+// emails answer slower than known ones until successful sign-ins bring it
+// back. Implement DummyVerifier whenever timing matters, and always when the
+// hashes are costly (bcrypt cost 12 takes about ten times Latchkey's
+// argon2id) or their cost varies between users.
 type DummyVerifier interface {
 	VerifyDummy(ctx context.Context, password string) error
 }
