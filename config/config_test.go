@@ -29,7 +29,7 @@ func TestDefaults(t *testing.T) {
 	c := mustLoad(t, nil, nil)
 	want := Config{
 		HTTPAddr:                           ":8080",
-		MaxConnections:                     4096,
+		MaxConnections:                     1024,
 		HTTPIdleTimeout:                    Duration(30 * time.Second),
 		AppEnv:                             "development",
 		DatabaseURL:                        "sqlite://latchkey.db",

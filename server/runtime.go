@@ -18,10 +18,15 @@ import (
 // server's CPU in the refresh profile (docs/performance.md). GCPercent lets
 // the heap grow to five times the live heap between collections instead; the
 // soft memory limit makes the collector work harder again before the process
-// grows past a bound sized for the work it does: a base for the server itself
-// plus twice the memory of every argon2id hash allowed in flight, so a
-// sign-in flood cannot push the heap much past it, and the limit never sits
-// below what the hashes need (which would make the collector run constantly).
+// grows past a bound sized for the work it does: a base for the server itself,
+// plus twice the memory of every argon2id hash allowed in flight, plus what
+// every connection MAX_CONNECTIONS allows holds while it is open (its
+// goroutine and buffers, about 16 KiB idle), so a sign-in flood cannot push
+// the heap much past it, and the limit never sits below what the hashes and
+// the open connections need. A limit below them makes the collector run
+// constantly, and each run scans every open connection's goroutine stack:
+// 5,000 idle keep-alive connections held at a 4,096 cap under a 70 MiB limit
+// cut refreshes to a fifth (docs/performance.md, "Idle connections").
 //
 // Processors: a password hash is tens of milliseconds of pure Go, and a
 // goroutine running one holds a Go processor (P) all that time. With
@@ -44,6 +49,7 @@ const (
 	GCPercent     = 400
 	gcLimitBase   = 32 << 20
 	gcPerHashCopy = 2
+	gcPerConn     = 16 << 10
 )
 
 // RuntimeSettings are what TuneRuntime applies. GOGC, GOMEMLIMIT and
@@ -56,16 +62,18 @@ type RuntimeSettings struct {
 }
 
 // RuntimeDefaults returns the settings for a server computing at most hashes
-// password hashes at once with params, on procs CPUs (the runtime's default
-// GOMAXPROCS at start), for the environment lookup getenv.
-func RuntimeDefaults(hashes int, params password.Params, procs int, getenv func(string) string) RuntimeSettings {
+// password hashes at once with params and keeping at most conns connections
+// open (MAX_CONNECTIONS; 0, no limit, adds nothing for them), on procs CPUs
+// (the runtime's default GOMAXPROCS at start), for the environment lookup
+// getenv.
+func RuntimeDefaults(hashes, conns int, params password.Params, procs int, getenv func(string) string) RuntimeSettings {
 	hashes = max(hashes, 1)
 	s := RuntimeSettings{Percent: -1}
 	if getenv("GOGC") == "" {
 		s.Percent = GCPercent
 	}
 	if getenv("GOMEMLIMIT") == "" {
-		s.MemoryLimit = gcLimitBase + int64(hashes)*gcPerHashCopy*int64(params.Memory)*1024
+		s.MemoryLimit = gcLimitBase + int64(hashes)*gcPerHashCopy*int64(params.Memory)*1024 + int64(max(conns, 0))*gcPerConn
 	}
 	if getenv("GOMAXPROCS") == "" {
 		s.Procs = procs + hashes
@@ -76,8 +84,8 @@ func RuntimeDefaults(hashes int, params password.Params, procs int, getenv func(
 // TuneRuntime applies RuntimeDefaults for this process. Only the binary calls
 // it (latchkey serve and latchkey-load -serve): a program embedding the
 // library keeps its own runtime settings.
-func TuneRuntime(hashes int, params password.Params) RuntimeSettings {
-	s := RuntimeDefaults(hashes, params, config.StartProcs, os.Getenv)
+func TuneRuntime(hashes, conns int, params password.Params) RuntimeSettings {
+	s := RuntimeDefaults(hashes, conns, params, config.StartProcs, os.Getenv)
 	if s.Percent > 0 {
 		debug.SetGCPercent(s.Percent)
 	}

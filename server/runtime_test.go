@@ -13,7 +13,7 @@ import (
 
 func TestRuntimeDefaults(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	got := server.RuntimeDefaults(1, password.Default, 2, env(nil))
+	got := server.RuntimeDefaults(1, 0, password.Default, 2, env(nil))
 	if got.Percent != server.GCPercent {
 		t.Errorf("GOGC unset: percent = %d; want %d", got.Percent, server.GCPercent)
 	}
@@ -26,15 +26,20 @@ func TestRuntimeDefaults(t *testing.T) {
 		t.Errorf("GOMAXPROCS unset, 2 CPUs, 1 hash: procs = %d; want 3", got.Procs)
 	}
 	// The limit and the Ps grow with the hashes allowed in flight.
-	four := server.RuntimeDefaults(4, password.Default, 8, env(nil))
+	four := server.RuntimeDefaults(4, 0, password.Default, 8, env(nil))
 	if four.MemoryLimit != int64(32<<20+4*2*19<<20) || four.Procs != 12 {
 		t.Errorf("4 hashes, 8 CPUs: %+v", four)
 	}
-	if zero := server.RuntimeDefaults(0, password.Default, 2, env(nil)); zero != got {
+	// Every connection MAX_CONNECTIONS allows adds 16 KiB (1,024: 16 MiB),
+	// so idle connections held at the cap cannot keep the heap at the limit.
+	if conns := server.RuntimeDefaults(1, 1024, password.Default, 2, env(nil)); conns.MemoryLimit != got.MemoryLimit+16<<20 {
+		t.Errorf("1,024 connections: limit = %d; want %d", conns.MemoryLimit, got.MemoryLimit+16<<20)
+	}
+	if zero := server.RuntimeDefaults(0, 0, password.Default, 2, env(nil)); zero != got {
 		t.Errorf("0 hashes counts as 1: %+v; want %+v", zero, got)
 	}
 	// The operator's GOGC, GOMEMLIMIT and GOMAXPROCS win.
-	set := server.RuntimeDefaults(1, password.Default, 2, env(map[string]string{"GOGC": "100", "GOMEMLIMIT": "1GiB", "GOMAXPROCS": "2"}))
+	set := server.RuntimeDefaults(1, 1024, password.Default, 2, env(map[string]string{"GOGC": "100", "GOMEMLIMIT": "1GiB", "GOMAXPROCS": "2"}))
 	if set != (server.RuntimeSettings{Percent: -1}) {
 		t.Errorf("GOGC, GOMEMLIMIT and GOMAXPROCS set: %+v; want all left alone", set)
 	}
@@ -53,8 +58,8 @@ func TestTuneRuntimeUsesStartProcs(t *testing.T) {
 	if hashes != config.HashConcurrencyFor(config.StartProcs) {
 		t.Fatalf("default hashes %d; want half of StartProcs %d", hashes, config.StartProcs)
 	}
-	first := server.TuneRuntime(hashes, password.Default)
-	second := server.TuneRuntime(hashes, password.Default)
+	first := server.TuneRuntime(hashes, 1024, password.Default)
+	second := server.TuneRuntime(hashes, 1024, password.Default)
 	if first != second || first.Procs != config.StartProcs+hashes || runtime.GOMAXPROCS(0) != first.Procs {
 		t.Fatalf("TuneRuntime twice: %+v then %+v, GOMAXPROCS %d; want StartProcs %d + %d hashes both times",
 			first, second, runtime.GOMAXPROCS(0), config.StartProcs, hashes)

@@ -50,7 +50,7 @@ func serveInProcess(ctx context.Context, o options, env map[string]string, t *ta
 	}
 	t.app = app
 	// The same runtime settings as `latchkey serve`.
-	server.TuneRuntime(app.Config.HashConcurrency(), password.Default)
+	server.TuneRuntime(app.Config.HashConcurrency(), app.Config.MaxConnections, password.Default)
 	errc := make(chan error, 1)
 	sctx, cancel := context.WithCancel(ctx)
 	go func() { errc <- server.ServeListener(sctx, app, ln) }()

@@ -23,7 +23,7 @@ func (serveCmd) Run(cfg *config.Config, e *env) error {
 		return err
 	}
 	defer app.Close()
-	rt := server.TuneRuntime(cfg.HashConcurrency(), password.Default)
+	rt := server.TuneRuntime(cfg.HashConcurrency(), cfg.MaxConnections, password.Default)
 	app.Logger.Debug("go runtime", "gogc", rt.Percent, "memory_limit", rt.MemoryLimit, "gomaxprocs", rt.Procs)
 	return server.Serve(e.ctx, app)
 }
