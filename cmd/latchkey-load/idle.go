@@ -77,13 +77,7 @@ func openIdle(ctx context.Context, base string, n int) (*idleFlood, error) {
 	}
 	wg.Wait()
 	f.answered = int(answered.Load())
-	opened := 0
-	for _, c := range f.conns {
-		if c != nil {
-			opened++
-		}
-	}
-	if opened == 0 && firstErr != nil {
+	if f.opened() == 0 && firstErr != nil {
 		return nil, fmt.Errorf("-idle-conns: %w", firstErr)
 	}
 	return f, nil
@@ -115,13 +109,18 @@ func (f *idleFlood) close() {
 	}
 }
 
-func (f *idleFlood) report(w io.Writer, open int) {
-	opened := 0
+// opened counts the connections that were dialled.
+func (f *idleFlood) opened() int {
+	n := 0
 	for _, c := range f.conns {
 		if c != nil {
-			opened++
+			n++
 		}
 	}
+	return n
+}
+
+func (f *idleFlood) report(w io.Writer, open int) {
 	fmt.Fprintf(w, "idle connections: %d asked, %d opened, %d answered, %d still open after the run (the rest closed by the server)\n",
-		len(f.conns), opened, f.answered, open)
+		len(f.conns), f.opened(), f.answered, open)
 }
