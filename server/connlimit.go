@@ -18,21 +18,30 @@ import (
 //
 // A connection over the cap is not refused: Accept closes, to give the new
 // one its slot, the connection that has been waiting the longest without
-// being served: idle between two requests (which costs its client nothing
-// but a new connection for its next request), or not through a request
-// after waitGrace (connected and silent, or trickling its headers or body
-// in, which no real client does for that long). Only when every connection
-// has a request being handled, or has been waiting less than waitGrace, does
-// a new one wait (and the ones after it, in the kernel's accept queue). So
+// being served, once it has waited waitGrace: idle between two requests for
+// that long (which costs its client nothing but a new connection for its
+// next request), or not through a request after it (connected and silent,
+// or trickling its headers or body in, which no real client does for that
+// long). Only when every connection has a request being handled, or has been
+// waiting less than waitGrace, does a new one wait (and the ones after it,
+// in the kernel's accept queue). A connection idle for less than waitGrace
+// belongs to a client between two requests, whose next one may already be
+// on its way: closing it fails that request (a POST is not retried by the
+// client), and the client's new connection closes another's in turn. With
+// more active keep-alive clients than the cap, that churn cut refreshes
+// to an eighth and failed two in five of them (docs/performance.md, "Idle
+// connections"); now the clients over the cap wait to be accepted instead. So
 // neither idle keep-alive connections nor connections that never finish a
 // request (one client holding every slot, each for up to the 10 s header or
 // 30 s read timeout) can lock new clients out, and the memory of open connections
 // stays bounded.
 
-// waitGrace is how long a connection that is not idle may take to bring a
-// request (headers and body) before it may be closed for a new connection: long
-// enough for any real client to send them, so that a burst of new
-// connections over the cap does not close each other's before they ask.
+// waitGrace is how long a connection may wait without being served (idle
+// between two requests, or bringing one: headers and body) before it may be
+// closed for a new connection: long enough for any real client to send a
+// request, so that a burst of new connections over the cap does not close
+// each other's before they ask, and an active client's keep-alive connection
+// is not closed between two of its requests.
 const waitGrace = time.Second
 
 // limitConnections returns ln capped at max open connections (max <= 0:
@@ -44,7 +53,7 @@ func limitConnections(ln net.Listener, srv *http.Server, max int) net.Listener {
 		return ln
 	}
 	l := &connLimit{Listener: ln, slots: make(chan struct{}, max), done: make(chan struct{}),
-		changed: make(chan struct{}, 1), waiting: map[net.Conn]waitingSince{}}
+		changed: make(chan struct{}, 1), waiting: map[net.Conn]waitingSince{}, now: time.Now}
 	next := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
 		l.track(c, s)
@@ -103,16 +112,16 @@ type connLimit struct {
 	closeOnce sync.Once
 	changed   chan struct{} // a connection started waiting (wakes a blocked Accept)
 
+	now func() time.Time // the clock (tests set it)
+
 	mu      sync.Mutex
 	waiting map[net.Conn]waitingSince
 }
 
-// waitingSince is when a connection started waiting, and whether it is
-// idle between two requests (else it is new, or reading a request's
-// headers).
+// waitingSince is when a connection started waiting: new, idle between two
+// requests, or reading a request's headers (the same grace for all).
 type waitingSince struct {
-	at   time.Time
-	idle bool
+	at time.Time
 }
 
 // Accept accepts a connection, then gives it a slot: a free one, or the one
@@ -131,7 +140,7 @@ func (l *connLimit) Accept() (net.Conn, error) {
 			return &limitedConn{Conn: c, free: func() { <-l.slots }}, nil
 		default:
 		}
-		closed, in := l.closeOldestWaiting(time.Now())
+		closed, in := l.closeOldestWaiting(l.now())
 		if closed {
 			continue // its Close freed its slot
 		}
@@ -193,7 +202,7 @@ func (l *connLimit) track(c net.Conn, s http.ConnState) {
 				return // already serving (HTTP/2: another stream)
 			}
 		}
-		l.waiting[c] = waitingSince{at: time.Now(), idle: s == http.StateIdle}
+		l.waiting[c] = waitingSince{at: l.now()}
 		select {
 		case l.changed <- struct{}{}:
 		default:
@@ -212,8 +221,8 @@ func (l *connLimit) serving(c net.Conn) {
 }
 
 // closeOldestWaiting closes the connection waiting the longest of those
-// that may be closed at now: idle ones, and others waiting for waitGrace
-// or more. When there is none, in is how long until the first of the
+// that may be closed at now: those waiting (idle or not) for waitGrace or
+// more. When there is none, in is how long until the first of the
 // others may be (0: there is no waiting connection).
 func (l *connLimit) closeOldestWaiting(now time.Time) (closed bool, in time.Duration) {
 	l.mu.Lock()
@@ -222,13 +231,11 @@ func (l *connLimit) closeOldestWaiting(now time.Time) (closed bool, in time.Dura
 		since  time.Time
 	)
 	for c, w := range l.waiting {
-		if !w.idle {
-			if left := w.at.Add(waitGrace).Sub(now); left > 0 {
-				if in == 0 || left < in {
-					in = left
-				}
-				continue
+		if left := w.at.Add(waitGrace).Sub(now); left > 0 {
+			if in == 0 || left < in {
+				in = left
 			}
+			continue
 		}
 		if oldest == nil || w.at.Before(since) {
 			oldest, since = c, w.at

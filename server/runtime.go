@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -73,7 +74,14 @@ func RuntimeDefaults(hashes, conns int, params password.Params, procs int, geten
 		s.Percent = GCPercent
 	}
 	if getenv("GOMEMLIMIT") == "" {
-		s.MemoryLimit = gcLimitBase + int64(hashes)*gcPerHashCopy*int64(params.Memory)*1024 + int64(max(conns, 0))*gcPerConn
+		s.MemoryLimit = gcLimitBase + int64(hashes)*gcPerHashCopy*int64(params.Memory)*1024
+		// A MAX_CONNECTIONS so large that its share overflows int64 (past
+		// 5.6e14) allows as much as no limit: math.MaxInt64, Go's default.
+		if c := int64(max(conns, 0)); c > (math.MaxInt64-s.MemoryLimit)/gcPerConn {
+			s.MemoryLimit = math.MaxInt64
+		} else {
+			s.MemoryLimit += c * gcPerConn
+		}
 	}
 	if getenv("GOMAXPROCS") == "" {
 		s.Procs = procs + hashes

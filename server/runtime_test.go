@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -34,6 +35,16 @@ func TestRuntimeDefaults(t *testing.T) {
 	// so idle connections held at the cap cannot keep the heap at the limit.
 	if conns := server.RuntimeDefaults(1, 1024, password.Default, 2, env(nil)); conns.MemoryLimit != got.MemoryLimit+16<<20 {
 		t.Errorf("1,024 connections: limit = %d; want %d", conns.MemoryLimit, got.MemoryLimit+16<<20)
+	}
+	// A huge MAX_CONNECTIONS does not overflow into a small (or negative)
+	// limit: 2^50 connections × 16 KiB wrapped to 0, a 70 MiB limit.
+	for _, n := range []int{1_000_000, 1_000_000_000, 1 << 50, 3 << 49, math.MaxInt} {
+		huge := server.RuntimeDefaults(1, n, password.Default, 2, env(nil))
+		if want := got.MemoryLimit + int64(n)*16<<10; n < 1<<49 && huge.MemoryLimit != want {
+			t.Errorf("MAX_CONNECTIONS=%d: limit = %d; want %d", n, huge.MemoryLimit, want)
+		} else if n >= 1<<49 && huge.MemoryLimit != math.MaxInt64 {
+			t.Errorf("MAX_CONNECTIONS=%d: limit = %d; want %d (no limit)", n, huge.MemoryLimit, int64(math.MaxInt64))
+		}
 	}
 	if zero := server.RuntimeDefaults(0, 0, password.Default, 2, env(nil)); zero != got {
 		t.Errorf("0 hashes counts as 1: %+v; want %+v", zero, got)
