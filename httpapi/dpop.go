@@ -23,7 +23,7 @@ const (
 	DPoPRequired = "required"
 )
 
-// DPoP is the HTTP side of RFC 9449, shared by every dialect: DPoPMiddleware
+// DPoP is the HTTP side of RFC 9449, shared by every dialect: WithDPoP
 // puts it in each request's context, where Meta finds the proof of a token
 // request and Authenticate checks the proof of a request that presents an
 // access token.
@@ -43,22 +43,24 @@ type DPoP struct {
 
 type dpopKey struct{}
 
-// DPoPMiddleware puts d in every request's context and, when d's Verifier
-// has Nonces, sends the current nonce in DPoP-Nonce on every response (RFC
-// 9449 §8: the client uses it in its next proof).
-func DPoPMiddleware(d *DPoP) Middleware {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if d.Verifier.Nonces != nil {
-				w.Header().Set("DPoP-Nonce", d.Verifier.Nonces.Current())
-			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), dpopKey{}, d)))
-		})
+// WithDPoP returns ctx carrying d, for the dialects' token and access
+// token checks. The host puts it there with its other per-request values,
+// so that every request is copied once (http.Request.WithContext).
+func WithDPoP(ctx context.Context, d *DPoP) context.Context {
+	return context.WithValue(ctx, dpopKey{}, d)
+}
+
+// SetNonce sends, when d's Verifier has Nonces, the current nonce in the
+// DPoP-Nonce header (RFC 9449 §8: the client uses it in its next proof).
+// Every response carries it.
+func (d *DPoP) SetNonce(h http.Header) {
+	if d.Verifier.Nonces != nil {
+		h.Set("DPoP-Nonce", d.Verifier.Nonces.Current())
 	}
 }
 
 // dpopOf returns the DPoP of r's context, nil when none is set up (a
-// handler used without DPoPMiddleware: tokens are bearer only).
+// handler used without WithDPoP: tokens are bearer only).
 func dpopOf(r *http.Request) *DPoP {
 	d, _ := r.Context().Value(dpopKey{}).(*DPoP)
 	return d
