@@ -55,7 +55,7 @@ func WithDPoP(ctx context.Context, d *DPoP) context.Context {
 // Every response carries it.
 func (d *DPoP) SetNonce(h http.Header) {
 	if d.Verifier.Nonces != nil {
-		h.Set("DPoP-Nonce", d.Verifier.Nonces.Current())
+		h["Dpop-Nonce"] = []string{d.Verifier.Nonces.Current()} // "DPoP-Nonce", canonical: h.Set would allocate the key every time
 	}
 }
 
