@@ -116,19 +116,12 @@ var errReplayUnavailable = errors.New("latchkey: the DPoP replay cache is unavai
 // the algorithms it accepts. bearerErr and dpopErr are the error codes of
 // each ("" for none).
 func (d *dpopCheck) challenges(h http.Header, bearerErr, dpopErr string) {
-	bearer, dp := "Bearer", "DPoP "
+	bearer := "Bearer"
 	if bearerErr != "" {
 		bearer += ` error="` + bearerErr + `"`
 	}
-	switch dpopErr {
-	case "":
-	case dpop.ReasonUseNonce:
-		dp += `error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", `
-	default:
-		dp += `error="` + dpopErr + `", `
-	}
 	h.Set("WWW-Authenticate", bearer)
-	h.Add("WWW-Authenticate", dp+`algs="`+d.algs+`"`)
+	h.Add("WWW-Authenticate", httpapi.DPoPChallengeFor(dpopErr, d.algs))
 }
 
 // refuseDPoP writes Middleware's answer to a failure of the DPoP checks,

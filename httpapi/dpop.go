@@ -217,21 +217,34 @@ func RequiredProof(r *http.Request, svc *auth.Service, p auth.Principal) error {
 // algorithms, and error="use_dpop_nonce" or "invalid_dpop_proof" when that
 // is why the request was refused.
 func DPoPChallenge(err error) string {
-	algs := strings.Join(dpop.DefaultAlgs(), " ")
 	var e *auth.Error
 	if errors.As(err, &e) {
 		switch e.Code {
-		case auth.CodeUseDPoPNonce:
-			return `DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="` + algs + `"`
-		case auth.CodeInvalidDPoPProof:
-			return `DPoP error="invalid_dpop_proof", algs="` + algs + `"`
+		case auth.CodeUseDPoPNonce, auth.CodeInvalidDPoPProof:
+			return DPoPChallengeFor(string(e.Code), defaultAlgs)
 		case auth.CodeInvalidToken:
 			if !errors.Is(err, ErrNoBearer) {
-				return `DPoP error="invalid_token", algs="` + algs + `"`
+				return DPoPChallengeFor(string(e.Code), defaultAlgs)
 			}
 		}
 	}
-	return `DPoP algs="` + algs + `"`
+	return DPoPChallengeFor("", defaultAlgs)
+}
+
+// defaultAlgs are the algorithms of the handler's challenges, space-separated.
+var defaultAlgs = strings.Join(dpop.DefaultAlgs(), " ")
+
+// DPoPChallengeFor returns the DPoP challenge (RFC 9449 §7.1) with the
+// error code errCode ("" for none; use_dpop_nonce with its description,
+// §9) and the accepted algorithms algs, space-separated.
+func DPoPChallengeFor(errCode, algs string) string {
+	switch errCode {
+	case "":
+		return `DPoP algs="` + algs + `"`
+	case dpop.ReasonUseNonce:
+		return `DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="` + algs + `"`
+	}
+	return `DPoP error="` + errCode + `", algs="` + algs + `"`
 }
 
 // WriteChallenges sets the WWW-Authenticate challenges of a 401 on a route
