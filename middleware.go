@@ -234,9 +234,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (auth.Principal, error) {
 // and a proof without it gets 401 use_dpop_nonce (RFC 9449 §9).
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n := a.dpop.v.Nonces; n != nil {
-			w.Header().Set("DPoP-Nonce", n.Current())
-		}
+		a.dpop.proofs.SetNonce(w.Header())
 		p, err := a.Authenticate(r)
 		if err != nil {
 			a.refuse(w, r, err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/dpop"
+	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/token"
 )
 
@@ -61,10 +62,9 @@ type DPoPOptions struct {
 
 // dpopCheck checks the proofs of bound tokens for one Authenticator.
 type dpopCheck struct {
-	v        *dpop.Verifier
-	replay   dpop.ReplayCache
-	external string
-	algs     string // for the challenges: the allowed algorithms, space-separated
+	proofs httpapi.DPoP // its Verifier and External (Mode is for token routes)
+	replay dpop.ReplayCache
+	algs   string // for the challenges: the allowed algorithms, space-separated
 }
 
 // newDPoPCheck returns the check o describes, on the clock now (time.Now
@@ -78,7 +78,7 @@ func newDPoPCheck(o DPoPOptions, now func() time.Time) *dpopCheck {
 		replay = dpop.NewMemoryReplay(o.ReplayMax, now)
 	}
 	v := &dpop.Verifier{Lifetime: o.Lifetime, Leeway: o.Leeway, Now: now, Algs: o.Algs, Nonces: o.Nonces}
-	return &dpopCheck{v: v, replay: replay, external: o.ExternalURL, algs: strings.Join(v.AllowedAlgs(), " ")}
+	return &dpopCheck{proofs: httpapi.DPoP{Verifier: v, External: o.ExternalURL}, replay: replay, algs: strings.Join(v.AllowedAlgs(), " ")}
 }
 
 // check checks the request's proof for the access token tok, bound to the
@@ -86,18 +86,13 @@ func newDPoPCheck(o DPoPOptions, now func() time.Time) *dpopCheck {
 // key_mismatch when signed by another key), or an error wrapping
 // errReplayUnavailable when the replay cache cannot answer.
 func (d *dpopCheck) check(r *http.Request, tok, jkt string) error {
-	header, err := dpop.FromHeader(r.Header)
-	if err != nil {
+	p, err := d.proofs.RequestProof(r, tok)
+	switch {
+	case err != nil:
 		return err
-	}
-	if header == "" {
+	case p == nil:
 		return &dpop.Error{Reason: dpop.ReasonMissing, Detail: "no DPoP header"}
-	}
-	p, err := d.v.Check(header, r.Method, dpop.HTU(r, d.external), tok)
-	if err != nil {
-		return err
-	}
-	if p.JKT != jkt {
+	case p.JKT != jkt:
 		// Checked before the replay cache: a proof by another key must not
 		// take a place in it.
 		return &dpop.Error{Reason: dpop.ReasonKeyMismatch, Detail: "the proof is not signed by the key the token is bound to"}
@@ -121,19 +116,12 @@ var errReplayUnavailable = errors.New("latchkey: the DPoP replay cache is unavai
 // the algorithms it accepts. bearerErr and dpopErr are the error codes of
 // each ("" for none).
 func (d *dpopCheck) challenges(h http.Header, bearerErr, dpopErr string) {
-	bearer, dp := "Bearer", "DPoP "
+	bearer := "Bearer"
 	if bearerErr != "" {
 		bearer += ` error="` + bearerErr + `"`
 	}
-	switch dpopErr {
-	case "":
-	case dpop.ReasonUseNonce:
-		dp += `error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", `
-	default:
-		dp += `error="` + dpopErr + `", `
-	}
 	h.Set("WWW-Authenticate", bearer)
-	h.Add("WWW-Authenticate", dp+`algs="`+d.algs+`"`)
+	h.Add("WWW-Authenticate", httpapi.DPoPChallengeFor(dpopErr, d.algs))
 }
 
 // refuseDPoP writes Middleware's answer to a failure of the DPoP checks,

@@ -62,18 +62,15 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 }
 
-// Wrap puts the middleware every route shares around next: the DPoP setup
-// (RFC 9449: the request context, the DPoP-Nonce header), the client
-// address in the context (for audit events), access log (never query strings
+// Wrap puts the middleware every route shares around next: the client
+// address (for audit events) and the DPoP setup (RFC 9449) in the context,
+// the DPoP-Nonce header, access log (never query strings
 // or bodies), Options.Instrument, panic recovery, security headers, CORS for
 // the allowed origins, and the 64 KiB body limit.
 func (h *Handler) Wrap(next http.Handler) http.Handler {
 	origins, _ := httpapi.NewOrigins(h.opts.CORSOrigins) // checked by New
 	mws := []httpapi.Middleware{
-		// Both replace the request (a context value), so they come first
-		// and everything below shares one *http.Request.
-		httpapi.DPoPMiddleware(h.dpop),
-		withClientIP(h.ip()),
+		withRequestContext(h.ip(), h.dpop), // outermost: it replaces the request, so everything below shares one *http.Request
 		h.warnUndeclaredProxy,
 		httpapi.AccessLog(h.opts.Logger, h.ip()),
 	}
@@ -89,15 +86,19 @@ func (h *Handler) Wrap(next http.Handler) http.Handler {
 	return httpapi.Chain(next, mws...)
 }
 
-// withClientIP puts the client's address in the request context, where the
-// domain finds it for audit events of calls that take no auth.Meta.
-func withClientIP(ip httpapi.ClientIP) httpapi.Middleware {
+// withRequestContext puts in the request context the client's address,
+// where the domain finds it for audit events of calls that take no
+// auth.Meta, and the DPoP setup (httpapi.WithDPoP), in one copy of the
+// request; and it sends the current DPoP nonce, if any, on every response.
+func withRequestContext(ip httpapi.ClientIP, d *httpapi.DPoP) httpapi.Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			d.SetNonce(w.Header())
+			ctx := httpapi.WithDPoP(r.Context(), d)
 			if a := ip.Of(r); a.IsValid() {
-				r = r.WithContext(auth.WithClientIP(r.Context(), a.String()))
+				ctx = auth.WithClientIP(ctx, a.String())
 			}
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }

@@ -317,24 +317,7 @@ func TestRenewAccessWithoutGen(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	g := e.SignIn(t, "a@example.com")
-	old := token.Options{Issuer: "http://authtest", Audience: "latchkey", RefreshSecret: []byte(strings.Repeat("k", 32)),
-		Leeway: 5 * time.Second, PublishRetiredFor: time.Hour, Now: e.Clock.Now}
-	iss, err := token.NewIssuer(old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := iss.LoadKeys(ctx, e.Store, token.ES256, nil); err != nil {
-		t.Fatal(err)
-	}
-	mint := func() string {
-		t.Helper()
-		tok, _, err := iss.MintAccess(token.AccessClaims{Subject: g.User.ID, SessionID: g.Session.ID,
-			ExpiresAt: e.Clock.Now().Add(15 * time.Minute)}) // no Generation: a token from before gen
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
+	mint := genlessMinter(t, e, g)
 	beforeRotation := mint()
 	e.Clock.Advance(2 * time.Second)
 	e.Refresh(t, g.RefreshToken)
@@ -360,31 +343,11 @@ func TestRenewAccessWithoutGen(t *testing.T) {
 // does not stop it: iat has whole seconds, and a token that the rotation
 // itself issued has the same iat.)
 func TestRenewAccessWithoutGenAttacks(t *testing.T) {
-	mintWith := func(t *testing.T, e *authtest.Env, g *auth.Grant) func() string {
-		old := token.Options{Issuer: "http://authtest", Audience: "latchkey", RefreshSecret: []byte(strings.Repeat("k", 32)),
-			Leeway: 5 * time.Second, PublishRetiredFor: time.Hour, Now: e.Clock.Now}
-		iss, err := token.NewIssuer(old)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := iss.LoadKeys(context.Background(), e.Store, token.ES256, nil); err != nil {
-			t.Fatal(err)
-		}
-		return func() string {
-			t.Helper()
-			tok, _, err := iss.MintAccess(token.AccessClaims{Subject: g.User.ID, SessionID: g.Session.ID,
-				ExpiresAt: e.Clock.Now().Add(15 * time.Minute)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return tok
-		}
-	}
 	ctx := context.Background()
 	t.Run("a renewed copy stops at the next rotation", func(t *testing.T) {
 		e := newEnv(t, nil)
 		g := e.SignIn(t, "a@example.com")
-		stolen := mintWith(t, e, g)()
+		stolen := genlessMinter(t, e, g)()
 		r, err := e.Service.RenewAccess(ctx, stolen)
 		if err != nil {
 			t.Fatalf("a gen-less token of the current generation: %v", err)
@@ -403,7 +366,7 @@ func TestRenewAccessWithoutGenAttacks(t *testing.T) {
 		e := newEnv(t, nil)
 		g := e.SignIn(t, "a@example.com")
 		e.Clock.Advance(900 * time.Millisecond)
-		stolen := mintWith(t, e, g)() // iat: the whole second before
+		stolen := genlessMinter(t, e, g)() // iat: the whole second before
 		e.Clock.Advance(200 * time.Millisecond)
 		e.Refresh(t, g.RefreshToken) // the next second, 0.2s after the copy
 		_, err := e.Service.RenewAccess(ctx, stolen)
@@ -412,7 +375,7 @@ func TestRenewAccessWithoutGenAttacks(t *testing.T) {
 	t.Run("rotation off", func(t *testing.T) {
 		e := newEnv(t, func(p *auth.Policy) { p.Rotation = false })
 		g := e.SignIn(t, "a@example.com")
-		mint := mintWith(t, e, g)
+		mint := genlessMinter(t, e, g)
 		before := mint()
 		e.Clock.Advance(2 * time.Second)
 		e.Refresh(t, g.RefreshToken)
@@ -425,6 +388,30 @@ func TestRenewAccessWithoutGenAttacks(t *testing.T) {
 	})
 }
 
+// genlessMinter returns a function that mints, with the store's signing
+// keys, an access token for g's session without gen (as tokens were before
+// the claim existed), valid 15 minutes from the clock's now.
+func genlessMinter(t *testing.T, e *authtest.Env, g *auth.Grant) func() string {
+	old := token.Options{Issuer: "http://authtest", Audience: "latchkey", RefreshSecret: []byte(strings.Repeat("k", 32)),
+		Leeway: 5 * time.Second, PublishRetiredFor: time.Hour, Now: e.Clock.Now}
+	iss, err := token.NewIssuer(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iss.LoadKeys(t.Context(), e.Store, token.ES256, nil); err != nil {
+		t.Fatal(err)
+	}
+	return func() string {
+		t.Helper()
+		tok, _, err := iss.MintAccess(token.AccessClaims{Subject: g.User.ID, SessionID: g.Session.ID,
+			ExpiresAt: e.Clock.Now().Add(15 * time.Minute)}) // no Generation: a token from before gen
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+}
+
 // A gen-less copy issued in the same second as a later rotation, or by an
 // instance whose clock is ahead of the rotating one's, still renews once
 // after that rotation (and its renewal then lasts until the next one).
@@ -433,23 +420,11 @@ func TestRenewAccessWithoutGenSameSecond(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	g := e.SignIn(t, "a@example.com")
-	old := token.Options{Issuer: "http://authtest", Audience: "latchkey", RefreshSecret: []byte(strings.Repeat("k", 32)),
-		Leeway: 5 * time.Second, PublishRetiredFor: time.Hour, Now: e.Clock.Now}
-	iss, err := token.NewIssuer(old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := iss.LoadKeys(ctx, e.Store, token.ES256, nil); err != nil {
-		t.Fatal(err)
-	}
+	mint := genlessMinter(t, e, g)
 	e.Clock.Advance(1100 * time.Millisecond)
-	stolen, _, err := iss.MintAccess(token.AccessClaims{Subject: g.User.ID, SessionID: g.Session.ID,
-		ExpiresAt: e.Clock.Now().Add(15 * time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stolen := mint()
 	e.Clock.Advance(500 * time.Millisecond)
 	e.Refresh(t, g.RefreshToken) // the same second, after the copy
-	_, err = e.Service.RenewAccess(ctx, stolen)
+	_, err := e.Service.RenewAccess(ctx, stolen)
 	authtest.WantCode(t, err, auth.CodeAccessSuperseded)
 }

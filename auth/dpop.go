@@ -89,9 +89,20 @@ func bindingError(jkt string, m Meta) *Error {
 	return nil
 }
 
-// useProof records the proof of m in the replay cache (sign-in and the
-// routes that present an access token).
-func (s *Service) useProof(ctx context.Context, p *Proof) error {
+// useProof records m.Proof in the replay cache (sign-in, revocation): a
+// replay is refused with the audit event.
+func (s *Service) useProof(ctx context.Context, event, userID, sessionID string, m Meta) error {
+	err := s.UseProof(ctx, *m.Proof)
+	if e, ok := err.(*Error); ok && e.Code == CodeInvalidDPoPProof {
+		return s.proofRefused(ctx, event, e, userID, sessionID, m)
+	}
+	return err
+}
+
+// UseProof records a checked proof presented with an access token in the
+// replay cache: CodeInvalidDPoPProof (reason replay) if it was used before,
+// by any instance sharing the store.
+func (s *Service) UseProof(ctx context.Context, p Proof) error {
 	err := s.store.UseProof(ctx, store.ProofUse{Key: p.Key, Expires: p.Expires})
 	if errors.Is(err, store.ErrReplay) {
 		return ProofRefused(ReasonReplay, false, err)
@@ -100,11 +111,4 @@ func (s *Service) useProof(ctx context.Context, p *Proof) error {
 		return s.internal(err)
 	}
 	return nil
-}
-
-// UseProof records a checked proof presented with an access token in the
-// replay cache: CodeInvalidDPoPProof (reason replay) if it was used before,
-// by any instance sharing the store.
-func (s *Service) UseProof(ctx context.Context, p Proof) error {
-	return s.useProof(ctx, &p)
 }

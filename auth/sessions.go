@@ -241,10 +241,7 @@ func (s *Service) RevokeToken(ctx context.Context, tok, hint, clientID string, m
 		return s.proofRefused(ctx, "revoke.dpop_refused", e, uid, sid, m)
 	}
 	if jkt != "" {
-		if err := s.useProof(ctx, m.Proof); err != nil {
-			if e, ok := err.(*Error); ok && e.Code == CodeInvalidDPoPProof {
-				return s.proofRefused(ctx, "revoke.dpop_refused", e, uid, sid, m)
-			}
+		if err := s.useProof(ctx, "revoke.dpop_refused", uid, sid, m); err != nil {
 			return err
 		}
 	}

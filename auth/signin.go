@@ -146,10 +146,7 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, m Meta) (g *Gran
 		}
 	}
 	if m.Proof != nil {
-		if err := s.useProof(ctx, m.Proof); err != nil {
-			if e, ok := err.(*Error); ok && e.Code == CodeInvalidDPoPProof {
-				return nil, s.proofRefused(ctx, "signin.dpop_refused", e, "", "", m)
-			}
+		if err := s.useProof(ctx, "signin.dpop_refused", "", "", m); err != nil {
 			return nil, err
 		}
 	}

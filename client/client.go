@@ -385,9 +385,13 @@ func (c *Client) exchange(ctx context.Context, hc *http.Client, method, path str
 		switch {
 		case e.Code == CodeUseDPoPNonce && ans.nonce && !nonceRetried:
 			nonceRetried = true
-		case e.Code == CodeInvalidDPoPProof && e.Reason == "iat" && !ans.date.IsZero() && !clockRetried:
+		case e.Code == CodeInvalidDPoPProof && e.Reason == "iat" && !clockRetried:
+			date, perr := http.ParseTime(ans.date)
+			if perr != nil {
+				return err // no server time to retry by
+			}
 			clockRetried = true
-			c.setSkew(ans.date.Sub(ans.received))
+			c.setSkew(date.Sub(ans.received))
 		default:
 			return err
 		}
@@ -397,7 +401,7 @@ func (c *Client) exchange(ctx context.Context, hc *http.Client, method, path str
 // answerMeta is what exchange looks at in an answer besides its body.
 type answerMeta struct {
 	nonce    bool      // it carried a DPoP-Nonce
-	date     time.Time // its Date (the server's clock), zero when none
+	date     string    // its Date (the server's clock), parsed only when needed
 	received time.Time // when it came, by the client's clock
 }
 
@@ -409,9 +413,8 @@ func (c *Client) read(hc *http.Client, req *http.Request, method, path string, o
 	}
 	defer resp.Body.Close()
 	ans.received = c.now()
-	ans.nonce = resp.Header.Get("DPoP-Nonce") != ""
-	ans.date, _ = http.ParseTime(resp.Header.Get("Date"))
-	c.learnNonce(resp.Request.URL, resp.Header)
+	ans.date = resp.Header.Get("Date")
+	ans.nonce = c.learnNonce(resp.Request.URL, resp.Header)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Redirects to another origin are not followed (sameOriginRedirects):
 		// they end here, as errors.

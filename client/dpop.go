@@ -110,15 +110,16 @@ func (c *Client) nonce(u *url.URL) string {
 // learnNonce remembers the DPoP-Nonce of an answer from u's origin (RFC
 // 9449 §8, §9): the next proof for that origin carries it. A server sends
 // one when it wants its nonces in proofs, on errors and successes alike;
-// each origin has nonces of its own.
-func (c *Client) learnNonce(u *url.URL, h http.Header) {
+// each origin has nonces of its own. It reports whether h carried one.
+func (c *Client) learnNonce(u *url.URL, h http.Header) bool {
 	v := h.Get("DPoP-Nonce")
 	if v == "" || c.key == nil {
-		return
+		return v != ""
 	}
 	c.nonceMu.Lock()
 	c.nonces[origin(u)] = v
 	c.nonceMu.Unlock()
+	return true
 }
 
 // serverSkew returns how far the server's clock is ahead of the client's,

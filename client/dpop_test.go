@@ -263,14 +263,7 @@ func TestDPoPNonces(t *testing.T) {
 // answer's Date; afterwards the tokens keep the client on the server's
 // time.
 func TestDPoPClockSkew(t *testing.T) {
-	srv, front, proofs := newDatedServer(t)
-	ahead := testkit.NewClock(srv.Clock.Now().Add(time.Hour))
-	c, err := client.New(front, client.WithDPoP(nil), client.WithClock(ahead.Now),
-		client.WithHTTPClient(&http.Client{Transport: proofs}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.SignUp(t, "skew@example.com", password)
+	srv, c, ahead, proofs := newDatedClient(t, time.Hour, "skew@example.com")
 	if _, err := c.SignIn(t.Context(), "skew@example.com", password); err != nil {
 		t.Fatalf("sign-in with a clock an hour ahead: %v", err)
 	}
@@ -290,6 +283,22 @@ func TestDPoPClockSkew(t *testing.T) {
 	if got := len(proofs.proofs("POST /token")); got != 1 {
 		t.Errorf("%d refreshes sent; want 1 (the client knows the server's time)", got)
 	}
+}
+
+// newDatedClient starts newDatedServer, signs email up, and returns a
+// DPoP client of it on its own clock, set offset from the server's, whose
+// requests the returned proofLog records.
+func newDatedClient(t *testing.T, offset time.Duration, email string) (*servertest.Server, *client.Client, *testkit.Clock, *proofLog) {
+	t.Helper()
+	srv, front, proofs := newDatedServer(t)
+	clk := testkit.NewClock(srv.Clock.Now().Add(offset))
+	c, err := client.New(front, client.WithDPoP(nil), client.WithClock(clk.Now),
+		client.WithHTTPClient(&http.Client{Transport: proofs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SignUp(t, email, password)
+	return srv, c, clk, proofs
 }
 
 // newDatedServer starts a real server behind a front that writes the
@@ -316,14 +325,7 @@ func newDatedServer(t *testing.T) (*servertest.Server, string, *proofLog) {
 // and refused for its iat, the second by the server's Date passes, and the
 // call is sent again with the new token and a proof of it.
 func TestDPoPExpiredAt401(t *testing.T) {
-	srv, front, proofs := newDatedServer(t)
-	clk := testkit.NewClock(srv.Clock.Now())
-	c, err := client.New(front, client.WithDPoP(nil), client.WithClock(clk.Now),
-		client.WithHTTPClient(&http.Client{Transport: proofs}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.SignUp(t, "slept@example.com", password)
+	srv, c, _, proofs := newDatedClient(t, 0, "slept@example.com")
 	if _, err := c.SignIn(t.Context(), "slept@example.com", password); err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ const (
 	DPoPRequired = "required"
 )
 
-// DPoP is the HTTP side of RFC 9449, shared by every dialect: DPoPMiddleware
+// DPoP is the HTTP side of RFC 9449, shared by every dialect: WithDPoP
 // puts it in each request's context, where Meta finds the proof of a token
 // request and Authenticate checks the proof of a request that presents an
 // access token.
@@ -43,22 +43,24 @@ type DPoP struct {
 
 type dpopKey struct{}
 
-// DPoPMiddleware puts d in every request's context and, when d's Verifier
-// has Nonces, sends the current nonce in DPoP-Nonce on every response (RFC
-// 9449 §8: the client uses it in its next proof).
-func DPoPMiddleware(d *DPoP) Middleware {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if d.Verifier.Nonces != nil {
-				w.Header().Set("DPoP-Nonce", d.Verifier.Nonces.Current())
-			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), dpopKey{}, d)))
-		})
+// WithDPoP returns ctx carrying d, for the dialects' token and access
+// token checks. The host puts it there with its other per-request values,
+// so that every request is copied once (http.Request.WithContext).
+func WithDPoP(ctx context.Context, d *DPoP) context.Context {
+	return context.WithValue(ctx, dpopKey{}, d)
+}
+
+// SetNonce sends, when d's Verifier has Nonces, the current nonce in the
+// DPoP-Nonce header (RFC 9449 §8: the client uses it in its next proof).
+// Every response carries it.
+func (d *DPoP) SetNonce(h http.Header) {
+	if d.Verifier.Nonces != nil {
+		h["Dpop-Nonce"] = []string{d.Verifier.Nonces.Current()} // "DPoP-Nonce", canonical: h.Set would allocate the key every time
 	}
 }
 
 // dpopOf returns the DPoP of r's context, nil when none is set up (a
-// handler used without DPoPMiddleware: tokens are bearer only).
+// handler used without WithDPoP: tokens are bearer only).
 func dpopOf(r *http.Request) *DPoP {
 	d, _ := r.Context().Value(dpopKey{}).(*DPoP)
 	return d
@@ -75,24 +77,35 @@ func tokenProof(r *http.Request, m *auth.Meta) {
 	// DPOP=off binds no new session, but a session bound before still
 	// refreshes with proofs by its key: the proof is checked for it alone.
 	m.BoundOnly = d.Mode == DPoPOff
+	p, err := d.RequestProof(r, "")
+	switch {
+	case err != nil:
+		m.ProofError = proofError(err)
+	case p != nil:
+		m.Proof = proofOf(p)
+	case d.Mode == DPoPRequired:
+		m.ProofError = errProofRequired()
+	}
+}
+
+// RequestProof returns the proof of r's DPoP header, checked by d's
+// Verifier for this request (its method, and its URL as d.External makes
+// it) and, when accessToken is not "", for that token (ath): not yet
+// recorded in a replay cache. Nil and no error when r has no DPoP header;
+// a *dpop.Error when the header is refused.
+func (d *DPoP) RequestProof(r *http.Request, accessToken string) (*dpop.Proof, error) {
 	header, err := dpop.FromHeader(r.Header)
-	if err != nil {
-		m.ProofError = proofError(err)
-		return
+	if err != nil || header == "" {
+		return nil, err
 	}
-	if header == "" {
-		if d.Mode == DPoPRequired {
-			m.ProofError = &auth.Error{Code: auth.CodeInvalidDPoPProof, Reason: dpop.ReasonMissing,
-				Message: "a DPoP proof is required (DPOP=required): send a DPoP header (RFC 9449)"}
-		}
-		return
-	}
-	p, err := d.Verifier.Check(header, r.Method, dpop.HTU(r, d.External), "")
-	if err != nil {
-		m.ProofError = proofError(err)
-		return
-	}
-	m.Proof = proofOf(p)
+	return d.Verifier.Check(header, r.Method, dpop.HTU(r, d.External), accessToken)
+}
+
+// errProofRequired is the refusal of a request that mints a token without
+// a proof under DPOP=required.
+func errProofRequired() error {
+	return &auth.Error{Code: auth.CodeInvalidDPoPProof, Reason: dpop.ReasonMissing,
+		Message: "a DPoP proof is required (DPOP=required): send a DPoP header (RFC 9449)"}
 }
 
 // ProofReplayMargin is how long past the end of its proof's window a jti
@@ -124,7 +137,7 @@ func proofError(err error) error {
 // so is a bearer token sent with the DPoP scheme. The proof is recorded in
 // the replay cache. Without a token it is NoBearer.
 func AccessToken(r *http.Request, svc *auth.Service) (string, auth.Principal, error) {
-	tok, scheme, ok := authorization(r)
+	tok, isDPoP, ok := Authorization(r)
 	if !ok {
 		return "", auth.Principal{}, NoBearer()
 	}
@@ -134,10 +147,10 @@ func AccessToken(r *http.Request, svc *auth.Service) (string, auth.Principal, er
 	}
 	bound := p.Claims.JKT != ""
 	switch {
-	case bound && scheme != "DPoP":
+	case bound && !isDPoP:
 		return "", auth.Principal{}, &auth.Error{Code: auth.CodeInvalidToken, Reason: "dpop_bound",
 			Message: "the access token is bound to a DPoP key: send it as Authorization: DPoP with a DPoP proof"}
-	case !bound && scheme == "DPoP":
+	case !bound && isDPoP:
 		return "", auth.Principal{}, &auth.Error{Code: auth.CodeInvalidToken,
 			Message: "the access token is not bound to a DPoP key: send it as Authorization: Bearer"}
 	}
@@ -156,20 +169,16 @@ func ConfirmProof(r *http.Request, svc *auth.Service, tok string, p auth.Princip
 	if p.Claims.JKT == "" {
 		return nil
 	}
-	header, err := dpop.FromHeader(r.Header)
-	if err == nil && header == "" {
+	d := dpopOf(r)
+	if d == nil {
+		d = &defaultDPoP
+	}
+	proof, err := d.RequestProof(r, tok)
+	switch {
+	case err != nil:
+	case proof == nil:
 		err = &dpop.Error{Reason: dpop.ReasonMissing}
-	}
-	var proof *dpop.Proof
-	if err == nil {
-		d := dpopOf(r)
-		v, external := &dpop.Verifier{}, ""
-		if d != nil {
-			v, external = d.Verifier, d.External
-		}
-		proof, err = v.Check(header, r.Method, dpop.HTU(r, external), tok)
-	}
-	if err == nil && proof.JKT != p.Claims.JKT {
+	case proof.JKT != p.Claims.JKT:
 		err = &dpop.Error{Reason: dpop.ReasonKeyMismatch}
 	}
 	if err != nil {
@@ -177,6 +186,10 @@ func ConfirmProof(r *http.Request, svc *auth.Service, tok string, p auth.Princip
 	}
 	return svc.UseProof(r.Context(), *proofOf(proof))
 }
+
+// defaultDPoP checks the proofs of bound tokens on a handler used without
+// WithDPoP: the default Verifier, the request's own URL.
+var defaultDPoP = DPoP{Verifier: &dpop.Verifier{}}
 
 // RequiredProof is, for a request that mints a token from a bearer access
 // token (bearer renewal), what DPOP=required asks of every request that
@@ -189,30 +202,14 @@ func RequiredProof(r *http.Request, svc *auth.Service, p auth.Principal) error {
 	if d == nil || d.Mode != DPoPRequired || p.Claims.JKT != "" {
 		return nil
 	}
-	header, err := dpop.FromHeader(r.Header)
-	if err != nil {
+	proof, err := d.RequestProof(r, "")
+	switch {
+	case err != nil:
 		return proofError(err)
-	}
-	if header == "" {
-		return &auth.Error{Code: auth.CodeInvalidDPoPProof, Reason: dpop.ReasonMissing,
-			Message: "a DPoP proof is required (DPOP=required): send a DPoP header (RFC 9449)"}
-	}
-	proof, err := d.Verifier.Check(header, r.Method, dpop.HTU(r, d.External), "")
-	if err != nil {
-		return proofError(err)
+	case proof == nil:
+		return errProofRequired()
 	}
 	return svc.UseProof(r.Context(), *proofOf(proof))
-}
-
-// authorization returns the credential of an "Authorization: Bearer" or
-// "Authorization: DPoP" header (RFC 6750 §2.1, RFC 9449 §7.1) and its
-// scheme ("Bearer" or "DPoP").
-func authorization(r *http.Request) (tok, scheme string, ok bool) {
-	tok, isDPoP, ok := Authorization(r)
-	if scheme = "Bearer"; isDPoP {
-		scheme = "DPoP"
-	}
-	return tok, scheme, ok
 }
 
 // DPoPChallenge returns the DPoP challenge of a 401 on a route that takes
@@ -220,21 +217,34 @@ func authorization(r *http.Request) (tok, scheme string, ok bool) {
 // algorithms, and error="use_dpop_nonce" or "invalid_dpop_proof" when that
 // is why the request was refused.
 func DPoPChallenge(err error) string {
-	algs := strings.Join(dpop.DefaultAlgs(), " ")
 	var e *auth.Error
 	if errors.As(err, &e) {
 		switch e.Code {
-		case auth.CodeUseDPoPNonce:
-			return `DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="` + algs + `"`
-		case auth.CodeInvalidDPoPProof:
-			return `DPoP error="invalid_dpop_proof", algs="` + algs + `"`
+		case auth.CodeUseDPoPNonce, auth.CodeInvalidDPoPProof:
+			return DPoPChallengeFor(string(e.Code), defaultAlgs)
 		case auth.CodeInvalidToken:
 			if !errors.Is(err, ErrNoBearer) {
-				return `DPoP error="invalid_token", algs="` + algs + `"`
+				return DPoPChallengeFor(string(e.Code), defaultAlgs)
 			}
 		}
 	}
-	return `DPoP algs="` + algs + `"`
+	return DPoPChallengeFor("", defaultAlgs)
+}
+
+// defaultAlgs are the algorithms of the handler's challenges, space-separated.
+var defaultAlgs = strings.Join(dpop.DefaultAlgs(), " ")
+
+// DPoPChallengeFor returns the DPoP challenge (RFC 9449 §7.1) with the
+// error code errCode ("" for none; use_dpop_nonce with its description,
+// §9) and the accepted algorithms algs, space-separated.
+func DPoPChallengeFor(errCode, algs string) string {
+	switch errCode {
+	case "":
+		return `DPoP algs="` + algs + `"`
+	case dpop.ReasonUseNonce:
+		return `DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="` + algs + `"`
+	}
+	return `DPoP error="` + errCode + `", algs="` + algs + `"`
 }
 
 // WriteChallenges sets the WWW-Authenticate challenges of a 401 on a route
@@ -264,6 +274,6 @@ func DPoPAlgs(r *http.Request) []string {
 // PresentedToken returns the access token of an "Authorization: Bearer" or
 // "Authorization: DPoP" header, unchecked.
 func PresentedToken(r *http.Request) (string, bool) {
-	tok, _, ok := authorization(r)
+	tok, _, ok := Authorization(r)
 	return tok, ok
 }

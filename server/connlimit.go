@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,29 +78,41 @@ func limitConnections(ln net.Listener, srv *http.Server, max int) net.Listener {
 		}
 		if r.Body == nil || r.Body == http.NoBody {
 			l.serving(c)
-		} else {
-			// Still waiting for the client until its body is in.
-			r.Body = &bodyIn{ReadCloser: r.Body, in: func() { l.serving(c) }}
+			h.ServeHTTP(w, r)
+			return
 		}
+		// Still waiting for the client until its body is in, or the
+		// handler is done with it.
+		b := &bodyIn{ReadCloser: r.Body, l: l, c: c}
+		r.Body = b
 		h.ServeHTTP(w, r)
-		l.serving(c) // until the server marks it idle
+		b.in() // until the server marks it idle
 	})
 	return l
 }
 
-// bodyIn calls in once its body has been read to the end (or failed).
+// bodyIn marks its connection serving (in) once its body has been read to
+// the end (or failed).
 type bodyIn struct {
 	io.ReadCloser
-	once sync.Once
-	in   func()
+	l    *connLimit
+	c    net.Conn
+	done atomic.Bool
 }
 
 func (b *bodyIn) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil {
-		b.once.Do(b.in)
+		b.in()
 	}
 	return n, err
+}
+
+// in marks the connection serving, the first time only.
+func (b *bodyIn) in() {
+	if b.done.CompareAndSwap(false, true) {
+		b.l.serving(b.c)
+	}
 }
 
 // connKey is the context key of a request's connection.

@@ -122,83 +122,71 @@ func TestDPoPOffKeepsBoundSessions(t *testing.T) {
 // purge by the clock of an instance ahead must not let a lagging one take
 // the proof again.
 func TestDPoPReplayAfterPurgeByAnInstanceAhead(t *testing.T) {
-	for name, db := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "shared.db") },
-		"postgres": func(t *testing.T) string { return pgtest.FreshSchema(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			u := db(t)
-			const public = "https://auth.example.com"
-			start := func() *servertest.Server {
-				return servertest.Start(t, func(c *config.Config) { c.DatabaseURL, c.PublicURL = u, public })
-			}
-			ahead, behind := start(), start()
-			ahead.Clock.Advance(10 * time.Second) // instance clocks a few seconds apart
-			d := dpopSigner{base: public, now: behind.Clock.Now, key: newKey(t)}
-			tr := dpopSignIn(t, behind, d, "skew@example.com")
-			p := d.proof(t, "GET", "/auth/me", dpop.ProofOptions{AccessToken: tr.AccessToken})
-			me := func() *servertest.Response {
-				return behind.Do(t, "GET", "/auth/me", nil, "Authorization: DPoP "+tr.AccessToken, "DPoP: "+p)
-			}
-			if r := me(); r.Status != http.StatusOK {
-				t.Fatalf("/auth/me: %d %s", r.Status, r.Body)
-			}
-			// 60 s on, the proof is still within its window at the lagging
-			// instance; the instance ahead purges what its clock says expired.
-			ahead.Clock.Advance(time.Minute)
-			behind.Clock.Advance(time.Minute)
-			if _, err := ahead.App.Store.PurgeProofs(context.Background(), ahead.Clock.Now()); err != nil {
-				t.Fatal(err)
-			}
-			wantDPoPError(t, me(), http.StatusUnauthorized, "invalid_dpop_proof", "replay")
-		})
-	}
+	eachDatabase(t, func(t *testing.T, u string) {
+		const public = "https://auth.example.com"
+		start := func() *servertest.Server {
+			return servertest.Start(t, func(c *config.Config) { c.DatabaseURL, c.PublicURL = u, public })
+		}
+		ahead, behind := start(), start()
+		ahead.Clock.Advance(10 * time.Second) // instance clocks a few seconds apart
+		d := dpopSigner{base: public, now: behind.Clock.Now, key: newKey(t)}
+		tr := dpopSignIn(t, behind, d, "skew@example.com")
+		p := d.proof(t, "GET", "/auth/me", dpop.ProofOptions{AccessToken: tr.AccessToken})
+		me := func() *servertest.Response {
+			return behind.Do(t, "GET", "/auth/me", nil, "Authorization: DPoP "+tr.AccessToken, "DPoP: "+p)
+		}
+		if r := me(); r.Status != http.StatusOK {
+			t.Fatalf("/auth/me: %d %s", r.Status, r.Body)
+		}
+		// 60 s on, the proof is still within its window at the lagging
+		// instance; the instance ahead purges what its clock says expired.
+		ahead.Clock.Advance(time.Minute)
+		behind.Clock.Advance(time.Minute)
+		if _, err := ahead.App.Store.PurgeProofs(context.Background(), ahead.Clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		wantDPoPError(t, me(), http.StatusUnauthorized, "invalid_dpop_proof", "replay")
+	})
 }
 
 // Two requests, one proof: of concurrent refreshes presenting the same
 // refresh token and the same proof, exactly one rotates the session; the
 // others are replays, and none counts as reuse.
 func TestDPoPConcurrentRefreshesOneProof(t *testing.T) {
-	for name, db := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "one.db") },
-		"postgres": func(t *testing.T) string { return pgtest.FreshSchema(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			u := db(t)
-			s := servertest.Start(t, func(c *config.Config) { c.DatabaseURL = u })
-			d := dpopSigner{base: s.URL, now: s.Clock.Now, key: newKey(t)}
-			tr := dpopSignIn(t, s, d, "race@example.com")
-			p := d.proof(t, "POST", "/token", dpop.ProofOptions{})
-			const n = 8
-			statuses := make(chan *servertest.Response, n)
-			start := make(chan struct{})
-			for range n {
-				go func() {
-					<-start
-					statuses <- s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken}, "DPoP: "+p)
-				}()
+	eachDatabase(t, func(t *testing.T, u string) {
+		s := servertest.Start(t, func(c *config.Config) { c.DatabaseURL = u })
+		d := dpopSigner{base: s.URL, now: s.Clock.Now, key: newKey(t)}
+		tr := dpopSignIn(t, s, d, "race@example.com")
+		p := d.proof(t, "POST", "/token", dpop.ProofOptions{})
+		const n = 8
+		statuses := make(chan *servertest.Response, n)
+		start := make(chan struct{})
+		for range n {
+			go func() {
+				<-start
+				statuses <- s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken}, "DPoP: "+p)
+			}()
+		}
+		close(start)
+		ok := 0
+		for range n {
+			r := <-statuses
+			switch {
+			case r.Status == http.StatusOK:
+				ok++
+			case r.Status == http.StatusBadRequest && r.Map(t)["reason"] == "replay":
+			default:
+				t.Errorf("refresh: %d %s", r.Status, r.Body)
 			}
-			close(start)
-			ok := 0
-			for range n {
-				r := <-statuses
-				switch {
-				case r.Status == http.StatusOK:
-					ok++
-				case r.Status == http.StatusBadRequest && r.Map(t)["reason"] == "replay":
-				default:
-					t.Errorf("refresh: %d %s", r.Status, r.Body)
-				}
-			}
-			if ok != 1 {
-				t.Fatalf("%d refreshes with one proof succeeded, want exactly 1", ok)
-			}
-			sess := sessionOf(t, s.App.Store, tr.AccessToken)
-			if sess.Revoked() || sess.Generation != 2 {
-				t.Fatalf("session after the race: %+v", sess)
-			}
-		})
-	}
+		}
+		if ok != 1 {
+			t.Fatalf("%d refreshes with one proof succeeded, want exactly 1", ok)
+		}
+		sess := sessionOf(t, s.App.Store, tr.AccessToken)
+		if sess.Revoked() || sess.Generation != 2 {
+			t.Fatalf("session after the race: %+v", sess)
+		}
+	})
 }
 
 // The reuse interval answers a second tab's refresh of the superseded
@@ -206,32 +194,26 @@ func TestDPoPConcurrentRefreshesOneProof(t *testing.T) {
 // the same, so replaying that request is refused as a replay (and changes
 // nothing).
 func TestDPoPReissueProofIsUsedUp(t *testing.T) {
-	for name, db := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "one.db") },
-		"postgres": func(t *testing.T) string { return pgtest.FreshSchema(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			u := db(t)
-			s := servertest.Start(t, func(c *config.Config) { c.DatabaseURL = u })
-			d := dpopSigner{base: s.URL, now: s.Clock.Now, key: newKey(t)}
-			tr := dpopSignIn(t, s, d, "tabs@example.com")
-			refresh := func(p string) *servertest.Response {
-				return s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken}, "DPoP: "+p)
-			}
-			if r := refresh(d.proof(t, "POST", "/token", dpop.ProofOptions{})); r.Status != http.StatusOK {
-				t.Fatalf("first tab: %d %s", r.Status, r.Body)
-			}
-			second := d.proof(t, "POST", "/token", dpop.ProofOptions{})
-			if r := refresh(second); r.Status != http.StatusOK {
-				t.Fatalf("second tab within the reuse interval: %d %s", r.Status, r.Body)
-			}
-			before := sessionOf(t, s.App.Store, tr.AccessToken)
-			wantDPoPError(t, refresh(second), http.StatusBadRequest, "invalid_dpop_proof", "replay")
-			if got := sessionOf(t, s.App.Store, tr.AccessToken); got != before {
-				t.Fatalf("session changed:\n got %+v\nwant %+v", got, before)
-			}
-		})
-	}
+	eachDatabase(t, func(t *testing.T, u string) {
+		s := servertest.Start(t, func(c *config.Config) { c.DatabaseURL = u })
+		d := dpopSigner{base: s.URL, now: s.Clock.Now, key: newKey(t)}
+		tr := dpopSignIn(t, s, d, "tabs@example.com")
+		refresh := func(p string) *servertest.Response {
+			return s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken}, "DPoP: "+p)
+		}
+		if r := refresh(d.proof(t, "POST", "/token", dpop.ProofOptions{})); r.Status != http.StatusOK {
+			t.Fatalf("first tab: %d %s", r.Status, r.Body)
+		}
+		second := d.proof(t, "POST", "/token", dpop.ProofOptions{})
+		if r := refresh(second); r.Status != http.StatusOK {
+			t.Fatalf("second tab within the reuse interval: %d %s", r.Status, r.Body)
+		}
+		before := sessionOf(t, s.App.Store, tr.AccessToken)
+		wantDPoPError(t, refresh(second), http.StatusBadRequest, "invalid_dpop_proof", "replay")
+		if got := sessionOf(t, s.App.Store, tr.AccessToken); got != before {
+			t.Fatalf("session changed:\n got %+v\nwant %+v", got, before)
+		}
+	})
 }
 
 // The htu a proof must name comes from PUBLIC_URL, never from the request's
@@ -503,41 +485,42 @@ func TestDPoPRequiredEveryDialect(t *testing.T) {
 // with its own proof by the key. One rotates, the others are answered with
 // the current tokens within the reuse interval; nothing is taken for reuse.
 func TestDPoPConcurrentRefreshesOwnProofs(t *testing.T) {
-	for name, db := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "one.db") },
-		"postgres": func(t *testing.T) string { return pgtest.FreshSchema(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			u := db(t)
-			s := servertest.Start(t, func(c *config.Config) { c.DatabaseURL = u })
-			d := dpopSigner{base: s.URL, now: s.Clock.Now, key: newKey(t)}
-			tr := dpopSignIn(t, s, d, "tabs-at-once@example.com")
-			const n = 8
-			proofs := make([]string, n)
-			for i := range proofs {
-				proofs[i] = d.proof(t, "POST", "/token", dpop.ProofOptions{})
+	eachDatabase(t, func(t *testing.T, u string) {
+		s := servertest.Start(t, func(c *config.Config) { c.DatabaseURL = u })
+		d := dpopSigner{base: s.URL, now: s.Clock.Now, key: newKey(t)}
+		tr := dpopSignIn(t, s, d, "tabs-at-once@example.com")
+		const n = 8
+		proofs := make([]string, n)
+		for i := range proofs {
+			proofs[i] = d.proof(t, "POST", "/token", dpop.ProofOptions{})
+		}
+		answers := make(chan *servertest.Response, n)
+		start := make(chan struct{})
+		for i := range n {
+			go func() {
+				<-start
+				answers <- s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken}, "DPoP: "+proofs[i])
+			}()
+		}
+		close(start)
+		for range n {
+			if r := <-answers; r.Status != http.StatusOK {
+				t.Errorf("refresh: %d %s", r.Status, r.Body)
 			}
-			answers := make(chan *servertest.Response, n)
-			start := make(chan struct{})
-			for i := range n {
-				go func() {
-					<-start
-					answers <- s.Do(t, "POST", "/token", map[string]string{"refreshToken": tr.RefreshToken}, "DPoP: "+proofs[i])
-				}()
-			}
-			close(start)
-			for range n {
-				if r := <-answers; r.Status != http.StatusOK {
-					t.Errorf("refresh: %d %s", r.Status, r.Body)
-				}
-			}
-			sess := sessionOf(t, s.App.Store, tr.AccessToken)
-			if sess.Revoked() || sess.Generation != 2 {
-				t.Fatalf("session after the tabs: %+v", sess)
-			}
-			if strings.Contains(s.Logs.String(), "reuse_detected") {
-				t.Fatal("a tab's refresh was taken for reuse")
-			}
-		})
-	}
+		}
+		sess := sessionOf(t, s.App.Store, tr.AccessToken)
+		if sess.Revoked() || sess.Generation != 2 {
+			t.Fatalf("session after the tabs: %+v", sess)
+		}
+		if strings.Contains(s.Logs.String(), "reuse_detected") {
+			t.Fatal("a tab's refresh was taken for reuse")
+		}
+	})
+}
+
+// eachDatabase runs f as a subtest on each backend: a fresh SQLite file,
+// and a fresh PostgreSQL schema. u is the DATABASE_URL to give servers.
+func eachDatabase(t *testing.T, f func(t *testing.T, u string)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, "sqlite://"+filepath.Join(t.TempDir(), "one.db")) })
+	t.Run("postgres", func(t *testing.T) { f(t, pgtest.FreshSchema(t)) })
 }

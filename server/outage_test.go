@@ -1,11 +1,8 @@
 package server_test
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,27 +19,6 @@ func outageServer(t *testing.T) (*servertest.Server, *pgtest.Proxy, servertest.T
 	cfg.DatabaseURL = u
 	srv := servertest.StartConfig(t, cfg)
 	return srv, proxy, srv.SignIn(t, "ada@example.com", "correct horse battery")
-}
-
-// sessionID reads the sid claim of an access token (unverified: the test
-// only needs the id to address the session).
-func sessionID(t *testing.T, accessToken string) string {
-	t.Helper()
-	parts := strings.Split(accessToken, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %q", accessToken)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		SID string `json:"sid"`
-	}
-	if err := json.Unmarshal(raw, &c); err != nil || c.SID == "" {
-		t.Fatalf("no sid in %s: %v", raw, err)
-	}
-	return c.SID
 }
 
 // want503 checks the answer to a database outage: 503 with a Retry-After of
@@ -102,7 +78,7 @@ func TestDatabaseOutage(t *testing.T) {
 		{"sign-out", "POST", "/auth/sign-out", map[string]string{"scope": "local"}, []string{bearer}},
 		{"introspect", "POST", "/oauth/introspect", "token=" + tk.AccessToken,
 			[]string{"Content-Type: application/x-www-form-urlencoded"}},
-		{"delete session", "DELETE", "/auth/sessions/" + sessionID(t, tk.AccessToken), nil, []string{bearer}},
+		{"delete session", "DELETE", "/auth/sessions/" + servertest.SessionID(t, tk.AccessToken), nil, []string{bearer}},
 		{"oauth revoke", "POST", "/oauth/revoke", "token=" + tk.RefreshToken,
 			[]string{"Content-Type: application/x-www-form-urlencoded"}},
 		{"readyz", "GET", "/readyz", nil, nil},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/config"
+	"github.com/latchkey-dev/latchkey/server/servertest"
 )
 
 // TestPasswordAuditEvents: every step of the password lifecycle leaves its
@@ -47,7 +48,7 @@ func TestPasswordAuditEvents(t *testing.T) {
 		{"email.verification_requested", map[string]string{"user_id": user}},
 		{"email.verified", map[string]string{"user_id": user, "ip": "127.0.0.1"}},
 		{"password.change_failed", map[string]string{"user_id": user, "reason": "invalid_current_password", "ip": "127.0.0.1"}},
-		{"password.changed", map[string]string{"user_id": user, "session_id": sidOf(t, tk.AccessToken), "ip": "127.0.0.1"}},
+		{"password.changed", map[string]string{"user_id": user, "session_id": servertest.SessionID(t, tk.AccessToken), "ip": "127.0.0.1"}},
 		{"password.reset_requested", map[string]string{"user_id": "", "ip": "127.0.0.1"}},
 		{"password.reset_requested", map[string]string{"user_id": user, "ip": "127.0.0.1"}},
 		{"password.reset", map[string]string{"user_id": user, "ip": "127.0.0.1"}},

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey-dev/latchkey/server/servertest"
 	"github.com/latchkey-dev/latchkey/ssf"
 )
 
@@ -119,7 +120,7 @@ func TestPasswordChangesAreEvents(t *testing.T) {
 	if r := s.Do(t, "POST", "/auth/password", map[string]any{"currentPassword": pw1, "newPassword": pw2}, bearer(me.AccessToken)); r.Status != http.StatusNoContent {
 		t.Fatalf("change: %d %s", r.Status, r.Body)
 	}
-	check("change", poll(), user, "password_changed", "user", sidOf(t, a.AccessToken), sidOf(t, b.AccessToken))
+	check("change", poll(), user, "password_changed", "user", servertest.SessionID(t, a.AccessToken), servertest.SessionID(t, b.AccessToken))
 
 	if r := s.Do(t, "POST", "/auth/password", map[string]any{"currentPassword": pw2, "newPassword": pw1, "signOutOthers": false},
 		bearer(me.AccessToken)); r.Status != http.StatusNoContent {
@@ -132,7 +133,7 @@ func TestPasswordChangesAreEvents(t *testing.T) {
 	if r := s.Do(t, "POST", "/auth/reset", map[string]string{"token": tok, "newPassword": pw2}); r.Status != http.StatusNoContent {
 		t.Fatalf("reset: %d %s", r.Status, r.Body)
 	}
-	check("reset", poll(), user, "password_reset", "user", sidOf(t, me.AccessToken))
+	check("reset", poll(), user, "password_reset", "user", servertest.SessionID(t, me.AccessToken))
 
 	if _, err := s.App.Service.AdminSetPassword(t.Context(), email, pw1); err != nil {
 		t.Fatal(err)

@@ -22,6 +22,22 @@ import (
 // completes while a sign-in is still checking a password hashed with them.
 var slowParams = password.Params{Memory: 64 * 1024, Time: 16, Threads: 1, KeyLen: 32, SaltLen: 16}
 
+// storeSlowHash stores for the user of email a hash of pw made with
+// slowParams, so the server's next check of pw is slow and re-hashes it.
+func storeSlowHash(t *testing.T, s *servertest.Server, email, pw string) {
+	t.Helper()
+	u, err := s.App.Store.UserByEmail(t.Context(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.PasswordHash, err = password.New(slowParams, 1, 1).Hash(t.Context(), pw); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.App.Store.UpdateUser(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestSignInRacingReset: someone who knows the old password signs in while
 // the user resets it. Whatever the interleaving, once the reset has been
 // answered 204 the old password is no longer the password, and no session
@@ -46,7 +62,6 @@ func TestSignInRacingReset(t *testing.T) {
 					c.DatabaseURL = pgtest.FreshSchema(t)
 				}
 			})
-			slow := password.New(slowParams, 1, 1)
 			for round := 1; ; round++ {
 				if round > 5 {
 					t.Skip("the machine is too loaded to order a reset inside a password check (5 rounds)")
@@ -54,16 +69,7 @@ func TestSignInRacingReset(t *testing.T) {
 				email := fmt.Sprintf("race%d@example.com", round)
 				s.SignUp(t, email, pw1)
 				// The stored hash of pw1 has other parameters: sign-in re-hashes it.
-				u, err := s.App.Store.UserByEmail(t.Context(), email)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if u.PasswordHash, err = slow.Hash(t.Context(), pw1); err != nil {
-					t.Fatal(err)
-				}
-				if err := s.App.Store.UpdateUser(t.Context(), u); err != nil {
-					t.Fatal(err)
-				}
+				storeSlowHash(t, s, email, pw1)
 				if r := s.Do(t, "POST", "/auth/recover", map[string]string{"email": email}); r.Status != http.StatusAccepted {
 					t.Fatalf("recover: %d %s", r.Status, r.Body)
 				}
@@ -196,16 +202,7 @@ func TestConcurrentSignInsRehash(t *testing.T) {
 			s := servertest.StartConfig(t, cfg)
 			const email = "twotabs@example.com"
 			s.SignUp(t, email, pw1)
-			u, err := s.App.Store.UserByEmail(t.Context(), email)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if u.PasswordHash, err = password.New(slowParams, 1, 1).Hash(t.Context(), pw1); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.App.Store.UpdateUser(t.Context(), u); err != nil {
-				t.Fatal(err)
-			}
+			storeSlowHash(t, s, email, pw1)
 			type result struct {
 				status int
 				body   []byte
@@ -253,23 +250,13 @@ func TestChangePasswordRacingRehash(t *testing.T) {
 	cfg := servertest.Config(t)
 	cfg.PasswordHashConcurrency = 4
 	s := servertest.StartConfig(t, cfg)
-	slow := password.New(slowParams, 1, 1)
 	for round := 1; ; round++ {
 		if round > 5 {
 			t.Skip("the machine is too loaded to order a re-hash inside a password change (5 rounds)")
 		}
 		email := fmt.Sprintf("change-rehash%d@example.com", round)
 		me := s.SignIn(t, email, pw1)
-		u, err := s.App.Store.UserByEmail(t.Context(), email)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if u.PasswordHash, err = slow.Hash(t.Context(), pw1); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.App.Store.UpdateUser(t.Context(), u); err != nil {
-			t.Fatal(err)
-		}
+		storeSlowHash(t, s, email, pw1)
 		signedIn := make(chan int, 1)
 		go func() {
 			st, _, _ := post(s.URL+"/auth/sign-in", map[string]string{"email": email, "password": pw1})

@@ -109,27 +109,6 @@ func TestSSFServesJWKSWithoutOAuth2(t *testing.T) {
 	}
 }
 
-// sidOf returns the sid claim of an access token (not verified: the server
-// minted it).
-func sidOf(t *testing.T, tok string) string {
-	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %q", tok)
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		Sid string `json:"sid"`
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
-	return c.Sid
-}
-
 // poller polls one stream of the server and returns, by session id, the
 // reason_admin of the session-revoked SETs it got (acknowledging them).
 type poller struct {
@@ -209,21 +188,21 @@ func TestEveryRevocationIsAnEvent(t *testing.T) {
 
 	local := s.SignIn(t, "local@example.com", "password123")
 	s.Do(t, "POST", "/auth/sign-out", map[string]string{"scope": "local"}, bearer(local))
-	want[sidOf(t, local.AccessToken)] = "signed_out"
+	want[servertest.SessionID(t, local.AccessToken)] = "signed_out"
 
 	keep := s.SignIn(t, "multi@example.com", "password123")
 	other := s.SignIn(t, "multi@example.com", "password123")
 	s.Do(t, "POST", "/auth/sign-out", map[string]string{"scope": "others"}, bearer(keep))
-	want[sidOf(t, other.AccessToken)] = "signed_out_elsewhere"
+	want[servertest.SessionID(t, other.AccessToken)] = "signed_out_elsewhere"
 	s.Do(t, "POST", "/auth/sign-out", map[string]string{"scope": "global"}, bearer(keep))
-	want[sidOf(t, keep.AccessToken)] = "signed_out_everywhere"
+	want[servertest.SessionID(t, keep.AccessToken)] = "signed_out_everywhere"
 
 	listed := s.SignIn(t, "list@example.com", "password123")
 	victim := s.SignIn(t, "list@example.com", "password123")
-	if r := s.Do(t, "DELETE", "/auth/sessions/"+sidOf(t, victim.AccessToken), nil, bearer(listed)); r.Status != http.StatusNoContent {
+	if r := s.Do(t, "DELETE", "/auth/sessions/"+servertest.SessionID(t, victim.AccessToken), nil, bearer(listed)); r.Status != http.StatusNoContent {
 		t.Fatalf("revoke from the list: %d %s", r.Status, r.Body)
 	}
-	want[sidOf(t, victim.AccessToken)] = "revoked_by_user"
+	want[servertest.SessionID(t, victim.AccessToken)] = "revoked_by_user"
 
 	stolen := s.SignIn(t, "reuse@example.com", "password123")
 	if r := s.Do(t, "POST", "/token", map[string]string{"refreshToken": stolen.RefreshToken}); r.Status != http.StatusOK {
@@ -233,7 +212,7 @@ func TestEveryRevocationIsAnEvent(t *testing.T) {
 	if r := s.Do(t, "POST", "/token", map[string]string{"refreshToken": stolen.RefreshToken}); r.Status != http.StatusBadRequest {
 		t.Fatalf("reuse: %d %s", r.Status, r.Body)
 	}
-	want[sidOf(t, stolen.AccessToken)] = "refresh_token_reused"
+	want[servertest.SessionID(t, stolen.AccessToken)] = "refresh_token_reused"
 
 	first := s.SignIn(t, "cap@example.com", "password123")
 	s.Clock.Advance(time.Second)
@@ -241,25 +220,25 @@ func TestEveryRevocationIsAnEvent(t *testing.T) {
 		s.SignIn(t, "cap@example.com", "password123")
 		s.Clock.Advance(time.Second)
 	}
-	want[sidOf(t, first.AccessToken)] = "session_limit"
+	want[servertest.SessionID(t, first.AccessToken)] = "session_limit"
 
 	deactivated := s.SignIn(t, "gone@example.com", "password123")
 	if _, err := s.App.Service.SetUserActive(context.Background(), "gone@example.com", false); err != nil {
 		t.Fatal(err)
 	}
-	want[sidOf(t, deactivated.AccessToken)] = "user_deactivated"
+	want[servertest.SessionID(t, deactivated.AccessToken)] = "user_deactivated"
 
 	admin := s.SignIn(t, "admin@example.com", "password123")
-	if err := s.App.Service.AdminRevokeSession(context.Background(), sidOf(t, admin.AccessToken)); err != nil {
+	if err := s.App.Service.AdminRevokeSession(context.Background(), servertest.SessionID(t, admin.AccessToken)); err != nil {
 		t.Fatal(err)
 	}
-	want[sidOf(t, admin.AccessToken)] = "revoked_by_admin"
+	want[servertest.SessionID(t, admin.AccessToken)] = "revoked_by_admin"
 
 	rfc := s.SignIn(t, "rfc7009@example.com", "password123")
 	if r := s.Do(t, "POST", "/oauth/revoke", "token="+rfc.RefreshToken, "Content-Type: application/x-www-form-urlencoded"); r.Status != http.StatusOK {
 		t.Fatalf("RFC 7009 revocation: %d %s", r.Status, r.Body)
 	}
-	want[sidOf(t, rfc.AccessToken)] = "token_revoked"
+	want[servertest.SessionID(t, rfc.AccessToken)] = "token_revoked"
 
 	got := p.poll(t)
 	for sid, reason := range want {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -137,7 +135,7 @@ func TestPurgeSecurityEvents(t *testing.T) {
 				if r := s.Do(t, "POST", "/auth/sign-out", nil, "Authorization: Bearer "+tk.AccessToken); r.Status != http.StatusNoContent {
 					t.Fatalf("sign-out: %d %s", r.Status, r.Body)
 				}
-				return sidOf(t, tk.AccessToken)
+				return servertest.SessionID(t, tk.AccessToken)
 			}
 			old := revokeAt("old@example.com", now.Add(-retain-10*time.Minute))
 			young := revokeAt("young@example.com", now.Add(-retain+10*time.Minute))
@@ -181,24 +179,4 @@ func TestPurgeSecurityEvents(t *testing.T) {
 			}
 		})
 	}
-}
-
-// sidOf reads the sid claim of an access token (unverified: the test's own).
-func sidOf(t *testing.T, tok string) string {
-	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %q", tok)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		SID string `json:"sid"`
-	}
-	if err := json.Unmarshal(raw, &c); err != nil || c.SID == "" {
-		t.Fatalf("no sid in %s: %v", raw, err)
-	}
-	return c.SID
 }
