@@ -54,7 +54,7 @@ func limitConnections(ln net.Listener, srv *http.Server, max int) net.Listener {
 		return ln
 	}
 	l := &connLimit{Listener: ln, slots: make(chan struct{}, max), done: make(chan struct{}),
-		changed: make(chan struct{}, 1), waiting: map[net.Conn]waitingSince{}, now: time.Now}
+		changed: make(chan struct{}, 1), waiting: map[net.Conn]time.Time{}, now: time.Now}
 	next := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {
 		l.track(c, s)
@@ -127,14 +127,11 @@ type connLimit struct {
 
 	now func() time.Time // the clock (tests set it)
 
-	mu      sync.Mutex
-	waiting map[net.Conn]waitingSince
-}
-
-// waitingSince is when a connection started waiting: new, idle between two
-// requests, or reading a request's headers (the same grace for all).
-type waitingSince struct {
-	at time.Time
+	mu sync.Mutex
+	// waiting holds when each waiting connection started to wait: new,
+	// idle between two requests, or reading a request's headers (the same
+	// grace for all).
+	waiting map[net.Conn]time.Time
 }
 
 // Accept accepts a connection, then gives it a slot: a free one, or the one
@@ -215,7 +212,7 @@ func (l *connLimit) track(c net.Conn, s http.ConnState) {
 				return // already serving (HTTP/2: another stream)
 			}
 		}
-		l.waiting[c] = waitingSince{at: l.now()}
+		l.waiting[c] = l.now()
 		select {
 		case l.changed <- struct{}{}:
 		default:
@@ -243,15 +240,15 @@ func (l *connLimit) closeOldestWaiting(now time.Time) (closed bool, in time.Dura
 		oldest net.Conn
 		since  time.Time
 	)
-	for c, w := range l.waiting {
-		if left := w.at.Add(waitGrace).Sub(now); left > 0 {
+	for c, at := range l.waiting {
+		if left := at.Add(waitGrace).Sub(now); left > 0 {
 			if in == 0 || left < in {
 				in = left
 			}
 			continue
 		}
-		if oldest == nil || w.at.Before(since) {
-			oldest, since = c, w.at
+		if oldest == nil || at.Before(since) {
+			oldest, since = c, at
 		}
 	}
 	delete(l.waiting, oldest)
