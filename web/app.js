@@ -328,6 +328,7 @@
       }
     }
     const post = (m) => channel && !closed && channel.postMessage({ ...m, server: base });
+    const postTokens = (t, source) => post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source });
     function dropStaleHold() {
       if (hold && hold.until > clock.now() + MAX_RETRY_AFTER_MS) hold = null;
     }
@@ -499,6 +500,11 @@
     async function writeGen(t) {
       if (genDb) await update(name, "gen", () => t ? { id: t.id, at: Date.now() } : null);
     }
+    async function keep(t, clearHold) {
+      if (storage) await storage.set(t);
+      await writeGen(t);
+      if (clearHold) await setSharedHold(null);
+    }
     function refreshFrom(seen, force = false, for401 = false) {
       if (inflight) return inflight;
       const once = () => lock.run(async (guard) => {
@@ -523,11 +529,9 @@
         const t = await trade(latest, guard);
         if (for401) t.forced = true;
         if (e !== epoch) throw new LatchkeyError(0, "not_signed_in", "signed out during the refresh");
-        if (storage) await storage.set(t);
-        await writeGen(t);
-        if (h) await setSharedHold(null);
+        await keep(t, !!h);
         adopt(t, latest ? "refresh" : "sign-in");
-        post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "shared" });
+        postTokens(t, "shared");
         return t;
       });
       const p = (async () => {
@@ -626,11 +630,9 @@
         const b = await resp.json();
         const server = Date.parse(b.serverTime);
         const t = tokensFrom(b, sentAt, isNaN(server) ? 0 : server - clock.now());
-        if (storage) await storage.set(t);
-        await writeGen(t);
-        await setSharedHold(null);
+        await keep(t, true);
         adopt(t, "sign-in");
-        post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "sign-in" });
+        postTokens(t, "sign-in");
         return b.user;
       });
     }
@@ -722,7 +724,7 @@
             schedule();
           }
         } else if (m.type === "ask") {
-          if (cur) post({ type: "tokens", t: { ...cur, refreshToken: void 0 }, source: "shared" });
+          if (cur) postTokens(cur, "shared");
         }
       };
     }

@@ -259,6 +259,9 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   // channel of the same name (a client of another server left with the
   // default name), and its tokens and sign-outs are not this client's.
   const post = (m: Msg) => channel && !closed && channel.postMessage({ ...m, server: base }); // a closed channel throws
+  // The refresh token is never posted (body mode: the tabs read it from
+  // the storage).
+  const postTokens = (t: StoredTokens, source: TokenSource) => post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source });
 
   // ---- timers ----
 
@@ -483,6 +486,14 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     if (genDb) await idb.update(name, 'gen', () => (t ? { id: t.id, at: Date.now() } : null));
   }
 
+  // keep stores new tokens where every tab finds them, before they are
+  // used, and clears the tabs' wait when there may be one.
+  async function keep(t: StoredTokens, clearHold: boolean) {
+    if (storage) await storage.set(t);
+    await writeGen(t);
+    if (clearHold) await setSharedHold(null);
+  }
+
   // refreshFrom replaces the tokens of generation seen (undefined: none
   // yet, a cookie-mode resume) unless they have been replaced already.
   // for401: a 401 asked for it; the tokens are marked (and shared so), and
@@ -516,11 +527,9 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
         const t = await trade(latest, guard);
         if (for401) t.forced = true;
         if (e !== epoch) throw new LatchkeyError(0, 'not_signed_in', 'signed out during the refresh');
-        if (storage) await storage.set(t); // stored before it is used
-        await writeGen(t);
-        if (h) await setSharedHold(null);
+        await keep(t, !!h);
         adopt(t, latest ? 'refresh' : 'sign-in');
-        post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'shared' });
+        postTokens(t, 'shared');
         return t;
       });
     // The lease ran out before the request went out (this tab was
@@ -638,11 +647,9 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       const b = await resp.json();
       const server = Date.parse(b.serverTime);
       const t = tokensFrom(b, sentAt, isNaN(server) ? 0 : server - clock.now());
-      if (storage) await storage.set(t);
-      await writeGen(t);
-      await setSharedHold(null);
+      await keep(t, true);
       adopt(t, 'sign-in');
-      post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'sign-in' });
+      postTokens(t, 'sign-in');
       return b.user as User;
     });
   }
@@ -746,7 +753,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
           schedule();
         }
       } else if (m.type === 'ask') {
-        if (cur) post({ type: 'tokens', t: { ...cur, refreshToken: undefined }, source: 'shared' });
+        if (cur) postTokens(cur, 'shared');
       }
     };
   }
