@@ -329,6 +329,12 @@
     }
     const post = (m) => channel && !closed && channel.postMessage({ ...m, server: base });
     const postTokens = (t, source) => post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source });
+    function takeHold(id, until) {
+      const now = clock.now();
+      if (!(until > now && until <= now + MAX_RETRY_AFTER_MS) || hold && hold.until >= until) return;
+      hold = { id, until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh", until - now) };
+      schedule();
+    }
     function dropStaleHold() {
       if (hold && hold.until > clock.now() + MAX_RETRY_AFTER_MS) hold = null;
     }
@@ -520,10 +526,7 @@
         }
         const id = latest ? latest.id : "";
         const h = holdDb && await read(name, "hold");
-        if (h && clock.now() < h.until && h.until <= clock.now() + MAX_RETRY_AFTER_MS && !(hold && hold.until >= h.until)) {
-          hold = { id, until: h.until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh", h.until - clock.now()) };
-          schedule();
-        }
+        if (h) takeHold(id, h.until);
         dropStaleHold();
         if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
         const t = await trade(latest, guard);
@@ -718,11 +721,7 @@
         } else if (m.type === "signedOut") {
           signedOutHere(m.reason, m.message, false);
         } else if (m.type === "hold") {
-          const until = m.until;
-          if (cur && cur.id === m.id && until <= clock.now() + MAX_RETRY_AFTER_MS && (!hold || hold.until < until)) {
-            hold = { id: m.id, until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh") };
-            schedule();
-          }
+          if (cur && cur.id === m.id) takeHold(m.id, m.until);
         } else if (m.type === "ask") {
           if (cur) postTokens(cur, "shared");
         }

@@ -265,6 +265,17 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
 
   // ---- timers ----
 
+  // takeHold makes another tab's wait (its message, or the one kept in
+  // IndexedDB) this tab's, unless it is over or this tab's own ends later.
+  // A wait longer than any the SDK sets is not one: it was set before the
+  // clock was set back, or it is not a tab's.
+  function takeHold(id: string, until: number) {
+    const now = clock.now();
+    if (!(until > now && until <= now + MAX_RETRY_AFTER_MS) || (hold && hold.until >= until)) return;
+    hold = { id, until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh', until - now) };
+    schedule();
+  }
+
   // A wait longer than any the SDK sets was set before the clock was set
   // back: it is over.
   function dropStaleHold() {
@@ -516,12 +527,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
         }
         const id = latest ? latest.id : '';
         const h = holdDb && (await idb.read<{ until: number }>(name, 'hold'));
-        // (a wait longer than any the SDK sets was written before the clock
-        // was set back: it is over)
-        if (h && clock.now() < h.until && h.until <= clock.now() + MAX_RETRY_AFTER_MS && !(hold && hold.until >= h.until)) {
-          hold = { id, until: h.until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh', h.until - clock.now()) };
-          schedule();
-        }
+        if (h) takeHold(id, h.until);
         dropStaleHold();
         if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
         const t = await trade(latest, guard);
@@ -745,13 +751,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       } else if (m.type === 'signedOut') {
         signedOutHere(m.reason, m.message, false);
       } else if (m.type === 'hold') {
-        // (a wait longer than any the SDK sets is not one: the clock was
-        // set back since, or the message is not a tab's)
-        const until = m.until;
-        if (cur && cur.id === m.id && until <= clock.now() + MAX_RETRY_AFTER_MS && (!hold || hold.until < until)) {
-          hold = { id: m.id, until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh') };
-          schedule();
-        }
+        if (cur && cur.id === m.id) takeHold(m.id, m.until);
       } else if (m.type === 'ask') {
         if (cur) postTokens(cur, 'shared');
       }
