@@ -342,7 +342,7 @@
       clock.clearTimeout(timer);
       if (closed) return;
       dropStaleHold();
-      const at = cur ? Math.max(dueAt(cur), hold ? hold.until : 0) : hold ? hold.until : 0;
+      const at = Math.max(cur ? dueAt(cur) : 0, hold ? hold.until : 0);
       if (!at) return;
       timer = clock.setTimeout(() => {
         if (clock.now() < at) schedule();

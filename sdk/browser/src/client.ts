@@ -288,7 +288,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     dropStaleHold();
     // With tokens: when they are due, or when a hold ends, whichever is
     // later. Without (a cookie-mode resume that failed): when the hold ends.
-    const at = cur ? Math.max(dueAt(cur), hold ? hold.until : 0) : hold ? hold.until : 0;
+    const at = Math.max(cur ? dueAt(cur) : 0, hold ? hold.until : 0);
     if (!at) return;
     // A timer waits at most MAX_TIMER_MS (a longer delay fires at once):
     // one that fires early is armed again.
