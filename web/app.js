@@ -609,6 +609,13 @@
       if (!resp.ok) throw await errorOf(resp);
       return resp.status === 204 ? void 0 : resp.json();
     }
+    async function postJSON(path, body, creds, token) {
+      try {
+        return await send("POST", url(path), { credentials: creds, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }, token);
+      } catch (e) {
+        throw netErr(e);
+      }
+    }
     async function anon(path, body) {
       let resp;
       const u = url(path);
@@ -622,13 +629,7 @@
     async function signIn2(email, password) {
       return lock.run(async () => {
         const sentAt = clock.now();
-        let resp;
-        const u = url("/auth/sign-in");
-        try {
-          resp = await send("POST", u, { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
-        } catch (e) {
-          throw netErr(e);
-        }
+        const resp = await postJSON("/auth/sign-in", { email, password }, credentials);
         if (!resp.ok) throw await errorOf(resp);
         const b = await resp.json();
         const server = Date.parse(b.serverTime);
@@ -640,13 +641,7 @@
       });
     }
     async function signUp(email, password) {
-      let resp;
-      const u = url("/auth/sign-up");
-      try {
-        resp = await send("POST", u, { credentials: "omit", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
-      } catch (e) {
-        throw netErr(e);
-      }
+      const resp = await postJSON("/auth/sign-up", { email, password }, "omit");
       if (!resp.ok) throw await errorOf(resp);
       return (await resp.json()).user;
     }
@@ -661,12 +656,7 @@
           throw e;
         }
         const refused = await lock.run(async () => {
-          let resp;
-          try {
-            resp = await send("POST", url("/auth/sign-out"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ scope }) }, cur || t);
-          } catch (e) {
-            throw netErr(e);
-          }
+          const resp = await postJSON("/auth/sign-out", { scope }, credentials, cur || t);
           if (again && resp.status === 401 && await invalidToken(resp)) return cur || t;
           if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
           if (scope !== "others") await signedOutHere("signed_out", scope === "global" ? "Signed out everywhere." : "Signed out.", true);

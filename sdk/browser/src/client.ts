@@ -626,6 +626,16 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     return resp.status === 204 ? (undefined as T) : resp.json();
   }
 
+  // postJSON posts body to path through send (with a proof when DPoP is
+  // on): a request that got no answer fails network_error.
+  async function postJSON(path: string, body: unknown, creds: RequestCredentials, token?: StoredTokens): Promise<Response> {
+    try {
+      return await send('POST', url(path), { credentials: creds, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }, token);
+    } catch (e) {
+      throw netErr(e);
+    }
+  }
+
   // anon makes a call that needs no session: no token, no cookie, no
   // proof (a reset must not depend on the DPoP key's storage).
   async function anon(path: string, body: unknown): Promise<void> {
@@ -642,13 +652,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   async function signIn(email: string, password: string): Promise<User> {
     return lock.run(async () => {
       const sentAt = clock.now();
-      let resp: Response;
-      const u = url('/auth/sign-in');
-      try {
-        resp = await send('POST', u, { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
-      } catch (e) {
-        throw netErr(e);
-      }
+      const resp = await postJSON('/auth/sign-in', { email, password }, credentials);
       if (!resp.ok) throw await errorOf(resp);
       const b = await resp.json();
       const server = Date.parse(b.serverTime);
@@ -661,13 +665,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   }
 
   async function signUp(email: string, password: string): Promise<User> {
-    let resp: Response;
-    const u = url('/auth/sign-up');
-    try {
-      resp = await send('POST', u, { credentials: 'omit', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
-    } catch (e) {
-      throw netErr(e);
-    }
+    const resp = await postJSON('/auth/sign-up', { email, password }, 'omit');
     if (!resp.ok) throw await errorOf(resp);
     return (await resp.json()).user;
   }
@@ -686,12 +684,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
         throw e;
       }
       const refused = await lock.run(async () => {
-        let resp: Response;
-        try {
-          resp = await send('POST', url('/auth/sign-out'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ scope }) }, cur || t);
-        } catch (e) {
-          throw netErr(e);
-        }
+        const resp = await postJSON('/auth/sign-out', { scope }, credentials, cur || t);
         if (again && resp.status === 401 && (await invalidToken(resp))) return cur || t;
         if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
         if (scope !== 'others') await signedOutHere('signed_out', scope === 'global' ? 'Signed out everywhere.' : 'Signed out.', true);
