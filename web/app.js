@@ -328,6 +328,13 @@
       }
     }
     const post = (m) => channel && !closed && channel.postMessage({ ...m, server: base });
+    const postTokens = (t, source) => post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source });
+    function takeHold(id, until) {
+      const now = clock.now();
+      if (!(until > now && until <= now + MAX_RETRY_AFTER_MS) || hold && hold.until >= until) return;
+      hold = { id, until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh", until - now) };
+      schedule();
+    }
     function dropStaleHold() {
       if (hold && hold.until > clock.now() + MAX_RETRY_AFTER_MS) hold = null;
     }
@@ -335,7 +342,7 @@
       clock.clearTimeout(timer);
       if (closed) return;
       dropStaleHold();
-      const at = cur ? Math.max(dueAt(cur), hold ? hold.until : 0) : hold ? hold.until : 0;
+      const at = Math.max(cur ? dueAt(cur) : 0, hold ? hold.until : 0);
       if (!at) return;
       timer = clock.setTimeout(() => {
         if (clock.now() < at) schedule();
@@ -499,6 +506,11 @@
     async function writeGen(t) {
       if (genDb) await update(name, "gen", () => t ? { id: t.id, at: Date.now() } : null);
     }
+    async function keep(t, clearHold) {
+      if (storage) await storage.set(t);
+      await writeGen(t);
+      if (clearHold) await setSharedHold(null);
+    }
     function refreshFrom(seen, force = false, for401 = false) {
       if (inflight) return inflight;
       const once = () => lock.run(async (guard) => {
@@ -514,20 +526,15 @@
         }
         const id = latest ? latest.id : "";
         const h = holdDb && await read(name, "hold");
-        if (h && clock.now() < h.until && h.until <= clock.now() + MAX_RETRY_AFTER_MS && !(hold && hold.until >= h.until)) {
-          hold = { id, until: h.until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh", h.until - clock.now()) };
-          schedule();
-        }
+        if (h) takeHold(id, h.until);
         dropStaleHold();
         if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
         const t = await trade(latest, guard);
         if (for401) t.forced = true;
         if (e !== epoch) throw new LatchkeyError(0, "not_signed_in", "signed out during the refresh");
-        if (storage) await storage.set(t);
-        await writeGen(t);
-        if (h) await setSharedHold(null);
+        await keep(t, !!h);
         adopt(t, latest ? "refresh" : "sign-in");
-        post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "shared" });
+        postTokens(t, "shared");
         return t;
       });
       const p = (async () => {
@@ -602,6 +609,13 @@
       if (!resp.ok) throw await errorOf(resp);
       return resp.status === 204 ? void 0 : resp.json();
     }
+    async function postJSON(path, body, creds, token) {
+      try {
+        return await send("POST", url(path), { credentials: creds, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }, token);
+      } catch (e) {
+        throw netErr(e);
+      }
+    }
     async function anon(path, body) {
       let resp;
       const u = url(path);
@@ -615,33 +629,19 @@
     async function signIn2(email, password) {
       return lock.run(async () => {
         const sentAt = clock.now();
-        let resp;
-        const u = url("/auth/sign-in");
-        try {
-          resp = await send("POST", u, { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
-        } catch (e) {
-          throw netErr(e);
-        }
+        const resp = await postJSON("/auth/sign-in", { email, password }, credentials);
         if (!resp.ok) throw await errorOf(resp);
         const b = await resp.json();
         const server = Date.parse(b.serverTime);
         const t = tokensFrom(b, sentAt, isNaN(server) ? 0 : server - clock.now());
-        if (storage) await storage.set(t);
-        await writeGen(t);
-        await setSharedHold(null);
+        await keep(t, true);
         adopt(t, "sign-in");
-        post({ type: "tokens", t: { ...t, refreshToken: void 0 }, source: "sign-in" });
+        postTokens(t, "sign-in");
         return b.user;
       });
     }
     async function signUp(email, password) {
-      let resp;
-      const u = url("/auth/sign-up");
-      try {
-        resp = await send("POST", u, { credentials: "omit", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email, password }) });
-      } catch (e) {
-        throw netErr(e);
-      }
+      const resp = await postJSON("/auth/sign-up", { email, password }, "omit");
       if (!resp.ok) throw await errorOf(resp);
       return (await resp.json()).user;
     }
@@ -656,12 +656,7 @@
           throw e;
         }
         const refused = await lock.run(async () => {
-          let resp;
-          try {
-            resp = await send("POST", url("/auth/sign-out"), { credentials, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ scope }) }, cur || t);
-          } catch (e) {
-            throw netErr(e);
-          }
+          const resp = await postJSON("/auth/sign-out", { scope }, credentials, cur || t);
           if (again && resp.status === 401 && await invalidToken(resp)) return cur || t;
           if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
           if (scope !== "others") await signedOutHere("signed_out", scope === "global" ? "Signed out everywhere." : "Signed out.", true);
@@ -716,13 +711,9 @@
         } else if (m.type === "signedOut") {
           signedOutHere(m.reason, m.message, false);
         } else if (m.type === "hold") {
-          const until = m.until;
-          if (cur && cur.id === m.id && until <= clock.now() + MAX_RETRY_AFTER_MS && (!hold || hold.until < until)) {
-            hold = { id: m.id, until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh") };
-            schedule();
-          }
+          if (cur && cur.id === m.id) takeHold(m.id, m.until);
         } else if (m.type === "ask") {
-          if (cur) post({ type: "tokens", t: { ...cur, refreshToken: void 0 }, source: "shared" });
+          if (cur) postTokens(cur, "shared");
         }
       };
     }

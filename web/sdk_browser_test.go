@@ -1,11 +1,7 @@
 package web_test
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,43 +41,6 @@ type tabStats struct {
 	SignOutStartedAt int64    `json:"signOutStartedAt"`
 }
 
-type sdkTab struct {
-	*e2etest.Tab
-	closed bool
-}
-
-func (tb *sdkTab) eval(t *testing.T, js string) json.RawMessage {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.Ctx, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](js, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatalf("%s: %s: %v", tb.Name, js, err)
-	}
-	return v
-}
-
-func (tb *sdkTab) stats(t *testing.T) tabStats {
-	t.Helper()
-	var s tabStats
-	if err := json.Unmarshal(tb.eval(t, "t.stats"), &s); err != nil {
-		t.Fatalf("%s: stats: %v", tb.Name, err)
-	}
-	return s
-}
-
-func (tb *sdkTab) open(t *testing.T, u string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.Ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {
-		t.Fatalf("%s: open %s: %v", tb.Name, u, err)
-	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool]("window.ready === true")); err != nil {
-		t.Fatalf("%s: %s did not start: %v", tb.Name, u, err)
-	}
-}
-
 // TestSDKInBrowser drives the browser SDK in headless Chromium against the
 // real binary (JWT_EXPIRES_IN=3s, the default 10 s reuse interval), in each
 // mode, through a front (sdkfront_test.go) that serves a small app
@@ -107,11 +66,7 @@ func TestSDKInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the SDK's browser test waits ~2 minutes of real time per mode")
 	}
-	_, _ = buildSDK(t)
-	lib, err := os.ReadFile(filepath.Join(sdkDir, "dist", "index.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	lib := sdkLib(t)
 	for _, mode := range []string{"cookie", "body"} {
 		t.Run(mode, func(t *testing.T) { sdkScenarios(t, mode, lib) })
 	}
@@ -126,39 +81,13 @@ func sdkScenarios(t *testing.T, mode string, lib []byte) {
 		// port: its tokens stay valid across the restart.
 		"JWT_ISSUER": "http://latchkey.test",
 	}
-	srv := e2etest.StartServer(t, env)
-	f := startFront(t, srv.URL, lib)
-	const email, password = "tabs@example.com", "correct horse battery staple"
-	api := &apiClient{t: t, base: srv.URL}
-	if status, body := api.do("POST", "/auth/sign-up", map[string]string{"email": email, "password": password}, ""); status != http.StatusCreated {
-		t.Fatalf("sign-up: %d %s", status, body)
-	}
+	const email = "tabs@example.com"
+	srv, f := startSDKServer(t, lib, env, false, email)
 	app := f.srv.URL + "/sdk-test/?mode=" + mode
 
 	// The browser's own first tab stays blank, so that any app tab can be
 	// closed without closing the browser.
 	anchor := e2etest.StartBrowser(t, sdkBrowserLimit)
-	openTabs := func(n int, prefix, url string) []*sdkTab {
-		tabs := make([]*sdkTab, n)
-		for i := range tabs {
-			tabs[i] = &sdkTab{Tab: anchor.NewTab(t, fmt.Sprintf("%s%d", prefix, i+1), false)}
-			tabs[i].open(t, url)
-		}
-		return tabs
-	}
-	signInAll := func(tabs []*sdkTab, wantLock string) {
-		if got := string(tabs[0].eval(t, fmt.Sprintf("t.signIn(%q, %q)", email, password))); got != fmt.Sprintf("%q", email) {
-			t.Fatalf("%s: sign-in: %s", tabs[0].Name, got)
-		}
-		for _, tb := range tabs {
-			if got := string(tb.eval(t, "t.resume()")); got != "true" {
-				t.Fatalf("%s: resume: %s (the tab did not take up the session)", tb.Name, got)
-			}
-			if got := string(tb.eval(t, "t.lockKind")); got != `"`+wantLock+`"` {
-				t.Fatalf("%s: lock %s, want %s", tb.Name, got, wantLock)
-			}
-		}
-	}
 	live := func(tabs []*sdkTab) []*sdkTab {
 		var out []*sdkTab
 		for _, tb := range tabs {
@@ -181,8 +110,8 @@ func sdkScenarios(t *testing.T, mode string, lib []byte) {
 		}
 	}
 
-	tabs := openTabs(sdkTabs, mode+"-tab", app)
-	signInAll(tabs, "web-locks")
+	tabs := openSDKTabs(t, anchor, app, tabNames(mode+"-tab", sdkTabs)...)
+	signInTabs(t, tabs, email, "web-locks")
 
 	// 1. Eight tabs, 60 s.
 	before := make([]tabStats, len(tabs))
@@ -352,8 +281,8 @@ func sdkScenarios(t *testing.T, mode string, lib []byte) {
 		}
 		tb.closed = true
 	}
-	fb := openTabs(4, mode+"-nolocks", app+"&nolocks=1")
-	signInAll(fb, "indexeddb")
+	fb := openSDKTabs(t, anchor, app+"&nolocks=1", tabNames(mode+"-nolocks", 4)...)
+	signInTabs(t, fb, email, "indexeddb")
 	f.reset()
 	for _, tb := range fb {
 		tb.eval(t, fmt.Sprintf("t.startCalls(%d)", sdkCallEvery))

@@ -1,10 +1,6 @@
 package web_test
 
 import (
-	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,11 +20,7 @@ func TestSDKBusyServerInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the busy-server browser test waits ~30 s of real time per mode")
 	}
-	_, _ = buildSDK(t)
-	lib, err := os.ReadFile(filepath.Join(sdkDir, "dist", "index.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	lib := sdkLib(t)
 	for _, mode := range []string{"cookie", "body"} {
 		t.Run(mode, func(t *testing.T) { sdkBusy(t, mode, lib) })
 	}
@@ -40,34 +32,19 @@ func sdkBusy(t *testing.T, mode string, lib []byte) {
 		window     = 16 * time.Second
 		tabs       = 8
 	)
-	srv := e2etest.StartServer(t, map[string]string{"JWT_EXPIRES_IN": sdkLifetime.String()})
-	f := startFront(t, srv.URL, lib)
-	const email, password = "busy@example.com", "correct horse battery staple"
-	api := &apiClient{t: t, base: srv.URL}
-	if status, body := api.do("POST", "/auth/sign-up", map[string]string{"email": email, "password": password}, ""); status != http.StatusCreated {
-		t.Fatalf("sign-up: %d %s", status, body)
-	}
+	const email = "busy@example.com"
+	_, f := startSDKServer(t, lib, map[string]string{"JWT_EXPIRES_IN": sdkLifetime.String()}, false, email)
 	app := f.srv.URL + "/sdk-test/?mode=" + mode
 	anchor := e2etest.StartBrowser(t, 3*time.Minute)
-	all := make([]*sdkTab, tabs)
-	for i := range all {
-		all[i] = &sdkTab{Tab: anchor.NewTab(t, fmt.Sprintf("%s-busy%d", mode, i+1), false)}
-		all[i].open(t, app)
-	}
-	all[0].eval(t, fmt.Sprintf("t.signIn(%q, %q)", email, password))
-	for _, tb := range all {
-		if got := string(tb.eval(t, "t.resume()")); got != "true" {
-			t.Fatalf("%s: resume: %s", tb.Name, got)
-		}
-	}
+	all := openSDKTabs(t, anchor, app, tabNames(mode+"-busy", tabs)...)
+	signInTabs(t, all, email, "")
 	f.reset()
 	f.setBusy(int(retryAfter / time.Second))
 	// The tokens expire within the window: every tab's timer asks for a
 	// refresh, and a tab opened meanwhile (cookie mode: no tokens yet)
 	// asks for one too.
 	time.Sleep(window / 2)
-	late := &sdkTab{Tab: anchor.NewTab(t, mode+"-busy-late", false)}
-	late.open(t, app)
+	late := openSDKTab(t, anchor, mode+"-busy-late", app)
 	late.eval(t, "t.resume().catch(() => false)")
 	time.Sleep(window / 2)
 	at := f.refreshTimes()

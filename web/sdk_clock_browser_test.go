@@ -2,9 +2,6 @@ package web_test
 
 import (
 	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,30 +23,13 @@ import (
 //     held up by it (a wait is 10 minutes at most).
 func TestSDKClockSetBackInBrowser(t *testing.T) {
 	e2etest.RequireChromium(t, "the SDK's clock browser test")
-	_, _ = buildSDK(t)
-	lib, err := os.ReadFile(filepath.Join(sdkDir, "dist", "index.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := e2etest.StartServer(t, map[string]string{"JWT_EXPIRES_IN": "1m"})
-	f := startFront(t, srv.URL, lib)
-	const email, password = "clock@example.com", "correct horse battery staple"
-	api := &apiClient{t: t, base: srv.URL}
-	if status, body := api.do("POST", "/auth/sign-up", map[string]string{"email": email, "password": password}, ""); status != http.StatusCreated {
-		t.Fatalf("sign-up: %d %s", status, body)
-	}
+	const email = "clock@example.com"
+	_, f := startSDKServer(t, sdkLib(t), map[string]string{"JWT_EXPIRES_IN": "1m"}, false, email)
 	app := f.srv.URL + "/sdk-test/?mode=body&nolocks=1"
 	anchor := e2etest.StartBrowser(t, 2*time.Minute)
-	a := &sdkTab{Tab: anchor.NewTab(t, "clock-a", false)}
-	b := &sdkTab{Tab: anchor.NewTab(t, "clock-b", false)}
-	a.open(t, app)
-	b.open(t, app)
-	a.eval(t, fmt.Sprintf("t.signIn(%q, %q)", email, password))
-	for _, tb := range []*sdkTab{a, b} {
-		if got := string(tb.eval(t, "t.resume()")); got != "true" {
-			t.Fatalf("%s: resume: %s", tb.Name, got)
-		}
-	}
+	tabs := openSDKTabs(t, anchor, app, "clock-a", "clock-b")
+	signInTabs(t, tabs, email, "")
+	a, b := tabs[0], tabs[1]
 	const twoHours = 2 * 3600 * 1000
 	refresh := "t.client.refresh().then(() => 'ok', (e) => e.code)"
 

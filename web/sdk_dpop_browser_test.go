@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -39,35 +37,21 @@ import (
 //     goes on refreshing.
 func TestSDKDPoPInBrowser(t *testing.T) {
 	e2etest.RequireChromium(t, "the SDK's DPoP browser test")
-	_, _ = buildSDK(t)
-	lib, err := os.ReadFile(filepath.Join(sdkDir, "dist", "index.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	lib := sdkLib(t)
 	for _, mode := range []string{"cookie", "body"} {
 		t.Run(mode, func(t *testing.T) { sdkDPoP(t, mode, lib) })
 	}
 }
 
 func sdkDPoP(t *testing.T, mode string, lib []byte) {
-	f := startFront(t, "", lib)
-	srv := e2etest.StartServer(t, map[string]string{
-		"JWT_EXPIRES_IN": sdkLifetime.String(),
-		"DPOP_NONCE":     "on",
-		// The URL clients use, which every proof's htu names: the front's.
-		"PUBLIC_URL": f.srv.URL,
-	})
-	f.setUpstream(t, srv.URL)
-	const email, password = "dpop@example.com", "correct horse battery staple"
-	api := &apiClient{t: t, base: srv.URL}
-	if status, body := api.do("POST", "/auth/sign-up", map[string]string{"email": email, "password": password}, ""); status != http.StatusCreated {
-		t.Fatalf("sign-up: %d %s", status, body)
-	}
+	const email = "dpop@example.com"
+	// PUBLIC_URL, the URL clients use, which every proof's htu names: the
+	// front's.
+	srv, f := startSDKServer(t, lib, map[string]string{"JWT_EXPIRES_IN": sdkLifetime.String(), "DPOP_NONCE": "on"}, true, email)
 	app := f.srv.URL + "/sdk-test/?dpop=1&mode=" + mode
 	anchor := e2etest.StartBrowser(t, 2*time.Minute)
-	tab := &sdkTab{Tab: anchor.NewTab(t, mode+"-dpop1", false)}
-	tab.open(t, app)
-	tab.eval(t, fmt.Sprintf("t.signIn(%q, %q)", email, password))
+	tab := openSDKTab(t, anchor, mode+"-dpop1", app)
+	tab.eval(t, fmt.Sprintf("t.signIn(%q, %q)", email, sdkPassword))
 
 	type keyInfo struct {
 		Extractable bool           `json:"extractable"`
@@ -75,9 +59,7 @@ func sdkDPoP(t *testing.T, mode string, lib []byte) {
 	}
 	readKey := func(tb *sdkTab) keyInfo {
 		var k keyInfo
-		if err := json.Unmarshal(tb.eval(t, "t.keyInfo()"), &k); err != nil {
-			t.Fatal(err)
-		}
+		tb.evalInto(t, "t.keyInfo()", &k)
 		return k
 	}
 	key := readKey(tab)
@@ -87,9 +69,7 @@ func sdkDPoP(t *testing.T, mode string, lib []byte) {
 	jkt := thumbprint(t, key.PublicJwk)
 	token := func(tb *sdkTab) string {
 		var s string
-		if err := json.Unmarshal(tb.eval(t, "t.token()"), &s); err != nil {
-			t.Fatal(err)
-		}
+		tb.evalInto(t, "t.token()", &s)
 		return s
 	}
 	access := token(tab)
@@ -108,8 +88,7 @@ func sdkDPoP(t *testing.T, mode string, lib []byte) {
 	if k := readKey(tab); thumbprint(t, k.PublicJwk) != jkt || k.Extractable {
 		t.Fatalf("after a reload the key is %v (extractable %v), want %s", thumbprint(t, k.PublicJwk), k.Extractable, jkt)
 	}
-	tab2 := &sdkTab{Tab: anchor.NewTab(t, mode+"-dpop2", false)}
-	tab2.open(t, app)
+	tab2 := openSDKTab(t, anchor, mode+"-dpop2", app)
 	if got := string(tab2.eval(t, "t.resume()")); got != "true" {
 		t.Fatalf("second tab resume: %s", got)
 	}

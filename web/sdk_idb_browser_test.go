@@ -2,9 +2,6 @@ package web_test
 
 import (
 	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,25 +20,13 @@ import (
 // old (sign in again).
 func TestSDKLetsGoOfItsDatabase(t *testing.T) {
 	e2etest.RequireChromium(t, "the SDK's IndexedDB browser test")
-	_, _ = buildSDK(t)
-	lib, err := os.ReadFile(filepath.Join(sdkDir, "dist", "index.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := startFront(t, "", lib)
+	const email = "idb@example.com"
 	// Every proof's htu names the front, the URL the page uses.
-	srv := e2etest.StartServer(t, map[string]string{"JWT_EXPIRES_IN": "1m", "PUBLIC_URL": f.srv.URL})
-	f.setUpstream(t, srv.URL)
-	const email, password = "idb@example.com", "correct horse battery staple"
-	api := &apiClient{t: t, base: srv.URL}
-	if status, body := api.do("POST", "/auth/sign-up", map[string]string{"email": email, "password": password}, ""); status != http.StatusCreated {
-		t.Fatalf("sign-up: %d %s", status, body)
-	}
+	_, f := startSDKServer(t, sdkLib(t), map[string]string{"JWT_EXPIRES_IN": "1m"}, true, email)
 	anchor := e2etest.StartBrowser(t, 2*time.Minute)
-	tab := &sdkTab{Tab: anchor.NewTab(t, "idb", false)}
 	app := f.srv.URL + "/sdk-test/?mode=cookie&dpop=1"
-	tab.open(t, app)
-	tab.eval(t, fmt.Sprintf("t.signIn(%q, %q)", email, password))
+	tab := openSDKTab(t, anchor, "idb", app)
+	tab.eval(t, fmt.Sprintf("t.signIn(%q, %q)", email, sdkPassword))
 	// The page asks for a new version of the database; "blocked" means the
 	// SDK's connection held it up.
 	const upgrade = `new Promise((resolve) => {
@@ -79,7 +64,7 @@ func TestSDKLetsGoOfItsDatabase(t *testing.T) {
 	if got := string(tab.eval(t, "t.stats.signedOut")); got != `"invalid_dpop_proof"` {
 		t.Errorf("signed out with %s, want invalid_dpop_proof", got)
 	}
-	tab.eval(t, fmt.Sprintf("t.signIn(%q, %q)", email, password))
+	tab.eval(t, fmt.Sprintf("t.signIn(%q, %q)", email, sdkPassword))
 	if got := string(tab.eval(t, "t.me()")); got != "200" {
 		t.Errorf("GET /auth/me after signing in again: %s", got)
 	}
@@ -92,22 +77,10 @@ func TestSDKLetsGoOfItsDatabase(t *testing.T) {
 // is there with a new non-extractable key pair, and signs in.
 func TestSDKReplacesAnUnusableKey(t *testing.T) {
 	e2etest.RequireChromium(t, "the SDK's IndexedDB browser test")
-	_, _ = buildSDK(t)
-	lib, err := os.ReadFile(filepath.Join(sdkDir, "dist", "index.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := startFront(t, "", lib)
-	srv := e2etest.StartServer(t, map[string]string{"JWT_EXPIRES_IN": "1m", "PUBLIC_URL": f.srv.URL})
-	f.setUpstream(t, srv.URL)
-	const email, password = "idbkey@example.com", "correct horse battery staple"
-	api := &apiClient{t: t, base: srv.URL}
-	if status, body := api.do("POST", "/auth/sign-up", map[string]string{"email": email, "password": password}, ""); status != http.StatusCreated {
-		t.Fatalf("sign-up: %d %s", status, body)
-	}
+	const email = "idbkey@example.com"
+	_, f := startSDKServer(t, sdkLib(t), map[string]string{"JWT_EXPIRES_IN": "1m"}, true, email)
 	anchor := e2etest.StartBrowser(t, 2*time.Minute)
-	tab := &sdkTab{Tab: anchor.NewTab(t, "idbkey", false)}
-	tab.open(t, f.srv.URL+"/sdk-test/?mode=body&dpop=1")
+	tab := openSDKTab(t, anchor, "idbkey", f.srv.URL+"/sdk-test/?mode=body&dpop=1")
 	const plant = `new Promise((resolve, reject) => {
 		const r = indexedDB.open('latchkey');
 		r.onupgradeneeded = () => r.result.createObjectStore('kv');
@@ -120,7 +93,7 @@ func TestSDKReplacesAnUnusableKey(t *testing.T) {
 		r.onerror = () => reject(r.error);
 	})`
 	tab.eval(t, plant)
-	if got := string(tab.eval(t, fmt.Sprintf("t.client.signIn(%q, %q).then((u) => u.email, (e) => e.code + ': ' + e.message)", email, password))); got != fmt.Sprintf("%q", email) {
+	if got := string(tab.eval(t, fmt.Sprintf("t.client.signIn(%q, %q).then((u) => u.email, (e) => e.code + ': ' + e.message)", email, sdkPassword))); got != fmt.Sprintf("%q", email) {
 		t.Fatalf("sign-in with an unusable stored key: %s", got)
 	}
 	if got := string(tab.eval(t, "t.keyInfo().then((k) => k.extractable)")); got != "false" {

@@ -1,15 +1,9 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
-	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/chromedp/chromedp"
 
 	"github.com/latchkey-dev/latchkey/e2e/e2etest"
 )
@@ -28,33 +22,13 @@ const sdkLeaseMS = 20_000
 // lease gone before sending, takes the lock again, and adopts B's tokens.
 func TestSDKLeaseLostInBrowser(t *testing.T) {
 	e2etest.RequireChromium(t, "the SDK's lease browser test")
-	_, _ = buildSDK(t)
-	lib, err := os.ReadFile(filepath.Join(sdkDir, "dist", "index.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := e2etest.StartServer(t, map[string]string{"JWT_EXPIRES_IN": "1m"})
-	f := startFront(t, srv.URL, lib)
-	const email, password = "lease@example.com", "correct horse battery staple"
-	api := &apiClient{t: t, base: srv.URL}
-	if status, body := api.do("POST", "/auth/sign-up", map[string]string{"email": email, "password": password}, ""); status != http.StatusCreated {
-		t.Fatalf("sign-up: %d %s", status, body)
-	}
+	const email = "lease@example.com"
+	_, f := startSDKServer(t, sdkLib(t), map[string]string{"JWT_EXPIRES_IN": "1m"}, false, email)
 	app := f.srv.URL + "/sdk-test/?mode=body&nolocks=1"
 	anchor := e2etest.StartBrowser(t, 2*time.Minute)
-	a := &sdkTab{Tab: anchor.NewTab(t, "lease-a", false)}
-	b := &sdkTab{Tab: anchor.NewTab(t, "lease-b", false)}
-	a.open(t, app)
-	b.open(t, app)
-	a.eval(t, fmt.Sprintf("t.signIn(%q, %q)", email, password))
-	for _, tb := range []*sdkTab{a, b} {
-		if got := string(tb.eval(t, "t.resume()")); got != "true" {
-			t.Fatalf("%s: resume: %s", tb.Name, got)
-		}
-		if got := string(tb.eval(t, "t.lockKind")); got != `"indexeddb"` {
-			t.Fatalf("%s: lock %s, want indexeddb", tb.Name, got)
-		}
-	}
+	tabs := openSDKTabs(t, anchor, app, "lease-a", "lease-b")
+	signInTabs(t, tabs, email, "indexeddb")
+	a, b := tabs[0], tabs[1]
 	f.reset()
 
 	// A takes the lease, reads the tokens, and stops.
@@ -86,15 +60,5 @@ func TestSDKLeaseLostInBrowser(t *testing.T) {
 		if got := string(tab.eval(t, "t.me()")); got != "200" {
 			t.Errorf("%s: GET /auth/me: %s", tab.Name, got)
 		}
-	}
-}
-
-// poll waits (bounded) until js is true in the tab.
-func poll(t *testing.T, tb *sdkTab, js string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(tb.Ctx, 20*time.Second)
-	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](js)); err != nil {
-		t.Fatalf("%s: waiting for %s: %v", tb.Name, js, err)
 	}
 }

@@ -259,8 +259,22 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   // channel of the same name (a client of another server left with the
   // default name), and its tokens and sign-outs are not this client's.
   const post = (m: Msg) => channel && !closed && channel.postMessage({ ...m, server: base }); // a closed channel throws
+  // The refresh token is never posted (body mode: the tabs read it from
+  // the storage).
+  const postTokens = (t: StoredTokens, source: TokenSource) => post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source });
 
   // ---- timers ----
+
+  // takeHold makes another tab's wait (its message, or the one kept in
+  // IndexedDB) this tab's, unless it is over or this tab's own ends later.
+  // A wait longer than any the SDK sets is not one: it was set before the
+  // clock was set back, or it is not a tab's.
+  function takeHold(id: string, until: number) {
+    const now = clock.now();
+    if (!(until > now && until <= now + MAX_RETRY_AFTER_MS) || (hold && hold.until >= until)) return;
+    hold = { id, until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh', until - now) };
+    schedule();
+  }
 
   // A wait longer than any the SDK sets was set before the clock was set
   // back: it is over.
@@ -274,7 +288,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     dropStaleHold();
     // With tokens: when they are due, or when a hold ends, whichever is
     // later. Without (a cookie-mode resume that failed): when the hold ends.
-    const at = cur ? Math.max(dueAt(cur), hold ? hold.until : 0) : hold ? hold.until : 0;
+    const at = Math.max(cur ? dueAt(cur) : 0, hold ? hold.until : 0);
     if (!at) return;
     // A timer waits at most MAX_TIMER_MS (a longer delay fires at once):
     // one that fires early is armed again.
@@ -483,6 +497,14 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     if (genDb) await idb.update(name, 'gen', () => (t ? { id: t.id, at: Date.now() } : null));
   }
 
+  // keep stores new tokens where every tab finds them, before they are
+  // used, and clears the tabs' wait when there may be one.
+  async function keep(t: StoredTokens, clearHold: boolean) {
+    if (storage) await storage.set(t);
+    await writeGen(t);
+    if (clearHold) await setSharedHold(null);
+  }
+
   // refreshFrom replaces the tokens of generation seen (undefined: none
   // yet, a cookie-mode resume) unless they have been replaced already.
   // for401: a 401 asked for it; the tokens are marked (and shared so), and
@@ -505,22 +527,15 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
         }
         const id = latest ? latest.id : '';
         const h = holdDb && (await idb.read<{ until: number }>(name, 'hold'));
-        // (a wait longer than any the SDK sets was written before the clock
-        // was set back: it is over)
-        if (h && clock.now() < h.until && h.until <= clock.now() + MAX_RETRY_AFTER_MS && !(hold && hold.until >= h.until)) {
-          hold = { id, until: h.until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh', h.until - clock.now()) };
-          schedule();
-        }
+        if (h) takeHold(id, h.until);
         dropStaleHold();
         if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
         const t = await trade(latest, guard);
         if (for401) t.forced = true;
         if (e !== epoch) throw new LatchkeyError(0, 'not_signed_in', 'signed out during the refresh');
-        if (storage) await storage.set(t); // stored before it is used
-        await writeGen(t);
-        if (h) await setSharedHold(null);
+        await keep(t, !!h);
         adopt(t, latest ? 'refresh' : 'sign-in');
-        post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'shared' });
+        postTokens(t, 'shared');
         return t;
       });
     // The lease ran out before the request went out (this tab was
@@ -611,6 +626,16 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
     return resp.status === 204 ? (undefined as T) : resp.json();
   }
 
+  // postJSON posts body to path through send (with a proof when DPoP is
+  // on): a request that got no answer fails network_error.
+  async function postJSON(path: string, body: unknown, creds: RequestCredentials, token?: StoredTokens): Promise<Response> {
+    try {
+      return await send('POST', url(path), { credentials: creds, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }, token);
+    } catch (e) {
+      throw netErr(e);
+    }
+  }
+
   // anon makes a call that needs no session: no token, no cookie, no
   // proof (a reset must not depend on the DPoP key's storage).
   async function anon(path: string, body: unknown): Promise<void> {
@@ -627,34 +652,20 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   async function signIn(email: string, password: string): Promise<User> {
     return lock.run(async () => {
       const sentAt = clock.now();
-      let resp: Response;
-      const u = url('/auth/sign-in');
-      try {
-        resp = await send('POST', u, { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
-      } catch (e) {
-        throw netErr(e);
-      }
+      const resp = await postJSON('/auth/sign-in', { email, password }, credentials);
       if (!resp.ok) throw await errorOf(resp);
       const b = await resp.json();
       const server = Date.parse(b.serverTime);
       const t = tokensFrom(b, sentAt, isNaN(server) ? 0 : server - clock.now());
-      if (storage) await storage.set(t);
-      await writeGen(t);
-      await setSharedHold(null);
+      await keep(t, true);
       adopt(t, 'sign-in');
-      post({ type: 'tokens', t: { ...t, refreshToken: undefined }, source: 'sign-in' });
+      postTokens(t, 'sign-in');
       return b.user as User;
     });
   }
 
   async function signUp(email: string, password: string): Promise<User> {
-    let resp: Response;
-    const u = url('/auth/sign-up');
-    try {
-      resp = await send('POST', u, { credentials: 'omit', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) });
-    } catch (e) {
-      throw netErr(e);
-    }
+    const resp = await postJSON('/auth/sign-up', { email, password }, 'omit');
     if (!resp.ok) throw await errorOf(resp);
     return (await resp.json()).user;
   }
@@ -673,12 +684,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
         throw e;
       }
       const refused = await lock.run(async () => {
-        let resp: Response;
-        try {
-          resp = await send('POST', url('/auth/sign-out'), { credentials, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ scope }) }, cur || t);
-        } catch (e) {
-          throw netErr(e);
-        }
+        const resp = await postJSON('/auth/sign-out', { scope }, credentials, cur || t);
         if (again && resp.status === 401 && (await invalidToken(resp))) return cur || t;
         if (!resp.ok && resp.status !== 401) throw await errorOf(resp);
         if (scope !== 'others') await signedOutHere('signed_out', scope === 'global' ? 'Signed out everywhere.' : 'Signed out.', true);
@@ -738,15 +744,9 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
       } else if (m.type === 'signedOut') {
         signedOutHere(m.reason, m.message, false);
       } else if (m.type === 'hold') {
-        // (a wait longer than any the SDK sets is not one: the clock was
-        // set back since, or the message is not a tab's)
-        const until = m.until;
-        if (cur && cur.id === m.id && until <= clock.now() + MAX_RETRY_AFTER_MS && (!hold || hold.until < until)) {
-          hold = { id: m.id, until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh') };
-          schedule();
-        }
+        if (cur && cur.id === m.id) takeHold(m.id, m.until);
       } else if (m.type === 'ask') {
-        if (cur) post({ type: 'tokens', t: { ...cur, refreshToken: undefined }, source: 'shared' });
+        if (cur) postTokens(cur, 'shared');
       }
     };
   }

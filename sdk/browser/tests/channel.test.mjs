@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '../dist/index.js';
-import { startServer, until, signInAnswer, tokens } from './helpers.mjs';
+import { startServer, until, signInAnswer, tokens, opener } from './helpers.mjs';
 
 test('tokens and sign-outs of another server, or of another shape, are not taken up', async (t) => {
   let n = 0;
@@ -53,11 +53,7 @@ test('tokens and sign-outs of another server, or of another shape, are not taken
 test('tokens that arrive after a sign-out do not sign the tab in again', async (t) => {
   let n = 0;
   const srv = await startServer(t, (r) => (r.path === '/auth/sign-in' ? signInAnswer(0, 900) : r.path === '/auth/sign-out' ? { status: 204 } : tokens(++n, 900)));
-  const open = () => {
-    const c = createClient({ baseUrl: srv.url, mode: 'cookie', crossTab: true });
-    t.after(() => c.close());
-    return c;
-  };
+  const open = opener(t, { baseUrl: srv.url, mode: 'cookie', crossTab: true });
   const tab1 = open();
   const tab2 = open();
   const spy = new BroadcastChannel('latchkey');
@@ -98,11 +94,7 @@ test('an API that answers every token 401 costs one refresh for all tabs, not on
     if (r.path === '/api') return { status: 401, headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' }, body: { error: 'invalid_token', message: 'no' } };
     return tokens(++n, 900);
   });
-  const open = () => {
-    const c = createClient({ baseUrl: srv.url, mode: 'cookie', crossTab: true });
-    t.after(() => c.close());
-    return c;
-  };
+  const open = opener(t, { baseUrl: srv.url, mode: 'cookie', crossTab: true });
   const tabs = [open(), open()];
   const latest = new Map();
   for (const tab of tabs) tab.on('tokens', (e) => latest.set(tab, e.accessToken));

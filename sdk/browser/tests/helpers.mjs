@@ -1,6 +1,7 @@
 // Test helpers: a scripted HTTP server on loopback (real requests, real
 // sockets) and a clock whose time moves only when a test says so.
 import http from 'node:http';
+import { createClient } from '../dist/index.js';
 
 // jwt makes an unsigned token with the given claims: the SDK only reads a
 // token's claims, the server is what verifies it.
@@ -116,4 +117,14 @@ export const user = { id: 'u1', email: 'ann@example.com', status: 'active', crea
 
 export function signInAnswer(n = 0, lifetime = 100, serverTime = '2026-01-01T00:00:00Z') {
   return tokens(n, lifetime, { user, serverTime, refreshExpiresIn: 3600, sessionExpiresAt: '2026-02-01T00:00:00Z' });
+}
+
+// opener returns a function that makes a client of opts (extra options on
+// top), closed when test t ends.
+export function opener(t, opts) {
+  return (extra = {}) => {
+    const c = createClient({ ...opts, ...extra });
+    t.after(() => c.close());
+    return c;
+  };
 }

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient, memoryStorage, LatchkeyError, isReauthRequired } from '../dist/index.js';
 import { createHash } from 'node:crypto';
-import { startServer, fakeClock, until, signInAnswer, tokens, user } from './helpers.mjs';
+import { startServer, fakeClock, until, signInAnswer, tokens, user, opener } from './helpers.mjs';
 
 const dec = (s) => JSON.parse(Buffer.from(s, 'base64url').toString());
 
@@ -137,11 +137,7 @@ test('changePassword in one tab signs no tab out: they share the session that st
   const srv = await startServer(t, (r) =>
     r.path === '/auth/sign-in' ? signInAnswer(0, 900) : r.path === '/auth/password' ? { status: 204 } : r.path === '/api/refresh/refreshtoken' ? tokens(++n, 900) : { status: 500 },
   );
-  const open = () => {
-    const c = createClient({ baseUrl: srv.url, mode: 'cookie', crossTab: true });
-    t.after(() => c.close());
-    return c;
-  };
+  const open = opener(t, { baseUrl: srv.url, mode: 'cookie', crossTab: true });
   const tab1 = open();
   const tab2 = open();
   const seen = [];

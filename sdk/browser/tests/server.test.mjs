@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient, memoryStorage, isReauthRequired } from '../dist/index.js';
+import { opener } from './helpers.mjs';
 
 const base = process.env.LATCHKEY_URL;
 const skip = base ? false : 'LATCHKEY_URL is not set (web/sdk_test.go sets it)';
@@ -76,11 +77,7 @@ test('DPoP: a client whose clock is hours off signs in at the first try', { skip
 test('password change against the real server: the other session is revoked, this one refreshes on', { skip }, async (t) => {
   const email = `sdk-pw-${Date.now()}-${Math.random().toString(36).slice(2)}@example.com`;
   const [pw1, pw2, pw3] = ['correct horse battery staple', 'battery staple horse correct', 'staple correct battery horse'];
-  const open = (extra = {}) => {
-    const c = createClient({ baseUrl: base, mode: 'body', storage: memoryStorage(), ...extra });
-    t.after(() => c.close());
-    return c;
-  };
+  const open = (extra = {}) => opener(t, { baseUrl: base, mode: 'body', storage: memoryStorage() })(extra);
   const mine = open({ dpop: true });
   const theirs = open();
   await mine.signUp(email, pw1);
@@ -134,11 +131,7 @@ async function resetToken(email) {
 test('password reset against the real server: the e-mailed token works once and ends every session', { skip: skip || (process.env.LATCHKEY_MAIL_LOG_URL ? false : 'LATCHKEY_MAIL_LOG_URL is not set (web/sdk_test.go sets it)') }, async (t) => {
   const email = `sdk-reset-${Date.now()}-${Math.random().toString(36).slice(2)}@example.com`;
   const [pw1, pw2] = ['correct horse battery staple', 'battery staple horse correct'];
-  const open = (extra = {}) => {
-    const c = createClient({ baseUrl: base, mode: 'body', storage: memoryStorage(), ...extra });
-    t.after(() => c.close());
-    return c;
-  };
+  const open = (extra = {}) => opener(t, { baseUrl: base, mode: 'body', storage: memoryStorage() })(extra);
   const here = open({ dpop: true });
   const elsewhere = open();
   await here.signUp(email, pw1);
