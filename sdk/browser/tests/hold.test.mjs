@@ -60,3 +60,62 @@ for (const [what, until_] of [
     assert.equal(refreshes(), 1, 'the expired token is refreshed at once');
   });
 }
+
+test("another tab's wait taken up is over when the clock is set back past it", async (t) => {
+  const { tab, fc, spy, id, server, refreshes } = await signedInTab(t);
+  spy.postMessage({ type: 'hold', id, until: fc.now + 60_000, server });
+  await until(() => fc.timers().includes(60_000), 'the hold reaching the tab');
+  fc.jump(-3_600_000); // the wait now ends more than ten minutes away: set before the clock went back
+  await tab.refresh();
+  assert.equal(refreshes(), 1, 'the refresh is not held');
+});
+
+// A tab held by a 503 Retry-After (its own refresh failed) is freed by a
+// sign-in in another tab: new tokens, a new generation, nothing to wait for.
+test('a sign-in in another tab ends the wait of a tab whose refresh was answered 503 Retry-After', async (t) => {
+  let busy = true;
+  let n = 0;
+  const srv = await startServer(t, (r) =>
+    r.path === '/auth/sign-in'
+      ? signInAnswer(0, 30)
+      : busy
+        ? { status: 503, headers: { 'Retry-After': '120' }, body: { error: 'temporarily_unavailable', message: 'busy' } }
+        : tokens(++n, 30),
+  );
+  const fc = fakeClock();
+  const open = opener(t, { baseUrl: srv.url, mode: 'cookie', crossTab: true, clock: fc.clock });
+  const tab1 = open();
+  const tab2 = open();
+  await tab1.signIn('ann@example.com', 'pw');
+  await until(() => tab2.signedIn, 'the sign-in reaching tab2');
+  await assert.rejects(tab2.refresh(), (e) => e.code === "temporarily_unavailable");
+  await until(() => fc.timers().includes(120_000), 'the wait reaching tab1');
+  const signIns = [];
+  tab2.on('tokens', (e) => e.source === 'sign-in' && signIns.push(e));
+  busy = false;
+  await tab1.signIn('ann@example.com', 'pw');
+  await until(() => signIns.length === 1, "tab1's sign-in reaching tab2");
+  fc.jump(31_000); // expired: tab2 refreshes at once, not in two minutes
+  await tab2.getAccessToken();
+  assert.equal(srv.requests.filter((r) => r.path === '/api/refresh/refreshtoken').length, 2, 'the failed refresh, then this one');
+});
+
+// Body mode with a storage every tab shares: the tabs read the refresh
+// token there; no message carries it (sign-in, refresh, an answer to ask).
+test('body mode: no tokens message carries the refresh token', async (t) => {
+  let n = 0;
+  const srv = await startServer(t, (r) => (r.path === '/auth/sign-in' ? signInAnswer(0, 900) : tokens(++n, 900)));
+  let kept = null;
+  const storage = { shared: true, get: async () => kept, set: async (v) => void (kept = v) };
+  const tab = opener(t, { baseUrl: srv.url, mode: 'body', crossTab: true, storage })();
+  const spy = new BroadcastChannel('latchkey');
+  t.after(() => spy.close());
+  const msgs = [];
+  spy.onmessage = (e) => msgs.push(e.data);
+  await tab.signIn('ann@example.com', 'pw');
+  await tab.refresh();
+  spy.postMessage({ type: 'ask', server: msgs[0] && msgs[0].server });
+  await until(() => msgs.filter((m) => m.type === 'tokens').length === 3, 'three tokens messages');
+  assert.equal(kept.refreshToken, 'rt-1', 'the storage has it');
+  for (const m of msgs) assert.equal(JSON.stringify(m).includes('rt-'), false, m.source);
+});
