@@ -332,7 +332,7 @@
     function takeHold(id, until) {
       const now = clock.now();
       if (!(until > now && until <= now + MAX_RETRY_AFTER_MS) || hold && hold.until >= until) return;
-      hold = { id, until, err: new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh", until - now) };
+      hold = { id, until };
       schedule();
     }
     function dropStaleHold() {
@@ -528,7 +528,7 @@
         const h = holdDb && await read(name, "hold");
         if (h) takeHold(id, h.until);
         dropStaleHold();
-        if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
+        if (hold && hold.id === id && clock.now() < hold.until) throw hold.err || new LatchkeyError(0, "temporarily_unavailable", "another tab is waiting to retry the refresh", hold.until - clock.now());
         const t = await trade(latest, guard);
         if (for401) t.forced = true;
         if (e !== epoch) throw new LatchkeyError(0, "not_signed_in", "signed out during the refresh");

@@ -234,7 +234,8 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   let epoch = 0; // changes at every sign-in and sign-out
   let timer: unknown;
   let inflight: Promise<StoredTokens> | null = null;
-  let hold: { id: string; until: number; err: LatchkeyError } | null = null;
+  // (err: this tab's failure; another tab's wait fails with the time left)
+  let hold: { id: string; until: number; err?: LatchkeyError } | null = null;
   let backoff = 1000;
   let skew: number | undefined; // server clock minus this one, ms, from the latest Date header
   let closed = false;
@@ -272,7 +273,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
   function takeHold(id: string, until: number) {
     const now = clock.now();
     if (!(until > now && until <= now + MAX_RETRY_AFTER_MS) || (hold && hold.until >= until)) return;
-    hold = { id, until, err: new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh', until - now) };
+    hold = { id, until };
     schedule();
   }
 
@@ -529,7 +530,7 @@ export function createClient(opts: ClientOptions): LatchkeyClient {
         const h = holdDb && (await idb.read<{ until: number }>(name, 'hold'));
         if (h) takeHold(id, h.until);
         dropStaleHold();
-        if (hold && hold.id === id && clock.now() < hold.until) throw hold.err;
+        if (hold && hold.id === id && clock.now() < hold.until) throw hold.err || new LatchkeyError(0, 'temporarily_unavailable', 'another tab is waiting to retry the refresh', hold.until - clock.now());
         const t = await trade(latest, guard);
         if (for401) t.forced = true;
         if (e !== epoch) throw new LatchkeyError(0, 'not_signed_in', 'signed out during the refresh');
