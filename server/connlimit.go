@@ -81,18 +81,22 @@ func limitConnections(ln net.Listener, srv *http.Server, max int) net.Listener {
 			h.ServeHTTP(w, r)
 			return
 		}
-		// Still waiting for the client until its body is in, or the
-		// handler is done with it.
+		// Still waiting for the client until its body is in.
 		b := &bodyIn{ReadCloser: r.Body, l: l, c: c}
 		r.Body = b
 		h.ServeHTTP(w, r)
-		b.in() // until the server marks it idle
+		if !b.done.Load() {
+			// The handler left some of the body unread: the server reads
+			// the rest (net/http discards up to 256 KiB) before it answers,
+			// waiting for the client again, from now.
+			l.wait(c)
+		}
 	})
 	return l
 }
 
 // bodyIn marks its connection serving (in) once its body has been read to
-// the end (or failed).
+// the end (or failed); done says it was.
 type bodyIn struct {
 	io.ReadCloser
 	l    *connLimit
@@ -212,13 +216,25 @@ func (l *connLimit) track(c net.Conn, s http.ConnState) {
 				return // already serving (HTTP/2: another stream)
 			}
 		}
-		l.waiting[c] = l.now()
-		select {
-		case l.changed <- struct{}{}:
-		default:
-		}
+		l.waitingLocked(c)
 	default:
 		delete(l.waiting, c)
+	}
+}
+
+// wait records that c waits for its client from now (wakes a blocked
+// Accept).
+func (l *connLimit) wait(c net.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waitingLocked(c)
+}
+
+func (l *connLimit) waitingLocked(c net.Conn) {
+	l.waiting[c] = l.now()
+	select {
+	case l.changed <- struct{}{}:
+	default:
 	}
 }
 
