@@ -60,7 +60,7 @@ func (db *DB) IssueToken(ctx context.Context, r store.TokenRequest) (string, err
 		return err
 	})
 	if err != nil {
-		return "", db.wrap("issue token", err)
+		return "", db.wrap(ctx, "issue token", err)
 	}
 	return userID, nil
 }
@@ -78,7 +78,7 @@ func (db *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error)
 		return store.Token{}, fmt.Errorf("sqlite: token by hash: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Token{}, db.wrap("token by hash", err)
+		return store.Token{}, db.wrap(ctx, "token by hash", err)
 	}
 	t.Kind, t.CreatedAt, t.ExpiresAt = store.TokenKind(kind), fromNanos(created), fromNanos(expires)
 	return t, nil
@@ -158,7 +158,7 @@ func (db *DB) SetPassword(ctx context.Context, p store.PasswordChange) (store.Pa
 		return recordEvent(t, store.EventCredentialChange, "", out.UserID, p.Reason, txn, now)
 	})
 	if err != nil {
-		return store.PasswordChanged{}, db.wrap("set password", err)
+		return store.PasswordChanged{}, db.wrap(ctx, "set password", err)
 	}
 	return out, nil
 }
@@ -206,7 +206,7 @@ func (db *DB) StartSession(ctx context.Context, r store.SessionStart) ([]string,
 		return createSession(t, r.Session, args, now, r.MaxPerUser, &evicted)
 	})
 	if err != nil {
-		return nil, db.wrap("start session", err)
+		return nil, db.wrap(ctx, "start session", err)
 	}
 	return evicted, nil
 }
@@ -233,7 +233,7 @@ func (db *DB) VerifyEmail(ctx context.Context, hash []byte, now time.Time) (stri
 		return err
 	})
 	if err != nil {
-		return "", db.wrap("verify email", err)
+		return "", db.wrap(ctx, "verify email", err)
 	}
 	return userID, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/latchkey-dev/latchkey/store"
@@ -267,4 +268,43 @@ func TestPurgeWhileRefreshing(t *testing.T) {
 	}
 	t.Logf("purged %d sessions in %v (%d chunks) while %d sessions refreshed: %d refreshes during the purge, worst refresh %v, WAL %d bytes after",
 		n, took.Round(time.Millisecond), chunks, live, during.Load(), time.Duration(worst.Load()).Round(time.Millisecond), fi.Size())
+}
+
+// TestInterruptedReadIsTheContextsError: the driver stops a statement whose
+// context ends with sqlite3.INTERRUPT rather than with the context's error.
+// A read interrupted that way is reported as the cancellation (and as
+// ErrUnavailable), so a caller can tell a client that hung up from a
+// failing database: before, it was a bare "sqlite3: interrupted", which the
+// HTTP layer answered and logged as a 500.
+func TestInterruptedReadIsTheContextsError(t *testing.T) {
+	db := openBatchTest(t, filepath.Join(t.TempDir(), "interrupt.db"), 0)
+	defer db.Close()
+	// An endless result set: the context is cancelled while the first row
+	// is scanned, so the driver's next step meets a done context (or
+	// database/sql closes the rows first; either must read as cancelled).
+	const endless = `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT x FROM c`
+	for i := range 50 {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := queryAll(ctx, db, "endless", func(s scanner) (int64, error) {
+			var x int64
+			err := s.Scan(&x)
+			cancel()
+			return x, err
+		}, endless)
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("try %d: an interrupted read = %v, want context.Canceled", i, err)
+		}
+	}
+	// The mapping itself, for the interrupt the driver returns.
+	ctx, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	<-ctx.Done()
+	err := db.wrap(ctx, "read", sqlite3.INTERRUPT)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("an interrupt past the deadline = %v, want DeadlineExceeded and ErrUnavailable", err)
+	}
+	if err := db.wrap(context.Background(), "read", sqlite3.INTERRUPT); errors.Is(err, context.Canceled) || errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("an interrupt with a live context = %v, want neither a cancellation nor ErrUnavailable", err)
+	}
 }

@@ -32,7 +32,7 @@ func (db *DB) CreateReceiver(ctx context.Context, r store.Receiver) error {
 		return e.err
 	}
 	// Every write of the feed goes through the group commit (batch.go).
-	return db.wrap("create receiver", db.submit(ctx, false, func(t *wtx) error {
+	return db.wrap(ctx, "create receiver", db.submit(ctx, false, func(t *wtx) error {
 		_, err := t.exec(`INSERT INTO ssf_receivers (`+receiverCols+`) VALUES (?, ?, ?, ?, ?)`, args...)
 		if constraintOnly(err) {
 			return expected(err)
@@ -52,13 +52,13 @@ func (db *DB) ReceiverByCredential(ctx context.Context, hash []byte) (store.Rece
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Receiver{}, fmt.Errorf("sqlite: receiver: %w", store.ErrNotFound)
 	}
-	return r, db.wrap("receiver", err)
+	return r, db.wrap(ctx, "receiver", err)
 }
 
 // DeleteReceiver deletes the receiver, its streams (ON DELETE CASCADE) and
 // their own events.
 func (db *DB) DeleteReceiver(ctx context.Context, id string) error {
-	return db.wrap("delete receiver", db.submit(ctx, true, func(t *wtx) error {
+	return db.wrap(ctx, "delete receiver", db.submit(ctx, true, func(t *wtx) error {
 		if _, err := t.exec(`DELETE FROM ssf_events
 			WHERE stream_id IN (SELECT id FROM ssf_streams WHERE receiver_id = ?)`, id); err != nil {
 			return err
@@ -123,7 +123,7 @@ func (db *DB) CreateStream(ctx context.Context, s store.Stream, replayFrom time.
 		}
 		return err
 	})
-	return db.wrap("create stream", err)
+	return db.wrap(ctx, "create stream", err)
 }
 
 // Stream returns the stream with id.
@@ -132,7 +132,7 @@ func (db *DB) Stream(ctx context.Context, id string) (store.Stream, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Stream{}, fmt.Errorf("sqlite: stream: %w", store.ErrNotFound)
 	}
-	return s, db.wrap("stream", err)
+	return s, db.wrap(ctx, "stream", err)
 }
 
 // Streams returns the streams of receiverID (all when ""), oldest first.
@@ -164,12 +164,12 @@ func (db *DB) UpdateStream(ctx context.Context, s store.Stream) error {
 			s.Push, s.EndpointURL, s.Authorization, req, del, s.Description, string(s.Status), s.StatusReason,
 			updated, string(s.Status), s.ID))
 	})
-	return db.wrap("update stream", err)
+	return db.wrap(ctx, "update stream", err)
 }
 
 // DeleteStream deletes the stream and its own events.
 func (db *DB) DeleteStream(ctx context.Context, id string) error {
-	return db.wrap("delete stream", db.submit(ctx, true, func(t *wtx) error {
+	return db.wrap(ctx, "delete stream", db.submit(ctx, true, func(t *wtx) error {
 		if _, err := t.exec(`DELETE FROM ssf_events WHERE stream_id = ?`, id); err != nil {
 			return err
 		}
@@ -254,7 +254,7 @@ func (db *DB) AddStreamEvent(ctx context.Context, ev store.Event) error {
 	if ev.StreamID == "" {
 		return errors.New("sqlite: add stream event: the event names no stream")
 	}
-	return db.wrap("add stream event", db.submit(ctx, false, func(t *wtx) error {
+	return db.wrap(ctx, "add stream event", db.submit(ctx, false, func(t *wtx) error {
 		return mustChange(t.exec(`INSERT INTO ssf_events (id, kind, stream_id, session_id, user_id, reason, state, txn, at)
 			SELECT ?, ?, id, ?, ?, ?, ?, ?, ? FROM ssf_streams WHERE id = ?`,
 			ev.ID, string(ev.Kind), ev.SessionID, ev.UserID, ev.Reason, ev.State, ev.Txn, at, ev.StreamID))
@@ -340,7 +340,7 @@ func (db *DB) AckEvents(ctx context.Context, streamID string, ids []string) erro
 			return out, rows.Err()
 		})
 		if err != nil {
-			return db.wrap("ack events", err)
+			return db.wrap(ctx, "ack events", err)
 		}
 		if cursor == s.Cursor {
 			return nil
@@ -356,7 +356,7 @@ func (db *DB) AckEvents(ctx context.Context, streamID string, ids []string) erro
 			return err
 		})
 		if err != nil || moved {
-			return db.wrap("ack events", err)
+			return db.wrap(ctx, "ack events", err)
 		}
 		// Deleted (the next read says so), or it changed what it receives
 		// since it was read: walk again.
@@ -368,7 +368,7 @@ func (db *DB) AckEvents(ctx context.Context, streamID string, ids []string) erro
 func (db *DB) FeedHead(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.r.QueryRowContext(ctx, `SELECT `+headSeq).Scan(&n)
-	return n, db.wrap("feed head", err)
+	return n, db.wrap(ctx, "feed head", err)
 }
 
 // LeaseStream takes, renews or (ttl <= 0) releases owner's lease on the
@@ -392,7 +392,7 @@ func (db *DB) LeaseStream(ctx context.Context, streamID, owner string, now time.
 		held = err == nil && c == 1
 		return err
 	})
-	return held, db.wrap("lease stream", err)
+	return held, db.wrap(ctx, "lease stream", err)
 }
 
 // TouchStream records a sign of life from the stream's receiver.
@@ -402,7 +402,7 @@ func (db *DB) TouchStream(ctx context.Context, streamID string, now time.Time) e
 	if e.err != nil {
 		return e.err
 	}
-	return db.wrap("touch stream", db.submit(ctx, false, func(t *wtx) error {
+	return db.wrap(ctx, "touch stream", db.submit(ctx, false, func(t *wtx) error {
 		return mustChange(t.exec(`UPDATE ssf_streams SET seen_at = max(seen_at, ?) WHERE id = ?`, n, streamID))
 	}))
 }
@@ -433,7 +433,7 @@ func (db *DB) PurgeFeed(ctx context.Context, eventsBefore, unseenBefore time.Tim
 		events, err = t.exec(`DELETE FROM ssf_events WHERE at < ?`, cut)
 		return err
 	})
-	return events, streams, db.wrap("purge feed", err)
+	return events, streams, db.wrap(ctx, "purge feed", err)
 }
 
 // Backlogs reads every enabled stream's oldest waiting event (the first

@@ -16,7 +16,7 @@ func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT kid, algorithm, private, created_at, retired_at
 		FROM signing_keys ORDER BY created_at DESC, rowid DESC`)
 	if err != nil {
-		return nil, db.wrap("signing keys", err)
+		return nil, db.wrap(ctx, "signing keys", err)
 	}
 	defer rows.Close()
 	var keys []store.SigningKey
@@ -27,19 +27,19 @@ func (db *DB) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 			retired sql.NullInt64
 		)
 		if err := rows.Scan(&k.KID, &k.Algorithm, &k.Private, &created, &retired); err != nil {
-			return nil, db.wrap("signing keys", err)
+			return nil, db.wrap(ctx, "signing keys", err)
 		}
 		k.CreatedAt, k.RetiredAt = fromNanos(created), fromNull(retired)
 		keys = append(keys, k)
 	}
-	return keys, db.wrap("signing keys", rows.Err())
+	return keys, db.wrap(ctx, "signing keys", rows.Err())
 }
 
 // RotateSigningKey retires every active key at k.CreatedAt and inserts k, in
 // one transaction: a taken kid (store.ErrConflict) retires nothing.
 func (db *DB) RotateSigningKey(ctx context.Context, k store.SigningKey) error {
 	_, err := db.storeSigningKey(ctx, k, false)
-	return db.wrap("rotate signing key", err)
+	return db.wrap(ctx, "rotate signing key", err)
 }
 
 // EnsureSigningKey is RotateSigningKey unless an unretired key of
@@ -48,7 +48,7 @@ func (db *DB) RotateSigningKey(ctx context.Context, k store.SigningKey) error {
 // on the file cannot both find no key.
 func (db *DB) EnsureSigningKey(ctx context.Context, k store.SigningKey) (bool, error) {
 	stored, err := db.storeSigningKey(ctx, k, true)
-	return stored, db.wrap("ensure signing key", err)
+	return stored, db.wrap(ctx, "ensure signing key", err)
 }
 
 func (db *DB) storeSigningKey(ctx context.Context, k store.SigningKey, onlyIfNone bool) (bool, error) {
@@ -100,7 +100,7 @@ func (db *DB) Secret(ctx context.Context, name string, generate func() ([]byte, 
 		return v, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, db.wrap("secret", err)
+		return nil, db.wrap(ctx, "secret", err)
 	}
 	fresh, err := generate()
 	if err != nil {
@@ -119,7 +119,7 @@ func (db *DB) Secret(ctx context.Context, name string, generate func() ([]byte, 
 		})
 	})
 	if err != nil {
-		return nil, db.wrap("secret", err)
+		return nil, db.wrap(ctx, "secret", err)
 	}
 	return v, nil
 }

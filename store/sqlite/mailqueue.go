@@ -38,7 +38,7 @@ func (db *DB) EnqueueMail(ctx context.Context, m store.Mail) error {
 		}
 		return err
 	})
-	return db.wrap("enqueue mail", err)
+	return db.wrap(ctx, "enqueue mail", err)
 }
 
 // LeaseMail leases due, unleased messages to owner in one write: the single
@@ -64,7 +64,7 @@ func (db *DB) LeaseMail(ctx context.Context, owner string, now time.Time, lease 
 		})
 	})
 	if err != nil {
-		return nil, db.wrap("lease mail", err)
+		return nil, db.wrap(ctx, "lease mail", err)
 	}
 	return out, nil
 }
@@ -102,7 +102,7 @@ func (db *DB) mailWrite(ctx context.Context, op string, now time.Time, query, id
 		}
 		return err
 	})
-	return db.wrap(op, err)
+	return db.wrap(ctx, op, err)
 }
 
 // MailStats counts the queue and finds its oldest message.
@@ -113,7 +113,7 @@ func (db *DB) MailStats(ctx context.Context) (store.MailStats, error) {
 	)
 	err := db.r.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM mail_queue`).Scan(&s.Queued, &oldest)
 	if err != nil {
-		return store.MailStats{}, db.wrap("mail stats", err)
+		return store.MailStats{}, db.wrap(ctx, "mail stats", err)
 	}
 	s.Oldest = fromNull(oldest)
 	return s, nil

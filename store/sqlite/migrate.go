@@ -38,7 +38,7 @@ func (db *DB) MigrateLogged(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	if err := migrate.Up(ctx, p, log, "sqlite"); err != nil {
-		return db.wrap("migrate", err)
+		return db.wrap(ctx, "migrate", err)
 	}
 	return nil
 }
@@ -57,26 +57,26 @@ func (db *DB) CheckSchema(ctx context.Context) error {
 	}
 	var tables int
 	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, goose.DefaultTablename).Scan(&tables); err != nil {
-		return db.wrap("check schema", err)
+		return db.wrap(ctx, "check schema", err)
 	}
 	applied := map[int64]bool{}
 	if tables > 0 {
 		// goose appends a row per step; a later row of a version wins.
 		rows, err := db.r.QueryContext(ctx, `SELECT version_id, is_applied FROM `+goose.DefaultTablename+` ORDER BY id`)
 		if err != nil {
-			return db.wrap("check schema", err)
+			return db.wrap(ctx, "check schema", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var v int64
 			var ok bool
 			if err := rows.Scan(&v, &ok); err != nil {
-				return db.wrap("check schema", err)
+				return db.wrap(ctx, "check schema", err)
 			}
 			applied[v] = ok
 		}
 		if err := rows.Err(); err != nil {
-			return db.wrap("check schema", err)
+			return db.wrap(ctx, "check schema", err)
 		}
 	}
 	return store.CompareSchema(applied, known)

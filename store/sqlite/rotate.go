@@ -81,7 +81,7 @@ func (db *DB) Rotate(ctx context.Context, p store.RotateParams) (store.Session, 
 	if errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrReplay) {
 		return store.Session{}, err
 	}
-	return s, db.wrap("rotate", err)
+	return s, db.wrap(ctx, "rotate", err)
 }
 
 // UseProof records a used DPoP proof; store.ErrReplay if it was recorded
@@ -102,7 +102,7 @@ func (db *DB) UseProof(ctx context.Context, u store.ProofUse) error {
 	if errors.Is(err, store.ErrReplay) {
 		return err
 	}
-	return db.wrap("use proof", err)
+	return db.wrap(ctx, "use proof", err)
 }
 
 var errReplay = fmt.Errorf("sqlite: %w", store.ErrReplay)

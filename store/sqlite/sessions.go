@@ -38,7 +38,7 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session, maxPerUser int
 		return createSession(t, s, args, now, maxPerUser, &evicted)
 	})
 	if err != nil {
-		return nil, db.wrap("create session", err)
+		return nil, db.wrap(ctx, "create session", err)
 	}
 	return evicted, nil
 }
@@ -95,7 +95,7 @@ func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Session{}, fmt.Errorf("sqlite: session: %w", store.ErrNotFound)
 	}
-	return s, db.wrap("session", err)
+	return s, db.wrap(ctx, "session", err)
 }
 
 // ListSessions returns the sessions live at now, of userID or of everyone
@@ -110,18 +110,18 @@ func (db *DB) ListSessions(ctx context.Context, userID string, now time.Time) ([
 		WHERE (? = '' OR user_id = ?) AND `+liveAt+`
 		ORDER BY last_refreshed_at DESC, created_at DESC, id DESC`, userID, userID, n, n)
 	if err != nil {
-		return nil, db.wrap("list sessions", err)
+		return nil, db.wrap(ctx, "list sessions", err)
 	}
 	defer rows.Close()
 	var list []store.Session
 	for rows.Next() {
 		s, err := scanSession(rows)
 		if err != nil {
-			return nil, db.wrap("list sessions", err)
+			return nil, db.wrap(ctx, "list sessions", err)
 		}
 		list = append(list, s)
 	}
-	return list, db.wrap("list sessions", rows.Err())
+	return list, db.wrap(ctx, "list sessions", rows.Err())
 }
 
 // The revocations: of one session, and of a user's sessions but one (the
@@ -167,7 +167,7 @@ func (db *DB) RevokeSessions(ctx context.Context, p store.RevokeParams) (int, er
 		}
 		return err
 	})
-	return int(n), db.wrap("revoke sessions", err)
+	return int(n), db.wrap(ctx, "revoke sessions", err)
 }
 
 // purgeScan is how many sessions, in key order, one write of Purge looks at:
@@ -219,7 +219,7 @@ func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) 
 	var total int64
 	for after, done := "", false; !done; {
 		if err := ctx.Err(); err != nil {
-			return total, db.wrap("purge", err)
+			return total, db.wrap(ctx, "purge", err)
 		}
 		var n int64
 		var last string
@@ -241,12 +241,12 @@ func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) 
 			return err
 		})
 		if err != nil {
-			return total, db.wrap("purge", err)
+			return total, db.wrap(ctx, "purge", err)
 		}
 		total, after = total+n, last
 		if !done {
 			if err := pause(ctx, max(time.Since(start), purgePause)); err != nil {
-				return total, db.wrap("purge", err)
+				return total, db.wrap(ctx, "purge", err)
 			}
 		}
 	}
@@ -263,9 +263,9 @@ func (db *DB) Purge(ctx context.Context, olderThan, keyRetiredBefore time.Time) 
 		return err
 	})
 	if err != nil {
-		return total, db.wrap("purge", err)
+		return total, db.wrap(ctx, "purge", err)
 	}
-	return total, db.wrap("purge: checkpoint", db.checkpoint(ctx))
+	return total, db.wrap(ctx, "purge: checkpoint", db.checkpoint(ctx))
 }
 
 // checkpoint copies the WAL into the database file and truncates it to
@@ -330,14 +330,14 @@ func (db *DB) PurgeProofs(ctx context.Context, before time.Time) (int64, error) 
 			return err
 		})
 		if err != nil {
-			return total, db.wrap("purge proofs", err)
+			return total, db.wrap(ctx, "purge proofs", err)
 		}
 		total += n
 		if n < purgeScan {
 			return total, nil
 		}
 		if err := pause(ctx, purgePause); err != nil {
-			return total, db.wrap("purge proofs", err)
+			return total, db.wrap(ctx, "purge proofs", err)
 		}
 	}
 }

@@ -127,7 +127,7 @@ func OpenWith(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	// file is an SQLite database (a garbage file fails with SQLITE_NOTADB).
 	var mode string
 	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
-		err = db.wrap("open "+path, err) // before Close, which makes every error ErrUnavailable
+		err = db.wrap(ctx, "open "+path, err) // before Close, which makes every error ErrUnavailable
 		db.Close()
 		return nil, err
 	}
@@ -263,7 +263,7 @@ func matchPerm(path string, perm fs.FileMode) error {
 func (db *DB) Ping(ctx context.Context) error {
 	var n int
 	err := db.r.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n)
-	return db.wrap("ping", err)
+	return db.wrap(ctx, "ping", err)
 }
 
 // Close closes both pools. Calls after Close fail with store.ErrUnavailable.
@@ -277,11 +277,18 @@ func (db *DB) Close() error {
 // wrap names the operation and maps SQLite failures to the store's errors:
 // uniqueness violations to ErrConflict; a busy or locked database, I/O
 // errors, a full disk and a closed DB to ErrUnavailable (the request may
-// succeed later). Anything else (a corrupt file, a bug) is wrapped as is.
-func (db *DB) wrap(op string, err error) error {
+// succeed later). The driver stops a statement whose context ends with
+// sqlite3.INTERRUPT, not with the context's error: an interrupt while ctx is
+// done is ErrUnavailable wrapping ctx.Err() too, so callers see the
+// cancellation or the deadline as they would from any other store (a client
+// that hung up is not a server error). Anything else (a corrupt file, a bug)
+// is wrapped as is.
+func (db *DB) wrap(ctx context.Context, op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, sqlite3.INTERRUPT) && ctx.Err() != nil:
+		return fmt.Errorf("sqlite: %s: %w: %w: %w", op, store.ErrUnavailable, ctx.Err(), err)
 	case errors.Is(err, sqlite3.CONSTRAINT_UNIQUE), errors.Is(err, sqlite3.CONSTRAINT_PRIMARYKEY):
 		return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrConflict, err)
 	case errors.Is(err, sqlite3.BUSY), errors.Is(err, sqlite3.LOCKED),

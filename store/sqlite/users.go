@@ -28,7 +28,7 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 		}
 		return err
 	})
-	return db.wrap("create user", err)
+	return db.wrap(ctx, "create user", err)
 }
 
 // UserByID returns the user with id, or store.ErrNotFound.
@@ -47,7 +47,7 @@ func (db *DB) user(ctx context.Context, op, query, arg string) (store.User, erro
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.User{}, fmt.Errorf("sqlite: %s: %w", op, store.ErrNotFound)
 	}
-	return u, db.wrap(op, err)
+	return u, db.wrap(ctx, op, err)
 }
 
 // ListUsers returns every user, oldest first (ties in insertion order).
@@ -65,11 +65,11 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 	res, err := db.w.ExecContext(ctx,
 		`UPDATE users SET status = ?, password_hash = ?, updated_at = ? WHERE id = ?`, args...)
 	if err != nil {
-		return db.wrap("update user", err)
+		return db.wrap(ctx, "update user", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return db.wrap("update user", err)
+		return db.wrap(ctx, "update user", err)
 	}
 	if n == 0 {
 		return fmt.Errorf("sqlite: update user: %w", store.ErrNotFound)
@@ -91,7 +91,7 @@ func (db *DB) ActivateUser(ctx context.Context, id string, now time.Time) error 
 		}
 		return err
 	})
-	return db.wrap("activate user", err)
+	return db.wrap(ctx, "activate user", err)
 }
 
 // DeactivateUser makes the user inactive and revokes its live sessions in
@@ -117,7 +117,7 @@ func (db *DB) DeactivateUser(ctx context.Context, id, reason string, now time.Ti
 		return err
 	})
 	if err != nil {
-		return 0, db.wrap("deactivate user", err)
+		return 0, db.wrap(ctx, "deactivate user", err)
 	}
 	return int(n), nil
 }
@@ -129,18 +129,18 @@ type scanner interface{ Scan(dest ...any) error }
 func queryAll[T any](ctx context.Context, db *DB, op string, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, db.wrap(op, err)
+		return nil, db.wrap(ctx, op, err)
 	}
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
 		v, err := scan(rows)
 		if err != nil {
-			return nil, db.wrap(op, err)
+			return nil, db.wrap(ctx, op, err)
 		}
 		out = append(out, v)
 	}
-	return out, db.wrap(op, rows.Err())
+	return out, db.wrap(ctx, op, rows.Err())
 }
 
 func scanUser(s scanner) (store.User, error) {
