@@ -175,6 +175,11 @@ func (t *Throttle) limited(name string, retry time.Duration) error {
 // counts, and returns the fallback limiter, or nil to let the request
 // through.
 func (t *Throttle) failed(ctx context.Context, err error) Limiter {
+	if ctx.Err() != nil {
+		// The caller's context ended (its client left): the limiter did
+		// not fail, and the Redis limiter does not back off for it either.
+		return t.fallback
+	}
 	if t.obs != nil {
 		t.obs.LimiterError()
 	}
@@ -211,7 +216,17 @@ func (t *Throttle) allow(ctx context.Context, key string, l Limit, check bool) (
 	return true, 0
 }
 
+// hitTimeout bounds a hit made after its request's context has been
+// detached (see hit).
+const hitTimeout = time.Second
+
+// hit counts a failure under a context that the request's end does not
+// cancel: net/http cancels a request's context when its client half-closes
+// the connection, and still writes the answer to it, so a client could
+// otherwise read the outcome of every attempt while none was counted.
 func (t *Throttle) hit(ctx context.Context, key string, l Limit) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hitTimeout)
+	defer cancel()
 	if err := t.l.Hit(ctx, key, l); err != nil {
 		if fb := t.failed(ctx, err); fb != nil {
 			_ = fb.Hit(ctx, key, l)
