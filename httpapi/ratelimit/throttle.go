@@ -223,13 +223,16 @@ const hitTimeout = time.Second
 // hit counts a failure under a context that the request's end does not
 // cancel: net/http cancels a request's context when its client half-closes
 // the connection, and still writes the answer to it, so a client could
-// otherwise read the outcome of every attempt while none was counted.
+// otherwise read the outcome of every attempt while none was counted. A hit
+// that fails, hitTimeout included, is a limiter error (failed is given the
+// detached context, which never ends).
 func (t *Throttle) hit(ctx context.Context, key string, l Limit) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hitTimeout)
+	detached := context.WithoutCancel(ctx)
+	hctx, cancel := context.WithTimeout(detached, hitTimeout)
 	defer cancel()
-	if err := t.l.Hit(ctx, key, l); err != nil {
-		if fb := t.failed(ctx, err); fb != nil {
-			_ = fb.Hit(ctx, key, l)
+	if err := t.l.Hit(hctx, key, l); err != nil {
+		if fb := t.failed(detached, err); fb != nil {
+			_ = fb.Hit(detached, key, l)
 		}
 	}
 }

@@ -304,6 +304,12 @@ func TestInterruptedReadIsTheContextsError(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("an interrupt past the deadline = %v, want DeadlineExceeded and ErrUnavailable", err)
 	}
+	// A statement waiting for a lock when its context ends stops with BUSY.
+	gone, leave := context.WithCancel(context.Background())
+	leave()
+	if err := db.wrap(gone, "read", sqlite3.BUSY); !errors.Is(err, context.Canceled) || !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("a lock wait whose client left = %v, want Canceled and ErrUnavailable", err)
+	}
 	if err := db.wrap(context.Background(), "read", sqlite3.INTERRUPT); errors.Is(err, context.Canceled) || errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("an interrupt with a live context = %v, want neither a cancellation nor ErrUnavailable", err)
 	}

@@ -278,16 +278,17 @@ func (db *DB) Close() error {
 // uniqueness violations to ErrConflict; a busy or locked database, I/O
 // errors, a full disk and a closed DB to ErrUnavailable (the request may
 // succeed later). The driver stops a statement whose context ends with
-// sqlite3.INTERRUPT, not with the context's error: an interrupt while ctx is
-// done is ErrUnavailable wrapping ctx.Err() too, so callers see the
-// cancellation or the deadline as they would from any other store (a client
-// that hung up is not a server error). Anything else (a corrupt file, a bug)
-// is wrapped as is.
+// sqlite3.INTERRUPT (or, if it was waiting for a lock, sqlite3.BUSY), not
+// with the context's error: such an error while ctx is done is
+// ErrUnavailable wrapping ctx.Err() too, so callers see the cancellation or
+// the deadline as they would from any other store (a client that hung up is
+// not a server error). Anything else (a corrupt file, a bug) is wrapped as
+// is.
 func (db *DB) wrap(ctx context.Context, op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, sqlite3.INTERRUPT) && ctx.Err() != nil:
+	case (errors.Is(err, sqlite3.INTERRUPT) || errors.Is(err, sqlite3.BUSY)) && ctx.Err() != nil:
 		return fmt.Errorf("sqlite: %s: %w: %w: %w", op, store.ErrUnavailable, ctx.Err(), err)
 	case errors.Is(err, sqlite3.CONSTRAINT_UNIQUE), errors.Is(err, sqlite3.CONSTRAINT_PRIMARYKEY):
 		return fmt.Errorf("sqlite: %s: %w: %w", op, store.ErrConflict, err)
