@@ -285,7 +285,8 @@ func TestMiddlewareDPoPReplayCacheFull(t *testing.T) {
 // key for the request (with $BOUND's ath). It must never answer other than
 // 200 or 401 (no 5xx, no panic), every refusal is a JSON object with an
 // error, and 200 comes only for a token with what it needs: a bearer token
-// as Bearer, or the bound one as DPoP with a proof.
+// as Bearer, or the bound one as DPoP with a proof (either scheme in any
+// case).
 func FuzzMiddlewareDPoP(f *testing.F) {
 	a := newAPI(f, nil, nil)
 	key := newP256(f)
@@ -329,8 +330,12 @@ func FuzzMiddlewareDPoP(f *testing.F) {
 		a.lk.Middleware(http.HandlerFunc(whoami)).ServeHTTP(rec, req)
 		switch rec.Code {
 		case http.StatusOK:
-			ok := authz == "Bearer "+bearer || strings.EqualFold(strings.SplitN(authz, " ", 2)[0], "DPoP") &&
-				strings.Contains(authz, bound) && proof != ""
+			// The scheme is matched without regard to case (RFC 9110
+			// §11.1), and spaces around the credential are not part of it.
+			scheme, cred, _ := strings.Cut(strings.TrimSpace(authz), " ")
+			cred = strings.TrimLeft(cred, " ")
+			ok := strings.EqualFold(scheme, "Bearer") && cred == bearer ||
+				strings.EqualFold(scheme, "DPoP") && cred == bound && proof != ""
 			if !ok {
 				t.Fatalf("200 for %q with proof %q", authz, proof)
 			}
