@@ -6,17 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/store/postgres"
 	"github.com/latchkey-dev/latchkey/store/postgres/pgtest"
 )
-
-// feedLockKey is the first key of the PostgreSQL feed sequencer's advisory
-// lock (store/postgres/feed.go); the second is 0.
-const feedLockKey = 0x4c4b4631
 
 // When the feed's sequencer is stuck (another instance holds the feed lock:
 // paused, or on a connection its database has not yet noticed is dead),
@@ -49,19 +43,7 @@ func TestWatchFeedStuckSequencerPostgres(t *testing.T) {
 	}
 	wantLine(t, scrape(t, m), `latchkey_ssf_stream_lag_seconds{delivery="poll",receiver="orders-api",stream="s1"} 0`)
 
-	holder, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close(ctx)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, feedLockKey); err != nil {
-		t.Fatal(err)
-	}
+	pgtest.HoldAdvisoryLock(t, u, postgres.FeedLockKey)
 	// Recorded (without a seq, as every event is) while the lock is held.
 	if err := db.AddStreamEvent(ctx, store.Event{ID: "ev1", Kind: store.EventVerification, StreamID: "s1", At: t0}); err != nil {
 		t.Fatal(err)

@@ -16,9 +16,10 @@ import (
 
 var _ store.Feed = (*DB)(nil)
 
-// feedLock is the first key of the transaction-scoped advisory lock a
-// sequencer holds (the second key is 0).
-const feedLock = 0x4c4b4631 // "LKF1"
+// FeedLockKey is the first key of the transaction-scoped advisory lock the
+// feed's sequencer holds while it numbers events (the second key is 0): in
+// pg_locks, locktype 'advisory' with classid FeedLockKey and objid 0.
+const FeedLockKey = 0x4c4b4631 // "LKF1"
 
 // sequenceOnce gives the events recorded without a seq (every revocation's)
 // their seq: in one transaction, under the feed lock, so sequencers run one
@@ -33,7 +34,7 @@ const feedLock = 0x4c4b4631 // "LKF1"
 // they were recorded. Callers go through sequence (sequencer.go).
 func (db *DB) sequenceOnce(ctx context.Context) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, feedLock); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, FeedLockKey); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `

@@ -7,15 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/store/postgres"
 	"github.com/latchkey-dev/latchkey/store/postgres/pgtest"
 )
-
-// feedLockKey is the feed lock's first key (feed.go); the second is 0.
-const feedLockKey = 0x4c4b4631
 
 // While the feed lock is held elsewhere (another instance's sequencer that
 // is slow, or stuck on a connection its database has not yet noticed is
@@ -39,23 +34,12 @@ func TestFeedLockHolderLeavesThePoolUsable(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	holder, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close(ctx)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, feedLockKey); err != nil {
-		t.Fatal(err)
-	}
+	holder, release := pgtest.HoldAdvisoryLock(t, u, postgres.FeedLockKey)
 	waiting := func() int {
 		var n int
 		err := holder.QueryRow(ctx, `SELECT count(*) FROM pg_locks
 			WHERE locktype = 'advisory' AND NOT granted AND classid = $1 AND objid = 0
-			  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, feedLockKey).Scan(&n)
+			  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, postgres.FeedLockKey).Scan(&n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,9 +80,7 @@ func TestFeedLockHolderLeavesThePoolUsable(t *testing.T) {
 		t.Errorf("the store is unusable while the feed lock is held elsewhere: %v", err)
 	}
 
-	if err := tx.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	wg.Wait()
 	close(errs)
 	for err := range errs {

@@ -128,3 +128,27 @@ func exec(server, sql string) error {
 	_, err = conn.Exec(ctx, sql)
 	return err
 }
+
+// HoldAdvisoryLock takes the transaction-scoped advisory lock (key, 0) in
+// the database of dbURL on a connection of its own, as another instance
+// would, and holds it until release is called or the test ends. It returns
+// that connection (to look at pg_locks with) and release.
+func HoldAdvisoryLock(t testing.TB, dbURL string, key int64) (holder *pgx.Conn, release func()) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	tx, err := c.Begin(ctx)
+	if err == nil {
+		_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, key)
+	}
+	if err != nil {
+		c.Close(ctx)
+		t.Fatalf("pgtest: take advisory lock %#x: %v", key, err)
+	}
+	release = func() { _ = tx.Rollback(ctx) }
+	t.Cleanup(func() { release(); c.Close(ctx) })
+	return c, release
+}
