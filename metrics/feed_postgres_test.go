@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey-dev/latchkey/metrics"
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/store/postgres"
 	"github.com/latchkey-dev/latchkey/store/postgres/pgtest"
@@ -26,29 +25,19 @@ func TestWatchFeedStuckSequencerPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
-	now := t0
-	m := metrics.New()
-	m.WatchFeed(db, func() time.Time { return now })
-	if err := db.CreateReceiver(ctx, store.Receiver{ID: "r1", Name: "orders-api", Audience: "https://orders.example",
-		CredentialHash: []byte("0123456789abcdef0123456789abcdef"), CreatedAt: t0}); err != nil {
-		t.Fatal(err)
-	}
+	m, now := watched(t, db)
 	if err := db.CreateStream(ctx, store.Stream{ID: "s1", ReceiverID: "r1", Delivered: []store.EventKind{store.EventSessionRevoked},
-		Status: store.StreamEnabled, CreatedAt: t0, UpdatedAt: t0}, time.Time{}); err != nil {
+		Status: store.StreamEnabled, CreatedAt: feedT0, UpdatedAt: feedT0}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	wantLine(t, scrape(t, m), `latchkey_ssf_stream_lag_seconds{delivery="poll",receiver="orders-api",stream="s1"} 0`)
 
 	pgtest.HoldAdvisoryLock(t, u, postgres.FeedLockKey)
 	// Recorded (without a seq, as every event is) while the lock is held.
-	if err := db.AddStreamEvent(ctx, store.Event{ID: "ev1", Kind: store.EventVerification, StreamID: "s1", At: t0}); err != nil {
+	if err := db.AddStreamEvent(ctx, store.Event{ID: "ev1", Kind: store.EventVerification, StreamID: "s1", At: feedT0}); err != nil {
 		t.Fatal(err)
 	}
-	now = t0.Add(60 * time.Second)
+	*now = feedT0.Add(60 * time.Second)
 	body := scrape(t, m)
 	wantLine(t, body, `latchkey_ssf_stream_lag_seconds{delivery="poll",receiver="orders-api",stream="s1"} 60`)
 	if t.Failed() {
