@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +15,7 @@ import (
 	"github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/latchkey-dev/latchkey/e2e/e2etest"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/store/postgres"
 	"github.com/latchkey-dev/latchkey/store/postgres/pgtest"
@@ -115,17 +114,9 @@ type sessionRef struct{ id, userID string }
 // only needs the ids).
 func sessionOf(t *testing.T, access string) sessionRef {
 	t.Helper()
-	parts := strings.Split(access, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %q", access)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var c struct{ SID, Sub string }
-	if err := json.Unmarshal(raw, &c); err != nil || c.SID == "" {
-		t.Fatalf("claims %s: %v", raw, err)
+	if testkit.Claims(t, access, &c); c.SID == "" {
+		t.Fatalf("no sid in %q", access)
 	}
 	return sessionRef{id: c.SID, userID: c.Sub}
 }

@@ -2,16 +2,14 @@ package e2e
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/store/postgres/pgtest"
 )
 
@@ -19,17 +17,10 @@ import (
 // verified it; the test only needs to know which generation it carries).
 func jwtGen(t *testing.T, jwt string) int64 {
 	t.Helper()
-	parts := strings.Split(jwt, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var c struct {
 		Gen int64 `json:"gen"`
 	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatal(err)
-	}
+	testkit.Claims(t, jwt, &c)
 	return c.Gen
 }
 

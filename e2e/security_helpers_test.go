@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/server/servertest"
 	"github.com/latchkey-dev/latchkey/store"
 )
@@ -39,18 +40,8 @@ func secSignIn(t testing.TB, s *servertest.Server, email string) secTokens {
 // secClaims decodes a JWT's payload without verifying it.
 func secClaims(t testing.TB, tok string) map[string]any {
 	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a compact JWS: %q", tok)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("payload of %q: %v", tok, err)
-	}
 	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("payload of %q: %v", tok, err)
-	}
+	testkit.Claims(t, tok, &m)
 	return m
 }
 

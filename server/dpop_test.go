@@ -19,6 +19,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/config"
 	"github.com/latchkey-dev/latchkey/dpop"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 	"github.com/latchkey-dev/latchkey/server/servertest"
 	"github.com/latchkey-dev/latchkey/store"
 	"github.com/latchkey-dev/latchkey/store/postgres/pgtest"
@@ -96,15 +97,8 @@ func jwkMap(t testing.TB, pub crypto.PublicKey) map[string]any {
 // claimsOf decodes a JWT's payload (unverified: the test's own tokens).
 func claimsOf(t testing.TB, tok string) map[string]any {
 	t.Helper()
-	parts := strings.Split(tok, ".")
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
+	testkit.Claims(t, tok, &m)
 	return m
 }
 

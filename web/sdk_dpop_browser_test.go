@@ -19,6 +19,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey/dpop"
 	"github.com/latchkey-dev/latchkey/e2e/e2etest"
+	"github.com/latchkey-dev/latchkey/internal/testkit"
 )
 
 // TestSDKDPoPInBrowser turns the SDK's DPoP on in Chromium against the real
@@ -207,20 +208,10 @@ func thumbprint(t *testing.T, jwk map[string]any) string {
 
 func cnfJKT(t *testing.T, jwt string) string {
 	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %q", jwt)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
 	var c struct {
 		Cnf struct{ JKT string } `json:"cnf"`
 	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatal(err)
-	}
+	testkit.Claims(t, jwt, &c)
 	return c.Cnf.JKT
 }
 

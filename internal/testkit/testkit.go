@@ -1,12 +1,17 @@
-// Package testkit holds the two small helpers many test packages share: a
+// Package testkit holds the small helpers many test packages share: a
 // clock that only moves when a test moves it, so no test sleeps to let time
-// pass, and a buffer that several goroutines may write to (a logger's sink,
-// a child process's output) while the test reads it.
+// pass, a buffer that several goroutines may write to (a logger's sink, a
+// child process's output) while the test reads it, and an unverified reader
+// of a JWT's claims.
 package testkit
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -41,3 +46,21 @@ func (b *Buffer) Write(p []byte) (int, error) {
 
 // String returns everything written so far.
 func (b *Buffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
+
+// Claims decodes the payload of a compact JWT into v without verifying it
+// (the test's own tokens, or tokens the server under test minted: the test
+// only reads ids and claims), and fails the test if it is not one.
+func Claims(t testing.TB, jwt string, v any) {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", jwt)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("JWT payload: %v", err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("JWT payload %s: %v", raw, err)
+	}
+}
