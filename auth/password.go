@@ -123,7 +123,7 @@ func (s *Service) recheck(ctx context.Context, u User, pw string) (User, bool, e
 
 func (s *Service) wrongPassword(ctx context.Context, u User, ip string) error {
 	if s.throttle != nil {
-		s.throttle.SignInFailed(ctx, u.Email, ip)
+		s.throttle.SignInFailed(context.WithoutCancel(ctx), u.Email, ip) // see Throttle
 	}
 	s.log.InfoContext(ctx, "audit", "event", "password.change_failed", "reason", CodeCurrentPasswordInvalid, "user_id", u.ID, "ip", ip)
 	return newError(CodeCurrentPasswordInvalid, nil)

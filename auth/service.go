@@ -82,6 +82,13 @@ func (p Policy) Validate() error {
 // password or rotating a token, and tells it about failed sign-ins. Returning
 // an error (normally an *Error with CodeRateLimited and RetryAfter) refuses;
 // the *Error's cause, if any, names the limit in the audit event.
+//
+// SignInFailed gets a context that the request's end does not cancel (it
+// keeps the request's values): net/http cancels a request's context as soon
+// as its client half-closes the connection, yet still writes the answer to
+// it, so a count made under that context could fail while the client reads
+// the outcome of its guess. An implementation that makes network calls
+// bounds them itself.
 type Throttle interface {
 	AllowSignIn(ctx context.Context, email, ip string) error
 	SignInFailed(ctx context.Context, email, ip string)

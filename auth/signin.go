@@ -266,7 +266,7 @@ func (s *Service) startSession(ctx context.Context, su *storeUsers, sess Session
 
 func (s *Service) signInFailed(ctx context.Context, email string, m Meta, userID string) error {
 	if s.throttle != nil {
-		s.throttle.SignInFailed(ctx, email, m.IP)
+		s.throttle.SignInFailed(context.WithoutCancel(ctx), email, m.IP) // see Throttle
 	}
 	s.log.InfoContext(ctx, "audit", "event", "signin.failure", "reason", CodeInvalidCredentials, "user_id", userID, "ip", m.IP)
 	return newError(CodeInvalidCredentials, nil)

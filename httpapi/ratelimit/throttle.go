@@ -221,11 +221,10 @@ func (t *Throttle) allow(ctx context.Context, key string, l Limit, check bool) (
 const hitTimeout = time.Second
 
 // hit counts a failure under a context that the request's end does not
-// cancel: net/http cancels a request's context when its client half-closes
-// the connection, and still writes the answer to it, so a client could
-// otherwise read the outcome of every attempt while none was counted. A hit
-// that fails, hitTimeout included, is a limiter error (failed is given the
-// detached context, which never ends).
+// cancel (as auth.Throttle asks; the service already passes one, and the
+// detaching here keeps that true for any other caller), bounded by
+// hitTimeout. A hit that fails, hitTimeout included, is a limiter error
+// (failed is given the detached context, which never ends).
 func (t *Throttle) hit(ctx context.Context, key string, l Limit) {
 	detached := context.WithoutCancel(ctx)
 	hctx, cancel := context.WithTimeout(detached, hitTimeout)
