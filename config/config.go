@@ -39,7 +39,7 @@ const (
 // table in docs/configuration.md.
 type Config struct {
 	HTTPAddr        string   `name:"http-addr" env:"HTTP_ADDR" default:":8080" help:"Address to listen on (host:port; an empty host listens on every interface)."`
-	MaxConnections  int      `name:"max-connections" env:"MAX_CONNECTIONS" default:"1024" help:"Most connections HTTP_ADDR keeps open at once; over it the longest-idle one is closed first (0: no limit)."`
+	MaxConnections  int      `name:"max-connections" env:"MAX_CONNECTIONS" default:"1024" help:"Most connections HTTP_ADDR keeps open at once; over it the one waiting longest (for more than a second) without being served is closed, else new ones wait (0: no limit)."`
 	HTTPIdleTimeout Duration `name:"http-idle-timeout" env:"HTTP_IDLE_TIMEOUT" default:"30s" help:"A keep-alive connection with no request for this long is closed."`
 	MetricsAddr     string   `name:"metrics-addr" env:"METRICS_ADDR" default:"" help:"Separate address (host:port) serving GET /metrics only; the API listener then answers 404 there. Empty: /metrics is on HTTP_ADDR."`
 	PublicURL       string   `name:"public-url" env:"PUBLIC_URL" default:"" help:"External base URL clients use, such as https://auth.example.com (no trailing slash); the default issuer."`

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/big"
+	"slices"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -23,9 +24,12 @@ const (
 	RS256 = "RS256"
 )
 
+// defaultAlgs is every algorithm Verifier accepts by default.
+var defaultAlgs = [...]string{ES256, EdDSA, PS256, RS256}
+
 // DefaultAlgs returns every algorithm Verifier accepts by default (a new
 // slice each time).
-func DefaultAlgs() []string { return []string{ES256, EdDSA, PS256, RS256} }
+func DefaultAlgs() []string { return slices.Clone(defaultAlgs[:]) }
 
 // minRSABits is the smallest RSA modulus accepted (NIST SP 800-131A);
 // maxRSABits the largest, and rsaExponent the only public exponent: the

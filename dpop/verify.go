@@ -186,7 +186,7 @@ func (v *Verifier) leeway() time.Duration {
 // parameter and dpop_signing_alg_values_supported (a new slice).
 func (v *Verifier) AllowedAlgs() []string {
 	var out []string
-	for _, a := range DefaultAlgs() {
+	for _, a := range defaultAlgs {
 		if len(v.Algs) == 0 || slices.Contains(v.Algs, a) {
 			out = append(out, a)
 		}
@@ -197,11 +197,7 @@ func (v *Verifier) AllowedAlgs() []string {
 // allows reports whether alg is among AllowedAlgs, without building the
 // slice: every proof's check asks.
 func (v *Verifier) allows(alg string) bool {
-	switch alg {
-	case ES256, EdDSA, PS256, RS256:
-		return len(v.Algs) == 0 || slices.Contains(v.Algs, alg)
-	}
-	return false
+	return slices.Contains(defaultAlgs[:], alg) && (len(v.Algs) == 0 || slices.Contains(v.Algs, alg))
 }
 
 // header is a proof's JOSE header, checked, and its key's thumbprint.
