@@ -218,15 +218,9 @@ func RequiredProof(r *http.Request, svc *auth.Service, p auth.Principal) error {
 // is why the request was refused.
 func DPoPChallenge(err error) string {
 	var e *auth.Error
-	if errors.As(err, &e) {
-		switch e.Code {
-		case auth.CodeUseDPoPNonce, auth.CodeInvalidDPoPProof:
-			return DPoPChallengeFor(string(e.Code), defaultAlgs)
-		case auth.CodeInvalidToken:
-			if !errors.Is(err, ErrNoBearer) {
-				return DPoPChallengeFor(string(e.Code), defaultAlgs)
-			}
-		}
+	if errors.As(err, &e) && (e.Code == auth.CodeUseDPoPNonce || e.Code == auth.CodeInvalidDPoPProof ||
+		e.Code == auth.CodeInvalidToken && !errors.Is(err, ErrNoBearer)) {
+		return DPoPChallengeFor(string(e.Code), defaultAlgs)
 	}
 	return DPoPChallengeFor("", defaultAlgs)
 }
@@ -241,7 +235,7 @@ func DPoPChallengeFor(errCode, algs string) string {
 	switch errCode {
 	case "":
 		return `DPoP algs="` + algs + `"`
-	case dpop.ReasonUseNonce:
+	case string(auth.CodeUseDPoPNonce):
 		return `DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof", algs="` + algs + `"`
 	}
 	return `DPoP error="` + errCode + `", algs="` + algs + `"`
