@@ -86,16 +86,11 @@ func newDPoPCheck(o DPoPOptions, now func() time.Time) *dpopCheck {
 // key_mismatch when signed by another key), or an error wrapping
 // errReplayUnavailable when the replay cache cannot answer.
 func (d *dpopCheck) check(r *http.Request, tok, jkt string) error {
-	p, err := d.proofs.RequestProof(r, tok)
-	switch {
-	case err != nil:
+	// The key is checked before the replay cache: a proof by another key
+	// must not take a place in it.
+	p, err := d.proofs.BoundProof(r, tok, jkt)
+	if err != nil {
 		return err
-	case p == nil:
-		return &dpop.Error{Reason: dpop.ReasonMissing, Detail: "no DPoP header"}
-	case p.JKT != jkt:
-		// Checked before the replay cache: a proof by another key must not
-		// take a place in it.
-		return &dpop.Error{Reason: dpop.ReasonKeyMismatch, Detail: "the proof is not signed by the key the token is bound to"}
 	}
 	err = d.replay.Use(r.Context(), p.JKT, p.JTI, p.Until)
 	var pe *dpop.Error

@@ -173,18 +173,28 @@ func ConfirmProof(r *http.Request, svc *auth.Service, tok string, p auth.Princip
 	if d == nil {
 		d = &defaultDPoP
 	}
-	proof, err := d.RequestProof(r, tok)
-	switch {
-	case err != nil:
-	case proof == nil:
-		err = &dpop.Error{Reason: dpop.ReasonMissing}
-	case proof.JKT != p.Claims.JKT:
-		err = &dpop.Error{Reason: dpop.ReasonKeyMismatch}
-	}
+	proof, err := d.BoundProof(r, tok, p.Claims.JKT)
 	if err != nil {
 		return proofError(err)
 	}
 	return svc.UseProof(r.Context(), *proofOf(proof))
+}
+
+// BoundProof is RequestProof for an access token tok bound to the key of
+// thumbprint jkt: the proof must be there (reason missing) and signed by
+// that key (reason key_mismatch). Recording it against replay is the
+// caller's.
+func (d *DPoP) BoundProof(r *http.Request, tok, jkt string) (*dpop.Proof, error) {
+	p, err := d.RequestProof(r, tok)
+	switch {
+	case err != nil:
+		return nil, err
+	case p == nil:
+		return nil, &dpop.Error{Reason: dpop.ReasonMissing, Detail: "no DPoP header"}
+	case p.JKT != jkt:
+		return nil, &dpop.Error{Reason: dpop.ReasonKeyMismatch, Detail: "the proof is not signed by the key the token is bound to"}
+	}
+	return p, nil
 }
 
 // defaultDPoP checks the proofs of bound tokens on a handler used without
