@@ -301,6 +301,13 @@ func (s *Service) RenewAccess(ctx context.Context, accessToken string) (*Grant, 
 	if err != nil {
 		return nil, err
 	}
+	return s.RenewAccessFor(ctx, p)
+}
+
+// RenewAccessFor is RenewAccess for a caller already authenticated: p is
+// what Authenticate returned for its access token (a handler that has
+// checked the token, and its DPoP proof, does not verify it twice).
+func (s *Service) RenewAccessFor(ctx context.Context, p Principal) (*Grant, error) {
 	if !s.policy.AccessRenewal {
 		return nil, newError(CodeNotImplemented, nil)
 	}

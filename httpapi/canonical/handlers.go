@@ -108,7 +108,7 @@ func (h *handler) refresh(w http.ResponseWriter, r *http.Request) error {
 // renew is bearer renewal, POST /token/refresh: a still-valid access token
 // buys a new one for the same session; 501 when ACCESS_TOKEN_RENEWAL=off.
 func (h *handler) renew(w http.ResponseWriter, r *http.Request) error {
-	tok, p, err := httpapi.AccessToken(r, h.Service)
+	_, p, err := httpapi.AccessToken(r, h.Service)
 	if err != nil {
 		return bearerFailure{err}
 	}
@@ -117,7 +117,7 @@ func (h *handler) renew(w http.ResponseWriter, r *http.Request) error {
 			return bearerFailure{err}
 		}
 	}
-	g, err := h.Service.RenewAccess(r.Context(), tok)
+	g, err := h.Service.RenewAccessFor(r.Context(), p)
 	if err != nil {
 		return bearerFailure{err}
 	}
