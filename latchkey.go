@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey/auth"
+	"github.com/latchkey-dev/latchkey/dpop"
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/httpapi/canonical"
 	"github.com/latchkey-dev/latchkey/httpapi/ratelimit"
@@ -314,6 +315,13 @@ func New(ctx context.Context, o Options) (*Handler, error) {
 	// and what it signs then lives AccessTTL more.
 	if least := pol.AccessTTL + AccessLeeway + orDefault(o.KeyReloadInterval, DefaultKeyReloadInterval); o.RetiredKeyTTL < least {
 		o.RetiredKeyTTL = least
+	}
+	// An algorithm no proof can be checked with would be dropped silently,
+	// and a list of nothing else refuses every bound token.
+	for _, alg := range o.MiddlewareDPoP.Algs {
+		if !slices.Contains(dpop.DefaultAlgs(), alg) {
+			return nil, fmt.Errorf("latchkey: Options.MiddlewareDPoP.Algs has %q: a proof algorithm is one of %q", alg, dpop.DefaultAlgs())
+		}
 	}
 	if o.Throttle == nil {
 		o.Throttle = ratelimit.NewThrottle(ratelimit.ThrottleOptions{Limits: ratelimit.DefaultLimits(), Now: o.Now, Logger: o.Logger})

@@ -39,7 +39,8 @@ type DPoPOptions struct {
 	// own scheme (TLS or not), Host and path.
 	ExternalURL string
 	// Algs are the proof algorithms accepted, among dpop.DefaultAlgs() (all
-	// of them when empty). 401 answers list them (algs="...").
+	// of them when empty; New refuses any other name). 401 answers list
+	// them (algs="...").
 	Algs []string
 	// Lifetime is how long after its iat a proof is accepted
 	// (dpop.DefaultLifetime, 60s); Leeway is the clock skew tolerated
